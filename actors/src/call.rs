@@ -1,0 +1,418 @@
+//! `CallActor`: one per call. A thin shell around [`ScenarioRun`]: it feeds leg and media events
+//! into the interpreter and executes the commands that come out. It makes no call decisions.
+//!
+//! Lifecycle: started by the [`CallSupervisor`](crate::call_supervisor::CallSupervisor) on one of
+//! the call arbiters → opens its media leg → runs the scenario → on the scenario's hang-up, the
+//! caller's hang-up, a media timeout, a shutdown or a failure it stops. `stopped()` always ends
+//! the leg (BYE or final response), closes media, writes the CDR and reports `CallExited` to the
+//! supervisor — also after a panic in a handler, which actix turns into a stop of this actor only.
+
+use crate::cdr::CdrSink;
+use crate::clock::Clock;
+use crate::core::routing::Routed;
+use crate::core::scenario::{Command, Ending, Input, ScenarioRun};
+use crate::leg::{Leg, LegCommand, LegEvent};
+use crate::pii::Pii;
+use actix::prelude::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{info, warn};
+use vpbx_media::{MediaEngine, MediaEvent, MediaHandle, MediaLeg, Prompt as MediaPrompt};
+use vpbx_store::model::{CallResult, Cdr, CompanyConfig, Prompt, Scenario};
+
+/// Our id of a call (unique per box, also used as the tracing span field `call_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub String);
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Everything a call actor depends on that is not the call itself.
+#[derive(Clone)]
+pub struct CallDeps {
+    /// RTP sessions and prompts.
+    pub media: MediaEngine,
+    /// CDR writer.
+    pub cdrs: CdrSink,
+    /// Data directory (relative file paths are resolved against it).
+    pub data_dir: PathBuf,
+    /// Wall time.
+    pub clock: Arc<dyn Clock>,
+    /// Loop guard for scenarios.
+    pub step_budget: u32,
+}
+
+/// A routed inbound call, ready to start.
+pub struct CallSetup {
+    /// Our id.
+    pub call_id: CallId,
+    /// The inbound leg.
+    pub leg: Leg,
+    /// The routing decision.
+    pub routed: Routed,
+    /// The scenario to run (from `snapshot`).
+    pub scenario: Arc<Scenario>,
+    /// The configuration this call was routed with; it keeps it to the end.
+    pub snapshot: Arc<CompanyConfig>,
+}
+
+/// Sent by a call actor to its supervisor when it stops, for whatever reason.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct CallExited {
+    /// Which call.
+    pub call_id: CallId,
+    /// How it ended.
+    pub result: CallResult,
+}
+
+/// Ask a call to end because the switch is shutting down.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// Fault injection for supervision tests and chaos drills: makes the call actor panic inside a
+/// handler, exactly like a bug would. Used by the failure-isolation test.
+#[doc(hidden)]
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct InjectFault;
+
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+struct FromLeg(LegEvent);
+
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+struct FromMedia(MediaEvent);
+
+/// One call.
+pub struct CallActor {
+    id: CallId,
+    span: tracing::Span,
+    deps: CallDeps,
+    supervisor: Recipient<CallExited>,
+    leg_tx: UnboundedSender<LegCommand>,
+    leg_info: crate::leg::LegInfo,
+    leg_events: Option<tokio::sync::mpsc::UnboundedReceiver<LegEvent>>,
+    leg_open: bool,
+    media_leg: Option<MediaLeg>,
+    media: Option<MediaHandle>,
+    run: ScenarioRun,
+    snapshot: Arc<CompanyConfig>,
+    routed: Routed,
+    steps: Vec<String>,
+    start_unix_ms: u64,
+    answer_unix_ms: Option<u64>,
+    outcome: Option<(CallResult, String)>,
+}
+
+impl CallActor {
+    /// A call actor for `setup`, reporting its exit to `supervisor`.
+    pub fn new(setup: CallSetup, deps: CallDeps, supervisor: Recipient<CallExited>) -> Self {
+        let span = tracing::info_span!("call", call_id = %setup.call_id);
+        let start_unix_ms = deps.clock.unix_ms();
+        let run = ScenarioRun::new(setup.scenario, deps.step_budget);
+        let Leg {
+            info,
+            commands,
+            events,
+        } = setup.leg;
+        CallActor {
+            id: setup.call_id,
+            span,
+            deps,
+            supervisor,
+            leg_tx: commands,
+            leg_info: info,
+            leg_events: Some(events),
+            leg_open: true,
+            media_leg: None,
+            media: None,
+            run,
+            snapshot: setup.snapshot,
+            steps: vec![format!(
+                "rule {} '{}'",
+                setup.routed.rule, setup.routed.rule_name
+            )],
+            routed: setup.routed,
+            start_unix_ms,
+            answer_unix_ms: None,
+            outcome: None,
+        }
+    }
+
+    fn execute(&mut self, commands: Vec<Command>, ctx: &mut Context<Self>) {
+        for command in commands {
+            if self.outcome.is_some() {
+                return;
+            }
+            match command {
+                Command::Trace(step) => self.steps.push(step),
+                Command::Answer => self.answer(ctx),
+                Command::Play { id, prompt } => self.play(id, prompt, ctx),
+                Command::Silence { id, ms } => {
+                    if let Some(media) = &self.media {
+                        media.play(id, Arc::new(MediaPrompt::silence(ms)));
+                    }
+                }
+                Command::Echo { id, max_s } => {
+                    if let Some(media) = &self.media {
+                        media.echo(id, Duration::from_secs(u64::from(max_s)));
+                    }
+                }
+                Command::Hangup { reason } => {
+                    let result = match reason {
+                        Ending::Finished(_) => CallResult::Completed,
+                        Ending::Broken(_) => CallResult::Failed,
+                    };
+                    self.end(result, reason.reason().to_string(), ctx);
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, ctx: &mut Context<Self>) {
+        let Some(media_leg) = self.media_leg.take() else {
+            self.end(
+                CallResult::Failed,
+                "no media leg to answer with".into(),
+                ctx,
+            );
+            return;
+        };
+        let offer = &self.leg_info.offer;
+        let local = media_leg.local_addr();
+        let session_id = self.start_unix_ms;
+        let sdp = vpbx_media::answer(local.ip(), local.port(), offer, session_id, 1);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = media_leg.start(offer.remote, offer.codec, offer.telephone_event, tx);
+        let addr = ctx.address();
+        ctx.spawn(
+            async move {
+                while let Some(ev) = rx.recv().await {
+                    addr.do_send(FromMedia(ev));
+                }
+            }
+            .into_actor(self),
+        );
+        self.media = Some(handle);
+        self.send_leg(LegCommand::Answer { sdp });
+        self.answer_unix_ms = Some(self.deps.clock.unix_ms());
+    }
+
+    fn play(&mut self, id: u64, prompt: Prompt, ctx: &mut Context<Self>) {
+        let loaded = match &prompt {
+            Prompt::File(file) => match self.snapshot.file(*file) {
+                Some(meta) => {
+                    let path = self.deps.data_dir.join(&meta.path);
+                    self.deps
+                        .media
+                        .prompts()
+                        .get_or_load(&path)
+                        .map_err(|e| format!("file {file} ({}): {e}", path.display()))
+                }
+                None => Err(format!("file {file} is not in the file base")),
+            },
+            Prompt::Text { .. } => Err("text-to-speech is not available on this box yet".into()),
+        };
+        match (loaded, &self.media) {
+            (Ok(p), Some(media)) => media.play(id, p),
+            (Ok(_), None) => {
+                let cmds = self.run.handle(Input::PlayFailed {
+                    id,
+                    why: "no media".into(),
+                });
+                self.execute(cmds, ctx);
+            }
+            (Err(why), _) => {
+                warn!(%why, "prompt not playable");
+                let cmds = self.run.handle(Input::PlayFailed { id, why });
+                self.execute(cmds, ctx);
+            }
+        }
+    }
+
+    fn send_leg(&mut self, cmd: LegCommand) {
+        if self.leg_open && self.leg_tx.send(cmd).is_err() {
+            self.leg_open = false;
+        }
+    }
+
+    /// Ends the call once: hang up the leg, close media, stop. The CDR is written in `stopped()`.
+    fn end(&mut self, result: CallResult, reason: String, ctx: &mut Context<Self>) {
+        if self.outcome.is_some() {
+            return;
+        }
+        info!(result = result.as_str(), %reason, "call ending");
+        if matches!(
+            result,
+            CallResult::Completed | CallResult::Failed | CallResult::Shutdown
+        ) {
+            self.send_leg(LegCommand::Hangup {
+                reason: reason.clone(),
+            });
+        }
+        self.leg_open = false;
+        self.outcome = Some((result, reason));
+        ctx.stop();
+    }
+}
+
+impl Actor for CallActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        info!(
+            numa = %Pii(&self.leg_info.numa),
+            numb = %self.leg_info.numb,
+            rule = %self.routed.rule,
+            "call started"
+        );
+        if let Some(mut events) = self.leg_events.take() {
+            let addr = ctx.address();
+            ctx.spawn(
+                async move {
+                    while let Some(ev) = events.recv().await {
+                        addr.do_send(FromLeg(ev));
+                    }
+                }
+                .into_actor(self),
+            );
+        }
+        let engine = self.deps.media.clone();
+        ctx.wait(
+            async move { engine.open_leg().await }
+                .into_actor(self)
+                .map(|res, act, ctx| {
+                    let _g = act.span.clone().entered();
+                    match res {
+                        Ok(leg) => {
+                            act.media_leg = Some(leg);
+                            let cmds = act.run.start();
+                            act.execute(cmds, ctx);
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "no media for the call");
+                            act.send_leg(LegCommand::Reject {
+                                code: 503,
+                                reason: format!("media unavailable: {e}"),
+                            });
+                            act.end(CallResult::Failed, format!("media unavailable: {e}"), ctx);
+                        }
+                    }
+                }),
+        );
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        let (result, reason) = self.outcome.take().unwrap_or_else(|| {
+            (
+                CallResult::Failed,
+                "call actor failed; call ended by its supervisor policy".to_string(),
+            )
+        });
+        if self.leg_open {
+            // Not ended through `end()`: the actor failed. End the leg cleanly.
+            self.leg_open = false;
+            let _ = self.leg_tx.send(LegCommand::Hangup {
+                reason: reason.clone(),
+            });
+        }
+        if let Some(media) = self.media.take() {
+            media.close();
+        }
+        self.media_leg = None;
+        self.deps.cdrs.write(Cdr {
+            call_id: self.id.0.clone(),
+            sip_call_id: self.leg_info.sip_call_id.clone(),
+            numa: self.leg_info.numa.clone(),
+            numb: self.leg_info.numb.clone(),
+            start_unix_ms: self.start_unix_ms,
+            answer_unix_ms: self.answer_unix_ms,
+            end_unix_ms: self.deps.clock.unix_ms(),
+            result,
+            reason: reason.clone(),
+            steps: std::mem::take(&mut self.steps),
+        });
+        info!(result = result.as_str(), %reason, "call finished");
+        self.supervisor.do_send(CallExited {
+            call_id: self.id.clone(),
+            result,
+        });
+    }
+}
+
+impl Handler<FromLeg> for CallActor {
+    type Result = ();
+    fn handle(&mut self, msg: FromLeg, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        match msg.0 {
+            LegEvent::Confirmed => self.steps.push("answer acknowledged".into()),
+            LegEvent::Cancelled => {
+                self.leg_open = false;
+                self.end(CallResult::Cancelled, "caller cancelled".into(), ctx);
+            }
+            LegEvent::RemoteHangup => {
+                self.leg_open = false;
+                self.end(CallResult::CallerHangup, "caller hung up".into(), ctx);
+            }
+            LegEvent::Failed(why) => {
+                self.leg_open = false;
+                self.end(CallResult::Failed, format!("leg failed: {why}"), ctx);
+            }
+            LegEvent::Ended => self.leg_open = false,
+        }
+    }
+}
+
+impl Handler<FromMedia> for CallActor {
+    type Result = ();
+    fn handle(&mut self, msg: FromMedia, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        let input = match msg.0 {
+            MediaEvent::PlayDone { id } => Input::PlayDone { id },
+            MediaEvent::EchoDone { id } => Input::EchoDone { id },
+            MediaEvent::Timeout => {
+                self.end(CallResult::Failed, "media timeout".into(), ctx);
+                return;
+            }
+            MediaEvent::Closed => return,
+        };
+        let cmds = self.run.handle(input);
+        self.execute(cmds, ctx);
+    }
+}
+
+impl Handler<Shutdown> for CallActor {
+    type Result = ();
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        if self.answer_unix_ms.is_none() {
+            self.send_leg(LegCommand::Reject {
+                code: 503,
+                reason: "switch shutting down".into(),
+            });
+        }
+        self.end(CallResult::Shutdown, "switch shutting down".into(), ctx);
+    }
+}
+
+impl Handler<InjectFault> for CallActor {
+    type Result = ();
+    fn handle(&mut self, _: InjectFault, _ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        // Deliberate: this is the fault the supervision test injects.
+        #[allow(clippy::panic)]
+        {
+            panic!("injected fault in call {}", self.id);
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Pure call logic: no actix, no tokio, no clock. Time arrives as input.
+//!
+//! `.ci/run` greps this directory and fails the build if any of those creep in.
+
+pub mod routing;
+pub mod scenario;

@@ -1,0 +1,30 @@
+//! vpbx actors: the supervision tree and the pure call-logic cores.
+//!
+//! ```text
+//! Switch (root; restarts its children, see switch.rs)
+//!  ├─ CallSupervisor ── CallActor ×N   one per call, spread over one arbiter per core; never restarted
+//!  ├─ LineSupervisor ── AgentLineActor ×M   one per SIP line; restarted from the snapshot
+//!  ├─ QueueSupervisor                  shared call queues (created by forward operations)
+//!  └─ ConfigHub                        validates, stores and publishes configuration snapshots
+//! ```
+//!
+//! `core/` holds the pure logic (routing, the scenario interpreter): no actix, no tokio, no
+//! clock. The actors are thin shells: each handler feeds its input to a core, drains the core's
+//! commands and executes them. Every child reports its exit to its parent from `stopped()`; the
+//! parent owns the policy.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod agent_line;
+pub mod call;
+pub mod call_supervisor;
+pub mod cdr;
+pub mod clock;
+pub mod config_hub;
+pub mod core;
+pub mod leg;
+pub mod pii;
+pub mod queue;
+pub mod stats;
+pub mod switch;

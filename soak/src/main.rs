@@ -1,0 +1,3 @@
+fn main() {
+    println!("see soak/README.md");
+}

@@ -1,0 +1,187 @@
+//! Starting and stopping the whole switch.
+//!
+//! Order on start: store → configuration snapshot (demo on first start) → media engine → CDR
+//! writer → call arbiters (one per core) → `Switch` (actor tree) → SIP edge → HTTP.
+//! Order on stop: refuse new calls → every live call gets a BYE → wait (bounded) for the calls to
+//! finish → stop SIP and HTTP → flush the store.
+
+use crate::clock::RealClock;
+use crate::settings::Settings;
+use crate::sip::{self, EdgeContext, SipConfig, SipEdge};
+use actix::prelude::*;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use vpbx_actors::call::CallDeps;
+use vpbx_actors::call_supervisor::EndAllCalls;
+use vpbx_actors::cdr::CdrSink;
+use vpbx_actors::config_hub::Snapshots;
+use vpbx_actors::stats::LiveStats;
+use vpbx_actors::switch::{Registry, Switch};
+use vpbx_media::{MediaConfig, MediaEngine};
+use vpbx_store::Store;
+
+/// Errors while starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store.
+    #[error("store: {0}")]
+    Store(#[from] vpbx_store::StoreError),
+    /// The demo company.
+    #[error("demo: {0}")]
+    Demo(#[from] crate::demo::DemoError),
+    /// SIP.
+    #[error("sip: {0}")]
+    Sip(#[from] sip::SipError),
+    /// I/O (HTTP bind, threads).
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The process-wide Prometheus recorder (installed once; tests start several switches).
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests); then ours just renders nothing.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A running switch.
+pub struct Running {
+    /// The actor tree's live children.
+    pub registry: Registry,
+    /// Live counters.
+    pub stats: Arc<LiveStats>,
+    /// The store.
+    pub store: Store,
+    /// Current configuration.
+    pub snapshots: Snapshots,
+    /// The media engine (ports in use, prompts).
+    pub media: MediaEngine,
+    sip: SipEdge,
+    http: actix_web::dev::ServerHandle,
+    arbiters: Vec<Arbiter>,
+}
+
+/// Starts the switch inside the current actix system.
+pub async fn start(settings: &Settings) -> Result<Running, StartError> {
+    let started = crate::clock::monotonic_now();
+    let prometheus = prometheus();
+    let store = Store::open(&settings.data_dir)?;
+    let cfg = crate::demo::ensure_loaded(&store, &settings.data_dir, settings.demo.as_deref())?;
+    let snapshots = Snapshots::new(cfg);
+    let media = MediaEngine::new(MediaConfig {
+        bind_ip: settings.rtp_ip,
+        port_min: settings.rtp_ports.0,
+        port_max: settings.rtp_ports.1,
+        inactivity_timeout: Duration::from_secs(settings.rtp_timeout_s),
+    });
+    let (cdrs, _writer) = CdrSink::start(store.clone())?;
+    let clock = Arc::new(RealClock);
+    let deps = CallDeps {
+        media: media.clone(),
+        cdrs,
+        data_dir: settings.data_dir.clone(),
+        clock: clock.clone(),
+        step_budget: 1000,
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
+    let handles = arbiters.iter().map(|a| a.handle()).collect();
+    let stats = Arc::new(LiveStats::default());
+    let registry = Registry::default();
+    Switch::new(
+        store.clone(),
+        snapshots.clone(),
+        stats.clone(),
+        registry.clone(),
+        deps,
+        handles,
+    )
+    .start();
+    // The switch publishes its children from `started()`; wait for that before taking calls.
+    for _ in 0..100 {
+        if registry.children().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let sip = sip::start(
+        SipConfig {
+            addr: settings.sip_addr,
+            user_agent: format!("vpbx/{}", env!("CARGO_PKG_VERSION")),
+        },
+        EdgeContext {
+            snapshots: snapshots.clone(),
+            registry: registry.clone(),
+            clock,
+        },
+    )
+    .await?;
+    let server = crate::http::start(
+        settings.http_addr,
+        crate::http::HttpState {
+            stats: stats.clone(),
+            store: store.clone(),
+            prometheus,
+            sip_listeners: sip.listeners().to_vec(),
+            started,
+        },
+    )?;
+    let http = server.handle();
+    actix_rt::spawn(server);
+    tracing::info!(
+        sip = %settings.sip_addr,
+        http = %settings.http_addr,
+        data = %settings.data_dir.display(),
+        "vpbx is up"
+    );
+    Ok(Running {
+        registry,
+        stats,
+        store,
+        snapshots,
+        media,
+        sip,
+        http,
+        arbiters,
+    })
+}
+
+impl Running {
+    /// Clean shutdown: live calls get a BYE, the store is flushed.
+    pub async fn shutdown(self) {
+        self.sip.stop_accepting();
+        if let Some(children) = self.registry.children() {
+            let n = children.calls.send(EndAllCalls).await.unwrap_or(0);
+            tracing::info!(calls = n, "shutdown: ending live calls");
+        }
+        // Bounded wait for the calls' BYEs to go out and their CDRs to be queued.
+        for _ in 0..100 {
+            if self.stats.active_calls() <= 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Give the leg tasks a moment to put their BYEs on the wire.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.http.stop(true).await;
+        self.sip.shutdown();
+        for a in &self.arbiters {
+            a.stop();
+        }
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "final store flush failed");
+        }
+        tracing::info!("vpbx stopped");
+    }
+}

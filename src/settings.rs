@@ -1,0 +1,213 @@
+//! Settings: `config/vpbx.toml`, overridden by environment variables, overridden by flags.
+
+use clap::Parser;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Command line of `vpbx` (running the switch).
+#[derive(Debug, Clone, Parser, Default)]
+#[command(
+    name = "vpbx",
+    version,
+    about = "vpbx: virtual PBX and contact-center switch"
+)]
+pub struct Flags {
+    /// Settings file.
+    #[arg(long, env = "VPBX_CONFIG", default_value = "config/vpbx.toml")]
+    pub config: PathBuf,
+    /// Data directory (store, recordings).
+    #[arg(long, env = "VPBX_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// SIP listen address (UDP and TCP).
+    #[arg(long, env = "VPBX_SIP_ADDR")]
+    pub sip_addr: Option<SocketAddr>,
+    /// HTTP listen address.
+    #[arg(long, env = "VPBX_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Address for RTP sockets and SDP.
+    #[arg(long, env = "VPBX_RTP_IP")]
+    pub rtp_ip: Option<IpAddr>,
+    /// Lowest RTP port.
+    #[arg(long, env = "VPBX_RTP_PORT_MIN")]
+    pub rtp_port_min: Option<u16>,
+    /// Highest RTP port.
+    #[arg(long, env = "VPBX_RTP_PORT_MAX")]
+    pub rtp_port_max: Option<u16>,
+    /// Default log filter when RUST_LOG is unset (e.g. `info`, `vpbx=debug`).
+    #[arg(long, env = "VPBX_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "VPBX_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// The settings file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct File {
+    data_dir: Option<PathBuf>,
+    sip_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    rtp_ip: Option<IpAddr>,
+    rtp_port_min: Option<u16>,
+    rtp_port_max: Option<u16>,
+    rtp_timeout_s: Option<u64>,
+    log_level: Option<String>,
+    demo: Option<PathBuf>,
+}
+
+/// Effective settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// SIP listen address.
+    pub sip_addr: SocketAddr,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// RTP address.
+    pub rtp_ip: IpAddr,
+    /// RTP port range.
+    pub rtp_ports: (u16, u16),
+    /// RTP inactivity timeout.
+    pub rtp_timeout_s: u64,
+    /// Default log filter.
+    pub log_level: String,
+    /// Log as JSON.
+    pub log_json: bool,
+    /// Demo company document to load into an empty store (None: the built-in one).
+    pub demo: Option<PathBuf>,
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file exists but cannot be read or parsed.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A value is out of range.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// Setting name.
+        field: &'static str,
+        /// The rule.
+        reason: String,
+    },
+}
+
+impl Settings {
+    /// Loads the file named by `flags.config` (a missing default file means built-in defaults)
+    /// and applies the flags and environment on top.
+    pub fn load(flags: &Flags) -> Result<Settings, SettingsError> {
+        let file = match std::fs::read_to_string(&flags.config) {
+            Ok(text) => toml::from_str::<File>(&text).map_err(|e| SettingsError::File {
+                path: flags.config.display().to_string(),
+                reason: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::default(),
+            Err(e) => {
+                return Err(SettingsError::File {
+                    path: flags.config.display().to_string(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let config_dir = flags.config.parent().unwrap_or(Path::new("."));
+        let s = Settings {
+            data_dir: flags
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            sip_addr: flags
+                .sip_addr
+                .or(file.sip_addr)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060))),
+            http_addr: flags
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            rtp_ip: flags
+                .rtp_ip
+                .or(file.rtp_ip)
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            rtp_ports: (
+                flags.rtp_port_min.or(file.rtp_port_min).unwrap_or(20000),
+                flags.rtp_port_max.or(file.rtp_port_max).unwrap_or(29999),
+            ),
+            rtp_timeout_s: file.rtp_timeout_s.unwrap_or(60),
+            log_level: flags
+                .log_level
+                .clone()
+                .or(file.log_level)
+                .unwrap_or_else(|| "info,rsipstack=warn".into()),
+            log_json: flags.log_json,
+            demo: file.demo.map(|d| config_dir.join(d)),
+        };
+        if s.rtp_ports.0 >= s.rtp_ports.1 || s.rtp_ports.0 < 1024 {
+            return Err(SettingsError::Invalid {
+                field: "rtp_port_min/rtp_port_max",
+                reason: format!(
+                    "need 1024 <= min < max, got {}..{}",
+                    s.rtp_ports.0, s.rtp_ports.1
+                ),
+            });
+        }
+        if s.rtp_timeout_s == 0 {
+            return Err(SettingsError::Invalid {
+                field: "rtp_timeout_s",
+                reason: "must be at least 1 second".into(),
+            });
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vpbx.toml");
+        std::fs::write(
+            &path,
+            "sip_addr = \"127.0.0.1:5070\"\nrtp_port_min = 30000\nrtp_port_max = 30100\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            config: path,
+            sip_addr: Some("127.0.0.1:5080".parse().unwrap()),
+            ..Default::default()
+        };
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(s.sip_addr.port(), 5080);
+        assert_eq!(s.rtp_ports, (30000, 30100));
+        assert_eq!(s.http_addr.port(), 8080);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vpbx.toml");
+        std::fs::write(&path, "rtp_port_min = 5000\nrtp_port_max = 4000\n").unwrap();
+        let flags = Flags {
+            config: path.clone(),
+            ..Default::default()
+        };
+        let e = Settings::load(&flags).unwrap_err();
+        assert!(e.to_string().contains("rtp_port_min"), "{e}");
+        std::fs::write(&path, "sip_adr = 1\n").unwrap();
+        assert!(Settings::load(&flags)
+            .unwrap_err()
+            .to_string()
+            .contains("sip_adr"));
+    }
+}

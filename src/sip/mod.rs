@@ -1,0 +1,381 @@
+//! The SIP edge: rsipstack does transport (UDP and TCP), transactions and dialogs; this module
+//! validates what arrives, routes new calls and turns each inbound INVITE into a [`Leg`] for a
+//! call actor. No rsipstack type leaves this module.
+//!
+//! Shape (like quinn's `Endpoint::handle`): the router task takes every new server transaction and
+//! either answers it statelessly (OPTIONS, 4xx/5xx for faults and unroutable calls), hands it to
+//! an existing dialog (BYE, re-INVITE, in-dialog OPTIONS), or starts a call: a leg task owns the
+//! dialog and talks to the call actor through `LegCommand`/`LegEvent` channels.
+
+mod inspector;
+mod leg;
+pub mod validate;
+
+use crate::clock::RealClock;
+use rsipstack::dialog::dialog::{Dialog, DialogStateSender};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::DialogId;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::{udp::UdpConnection, TcpListenerConnection, TransportLayer};
+use rsipstack::EndpointBuilder;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use vpbx_actors::call::{CallId, CallSetup};
+use vpbx_actors::call_supervisor::StartCall;
+use vpbx_actors::clock::Clock;
+use vpbx_actors::config_hub::Snapshots;
+use vpbx_actors::core::routing::{route, NotRouted, RouteRequest};
+use vpbx_actors::leg::{Leg, LegInfo};
+use vpbx_actors::pii::Pii;
+use vpbx_actors::switch::Registry;
+use vpbx_media::SdpError;
+
+/// Errors starting the SIP edge.
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The stack refused to start.
+    #[error("SIP stack: {0}")]
+    Stack(String),
+}
+
+/// Methods this switch implements, advertised in `Allow`.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+
+/// Settings of the SIP edge.
+#[derive(Debug, Clone)]
+pub struct SipConfig {
+    /// Listen address for UDP and TCP.
+    pub addr: SocketAddr,
+    /// `User-Agent`/`Server` value.
+    pub user_agent: String,
+}
+
+/// What the edge needs from the rest of the switch.
+#[derive(Clone)]
+pub struct EdgeContext {
+    /// Current configuration.
+    pub snapshots: Snapshots,
+    /// The actor tree.
+    pub registry: Registry,
+    /// Wall time for routing.
+    pub clock: Arc<RealClock>,
+}
+
+/// A running SIP edge.
+pub struct SipEdge {
+    cancel: CancellationToken,
+    listeners: Vec<String>,
+    accepting: Arc<AtomicBool>,
+}
+
+impl SipEdge {
+    /// Human-readable listeners, e.g. `udp:127.0.0.1:5060`.
+    pub fn listeners(&self) -> &[String] {
+        &self.listeners
+    }
+
+    /// Stop taking new calls (they get 503); calls in progress go on.
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+    }
+
+    /// Stop the stack: listeners close, transactions end.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Binds UDP and TCP on `cfg.addr` and starts serving on the current runtime.
+pub async fn start(cfg: SipConfig, ctx: EdgeContext) -> Result<SipEdge, SipError> {
+    let cancel = CancellationToken::new();
+    let transport = TransportLayer::new(cancel.clone());
+    let bind_err = |e: rsipstack::Error| SipError::Bind {
+        addr: cfg.addr,
+        reason: e.to_string(),
+    };
+    let udp = UdpConnection::create_connection(cfg.addr, None, Some(cancel.child_token()))
+        .await
+        .map_err(bind_err)?;
+    transport.add_transport(udp.into());
+    let tcp = TcpListenerConnection::new(cfg.addr, None)
+        .await
+        .map_err(bind_err)?;
+    transport.add_transport(tcp.into());
+
+    let endpoint = EndpointBuilder::new()
+        .with_cancel_token(cancel.clone())
+        .with_transport_layer(transport)
+        .with_user_agent(&cfg.user_agent)
+        .with_inspector(Box::new(inspector::Metrics))
+        .build();
+    let incoming = endpoint
+        .incoming_transactions()
+        .map_err(|e| SipError::Stack(e.to_string()))?;
+    let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+    let listeners = vec![format!("udp:{}", cfg.addr), format!("tcp:{}", cfg.addr)];
+    let accepting = Arc::new(AtomicBool::new(true));
+
+    let inner = endpoint.inner.clone();
+    tokio::spawn(async move {
+        if let Err(e) = inner.serve().await {
+            warn!(error = %e, "SIP endpoint stopped");
+        }
+    });
+    let router = Router {
+        dialogs,
+        ctx,
+        contact: format!("sip:vpbx@{}", cfg.addr),
+        accepting: accepting.clone(),
+    };
+    tokio::spawn(router.run(incoming));
+    info!(addr = %cfg.addr, "SIP listening on UDP and TCP");
+    Ok(SipEdge {
+        cancel,
+        listeners,
+        accepting,
+    })
+}
+
+struct Router {
+    dialogs: Arc<DialogLayer>,
+    ctx: EdgeContext,
+    contact: String,
+    accepting: Arc<AtomicBool>,
+}
+
+/// Answers a transaction with a status and an optional specific reason phrase.
+async fn reply(tx: &mut Transaction, code: u16, reason: Option<&str>, extra: Vec<Header>) {
+    let mut headers = extra;
+    if let Some(r) = reason {
+        headers.push(Header::Warning(
+            format!("399 vpbx \"{}\"", r.replace('"', "'")).into(),
+        ));
+    }
+    if let Err(e) = tx.reply_with(StatusCode::from(code), headers, None).await {
+        debug!(error = %e, code, "reply failed");
+    }
+}
+
+fn request_view(req: &rsipstack::sip::Request) -> (String, Vec<(String, String)>) {
+    let headers = req
+        .headers
+        .iter()
+        .map(|h| {
+            let text = h.to_string();
+            match text.split_once(':') {
+                Some((n, v)) => (n.trim().to_string(), v.trim().to_string()),
+                None => (text, String::new()),
+            }
+        })
+        .collect();
+    (req.version.to_string(), headers)
+}
+
+impl Router {
+    async fn run(self, mut incoming: rsipstack::transaction::TransactionReceiver) {
+        let me = Arc::new(self);
+        while let Some(tx) = incoming.recv().await {
+            let me = me.clone();
+            tokio::spawn(async move { me.handle(tx).await });
+        }
+    }
+
+    async fn handle(&self, mut tx: Transaction) {
+        let (version, headers) = request_view(&tx.original);
+        let method = tx.original.method.to_string();
+        let view = validate::RequestView {
+            method: &method,
+            version: &version,
+            headers,
+        };
+        if let Err(v) = validate::validate(&view) {
+            metrics::counter!("vpbx_sip_violations_total", "kind" => v.label()).increment(1);
+            debug!(violation = ?v, "invalid request");
+            if tx.original.method != Method::Ack {
+                reply(&mut tx, v.status(), Some(&v.reason()), vec![]).await;
+            }
+            return;
+        }
+        let in_dialog = tx
+            .original
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().ok().flatten())
+            .is_some();
+        if in_dialog {
+            return self.in_dialog(tx).await;
+        }
+        match tx.original.method {
+            Method::Invite => self.invite(tx).await,
+            Method::Options => {
+                let headers = vec![
+                    Header::Allow(ALLOW.into()),
+                    Header::Accept("application/sdp".into()),
+                ];
+                reply(&mut tx, 200, None, headers).await;
+            }
+            Method::Ack => {}
+            Method::Bye => reply(&mut tx, 481, None, vec![]).await,
+            _ => {
+                let headers = vec![Header::Allow(ALLOW.into())];
+                reply(&mut tx, 501, None, headers).await;
+            }
+        }
+    }
+
+    async fn in_dialog(&self, mut tx: Transaction) {
+        match self.dialogs.match_dialog(&tx) {
+            Some(Dialog::Invite(mut d)) => {
+                if let Err(e) = d.handle(&mut tx).await {
+                    debug!(error = %e, "in-dialog request failed");
+                }
+            }
+            Some(_) => reply(&mut tx, 501, None, vec![]).await,
+            None => {
+                if tx.original.method != Method::Ack {
+                    reply(&mut tx, 481, None, vec![]).await;
+                }
+            }
+        }
+    }
+
+    async fn invite(&self, mut tx: Transaction) {
+        if !self.accepting.load(Ordering::SeqCst) {
+            return reply(&mut tx, 503, Some("switch shutting down"), vec![]).await;
+        }
+        let req = &tx.original;
+        let numb = req.uri.user().unwrap_or_default().to_string();
+        let numa = req
+            .from_header()
+            .ok()
+            .and_then(|f| f.uri().ok())
+            .and_then(|u| u.user().map(str::to_string))
+            .unwrap_or_default();
+        let sip_call_id = req
+            .call_id_header()
+            .map(|c| c.value().to_string())
+            .unwrap_or_default();
+
+        // The offer: we need G.711 and an address; no offer (late offer) is not supported yet.
+        let body = String::from_utf8_lossy(&req.body).into_owned();
+        if body.trim().is_empty() {
+            return reply(
+                &mut tx,
+                488,
+                Some("an SDP offer is required in the INVITE"),
+                vec![],
+            )
+            .await;
+        }
+        let offer = match vpbx_media::SessionDescription::parse(&body)
+            .and_then(|sdp| vpbx_media::negotiate(&sdp))
+        {
+            Ok(n) => n,
+            Err(SdpError::NoCommonCodec) => {
+                return reply(
+                    &mut tx,
+                    488,
+                    Some("no common codec: PCMU or PCMA required"),
+                    vec![],
+                )
+                .await
+            }
+            Err(e) => {
+                return reply(&mut tx, 400, Some(&format!("bad SDP: {e}")), vec![]).await;
+            }
+        };
+
+        let snapshot = self.ctx.snapshots.current();
+        let request = RouteRequest {
+            numa: &numa,
+            numb: &numb,
+            unix_ms: self.ctx.clock.unix_ms(),
+        };
+        let routed = match route(&snapshot, &request) {
+            Ok(r) => r,
+            Err(NotRouted::UnknownNumber) => {
+                info!(numb = %numb, "INVITE for an unknown number");
+                return reply(&mut tx, 404, Some("unknown number"), vec![]).await;
+            }
+            Err(e @ NotRouted::NoRuleMatched { .. }) => {
+                info!(numb = %numb, reason = %e, "no rule matched");
+                return reply(&mut tx, 480, Some(&e.to_string()), vec![]).await;
+            }
+            Err(e @ NotRouted::MissingScenario { .. }) => {
+                warn!(numb = %numb, reason = %e, "broken routing");
+                return reply(&mut tx, 500, Some(&e.to_string()), vec![]).await;
+            }
+        };
+        let Some(scenario) = snapshot.scenario(routed.scenario).cloned() else {
+            return reply(&mut tx, 500, Some("scenario vanished"), vec![]).await;
+        };
+        let Some(children) = self.ctx.registry.children() else {
+            return reply(&mut tx, 503, Some("switch starting"), vec![]).await;
+        };
+
+        let (state_tx, state_rx): (DialogStateSender, _) = self.dialogs.new_dialog_state_channel();
+        let contact = rsipstack::sip::Uri::try_from(self.contact.as_str()).ok();
+        let dialog = match self
+            .dialogs
+            .get_or_create_server_invite(&tx, state_tx, None, contact)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(error = %e, "cannot create dialog");
+                return reply(&mut tx, 500, Some("cannot create dialog"), vec![]).await;
+            }
+        };
+
+        let call_id = CallId(new_call_id());
+        debug!(call_id = %call_id, numa = %Pii(&numa), numb = %numb, "new call");
+        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+        let leg = Leg {
+            info: LegInfo {
+                sip_call_id,
+                numa,
+                numb,
+                offer,
+            },
+            commands: cmd_tx,
+            events: ev_rx,
+        };
+        children.calls.do_send(StartCall(CallSetup {
+            call_id: call_id.clone(),
+            leg,
+            routed,
+            scenario: Arc::new(scenario),
+            snapshot,
+        }));
+        let dialog_id: DialogId = dialog.id();
+        leg::run(leg::LegTask {
+            call_id,
+            dialog,
+            tx,
+            states: state_rx,
+            commands: cmd_rx,
+            events: ev_tx,
+        })
+        .await;
+        self.dialogs.remove_dialog(&dialog_id);
+    }
+}
+
+fn new_call_id() -> String {
+    use rand::Rng;
+    let n: u64 = rand::thread_rng().gen();
+    format!("{n:016x}")
+}
