@@ -52,6 +52,25 @@ pub fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
+/// Converts every prompt file of the configuration once, off the actor threads, so calls find
+/// them in the cache. A file that fails is logged; calls skip it with a reason in their detail.
+async fn warm_prompts(media: &MediaEngine, snapshots: &Snapshots, data_dir: &std::path::Path) {
+    let cfg = snapshots.current();
+    let paths: Vec<_> = cfg.files.iter().map(|f| data_dir.join(&f.path)).collect();
+    let cache = media.prompts().clone();
+    let res = tokio::task::spawn_blocking(move || {
+        for p in paths {
+            if let Err(e) = cache.get_or_load(&p) {
+                tracing::warn!(file = %p.display(), error = %e, "prompt not loadable");
+            }
+        }
+    })
+    .await;
+    if let Err(e) = res {
+        tracing::warn!(error = %e, "prompt warm-up failed");
+    }
+}
+
 /// A running switch.
 pub struct Running {
     /// The actor tree's live children.
@@ -64,6 +83,7 @@ pub struct Running {
     pub snapshots: Snapshots,
     /// The media engine (ports in use, prompts).
     pub media: MediaEngine,
+    cdrs: CdrSink,
     sip: SipEdge,
     http: actix_web::dev::ServerHandle,
     arbiters: Vec<Arbiter>,
@@ -82,18 +102,38 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         port_max: settings.rtp_ports.1,
         inactivity_timeout: Duration::from_secs(settings.rtp_timeout_s),
     });
+    warm_prompts(&media, &snapshots, &settings.data_dir).await;
     let (cdrs, _writer) = CdrSink::start(store.clone())?;
+    for actor in [
+        "call_supervisor",
+        "line_supervisor",
+        "queue_supervisor",
+        "config_hub",
+    ] {
+        // Registered at zero so dashboards see the series before the first restart.
+        metrics::counter!("vpbx_actor_restarts_total", "actor" => actor).increment(0);
+    }
+    for counter in [
+        "vpbx_rtp_packets_sent_total",
+        "vpbx_rtp_packets_received_total",
+        "vpbx_calls_started_total",
+    ] {
+        metrics::counter!(counter).increment(0);
+    }
+    metrics::gauge!("vpbx_active_calls").increment(0.0);
     let clock = Arc::new(RealClock);
     let deps = CallDeps {
         media: media.clone(),
-        cdrs,
+        cdrs: cdrs.clone(),
         data_dir: settings.data_dir.clone(),
         clock: clock.clone(),
         step_budget: 1000,
     };
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = settings.call_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
     let handles = arbiters.iter().map(|a| a.handle()).collect();
     let stats = Arc::new(LiveStats::default());
@@ -151,6 +191,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         store,
         snapshots,
         media,
+        cdrs,
         sip,
         http,
         arbiters,
@@ -178,6 +219,13 @@ impl Running {
         self.sip.shutdown();
         for a in &self.arbiters {
             a.stop();
+        }
+        let cdrs = self.cdrs.clone();
+        let synced = tokio::task::spawn_blocking(move || cdrs.sync(Duration::from_secs(5)))
+            .await
+            .unwrap_or(false);
+        if !synced {
+            tracing::error!("CDR writer did not confirm before shutdown");
         }
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "final store flush failed");

@@ -55,6 +55,7 @@ struct File {
     rtp_timeout_s: Option<u64>,
     log_level: Option<String>,
     demo: Option<PathBuf>,
+    call_threads: Option<usize>,
 }
 
 /// Effective settings.
@@ -78,6 +79,8 @@ pub struct Settings {
     pub log_json: bool,
     /// Demo company document to load into an empty store (None: the built-in one).
     pub demo: Option<PathBuf>,
+    /// Arbiters (threads) carrying call actors; default one per core.
+    pub call_threads: Option<usize>,
 }
 
 /// Why settings could not be loaded.
@@ -149,6 +152,7 @@ impl Settings {
                 .unwrap_or_else(|| "info,rsipstack=warn".into()),
             log_json: flags.log_json,
             demo: file.demo.map(|d| config_dir.join(d)),
+            call_threads: file.call_threads.filter(|n| *n > 0),
         };
         if s.rtp_ports.0 >= s.rtp_ports.1 || s.rtp_ports.0 < 1024 {
             return Err(SettingsError::Invalid {

@@ -156,6 +156,13 @@ impl CallActor {
                 Command::Trace(step) => self.steps.push(step),
                 Command::Answer => self.answer(ctx),
                 Command::Play { id, prompt } => self.play(id, prompt, ctx),
+                Command::Ring { id, ms } => {
+                    self.send_leg(LegCommand::Ring);
+                    ctx.run_later(Duration::from_millis(u64::from(ms)), move |act, ctx| {
+                        let cmds = act.run.handle(Input::TimerFired { id });
+                        act.execute(cmds, ctx);
+                    });
+                }
                 Command::Silence { id, ms } => {
                     if let Some(media) = &self.media {
                         media.play(id, Arc::new(MediaPrompt::silence(ms)));
@@ -208,7 +215,7 @@ impl CallActor {
 
     fn play(&mut self, id: u64, prompt: Prompt, ctx: &mut Context<Self>) {
         let loaded = match &prompt {
-            Prompt::File(file) => match self.snapshot.file(*file) {
+            Prompt::File { id: file } => match self.snapshot.file(*file) {
                 Some(meta) => {
                     let path = self.deps.data_dir.join(&meta.path);
                     self.deps
@@ -320,11 +327,20 @@ impl Actor for CallActor {
             )
         });
         if self.leg_open {
-            // Not ended through `end()`: the actor failed. End the leg cleanly.
+            // Not ended through `end()`: the actor failed. End the leg cleanly: BYE when
+            // answered, a 500 final response when not.
             self.leg_open = false;
-            let _ = self.leg_tx.send(LegCommand::Hangup {
-                reason: reason.clone(),
-            });
+            let cmd = if self.answer_unix_ms.is_some() {
+                LegCommand::Hangup {
+                    reason: reason.clone(),
+                }
+            } else {
+                LegCommand::Reject {
+                    code: 500,
+                    reason: reason.clone(),
+                }
+            };
+            let _ = self.leg_tx.send(cmd);
         }
         if let Some(media) = self.media.take() {
             media.close();

@@ -26,9 +26,9 @@ pub struct StartCall(pub CallSetup);
 #[rtype(result = "usize")]
 pub struct EndAllCalls;
 
-/// Ids of the live calls.
+/// The live calls: our id and the SIP Call-ID of the inbound leg.
 #[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "Vec<CallId>")]
+#[rtype(result = "Vec<(CallId, String)>")]
 pub struct ListCalls;
 
 /// Fault injection: make one call's actor panic. Answers whether the call was found.
@@ -42,7 +42,7 @@ pub struct CallSupervisor {
     arbiters: Vec<ArbiterHandle>,
     deps: CallDeps,
     stats: Arc<LiveStats>,
-    calls: HashMap<CallId, Addr<CallActor>>,
+    calls: HashMap<CallId, (Addr<CallActor>, String)>,
     parent: Option<Recipient<ChildExited>>,
 }
 
@@ -84,13 +84,14 @@ impl Handler<StartCall> for CallSupervisor {
     fn handle(&mut self, msg: StartCall, ctx: &mut Context<Self>) {
         let setup = msg.0;
         let id = setup.call_id.clone();
+        let sip_call_id = setup.leg.info.sip_call_id.clone();
         let deps = self.deps.clone();
         let me = ctx.address().recipient();
         let arbiter = self.arbiter_for(&id);
         let addr = CallActor::start_in_arbiter(&arbiter, move |_| CallActor::new(setup, deps, me));
         self.stats.call_started();
         metrics::counter!("vpbx_calls_started_total").increment(1);
-        self.calls.insert(id, addr);
+        self.calls.insert(id, (addr, sip_call_id));
     }
 }
 
@@ -111,7 +112,7 @@ impl Handler<CallExited> for CallSupervisor {
 impl Handler<EndAllCalls> for CallSupervisor {
     type Result = usize;
     fn handle(&mut self, _: EndAllCalls, _: &mut Context<Self>) -> usize {
-        for addr in self.calls.values() {
+        for (addr, _) in self.calls.values() {
             addr.do_send(Shutdown);
         }
         self.calls.len()
@@ -121,7 +122,12 @@ impl Handler<EndAllCalls> for CallSupervisor {
 impl Handler<ListCalls> for CallSupervisor {
     type Result = MessageResult<ListCalls>;
     fn handle(&mut self, _: ListCalls, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.calls.keys().cloned().collect())
+        MessageResult(
+            self.calls
+                .iter()
+                .map(|(id, (_, sip))| (id.clone(), sip.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -129,7 +135,7 @@ impl Handler<InjectCallFault> for CallSupervisor {
     type Result = bool;
     fn handle(&mut self, msg: InjectCallFault, _: &mut Context<Self>) -> bool {
         match self.calls.get(&msg.0) {
-            Some(addr) => {
+            Some((addr, _)) => {
                 addr.do_send(InjectFault);
                 true
             }

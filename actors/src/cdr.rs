@@ -2,12 +2,20 @@
 //! (every CDR waiting in the channel goes into one flush), so hang-ups never wait on fsync.
 
 use crossbeam_channel::{Receiver, Sender};
+use std::time::Duration;
 use vpbx_store::{model::Cdr, Store};
 
 /// Where call actors drop their CDRs. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct CdrSink {
-    tx: Sender<Cdr>,
+    tx: Sender<Item>,
+}
+
+#[derive(Debug)]
+enum Item {
+    Cdr(Box<Cdr>),
+    /// Answered once every item queued before it is durable.
+    Barrier(Sender<()>),
 }
 
 impl CdrSink {
@@ -22,18 +30,39 @@ impl CdrSink {
 
     /// Queues one CDR.
     pub fn write(&self, cdr: Cdr) {
-        if self.tx.send(cdr).is_err() {
+        if self.tx.send(Item::Cdr(Box::new(cdr))).is_err() {
             tracing::error!("CDR writer is gone; a CDR was lost");
         }
     }
+
+    /// Blocks until every CDR queued so far is durable, or `timeout` passes. Returns whether
+    /// the writer confirmed. Call from a blocking context (shutdown).
+    pub fn sync(&self, timeout: Duration) -> bool {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.tx.send(Item::Barrier(tx)).is_err() {
+            return false;
+        }
+        rx.recv_timeout(timeout).is_ok()
+    }
 }
 
-fn run(store: Store, rx: Receiver<Cdr>) {
+fn run(store: Store, rx: Receiver<Item>) {
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter().take(1023));
-        if let Err(e) = store.put_cdrs(&batch) {
-            tracing::error!(error = %e, count = batch.len(), "writing CDRs failed");
+        let mut batch = Vec::new();
+        let mut barriers = Vec::new();
+        for item in std::iter::once(first).chain(rx.try_iter().take(1023)) {
+            match item {
+                Item::Cdr(c) => batch.push(*c),
+                Item::Barrier(b) => barriers.push(b),
+            }
+        }
+        if !batch.is_empty() {
+            if let Err(e) = store.put_cdrs(&batch) {
+                tracing::error!(error = %e, count = batch.len(), "writing CDRs failed");
+            }
+        }
+        for b in barriers {
+            let _ = b.send(());
         }
     }
 }

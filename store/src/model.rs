@@ -324,10 +324,13 @@ pub struct Operation {
 
 /// A prompt: a file or a text spoken by text-to-speech.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Prompt {
     /// A file from the file base.
-    File(FileId),
+    File {
+        /// The file.
+        id: FileId,
+    },
     /// A text for text-to-speech.
     Text {
         /// The text.
@@ -347,6 +350,11 @@ pub enum Action {
         /// What to play.
         prompt: Prompt,
     },
+    /// Ring the caller (180 Ringing, not answered) for a while. Exit: `next`.
+    Ring {
+        /// Milliseconds.
+        ms: u32,
+    },
     /// Silence for a while (answered). Exit: `next`.
     Pause {
         /// Milliseconds.
@@ -365,7 +373,10 @@ impl Action {
     /// The exit names this action can take.
     pub fn exit_names(&self) -> &'static [&'static str] {
         match self {
-            Action::InfoMessage { .. } | Action::Pause { .. } | Action::Echo { .. } => &["next"],
+            Action::InfoMessage { .. }
+            | Action::Ring { .. }
+            | Action::Pause { .. }
+            | Action::Echo { .. } => &["next"],
             Action::HangUp => &[],
         }
     }

@@ -27,6 +27,13 @@ pub enum Command {
         /// What to play.
         prompt: Prompt,
     },
+    /// Send 180 Ringing (once) and wait `ms` unanswered; report [`Input::TimerFired`].
+    Ring {
+        /// Correlation id.
+        id: u64,
+        /// Milliseconds.
+        ms: u32,
+    },
     /// Send silence (answered) for `ms`; report [`Input::PlayDone`] with this id.
     Silence {
         /// Correlation id.
@@ -85,6 +92,11 @@ pub enum Input {
     },
     /// The echo with this id ended.
     EchoDone {
+        /// Correlation id.
+        id: u64,
+    },
+    /// The timer with this id fired.
+    TimerFired {
         /// Correlation id.
         id: u64,
     },
@@ -147,7 +159,9 @@ impl ScenarioRun {
         };
         let mut out = Vec::new();
         match input {
-            Input::PlayDone { id } | Input::EchoDone { id } if id == waiting_id => {
+            Input::PlayDone { id } | Input::EchoDone { id } | Input::TimerFired { id }
+                if id == waiting_id =>
+            {
                 self.follow(&op, "next", &mut out);
             }
             Input::PlayFailed { id, why } if id == waiting_id => {
@@ -202,6 +216,10 @@ impl ScenarioRun {
                 self.answer(out);
                 let id = self.wait(name);
                 out.push(Command::Play { id, prompt });
+            }
+            Action::Ring { ms } => {
+                let id = self.wait(name);
+                out.push(Command::Ring { id, ms });
             }
             Action::Pause { ms } => {
                 self.answer(out);
@@ -279,7 +297,7 @@ mod tests {
                 "greet",
                 op(
                     Action::InfoMessage {
-                        prompt: Prompt::File(FileId(1)),
+                        prompt: Prompt::File { id: FileId(1) },
                     },
                     Some("bye"),
                 ),
@@ -293,7 +311,7 @@ mod tests {
                 Command::Answer,
                 Command::Play {
                     id: 1,
-                    prompt: Prompt::File(FileId(1))
+                    prompt: Prompt::File { id: FileId(1) }
                 }
             ]
         );
@@ -333,6 +351,23 @@ mod tests {
     }
 
     #[test]
+    fn ring_waits_unanswered_then_continues() {
+        let s = scenario(vec![
+            ("r", op(Action::Ring { ms: 3000 }, Some("p"))),
+            ("p", op(Action::Pause { ms: 10 }, None)),
+        ]);
+        let mut run = ScenarioRun::new(s, 10);
+        assert_eq!(
+            without_traces(run.start()),
+            vec![Command::Ring { id: 1, ms: 3000 }]
+        );
+        assert_eq!(
+            without_traces(run.handle(Input::TimerFired { id: 1 })),
+            vec![Command::Answer, Command::Silence { id: 2, ms: 10 }]
+        );
+    }
+
+    #[test]
     fn loops_end_on_the_step_budget() {
         let s = scenario(vec![("a", op(Action::Pause { ms: 1 }, Some("a")))]);
         let mut run = ScenarioRun::new(s, 5);
@@ -358,7 +393,7 @@ mod tests {
                 "a",
                 op(
                     Action::InfoMessage {
-                        prompt: Prompt::File(FileId(9)),
+                        prompt: Prompt::File { id: FileId(9) },
                     },
                     Some("e"),
                 ),

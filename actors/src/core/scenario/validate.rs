@@ -50,7 +50,7 @@ pub fn validate(cfg: &CompanyConfig, s: &Scenario) -> Vec<Finding> {
             }
         }
         if let vpbx_store::model::Action::InfoMessage {
-            prompt: Prompt::File(id),
+            prompt: Prompt::File { id },
         } = &op.action
         {
             if cfg.file(*id).is_none() {

@@ -1,0 +1,433 @@
+//! Test harness: a live switch on free loopback ports with its own data directory, and a minimal
+//! SIP phone speaking raw SIP over UDP or TCP (so the tests see exactly what goes on the wire).
+#![allow(dead_code, clippy::unwrap_used, clippy::disallowed_methods)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+use vpbx::app::Running;
+use vpbx::settings::Settings;
+
+/// A free UDP+TCP port pair on loopback (same number).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+static RTP_BASE: AtomicU16 = AtomicU16::new(0);
+
+/// A distinct RTP range per switch in this process, keyed by the process id so parallel test
+/// binaries do not collide either.
+fn rtp_range() -> (u16, u16) {
+    let base = 32000 + (std::process::id() % 40) as u16 * 600;
+    let slot = RTP_BASE.fetch_add(1, Ordering::SeqCst) % 6;
+    let lo = base + slot * 100;
+    (lo, lo + 98)
+}
+
+/// A switch under test.
+pub struct TestSwitch {
+    pub running: Option<Running>,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub data: tempfile::TempDir,
+}
+
+impl TestSwitch {
+    /// Starts with the built-in demo company.
+    pub async fn start() -> TestSwitch {
+        Self::start_with(None).await
+    }
+
+    /// Starts with `demo_yaml` as the company (files relative to the repo's `config/`).
+    pub async fn start_with(demo_yaml: Option<&str>) -> TestSwitch {
+        Self::start_full(demo_yaml, None).await
+    }
+
+    /// Starts with a company and a fixed number of call arbiters.
+    pub async fn start_full(demo_yaml: Option<&str>, call_threads: Option<usize>) -> TestSwitch {
+        let data = tempfile::tempdir().unwrap();
+        let demo = demo_yaml.map(|y| {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+            let p = data.path().join("company.yaml");
+            std::fs::write(&p, y).unwrap();
+            // Files in test documents refer to the repo's prompts.
+            std::fs::create_dir_all(data.path().join("prompts")).unwrap();
+            std::fs::copy(
+                dir.join("prompts/greeting.wav"),
+                data.path().join("prompts/greeting.wav"),
+            )
+            .unwrap();
+            p
+        });
+        let sip = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let settings = Settings {
+            data_dir: data.path().join("data"),
+            sip_addr: sip,
+            http_addr: http,
+            rtp_ip: "127.0.0.1".parse().unwrap(),
+            rtp_ports: rtp_range(),
+            rtp_timeout_s: 30,
+            log_level: "warn".into(),
+            log_json: false,
+            demo,
+            call_threads,
+        };
+        let running = vpbx::app::start(&settings).await.unwrap();
+        TestSwitch {
+            running: Some(running),
+            sip,
+            http,
+            data,
+        }
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.http, path).await
+    }
+}
+
+/// A plain HTTP/1.0 GET (the tests need no HTTP client dependency).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
+    (code, body)
+}
+
+/// One parsed SIP message.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub start: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Msg {
+    pub fn parse(text: &str) -> Msg {
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
+        let mut lines = head.split("\r\n");
+        let start = lines.next().unwrap_or("").to_string();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+            .collect();
+        Msg {
+            start,
+            headers,
+            body: body.to_string(),
+        }
+    }
+    pub fn status(&self) -> Option<u16> {
+        if self.start.starts_with("SIP/2.0 ") {
+            self.start.split_whitespace().nth(1)?.parse().ok()
+        } else {
+            None
+        }
+    }
+    pub fn method(&self) -> Option<&str> {
+        if self.status().is_none() {
+            self.start.split_whitespace().next()
+        } else {
+            None
+        }
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn to_tag(&self) -> Option<String> {
+        let to = self.header("To")?;
+        to.split(';')
+            .find_map(|p| p.trim().strip_prefix("tag=").map(str::to_string))
+    }
+    /// The RTP address in an SDP body.
+    pub fn sdp_media_addr(&self) -> Option<SocketAddr> {
+        let ip = self
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix("c=IN IP4 "))?
+            .trim()
+            .to_string();
+        let port = self
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix("m=audio "))?
+            .split_whitespace()
+            .next()?
+            .to_string();
+        format!("{ip}:{port}").parse().ok()
+    }
+}
+
+/// A SIP phone on a UDP socket.
+pub struct Phone {
+    pub sock: tokio::net::UdpSocket,
+    pub local: SocketAddr,
+    pub server: SocketAddr,
+    pub call_id: String,
+    pub from_tag: String,
+    pub cseq: u32,
+    pub branch_seq: u32,
+    pub to_tag: Option<String>,
+    pub invite_branch: String,
+    pub target: String,
+}
+
+impl Phone {
+    pub async fn new(server: SocketAddr) -> Phone {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = sock.local_addr().unwrap();
+        let n: u64 = rand::random();
+        Phone {
+            sock,
+            local,
+            server,
+            call_id: format!("test-{n:x}@127.0.0.1"),
+            from_tag: format!("ft{n:x}"),
+            cseq: 1,
+            branch_seq: 0,
+            to_tag: None,
+            invite_branch: String::new(),
+            target: String::new(),
+        }
+    }
+
+    pub fn branch(&mut self) -> String {
+        self.branch_seq += 1;
+        format!("z9hG4bK-{}-{}", self.from_tag, self.branch_seq)
+    }
+
+    pub async fn send(&self, text: &str) {
+        self.sock
+            .send_to(text.as_bytes(), self.server)
+            .await
+            .unwrap();
+    }
+
+    /// Next message within `secs`, or None.
+    pub async fn recv(&self, secs: u64) -> Option<Msg> {
+        let mut buf = vec![0u8; 65536];
+        match tokio::time::timeout(Duration::from_secs(secs), self.sock.recv_from(&mut buf)).await {
+            Ok(Ok((n, _))) => Some(Msg::parse(&String::from_utf8_lossy(&buf[..n]))),
+            _ => None,
+        }
+    }
+
+    /// Waits for a response with a final status (>= 200) or a request, skipping provisionals.
+    pub async fn recv_final(&self, secs: u64) -> Option<Msg> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs()
+                .max(1);
+            let m = self.recv(left).await?;
+            match m.status() {
+                Some(c) if c < 200 => continue,
+                _ => return Some(m),
+            }
+        }
+    }
+
+    pub fn sdp(rtp_port: u16, payloads: &[u8]) -> String {
+        let fmts: Vec<String> = payloads.iter().map(|p| p.to_string()).collect();
+        let mut s = format!(
+            "v=0\r\no=test 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP {}\r\n",
+            fmts.join(" ")
+        );
+        for p in payloads {
+            let name = match p {
+                0 => "PCMU/8000",
+                8 => "PCMA/8000",
+                18 => "G729/8000",
+                101 => "telephone-event/8000",
+                _ => "X/8000",
+            };
+            s.push_str(&format!("a=rtpmap:{p} {name}\r\n"));
+        }
+        s
+    }
+
+    pub fn invite_text(&mut self, number: &str, sdp: &str) -> String {
+        self.target = format!("sip:{number}@{}", self.server);
+        self.invite_branch = self.branch();
+        format!(
+            "INVITE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: <sip:{number}@127.0.0.1>\r\nCall-ID: {cid}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:79161234567@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+            target = self.target,
+            local = self.local,
+            br = self.invite_branch,
+            ft = self.from_tag,
+            cid = self.call_id,
+            cseq = self.cseq,
+            len = sdp.len(),
+        )
+    }
+
+    pub async fn invite(&mut self, number: &str, sdp: &str) {
+        let t = self.invite_text(number, sdp);
+        self.send(&t).await;
+    }
+
+    fn to_header(&self, number_uri: &str) -> String {
+        match &self.to_tag {
+            Some(t) => format!("<{number_uri}>;tag={t}"),
+            None => format!("<{number_uri}>"),
+        }
+    }
+
+    /// ACK for a 2xx (new branch) or for a non-2xx (the INVITE's branch).
+    pub async fn ack(&mut self, for_2xx: bool) {
+        let br = if for_2xx {
+            self.branch()
+        } else {
+            self.invite_branch.clone()
+        };
+        let to = self.to_header(&self.target.clone());
+        let t = format!(
+            "ACK {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
+            target = self.target,
+            local = self.local,
+            ft = self.from_tag,
+            cid = self.call_id,
+            cseq = self.cseq,
+        );
+        self.send(&t).await;
+    }
+
+    pub async fn cancel(&mut self) {
+        let t = format!(
+            "CANCEL {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: <{target}>\r\nCall-ID: {cid}\r\nCSeq: {cseq} CANCEL\r\nContent-Length: 0\r\n\r\n",
+            target = self.target,
+            local = self.local,
+            br = self.invite_branch,
+            ft = self.from_tag,
+            cid = self.call_id,
+            cseq = self.cseq,
+        );
+        self.send(&t).await;
+    }
+
+    pub async fn bye(&mut self) {
+        self.cseq += 1;
+        let br = self.branch();
+        let to = self.to_header(&self.target.clone());
+        let t = format!(
+            "BYE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: {cseq} BYE\r\nContent-Length: 0\r\n\r\n",
+            target = self.target,
+            local = self.local,
+            ft = self.from_tag,
+            cid = self.call_id,
+            cseq = self.cseq,
+        );
+        self.send(&t).await;
+    }
+
+    /// Answers an incoming request (e.g. the switch's BYE) with 200 OK.
+    pub async fn ok_to(&self, req: &Msg) {
+        let mut t = String::from("SIP/2.0 200 OK\r\n");
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            for (n, v) in &req.headers {
+                if n.eq_ignore_ascii_case(name) {
+                    t.push_str(&format!("{name}: {v}\r\n"));
+                }
+            }
+        }
+        t.push_str("Content-Length: 0\r\n\r\n");
+        self.send(&t).await;
+    }
+
+    /// INVITE → provisional(s) → 200 with SDP → ACK. Returns the 200.
+    pub async fn call(&mut self, number: &str, rtp_port: u16) -> Msg {
+        let sdp = Self::sdp(rtp_port, &[0, 8, 101]);
+        self.invite(number, &sdp).await;
+        let ok = self.recv_final(5).await.expect("final response to INVITE");
+        assert_eq!(ok.status(), Some(200), "INVITE answered with {}", ok.start);
+        self.to_tag = ok.to_tag();
+        self.ack(true).await;
+        ok
+    }
+}
+
+/// A validated RTP packet header.
+#[derive(Debug, Clone, Copy)]
+pub struct RtpHeader {
+    pub pt: u8,
+    pub marker: bool,
+    pub seq: u16,
+    pub ts: u32,
+    pub ssrc: u32,
+}
+
+pub fn rtp_header(b: &[u8]) -> Option<RtpHeader> {
+    let r = rtp_rs::RtpReader::new(b).ok()?;
+    Some(RtpHeader {
+        pt: r.payload_type(),
+        marker: r.mark(),
+        seq: u16::from(r.sequence_number()),
+        ts: r.timestamp(),
+        ssrc: r.ssrc(),
+    })
+}
+
+/// Receives RTP on `sock` until `idle` passes with nothing; returns every packet.
+pub async fn collect_rtp(
+    sock: &tokio::net::UdpSocket,
+    idle: Duration,
+    max: Duration,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let start = Instant::now();
+    let mut buf = vec![0u8; 2048];
+    while start.elapsed() < max {
+        match tokio::time::timeout(idle, sock.recv_from(&mut buf)).await {
+            Ok(Ok((n, _))) => out.push(buf[..n].to_vec()),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// An RTP packet with our own header.
+pub fn rtp_packet(seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
