@@ -57,7 +57,7 @@ async fn health_and_metrics_show_live_values() {
         "vpbx_calls_finished_total{result=\"completed\"}",
         "vpbx_calls_finished_total{result=\"caller_hangup\"}",
         "vpbx_sip_requests_total{direction=\"in\",method=\"INVITE\"}",
-        "vpbx_sip_responses_total{direction=\"out\",code=\"200\"}",
+        "vpbx_sip_responses_total{direction=\"out\",method=\"INVITE\",code=\"200\"}",
         "vpbx_rtp_packets_sent_total",
         "vpbx_rtp_packets_received_total",
         "vpbx_actor_restarts_total{actor=\"call_supervisor\"}",

@@ -1,5 +1,6 @@
 //! Counts every SIP message in and out, by method and status code, for `/metrics`.
 
+use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::SipMessage;
 use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::SipAddr;
@@ -18,9 +19,16 @@ fn count(msg: &SipMessage, direction: &'static str) {
         }
         SipMessage::Response(r) => {
             let code: u16 = r.status_code.clone().into();
+            let method = r
+                .cseq_header()
+                .ok()
+                .and_then(|c| c.method().ok())
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "unknown".into());
             metrics::counter!(
                 "vpbx_sip_responses_total",
                 "direction" => direction,
+                "method" => method,
                 "code" => code.to_string()
             )
             .increment(1);

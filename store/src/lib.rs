@@ -13,6 +13,7 @@
 
 pub mod envelope;
 pub mod model;
+pub mod registrations;
 
 use model::{Cdr, CompanyConfig};
 use std::path::Path;
@@ -50,6 +51,7 @@ impl From<sled::Error> for StoreError {
 
 const TREE_CONFIG: &str = "config";
 const TREE_CDR: &str = "cdr";
+const TREE_REGISTRATIONS: &str = "registrations";
 const KEY_COMPANY: &[u8] = b"company";
 
 /// The embedded store. Cheap to clone; all clones share one database.
@@ -58,6 +60,7 @@ pub struct Store {
     db: sled::Db,
     config: sled::Tree,
     cdr: sled::Tree,
+    registrations: sled::Tree,
 }
 
 impl Store {
@@ -67,7 +70,13 @@ impl Store {
         let db = sled::Config::new().path(dir.join("db")).open()?;
         let config = db.open_tree(TREE_CONFIG)?;
         let cdr = db.open_tree(TREE_CDR)?;
-        Ok(Store { db, config, cdr })
+        let registrations = db.open_tree(TREE_REGISTRATIONS)?;
+        Ok(Store {
+            db,
+            config,
+            cdr,
+            registrations,
+        })
     }
 
     /// Whether a company configuration has been stored (false on first start).
