@@ -83,6 +83,8 @@ pub struct Running {
     pub snapshots: Snapshots,
     /// The media engine (ports in use, prompts).
     pub media: MediaEngine,
+    /// The registrar.
+    pub registrar: Arc<sip::Registrar>,
     cdrs: CdrSink,
     sip: SipEdge,
     http: actix_web::dev::ServerHandle,
@@ -155,6 +157,19 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
+    let registrar = Arc::new(sip::Registrar::new(
+        store.clone(),
+        "vpbx".to_string(),
+        vpbx_actors::clock::Clock::unix_ms(clock.as_ref()),
+    ));
+    for line in registrar.registered_lines() {
+        if let Some(c) = registry.children() {
+            c.lines.do_send(vpbx_actors::agent_line::LineRegistration {
+                line,
+                registered: true,
+            });
+        }
+    }
     let sip = sip::start(
         SipConfig {
             addr: settings.sip_addr,
@@ -163,6 +178,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         EdgeContext {
             snapshots: snapshots.clone(),
             registry: registry.clone(),
+            registrar: registrar.clone(),
             clock,
         },
     )
@@ -191,6 +207,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         store,
         snapshots,
         media,
+        registrar,
         cdrs,
         sip,
         http,

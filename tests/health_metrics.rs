@@ -43,7 +43,12 @@ async fn health_and_metrics_show_live_values() {
     let bye = p2.recv(5).await.expect("BYE after 0.5 s");
     assert_eq!(bye.method(), Some("BYE"));
     p2.ok_to(&bye).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = sw.running().stats.clone();
+    assert!(
+        eventually(5, || stats.active_calls() == 0
+            && stats.finished_calls() >= 2)
+        .await
+    );
 
     let (_, body) = sw.get("/health").await;
     let h: serde_json::Value = serde_json::from_str(&body).unwrap();

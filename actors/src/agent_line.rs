@@ -57,6 +57,41 @@ impl Handler<GetLineState> for AgentLineActor {
     }
 }
 
+/// The registrar's news about a line: it has (or no longer has) a registered contact.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct LineRegistration {
+    /// Which line.
+    pub line: SipLineId,
+    /// Whether at least one contact is registered.
+    pub registered: bool,
+}
+
+impl Handler<LineRegistration> for AgentLineActor {
+    type Result = ();
+    fn handle(&mut self, msg: LineRegistration, _: &mut Context<Self>) {
+        self.state = if msg.registered {
+            LineState::Available
+        } else {
+            LineState::Offline
+        };
+    }
+}
+
+impl Handler<LineRegistration> for LineSupervisor {
+    type Result = ();
+    fn handle(&mut self, msg: LineRegistration, _: &mut Context<Self>) {
+        if msg.registered {
+            self.registered.insert(msg.line);
+        } else {
+            self.registered.remove(&msg.line);
+        }
+        if let Some(addr) = self.lines.get(&msg.line) {
+            addr.do_send(msg);
+        }
+    }
+}
+
 /// Stop this line actor (used by tests of the restart policy and by removal).
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
@@ -74,6 +109,8 @@ pub struct LineSupervisor {
     snapshots: Snapshots,
     stats: Arc<LiveStats>,
     lines: HashMap<SipLineId, Addr<AgentLineActor>>,
+    /// Lines the registrar reported registered; a restarted line actor starts from this.
+    registered: std::collections::HashSet<SipLineId>,
     parent: Option<Recipient<ChildExited>>,
 }
 
@@ -84,6 +121,7 @@ impl LineSupervisor {
             snapshots,
             stats,
             lines: HashMap::new(),
+            registered: Default::default(),
             parent: None,
         }
     }
@@ -110,11 +148,16 @@ impl LineSupervisor {
             keep
         });
         for (line, employee) in wanted {
+            let state = if self.registered.contains(&line) {
+                LineState::Available
+            } else {
+                LineState::Offline
+            };
             self.lines.entry(line).or_insert_with(|| {
                 AgentLineActor {
                     line,
                     employee,
-                    state: LineState::Offline,
+                    state,
                     supervisor: ctx.address().recipient(),
                 }
                 .start()

@@ -7,9 +7,14 @@
 //! an existing dialog (BYE, re-INVITE, in-dialog OPTIONS), or starts a call: a leg task owns the
 //! dialog and talks to the call actor through `LegCommand`/`LegEvent` channels.
 
+pub mod digest;
 mod inspector;
 mod leg;
+mod register;
+pub mod registrar;
 pub mod validate;
+
+pub use register::Registrar;
 
 use crate::clock::RealClock;
 use rsipstack::dialog::dialog::{Dialog, DialogStateSender};
@@ -52,7 +57,7 @@ pub enum SipError {
 }
 
 /// Methods this switch implements, advertised in `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
 
 /// Settings of the SIP edge.
 #[derive(Debug, Clone)]
@@ -72,6 +77,8 @@ pub struct EdgeContext {
     pub registry: Registry,
     /// Wall time for routing.
     pub clock: Arc<RealClock>,
+    /// Registrations of the SIP lines.
+    pub registrar: Arc<Registrar>,
 }
 
 /// A running SIP edge.
@@ -134,6 +141,7 @@ pub async fn start(cfg: SipConfig, ctx: EdgeContext) -> Result<SipEdge, SipError
             warn!(error = %e, "SIP endpoint stopped");
         }
     });
+    let router_ctx = ctx.clone();
     let router = Router {
         dialogs,
         ctx,
@@ -141,6 +149,12 @@ pub async fn start(cfg: SipConfig, ctx: EdgeContext) -> Result<SipEdge, SipError
         accepting: accepting.clone(),
     };
     tokio::spawn(router.run(incoming));
+    tokio::spawn(expire_registrations(
+        router_ctx.registrar.clone(),
+        router_ctx.registry.clone(),
+        router_ctx.clock.clone(),
+        cancel.clone(),
+    ));
     info!(addr = %cfg.addr, "SIP listening on UDP and TCP");
     Ok(SipEdge {
         cancel,
@@ -226,6 +240,16 @@ impl Router {
                     Header::Accept("application/sdp".into()),
                 ];
                 reply(&mut tx, 200, None, headers).await;
+            }
+            Method::Register => {
+                register::handle(
+                    &mut tx,
+                    &self.ctx.registrar,
+                    &self.ctx.snapshots,
+                    &self.ctx.registry,
+                    self.ctx.clock.as_ref(),
+                )
+                .await
             }
             Method::Ack => {}
             Method::Bye => reply(&mut tx, 481, None, vec![]).await,
@@ -371,6 +395,31 @@ impl Router {
         })
         .await;
         self.dialogs.remove_dialog(&dialog_id);
+    }
+}
+
+/// Every 5 s, drop expired registrations and tell the agent lines that lost their last contact.
+async fn expire_registrations(
+    registrar: Arc<Registrar>,
+    registry: Registry,
+    clock: Arc<RealClock>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let gone = registrar.expire(clock.unix_ms());
+        if let Some(c) = registry.children() {
+            for line in gone {
+                c.lines.do_send(vpbx_actors::agent_line::LineRegistration {
+                    line,
+                    registered: false,
+                });
+            }
+        }
     }
 }
 
