@@ -71,6 +71,42 @@ async fn warm_prompts(media: &MediaEngine, snapshots: &Snapshots, data_dir: &std
     }
 }
 
+/// The SIP edge's tokio runtime. Shut down in the background on drop, so dropping it from an
+/// async context (or while a test unwinds) never blocks or panics.
+struct SipRuntime(Option<tokio::runtime::Runtime>);
+
+impl SipRuntime {
+    fn new(threads: Option<usize>) -> std::io::Result<Self> {
+        let threads = threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("sip")
+            .enable_all()
+            .build()?;
+        Ok(SipRuntime(Some(rt)))
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        match &self.0 {
+            Some(rt) => rt.handle().clone(),
+            // Only after drop; not reachable through `Running`.
+            None => tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl Drop for SipRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// A running switch.
 pub struct Running {
     /// The actor tree's live children.
@@ -87,6 +123,7 @@ pub struct Running {
     pub registrar: Arc<sip::Registrar>,
     cdrs: CdrSink,
     sip: SipEdge,
+    sip_runtime: SipRuntime,
     http: actix_web::dev::ServerHandle,
     arbiters: Vec<Arbiter>,
 }
@@ -170,19 +207,24 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
             });
         }
     }
-    let sip = sip::start(
-        SipConfig {
-            addr: settings.sip_addr,
-            user_agent: format!("vpbx/{}", env!("CARGO_PKG_VERSION")),
-        },
-        EdgeContext {
-            snapshots: snapshots.clone(),
-            registry: registry.clone(),
-            registrar: registrar.clone(),
-            clock,
-        },
-    )
-    .await?;
+    // The SIP edge gets its own multi-threaded runtime: SIP parsing, transactions and leg tasks
+    // spread over every core instead of sharing the actix system thread.
+    let sip_runtime = SipRuntime::new(settings.sip_threads)?;
+    let sip_config = SipConfig {
+        addr: settings.sip_addr,
+        user_agent: format!("vpbx/{}", env!("CARGO_PKG_VERSION")),
+    };
+    let edge_ctx = EdgeContext {
+        snapshots: snapshots.clone(),
+        registry: registry.clone(),
+        registrar: registrar.clone(),
+        clock,
+    };
+    let sip = sip_runtime
+        .handle()
+        .spawn(sip::start(sip_config, edge_ctx))
+        .await
+        .map_err(|e| StartError::Io(std::io::Error::other(e.to_string())))??;
     let server = crate::http::start(
         settings.http_addr,
         crate::http::HttpState {
@@ -210,6 +252,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         registrar,
         cdrs,
         sip,
+        sip_runtime,
         http,
         arbiters,
     })
@@ -234,6 +277,7 @@ impl Running {
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.http.stop(true).await;
         self.sip.shutdown();
+        drop(self.sip_runtime);
         for a in &self.arbiters {
             a.stop();
         }

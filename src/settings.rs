@@ -56,6 +56,7 @@ struct File {
     log_level: Option<String>,
     demo: Option<PathBuf>,
     call_threads: Option<usize>,
+    sip_threads: Option<usize>,
 }
 
 /// Effective settings.
@@ -81,6 +82,8 @@ pub struct Settings {
     pub demo: Option<PathBuf>,
     /// Arbiters (threads) carrying call actors; default one per core.
     pub call_threads: Option<usize>,
+    /// Worker threads of the SIP edge's runtime; default one per core.
+    pub sip_threads: Option<usize>,
 }
 
 /// Why settings could not be loaded.
@@ -153,6 +156,7 @@ impl Settings {
             log_json: flags.log_json,
             demo: file.demo.map(|d| config_dir.join(d)),
             call_threads: file.call_threads.filter(|n| *n > 0),
+            sip_threads: file.sip_threads.filter(|n| *n > 0),
         };
         if s.rtp_ports.0 >= s.rtp_ports.1 || s.rtp_ports.0 < 1024 {
             return Err(SettingsError::Invalid {

@@ -396,11 +396,29 @@ impl Handler<FromMedia> for CallActor {
         let input = match msg.0 {
             MediaEvent::PlayDone { id } => Input::PlayDone { id },
             MediaEvent::EchoDone { id } => Input::EchoDone { id },
+            MediaEvent::PlayInterrupted { id, digit } => {
+                self.steps.push(format!("prompt interrupted by '{digit}'"));
+                Input::PlayDone { id }
+            }
+            MediaEvent::Dtmf { digit, duration_ms } => {
+                // No operation collects digits yet (menus arrive with the scenario work): the
+                // digit goes into the call detail.
+                self.steps.push(format!("digit '{digit}' ({duration_ms} ms)"));
+                return;
+            }
             MediaEvent::Timeout => {
                 self.end(CallResult::Failed, "media timeout".into(), ctx);
                 return;
             }
+            MediaEvent::RecordingFailed { id, error } => {
+                warn!(id, %error, "recording failed");
+                return;
+            }
             MediaEvent::Closed => return,
+            other => {
+                tracing::debug!(event = ?other, "media event not used by this call");
+                return;
+            }
         };
         let cmds = self.run.handle(input);
         self.execute(cmds, ctx);

@@ -18,4 +18,10 @@ pub enum MediaError {
     /// The audio file uses a format this crate does not handle.
     #[error("unsupported audio format: {0}")]
     UnsupportedFormat(String),
+    /// Text-to-speech failed (engine missing, timed out, or produced no audio).
+    #[error("text-to-speech error: {0}")]
+    Tts(String),
+    /// Two legs (or a leg and a mixer) could not be linked.
+    #[error("bridge error: {0}")]
+    Bridge(String),
 }

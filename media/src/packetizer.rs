@@ -43,6 +43,21 @@ impl RtpSender {
         pkt
     }
 
+    /// Build a packet with an explicit timestamp and marker (RFC 4733 events:
+    /// every packet of an event carries the event's start timestamp). Advances
+    /// the sequence number only; the stream timestamp and pending marker are untouched.
+    pub fn next_packet_at(&mut self, pt: u8, payload: &[u8], ts: u32, marker: bool) -> Vec<u8> {
+        let mut pkt = Vec::with_capacity(RTP_HEADER_LEN + payload.len());
+        pkt.push(0x80);
+        pkt.push((u8::from(marker) << 7) | (pt & 0x7F));
+        pkt.extend_from_slice(&self.seq.to_be_bytes());
+        pkt.extend_from_slice(&ts.to_be_bytes());
+        pkt.extend_from_slice(&self.ssrc.to_be_bytes());
+        pkt.extend_from_slice(payload);
+        self.seq = self.seq.wrapping_add(1);
+        pkt
+    }
+
     /// Account for a gap in sending: advance the timestamp by `samples`
     /// and set the marker on the next packet (start of a new talkspurt).
     pub fn skip(&mut self, samples: u32) {
@@ -127,6 +142,19 @@ mod tests {
         assert!(!r.mark());
         assert_eq!(r.timestamp(), 1120);
         assert_eq!(s.ts(), 1200);
+    }
+
+    #[test]
+    fn explicit_timestamp_packets() {
+        let mut s = RtpSender::new(7, 10, 500);
+        let p = s.next_packet_at(101, &[1, 2, 3, 4], 400, true);
+        let r = RtpReader::new(&p).unwrap();
+        assert!(r.mark());
+        assert_eq!(r.timestamp(), 400);
+        assert_eq!(r.payload_type(), 101);
+        assert_eq!(s.seq(), 11);
+        assert_eq!(s.ts(), 500);
+        assert!(s.marker_pending());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! owns the socket and the outgoing [`RtpSender`]; callers talk to it only
 //! through a [`MediaHandle`] (commands) and an event channel ([`MediaEvent`]).
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,10 +16,19 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::bridge::{AudioLink, PcmFrame};
+use crate::dtmf::{self, digit_to_event, DtmfDigit, DtmfSendPlan, TelephoneEventReceiver};
+use crate::dtmf_detect::DtmfDetector;
 use crate::error::MediaError;
 use crate::g711::Codec;
+use crate::latch::{Latch, LatchVerdict};
 use crate::packetizer::RtpSender;
+use crate::playlist::{PlayOptions, Playlist};
 use crate::prompt::{Prompt, PromptCache};
+use crate::recorder::{RecordSpec, Recording};
+use crate::rtp_stats::{Arrival, RxStats};
+use crate::tones;
+use crate::voicemail::{VoicemailReason, VoicemailRecording, VoicemailSpec};
 
 /// Samples per 20 ms frame at 8 kHz.
 const FRAME_SAMPLES: usize = 160;
@@ -44,8 +55,15 @@ pub struct MediaConfig {
     pub port_min: u16,
     /// Highest port of the RTP range (inclusive). RTP uses even ports `p` with `p + 1 <= port_max`.
     pub port_max: u16,
-    /// Emit [`MediaEvent::Timeout`] when no RTP arrives for this long. Zero disables it.
+    /// Emit [`MediaEvent::Timeout`] when no RTP arrives for this long. Zero
+    /// disables it; [`MediaConfig::DEFAULT_INACTIVITY_TIMEOUT`] (60 s) is the
+    /// recommended value.
     pub inactivity_timeout: Duration,
+}
+
+impl MediaConfig {
+    /// The recommended RTP inactivity timeout: 60 s.
+    pub const DEFAULT_INACTIVITY_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
 // ---------------------------------------------------------------------------
@@ -210,6 +228,8 @@ impl MediaEngine {
     }
 }
 
+static NEXT_LEG: AtomicU64 = AtomicU64::new(1);
+
 /// A bound but not yet started leg. Dropping it releases the port.
 #[derive(Debug)]
 pub struct MediaLeg {
@@ -226,7 +246,9 @@ impl MediaLeg {
     }
 
     /// Start the leg's task (with `tokio::spawn`; must be called inside a tokio
-    /// runtime). RTP goes to `remote` using `codec`; events are reported on `events`.
+    /// runtime). RTP goes to `remote` (until latching finds the real source)
+    /// using `codec`; `telephone_event` is the negotiated RFC 4733 payload type
+    /// (`None`: in-band DTMF detection is used instead); events are reported on `events`.
     pub fn start(
         self,
         remote: SocketAddr,
@@ -238,7 +260,7 @@ impl MediaLeg {
         let stats = Arc::new(StatsInner::default());
         let sender = RtpSender::new(rand::random(), rand::random(), rand::random());
         let task = SessionTask {
-            remote,
+            latch: Latch::new(remote),
             codec,
             telephone_event,
             events: events.clone(),
@@ -248,6 +270,18 @@ impl MediaLeg {
             last_sent: None,
             resume_pending: false,
             inactivity_timeout: self.inactivity_timeout,
+            epoch: Instant::now(),
+            rx_stats: RxStats::new(),
+            reported_lost: 0,
+            te_rx: TelephoneEventReceiver::new(),
+            last_te: None,
+            inband: telephone_event.is_none().then(DtmfDetector::new),
+            dtmf_queue: VecDeque::new(),
+            dtmf_tx: None,
+            link: None,
+            recording: None,
+            voicemail: None,
+            writers: Vec::new(),
         };
         let exit = TaskExit {
             guard: Some(self.guard),
@@ -258,6 +292,7 @@ impl MediaLeg {
             tx,
             stats,
             local: self.local,
+            leg_id: NEXT_LEG.fetch_add(1, Ordering::Relaxed),
         }
     }
 }
@@ -267,17 +302,63 @@ impl MediaLeg {
 // ---------------------------------------------------------------------------
 
 /// Events a leg reports to its owner.
+///
+/// Marked `#[non_exhaustive]`: matches need a catch-all arm, so new events do
+/// not break callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MediaEvent {
-    /// The prompt started by `play(id, ..)` has been sent completely.
+    /// The prompt (or sequence) started by `play(id, ..)` / `play_sequence(id, ..)`
+    /// has been sent completely.
     PlayDone {
         /// The id passed to [`MediaHandle::play`].
         id: u64,
+    },
+    /// A barge-in playback was stopped by a DTMF digit (replaces `PlayDone`;
+    /// follows the digit's [`MediaEvent::Dtmf`]).
+    PlayInterrupted {
+        /// The id passed to [`MediaHandle::play_sequence`].
+        id: u64,
+        /// The digit that interrupted it.
+        digit: char,
     },
     /// The echo started by `echo(id, max)` reached its maximum duration.
     EchoDone {
         /// The id passed to [`MediaHandle::echo`].
         id: u64,
+    },
+    /// A DTMF key press from the peer (RFC 4733, or in-band when telephone-event
+    /// was not negotiated), reported once per press when it ends.
+    Dtmf {
+        /// `0-9`, `*`, `#`, `A-D`.
+        digit: char,
+        /// How long the key was held.
+        duration_ms: u32,
+    },
+    /// A call recording finished (`stop_recording`, a new recording, or the leg closed).
+    RecordingDone {
+        /// The id passed to [`MediaHandle::start_recording`].
+        id: u64,
+        /// Recorded length.
+        duration_ms: u64,
+        /// The files written (stereo first when both were requested).
+        paths: Vec<PathBuf>,
+    },
+    /// A voicemail recording finished; the file is complete.
+    VoicemailDone {
+        /// The id passed to [`MediaHandle::record_voicemail`].
+        id: u64,
+        /// Recorded length.
+        duration_ms: u64,
+        /// Why it ended.
+        reason: VoicemailReason,
+    },
+    /// A recording or voicemail could not be written (the file may be partial or missing).
+    RecordingFailed {
+        /// The recording's id.
+        id: u64,
+        /// What went wrong.
+        error: String,
     },
     /// No RTP was received for `inactivity_timeout` (reported once per silence period).
     Timeout,
@@ -298,6 +379,19 @@ pub struct SessionStats {
     pub bytes_received: u64,
     /// Whether the leg's task has started running.
     pub started: bool,
+    /// Packets lost, from sequence-number gaps (RFC 3550 A.3).
+    pub packets_lost: u64,
+    /// Packets that arrived late, out of order or duplicated.
+    pub packets_late: u64,
+    /// Interarrival jitter (RFC 3550 A.8) in microseconds.
+    pub jitter_us: u64,
+}
+
+impl SessionStats {
+    /// Interarrival jitter in milliseconds.
+    pub fn jitter_ms(&self) -> f64 {
+        self.jitter_us as f64 / 1000.0
+    }
 }
 
 #[derive(Debug, Default)]
@@ -307,14 +401,44 @@ struct StatsInner {
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
     started: AtomicBool,
+    packets_lost: AtomicU64,
+    packets_late: AtomicU64,
+    jitter_us: AtomicU64,
 }
 
 #[derive(Debug)]
-enum Command {
-    Play { id: u64, prompt: Arc<Prompt> },
-    Echo { id: u64, max: Duration },
+pub(crate) enum Command {
+    Play {
+        id: u64,
+        items: Vec<Arc<Prompt>>,
+        opts: PlayOptions,
+    },
+    Echo {
+        id: u64,
+        max: Duration,
+    },
     StopOutput,
     SetRemote(SocketAddr),
+    SendDtmf {
+        digit: char,
+        duration_ms: u32,
+    },
+    Connect(AudioLink),
+    Disconnect {
+        link_id: u64,
+    },
+    StartRecording {
+        id: u64,
+        spec: RecordSpec,
+    },
+    StopRecording {
+        id: u64,
+    },
+    RecordVoicemail {
+        id: u64,
+        path: PathBuf,
+        spec: VoicemailSpec,
+    },
     Close,
 }
 
@@ -325,38 +449,91 @@ pub struct MediaHandle {
     tx: UnboundedSender<Command>,
     stats: Arc<StatsInner>,
     local: SocketAddr,
+    leg_id: u64,
 }
 
 impl MediaHandle {
-    fn send(&self, cmd: Command) {
+    pub(crate) fn command(&self, cmd: Command) {
         // The task may already have ended; commands to a closed leg are no-ops.
         let _ = self.tx.send(cmd);
     }
 
+    /// A process-unique id of this leg (shared by its clones).
+    pub fn leg_id(&self) -> u64 {
+        self.leg_id
+    }
+
+    /// True once the leg's task has ended.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Play a prompt (replacing any current output). `PlayDone { id }` follows the last frame.
     pub fn play(&self, id: u64, prompt: Arc<Prompt>) {
-        self.send(Command::Play { id, prompt });
+        self.play_sequence(id, vec![prompt], PlayOptions::default());
+    }
+
+    /// Play prompts in order, contiguously (replacing any current output).
+    /// `PlayDone { id }` follows the last frame unless `opts.looped` (then it
+    /// plays until replaced or stopped); with `opts.barge_in` a received DTMF
+    /// digit stops it with `PlayInterrupted { id, digit }` instead.
+    pub fn play_sequence(&self, id: u64, prompts: Vec<Arc<Prompt>>, opts: PlayOptions) {
+        self.command(Command::Play {
+            id,
+            items: prompts,
+            opts,
+        });
     }
 
     /// Echo received audio back to the peer for at most `max` (replacing any
     /// current output). `EchoDone { id }` is sent when `max` elapses.
     pub fn echo(&self, id: u64, max: Duration) {
-        self.send(Command::Echo { id, max });
+        self.command(Command::Echo { id, max });
     }
 
-    /// Stop playing/echoing. The cancelled output sends no Done event.
+    /// Stop playing/echoing. The cancelled output sends no Done event. A bridge
+    /// or mixer link (if any) resumes.
     pub fn stop_output(&self) {
-        self.send(Command::StopOutput);
+        self.command(Command::StopOutput);
     }
 
-    /// Change where RTP is sent (e.g. after a re-INVITE).
+    /// Send a DTMF digit: RFC 4733 packets on the negotiated telephone-event
+    /// payload type (start with marker, an update every 20 ms, three end
+    /// packets, one RTP timestamp), or the dual tone in-band when none was
+    /// negotiated. Digits queue up; audio output pauses while a digit is sent.
+    /// Non-DTMF characters are ignored.
+    pub fn send_dtmf(&self, digit: char, duration_ms: u32) {
+        self.command(Command::SendDtmf { digit, duration_ms });
+    }
+
+    /// Change where RTP is sent (e.g. after a re-INVITE); resets RTP latching.
     pub fn set_remote(&self, remote: SocketAddr) {
-        self.send(Command::SetRemote(remote));
+        self.command(Command::SetRemote(remote));
+    }
+
+    /// Record this leg: received audio (left) and sent audio (right), see
+    /// [`RecordSpec`]. Replaces (finishes) a running recording.
+    /// `RecordingDone { id, .. }` follows [`stop_recording`](Self::stop_recording)
+    /// or the leg closing.
+    pub fn start_recording(&self, id: u64, spec: RecordSpec) {
+        self.command(Command::StartRecording { id, spec });
+    }
+
+    /// Stop the recording or voicemail recording with this id.
+    pub fn stop_recording(&self, id: u64) {
+        self.command(Command::StopRecording { id });
+    }
+
+    /// Record the received audio to a mono WAV at `path` until `spec.max_ms`,
+    /// silence after speech, `stop_recording(id)` or the leg closing;
+    /// `VoicemailDone { id, duration_ms, reason }` follows once the file is complete.
+    pub fn record_voicemail(&self, id: u64, path: PathBuf, spec: VoicemailSpec) {
+        self.command(Command::RecordVoicemail { id, path, spec });
     }
 
     /// End the task and release the port; `Closed` follows.
     pub fn close(&self) {
-        self.send(Command::Close);
+        self.command(Command::Close);
     }
 
     /// The local RTP address of this leg.
@@ -373,6 +550,9 @@ impl MediaHandle {
             bytes_sent: s.bytes_sent.load(Ordering::Relaxed),
             bytes_received: s.bytes_received.load(Ordering::Relaxed),
             started: s.started.load(Ordering::Relaxed),
+            packets_lost: s.packets_lost.load(Ordering::Relaxed),
+            packets_late: s.packets_late.load(Ordering::Relaxed),
+            jitter_us: s.jitter_us.load(Ordering::Relaxed),
         }
     }
 }
@@ -386,14 +566,39 @@ enum Output {
     Idle,
     Play {
         id: u64,
-        prompt: Arc<Prompt>,
-        pos: usize,
+        playlist: Playlist,
+        barge_in: bool,
     },
     Echo {
         id: u64,
         until: Instant,
     },
 }
+
+/// A digit being sent.
+#[derive(Debug)]
+enum DtmfTx {
+    Rfc4733 {
+        pt: u8,
+        plan: DtmfSendPlan,
+        ts: u32,
+    },
+    Inband {
+        samples: Vec<i16>,
+        pos: usize,
+    },
+    /// Inter-digit pause (ticks left).
+    Pause(u32),
+}
+
+/// Ticks of pause between queued digits.
+const INTER_DIGIT_TICKS: u32 = 3;
+/// An unterminated received telephone-event is reported after this long without packets.
+const TE_FLUSH_AFTER: Duration = Duration::from_secs(1);
+/// Most digits queued for sending.
+const MAX_DTMF_QUEUE: usize = 64;
+/// How long a closing leg waits for its recordings to be finalized.
+const WRITER_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs on task exit (normal, runtime shutdown or panic): the socket is already
 /// gone, so release the port, update the gauge and report `Closed`.
@@ -426,7 +631,7 @@ impl Drop for ActiveGauge {
 }
 
 struct SessionTask {
-    remote: SocketAddr,
+    latch: Latch,
     codec: Codec,
     telephone_event: Option<u8>,
     events: UnboundedSender<MediaEvent>,
@@ -438,6 +643,28 @@ struct SessionTask {
     /// Output just (re)started from idle: the next send checks for a gap.
     resume_pending: bool,
     inactivity_timeout: Duration,
+    /// Origin of the arrival clock used for jitter.
+    epoch: Instant,
+    rx_stats: RxStats,
+    reported_lost: u64,
+    te_rx: TelephoneEventReceiver,
+    last_te: Option<Instant>,
+    inband: Option<DtmfDetector>,
+    dtmf_queue: VecDeque<(char, u32)>,
+    dtmf_tx: Option<DtmfTx>,
+    link: Option<AudioLink>,
+    recording: Option<Recording>,
+    voicemail: Option<VoicemailRecording>,
+    /// Writers being finalized; awaited before `Closed`.
+    writers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Receive the next frame of the link, if any (pending forever without one).
+async fn link_recv(link: &mut Option<AudioLink>) -> Option<PcmFrame> {
+    match link {
+        Some(l) => l.from_peer.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn run(
@@ -469,20 +696,22 @@ async fn run(
     tokio::pin!(inactivity);
 
     loop {
-        let playing = matches!(task.output, Output::Play { .. });
+        let ticking = task.needs_tick();
         let echo_until = match task.output {
             Output::Echo { until, .. } => Some(until),
             _ => None,
         };
-        // Biased: commands first, then the (rarely ready) timers, then the socket
-        // last, so a flood of inbound datagrams cannot starve pacing or control.
+        let linked = task.link.is_some();
+        // Biased: commands first, then the (rarely ready) timers, then link
+        // frames and the socket last, so a flood of inbound datagrams cannot
+        // starve pacing or control.
         tokio::select! {
             biased;
             cmd = rx.recv() => match cmd {
                 None | Some(Command::Close) => break,
                 Some(cmd) => task.command(cmd, &mut ticker, Instant::now()),
             },
-            _ = ticker.tick(), if playing => task.on_tick(&socket, Instant::now()),
+            _ = ticker.tick(), if ticking => task.on_tick(&socket, Instant::now()),
             _ = tokio::time::sleep_until(echo_until.unwrap_or_else(Instant::now)), if echo_until.is_some() => {
                 task.finish_echo();
             }
@@ -495,10 +724,14 @@ async fn run(
                     inactivity.as_mut().reset(due);
                 }
             }
+            frame = link_recv(&mut task.link), if linked => match frame {
+                Some(f) => task.on_link_frame(f, &socket, Instant::now()),
+                None => task.link = None,
+            },
             res = socket.recv_from(&mut buf) => match res {
-                Ok((n, _from)) => {
+                Ok((n, from)) => {
                     let now = Instant::now();
-                    if task.on_datagram(buf.get(..n).unwrap_or_default(), &socket, now) {
+                    if task.on_datagram(buf.get(..n).unwrap_or_default(), from, &socket, now) {
                         last_rx = now;
                         if timed_out {
                             timed_out = false;
@@ -520,22 +753,45 @@ async fn run(
         }
     }
     drop(socket);
+    task.link = None;
+    // A hang-up ends recordings; wait (bounded) for the files so that their
+    // Done events precede `Closed`.
+    task.finish_recording(None);
+    task.finish_voicemail(None, VoicemailReason::Stopped);
+    let writers = std::mem::take(&mut task.writers);
+    let _ = tokio::time::timeout(WRITER_FLUSH_TIMEOUT, async {
+        for w in writers {
+            let _ = w.await;
+        }
+    })
+    .await;
+    metrics::histogram!("vpbx_rtp_jitter_ms").record(task.rx_stats.jitter_ms());
     drop(gauge);
     drop(exit);
 }
 
 impl SessionTask {
+    fn needs_tick(&self) -> bool {
+        matches!(self.output, Output::Play { .. })
+            || self.dtmf_tx.is_some()
+            || self.recording.is_some()
+            || self.voicemail.is_some()
+    }
+
     fn command(&mut self, cmd: Command, ticker: &mut tokio::time::Interval, now: Instant) {
         match cmd {
-            Command::Play { id, prompt } => {
-                if prompt.samples().is_empty() {
+            Command::Play { id, items, opts } => {
+                let playlist = Playlist::new(items, opts.looped);
+                if playlist.is_finished() {
                     self.set_idle();
                     let _ = self.events.send(MediaEvent::PlayDone { id });
                     return;
                 }
-                let was_playing = matches!(self.output, Output::Play { .. });
-                if !was_playing {
+                let was_ticking = self.needs_tick();
+                if !matches!(self.output, Output::Play { .. }) {
                     self.resume_pending = true;
+                }
+                if !was_ticking {
                     // First frame now, but never closer than one frame after the last packet.
                     let next = match self.last_sent {
                         Some((at, _)) if now < at + FRAME => at + FRAME,
@@ -543,7 +799,11 @@ impl SessionTask {
                     };
                     ticker.reset_at(next);
                 }
-                self.output = Output::Play { id, prompt, pos: 0 };
+                self.output = Output::Play {
+                    id,
+                    playlist,
+                    barge_in: opts.barge_in,
+                };
             }
             Command::Echo { id, max } => {
                 if max.is_zero() {
@@ -560,18 +820,208 @@ impl SessionTask {
                 };
             }
             Command::StopOutput => self.set_idle(),
-            Command::SetRemote(remote) => self.remote = remote,
+            Command::SetRemote(remote) => self.latch.reset(remote),
+            Command::SendDtmf { digit, duration_ms } => {
+                if digit_to_event(digit).is_none() || self.dtmf_queue.len() >= MAX_DTMF_QUEUE {
+                    return;
+                }
+                let was_ticking = self.needs_tick();
+                self.dtmf_queue.push_back((digit, duration_ms));
+                if self.dtmf_tx.is_none() {
+                    self.start_next_digit(now);
+                    if !was_ticking {
+                        ticker.reset_at(now);
+                    }
+                }
+            }
+            Command::Connect(link) => {
+                if matches!(self.output, Output::Idle) {
+                    self.resume_pending = true;
+                }
+                self.link = Some(link);
+            }
+            Command::Disconnect { link_id } => {
+                if self.link.as_ref().is_some_and(|l| l.id == link_id) {
+                    self.link = None;
+                }
+            }
+            Command::StartRecording { id, spec } => {
+                let was_ticking = self.needs_tick();
+                self.finish_recording(None);
+                self.recording = Some(Recording::start(id, spec));
+                if !was_ticking {
+                    ticker.reset_at(now + FRAME);
+                }
+            }
+            Command::StopRecording { id } => {
+                self.finish_recording(Some(id));
+                self.finish_voicemail(Some(id), VoicemailReason::Stopped);
+            }
+            Command::RecordVoicemail { id, path, spec } => {
+                let was_ticking = self.needs_tick();
+                self.finish_voicemail(None, VoicemailReason::Stopped);
+                self.voicemail = Some(VoicemailRecording::start(id, path, spec));
+                if !was_ticking {
+                    ticker.reset_at(now + FRAME);
+                }
+            }
             Command::Close => {}
         }
     }
 
     fn set_idle(&mut self) {
         self.output = Output::Idle;
-        self.resume_pending = false;
+        // A link resumes after a prompt/echo: check for a timestamp gap then.
+        self.resume_pending = self.link.is_some();
     }
 
-    /// Handle one datagram; returns true when it was valid RTP.
-    fn on_datagram(&mut self, data: &[u8], socket: &UdpSocket, now: Instant) -> bool {
+    /// Finish the running recording (only if its id matches, when given).
+    fn finish_recording(&mut self, only: Option<u64>) {
+        if only.is_some_and(|id| self.recording.as_ref().is_some_and(|r| r.id != id)) {
+            return;
+        }
+        let Some(rec) = self.recording.take() else {
+            return;
+        };
+        let id = rec.id;
+        let events = self.events.clone();
+        let join = rec.finish(Box::new(move |res| {
+            let ev = match res {
+                Ok(s) => MediaEvent::RecordingDone {
+                    id,
+                    duration_ms: s.duration_ms,
+                    paths: s.paths,
+                },
+                Err(error) => MediaEvent::RecordingFailed { id, error },
+            };
+            let _ = events.send(ev);
+        }));
+        self.push_writer(join);
+    }
+
+    /// Finish the running voicemail recording (only if its id matches, when given).
+    fn finish_voicemail(&mut self, only: Option<u64>, reason: VoicemailReason) {
+        if only.is_some_and(|id| self.voicemail.as_ref().is_some_and(|r| r.id != id)) {
+            return;
+        }
+        let Some(vm) = self.voicemail.take() else {
+            return;
+        };
+        let id = vm.id;
+        let events = self.events.clone();
+        let join = vm.finish(Box::new(move |res| {
+            let ev = match res {
+                Ok(s) => MediaEvent::VoicemailDone {
+                    id,
+                    duration_ms: s.duration_ms,
+                    reason,
+                },
+                Err(error) => MediaEvent::RecordingFailed { id, error },
+            };
+            let _ = events.send(ev);
+        }));
+        self.push_writer(join);
+    }
+
+    fn push_writer(&mut self, join: tokio::task::JoinHandle<()>) {
+        self.writers.retain(|w| !w.is_finished());
+        self.writers.push(join);
+    }
+
+    fn start_next_digit(&mut self, now: Instant) {
+        let Some((digit, duration_ms)) = self.dtmf_queue.pop_front() else {
+            self.dtmf_tx = None;
+            return;
+        };
+        self.dtmf_tx = match self.telephone_event {
+            Some(pt) => DtmfSendPlan::new(digit, duration_ms).map(|plan| {
+                self.sync_ts(now);
+                DtmfTx::Rfc4733 {
+                    pt,
+                    plan,
+                    ts: self.sender.ts(),
+                }
+            }),
+            None => tones::dtmf_tone(digit, duration_ms.clamp(40, dtmf::MAX_SEND_MS)).map(|p| {
+                DtmfTx::Inband {
+                    samples: p.samples().to_vec(),
+                    pos: 0,
+                }
+            }),
+        };
+        if self.dtmf_tx.is_none() {
+            self.start_next_digit(now);
+        }
+    }
+
+    /// Send one tick of the current digit.
+    fn dtmf_tick(&mut self, socket: &UdpSocket, now: Instant) {
+        let Some(tx) = self.dtmf_tx.as_mut() else {
+            return;
+        };
+        match tx {
+            DtmfTx::Rfc4733 { pt, plan, ts } => {
+                let (pt, ts) = (*pt, *ts);
+                if let Some(p) = plan.next() {
+                    let pkt = self.sender.next_packet_at(pt, &p.payload, ts, p.marker);
+                    self.transmit_on(&pkt, socket);
+                    self.last_sent = Some((now, 0));
+                    return;
+                }
+                // The event occupied `packets × 20 ms` of the timeline.
+                let span = plan.packets_sent() as u32 * FRAME_SAMPLES as u32;
+                let elapsed = self.sender.ts().wrapping_sub(ts);
+                self.sender.skip(span.saturating_sub(elapsed));
+                self.dtmf_tx = Some(DtmfTx::Pause(INTER_DIGIT_TICKS));
+            }
+            DtmfTx::Inband { samples, pos } => {
+                if *pos < samples.len() {
+                    let end = (*pos + FRAME_SAMPLES).min(samples.len());
+                    let mut frame = samples.get(*pos..end).unwrap_or_default().to_vec();
+                    *pos = end;
+                    frame.resize(FRAME_SAMPLES, 0);
+                    self.send_pcm(&frame, socket, now);
+                    return;
+                }
+                self.dtmf_tx = Some(DtmfTx::Pause(INTER_DIGIT_TICKS));
+            }
+            DtmfTx::Pause(n) => {
+                if *n > 0 {
+                    *n -= 1;
+                    return;
+                }
+                self.start_next_digit(now);
+                if self.dtmf_tx.is_some() {
+                    self.dtmf_tick(socket, now);
+                }
+            }
+        }
+    }
+
+    fn emit_dtmf(&mut self, d: DtmfDigit) {
+        let _ = self.events.send(MediaEvent::Dtmf {
+            digit: d.digit,
+            duration_ms: d.duration_ms,
+        });
+        if let Output::Play {
+            id, barge_in: true, ..
+        } = self.output
+        {
+            self.set_idle();
+            let _ = self
+                .events
+                .send(MediaEvent::PlayInterrupted { id, digit: d.digit });
+        }
+    }
+
+    /// Handle one datagram; returns true when it was valid RTP from the peer.
+    fn on_datagram(
+        &mut self,
+        data: &[u8],
+        from: SocketAddr,
+        socket: &UdpSocket,
+        now: Instant,
+    ) -> bool {
         let reader = match rtp_rs::RtpReader::new(data) {
             Ok(r) => r,
             Err(_) => {
@@ -584,42 +1034,143 @@ impl SessionTask {
             .bytes_received
             .fetch_add(data.len() as u64, Ordering::Relaxed);
         metrics::counter!("vpbx_rtp_packets_received_total").increment(1);
+        if self.latch.on_packet(from) == LatchVerdict::Ignore {
+            return false;
+        }
 
-        if matches!(self.output, Output::Echo { .. }) {
-            let pt = reader.payload_type();
-            let payload = reader.payload();
-            if payload.is_empty() || Some(pt) == self.telephone_event {
-                return true;
+        let pt = reader.payload_type();
+        let payload = reader.payload();
+        let is_te = Some(pt) == self.telephone_event;
+        self.account_rx(&reader, is_te, now);
+
+        if is_te {
+            self.last_te = Some(now);
+            for d in self.te_rx.on_packet(reader.timestamp(), payload) {
+                self.emit_dtmf(d);
             }
-            let out = if pt == self.codec.payload_type() {
+            return true;
+        }
+        if self
+            .last_te
+            .is_some_and(|at| now.saturating_duration_since(at) > TE_FLUSH_AFTER)
+        {
+            self.last_te = None;
+            if let Some(d) = self.te_rx.flush() {
+                self.emit_dtmf(d);
+            }
+        }
+        if payload.is_empty() {
+            return true;
+        }
+        let Some(their_codec) = Codec::from_static_payload_type(pt) else {
+            // Comfort noise or an unknown payload: nothing to do.
+            return true;
+        };
+        let pcm = their_codec.decode(payload);
+
+        if matches!(self.output, Output::Echo { .. }) && self.dtmf_tx.is_none() {
+            let out = if their_codec == self.codec {
                 payload.to_vec()
-            } else if let Some(other) = Codec::from_static_payload_type(pt) {
-                self.codec.encode(&other.decode(payload))
             } else {
-                // Comfort noise or an unknown payload: nothing to echo.
-                return true;
+                self.codec.encode(&pcm)
             };
+            if let Some(rec) = self.recording.as_mut() {
+                rec.push_tx(&pcm);
+            }
             self.send_payload(&out, socket, now);
+        }
+        if let Some(link) = self.link.as_ref() {
+            let ts = reader.timestamp();
+            let mut closed = false;
+            for (k, chunk) in pcm.chunks(FRAME_SAMPLES).enumerate() {
+                let mut samples = chunk.to_vec();
+                samples.resize(FRAME_SAMPLES, 0);
+                let frame = PcmFrame {
+                    ts: ts.wrapping_add((k * FRAME_SAMPLES) as u32),
+                    samples,
+                };
+                if let Err(mpsc::error::TrySendError::Closed(_)) = link.to_peer.try_send(frame) {
+                    closed = true;
+                    break;
+                }
+            }
+            if closed {
+                self.link = None;
+            }
+        }
+        if let Some(rec) = self.recording.as_mut() {
+            rec.push_rx(&pcm);
+        }
+        if let Some(vm) = self.voicemail.as_mut() {
+            vm.push_rx(&pcm);
+        }
+        if let Some(det) = self.inband.as_mut() {
+            for d in det.push(&pcm) {
+                self.emit_dtmf(d);
+            }
         }
         true
     }
 
+    /// Sequence/loss/jitter accounting for an accepted packet.
+    fn account_rx(&mut self, reader: &rtp_rs::RtpReader<'_>, is_te: bool, now: Instant) {
+        let arrival_us = now.saturating_duration_since(self.epoch).as_micros();
+        let arrival = (arrival_us * 8 / 1000) as u32;
+        let kind = self.rx_stats.on_packet(
+            reader.ssrc(),
+            u16::from(reader.sequence_number()),
+            reader.timestamp(),
+            arrival,
+            !is_te,
+        );
+        if kind == Arrival::Late {
+            self.stats.packets_late.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("vpbx_rtp_packets_late_total").increment(1);
+        }
+        let lost = self.rx_stats.lost();
+        if lost > self.reported_lost {
+            metrics::counter!("vpbx_rtp_packets_lost_total").increment(lost - self.reported_lost);
+            self.reported_lost = lost;
+        }
+        self.stats.packets_lost.store(lost, Ordering::Relaxed);
+        let jitter_us = (self.rx_stats.jitter_ms() * 1000.0) as u64;
+        self.stats.jitter_us.store(jitter_us, Ordering::Relaxed);
+    }
+
+    fn on_link_frame(&mut self, frame: PcmFrame, socket: &UdpSocket, now: Instant) {
+        if matches!(self.output, Output::Idle) && self.dtmf_tx.is_none() {
+            self.send_pcm(&frame.samples, socket, now);
+        }
+    }
+
     fn on_tick(&mut self, socket: &UdpSocket, now: Instant) {
-        let Output::Play { id, prompt, pos } = &mut self.output else {
-            return;
-        };
-        let samples = prompt.samples();
-        let start = (*pos).min(samples.len());
-        let end = (start + FRAME_SAMPLES).min(samples.len());
-        let mut frame = samples.get(start..end).unwrap_or_default().to_vec();
-        frame.resize(FRAME_SAMPLES, 0);
-        *pos = end;
-        let done = (end >= samples.len()).then_some(*id);
-        let payload = self.codec.encode(&frame);
-        self.send_payload(&payload, socket, now);
-        if let Some(id) = done {
-            self.set_idle();
-            let _ = self.events.send(MediaEvent::PlayDone { id });
+        if self.dtmf_tx.is_some() {
+            self.dtmf_tick(socket, now);
+        } else if let Output::Play {
+            id, playlist: pl, ..
+        } = &mut self.output
+        {
+            let id = *id;
+            match pl.next_frame(FRAME_SAMPLES) {
+                Some((frame, last)) => {
+                    self.send_pcm(&frame, socket, now);
+                    if last {
+                        self.set_idle();
+                        let _ = self.events.send(MediaEvent::PlayDone { id });
+                    }
+                }
+                None => {
+                    self.set_idle();
+                    let _ = self.events.send(MediaEvent::PlayDone { id });
+                }
+            }
+        }
+        if let Some(rec) = self.recording.as_mut() {
+            rec.on_tick();
+        }
+        let vm_done = self.voicemail.as_mut().and_then(|vm| vm.on_tick());
+        if let Some(reason) = vm_done {
+            self.finish_voicemail(None, reason);
         }
     }
 
@@ -630,10 +1181,18 @@ impl SessionTask {
         }
     }
 
-    /// Packetise and send one payload, starting a new talkspurt after a gap.
-    fn send_payload(&mut self, payload: &[u8], socket: &UdpSocket, now: Instant) {
-        let check_gap = self.resume_pending || matches!(self.output, Output::Echo { .. });
-        if let (true, Some((at, last_len))) = (check_gap, self.last_sent) {
+    /// Encode and send one frame of our own audio (recorded as the leg's output).
+    fn send_pcm(&mut self, pcm: &[i16], socket: &UdpSocket, now: Instant) {
+        if let Some(rec) = self.recording.as_mut() {
+            rec.push_tx(pcm);
+        }
+        let payload = self.codec.encode(pcm);
+        self.send_payload(&payload, socket, now);
+    }
+
+    /// After a pause in sending, advance the timestamp by the pause and mark a new talkspurt.
+    fn sync_ts(&mut self, now: Instant) {
+        if let Some((at, last_len)) = self.last_sent {
             let gap = now.saturating_duration_since(at);
             if gap > GAP_THRESHOLD {
                 let gap_samples = gap.as_micros() * 8 / 1000;
@@ -641,17 +1200,30 @@ impl SessionTask {
                 self.sender.skip(u32::try_from(extra).unwrap_or(u32::MAX));
             }
         }
+    }
+
+    /// Packetise and send one payload, starting a new talkspurt after a gap.
+    fn send_payload(&mut self, payload: &[u8], socket: &UdpSocket, now: Instant) {
+        let check_gap = self.resume_pending || !matches!(self.output, Output::Play { .. });
+        if check_gap {
+            self.sync_ts(now);
+        }
         self.resume_pending = false;
         let pkt = self.sender.next_packet(self.codec.payload_type(), payload);
         self.last_sent = Some((now, payload.len() as u32));
-        match socket.try_send_to(&pkt, self.remote) {
+        self.transmit_on(&pkt, socket);
+    }
+
+    fn transmit_on(&self, pkt: &[u8], socket: &UdpSocket) {
+        let remote = self.latch.target();
+        match socket.try_send_to(pkt, remote) {
             Ok(n) => {
                 self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
                 self.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
                 metrics::counter!("vpbx_rtp_packets_sent_total").increment(1);
             }
             Err(e) => {
-                tracing::debug!(error = %e, remote = %self.remote, "RTP send failed");
+                tracing::debug!(error = %e, %remote, "RTP send failed");
             }
         }
     }

@@ -79,6 +79,7 @@ impl TestSwitch {
             log_json: false,
             demo,
             call_threads,
+            sip_threads: Some(2),
         };
         let running = vpbx::app::start(&settings).await.unwrap();
         TestSwitch {

@@ -1,0 +1,301 @@
+//! In-band DTMF detection over 8 kHz PCM (pure code).
+//!
+//! Used only when the peer did not negotiate telephone-event. The detector
+//! measures the eight DTMF frequencies with [`tone_power`] over 20 ms
+//! windows advanced every 10 ms and classifies each window:
+//!
+//! * enough energy, and each of the two tones above an absolute floor;
+//! * the strongest row and column tones clearly above the other tones of
+//!   their group;
+//! * twist within 8 dB (normal, row stronger) / 4 dB (reverse);
+//! * the two tones carry most of the window's energy (rejects speech, noise
+//!   and single tones such as a 1 kHz beep).
+//!
+//! A press is reported once, when it ends (two windows without it), if it was
+//! seen in at least three consecutive windows (≥ 40 ms of tone); the same digit
+//! repeats only after such a gap.
+
+use crate::dtmf::DtmfDigit;
+use crate::goertzel::{energy, tone_power};
+
+/// Row (low-group) frequencies.
+pub const ROWS: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
+/// Column (high-group) frequencies.
+pub const COLS: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+/// The keypad: `KEYPAD[row][col]`.
+pub const KEYPAD: [[char; 4]; 4] = [
+    ['1', '2', '3', 'A'],
+    ['4', '5', '6', 'B'],
+    ['7', '8', '9', 'C'],
+    ['*', '0', '#', 'D'],
+];
+
+/// The (row, column) frequencies of a DTMF character.
+pub fn digit_freqs(digit: char) -> Option<(f64, f64)> {
+    let d = digit.to_ascii_uppercase();
+    for (r, row) in KEYPAD.iter().enumerate() {
+        for (c, &k) in row.iter().enumerate() {
+            if k == d {
+                return Some((ROWS[r], COLS[c]));
+            }
+        }
+    }
+    None
+}
+
+const WINDOW: usize = 160;
+const HOP: usize = 80;
+const HOP_MS: u32 = 10;
+/// Minimum per-tone power (mean square; a sine of amplitude ~280).
+const MIN_TONE_POWER: f64 = 40_000.0;
+/// The strongest tone of a group must beat the others of that group by this factor (~6 dB).
+const PEAK_RATIO: f64 = 4.0;
+/// Row power may exceed column power by at most 8 dB.
+const MAX_NORMAL_TWIST: f64 = 6.31;
+/// Column power may exceed row power by at most 4 dB.
+const MAX_REVERSE_TWIST: f64 = 2.51;
+/// Share of the window energy the two tones must carry.
+const MIN_TONE_SHARE: f64 = 0.6;
+/// Consecutive windows needed for a press.
+const MIN_HITS: u32 = 3;
+/// Consecutive windows without the digit that end a press.
+const END_MISSES: u32 = 2;
+
+/// Classify one window: the DTMF digit it contains, if any.
+pub fn classify(window: &[i16]) -> Option<char> {
+    let total = energy(window);
+    if total < MIN_TONE_POWER {
+        return None;
+    }
+    let rows = ROWS.map(|f| tone_power(window, f));
+    let cols = COLS.map(|f| tone_power(window, f));
+    let (r, pr) = strongest(&rows)?;
+    let (c, pc) = strongest(&cols)?;
+    if pr < MIN_TONE_POWER || pc < MIN_TONE_POWER {
+        return None;
+    }
+    if pr > pc * MAX_NORMAL_TWIST || pc > pr * MAX_REVERSE_TWIST {
+        return None;
+    }
+    if pr + pc < MIN_TONE_SHARE * total {
+        return None;
+    }
+    KEYPAD.get(r)?.get(c).copied()
+}
+
+/// Index and power of the strongest entry, if it beats every other by [`PEAK_RATIO`].
+fn strongest(powers: &[f64; 4]) -> Option<(usize, f64)> {
+    let (best, &p) = powers
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))?;
+    let clear = powers
+        .iter()
+        .enumerate()
+        .all(|(i, &q)| i == best || q * PEAK_RATIO <= p);
+    clear.then_some((best, p))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Press {
+    digit: char,
+    hits: u32,
+    misses: u32,
+}
+
+impl Press {
+    fn report(self) -> Option<DtmfDigit> {
+        (self.hits >= MIN_HITS).then_some(DtmfDigit {
+            digit: self.digit,
+            duration_ms: (self.hits + 1) * HOP_MS,
+        })
+    }
+}
+
+/// Streaming in-band DTMF detector.
+#[derive(Debug, Clone, Default)]
+pub struct DtmfDetector {
+    buf: Vec<i16>,
+    press: Option<Press>,
+}
+
+impl DtmfDetector {
+    /// A detector with empty history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feed samples (any chunk size); returns the presses that ended.
+    pub fn push(&mut self, samples: &[i16]) -> Vec<DtmfDigit> {
+        let mut out = Vec::new();
+        self.buf.extend_from_slice(samples);
+        let mut start = 0;
+        while let Some(window) = self.buf.get(start..start + WINDOW) {
+            let d = classify(window);
+            out.extend(self.step(d));
+            start += HOP;
+        }
+        self.buf.drain(..start.min(self.buf.len()));
+        out
+    }
+
+    fn step(&mut self, d: Option<char>) -> Option<DtmfDigit> {
+        match (d, self.press.as_mut()) {
+            (Some(x), Some(p)) if p.digit == x => {
+                p.hits += 1;
+                p.misses = 0;
+                None
+            }
+            (Some(x), current) => {
+                let ended = current.and_then(|p| p.report());
+                self.press = Some(Press {
+                    digit: x,
+                    hits: 1,
+                    misses: 0,
+                });
+                ended
+            }
+            (None, Some(p)) => {
+                p.misses += 1;
+                if p.misses >= END_MISSES {
+                    let ended = p.report();
+                    self.press = None;
+                    ended
+                } else {
+                    None
+                }
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tones::dtmf_tone;
+    use rand::{Rng, SeedableRng};
+
+    fn detect_all(samples: &[i16], chunk: usize) -> Vec<DtmfDigit> {
+        let mut d = DtmfDetector::new();
+        samples.chunks(chunk).flat_map(|c| d.push(c)).collect()
+    }
+
+    fn sil(ms: usize) -> Vec<i16> {
+        vec![0; ms * 8]
+    }
+
+    #[test]
+    fn every_digit_is_detected_once() {
+        let digits = "0123456789*#ABCD";
+        let mut audio = sil(50);
+        for c in digits.chars() {
+            audio.extend_from_slice(dtmf_tone(c, 100).unwrap().samples());
+            audio.extend(sil(80));
+        }
+        for chunk in [160, 37, 240] {
+            let got = detect_all(&audio, chunk);
+            let s: String = got.iter().map(|d| d.digit).collect();
+            assert_eq!(s, digits, "chunk {chunk}");
+            for d in &got {
+                assert!((80..=140).contains(&d.duration_ms), "{d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_digit_needs_a_gap() {
+        let t = dtmf_tone('5', 120).unwrap();
+        let mut audio = t.samples().to_vec();
+        audio.extend(sil(60));
+        audio.extend_from_slice(t.samples());
+        audio.extend(sil(60));
+        // A 200 ms press with no gap is one digit.
+        audio.extend_from_slice(dtmf_tone('5', 200).unwrap().samples());
+        audio.extend(sil(60));
+        let got = detect_all(&audio, 160);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[2].duration_ms >= 180, "{got:?}");
+    }
+
+    #[test]
+    fn short_blips_and_low_levels_are_ignored() {
+        let mut audio = dtmf_tone('1', 20).unwrap().samples().to_vec();
+        audio.extend(sil(100));
+        // -50 dB: far below the floor.
+        audio.extend(
+            dtmf_tone('2', 200)
+                .unwrap()
+                .samples()
+                .iter()
+                .map(|&s| s / 300),
+        );
+        audio.extend(sil(100));
+        assert!(detect_all(&audio, 160).is_empty());
+    }
+
+    #[test]
+    fn twist_limits() {
+        let n = 1600;
+        let mk = |ra: f64, ca: f64| -> Vec<i16> {
+            (0..n)
+                .map(|i| {
+                    let t = i as f64 / 8000.0;
+                    let v = ra * (2.0 * std::f64::consts::PI * 770.0 * t).sin()
+                        + ca * (2.0 * std::f64::consts::PI * 1336.0 * t).sin();
+                    v as i16
+                })
+                .collect()
+        };
+        let mut a = mk(6000.0, 5000.0);
+        a.extend(sil(100));
+        assert_eq!(detect_all(&a, 160).len(), 1);
+        // Column 12 dB weaker than row: rejected.
+        let mut a = mk(8000.0, 2000.0);
+        a.extend(sil(100));
+        assert!(detect_all(&a, 160).is_empty());
+    }
+
+    #[test]
+    fn no_false_digits_on_noise_speech_or_single_tone() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        // 3 s of white noise.
+        let noise: Vec<i16> = (0..24_000).map(|_| rng.gen_range(-8000..8000)).collect();
+        assert!(detect_all(&noise, 160).is_empty());
+        // Speech-like: a gliding fundamental with formant-weighted harmonics
+        // and a random amplitude envelope, 5 s.
+        let mut speech = Vec::new();
+        let mut phase = [0.0f64; 30];
+        let mut amp = 0.5;
+        for i in 0..40_000 {
+            let t = i as f64 / 8000.0;
+            let f0 = 110.0 + 40.0 * (2.0 * std::f64::consts::PI * 0.7 * t).sin();
+            let f1 = 500.0 + 300.0 * (2.0 * std::f64::consts::PI * 1.3 * t).sin();
+            let f2 = 1500.0 + 500.0 * (2.0 * std::f64::consts::PI * 0.9 * t).sin();
+            if i % 400 == 0 {
+                amp = rng.gen_range(0.1..1.0);
+            }
+            let mut v = 0.0;
+            for (h, ph) in phase.iter_mut().enumerate() {
+                let fh = f0 * (h + 1) as f64;
+                if fh > 3800.0 {
+                    break;
+                }
+                *ph += 2.0 * std::f64::consts::PI * fh / 8000.0;
+                let w = (-((fh - f1) / 150.0).powi(2)).exp()
+                    + 0.5 * (-((fh - f2) / 200.0).powi(2)).exp()
+                    + 0.02;
+                v += w * ph.sin();
+            }
+            speech.push((v * 4000.0 * amp).clamp(-32000.0, 32000.0) as i16);
+        }
+        assert!(detect_all(&speech, 160).is_empty());
+        // A 1 kHz tone (and a 425 Hz ringback tone).
+        let tone = crate::tones::sine(1000.0, 3000, 10_000.0);
+        assert!(detect_all(tone.samples(), 160).is_empty());
+        let tone = crate::tones::sine(425.0, 3000, 10_000.0);
+        assert!(detect_all(tone.samples(), 160).is_empty());
+        assert_eq!(digit_freqs('x'), None);
+        assert_eq!(digit_freqs('d'), Some((941.0, 1633.0)));
+    }
+}

@@ -1,0 +1,60 @@
+//! Goertzel single-frequency power measurement (pure code).
+
+/// Sample rate assumed by [`tone_power`] and [`energy`].
+const RATE: f64 = 8000.0;
+
+/// The power of `freq` (Hz) in 8 kHz `samples`, as the mean-square amplitude of
+/// that component: a full-block sine of amplitude `A` (in i16 units) gives about
+/// `A² / 2`, which is what [`energy`] returns for the same block.
+pub fn tone_power(samples: &[i16], freq: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let w = 2.0 * std::f64::consts::PI * freq / RATE;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = (s1 * s1 + s2 * s2 - coeff * s1 * s2).max(0.0);
+    let n = samples.len() as f64;
+    2.0 * power / (n * n)
+}
+
+/// Mean-square amplitude of `samples` (i16 units squared).
+pub fn energy(samples: &[i16]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    sum / samples.len() as f64
+}
+
+/// Root-mean-square amplitude of `samples`.
+pub fn rms(samples: &[i16]) -> f64 {
+    energy(samples).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sine_power_matches_energy() {
+        let s: Vec<i16> = (0..800)
+            .map(|i| {
+                (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 8000.0).sin()) as i16
+            })
+            .collect();
+        let e = energy(&s);
+        assert!((e - 32_000_000.0).abs() < 400_000.0, "{e}");
+        let p = tone_power(&s, 1000.0);
+        assert!((p / e - 1.0).abs() < 0.02, "{p} vs {e}");
+        assert!(tone_power(&s, 1500.0) < e * 0.001);
+        assert!((rms(&s) - 5657.0).abs() < 30.0);
+        assert_eq!(tone_power(&[], 1000.0), 0.0);
+        assert_eq!(energy(&[]), 0.0);
+    }
+}

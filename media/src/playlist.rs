@@ -1,0 +1,123 @@
+//! A sequence of prompts cut into 20 ms frames, optionally looping (pure code).
+
+use std::sync::Arc;
+
+use crate::prompt::Prompt;
+
+/// Options of [`MediaHandle::play_sequence`](crate::MediaHandle::play_sequence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlayOptions {
+    /// Start again from the first prompt after the last one, until stopped
+    /// (ringback melody, music on hold). A looped playback never sends `PlayDone`.
+    pub looped: bool,
+    /// A received DTMF digit stops the playback: `PlayInterrupted { id, digit }`
+    /// replaces `PlayDone` (the digit is still reported as `Dtmf`).
+    pub barge_in: bool,
+}
+
+/// Frame source over a list of prompts. Frames run continuously across prompt
+/// boundaries; only the very last frame of a non-looped playlist is padded.
+#[derive(Debug, Clone)]
+pub struct Playlist {
+    items: Vec<Arc<Prompt>>,
+    looped: bool,
+    index: usize,
+    pos: usize,
+}
+
+impl Playlist {
+    /// A playlist; a looped playlist whose prompts are all empty is treated as not looped.
+    pub fn new(items: Vec<Arc<Prompt>>, looped: bool) -> Self {
+        let audible = items.iter().any(|p| !p.samples().is_empty());
+        Playlist {
+            items,
+            looped: looped && audible,
+            index: 0,
+            pos: 0,
+        }
+    }
+
+    /// True when there is nothing (more) to play.
+    pub fn is_finished(&self) -> bool {
+        !self.looped
+            && self
+                .items
+                .iter()
+                .skip(self.index)
+                .enumerate()
+                .all(|(k, p)| p.samples().len() <= if k == 0 { self.pos } else { 0 })
+    }
+
+    /// The next frame of exactly `len` samples, or `None` when finished.
+    /// The second value is true when this was the last frame.
+    pub fn next_frame(&mut self, len: usize) -> Option<(Vec<i16>, bool)> {
+        if self.is_finished() {
+            return None;
+        }
+        let mut frame = Vec::with_capacity(len);
+        while frame.len() < len {
+            let Some(item) = self.items.get(self.index) else {
+                if self.looped {
+                    self.index = 0;
+                    self.pos = 0;
+                    continue;
+                }
+                break;
+            };
+            let s = item.samples();
+            let want = len - frame.len();
+            let end = (self.pos + want).min(s.len());
+            frame.extend_from_slice(s.get(self.pos..end).unwrap_or_default());
+            self.pos = end;
+            if self.pos >= s.len() {
+                self.index += 1;
+                self.pos = 0;
+            }
+        }
+        frame.resize(len, 0);
+        Some((frame, self.is_finished()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(v: i16, n: usize) -> Arc<Prompt> {
+        Arc::new(Prompt::from_samples_8k(vec![v; n]))
+    }
+
+    #[test]
+    fn sequence_is_contiguous_and_padded_at_the_end() {
+        let mut pl = Playlist::new(vec![p(1, 100), p(0, 0), p(2, 100)], false);
+        let (f1, last1) = pl.next_frame(160).unwrap();
+        assert!(!last1);
+        assert!(f1[..100].iter().all(|&x| x == 1));
+        assert!(f1[100..].iter().all(|&x| x == 2));
+        let (f2, last2) = pl.next_frame(160).unwrap();
+        assert!(last2);
+        assert!(f2[..40].iter().all(|&x| x == 2));
+        assert!(f2[40..].iter().all(|&x| x == 0));
+        assert!(pl.next_frame(160).is_none());
+    }
+
+    #[test]
+    fn looping_and_empty() {
+        let mut pl = Playlist::new(vec![p(1, 100), p(2, 100)], true);
+        let mut ones = 0;
+        for _ in 0..50 {
+            let (f, last) = pl.next_frame(160).unwrap();
+            assert!(!last);
+            ones += f.iter().filter(|&&x| x == 1).count();
+            assert!(f.iter().all(|&x| x == 1 || x == 2));
+        }
+        assert_eq!(ones, 50 * 80);
+        let mut empty = Playlist::new(vec![p(0, 0)], true);
+        assert!(empty.is_finished());
+        assert!(empty.next_frame(160).is_none());
+        assert!(Playlist::new(vec![], false).is_finished());
+        let mut exact = Playlist::new(vec![p(3, 320)], false);
+        assert!(!exact.next_frame(160).unwrap().1);
+        assert!(exact.next_frame(160).unwrap().1);
+    }
+}

@@ -1,0 +1,176 @@
+//! Voicemail recording: the received audio to a mono WAV until the maximum
+//! length, or until silence follows speech.
+//!
+//! [`VoicemailMeter`] is the pure stop rule; the leg feeds it one 20 ms frame
+//! per tick (silence when the peer sends nothing) and writes the same frames
+//! through the recorder's blocking writer.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use crate::goertzel::rms;
+use crate::recorder::{push_bounded, take_frame, DoneFn, WavWriter};
+
+/// Parameters of [`MediaHandle::record_voicemail`](crate::MediaHandle::record_voicemail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoicemailSpec {
+    /// Maximum length in milliseconds (0 = unlimited).
+    pub max_ms: u32,
+    /// Stop after this much continuous silence following some speech (0 = never).
+    pub silence_ms: u32,
+    /// A 20 ms frame whose RMS (16-bit units) is below this is silence.
+    pub silence_threshold: u16,
+}
+
+impl Default for VoicemailSpec {
+    /// Two minutes, 5 s of silence, threshold 500 (about -36 dBFS).
+    fn default() -> Self {
+        VoicemailSpec {
+            max_ms: 120_000,
+            silence_ms: 5_000,
+            silence_threshold: 500,
+        }
+    }
+}
+
+/// Why a voicemail recording ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoicemailReason {
+    /// `max_ms` reached.
+    MaxLength,
+    /// `silence_ms` of silence after speech.
+    Silence,
+    /// `stop_recording`, another `record_voicemail`, or the leg closed (hang-up).
+    Stopped,
+}
+
+/// The pure stop rule.
+#[derive(Debug, Clone)]
+pub struct VoicemailMeter {
+    spec: VoicemailSpec,
+    samples: u64,
+    heard_speech: bool,
+    silent_samples: u64,
+}
+
+impl VoicemailMeter {
+    /// A meter for `spec`.
+    pub fn new(spec: VoicemailSpec) -> Self {
+        VoicemailMeter {
+            spec,
+            samples: 0,
+            heard_speech: false,
+            silent_samples: 0,
+        }
+    }
+
+    /// Milliseconds measured so far.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.samples / 8
+    }
+
+    /// Whether speech was heard.
+    pub fn heard_speech(&self) -> bool {
+        self.heard_speech
+    }
+
+    /// Account one frame; `Some(reason)` when the recording must stop after it.
+    pub fn push(&mut self, frame: &[i16]) -> Option<VoicemailReason> {
+        self.samples += frame.len() as u64;
+        if rms(frame) >= f64::from(self.spec.silence_threshold) {
+            self.heard_speech = true;
+            self.silent_samples = 0;
+        } else {
+            self.silent_samples += frame.len() as u64;
+        }
+        if self.spec.max_ms > 0 && self.samples >= u64::from(self.spec.max_ms) * 8 {
+            return Some(VoicemailReason::MaxLength);
+        }
+        if self.spec.silence_ms > 0
+            && self.heard_speech
+            && self.silent_samples >= u64::from(self.spec.silence_ms) * 8
+        {
+            return Some(VoicemailReason::Silence);
+        }
+        None
+    }
+}
+
+/// A running voicemail recording on a leg.
+pub(crate) struct VoicemailRecording {
+    pub id: u64,
+    rx: VecDeque<i16>,
+    meter: VoicemailMeter,
+    writer: WavWriter,
+}
+
+impl VoicemailRecording {
+    pub(crate) fn start(id: u64, path: PathBuf, spec: VoicemailSpec) -> Self {
+        VoicemailRecording {
+            id,
+            rx: VecDeque::new(),
+            meter: VoicemailMeter::new(spec),
+            writer: WavWriter::spawn(None, Some(path)),
+        }
+    }
+
+    pub(crate) fn push_rx(&mut self, s: &[i16]) {
+        push_bounded(&mut self.rx, s);
+    }
+
+    /// One 20 ms tick; `Some(reason)` when the recording is complete.
+    pub(crate) fn on_tick(&mut self) -> Option<VoicemailReason> {
+        let f = take_frame(&mut self.rx);
+        let stop = self.meter.push(&f);
+        self.writer.write(f, Vec::new());
+        stop
+    }
+
+    pub(crate) fn finish(self, done: DoneFn) -> tokio::task::JoinHandle<()> {
+        self.writer.finish(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stops_on_silence_after_speech_or_max() {
+        let spec = VoicemailSpec {
+            max_ms: 10_000,
+            silence_ms: 1000,
+            silence_threshold: 500,
+        };
+        let mut m = VoicemailMeter::new(spec);
+        let quiet = [100i16; 160];
+        let loud: Vec<i16> = (0..160)
+            .map(|i| if i % 2 == 0 { 3000 } else { -3000 })
+            .collect();
+        // Leading silence does not stop it (no speech yet).
+        for _ in 0..100 {
+            assert_eq!(m.push(&quiet), None);
+        }
+        assert!(!m.heard_speech());
+        for _ in 0..10 {
+            assert_eq!(m.push(&loud), None);
+        }
+        for _ in 0..49 {
+            assert_eq!(m.push(&quiet), None);
+        }
+        assert_eq!(m.push(&quiet), Some(VoicemailReason::Silence));
+        assert_eq!(m.elapsed_ms(), 3200);
+
+        let mut m = VoicemailMeter::new(VoicemailSpec {
+            max_ms: 100,
+            silence_ms: 0,
+            silence_threshold: 500,
+        });
+        for _ in 0..4 {
+            assert_eq!(m.push(&loud), None);
+        }
+        assert_eq!(m.push(&quiet), Some(VoicemailReason::MaxLength));
+        let d = VoicemailSpec::default();
+        assert_eq!(d.max_ms, 120_000);
+    }
+}
