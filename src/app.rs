@@ -167,6 +167,8 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         data_dir: settings.data_dir.clone(),
         clock: clock.clone(),
         step_budget: 1000,
+        tts: vpbx_media::Tts::new(settings.data_dir.join("tts")),
+        default_voice: "en".into(),
     };
     let cores = settings.call_threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -197,6 +199,11 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
     let registrar = Arc::new(sip::Registrar::new(
         store.clone(),
         "vpbx".to_string(),
+        settings
+            .digest_algorithms
+            .iter()
+            .filter_map(|a| sip::digest::Algorithm::parse(a))
+            .collect(),
         vpbx_actors::clock::Clock::unix_ms(clock.as_ref()),
     ));
     for line in registrar.registered_lines() {

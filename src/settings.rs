@@ -40,6 +40,9 @@ pub struct Flags {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "VPBX_LOG_JSON")]
     pub log_json: bool,
+    /// Digest algorithms offered to phones, in order of preference, e.g. `SHA-256,MD5`.
+    #[arg(long, env = "VPBX_DIGEST_ALGORITHMS", value_delimiter = ',')]
+    pub digest_algorithms: Option<Vec<String>>,
 }
 
 /// The settings file.
@@ -57,6 +60,7 @@ struct File {
     demo: Option<PathBuf>,
     call_threads: Option<usize>,
     sip_threads: Option<usize>,
+    digest_algorithms: Option<Vec<String>>,
 }
 
 /// Effective settings.
@@ -84,6 +88,8 @@ pub struct Settings {
     pub call_threads: Option<usize>,
     /// Worker threads of the SIP edge's runtime; default one per core.
     pub sip_threads: Option<usize>,
+    /// Digest algorithms offered, in order of preference (`MD5`, `SHA-256`); default MD5 only.
+    pub digest_algorithms: Vec<String>,
 }
 
 /// Why settings could not be loaded.
@@ -157,6 +163,11 @@ impl Settings {
             demo: file.demo.map(|d| config_dir.join(d)),
             call_threads: file.call_threads.filter(|n| *n > 0),
             sip_threads: file.sip_threads.filter(|n| *n > 0),
+            digest_algorithms: flags
+                .digest_algorithms
+                .clone()
+                .or(file.digest_algorithms)
+                .unwrap_or_else(|| vec!["MD5".into()]),
         };
         if s.rtp_ports.0 >= s.rtp_ports.1 || s.rtp_ports.0 < 1024 {
             return Err(SettingsError::Invalid {
@@ -166,6 +177,14 @@ impl Settings {
                     s.rtp_ports.0, s.rtp_ports.1
                 ),
             });
+        }
+        for a in &s.digest_algorithms {
+            if crate::sip::digest::Algorithm::parse(a).is_none() {
+                return Err(SettingsError::Invalid {
+                    field: "digest_algorithms",
+                    reason: format!("unknown algorithm {a:?}; use MD5 and/or SHA-256"),
+                });
+            }
         }
         if s.rtp_timeout_s == 0 {
             return Err(SettingsError::Invalid {

@@ -113,7 +113,8 @@ async fn register_with_digest_auth() {
     let mut reg = Reg::new(sw.sip).await;
     let contact = format!("<sip:101@{}>", reg.phone.local);
 
-    // The challenge offers SHA-256 first, then MD5, both with qop=auth.
+    // The test switch offers SHA-256 then MD5 (RFC 8760 preference order), both with
+    // qop=auth; the default (MD5 only) is checked against the real binary below.
     let ch = reg.send("101", Some(&contact), None, None).await;
     assert_eq!(ch.status(), Some(401));
     let www: Vec<_> = ch
@@ -236,6 +237,15 @@ async fn registrations_survive_a_restart_of_the_binary() {
     wait_up().await;
     let mut reg = Reg::new(sip).await;
     let contact = format!("<sip:102@{}>", reg.phone.local);
+    // By default only MD5 is offered (old phones abort on any algorithm they do not know).
+    let ch = reg.send("102", Some(&contact), None, None).await;
+    let www: Vec<_> = ch
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "WWW-Authenticate")
+        .collect();
+    assert_eq!(www.len(), 1, "{www:?}");
+    assert!(www[0].1.contains("algorithm=MD5"));
     let ok = reg
         .register("102", "demo-102-Kp3m", "MD5", Some(&contact), Some(600))
         .await;

@@ -45,6 +45,10 @@ pub struct CallDeps {
     pub clock: Arc<dyn Clock>,
     /// Loop guard for scenarios.
     pub step_budget: u32,
+    /// Text-to-speech for text prompts.
+    pub tts: vpbx_media::Tts,
+    /// Voice for text prompts that name none.
+    pub default_voice: String,
 }
 
 /// A routed inbound call, ready to start.
@@ -214,6 +218,29 @@ impl CallActor {
     }
 
     fn play(&mut self, id: u64, prompt: Prompt, ctx: &mut Context<Self>) {
+        if let Prompt::Text { text, voice } = prompt {
+            // Spoken off the actor: espeak-ng runs as a subprocess (cached by text and voice).
+            let tts = self.deps.tts.clone();
+            let voice = voice.unwrap_or_else(|| self.deps.default_voice.clone());
+            ctx.spawn(
+                async move { tts.speak(&text, &voice).await }
+                    .into_actor(self)
+                    .map(move |res, act, ctx| match (res, &act.media) {
+                        (Ok(p), Some(media)) => media.play(id, p),
+                        (Ok(_), None) => {}
+                        (Err(e), _) => {
+                            let _g = act.span.clone().entered();
+                            warn!(error = %e, "text-to-speech failed; prompt skipped");
+                            let cmds = act.run.handle(Input::PlayFailed {
+                                id,
+                                why: format!("text-to-speech: {e}"),
+                            });
+                            act.execute(cmds, ctx);
+                        }
+                    }),
+            );
+            return;
+        }
         let loaded = match &prompt {
             Prompt::File { id: file } => match self.snapshot.file(*file) {
                 Some(meta) => {
@@ -226,7 +253,7 @@ impl CallActor {
                 }
                 None => Err(format!("file {file} is not in the file base")),
             },
-            Prompt::Text { .. } => Err("text-to-speech is not available on this box yet".into()),
+            Prompt::Text { .. } => Err("unreachable: text prompts are spoken above".into()),
         };
         match (loaded, &self.media) {
             (Ok(p), Some(media)) => media.play(id, p),
@@ -403,7 +430,8 @@ impl Handler<FromMedia> for CallActor {
             MediaEvent::Dtmf { digit, duration_ms } => {
                 // No operation collects digits yet (menus arrive with the scenario work): the
                 // digit goes into the call detail.
-                self.steps.push(format!("digit '{digit}' ({duration_ms} ms)"));
+                self.steps
+                    .push(format!("digit '{digit}' ({duration_ms} ms)"));
                 return;
             }
             MediaEvent::Timeout => {

@@ -26,7 +26,8 @@ impl Algorithm {
         }
     }
 
-    fn parse(s: &str) -> Option<Algorithm> {
+    /// Parses a header token (`MD5`, `SHA-256`, any case).
+    pub fn parse(s: &str) -> Option<Algorithm> {
         if s.eq_ignore_ascii_case("MD5") {
             Some(Algorithm::Md5)
         } else if s.eq_ignore_ascii_case("SHA-256") {
@@ -116,10 +117,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `WWW-Authenticate` / `Proxy-Authenticate` values: SHA-256 first (RFC 8760 §2.4 — the UA picks
-/// the first it supports), then MD5 for older phones.
-pub fn challenges(realm: &str, nonce: &str, stale: bool) -> Vec<String> {
-    [Algorithm::Sha256, Algorithm::Md5]
+/// `WWW-Authenticate` / `Proxy-Authenticate` values, one per offered algorithm, in the order
+/// given (RFC 8760 §2.4: order of preference). The switch offers MD5 only by default: phones that
+/// predate RFC 8760 (baresip 1.0 in Debian, many desk phones) fail on any challenge whose
+/// algorithm they do not know — see docs/decisions.md (D11).
+pub fn challenges(realm: &str, nonce: &str, stale: bool, algorithms: &[Algorithm]) -> Vec<String> {
+    algorithms
         .iter()
         .map(|a| {
             format!(
@@ -357,9 +360,10 @@ mod tests {
     }
 
     #[test]
-    fn challenges_offer_sha256_first() {
-        let c = challenges("vpbx", "n", true);
+    fn challenges_follow_the_configured_order() {
+        let c = challenges("vpbx", "n", true, &[Algorithm::Sha256, Algorithm::Md5]);
         assert!(c[0].contains("SHA-256") && c[0].contains("stale=true"));
         assert!(c[1].contains("MD5"));
+        assert_eq!(challenges("vpbx", "n", false, &[Algorithm::Md5]).len(), 1);
     }
 }

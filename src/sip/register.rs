@@ -23,12 +23,24 @@ pub struct Registrar {
     limits: Limits,
     nonces: NonceKey,
     realm: String,
+    algorithms: Vec<digest::Algorithm>,
     store: Store,
 }
 
 impl Registrar {
-    /// A registrar over the bindings stored in `store` (expired ones are dropped).
-    pub fn new(store: Store, realm: String, now_ms: u64) -> Self {
+    /// A registrar over the bindings stored in `store` (expired ones are dropped), challenging
+    /// with `algorithms` in order of preference (MD5 when empty).
+    pub fn new(
+        store: Store,
+        realm: String,
+        algorithms: Vec<digest::Algorithm>,
+        now_ms: u64,
+    ) -> Self {
+        let algorithms = if algorithms.is_empty() {
+            vec![digest::Algorithm::Md5]
+        } else {
+            algorithms
+        };
         let stored = store.bindings().unwrap_or_else(|e| {
             warn!(error = %e, "stored registrations unreadable; starting empty");
             Vec::new()
@@ -42,6 +54,7 @@ impl Registrar {
             limits: Limits::default(),
             nonces: NonceKey::new(secret, 300_000),
             realm,
+            algorithms,
             store,
         }
     }
@@ -186,7 +199,7 @@ pub async fn handle(
         .and_then(|v| digest::parse_credentials(&v));
     let Some(creds) = auth else {
         let nonce = registrar.nonces.issue(now);
-        let headers = digest::challenges(&registrar.realm, &nonce, false)
+        let headers = digest::challenges(&registrar.realm, &nonce, false, &registrar.algorithms)
             .into_iter()
             .map(|c| Header::WwwAuthenticate(c.into()))
             .collect();
@@ -196,10 +209,15 @@ pub async fn handle(
         NonceCheck::Fresh => {}
         check => {
             let nonce = registrar.nonces.issue(now);
-            let headers = digest::challenges(&registrar.realm, &nonce, check == NonceCheck::Stale)
-                .into_iter()
-                .map(|c| Header::WwwAuthenticate(c.into()))
-                .collect();
+            let headers = digest::challenges(
+                &registrar.realm,
+                &nonce,
+                check == NonceCheck::Stale,
+                &registrar.algorithms,
+            )
+            .into_iter()
+            .map(|c| Header::WwwAuthenticate(c.into()))
+            .collect();
             return send(tx, 401, headers).await;
         }
     }

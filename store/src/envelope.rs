@@ -1,41 +1,104 @@
 //! The version envelope around every stored value.
 //!
-//! Layout: one magic byte (`0xB5`), a big-endian `u16` schema version, then
-//! the bincode 1.3.3 encoding of the value at that version. A reader that finds an older version
-//! migrates the record through [`Migrate`] before handing it out; a newer version than the binary
-//! knows is an error (a downgrade must not silently misread data).
+//! Layout: one magic byte naming the body codec, a big-endian `u16` schema version, then the
+//! body:
+//! - `0xB5`: bincode 1.3.3 — compact, used for flat records (CDRs, registrations);
+//! - `0xB6`: JSON — used for configuration entities. Their serde shape is the document shape
+//!   (internally tagged enums such as `Phone` or `Action`, `{kind: ...}`), which bincode cannot
+//!   decode (it has no `deserialize_any`); version-1 configuration records written with bincode
+//!   were therefore unreadable, which is why configuration moved to JSON bodies.
+//!
+//! A reader that finds an older version migrates the record through [`Migrate`] before handing
+//! it out; a newer version than the binary knows is an error (a downgrade must not silently
+//! misread data).
 
 use crate::StoreError;
 use serde::{de::DeserializeOwned, Serialize};
 
-const MAGIC: u8 = 0xB5;
+const MAGIC_BINCODE: u8 = 0xB5;
+const MAGIC_JSON: u8 = 0xB6;
 
-/// Current schema version of [`crate::model::CompanyConfig`].
-pub const COMPANY_CONFIG_VERSION: u16 = 1;
+/// Current schema version of [`crate::model::CompanyConfig`] (the import/export document).
+pub const COMPANY_CONFIG_VERSION: u16 = 2;
 /// Current schema version of [`crate::model::Cdr`].
 pub const CDR_VERSION: u16 = 1;
+/// Current schema version of every configuration entity record (one tree per kind).
+pub const ENTITY_VERSION: u16 = 1;
 
-/// Encodes `value` at schema `version`.
+/// How a body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// bincode 1.3.3.
+    Bincode,
+    /// JSON.
+    Json,
+}
+
+/// The body of a record with its codec, handed to migrations.
+#[derive(Debug, Clone, Copy)]
+pub struct Body<'a> {
+    /// Codec.
+    pub codec: Codec,
+    /// Bytes after the header.
+    pub bytes: &'a [u8],
+}
+
+impl Body<'_> {
+    /// Decodes the body as `T` (no migration).
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, String> {
+        match self.codec {
+            Codec::Bincode => bincode::deserialize(self.bytes).map_err(|e| e.to_string()),
+            Codec::Json => serde_json::from_slice(self.bytes).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+fn header(magic: u8, version: u16, body_len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body_len + 3);
+    out.push(magic);
+    out.extend_from_slice(&version.to_be_bytes());
+    out
+}
+
+/// Encodes `value` at schema `version` with bincode.
 pub fn encode<T: Serialize>(version: u16, value: &T) -> Result<Vec<u8>, StoreError> {
     let body = bincode::serialize(value).map_err(|e| StoreError::Encode(e.to_string()))?;
-    let mut out = Vec::with_capacity(body.len() + 3);
-    out.push(MAGIC);
-    out.extend_from_slice(&version.to_be_bytes());
+    let mut out = header(MAGIC_BINCODE, version, body.len());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Encodes `value` at schema `version` with JSON (configuration entities).
+pub fn encode_json<T: Serialize>(version: u16, value: &T) -> Result<Vec<u8>, StoreError> {
+    let body = serde_json::to_vec(value).map_err(|e| StoreError::Encode(e.to_string()))?;
+    let mut out = header(MAGIC_JSON, version, body.len());
     out.extend_from_slice(&body);
     Ok(out)
 }
 
 /// Splits an envelope into its version and body.
-pub fn open(bytes: &[u8]) -> Result<(u16, &[u8]), String> {
+pub fn open(bytes: &[u8]) -> Result<(u16, Body<'_>), String> {
     match bytes {
-        [MAGIC, hi, lo, body @ ..] => Ok((u16::from_be_bytes([*hi, *lo]), body)),
+        [MAGIC_BINCODE, hi, lo, body @ ..] => Ok((
+            u16::from_be_bytes([*hi, *lo]),
+            Body {
+                codec: Codec::Bincode,
+                bytes: body,
+            },
+        )),
+        [MAGIC_JSON, hi, lo, body @ ..] => Ok((
+            u16::from_be_bytes([*hi, *lo]),
+            Body {
+                codec: Codec::Json,
+                bytes: body,
+            },
+        )),
         [] => Err("empty record".into()),
         _ => Err("not a vpbx record (bad magic byte)".into()),
     }
 }
 
-/// Decodes a value of the current version. Types whose schema changed implement their
-/// migration in [`Migrate`]; version 1 is the first schema, so there is nothing to migrate yet.
+/// Decodes a value, migrating older versions through [`Migrate`].
 pub fn decode<T: DeserializeOwned + Migrate>(bytes: &[u8]) -> Result<T, String> {
     let (version, body) = open(bytes)?;
     if version > T::CURRENT {
@@ -45,7 +108,7 @@ pub fn decode<T: DeserializeOwned + Migrate>(bytes: &[u8]) -> Result<T, String> 
         ));
     }
     if version == T::CURRENT {
-        return bincode::deserialize(body).map_err(|e| e.to_string());
+        return body.decode();
     }
     T::migrate(version, body)
 }
@@ -55,7 +118,7 @@ pub trait Migrate: Sized {
     /// The version this binary writes.
     const CURRENT: u16;
     /// Decodes a record written at `version` (< `CURRENT`).
-    fn migrate(version: u16, body: &[u8]) -> Result<Self, String> {
+    fn migrate(version: u16, body: Body<'_>) -> Result<Self, String> {
         let _ = body;
         Err(format!("no migration from schema version {version}"))
     }
@@ -63,6 +126,14 @@ pub trait Migrate: Sized {
 
 impl Migrate for crate::model::CompanyConfig {
     const CURRENT: u16 = COMPANY_CONFIG_VERSION;
+    /// Version 1 was the same shape; bincode bodies of it only decode when they hold no tagged
+    /// enum (an empty directory), JSON bodies always.
+    fn migrate(version: u16, body: Body<'_>) -> Result<Self, String> {
+        match version {
+            1 => body.decode(),
+            v => Err(format!("no migration from schema version {v}")),
+        }
+    }
 }
 
 impl Migrate for crate::model::Cdr {
@@ -85,10 +156,10 @@ mod tests {
     }
     impl Migrate for V2 {
         const CURRENT: u16 = 2;
-        fn migrate(version: u16, body: &[u8]) -> Result<Self, String> {
+        fn migrate(version: u16, body: Body<'_>) -> Result<Self, String> {
             match version {
                 1 => {
-                    let old: V1 = bincode::deserialize(body).map_err(|e| e.to_string())?;
+                    let old: V1 = body.decode()?;
                     Ok(V2 {
                         name: old.name,
                         enabled: true,
@@ -110,6 +181,8 @@ mod tests {
                 enabled: true
             }
         );
+        let old = encode_json(1, &V1 { name: "b".into() }).unwrap();
+        assert_eq!(decode::<V2>(&old).unwrap().name, "b");
     }
 
     #[test]
@@ -125,6 +198,17 @@ mod tests {
         assert!(decode::<V2>(&newer).unwrap_err().contains("version 9"));
         assert!(decode::<V2>(b"").is_err());
         assert!(decode::<V2>(b"\x00garbage").is_err());
-        assert!(decode::<V2>(&[MAGIC, 0, 2, 0xff]).is_err());
+        assert!(decode::<V2>(&[MAGIC_BINCODE, 0, 2, 0xff]).is_err());
+        assert!(decode::<V2>(&[MAGIC_JSON, 0, 2, b'{']).is_err());
+    }
+
+    #[test]
+    fn tagged_configuration_round_trips_in_json_bodies() {
+        let cfg = crate::parse_document(include_str!("../../config/demo.yaml")).unwrap();
+        // bincode cannot decode internally tagged enums: this is why configuration uses JSON.
+        let b = encode(COMPANY_CONFIG_VERSION, &cfg).unwrap();
+        assert!(decode::<crate::model::CompanyConfig>(&b).is_err());
+        let j = encode_json(COMPANY_CONFIG_VERSION, &cfg).unwrap();
+        assert_eq!(decode::<crate::model::CompanyConfig>(&j).unwrap(), cfg);
     }
 }

@@ -2,21 +2,42 @@
 //!
 //! Model: [`model::CompanyConfig`] is one consistent snapshot of the configuration; CDRs are an
 //! append-only log keyed by time. Storage: sled 0.34.7, one tree per entity kind, big-endian keys,
-//! values serde-encoded with bincode 1.3.3 inside a version [`envelope`] so old records migrate on
-//! read. Every write an API or actor acknowledges is flushed first ([`Store::flush`] is called by
-//! each writing method before it returns).
+//! values inside a version [`envelope`] so old records migrate on read (configuration entities
+//! as JSON bodies, CDRs and registrations as bincode 1.3.3). Every write an API or actor
+//! acknowledges is flushed first ([`Store::flush`] is called by each writing method before it
+//! returns).
+//!
+//! Configuration: the typed repositories of [`repo`] (one tree per kind) are the source of
+//! truth. [`Store::snapshot`] assembles the whole [`model::CompanyConfig`] from them;
+//! [`Store::replace_all`] validates a whole document and writes every tree in one transaction.
+//! The import/export document is the same `CompanyConfig` rendered as YAML
+//! ([`parse_document`], [`render_document`]); it is no longer stored as one record. A store
+//! written by an older binary (the whole document under the `config` tree's `company` key) is
+//! migrated into the repositories on [`Store::open`], in one transaction that also removes the
+//! old record. [`Store::load_config`]/[`Store::save_config`] remain as wrappers.
+//!
+//! Rules and integrity: [`validate::validate_config`] (structured [`validate::ValidationError`]s)
+//! and [`integrity::users_of`] (who uses an entity). SIP credentials: [`credentials`].
 //!
 //! Only this crate names sled. Callers use [`Store`]; the engine can be swapped behind it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod credentials;
 pub mod envelope;
+pub mod integrity;
 pub mod model;
 pub mod registrations;
+pub mod repo;
+pub mod validate;
 
 use model::{Cdr, CompanyConfig};
+pub use repo::{Entity, Page, Paged, Rejection, Repo, WriteResult};
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+pub use validate::{validate_config, ValidationError};
 
 /// Errors of the store. Every variant is a fail-stop fault of the store itself, never an
 /// expected outcome of a valid request.
@@ -58,51 +79,213 @@ const KEY_COMPANY: &[u8] = b"company";
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// Legacy tree: held the whole document under `company` (migrated on open).
     config: sled::Tree,
     cdr: sled::Tree,
     registrations: sled::Tree,
+    /// Configuration trees by name (see [`repo`]).
+    trees: Arc<BTreeMap<&'static str, sled::Tree>>,
+    /// Serializes configuration writes (read-validate-write must not interleave).
+    lock: Arc<Mutex<()>>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens (creating if needed) the store in `dir`, migrating a legacy single-record
+    /// configuration into the repositories.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Engine(e.to_string()))?;
         let db = sled::Config::new().path(dir.join("db")).open()?;
         let config = db.open_tree(TREE_CONFIG)?;
         let cdr = db.open_tree(TREE_CDR)?;
         let registrations = db.open_tree(TREE_REGISTRATIONS)?;
-        Ok(Store {
+        let mut trees = BTreeMap::new();
+        for name in repo::CONFIG_TREES {
+            trees.insert(name, db.open_tree(name)?);
+        }
+        let store = Store {
             db,
             config,
             cdr,
             registrations,
+            trees: Arc::new(trees),
+            lock: Arc::new(Mutex::new(())),
+        };
+        store.migrate_legacy()?;
+        Ok(store)
+    }
+
+    fn migrate_legacy(&self) -> Result<(), StoreError> {
+        let Some(bytes) = self.config.get(KEY_COMPANY)? else {
+            return Ok(());
+        };
+        let cfg =
+            envelope::decode::<CompanyConfig>(&bytes).map_err(|reason| StoreError::Decode {
+                tree: TREE_CONFIG,
+                key: "company".into(),
+                reason,
+            })?;
+        let _guard = self.write_lock();
+        self.write_all(&repo::images(&cfg)?, true)?;
+        tracing::info!("configuration migrated from the single document into repositories");
+        Ok(())
+    }
+
+    pub(crate) fn write_lock(&self) -> MutexGuard<'_, ()> {
+        match self.lock.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    pub(crate) fn tree(&self, name: &'static str) -> Result<sled::Tree, StoreError> {
+        self.trees
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StoreError::Engine(format!("tree {name} is not open")))
+    }
+
+    /// Writes the difference between the trees and `images` in one transaction, then flushes.
+    /// Caller holds the write lock.
+    pub(crate) fn write_images(
+        &self,
+        images: &[(&'static str, repo::TreeImage)],
+    ) -> Result<(), StoreError> {
+        self.write_all(images, false)
+    }
+
+    fn write_all(
+        &self,
+        images: &[(&'static str, repo::TreeImage)],
+        drop_legacy: bool,
+    ) -> Result<(), StoreError> {
+        let mut trees = Vec::new();
+        let mut batches = Vec::new();
+        for (name, image) in images {
+            let tree = self.tree(name)?;
+            let mut batch = sled::Batch::default();
+            let mut changed = false;
+            for item in tree.iter() {
+                let (k, v) = item?;
+                match image.get(k.as_ref()) {
+                    None => {
+                        batch.remove(k);
+                        changed = true;
+                    }
+                    Some(new) if new.as_slice() != v.as_ref() => {
+                        batch.insert(k, new.as_slice());
+                        changed = true;
+                    }
+                    Some(_) => {}
+                }
+            }
+            for (k, v) in image {
+                if !tree.contains_key(k)? {
+                    batch.insert(k.as_slice(), v.as_slice());
+                    changed = true;
+                }
+            }
+            if changed {
+                trees.push(tree);
+                batches.push(batch);
+            }
+        }
+        if drop_legacy {
+            let mut batch = sled::Batch::default();
+            batch.remove(KEY_COMPANY);
+            trees.push(self.config.clone());
+            batches.push(batch);
+        }
+        if !trees.is_empty() {
+            use sled::Transactional;
+            trees
+                .as_slice()
+                .transaction(|views| {
+                    for (view, batch) in views.iter().zip(&batches) {
+                        view.apply_batch(batch)?;
+                    }
+                    Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e| StoreError::Engine(format!("transaction: {e:?}")))?;
+        }
+        self.flush()
+    }
+
+    fn read_all<T: Entity>(&self) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree(T::TREE)?.iter() {
+            let (k, v) = item?;
+            out.push(repo::decode_entity(T::TREE, &k, &v)?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn snapshot_unlocked(&self) -> Result<CompanyConfig, StoreError> {
+        let s = self.settings()?;
+        Ok(CompanyConfig {
+            company: s.company,
+            time_zone: s.time_zone,
+            settings: s.settings,
+            employees: self.read_all()?,
+            groups: self.read_all()?,
+            files: self.read_all()?,
+            numbers: self.read_all()?,
+            scenarios: self.read_all()?,
+            contacts: self.read_all()?,
+            contact_groups: self.read_all()?,
+            tags: self.read_all()?,
+            number_lists: self.read_all()?,
+            schedules: self.read_all()?,
+            calendars: self.read_all()?,
+            talk_options: self.read_all()?,
         })
+    }
+
+    /// The whole configuration assembled from the repositories (each kind in key order).
+    /// Consistent: configuration writes cannot interleave with it.
+    pub fn snapshot(&self) -> Result<CompanyConfig, StoreError> {
+        let _guard = self.write_lock();
+        self.snapshot_unlocked()
+    }
+
+    /// Validates `cfg` as a whole and, if valid, makes it the configuration: every tree is
+    /// rewritten to match it in ONE transaction (all or nothing), flushed before returning.
+    pub fn replace_all(&self, cfg: &CompanyConfig) -> WriteResult<()> {
+        let errors = validate_config(cfg);
+        if !errors.is_empty() {
+            return Ok(Err(Rejection::Invalid(errors)));
+        }
+        let images = repo::images(cfg)?;
+        let _guard = self.write_lock();
+        self.write_images(&images)?;
+        Ok(Ok(()))
     }
 
     /// Whether a company configuration has been stored (false on first start).
     pub fn is_initialized(&self) -> Result<bool, StoreError> {
-        Ok(self.config.contains_key(KEY_COMPANY)?)
+        Ok(self
+            .tree(repo::TREE_SETTINGS)?
+            .contains_key(repo::KEY_SETTINGS)?
+            || self.config.contains_key(KEY_COMPANY)?)
     }
 
-    /// The stored company configuration, or `None` on a fresh store.
+    /// The stored company configuration, or `None` on a fresh store. Same as
+    /// [`Store::snapshot`] once initialized.
     pub fn load_config(&self) -> Result<Option<CompanyConfig>, StoreError> {
-        match self.config.get(KEY_COMPANY)? {
-            None => Ok(None),
-            Some(bytes) => envelope::decode::<CompanyConfig>(&bytes)
-                .map(Some)
-                .map_err(|reason| StoreError::Decode {
-                    tree: TREE_CONFIG,
-                    key: "company".into(),
-                    reason,
-                }),
+        if !self.is_initialized()? {
+            return Ok(None);
         }
+        self.snapshot().map(Some)
     }
 
-    /// Replaces the company configuration; durable when this returns.
+    /// Replaces the company configuration in one transaction; durable when this returns.
+    ///
+    /// Unlike [`Store::replace_all`] this does not validate (the config hub and the demo
+    /// loader run their own checks first; they should move to `replace_all`). Entities with
+    /// duplicate ids collapse to the last one.
     pub fn save_config(&self, cfg: &CompanyConfig) -> Result<(), StoreError> {
-        let bytes = envelope::encode(envelope::COMPANY_CONFIG_VERSION, cfg)?;
-        self.config.insert(KEY_COMPANY, bytes)?;
-        self.flush()
+        let images = repo::images(cfg)?;
+        let _guard = self.write_lock();
+        self.write_images(&images)
     }
 
     /// Appends a CDR; durable when this returns. Key: end time (ms, big-endian) + call id, so
@@ -151,7 +334,8 @@ impl Store {
 
     /// A cheap liveness probe for `/health`: the engine answers a read.
     pub fn health(&self) -> bool {
-        self.config.get(KEY_COMPANY).is_ok()
+        self.tree(repo::TREE_SETTINGS)
+            .is_ok_and(|t| t.get(repo::KEY_SETTINGS).is_ok())
     }
 }
 
@@ -230,6 +414,52 @@ mod tests {
         assert!(cfg.number("74950000000").is_some());
         let back = parse_document(&render_document(&cfg).unwrap()).unwrap();
         assert_eq!(back, cfg);
+    }
+
+    #[test]
+    fn legacy_single_document_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = parse_document(include_str!("../../config/demo.yaml")).unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            // What an older binary wrote (as JSON: its bincode records of a non-empty
+            // directory could not be read back at all).
+            let legacy = envelope::encode_json(1, &cfg).unwrap();
+            store.config.insert(KEY_COMPANY, legacy).unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.config.contains_key(KEY_COMPANY).unwrap());
+        assert!(store.is_initialized().unwrap());
+        let snap = store.load_config().unwrap().unwrap();
+        assert_eq!(snap.employees, cfg.employees);
+        assert_eq!(snap.numbers.len(), 3);
+        // An empty legacy bincode record (the only kind that was readable) migrates too.
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let legacy = envelope::encode(1, &CompanyConfig::default()).unwrap();
+            store.config.insert(KEY_COMPANY, legacy).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load_config().unwrap(), Some(CompanyConfig::default()));
+    }
+
+    #[test]
+    fn save_config_round_trips_the_demo() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = parse_document(include_str!("../../config/demo.yaml")).unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.save_config(&cfg).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let back = store.load_config().unwrap().unwrap();
+        assert_eq!(back.employees, cfg.employees);
+        assert_eq!(back.scenarios, cfg.scenarios);
+        assert!(back.number("74950000000").is_some());
+        assert!(validate_config(&back).is_empty());
+        assert!(store.health());
     }
 
     #[test]

@@ -10,6 +10,20 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod contacts;
+mod number_list;
+mod schedule;
+mod settings;
+mod talk;
+mod time;
+
+pub use contacts::{Contact, ContactGroup, Tag};
+pub use number_list::{ListKind, NumberList};
+pub use schedule::{DayType, Interval, ProductionCalendar, Schedule, ScheduleKind};
+pub use settings::{BoxSettings, CompanySettings};
+pub use talk::{SaveTarget, TalkAction, TalkOption};
+pub use time::{days_in_month, Date, TimeOfDay, Weekday};
+
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*
@@ -53,6 +67,26 @@ id_type!(
     /// An activity schedule.
     ScheduleId
 );
+id_type!(
+    /// A contact of the address book.
+    ContactId
+);
+id_type!(
+    /// A contact group.
+    ContactGroupId
+);
+id_type!(
+    /// A tag.
+    TagId
+);
+id_type!(
+    /// A number list.
+    NumberListId
+);
+id_type!(
+    /// A talk option.
+    TalkOptionId
+);
 
 /// Name of an operation inside its scenario (unique within the scenario).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -83,6 +117,22 @@ pub struct CompanyConfig {
     pub numbers: Vec<VirtualNumber>,
     /// Scenarios.
     pub scenarios: Vec<Scenario>,
+    /// Directory constraints (extension length, mobile-line mode).
+    pub settings: BoxSettings,
+    /// Address book.
+    pub contacts: Vec<Contact>,
+    /// Contact groups.
+    pub contact_groups: Vec<ContactGroup>,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// Number lists (one of them may be the blacklist).
+    pub number_lists: Vec<NumberList>,
+    /// Activity schedules.
+    pub schedules: Vec<Schedule>,
+    /// Production calendars, one per year.
+    pub calendars: Vec<ProductionCalendar>,
+    /// Talk options (DTMF key → action).
+    pub talk_options: Vec<TalkOption>,
 }
 
 impl CompanyConfig {
@@ -99,6 +149,54 @@ impl CompanyConfig {
     /// The file with this id.
     pub fn file(&self, id: FileId) -> Option<&FileMeta> {
         self.files.iter().find(|f| f.id == id)
+    }
+
+    /// The employee with this id.
+    pub fn employee(&self, id: EmployeeId) -> Option<&Employee> {
+        self.employees.iter().find(|e| e.id == id)
+    }
+
+    /// The group with this id.
+    pub fn group(&self, id: GroupId) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    /// The schedule with this id.
+    pub fn schedule(&self, id: ScheduleId) -> Option<&Schedule> {
+        self.schedules.iter().find(|s| s.id == id)
+    }
+
+    /// The production calendar of `year`.
+    pub fn calendar(&self, year: i32) -> Option<&ProductionCalendar> {
+        self.calendars.iter().find(|c| c.year == year)
+    }
+
+    /// The number list with this id.
+    pub fn number_list(&self, id: NumberListId) -> Option<&NumberList> {
+        self.number_lists.iter().find(|l| l.id == id)
+    }
+
+    /// The blacklist, if one is configured.
+    pub fn blacklist(&self) -> Option<&NumberList> {
+        self.number_lists.iter().find(|l| l.blacklist)
+    }
+
+    /// Contacts that have `number` among their phones (digits compared after dropping a
+    /// leading `+`).
+    pub fn contacts_with_phone<'a>(&'a self, number: &'a str) -> impl Iterator<Item = &'a Contact> {
+        let n = number.trim_start_matches('+');
+        self.contacts
+            .iter()
+            .filter(move |c| c.phones.iter().any(|p| p.trim_start_matches('+') == n))
+    }
+
+    /// The settings record (company, time zone, box settings).
+    pub fn company_settings(&self) -> CompanySettings {
+        CompanySettings {
+            company: self.company.clone(),
+            time_zone: self.time_zone.clone(),
+            settings: self.settings.clone(),
+        }
     }
 
     /// The SIP line with this login, with the employee that owns it.
@@ -134,10 +232,34 @@ pub struct Employee {
     /// Phones in priority order.
     #[serde(default)]
     pub phones: Vec<Phone>,
+    /// Activity schedule; `None` means 24/7 (or the number's own settings).
+    #[serde(default)]
+    pub schedule: Option<ScheduleId>,
+    /// Ask callers to rate this employee after the talk (SPEC §4.4).
+    #[serde(default)]
+    pub rating: bool,
+    /// Trainer (another employee) for coach mode.
+    #[serde(default)]
+    pub trainer: Option<EmployeeId>,
+    /// The trainer rings on every incoming call of this employee.
+    #[serde(default)]
+    pub trainer_joins_every_call: bool,
+    /// Calls are spread over the phones by their percents (which must sum to 100).
+    #[serde(default)]
+    pub percent_distribution: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// Type of a phone: S (SIP) or T (telephone), implied by the [`Phone`] variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PhoneType {
+    /// SIP line or SIP URI.
+    S,
+    /// External telephone number.
+    T,
 }
 
 /// One phone of an employee.
@@ -147,23 +269,74 @@ pub enum Phone {
     /// A SIP line on this box.
     SipLine(SipLine),
     /// An external number in international format.
+    /// This is the "mobile line" of SPEC §1.1: it defaults to 1 line and takes at most 2.
     External {
         /// Digits, international format without `+`.
         number: String,
         /// Seconds to ring before moving on.
+        #[serde(default = "twenty")]
         dial_timeout_s: u32,
-        /// Simultaneous incoming calls.
+        /// Simultaneous incoming calls (1 or 2).
+        #[serde(default = "one")]
         lines: u8,
+        /// Share of calls under percentage distribution.
+        #[serde(default)]
+        percent: u8,
     },
     /// A SIP URI somewhere else.
     SipUri {
         /// `user@host[:port]`.
         uri: String,
         /// Seconds to ring before moving on.
+        #[serde(default = "twenty")]
         dial_timeout_s: u32,
         /// Simultaneous incoming calls.
+        #[serde(default = "one")]
         lines: u8,
+        /// Share of calls under percentage distribution.
+        #[serde(default)]
+        percent: u8,
     },
+}
+
+impl Phone {
+    /// S or T.
+    pub fn phone_type(&self) -> PhoneType {
+        match self {
+            Phone::SipLine(_) | Phone::SipUri { .. } => PhoneType::S,
+            Phone::External { .. } => PhoneType::T,
+        }
+    }
+    /// Simultaneous incoming calls.
+    pub fn lines(&self) -> u8 {
+        match self {
+            Phone::SipLine(l) => l.lines,
+            Phone::External { lines, .. } | Phone::SipUri { lines, .. } => *lines,
+        }
+    }
+    /// Seconds to ring before moving on.
+    pub fn dial_timeout_s(&self) -> u32 {
+        match self {
+            Phone::SipLine(l) => l.dial_timeout_s,
+            Phone::External { dial_timeout_s, .. } | Phone::SipUri { dial_timeout_s, .. } => {
+                *dial_timeout_s
+            }
+        }
+    }
+    /// Share of calls under percentage distribution.
+    pub fn percent(&self) -> u8 {
+        match self {
+            Phone::SipLine(l) => l.percent,
+            Phone::External { percent, .. } | Phone::SipUri { percent, .. } => *percent,
+        }
+    }
+    /// Sets the percent.
+    pub fn set_percent(&mut self, p: u8) {
+        match self {
+            Phone::SipLine(l) => l.percent = p,
+            Phone::External { percent, .. } | Phone::SipUri { percent, .. } => *percent = p,
+        }
+    }
 }
 
 /// A SIP line generated by the box.
@@ -182,6 +355,9 @@ pub struct SipLine {
     /// Seconds to ring before moving on.
     #[serde(default = "twenty")]
     pub dial_timeout_s: u32,
+    /// Share of calls under percentage distribution.
+    #[serde(default)]
+    pub percent: u8,
 }
 
 fn one() -> u8 {
@@ -208,6 +384,18 @@ pub struct Group {
     /// How many phones ring at once.
     #[serde(default = "one")]
     pub simultaneous_lines: u8,
+    /// Activity schedule; `None` means always.
+    #[serde(default)]
+    pub schedule: Option<ScheduleId>,
+    /// "Sort by type": phones of this type move to the top (changing priority).
+    #[serde(default)]
+    pub sort_by_type: Option<PhoneType>,
+    /// Calls are spread over the members by `percents` (which must sum to 100).
+    #[serde(default)]
+    pub percent_distribution: bool,
+    /// Member → share of calls under percentage distribution.
+    #[serde(default)]
+    pub percents: BTreeMap<EmployeeId, u8>,
 }
 
 /// Metadata of a file in the file base.
@@ -294,6 +482,23 @@ pub enum CallerFilter {
     Numbers {
         /// Masks.
         masks: Vec<String>,
+    },
+    /// Callers that are one of these contacts.
+    Contacts {
+        /// Contacts.
+        contacts: Vec<ContactId>,
+    },
+    /// Callers that are a contact in one of these contact groups.
+    ContactGroups {
+        /// Contact groups.
+        groups: Vec<ContactGroupId>,
+    },
+    /// Callers not in the address book.
+    Unknown,
+    /// Callers matching an entry of a number list.
+    NumberList {
+        /// The list.
+        list: NumberListId,
     },
 }
 

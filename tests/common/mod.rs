@@ -80,6 +80,7 @@ impl TestSwitch {
             demo,
             call_threads,
             sip_threads: Some(2),
+            digest_algorithms: vec!["SHA-256".into(), "MD5".into()],
         };
         let running = vpbx::app::start(&settings).await.unwrap();
         TestSwitch {

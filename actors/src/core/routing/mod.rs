@@ -1,13 +1,18 @@
 //! Routing: dialled number → ordered rules → scenario.
 //!
 //! [`route`] is the single entry point used by live calls and by the routing tracer. It returns
-//! the rule that matched and, for every earlier rule, why it did not.
+//! the rule that matched and, for every earlier rule, why it did not. A rule matches when its
+//! schedule is active at the call's time in the box's time zone ([`schedule`]) and its caller
+//! filter accepts the caller ([`caller_mismatch`]).
 
 mod mask;
+pub mod schedule;
 
 pub use mask::mask_matches;
+pub use schedule::{day_type, is_active, local_time, Active, CalendarDay};
 
-use vpbx_store::model::{CallerFilter, CompanyConfig, RuleId, ScenarioId};
+use chrono::{Datelike, NaiveDateTime};
+use vpbx_store::model::{CallerFilter, CompanyConfig, RuleId, ScenarioId, ScheduleId};
 
 /// A call to route.
 #[derive(Debug, Clone)]
@@ -85,18 +90,20 @@ impl std::fmt::Display for NotRouted {
 pub fn route(cfg: &CompanyConfig, req: &RouteRequest<'_>) -> Result<Routed, NotRouted> {
     let number = cfg.number(req.numb).ok_or(NotRouted::UnknownNumber)?;
     let mut skipped = Vec::new();
+    let mut local: Option<NaiveDateTime> = None;
     for rule in &number.rules {
         if let Some(schedule) = rule.schedule {
-            // Schedules arrive with the directory work (issue 5); until then a rule bound to a
-            // schedule the box does not know never matches, and says so.
-            skipped.push(Skipped {
-                rule: rule.id,
-                name: rule.name.clone(),
-                why: format!("schedule {schedule} is not defined"),
-            });
-            continue;
+            let now = *local.get_or_insert_with(|| box_local_time(cfg, req.unix_ms));
+            if let Some(why) = schedule_mismatch(cfg, schedule, now) {
+                skipped.push(Skipped {
+                    rule: rule.id,
+                    name: rule.name.clone(),
+                    why,
+                });
+                continue;
+            }
         }
-        if let Some(why) = caller_mismatch(&rule.callers, req.numa) {
+        if let Some(why) = caller_mismatch(cfg, &rule.callers, req.numa) {
             skipped.push(Skipped {
                 rule: rule.id,
                 name: rule.name.clone(),
@@ -120,16 +127,94 @@ pub fn route(cfg: &CompanyConfig, req: &RouteRequest<'_>) -> Result<Routed, NotR
     Err(NotRouted::NoRuleMatched { skipped })
 }
 
-fn caller_mismatch(filter: &CallerFilter, numa: &str) -> Option<String> {
+/// The box's local time for a UTC instant; an unknown time zone falls back to UTC
+/// (validation refuses such a configuration, so this only guards old data).
+pub fn box_local_time(cfg: &CompanyConfig, unix_ms: u64) -> NaiveDateTime {
+    local_time(unix_ms, &cfg.time_zone)
+        .or_else(|_| local_time(unix_ms, ""))
+        .unwrap_or_default()
+}
+
+/// Whether schedule `id` is active at a UTC instant in the box's time zone, with the
+/// production calendar of that year. `None` if the schedule does not exist. For employees,
+/// groups and callback rules as well as rules.
+pub fn schedule_active(cfg: &CompanyConfig, id: ScheduleId, unix_ms: u64) -> Option<Active> {
+    let sch = cfg.schedule(id)?;
+    let local = box_local_time(cfg, unix_ms);
+    Some(is_active(sch, cfg.calendar(local.year()), local))
+}
+
+fn schedule_mismatch(cfg: &CompanyConfig, id: ScheduleId, local: NaiveDateTime) -> Option<String> {
+    let Some(sch) = cfg.schedule(id) else {
+        return Some(format!("schedule {id} is not defined"));
+    };
+    let a = is_active(sch, cfg.calendar(local.year()), local);
+    (!a.active).then(|| format!("schedule '{}': {}", sch.name, a.reason))
+}
+
+/// Why `filter` does not accept caller `numa` (`None`: it does). Numbers are compared without a
+/// leading `+`; a caller is "known" when a contact has the number among its phones.
+pub fn caller_mismatch(cfg: &CompanyConfig, filter: &CallerFilter, numa: &str) -> Option<String> {
+    let numa = numa.trim_start_matches('+');
+    let strip = |m: &str| m.trim_start_matches('+').to_owned();
     match filter {
         CallerFilter::All => None,
         CallerFilter::Numbers { masks } => {
-            if masks.iter().any(|m| mask_matches(m, numa)) {
+            if masks.iter().any(|m| mask_matches(&strip(m), numa)) {
                 None
             } else {
                 Some("caller is not in the rule's number list".into())
             }
         }
+        CallerFilter::Contacts { contacts } => {
+            if cfg
+                .contacts_with_phone(numa)
+                .any(|c| contacts.contains(&c.id))
+            {
+                None
+            } else {
+                Some("caller is not one of the rule's contacts".into())
+            }
+        }
+        CallerFilter::ContactGroups { groups } => {
+            if cfg
+                .contacts_with_phone(numa)
+                .any(|c| c.groups.iter().any(|g| groups.contains(g)))
+            {
+                None
+            } else {
+                let names: Vec<String> = groups
+                    .iter()
+                    .map(|g| {
+                        cfg.contact_groups
+                            .iter()
+                            .find(|x| x.id == *g)
+                            .map_or_else(|| g.to_string(), |x| format!("'{}'", x.name))
+                    })
+                    .collect();
+                Some(format!(
+                    "caller is not in contact group {}",
+                    names.join(", ")
+                ))
+            }
+        }
+        CallerFilter::Unknown => {
+            if cfg.contacts_with_phone(numa).next().is_none() {
+                None
+            } else {
+                Some("caller is in the address book (rule is for unknown numbers)".into())
+            }
+        }
+        CallerFilter::NumberList { list } => match cfg.number_list(*list) {
+            None => Some(format!("number list {list} is not defined")),
+            Some(l) => {
+                if l.entries.iter().any(|m| mask_matches(&strip(m), numa)) {
+                    None
+                } else {
+                    Some(format!("caller is not in number list '{}'", l.name))
+                }
+            }
+        },
     }
 }
 
@@ -210,6 +295,189 @@ mod tests {
         let err = route(&cfg, &req("79160000000", "74951234567")).unwrap_err();
         assert!(matches!(err, NotRouted::NoRuleMatched { ref skipped } if skipped.len() == 1));
         assert!(err.to_string().contains("r1"));
+    }
+
+    fn office_schedule() -> Schedule {
+        let mut week = BTreeMap::new();
+        for wd in &Weekday::ALL[..5] {
+            week.insert(
+                *wd,
+                vec![Interval::new(
+                    "09:00".parse().unwrap(),
+                    "18:00".parse().unwrap(),
+                )],
+            );
+        }
+        Schedule {
+            id: ScheduleId(5),
+            name: "Office".into(),
+            days: ScheduleKind::Weekly { week },
+            period_start: None,
+            period_end: None,
+            use_production_calendar: true,
+        }
+    }
+
+    fn at_utc(s: &str) -> u64 {
+        let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+        u64::try_from(t.and_utc().timestamp_millis()).unwrap()
+    }
+
+    #[test]
+    fn rule_schedules_use_the_box_time_zone_and_calendar() {
+        let mut cfg = cfg();
+        cfg.time_zone = "Europe/Moscow".into();
+        cfg.schedules.push(office_schedule());
+        cfg.calendars.push(ProductionCalendar {
+            year: 2026,
+            holidays: vec!["2026-01-01".parse().unwrap()],
+            ..Default::default()
+        });
+        cfg.numbers[0].rules[0] = Rule {
+            id: RuleId(1),
+            name: "office hours".into(),
+            schedule: Some(ScheduleId(5)),
+            callers: CallerFilter::All,
+            scenario: ScenarioId(1),
+        };
+        let at = |numa, utc: &str| RouteRequest {
+            numa,
+            numb: "74951234567",
+            unix_ms: at_utc(utc),
+        };
+        // Monday 2026-03-02 06:30 UTC = 09:30 Moscow.
+        let r = route(&cfg, &at("79160000000", "2026-03-02 06:30")).unwrap();
+        assert_eq!(r.rule, RuleId(1));
+        // 05:30 UTC = 08:30 Moscow: the office rule is skipped, the catch-all takes it.
+        let r = route(&cfg, &at("79160000000", "2026-03-02 05:30")).unwrap();
+        assert_eq!(r.rule, RuleId(2));
+        assert_eq!(
+            r.skipped[0].why,
+            "schedule 'Office': outside Mon 09:00–18:00"
+        );
+        // New Year's Day is a holiday even though it is a Thursday.
+        let r = route(&cfg, &at("79160000000", "2026-01-01 08:00")).unwrap();
+        assert_eq!(
+            r.skipped[0].why,
+            "schedule 'Office': holiday 2026-01-01 per production calendar"
+        );
+        // A schedule that does not exist never matches and says so.
+        cfg.numbers[0].rules[0].schedule = Some(ScheduleId(9));
+        let r = route(&cfg, &at("79160000000", "2026-03-02 06:30")).unwrap();
+        assert_eq!(r.skipped[0].why, "schedule 9 is not defined");
+    }
+
+    fn with_address_book(mut cfg: CompanyConfig) -> CompanyConfig {
+        cfg.contact_groups.push(ContactGroup {
+            id: ContactGroupId(1),
+            name: "VIP".into(),
+        });
+        cfg.contacts.push(Contact {
+            id: ContactId(10),
+            last_name: "Client".into(),
+            first_name: String::new(),
+            email: None,
+            phones: vec!["79161112233".into()],
+            organisation: None,
+            groups: vec![ContactGroupId(1)],
+            manager: None,
+            tags: vec![],
+        });
+        cfg.contacts.push(Contact {
+            id: ContactId(11),
+            last_name: "Other".into(),
+            first_name: String::new(),
+            email: None,
+            phones: vec!["79164445566".into()],
+            organisation: None,
+            groups: vec![],
+            manager: None,
+            tags: vec![],
+        });
+        cfg.number_lists.push(NumberList {
+            id: NumberListId(3),
+            name: "Regions".into(),
+            kind: ListKind::White,
+            blacklist: false,
+            entries: vec!["7812*".into(), "7343???????".into()],
+        });
+        cfg
+    }
+
+    #[test]
+    fn caller_filters_for_contacts_groups_unknown_and_lists() {
+        let cfg = with_address_book(cfg());
+        let known_vip = "79161112233";
+        let known = "+79164445566";
+        let stranger = "79990000000";
+        let check = |f: CallerFilter, numa: &str| caller_mismatch(&cfg, &f, numa);
+        let contacts = CallerFilter::Contacts {
+            contacts: vec![ContactId(10)],
+        };
+        assert_eq!(check(contacts.clone(), known_vip), None);
+        assert!(check(contacts, known).is_some());
+        let groups = CallerFilter::ContactGroups {
+            groups: vec![ContactGroupId(1)],
+        };
+        assert_eq!(check(groups.clone(), known_vip), None);
+        assert_eq!(
+            check(groups, stranger).unwrap(),
+            "caller is not in contact group 'VIP'"
+        );
+        assert_eq!(check(CallerFilter::Unknown, stranger), None);
+        assert!(check(CallerFilter::Unknown, known).is_some());
+        let list = CallerFilter::NumberList {
+            list: NumberListId(3),
+        };
+        assert_eq!(check(list.clone(), "78120000000"), None);
+        assert_eq!(check(list.clone(), "73431234567"), None);
+        assert_eq!(
+            check(list, "734312345678").unwrap(),
+            "caller is not in number list 'Regions'"
+        );
+        assert!(check(
+            CallerFilter::NumberList {
+                list: NumberListId(99)
+            },
+            "1"
+        )
+        .unwrap()
+        .contains("not defined"));
+    }
+
+    #[test]
+    fn rule_order_decides_between_overlapping_filters() {
+        // "Other cities" above "unknown numbers": an unknown caller from another city takes
+        // the first (SPEC §2 example); swapping the order changes the winner.
+        let mut cfg = with_address_book(cfg());
+        let rule = |id, callers| Rule {
+            id: RuleId(id),
+            name: format!("r{id}"),
+            schedule: None,
+            callers,
+            scenario: ScenarioId(1),
+        };
+        cfg.numbers[0].rules = vec![
+            rule(
+                7,
+                CallerFilter::NumberList {
+                    list: NumberListId(3),
+                },
+            ),
+            rule(8, CallerFilter::Unknown),
+        ];
+        let unknown_spb = req("78125550000", "74951234567");
+        assert_eq!(route(&cfg, &unknown_spb).unwrap().rule, RuleId(7));
+        cfg.numbers[0].rules.reverse();
+        assert_eq!(route(&cfg, &unknown_spb).unwrap().rule, RuleId(8));
+        // A known Moscow caller matches neither; both say why.
+        let err = route(&cfg, &req("79164445566", "74951234567")).unwrap_err();
+        let NotRouted::NoRuleMatched { skipped } = err else {
+            panic!("expected no match")
+        };
+        assert_eq!(skipped.len(), 2);
+        assert!(skipped[0].why.contains("address book"));
+        assert!(skipped[1].why.contains("Regions"));
     }
 
     #[test]

@@ -1,0 +1,329 @@
+//! Referential integrity: who uses an entity. Deleting (or disabling) an entity that is used
+//! fails with the list, which the API returns as 409.
+//!
+//! Callback rules (SPEC §6.1) are not modelled yet; when they are, they add a [`UsedBy`] variant
+//! and a branch in [`users_of`].
+
+use crate::model::*;
+use serde::Serialize;
+
+/// An entity that can be referenced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum EntityRef {
+    /// An employee.
+    Employee(EmployeeId),
+    /// A group.
+    Group(GroupId),
+    /// A scenario.
+    Scenario(ScenarioId),
+    /// A schedule.
+    Schedule(ScheduleId),
+    /// A number list.
+    NumberList(NumberListId),
+    /// A contact.
+    Contact(ContactId),
+    /// A contact group.
+    ContactGroup(ContactGroupId),
+    /// A tag.
+    Tag(TagId),
+    /// A file.
+    File(FileId),
+}
+
+/// One user of an entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UsedBy {
+    /// A rule of a virtual number.
+    Rule {
+        /// The number.
+        number: String,
+        /// The rule.
+        rule: RuleId,
+        /// Its name.
+        name: String,
+        /// Which field of the rule (`scenario`, `schedule`, `callers`).
+        field: &'static str,
+    },
+    /// An operation of a scenario.
+    ScenarioOperation {
+        /// The scenario.
+        scenario: ScenarioId,
+        /// Its name.
+        name: String,
+        /// The operation.
+        operation: OpName,
+    },
+    /// A group (membership, schedule).
+    Group {
+        /// The group.
+        group: GroupId,
+        /// Its name.
+        name: String,
+        /// Which field (`members`, `schedule`).
+        field: &'static str,
+    },
+    /// An employee (trainer, schedule).
+    Employee {
+        /// The employee.
+        employee: EmployeeId,
+        /// Last and first name.
+        name: String,
+        /// Which field (`trainer`, `schedule`).
+        field: &'static str,
+    },
+    /// A contact (groups, tags, personal manager).
+    Contact {
+        /// The contact.
+        contact: ContactId,
+        /// Its name.
+        name: String,
+        /// Which field (`groups`, `tags`, `manager`).
+        field: &'static str,
+    },
+    /// A talk option.
+    TalkOption {
+        /// The option.
+        option: TalkOptionId,
+        /// Its keys.
+        keys: String,
+    },
+}
+
+impl std::fmt::Display for UsedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UsedBy::Rule {
+                number,
+                rule,
+                name,
+                field,
+            } => write!(f, "rule {rule} '{name}' on number {number} ({field})"),
+            UsedBy::ScenarioOperation {
+                scenario,
+                name,
+                operation,
+            } => write!(f, "scenario {scenario} '{name}' operation {operation}"),
+            UsedBy::Group { group, name, field } => write!(f, "group {group} '{name}' ({field})"),
+            UsedBy::Employee {
+                employee,
+                name,
+                field,
+            } => write!(f, "employee {employee} '{name}' ({field})"),
+            UsedBy::Contact {
+                contact,
+                name,
+                field,
+            } => write!(f, "contact {contact} '{name}' ({field})"),
+            UsedBy::TalkOption { option, keys } => write!(f, "talk option {option} '{keys}'"),
+        }
+    }
+}
+
+fn employee_name(e: &Employee) -> String {
+    format!("{} {}", e.last_name, e.first_name)
+        .trim()
+        .to_owned()
+}
+
+fn contact_name(c: &Contact) -> String {
+    format!("{} {}", c.last_name, c.first_name)
+        .trim()
+        .to_owned()
+}
+
+fn filter_uses(f: &CallerFilter, what: &EntityRef) -> bool {
+    match (f, what) {
+        (CallerFilter::Contacts { contacts }, EntityRef::Contact(id)) => contacts.contains(id),
+        (CallerFilter::ContactGroups { groups }, EntityRef::ContactGroup(id)) => {
+            groups.contains(id)
+        }
+        (CallerFilter::NumberList { list }, EntityRef::NumberList(id)) => list == id,
+        _ => false,
+    }
+}
+
+/// Every user of `what` in `cfg`, in document order.
+pub fn users_of(cfg: &CompanyConfig, what: &EntityRef) -> Vec<UsedBy> {
+    let mut out = Vec::new();
+    for n in &cfg.numbers {
+        for r in &n.rules {
+            let mut hit = |field| {
+                out.push(UsedBy::Rule {
+                    number: n.number.clone(),
+                    rule: r.id,
+                    name: r.name.clone(),
+                    field,
+                })
+            };
+            if *what == EntityRef::Scenario(r.scenario) {
+                hit("scenario");
+            }
+            if r.schedule.is_some_and(|s| *what == EntityRef::Schedule(s)) {
+                hit("schedule");
+            }
+            if filter_uses(&r.callers, what) {
+                hit("callers");
+            }
+        }
+    }
+    for s in &cfg.scenarios {
+        for (op_name, op) in &s.operations {
+            let uses = match (&op.action, what) {
+                (
+                    Action::InfoMessage {
+                        prompt: Prompt::File { id },
+                    },
+                    EntityRef::File(f),
+                ) => id == f,
+                _ => false,
+            };
+            if uses {
+                out.push(UsedBy::ScenarioOperation {
+                    scenario: s.id,
+                    name: s.name.clone(),
+                    operation: op_name.clone(),
+                });
+            }
+        }
+    }
+    for g in &cfg.groups {
+        let hit = |field| UsedBy::Group {
+            group: g.id,
+            name: g.name.clone(),
+            field,
+        };
+        if let EntityRef::Employee(e) = what {
+            if g.members.contains(e) {
+                out.push(hit("members"));
+            }
+        }
+        if g.schedule.is_some_and(|s| *what == EntityRef::Schedule(s)) {
+            out.push(hit("schedule"));
+        }
+    }
+    for e in &cfg.employees {
+        let hit = |field| UsedBy::Employee {
+            employee: e.id,
+            name: employee_name(e),
+            field,
+        };
+        if e.trainer.is_some_and(|t| *what == EntityRef::Employee(t)) {
+            out.push(hit("trainer"));
+        }
+        if e.schedule.is_some_and(|s| *what == EntityRef::Schedule(s)) {
+            out.push(hit("schedule"));
+        }
+    }
+    for c in &cfg.contacts {
+        let hit = |field| UsedBy::Contact {
+            contact: c.id,
+            name: contact_name(c),
+            field,
+        };
+        match what {
+            EntityRef::ContactGroup(g) if c.groups.contains(g) => out.push(hit("groups")),
+            EntityRef::Tag(t) if c.tags.contains(t) => out.push(hit("tags")),
+            EntityRef::Employee(e) if c.manager == Some(*e) => out.push(hit("manager")),
+            _ => {}
+        }
+    }
+    for t in &cfg.talk_options {
+        let uses = match (&t.action, what) {
+            (TalkAction::RunScenario { scenario }, EntityRef::Scenario(s)) => scenario == s,
+            (TalkAction::Tag { tag: Some(tag) }, EntityRef::Tag(x)) => tag == x,
+            (
+                TalkAction::SaveCallerId {
+                    target: SaveTarget::List { list },
+                },
+                EntityRef::NumberList(x),
+            ) => list == x,
+            (
+                TalkAction::SaveCallerId {
+                    target: SaveTarget::ContactGroup { group },
+                },
+                EntityRef::ContactGroup(x),
+            ) => group == x,
+            _ => false,
+        };
+        if uses {
+            out.push(UsedBy::TalkOption {
+                option: t.id,
+                keys: t.keys.clone(),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_scenario_and_file_users_are_named() {
+        let cfg = crate::parse_document(include_str!("../../config/demo.yaml")).unwrap();
+        let users = users_of(&cfg, &EntityRef::Scenario(ScenarioId(1)));
+        assert_eq!(users.len(), 1);
+        assert_eq!(
+            users[0].to_string(),
+            "rule 1 'All callers, always' on number 74951234567 (scenario)"
+        );
+        let users = users_of(&cfg, &EntityRef::File(FileId(1)));
+        assert!(
+            matches!(&users[..], [UsedBy::ScenarioOperation { operation, .. }] if operation.0 == "greeting")
+        );
+        let users = users_of(&cfg, &EntityRef::Employee(EmployeeId(2)));
+        assert!(matches!(
+            &users[..],
+            [UsedBy::Group {
+                field: "members",
+                ..
+            }]
+        ));
+        assert!(users_of(&cfg, &EntityRef::Scenario(ScenarioId(99))).is_empty());
+    }
+
+    #[test]
+    fn schedules_lists_contacts_and_tags_have_users() {
+        let mut cfg = crate::parse_document(include_str!("../../config/demo.yaml")).unwrap();
+        cfg.numbers[0].rules[0].schedule = Some(ScheduleId(7));
+        cfg.numbers[0].rules[0].callers = CallerFilter::NumberList {
+            list: NumberListId(3),
+        };
+        cfg.employees[0].schedule = Some(ScheduleId(7));
+        cfg.contacts.push(Contact {
+            id: ContactId(1),
+            last_name: "Client".into(),
+            first_name: String::new(),
+            email: None,
+            phones: vec![],
+            organisation: None,
+            groups: vec![ContactGroupId(4)],
+            manager: Some(EmployeeId(1)),
+            tags: vec![TagId(5)],
+        });
+        cfg.talk_options.push(TalkOption {
+            id: TalkOptionId(1),
+            keys: "*9".into(),
+            action: TalkAction::SaveCallerId {
+                target: SaveTarget::List {
+                    list: NumberListId(3),
+                },
+            },
+        });
+        assert_eq!(users_of(&cfg, &EntityRef::Schedule(ScheduleId(7))).len(), 2);
+        assert_eq!(
+            users_of(&cfg, &EntityRef::NumberList(NumberListId(3))).len(),
+            2
+        );
+        assert_eq!(
+            users_of(&cfg, &EntityRef::ContactGroup(ContactGroupId(4))).len(),
+            1
+        );
+        assert_eq!(users_of(&cfg, &EntityRef::Tag(TagId(5))).len(), 1);
+        // Employee 1: group member and personal manager.
+        assert_eq!(users_of(&cfg, &EntityRef::Employee(EmployeeId(1))).len(), 2);
+    }
+}
