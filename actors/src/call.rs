@@ -22,6 +22,9 @@ use tracing::{info, warn};
 use vpbx_media::{MediaEngine, MediaEvent, MediaHandle, MediaLeg, Prompt as MediaPrompt};
 use vpbx_store::model::{CallResult, Cdr, CompanyConfig, Prompt, Scenario};
 
+/// Media correlation id of the whole-call recording (scenario ids count up from 1).
+const RECORDING_ID: u64 = u64::MAX;
+
 /// Our id of a call (unique per box, also used as the tracing span field `call_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallId(pub String);
@@ -114,6 +117,10 @@ pub struct CallActor {
     start_unix_ms: u64,
     answer_unix_ms: Option<u64>,
     outcome: Option<(CallResult, String)>,
+    /// Record the call from answer on (the scenario's option).
+    record: bool,
+    /// The recording in progress: start and the two files, relative to the data directory.
+    recording: Option<(u64, String, String)>,
 }
 
 impl CallActor {
@@ -121,6 +128,7 @@ impl CallActor {
     pub fn new(setup: CallSetup, deps: CallDeps, supervisor: Recipient<CallExited>) -> Self {
         let span = tracing::info_span!("call", call_id = %setup.call_id);
         let start_unix_ms = deps.clock.unix_ms();
+        let record = setup.scenario.record;
         let run = ScenarioRun::new(setup.scenario, deps.step_budget);
         let Leg {
             info,
@@ -148,6 +156,8 @@ impl CallActor {
             start_unix_ms,
             answer_unix_ms: None,
             outcome: None,
+            record,
+            recording: None,
         }
     }
 
@@ -212,9 +222,13 @@ impl CallActor {
             }
             .into_actor(self),
         );
-        self.media = Some(handle);
         self.send_leg(LegCommand::Answer { sdp });
-        self.answer_unix_ms = Some(self.deps.clock.unix_ms());
+        let now = self.deps.clock.unix_ms();
+        self.answer_unix_ms = Some(now);
+        if self.record {
+            self.start_recording(&handle, now);
+        }
+        self.media = Some(handle);
     }
 
     fn play(&mut self, id: u64, prompt: Prompt, ctx: &mut Context<Self>) {
@@ -270,6 +284,27 @@ impl CallActor {
                 self.execute(cmds, ctx);
             }
         }
+    }
+
+    /// Records the whole call: `recordings/<call>-stereo.wav` (caller left) and
+    /// `recordings/<call>.wav` (mono mix) under the data directory.
+    fn start_recording(&mut self, media: &MediaHandle, now: u64) {
+        let dir = self.deps.data_dir.join("recordings");
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            warn!(error = %e, "cannot create the recordings directory; call not recorded");
+            return;
+        }
+        let stereo = format!("recordings/{}-stereo.wav", self.id);
+        let mono = format!("recordings/{}.wav", self.id);
+        media.start_recording(
+            RECORDING_ID,
+            vpbx_media::RecordSpec {
+                stereo_path: Some(self.deps.data_dir.join(&stereo)),
+                mono_path: Some(self.deps.data_dir.join(&mono)),
+            },
+        );
+        self.steps.push("recording started".into());
+        self.recording = Some((now, stereo, mono));
     }
 
     fn send_leg(&mut self, cmd: LegCommand) {
@@ -370,7 +405,21 @@ impl Actor for CallActor {
             let _ = self.leg_tx.send(cmd);
         }
         if let Some(media) = self.media.take() {
+            // Closing finishes the recording's files before the media task ends.
             media.close();
+        }
+        let end = self.deps.clock.unix_ms();
+        if let Some((start, stereo, mono)) = self.recording.take() {
+            self.deps.cdrs.write_recording(vpbx_store::recordings::RecordingMeta {
+                call_id: self.id.0.clone(),
+                numa: self.leg_info.numa.clone(),
+                numb: self.leg_info.numb.clone(),
+                employee: None,
+                start_unix_ms: start,
+                duration_ms: end.saturating_sub(start),
+                stereo_path: Some(stereo),
+                mono_path: Some(mono),
+            });
         }
         self.media_leg = None;
         self.deps.cdrs.write(Cdr {
@@ -380,7 +429,7 @@ impl Actor for CallActor {
             numb: self.leg_info.numb.clone(),
             start_unix_ms: self.start_unix_ms,
             answer_unix_ms: self.answer_unix_ms,
-            end_unix_ms: self.deps.clock.unix_ms(),
+            end_unix_ms: end,
             result,
             reason: reason.clone(),
             steps: std::mem::take(&mut self.steps),

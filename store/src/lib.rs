@@ -28,6 +28,7 @@ pub mod credentials;
 pub mod envelope;
 pub mod integrity;
 pub mod model;
+pub mod recordings;
 pub mod registrations;
 pub mod repo;
 pub mod validate;
@@ -73,6 +74,7 @@ impl From<sled::Error> for StoreError {
 const TREE_CONFIG: &str = "config";
 const TREE_CDR: &str = "cdr";
 const TREE_REGISTRATIONS: &str = "registrations";
+const TREE_RECORDINGS: &str = "recordings";
 const KEY_COMPANY: &[u8] = b"company";
 
 /// The embedded store. Cheap to clone; all clones share one database.
@@ -83,6 +85,7 @@ pub struct Store {
     config: sled::Tree,
     cdr: sled::Tree,
     registrations: sled::Tree,
+    recordings: sled::Tree,
     /// Configuration trees by name (see [`repo`]).
     trees: Arc<BTreeMap<&'static str, sled::Tree>>,
     /// Serializes configuration writes (read-validate-write must not interleave).
@@ -98,6 +101,7 @@ impl Store {
         let config = db.open_tree(TREE_CONFIG)?;
         let cdr = db.open_tree(TREE_CDR)?;
         let registrations = db.open_tree(TREE_REGISTRATIONS)?;
+        let recordings = db.open_tree(TREE_RECORDINGS)?;
         let mut trees = BTreeMap::new();
         for name in repo::CONFIG_TREES {
             trees.insert(name, db.open_tree(name)?);
@@ -107,6 +111,7 @@ impl Store {
             config,
             cdr,
             registrations,
+            recordings,
             trees: Arc::new(trees),
             lock: Arc::new(Mutex::new(())),
         };

@@ -514,6 +514,10 @@ pub struct Scenario {
     pub start: OpName,
     /// Operations by name.
     pub operations: BTreeMap<OpName, Operation>,
+    /// Call recording on/off (SPEC §3 scenario-level option): the whole call from answer on,
+    /// as a stereo WAV (caller left) and a mono mix.
+    #[serde(default)]
+    pub record: bool,
 }
 
 /// One operation of a scenario with its named exits.

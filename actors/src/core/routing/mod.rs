@@ -236,6 +236,7 @@ mod tests {
                     exits: BTreeMap::new(),
                 },
             )]),
+            record: false,
         };
         let rule = |id, callers, scenario| Rule {
             id: RuleId(id),

@@ -281,6 +281,7 @@ mod tests {
                 .into_iter()
                 .map(|(n, o)| (OpName(n.into()), o))
                 .collect(),
+            record: false,
         })
     }
 
