@@ -405,21 +405,34 @@ impl Actor for CallActor {
             let _ = self.leg_tx.send(cmd);
         }
         if let Some(media) = self.media.take() {
+            let st = media.stats();
+            self.steps.push(format!(
+                "rtp: sent {} pkts / {} B, received {} pkts / {} B, lost {}, late {}, jitter {:.1} ms",
+                st.packets_sent,
+                st.bytes_sent,
+                st.packets_received,
+                st.bytes_received,
+                st.packets_lost,
+                st.packets_late,
+                st.jitter_ms()
+            ));
             // Closing finishes the recording's files before the media task ends.
             media.close();
         }
         let end = self.deps.clock.unix_ms();
         if let Some((start, stereo, mono)) = self.recording.take() {
-            self.deps.cdrs.write_recording(vpbx_store::recordings::RecordingMeta {
-                call_id: self.id.0.clone(),
-                numa: self.leg_info.numa.clone(),
-                numb: self.leg_info.numb.clone(),
-                employee: None,
-                start_unix_ms: start,
-                duration_ms: end.saturating_sub(start),
-                stereo_path: Some(stereo),
-                mono_path: Some(mono),
-            });
+            self.deps
+                .cdrs
+                .write_recording(vpbx_store::recordings::RecordingMeta {
+                    call_id: self.id.0.clone(),
+                    numa: self.leg_info.numa.clone(),
+                    numb: self.leg_info.numb.clone(),
+                    employee: None,
+                    start_unix_ms: start,
+                    duration_ms: end.saturating_sub(start),
+                    stereo_path: Some(stereo),
+                    mono_path: Some(mono),
+                });
         }
         self.media_leg = None;
         self.deps.cdrs.write(Cdr {
@@ -461,6 +474,20 @@ impl Handler<FromLeg> for CallActor {
                 self.end(CallResult::Failed, format!("leg failed: {why}"), ctx);
             }
             LegEvent::Ended => self.leg_open = false,
+            LegEvent::Dtmf { digit, duration_ms } => {
+                self.steps
+                    .push(format!("digit '{digit}' ({duration_ms} ms, SIP INFO)"));
+            }
+            LegEvent::RemoteMedia { offer } => {
+                self.steps.push(format!(
+                    "re-INVITE: media now {} ({})",
+                    offer.remote,
+                    offer.direction.as_str()
+                ));
+                if let Some(media) = &self.media {
+                    media.set_remote(offer.remote);
+                }
+            }
         }
     }
 }

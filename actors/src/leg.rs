@@ -60,6 +60,19 @@ pub enum LegEvent {
     Failed(String),
     /// The leg is over after our own hang-up or reject.
     Ended,
+    /// A DTMF digit signalled in SIP INFO (`application/dtmf-relay` or `application/dtmf`).
+    Dtmf {
+        /// `0-9`, `*`, `#`, `A-D`.
+        digit: char,
+        /// Duration in ms as signalled (0 if none).
+        duration_ms: u32,
+    },
+    /// A re-INVITE moved the peer's media (new address, or hold/resume direction); the edge
+    /// already answered it with our unchanged address and codec.
+    RemoteMedia {
+        /// The peer's new media description.
+        offer: Negotiated,
+    },
 }
 
 /// The call actor's end of a leg.

@@ -54,6 +54,8 @@ async fn drive(task: LegTask) {
         }
     });
     let mut answered = false;
+    // Our last SDP answer's address and codec, reused to answer re-INVITEs.
+    let mut local_media: Option<(std::net::SocketAddr, u64, u64)> = None;
     loop {
         tokio::select! {
             cmd = commands.recv() => match cmd {
@@ -61,6 +63,7 @@ async fn drive(task: LegTask) {
                     dialog.ringing(None, None).ok();
                 }
                 Some(LegCommand::Answer { sdp }) => {
+                    local_media = local_addr_of(&sdp);
                     let headers = vec![Header::ContentType("application/sdp".into())];
                     match dialog.accept(Some(headers), Some(sdp.into_bytes())) {
                         Ok(()) => answered = true,
@@ -89,6 +92,30 @@ async fn drive(task: LegTask) {
                 Some(DialogState::Confirmed(..)) => {
                     let _ = events.send(LegEvent::Confirmed);
                 }
+                Some(DialogState::Info(_, req, handle)) => {
+                    let content_type = req
+                        .headers
+                        .iter()
+                        .find_map(|h| match h {
+                            Header::ContentType(c) => Some(c.value().to_string()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    let body = String::from_utf8_lossy(&req.body);
+                    match vpbx_media::parse_sip_info_dtmf(&content_type, &body) {
+                        Some((digit, duration_ms)) => {
+                            let _ = events.send(LegEvent::Dtmf { digit, duration_ms });
+                            handle.reply(StatusCode::OK).await.ok();
+                        }
+                        None => {
+                            // RFC 6086 §4.2.2: an Info-Package we do not support.
+                            handle.reply(StatusCode::from(469)).await.ok();
+                        }
+                    }
+                }
+                Some(DialogState::Updated(_, req, handle)) => {
+                    reinvite(&req, &handle, &events, &mut local_media).await;
+                }
                 Some(DialogState::Terminated(_, why)) => {
                     let ev = match why {
                         TerminatedReason::UacCancel => LegEvent::Cancelled,
@@ -107,6 +134,71 @@ async fn drive(task: LegTask) {
     // The transaction task ends on its own once the ACK/CANCEL arrived or its timers fired; it
     // never outlives the transaction layer's timeouts.
     drop(invite);
+}
+
+/// Our media address and session id/version from an SDP answer we sent.
+fn local_addr_of(sdp: &str) -> Option<(std::net::SocketAddr, u64, u64)> {
+    let desc = vpbx_media::SessionDescription::parse(sdp).ok()?;
+    let m = desc.media.first()?;
+    let ip = m.connection.or(desc.connection)?;
+    Some((
+        std::net::SocketAddr::new(ip, m.port),
+        desc.origin_session_id,
+        1,
+    ))
+}
+
+/// A re-INVITE on an answered leg: follow the peer's new address/direction, answer with our
+/// unchanged address and codec (new session version). An offerless re-INVITE gets our current
+/// description as the offer.
+async fn reinvite(
+    req: &rsipstack::sip::Request,
+    handle: &rsipstack::dialog::dialog::TransactionHandle,
+    events: &UnboundedSender<LegEvent>,
+    local: &mut Option<(std::net::SocketAddr, u64, u64)>,
+) {
+    let Some((addr, session, version)) = local.as_mut() else {
+        handle.reply(StatusCode::from(491)).await.ok();
+        return;
+    };
+    *version += 1;
+    let body = String::from_utf8_lossy(&req.body).into_owned();
+    let negotiated = if body.trim().is_empty() {
+        None
+    } else {
+        match vpbx_media::SessionDescription::parse(&body).and_then(|d| vpbx_media::negotiate(&d)) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                handle.reply(StatusCode::from(488)).await.ok();
+                return;
+            }
+        }
+    };
+    let answer_for = match &negotiated {
+        Some(n) => n.clone(),
+        None => {
+            // Offerless: offer what we have, sendrecv, PCMU/PCMA both.
+            let Ok(d) = vpbx_media::SessionDescription::parse(&format!(
+                "v=0\r\no=- 0 0 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+                ip = addr.ip(),
+                port = addr.port()
+            ))
+            .and_then(|d| vpbx_media::negotiate(&d)) else {
+                handle.reply(StatusCode::from(500)).await.ok();
+                return;
+            };
+            d
+        }
+    };
+    let sdp = vpbx_media::answer(addr.ip(), addr.port(), &answer_for, *session, *version);
+    if let Some(n) = negotiated {
+        let _ = events.send(LegEvent::RemoteMedia { offer: n });
+    }
+    let headers = vec![Header::ContentType("application/sdp".into())];
+    handle
+        .respond(StatusCode::OK, Some(headers), Some(sdp.into_bytes()))
+        .await
+        .ok();
 }
 
 async fn end(dialog: &InviteDialog, answered: bool, code: u16, reason: &str) {

@@ -52,6 +52,15 @@ impl TestSwitch {
 
     /// Starts with a company and a fixed number of call arbiters.
     pub async fn start_full(demo_yaml: Option<&str>, call_threads: Option<usize>) -> TestSwitch {
+        Self::start_tuned(demo_yaml, call_threads, 30).await
+    }
+
+    /// Starts with a company, call arbiters and an RTP inactivity timeout.
+    pub async fn start_tuned(
+        demo_yaml: Option<&str>,
+        call_threads: Option<usize>,
+        rtp_timeout_s: u64,
+    ) -> TestSwitch {
         let data = tempfile::tempdir().unwrap();
         let demo = demo_yaml.map(|y| {
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
@@ -74,13 +83,20 @@ impl TestSwitch {
             http_addr: http,
             rtp_ip: "127.0.0.1".parse().unwrap(),
             rtp_ports: rtp_range(),
-            rtp_timeout_s: 30,
+            rtp_timeout_s,
             log_level: "warn".into(),
             log_json: false,
             demo,
             call_threads,
             sip_threads: Some(2),
             digest_algorithms: vec!["SHA-256".into(), "MD5".into()],
+            // The tests send hundreds of requests per second from 127.0.0.1: no flood or
+            // auth-failure bans here; the security tests set their own thresholds.
+            security: vpbx::settings::SecuritySettings {
+                pike_requests: 0,
+                auth_fail_max: 0,
+                ..Default::default()
+            },
         };
         let running = vpbx::app::start(&settings).await.unwrap();
         TestSwitch {
