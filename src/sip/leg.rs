@@ -175,7 +175,7 @@ async fn reinvite(
         }
     };
     let answer_for = match &negotiated {
-        Some(n) => n.clone(),
+        Some(n) => *n,
         None => {
             // Offerless: offer what we have, sendrecv, PCMU/PCMA both.
             let Ok(d) = vpbx_media::SessionDescription::parse(&format!(
