@@ -41,7 +41,9 @@ async fn a_recorded_call_keeps_the_caller_on_the_left() {
     let mut sw = TestSwitch::start().await;
     let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut phone = Phone::new(sw.sip).await;
-    let ok = phone.call("74950000002", rtp.local_addr().unwrap().port()).await;
+    let ok = phone
+        .call("74950000002", rtp.local_addr().unwrap().port())
+        .await;
     let media = ok.sdp_media_addr().unwrap();
     // The caller speaks a 500 Hz tone for 4 s while the prompt plays and then the pause runs.
     let mut drain = vec![0u8; 2048];
@@ -58,15 +60,25 @@ async fn a_recorded_call_keeps_the_caller_on_the_left() {
         // Keep our socket's queue short.
         while let Ok(Ok(_)) =
             tokio::time::timeout(Duration::from_millis(0), rtp.recv_from(&mut drain)).await
-        {}
+        {
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let bye = phone.recv(15).await.expect("BYE at the end of the scenario");
+    let bye = phone
+        .recv(15)
+        .await
+        .expect("BYE at the end of the scenario");
     assert_eq!(bye.method(), Some("BYE"));
     phone.ok_to(&bye).await;
 
     let store = sw.running().store.clone();
-    assert!(eventually(5, || store.recent_recordings(5).map(|r| r.len() == 1).unwrap_or(false)).await);
+    assert!(
+        eventually(5, || store
+            .recent_recordings(5)
+            .map(|r| r.len() == 1)
+            .unwrap_or(false))
+        .await
+    );
     let meta = store.recent_recordings(5).unwrap().remove(0);
     assert_eq!(meta.numb, "74950000002");
     assert!(meta.duration_ms >= 4000, "{meta:?}");
@@ -74,7 +86,11 @@ async fn a_recorded_call_keeps_the_caller_on_the_left() {
     let stereo = data.join(meta.stereo_path.as_ref().unwrap());
     let mono = data.join(meta.mono_path.as_ref().unwrap());
     // The files are finished by the media task just after the call ends.
-    assert!(eventually(5, || hound::WavReader::open(&stereo).is_ok() && hound::WavReader::open(&mono).is_ok()).await);
+    assert!(
+        eventually(5, || hound::WavReader::open(&stereo).is_ok()
+            && hound::WavReader::open(&mono).is_ok())
+        .await
+    );
     let mut r = hound::WavReader::open(&stereo).unwrap();
     assert_eq!(r.spec().channels, 2);
     assert_eq!(r.spec().sample_rate, 8000);
@@ -82,9 +98,17 @@ async fn a_recorded_call_keeps_the_caller_on_the_left() {
     let left: Vec<i16> = all.iter().step_by(2).copied().collect();
     let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
     let (l500, r500) = (goertzel(&left, 500.0), goertzel(&right, 500.0));
-    assert!(l500 > 100.0 * r500.max(1.0), "caller tone on the left: {l500} vs right {r500}");
-    let rms = |v: &[i16]| (v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
-    assert!(rms(&right) > 100.0, "the spoken prompt is on the right, rms {}", rms(&right));
+    assert!(
+        l500 > 100.0 * r500.max(1.0),
+        "caller tone on the left: {l500} vs right {r500}"
+    );
+    let rms =
+        |v: &[i16]| (v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+    assert!(
+        rms(&right) > 100.0,
+        "the spoken prompt is on the right, rms {}",
+        rms(&right)
+    );
     let mono_samples: Vec<i16> = hound::WavReader::open(&mono)
         .unwrap()
         .samples::<i16>()

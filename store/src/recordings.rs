@@ -44,13 +44,13 @@ impl Store {
         let mut out = Vec::new();
         for item in self.recordings.iter().rev().take(limit) {
             let (k, v) = item?;
-            out.push(
-                envelope::decode::<RecordingMeta>(&v).map_err(|reason| StoreError::Decode {
+            out.push(envelope::decode::<RecordingMeta>(&v).map_err(|reason| {
+                StoreError::Decode {
                     tree: "recordings",
                     key: String::from_utf8_lossy(&k).into_owned(),
                     reason,
-                })?,
-            );
+                }
+            })?);
         }
         Ok(out)
     }
