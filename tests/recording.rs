@@ -22,7 +22,7 @@ fn ulaw_encode(x: i16) -> u8 {
         mask >>= 1;
     }
     let mant = (s >> (exp + 3)) & 0x0F;
-    !(sign | (exp << 4) as i32 | mant) as u8
+    !(sign | (exp << 4) | mant) as u8
 }
 
 fn goertzel(samples: &[i16], freq: f64) -> f64 {

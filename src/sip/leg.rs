@@ -47,17 +47,24 @@ async fn drive(task: LegTask) {
         events,
     } = task;
     // The INVITE server transaction: sends 100 Trying, then waits for the ACK or a CANCEL.
+    // It is driven here, first in a biased select, so its first poll — which sends the 100 —
+    // always happens before any command of the call actor (an early 200 would otherwise race
+    // ahead of the 100).
     let mut tx_dialog = dialog.clone();
-    let invite = tokio::spawn(async move {
+    let invite = async move {
         if let Err(e) = tx_dialog.handle(&mut tx).await {
             debug!(error = %e, "INVITE transaction ended with error");
         }
-    });
+    };
+    tokio::pin!(invite);
+    let mut invite_done = false;
     let mut answered = false;
     // Our last SDP answer's address and codec, reused to answer re-INVITEs.
     let mut local_media: Option<(std::net::SocketAddr, u64, u64)> = None;
     loop {
         tokio::select! {
+            biased;
+            () = &mut invite, if !invite_done => invite_done = true,
             cmd = commands.recv() => match cmd {
                 Some(LegCommand::Ring) => {
                     dialog.ringing(None, None).ok();
@@ -131,9 +138,11 @@ async fn drive(task: LegTask) {
             }
         }
     }
-    // The transaction task ends on its own once the ACK/CANCEL arrived or its timers fired; it
-    // never outlives the transaction layer's timeouts.
-    drop(invite);
+    // Let the INVITE transaction finish (ACK, CANCEL or its timers) so its final messages are
+    // handled; bounded by the transaction layer's own timeouts.
+    if !invite_done {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(40), invite).await;
+    }
 }
 
 /// Our media address and session id/version from an SDP answer we sent.
