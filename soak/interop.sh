@@ -129,6 +129,7 @@ echo "interop: SIP $HOST:$SIP_PORT, HTTP $HOST:$HTTP_PORT, RTP $RTP_MIN-$RTP_MAX
 "$BIN" --data-dir "$WORK/data" \
     --sip-addr "$HOST:$SIP_PORT" --http-addr "$HOST:$HTTP_PORT" \
     --rtp-port-min "$RTP_MIN" --rtp-port-max "$RTP_MAX" \
+    --pike-requests 0 --auth-fail-max 0 \
     >"$SWITCH_LOG" 2>&1 &
 SWITCH_PID=$!
 
@@ -284,3 +285,10 @@ if [[ $FAILED -ne 0 ]]; then
     exit 1
 fi
 echo "interop: PASS"
+
+# ---------------------------------------------------------------------------------------------
+# 6. Extension enumeration: sipvicious svwar finds no extension (own switch; see soak/svwar.sh).
+if ! VPBX_BIN="$BIN" "$ROOT/soak/svwar.sh"; then
+    echo "interop: FAIL (svwar)"
+    exit 1
+fi

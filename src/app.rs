@@ -36,6 +36,9 @@ pub enum StartError {
     /// I/O (HTTP bind, threads).
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The admin account.
+    #[error("admin account: {0}")]
+    Admin(#[from] crate::http::auth::AdminError),
 }
 
 /// The process-wide Prometheus recorder (installed once; tests start several switches).
@@ -121,6 +124,8 @@ pub struct Running {
     pub media: MediaEngine,
     /// The registrar.
     pub registrar: Arc<sip::Registrar>,
+    /// What the HTTP edge serves from (tests build the same app with `http::app`).
+    pub http_state: crate::http::HttpState,
     cdrs: CdrSink,
     sip: SipEdge,
     sip_runtime: SipRuntime,
@@ -220,6 +225,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
     let sip_config = SipConfig {
         addr: settings.sip_addr,
         user_agent: format!("vpbx/{}", env!("CARGO_PKG_VERSION")),
+        security: settings.security.clone(),
     };
     let edge_ctx = EdgeContext {
         snapshots: snapshots.clone(),
@@ -232,16 +238,19 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         .spawn(sip::start(sip_config, edge_ctx))
         .await
         .map_err(|e| StartError::Io(std::io::Error::other(e.to_string())))??;
-    let server = crate::http::start(
-        settings.http_addr,
-        crate::http::HttpState {
-            stats: stats.clone(),
-            store: store.clone(),
-            prometheus,
-            sip_listeners: sip.listeners().to_vec(),
-            started,
-        },
-    )?;
+    crate::http::auth::ensure_admin(&store, settings.admin_password.as_ref().map(|p| p.expose()))?;
+    let http_state = crate::http::HttpState {
+        stats: stats.clone(),
+        store: store.clone(),
+        prometheus,
+        sip_listeners: sip.listeners().to_vec(),
+        started,
+        snapshots: snapshots.clone(),
+        registry: registry.clone(),
+        registrar: registrar.clone(),
+        auth: Arc::new(crate::http::auth::AuthState::default()),
+    };
+    let server = crate::http::start(settings.http_addr, http_state.clone())?;
     let http = server.handle();
     actix_rt::spawn(server);
     tracing::info!(
@@ -257,6 +266,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         snapshots,
         media,
         registrar,
+        http_state,
         cdrs,
         sip,
         sip_runtime,

@@ -3,7 +3,9 @@
 //! The demo document comes from `config/demo.yaml` (the `demo` setting) when present, otherwise
 //! from the copy built into the binary, so a bare binary still starts with a working company.
 //! Files the demo refers to are copied into the data directory; the built-in greeting is written
-//! there when no file is found next to the document.
+//! there when no file is found next to the document. The document is checked like an import
+//! (`config_hub::check`: every validation rule and the scenario graphs) and written with
+//! `Store::replace_all` (one transaction).
 
 use std::path::{Path, PathBuf};
 use vpbx_actors::config_hub;
@@ -77,7 +79,19 @@ pub fn ensure_loaded(
             reason: e.to_string(),
         })?;
     }
-    store.save_config(&cfg)?;
+    // Validated as a whole and written in one transaction; a broken demo never half-loads.
+    match store.replace_all(&cfg)? {
+        Ok(()) => {}
+        Err(vpbx_store::Rejection::Invalid(errors)) => {
+            return Err(config_hub::ConfigError::Invalid(errors).into())
+        }
+        Err(other) => {
+            return Err(DemoError::Read {
+                path: "demo".into(),
+                reason: other.to_string(),
+            })
+        }
+    }
     tracing::info!(company = %cfg.company, "first start: demo company loaded");
     Ok(cfg)
 }

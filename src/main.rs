@@ -1,8 +1,65 @@
-//! `vpbx`: runs the switch.
+//! `vpbx`: runs the switch (no subcommand), or works on a stopped switch's data directory:
+//! `vpbx admin set-password`, `vpbx config export FILE`, `vpbx config import FILE`.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use vpbx::settings::{Flags, Settings};
+use vpbx_store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vpbx",
+    version,
+    about = "vpbx: virtual PBX and contact-center switch (no subcommand: run the switch)"
+)]
+struct Cli {
+    #[command(flatten)]
+    flags: Flags,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The admin account (works on the data directory; stop the switch first).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// The whole configuration as one YAML document (stop the switch first).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Sets the admin password (read from stdin unless --password is given); revokes every
+    /// session and API token.
+    SetPassword {
+        /// The new password (visible in the process list: prefer stdin).
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Writes the configuration to FILE (`-`: stdout).
+    Export {
+        /// Destination.
+        file: PathBuf,
+    },
+    /// Validates FILE and makes it the configuration, all or nothing.
+    Import {
+        /// Source (`-`: stdin).
+        file: PathBuf,
+    },
+}
 
 fn init_logs(settings: &Settings) {
     let filter = EnvFilter::try_from_default_env()
@@ -38,15 +95,7 @@ async fn wait_for_signal() {
     }
 }
 
-fn main() -> std::process::ExitCode {
-    let flags = Flags::parse();
-    let settings = match Settings::load(&flags) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("vpbx: bad settings: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
+fn run_switch(settings: Settings) -> ExitCode {
     init_logs(&settings);
     let system = actix_rt::System::new();
     let result = system.block_on(async move {
@@ -57,10 +106,106 @@ fn main() -> std::process::ExitCode {
         Ok::<(), vpbx::app::StartError>(())
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vpbx: {e}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the data directory's store, explaining a lock held by a running switch.
+fn open_store(dir: &Path) -> Result<Store, String> {
+    Store::open(dir).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("could not acquire lock") {
+            format!(
+                "the data directory {} is in use (is the switch running?); stop it first",
+                dir.display()
+            )
+        } else {
+            format!("opening the store in {}: {text}", dir.display())
+        }
+    })
+}
+
+fn set_password(settings: &Settings, password: Option<String>) -> Result<String, String> {
+    let password = match password {
+        Some(p) => p,
+        None => {
+            eprint!("New admin password: ");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| format!("reading the password from stdin: {e}"))?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let store = open_store(&settings.data_dir)?;
+    vpbx::http::auth::set_admin_password(&store, &password).map_err(|e| e.to_string())?;
+    Ok("admin password changed; every session and API token was revoked".into())
+}
+
+fn export(settings: &Settings, file: &Path) -> Result<String, String> {
+    let store = open_store(&settings.data_dir)?;
+    let cfg = store.snapshot().map_err(|e| e.to_string())?;
+    let yaml = vpbx_store::render_document(&cfg).map_err(|e| e.to_string())?;
+    if file == Path::new("-") {
+        print!("{yaml}");
+        return Ok(String::new());
+    }
+    std::fs::write(file, yaml).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(format!("configuration exported to {}", file.display()))
+}
+
+fn import(settings: &Settings, file: &Path) -> Result<String, String> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("stdin: {e}"))?
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?
+    };
+    let cfg = vpbx_store::parse_document(&text).map_err(|e| e.to_string())?;
+    vpbx_actors::config_hub::check(&cfg).map_err(|e| e.to_string())?;
+    let store = open_store(&settings.data_dir)?;
+    match store.replace_all(&cfg).map_err(|e| e.to_string())? {
+        Ok(()) => Ok(format!("configuration imported from {}", file.display())),
+        Err(rejection) => Err(rejection.to_string()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.flags) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vpbx: bad settings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match cli.command {
+        None => return run_switch(settings),
+        Some(Command::Admin {
+            command: AdminCommand::SetPassword { password },
+        }) => set_password(&settings, password),
+        Some(Command::Config {
+            command: ConfigCommand::Export { file },
+        }) => export(&settings, &file),
+        Some(Command::Config {
+            command: ConfigCommand::Import { file },
+        }) => import(&settings, &file),
+    };
+    match outcome {
+        Ok(msg) => {
+            if !msg.is_empty() {
+                eprintln!("vpbx: {msg}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vpbx: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -43,6 +43,57 @@ pub struct Flags {
     /// Digest algorithms offered to phones, in order of preference, e.g. `SHA-256,MD5`.
     #[arg(long, env = "VPBX_DIGEST_ALGORITHMS", value_delimiter = ',')]
     pub digest_algorithms: Option<Vec<String>>,
+    /// SIP flood limit: more than this many requests from one IP in the window bans it (0: off).
+    #[arg(long, env = "VPBX_PIKE_REQUESTS")]
+    pub pike_requests: Option<u32>,
+    /// SIP flood window in seconds.
+    #[arg(long, env = "VPBX_PIKE_WINDOW_S")]
+    pub pike_window_s: Option<u64>,
+    /// SIP flood ban in seconds.
+    #[arg(long, env = "VPBX_PIKE_BAN_S")]
+    pub pike_ban_s: Option<u64>,
+    /// More than this many failed authentications from one IP in the window bans it (0: off).
+    #[arg(long, env = "VPBX_AUTH_FAIL_MAX")]
+    pub auth_fail_max: Option<u32>,
+    /// Auth-failure window in seconds.
+    #[arg(long, env = "VPBX_AUTH_FAIL_WINDOW_S")]
+    pub auth_fail_window_s: Option<u64>,
+    /// Auth-failure ban in seconds.
+    #[arg(long, env = "VPBX_AUTH_BAN_S")]
+    pub auth_ban_s: Option<u64>,
+}
+
+/// Per-source defences of the SIP edge (`[security]` in the settings file). 0 disables a limit.
+/// Defaults follow Kamailio's stock pike (more than 16 requests in 2 s → 300 s ban) and
+/// fail2ban's Asterisk jail (10 failed authentications in 10 minutes → 10 minute ban).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecuritySettings {
+    /// More than this many requests from one IP within `pike_window_s` bans it.
+    pub pike_requests: u32,
+    /// Flood window, seconds.
+    pub pike_window_s: u64,
+    /// Flood ban, seconds.
+    pub pike_ban_s: u64,
+    /// More than this many failed authentications from one IP within `auth_fail_window_s` bans it.
+    pub auth_fail_max: u32,
+    /// Auth-failure window, seconds.
+    pub auth_fail_window_s: u64,
+    /// Auth-failure ban, seconds.
+    pub auth_ban_s: u64,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        SecuritySettings {
+            pike_requests: 16,
+            pike_window_s: 2,
+            pike_ban_s: 300,
+            auth_fail_max: 10,
+            auth_fail_window_s: 600,
+            auth_ban_s: 600,
+        }
+    }
 }
 
 /// The settings file.
@@ -61,6 +112,8 @@ struct File {
     call_threads: Option<usize>,
     sip_threads: Option<usize>,
     digest_algorithms: Option<Vec<String>>,
+    security: Option<SecuritySettings>,
+    admin_password: Option<String>,
 }
 
 /// Effective settings.
@@ -90,6 +143,32 @@ pub struct Settings {
     pub sip_threads: Option<usize>,
     /// Digest algorithms offered, in order of preference (`MD5`, `SHA-256`); default MD5 only.
     pub digest_algorithms: Vec<String>,
+    /// Flood and auth-failure bans of the SIP edge.
+    pub security: SecuritySettings,
+    /// Admin password for the first start (`VPBX_ADMIN_PASSWORD`, else the file's
+    /// `admin_password`); ignored once a password is stored.
+    pub admin_password: Option<Secret>,
+}
+
+/// A secret setting: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// Why settings could not be loaded.
@@ -168,6 +247,22 @@ impl Settings {
                 .clone()
                 .or(file.digest_algorithms)
                 .unwrap_or_else(|| vec!["MD5".into()]),
+            security: {
+                let f = file.security.unwrap_or_default();
+                SecuritySettings {
+                    pike_requests: flags.pike_requests.unwrap_or(f.pike_requests),
+                    pike_window_s: flags.pike_window_s.unwrap_or(f.pike_window_s),
+                    pike_ban_s: flags.pike_ban_s.unwrap_or(f.pike_ban_s),
+                    auth_fail_max: flags.auth_fail_max.unwrap_or(f.auth_fail_max),
+                    auth_fail_window_s: flags.auth_fail_window_s.unwrap_or(f.auth_fail_window_s),
+                    auth_ban_s: flags.auth_ban_s.unwrap_or(f.auth_ban_s),
+                }
+            },
+            admin_password: std::env::var("VPBX_ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .or(file.admin_password)
+                .map(Secret),
         };
         if s.rtp_ports.0 >= s.rtp_ports.1 || s.rtp_ports.0 < 1024 {
             return Err(SettingsError::Invalid {
@@ -236,5 +331,32 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("sip_adr"));
+    }
+
+    #[test]
+    fn security_table_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vpbx.toml");
+        std::fs::write(&path, "[security]\npike_requests = 50\nauth_ban_s = 60\n").unwrap();
+        let flags = Flags {
+            config: path.clone(),
+            auth_fail_max: Some(0),
+            ..Default::default()
+        };
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(s.security.pike_requests, 50);
+        assert_eq!(s.security.pike_window_s, 2);
+        assert_eq!(s.security.auth_ban_s, 60);
+        assert_eq!(s.security.auth_fail_max, 0);
+        let none = Flags {
+            config: dir.path().join("missing.toml"),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::load(&none).unwrap().security,
+            SecuritySettings::default()
+        );
+        std::fs::write(&path, "[security]\npike = 1\n").unwrap();
+        assert!(Settings::load(&flags).is_err());
     }
 }

@@ -1,18 +1,26 @@
-//! `ConfigHub`: the one writer of the company configuration. It validates a new configuration,
-//! makes it durable in the store, then publishes it as an immutable snapshot. Readers (the SIP
-//! edge routing a new call, the HTTP API) take the current snapshot from [`Snapshots`] without a
-//! message round trip; live calls keep the snapshot they started with.
+//! `ConfigHub`: the one publisher of the company configuration. Every configuration change —
+//! an API write through the store's repositories, a whole document applied with
+//! [`ApplyConfig`] — becomes visible to new calls when the hub publishes the store's new
+//! snapshot into [`Snapshots`] ([`Refresh`] after a repository write; [`ApplyConfig`] validates,
+//! writes and publishes in one step). Readers (the SIP edge routing a new call, the HTTP API)
+//! take the current snapshot from [`Snapshots`] without a message round trip; live calls keep
+//! the `Arc` of the snapshot they started with, so a change never disturbs them.
+//!
+//! Publishing always re-reads the store ([`Snapshots::reload_from`]) under one lock, so
+//! concurrent writers can never publish an older snapshot over a newer one.
 
 use crate::core::scenario::{validate, Severity};
 use crate::switch::{ChildExited, ChildKind};
 use actix::prelude::*;
-use std::sync::{Arc, RwLock};
-use vpbx_store::{model::CompanyConfig, Store, StoreError};
+use std::sync::{Arc, Mutex, RwLock};
+use vpbx_store::{model::CompanyConfig, Rejection, Store, StoreError, ValidationError};
 
 /// The current configuration snapshot, shared by readers.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshots {
     current: Arc<RwLock<Arc<CompanyConfig>>>,
+    /// Serializes [`Snapshots::reload_from`] (read the store, then publish).
+    reload: Arc<Mutex<()>>,
 }
 
 impl Snapshots {
@@ -20,6 +28,7 @@ impl Snapshots {
     pub fn new(cfg: CompanyConfig) -> Self {
         Snapshots {
             current: Arc::new(RwLock::new(Arc::new(cfg))),
+            reload: Arc::new(Mutex::new(())),
         }
     }
 
@@ -37,39 +46,55 @@ impl Snapshots {
             Err(poisoned) => *poisoned.into_inner() = cfg,
         }
     }
+
+    /// Reads the store's configuration and publishes it; returns what was published. Used by
+    /// the [`ConfigHub`] (and, only while the hub is restarting, by the HTTP edge directly).
+    /// Serialized, so the last call always publishes the newest stored configuration.
+    pub fn reload_from(&self, store: &Store) -> Result<Arc<CompanyConfig>, StoreError> {
+        let _guard = match self.reload.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let snap = Arc::new(store.snapshot()?);
+        self.publish(snap.clone());
+        Ok(snap)
+    }
 }
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The configuration breaks a rule; nothing was changed.
-    #[error("invalid configuration: {}", .0.join("; "))]
-    Invalid(Vec<String>),
+    #[error("invalid configuration: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<ValidationError>),
     /// The store failed; nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Checks a whole configuration (today: the scenario graphs and what rules point at).
-pub fn check(cfg: &CompanyConfig) -> Result<(), ConfigError> {
+/// Errors of the scenario graphs (missing start, exits to missing operations), as validation
+/// errors at `scenarios[i]` with rule `scenario.graph`. Warnings are left out.
+pub fn graph_errors(cfg: &CompanyConfig) -> Vec<ValidationError> {
     let mut errors = Vec::new();
-    for s in &cfg.scenarios {
+    for (i, s) in cfg.scenarios.iter().enumerate() {
         for f in validate(cfg, s) {
             if f.severity == Severity::Error {
-                errors.push(format!("scenario {} '{}': {}", s.id, s.name, f.message));
+                errors.push(ValidationError {
+                    field: format!("scenarios[{i}]"),
+                    rule: "scenario.graph",
+                    message: format!("scenario {} '{}': {}", s.id, s.name, f.message),
+                });
             }
         }
     }
-    for n in &cfg.numbers {
-        for r in &n.rules {
-            if cfg.scenario(r.scenario).is_none() {
-                errors.push(format!(
-                    "number {} rule {}: scenario {} does not exist",
-                    n.number, r.id, r.scenario
-                ));
-            }
-        }
-    }
+    errors
+}
+
+/// Checks a whole configuration: every rule of [`vpbx_store::validate_config`] plus the
+/// scenario graphs ([`graph_errors`]). Errors only; warnings never refuse a configuration.
+pub fn check(cfg: &CompanyConfig) -> Result<(), ConfigError> {
+    let mut errors = vpbx_store::validate_config(cfg);
+    errors.extend(graph_errors(cfg));
     if errors.is_empty() {
         Ok(())
     } else {
@@ -77,17 +102,49 @@ pub fn check(cfg: &CompanyConfig) -> Result<(), ConfigError> {
     }
 }
 
-/// Replace the whole configuration.
+/// Applies `change` through [`Store::modify`] and additionally refuses scenario-graph errors
+/// the change introduces (the store crate cannot see the scenario validator). Does not publish:
+/// send [`Refresh`] after it succeeds.
+pub fn modify_checked<R>(
+    store: &Store,
+    change: impl FnOnce(&mut CompanyConfig) -> Result<R, Rejection>,
+) -> vpbx_store::WriteResult<R> {
+    store.modify(|cfg| {
+        let before: Vec<(String, String)> = graph_errors(cfg)
+            .into_iter()
+            .map(|e| (e.field, e.message))
+            .collect();
+        let out = change(cfg)?;
+        let fresh: Vec<ValidationError> = graph_errors(cfg)
+            .into_iter()
+            .filter(|e| !before.contains(&(e.field.clone(), e.message.clone())))
+            .collect();
+        if fresh.is_empty() {
+            Ok(out)
+        } else {
+            Err(Rejection::Invalid(fresh))
+        }
+    })
+}
+
+/// Replace the whole configuration: validated with [`check`], written with
+/// [`Store::replace_all`] (one transaction), then published.
 #[derive(Message)]
 #[rtype(result = "Result<(), ConfigError>")]
 pub struct ApplyConfig(pub CompanyConfig);
+
+/// Publish the store's current configuration (after a repository write). Answers with the
+/// published snapshot.
+#[derive(Message)]
+#[rtype(result = "Result<Arc<CompanyConfig>, StoreError>")]
+pub struct Refresh;
 
 /// Sent to subscribers after a new snapshot is published.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct ConfigChanged(pub Arc<CompanyConfig>);
 
-/// The configuration writer.
+/// The configuration publisher.
 pub struct ConfigHub {
     store: Store,
     snapshots: Snapshots,
@@ -105,10 +162,25 @@ impl ConfigHub {
             parent: None,
         }
     }
+
+    fn publish(&mut self) -> Result<Arc<CompanyConfig>, StoreError> {
+        let snap = self.snapshots.reload_from(&self.store)?;
+        self.subscribers.retain(|s| s.connected());
+        for s in &self.subscribers {
+            s.do_send(ConfigChanged(snap.clone()));
+        }
+        Ok(snap)
+    }
 }
 
 impl Actor for ConfigHub {
     type Context = Context<Self>;
+    fn started(&mut self, _: &mut Context<Self>) {
+        // After a restart, writes made while the hub was down are published now.
+        if let Err(e) = self.snapshots.reload_from(&self.store) {
+            tracing::error!(error = %e, "config hub: store unreadable at start");
+        }
+    }
     fn stopped(&mut self, _: &mut Context<Self>) {
         if let Some(p) = &self.parent {
             p.do_send(ChildExited(ChildKind::Config));
@@ -132,14 +204,26 @@ impl Handler<ApplyConfig> for ConfigHub {
     type Result = Result<(), ConfigError>;
     fn handle(&mut self, msg: ApplyConfig, _: &mut Context<Self>) -> Self::Result {
         check(&msg.0)?;
-        self.store.save_config(&msg.0)?;
-        let snap = Arc::new(msg.0);
-        self.snapshots.publish(snap.clone());
-        self.subscribers.retain(|s| s.connected());
-        for s in &self.subscribers {
-            s.do_send(ConfigChanged(snap.clone()));
+        match self.store.replace_all(&msg.0)? {
+            Ok(()) => {}
+            Err(Rejection::Invalid(errors)) => return Err(ConfigError::Invalid(errors)),
+            Err(other) => {
+                return Err(ConfigError::Invalid(vec![ValidationError {
+                    field: String::new(),
+                    rule: "config.rejected",
+                    message: other.to_string(),
+                }]))
+            }
         }
+        self.publish()?;
         Ok(())
+    }
+}
+
+impl Handler<Refresh> for ConfigHub {
+    type Result = Result<Arc<CompanyConfig>, StoreError>;
+    fn handle(&mut self, _: Refresh, _: &mut Context<Self>) -> Self::Result {
+        self.publish()
     }
 }
 
@@ -148,5 +232,48 @@ impl ConfigHub {
     pub fn with_parent(mut self, parent: Recipient<ChildExited>) -> Self {
         self.parent = Some(parent);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use vpbx_store::model::{Action, OpName, Operation, Scenario, ScenarioId};
+
+    fn scenario(exit_to: &str) -> Scenario {
+        Scenario {
+            id: ScenarioId(1),
+            name: "s".into(),
+            start: OpName("a".into()),
+            operations: BTreeMap::from([(
+                OpName("a".into()),
+                Operation {
+                    action: Action::Pause { ms: 10 },
+                    exits: BTreeMap::from([("next".to_owned(), OpName(exit_to.into()))]),
+                },
+            )]),
+            record: false,
+        }
+    }
+
+    #[test]
+    fn check_reports_store_rules_and_scenario_graphs_as_structured_errors() {
+        let mut cfg = CompanyConfig {
+            scenarios: vec![scenario("missing")],
+            time_zone: "Nowhere/City".into(),
+            ..Default::default()
+        };
+        let Err(ConfigError::Invalid(errors)) = check(&cfg) else {
+            panic!("expected errors");
+        };
+        assert!(errors.iter().any(|e| e.rule == "scenario.graph"
+            && e.field == "scenarios[0]"
+            && e.message.contains("missing")));
+        assert!(errors.iter().any(|e| e.rule == "settings.time_zone"));
+        cfg.time_zone = "Europe/Moscow".into();
+        cfg.scenarios = vec![scenario("a")];
+        assert!(check(&cfg).is_ok());
+        assert!(graph_errors(&cfg).is_empty());
     }
 }

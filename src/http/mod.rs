@@ -1,20 +1,122 @@
-//! The HTTP edge: `/health`, `/metrics` (and later the admin panel and REST API). Handlers read
-//! snapshots and counters; none waits on a call actor.
+//! The HTTP edge: `/health`, `/metrics` and the REST API under `/api/v1` (see `docs/api.md`
+//! and the OpenAPI document `src/http/openapi.json`, served at `/api/v1/openapi.json`).
+//!
+//! One module per resource, each with a `configure` and a `ROUTES` table produced by the same
+//! `routes!` invocation, so the router and the OpenAPI coverage test read one list. Handlers
+//! are thin: extract the input, call the store (on the blocking pool) or an actor, map the
+//! result through [`ApiError`]. After every successful configuration write the handler asks the
+//! `ConfigHub` to publish the new snapshot (`HttpState::publish`) before answering, so the
+//! next call — and the next API read — sees the change; live calls keep their snapshot.
+//!
+//! Every `/api/v1` route except `auth/login` and `auth/token` requires authentication
+//! ([`auth`]); `/health` and `/metrics` stay open (docs/decisions.md D7).
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{web, App, HttpServer};
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use vpbx_actors::config_hub::{ApplyConfig, ConfigError, Refresh, Snapshots};
 use vpbx_actors::stats::LiveStats;
-use vpbx_store::Store;
+use vpbx_actors::switch::Registry;
+use vpbx_store::model::CompanyConfig;
+use vpbx_store::{Store, WriteResult};
 
-/// What the HTTP handlers read.
+/// Declares a resource's routes once: generates `ROUTES` (for the OpenAPI document and its
+/// coverage test) and `configure` (for the router). Paths are relative to `/api/v1`.
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:expr, $summary:literal; )*) => {
+        /// This resource's routes under `/api/v1`.
+        pub const ROUTES: &[crate::http::RouteDoc] = &[
+            $( crate::http::RouteDoc {
+                method: stringify!($method),
+                path: $path,
+                summary: $summary,
+            } ),*
+        ];
+        /// Registers this resource's routes.
+        pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+            $( cfg.route(
+                $path,
+                actix_web::web::method(actix_web::http::Method::$method).to($handler),
+            ); )*
+        }
+    };
+}
+
+pub mod auth;
+mod calendars;
+mod calls;
+mod config;
+mod contact_groups;
+mod contacts;
+mod crud;
+mod employees;
+pub mod error;
+mod files;
+mod groups;
+mod lines;
+mod monitoring;
+mod number_lists;
+mod numbers;
+pub mod openapi;
+mod routing;
+mod scenarios;
+mod schedules;
+mod settings;
+mod tags;
+mod talk_options;
+
+pub use error::ApiError;
+
+/// One documented route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteDoc {
+    /// `GET`, `POST`, `PUT`, `DELETE`.
+    pub method: &'static str,
+    /// Path under `/api/v1`, with `{param}`s.
+    pub path: &'static str,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
+}
+
+/// Every route of the API, in registration order (with the resource it belongs to).
+pub fn api_routes() -> Vec<(&'static str, RouteDoc)> {
+    let tables: [(&'static str, &[RouteDoc]); 19] = [
+        ("auth", auth::ROUTES),
+        ("employees", employees::ROUTES),
+        ("groups", groups::ROUTES),
+        ("contacts", contacts::ROUTES),
+        ("contact groups", contact_groups::ROUTES),
+        ("tags", tags::ROUTES),
+        ("number lists", number_lists::ROUTES),
+        ("schedules", schedules::ROUTES),
+        ("calendars", calendars::ROUTES),
+        ("numbers", numbers::ROUTES),
+        ("scenarios", scenarios::ROUTES),
+        ("files", files::ROUTES),
+        ("talk options", talk_options::ROUTES),
+        ("settings", settings::ROUTES),
+        ("lines", lines::ROUTES),
+        ("calls", calls::ROUTES),
+        ("routing", routing::ROUTES),
+        ("config", config::ROUTES),
+        ("openapi", openapi::ROUTES),
+    ];
+    tables
+        .iter()
+        .flat_map(|(tag, routes)| routes.iter().map(move |r| (*tag, *r)))
+        .collect()
+}
+
+/// What the HTTP handlers read and write.
 #[derive(Clone)]
 pub struct HttpState {
     /// Live counters.
     pub stats: Arc<LiveStats>,
-    /// The store (for its health probe).
+    /// The store.
     pub store: Store,
     /// Prometheus renderer.
     pub prometheus: PrometheusHandle,
@@ -22,64 +124,137 @@ pub struct HttpState {
     pub sip_listeners: Vec<String>,
     /// Process start, for uptime.
     pub started: std::time::Instant,
+    /// The configuration snapshot new calls use.
+    pub snapshots: Snapshots,
+    /// The actor tree (the `ConfigHub` publishes snapshots).
+    pub registry: Registry,
+    /// The registrar (registration state of SIP lines).
+    pub registrar: Arc<crate::sip::Registrar>,
+    /// Login rate limits and session policy.
+    pub auth: Arc<auth::AuthState>,
 }
 
-#[derive(Serialize)]
-struct Health<'a> {
-    status: &'a str,
-    version: &'a str,
-    uptime_s: u64,
-    store_ok: bool,
-    sip_listeners: &'a [String],
-    active_calls: i64,
-    finished_calls: u64,
-    actor_restarts: u64,
-}
+impl HttpState {
+    /// Runs a store operation on the blocking pool (sled reads and flushing writes block).
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, vpbx_store::StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        web::block(move || f(&store))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(ApiError::from)
+    }
 
-async fn health(state: web::Data<HttpState>) -> HttpResponse {
-    let store_ok = state.store.health();
-    let body = Health {
-        status: if store_ok { "ok" } else { "degraded" },
-        version: env!("CARGO_PKG_VERSION"),
-        uptime_s: crate::clock::monotonic_now()
-            .saturating_duration_since(state.started)
-            .as_secs(),
-        store_ok,
-        sip_listeners: &state.sip_listeners,
-        active_calls: state.stats.active_calls(),
-        finished_calls: state.stats.finished_calls(),
-        actor_restarts: state.stats.restarts(),
-    };
-    if store_ok {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
+    /// Runs a configuration write on the blocking pool, then publishes the new snapshot, so
+    /// the answer is sent only once the write is durable and visible to the next call.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> WriteResult<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let out = self.blocking(f).await??;
+        self.publish().await?;
+        Ok(out)
+    }
+
+    /// Asks the `ConfigHub` to publish the store's configuration; while the hub is restarting,
+    /// publishes directly (the same serialized reload the hub uses).
+    pub(crate) async fn publish(&self) -> Result<Arc<CompanyConfig>, ApiError> {
+        if let Some(c) = self.registry.children() {
+            match tokio::time::timeout(Duration::from_secs(5), c.config.send(Refresh)).await {
+                Ok(Ok(r)) => return r.map_err(ApiError::from),
+                _ => tracing::warn!("config hub unreachable; publishing the snapshot directly"),
+            }
+        }
+        let snapshots = self.snapshots.clone();
+        self.blocking(move |s| snapshots.reload_from(s)).await
+    }
+
+    /// Validates and applies a whole configuration through the `ConfigHub` (all or nothing).
+    pub(crate) async fn apply(&self, cfg: CompanyConfig) -> Result<(), ApiError> {
+        if let Some(c) = self.registry.children() {
+            match tokio::time::timeout(Duration::from_secs(30), c.config.send(ApplyConfig(cfg)))
+                .await
+            {
+                Ok(Ok(r)) => return r.map_err(ApiError::from),
+                _ => return Err(ApiError::Unavailable("configuration hub".into())),
+            }
+        }
+        Err(ApiError::Unavailable("configuration hub".into()))
     }
 }
 
-async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.prometheus.render())
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Invalid(errors) => ApiError::Invalid(errors),
+            ConfigError::Store(s) => ApiError::from(s),
+        }
+    }
 }
 
-/// Routes of the monitoring endpoints.
-pub fn configure_monitoring(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
-        .route("/metrics", web::get().to(metrics));
+/// Maximum size of a JSON body.
+const JSON_LIMIT: usize = 2 * 1024 * 1024;
+/// Maximum size of a configuration document (`PUT /api/v1/config`).
+const DOCUMENT_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The `/api/v1` scope: every resource, behind authentication.
+fn configure_api(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(auth::require_auth))
+            .app_data(error::json_config(JSON_LIMIT))
+            .app_data(web::PayloadConfig::new(DOCUMENT_LIMIT))
+            .configure(auth::configure)
+            .configure(employees::configure)
+            .configure(groups::configure)
+            .configure(contacts::configure)
+            .configure(contact_groups::configure)
+            .configure(tags::configure)
+            .configure(number_lists::configure)
+            .configure(schedules::configure)
+            .configure(calendars::configure)
+            .configure(numbers::configure)
+            .configure(scenarios::configure)
+            .configure(files::configure)
+            .configure(talk_options::configure)
+            .configure(settings::configure)
+            .configure(lines::configure)
+            .configure(calls::configure)
+            .configure(routing::configure)
+            .configure(config::configure)
+            .configure(openapi::configure)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::NoRoute)
+            })),
+    );
+}
+
+/// The application: the one factory the server and the tests (`test::init_service`) use.
+pub fn app(
+    state: HttpState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .configure(monitoring::configure)
+        .configure(configure_api)
 }
 
 /// Starts the HTTP server; returns it so the caller can stop it.
 pub fn start(addr: SocketAddr, state: HttpState) -> std::io::Result<actix_web::dev::Server> {
-    let data = web::Data::new(state);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .configure(configure_monitoring)
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(addr)?
-    .run();
+    let server = HttpServer::new(move || app(state.clone()))
+        .workers(1)
+        .disable_signals()
+        .bind(addr)?
+        .run();
     Ok(server)
 }

@@ -8,11 +8,13 @@
 //! dialog and talks to the call actor through `LegCommand`/`LegEvent` channels.
 
 pub mod digest;
+pub mod gate;
 mod inspector;
 mod leg;
 mod register;
 pub mod registrar;
-pub mod validate;
+pub mod security;
+mod transport;
 
 pub use register::Registrar;
 
@@ -23,7 +25,7 @@ use rsipstack::dialog::DialogId;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::{udp::UdpConnection, TcpListenerConnection, TransportLayer};
+use rsipstack::transport::{udp::UdpConnection, TransportLayer};
 use rsipstack::EndpointBuilder;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,8 +58,8 @@ pub enum SipError {
     Stack(String),
 }
 
-/// Methods this switch implements, advertised in `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
+pub use gate::ALLOW;
+use security::Security;
 
 /// Settings of the SIP edge.
 #[derive(Debug, Clone)]
@@ -66,6 +68,8 @@ pub struct SipConfig {
     pub addr: SocketAddr,
     /// `User-Agent`/`Server` value.
     pub user_agent: String,
+    /// Flood and auth-failure bans.
+    pub security: crate::settings::SecuritySettings,
 }
 
 /// What the edge needs from the rest of the switch.
@@ -109,18 +113,29 @@ impl SipEdge {
 pub async fn start(cfg: SipConfig, ctx: EdgeContext) -> Result<SipEdge, SipError> {
     let cancel = CancellationToken::new();
     let transport = TransportLayer::new(cancel.clone());
-    let bind_err = |e: rsipstack::Error| SipError::Bind {
+    let io_err = |e: std::io::Error| SipError::Bind {
         addr: cfg.addr,
         reason: e.to_string(),
     };
-    let udp = UdpConnection::create_connection(cfg.addr, None, Some(cancel.child_token()))
+    let security = Arc::new(Security::new(cfg.security.clone()));
+    // UDP: rsipstack reads through our gate socket (see `transport`).
+    let udp_socket = tokio::net::UdpSocket::bind(cfg.addr)
         .await
-        .map_err(bind_err)?;
+        .map_err(io_err)?;
+    let gate_socket: Arc<dyn rsipstack::platform::net::UdpSocket> = Arc::new(
+        transport::GateSocket::new(udp_socket, security.clone(), cfg.user_agent.clone()),
+    );
+    let udp = UdpConnection::from_socket(gate_socket, None, Some(cancel.child_token()))
+        .await
+        .map_err(|e| SipError::Bind {
+            addr: cfg.addr,
+            reason: e.to_string(),
+        })?;
     transport.add_transport(udp.into());
-    let tcp = TcpListenerConnection::new(cfg.addr, None)
+    // TCP: our own listener frames and gates, then hands messages to the stack over channels.
+    let tcp = tokio::net::TcpListener::bind(cfg.addr)
         .await
-        .map_err(bind_err)?;
-    transport.add_transport(tcp.into());
+        .map_err(io_err)?;
 
     let endpoint = EndpointBuilder::new()
         .with_cancel_token(cancel.clone())
@@ -135,6 +150,13 @@ pub async fn start(cfg: SipConfig, ctx: EdgeContext) -> Result<SipEdge, SipError
     let listeners = vec![format!("udp:{}", cfg.addr), format!("tcp:{}", cfg.addr)];
     let accepting = Arc::new(AtomicBool::new(true));
 
+    tokio::spawn(transport::serve_tcp(
+        tcp,
+        endpoint.inner.clone(),
+        security.clone(),
+        cfg.user_agent.clone(),
+        cancel.child_token(),
+    ));
     let inner = endpoint.inner.clone();
     tokio::spawn(async move {
         if let Err(e) = inner.serve().await {
@@ -147,6 +169,7 @@ pub async fn start(cfg: SipConfig, ctx: EdgeContext) -> Result<SipEdge, SipError
         ctx,
         contact: format!("sip:vpbx@{}", cfg.addr),
         accepting: accepting.clone(),
+        security,
     };
     tokio::spawn(router.run(incoming));
     tokio::spawn(expire_registrations(
@@ -168,6 +191,7 @@ struct Router {
     ctx: EdgeContext,
     contact: String,
     accepting: Arc<AtomicBool>,
+    security: Arc<Security>,
 }
 
 /// Answers a transaction with a status and an optional specific reason phrase.
@@ -183,21 +207,6 @@ async fn reply(tx: &mut Transaction, code: u16, reason: Option<&str>, extra: Vec
     }
 }
 
-fn request_view(req: &rsipstack::sip::Request) -> (String, Vec<(String, String)>) {
-    let headers = req
-        .headers
-        .iter()
-        .map(|h| {
-            let text = h.to_string();
-            match text.split_once(':') {
-                Some((n, v)) => (n.trim().to_string(), v.trim().to_string()),
-                None => (text, String::new()),
-            }
-        })
-        .collect();
-    (req.version.to_string(), headers)
-}
-
 impl Router {
     async fn run(self, mut incoming: rsipstack::transaction::TransactionReceiver) {
         let me = Arc::new(self);
@@ -208,21 +217,7 @@ impl Router {
     }
 
     async fn handle(&self, mut tx: Transaction) {
-        let (version, headers) = request_view(&tx.original);
-        let method = tx.original.method.to_string();
-        let view = validate::RequestView {
-            method: &method,
-            version: &version,
-            headers,
-        };
-        if let Err(v) = validate::validate(&view) {
-            metrics::counter!("vpbx_sip_violations_total", "kind" => v.label()).increment(1);
-            debug!(violation = ?v, "invalid request");
-            if tx.original.method != Method::Ack {
-                reply(&mut tx, v.status(), Some(&v.reason()), vec![]).await;
-            }
-            return;
-        }
+        // Requests reach the router only after the gate (`gate::check`) has validated them.
         let in_dialog = tx
             .original
             .to_header()
@@ -245,6 +240,7 @@ impl Router {
                 register::handle(
                     &mut tx,
                     &self.ctx.registrar,
+                    &self.security,
                     &self.ctx.snapshots,
                     &self.ctx.registry,
                     self.ctx.clock.as_ref(),

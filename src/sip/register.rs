@@ -4,6 +4,7 @@
 
 use super::digest::{self, NonceCheck, NonceKey};
 use super::registrar::{Change, Contacts, Limits, Outcome, Register, Table};
+use super::security::Security;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
@@ -181,6 +182,7 @@ fn warning(text: &str) -> Header {
 pub async fn handle(
     tx: &mut Transaction,
     registrar: &Arc<Registrar>,
+    security: &Security,
     snapshots: &Snapshots,
     registry: &Registry,
     clock: &dyn Clock,
@@ -193,6 +195,13 @@ pub async fn handle(
         .and_then(|v| SipConnection::parse_target_from_via(v).ok())
         .map(|(t, hp)| (t.to_string().to_ascii_lowercase(), hp.to_string()))
         .unwrap_or_else(|| ("udp".into(), String::new()));
+    // The address the request really came from (not what its Via claims), for the ban.
+    let peer_ip = tx
+        .connection
+        .as_ref()
+        .and_then(|c| c.get_remote_addr())
+        .and_then(|a| std::net::SocketAddr::try_from(a.addr.clone()).ok())
+        .map(|a| a.ip());
     let auth = req
         .authorization_header()
         .map(|h| h.value().to_string())
@@ -238,10 +247,21 @@ pub async fn handle(
             source = %source.1,
             "REGISTER with bad credentials"
         );
+        if let Some(ip) = peer_ip {
+            security.auth_failed(ip);
+        }
         return send(tx, 403, vec![warning("bad credentials")]).await;
     };
     if to_user != creds.username {
         metrics::counter!("vpbx_sip_auth_failures_total", "method" => "REGISTER").increment(1);
+        warn!(
+            security = "auth_failure",
+            source = %source.1,
+            "REGISTER for another line's address"
+        );
+        if let Some(ip) = peer_ip {
+            security.auth_failed(ip);
+        }
         return send(
             tx,
             403,

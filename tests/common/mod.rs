@@ -90,6 +90,14 @@ impl TestSwitch {
             call_threads,
             sip_threads: Some(2),
             digest_algorithms: vec!["SHA-256".into(), "MD5".into()],
+            // The tests send hundreds of requests per second from 127.0.0.1: no flood or
+            // auth-failure bans here; the security tests set their own thresholds.
+            security: vpbx::settings::SecuritySettings {
+                pike_requests: 0,
+                auth_fail_max: 0,
+                ..Default::default()
+            },
+            admin_password: None,
         };
         let running = vpbx::app::start(&settings).await.unwrap();
         TestSwitch {

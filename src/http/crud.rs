@@ -1,0 +1,205 @@
+//! Generic list/get/create/update/delete over a typed repository, shared by the resource
+//! modules. Bodies are read as JSON values and converted with `serde_path_to_error`, so a
+//! wrong type answers 400 naming the exact field.
+
+use super::{ApiError, HttpState};
+use actix_web::{web, HttpResponse};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use vpbx_store::{Entity, Page};
+
+/// Largest page a listing returns.
+pub const MAX_LIMIT: usize = 1000;
+
+/// A repository kind exposed by the API.
+pub trait Resource: Entity + Send {
+    /// The JSON field that carries the id (`id`, `year`, `number`).
+    const ID_FIELD: &'static str = "id";
+    /// Parses the id in a path.
+    fn parse_id(s: &str) -> Option<Self::Id>;
+    /// The id as JSON (filled into bodies that leave it out).
+    fn id_json(id: &Self::Id) -> Value;
+    /// Filters beyond `q` (e.g. `?kind=` on files).
+    fn filter(&self, _query: &ListQuery) -> bool {
+        true
+    }
+}
+
+/// `?offset=&limit=&q=` plus any resource filters.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Page.
+    pub page: Page,
+    /// Text filter (case-insensitive substring of the name; extension and phones for people).
+    pub q: Option<String>,
+    /// Every other parameter.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl ListQuery {
+    /// Parses the query string.
+    pub fn parse(raw: &BTreeMap<String, String>) -> Result<ListQuery, ApiError> {
+        let num = |name: &str, default: usize| -> Result<usize, ApiError> {
+            match raw.get(name) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| ApiError::BadRequest {
+                    field: Some(name.into()),
+                    message: format!("{name} must be a non-negative integer, not '{v}'"),
+                }),
+            }
+        };
+        let limit = num("limit", Page::default().limit)?;
+        if limit > MAX_LIMIT {
+            return Err(ApiError::BadRequest {
+                field: Some("limit".into()),
+                message: format!("limit must be at most {MAX_LIMIT}"),
+            });
+        }
+        let mut extra = raw.clone();
+        for k in ["offset", "limit", "q"] {
+            extra.remove(k);
+        }
+        Ok(ListQuery {
+            page: Page {
+                offset: num("offset", 0)?,
+                limit,
+            },
+            q: raw.get("q").filter(|q| !q.is_empty()).cloned(),
+            extra,
+        })
+    }
+
+    /// Whether `label` passes the text filter.
+    pub fn text_matches(&self, label: &str) -> bool {
+        self.q
+            .as_ref()
+            .is_none_or(|q| label.to_lowercase().contains(&q.to_lowercase()))
+    }
+}
+
+/// A path id that does not parse is a 404 of that kind (nothing can have it).
+pub fn id_of<T: Resource>(raw: &str) -> Result<T::Id, ApiError> {
+    T::parse_id(raw).ok_or_else(|| ApiError::NotFound {
+        kind: T::KIND,
+        id: raw.to_owned(),
+    })
+}
+
+/// Deserializes a body value into `T`, naming the failing field.
+pub fn from_body<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(v).map_err(ApiError::body)
+}
+
+/// A body for `T` with its id filled in when left out (`0` for generated ids).
+pub fn with_id<T: Resource>(mut v: Value, id: Option<&T::Id>) -> Result<T, ApiError> {
+    let Some(obj) = v.as_object_mut() else {
+        return Err(ApiError::BadRequest {
+            field: None,
+            message: format!("the body must be a JSON object (a {})", T::KIND),
+        });
+    };
+    match id {
+        Some(id) => {
+            obj.insert(T::ID_FIELD.into(), T::id_json(id));
+        }
+        None => {
+            if obj.get(T::ID_FIELD).is_none_or(Value::is_null) {
+                if let Some(zero) = T::from_numeric(0) {
+                    obj.insert(T::ID_FIELD.into(), T::id_json(&zero));
+                }
+            }
+        }
+    }
+    from_body(v)
+}
+
+/// `GET /things`: one page, with the total.
+pub async fn list<T: Resource>(
+    state: web::Data<HttpState>,
+    query: web::Query<BTreeMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let q = ListQuery::parse(&query)?;
+    let page = q.page;
+    let paged = state
+        .blocking(move |s| {
+            s.repo::<T>()
+                .list(page, |e| q.text_matches(&e.label()) && e.filter(&q))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "items": paged.items,
+        "total": paged.total,
+        "offset": page.offset,
+        "limit": page.limit,
+    })))
+}
+
+/// `GET /things/{id}`.
+pub async fn get<T: Resource>(
+    state: web::Data<HttpState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError>
+where
+    T::Id: Send,
+{
+    let id = id_of::<T>(&path)?;
+    let key = id.clone();
+    match state.blocking(move |s| s.repo::<T>().get(&key)).await? {
+        Some(e) => Ok(HttpResponse::Ok().json(e)),
+        None => Err(ApiError::NotFound {
+            kind: T::KIND,
+            id: id.to_string(),
+        }),
+    }
+}
+
+/// `POST /things`: creates (a generated id when the body has none); 201 with what was stored.
+pub async fn create<T: Resource>(
+    state: web::Data<HttpState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let entity: T = with_id::<T>(body.into_inner(), None)?;
+    let stored = state.write(move |s| s.repo::<T>().create(entity)).await?;
+    Ok(HttpResponse::Created().json(stored))
+}
+
+/// `PUT /things/{id}`: replaces (the path's id wins over the body's).
+pub async fn update<T: Resource>(
+    state: web::Data<HttpState>,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id_of::<T>(&path)?;
+    let entity: T = with_id::<T>(body.into_inner(), Some(&id))?;
+    let stored = state.write(move |s| s.repo::<T>().update(entity)).await?;
+    Ok(HttpResponse::Ok().json(stored))
+}
+
+/// `DELETE /things/{id}`: 204; 409 naming every user while anything refers to it.
+pub async fn delete<T: Resource>(
+    state: web::Data<HttpState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError>
+where
+    T::Id: Send,
+{
+    let id = id_of::<T>(&path)?;
+    state.write(move |s| s.repo::<T>().delete(&id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Implements [`Resource`] for a kind with a numeric id newtype.
+macro_rules! numeric_resource {
+    ($t:ty, $id:path) => {
+        impl crate::http::crud::Resource for $t {
+            fn parse_id(s: &str) -> Option<$id> {
+                s.parse::<u64>().ok().filter(|n| *n > 0).map($id)
+            }
+            fn id_json(id: &$id) -> serde_json::Value {
+                serde_json::Value::from(id.0)
+            }
+        }
+    };
+}
+pub(crate) use numeric_resource;

@@ -1,0 +1,51 @@
+//! `/health` and `/metrics`: open (no authentication, docs/decisions.md D7); they read
+//! snapshots and counters and never wait on a call actor.
+
+use super::HttpState;
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Health<'a> {
+    status: &'a str,
+    version: &'a str,
+    uptime_s: u64,
+    store_ok: bool,
+    sip_listeners: &'a [String],
+    active_calls: i64,
+    finished_calls: u64,
+    actor_restarts: u64,
+}
+
+async fn health(state: web::Data<HttpState>) -> HttpResponse {
+    let store_ok = state.store.health();
+    let body = Health {
+        status: if store_ok { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: crate::clock::monotonic_now()
+            .saturating_duration_since(state.started)
+            .as_secs(),
+        store_ok,
+        sip_listeners: &state.sip_listeners,
+        active_calls: state.stats.active_calls(),
+        finished_calls: state.stats.finished_calls(),
+        actor_restarts: state.stats.restarts(),
+    };
+    if store_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.prometheus.render())
+}
+
+/// Routes of the monitoring endpoints.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .route("/metrics", web::get().to(metrics));
+}

@@ -1,0 +1,262 @@
+//! Import/export: the whole configuration as one YAML document through the API and the CLI;
+//! import validates everything first and applies all or nothing; and the demo company built
+//! through the API alone exports identically to `config/demo.yaml`.
+#![allow(clippy::unwrap_used)]
+
+mod api_support;
+mod common;
+use actix_web::test::{init_service, TestRequest};
+use api_support::*;
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+
+const DEMO: &str = include_str!("../config/demo.yaml");
+
+fn put_yaml(t: &str, yaml: &str) -> TestRequest {
+    req("PUT", "/api/v1/config", t)
+        .insert_header(("content-type", "application/yaml"))
+        .set_payload(yaml.to_owned())
+}
+
+#[actix_rt::test]
+async fn export_import_round_trip_and_all_or_nothing() {
+    let mut sw = switch(None).await;
+    let app = init_service(vpbx::http::app(state(&sw))).await;
+    let t = token(&app).await;
+    let first = send(&app, req("GET", "/api/v1/config", &t)).await;
+    assert_eq!(first.status, 200);
+    assert!(first
+        .headers
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("application/yaml"));
+    assert_eq!(doc(&first.text), doc(DEMO));
+    // export → import → export is identical.
+    let r = send(&app, put_yaml(&t, &first.text)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let second = send(&app, req("GET", "/api/v1/config", &t)).await;
+    assert_eq!(second.text, first.text);
+
+    // A document with several errors: 422 naming every one; nothing changes.
+    let bad = first
+        .text
+        .replace("extension: '101'", "extension: '188'")
+        .replace("scenario: 2\n", "scenario: 42\n");
+    assert_ne!(bad, first.text);
+    let r = send(&app, put_yaml(&t, &bad)).await;
+    assert_invalid(&r, "employees[0].extension", "extension.no_88");
+    assert_invalid(&r, "numbers[1].rules[0].scenario", "ref.scenario");
+    assert_eq!(
+        send(&app, req("GET", "/api/v1/config", &t)).await.text,
+        first.text
+    );
+    // Scenario graphs are checked too.
+    let broken = first.text.replacen("next: bye", "next: nowhere", 1);
+    let r = send(&app, put_yaml(&t, &broken)).await;
+    assert_invalid(&r, "scenarios[0]", "scenario.graph");
+    // Not YAML of a configuration: 400 with the parser's message.
+    let r = send(&app, put_yaml(&t, "company: [")).await;
+    assert_eq!(
+        (r.status, r.json["error"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let r = send(&app, put_yaml(&t, "compnay: x\n")).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("compnay"),
+        "{}",
+        r.text
+    );
+
+    // A valid change applies at once, to the snapshot too.
+    let smaller = "company: Small\ntime_zone: UTC\n";
+    assert_eq!(send(&app, put_yaml(&t, smaller)).await.status, 200);
+    assert_eq!(sw.running().snapshots.current().company, "Small");
+    assert!(sw.running().snapshots.current().numbers.is_empty());
+    let r = send(&app, req("GET", "/api/v1/employees", &t)).await;
+    assert_eq!(r.json["total"], 0);
+    sw.stop().await;
+}
+
+/// Normalizes a document for comparison: the store lists every kind in key order (numbers by
+/// their digits), the demo document in the order it was written.
+fn doc(yaml: &str) -> Value {
+    let mut cfg = vpbx_store::parse_document(yaml).unwrap();
+    cfg.numbers.sort_by(|a, b| a.number.cmp(&b.number));
+    serde_json::to_value(cfg).unwrap()
+}
+
+#[actix_rt::test]
+async fn the_demo_company_configured_through_the_api_alone_exports_identically() {
+    // An empty company to start from.
+    let mut sw = switch(Some("company: ''\n")).await;
+    let app = init_service(vpbx::http::app(state(&sw))).await;
+    let t = token(&app).await;
+    let empty = send(&app, req("GET", "/api/v1/config", &t)).await;
+    assert!(doc(&empty.text)["employees"].as_array().unwrap().is_empty());
+
+    // What the admin types, entity by entity (taken from the demo document).
+    let demo = doc(DEMO);
+    let r = send(
+        &app,
+        json(
+            "PUT",
+            "/api/v1/settings",
+            &t,
+            json!({
+        "company": demo["company"], "time_zone": demo["time_zone"], "settings": demo["settings"]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (kind, path) in [
+        ("files", "files"),
+        ("schedules", "schedules"),
+        ("calendars", "calendars"),
+        ("contact_groups", "contact-groups"),
+        ("tags", "tags"),
+        ("number_lists", "number-lists"),
+        ("employees", "employees"),
+        ("groups", "groups"),
+        ("contacts", "contacts"),
+        ("scenarios", "scenarios"),
+        ("talk_options", "talk-options"),
+    ] {
+        for e in demo[kind].as_array().unwrap() {
+            let r = send(
+                &app,
+                json("POST", &format!("/api/v1/{path}"), &t, e.clone()),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{kind}: {}", r.text);
+            assert_eq!(&r.json, e, "{kind}");
+        }
+    }
+    // Numbers first without rules, then their rules one by one.
+    for n in demo["numbers"].as_array().unwrap() {
+        let number = n["number"].as_str().unwrap();
+        let r = send(
+            &app,
+            json(
+                "POST",
+                "/api/v1/numbers",
+                &t,
+                json!({"number": number, "kind": n["kind"]}),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        for rule in n["rules"].as_array().unwrap() {
+            let r = send(
+                &app,
+                json(
+                    "POST",
+                    &format!("/api/v1/numbers/{number}/rules"),
+                    &t,
+                    rule.clone(),
+                ),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    }
+    let exported = send(&app, req("GET", "/api/v1/config", &t)).await;
+    assert_eq!(doc(&exported.text), demo);
+    // And it answers calls as the demo does.
+    let r = send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/routing/trace",
+            &t,
+            json!({"caller": "79161234567", "number": "74950000001"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.json["scenario"]["name"], "Echo test");
+    sw.stop().await;
+}
+
+fn vpbx(args: &[&str], data: &std::path::Path, stdin: Option<&str>) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpbx"));
+    cmd.args(["--config", "/nonexistent/vpbx.toml", "--data-dir"])
+        .arg(data)
+        .args(args)
+        .env_remove("VPBX_CONFIG")
+        .env_remove("VPBX_DATA_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut i = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            i.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_import_export_set_password_and_a_locked_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let demo = dir.path().join("demo.yaml");
+    std::fs::write(&demo, DEMO).unwrap();
+    let (ok, _, err) = vpbx(&["config", "import", demo.to_str().unwrap()], &data, None);
+    assert!(ok, "{err}");
+    let out = dir.path().join("out.yaml");
+    let (ok, _, err) = vpbx(&["config", "export", out.to_str().unwrap()], &data, None);
+    assert!(ok, "{err}");
+    let exported = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(doc(&exported), doc(DEMO));
+    // Export → import → export is identical.
+    let (ok, _, err) = vpbx(&["config", "import", out.to_str().unwrap()], &data, None);
+    assert!(ok, "{err}");
+    let (ok, stdout, _) = vpbx(&["config", "export", "-"], &data, None);
+    assert!(ok);
+    assert_eq!(stdout, exported);
+    // An invalid document changes nothing and says why.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        exported.replace("extension: '101'", "extension: '188'"),
+    )
+    .unwrap();
+    let (ok, _, err) = vpbx(&["config", "import", bad.to_str().unwrap()], &data, None);
+    assert!(!ok);
+    assert!(err.contains("extension.no_88"), "{err}");
+    let (_, stdout, _) = vpbx(&["config", "export", "-"], &data, None);
+    assert_eq!(stdout, exported);
+    // The admin password from stdin; too short is refused.
+    let (ok, _, err) = vpbx(&["admin", "set-password"], &data, Some("a new password\n"));
+    assert!(ok, "{err}");
+    let (ok, _, err) = vpbx(
+        &["admin", "set-password", "--password", "short"],
+        &data,
+        None,
+    );
+    assert!(!ok);
+    assert!(err.contains("at least"), "{err}");
+    {
+        let store = vpbx_store::Store::open(&data).unwrap();
+        let phc = store.admin_password_hash().unwrap().unwrap();
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(vpbx::http::auth::verify_password(&phc, "a new password"));
+        // While something holds the store (a running switch), the CLI says so.
+        let (ok, _, err) = vpbx(&["config", "export", "-"], &data, None);
+        assert!(!ok);
+        assert!(
+            err.contains("in use") && err.contains("stop it first"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,678 @@
+//! CRUD round trips on the production app, every validation rule family surfacing as 422 with
+//! field and rule, 409 naming every user, 404, and the extra actions (reorder, equalize,
+//! blacklist, registration state).
+#![allow(clippy::unwrap_used)]
+
+mod api_support;
+mod common;
+use actix_web::test::init_service;
+use api_support::*;
+use serde_json::{json, Value};
+
+#[actix_rt::test]
+async fn employees_with_generated_sip_lines_and_validation() {
+    let mut sw = switch(None).await;
+    let app = init_service(vpbx::http::app(state(&sw))).await;
+    let t = token(&app).await;
+
+    // Create with a SIP line sent as {kind: sip_line}: the box generates id, login, password.
+    let r = send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/employees",
+            &t,
+            json!({"first_name": "Vera", "last_name": "Orlova", "extension": "103",
+                   "phones": [{"kind": "sip_line"}, {"kind": "sip_line", "lines": 2},
+                              {"kind": "external", "number": "79161234567"}]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let e = r.json.clone();
+    let id = e["id"].as_u64().unwrap();
+    assert_eq!(id, 3);
+    let line = &e["phones"][0];
+    assert_eq!(line["login"], "103", "the extension is the login");
+    let pw = line["password"].as_str().unwrap();
+    assert!(
+        pw.len() >= 20 && pw.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{pw}"
+    );
+    let second = &e["phones"][1];
+    assert_ne!(second["login"], "103");
+    assert_ne!(second["id"], line["id"]);
+    assert_ne!(second["password"], line["password"]);
+    // Read back, list, search, paginate.
+    let r = send(&app, req("GET", &format!("/api/v1/employees/{id}"), &t)).await;
+    assert_eq!(r.json, e);
+    let r = send(&app, req("GET", "/api/v1/employees?q=orlo", &t)).await;
+    assert_eq!(
+        (r.json["total"].as_u64(), r.json["items"][0]["id"].as_u64()),
+        (Some(1), Some(id))
+    );
+    let r = send(&app, req("GET", "/api/v1/employees?offset=1&limit=1", &t)).await;
+    assert_eq!(r.json["total"], 3);
+    assert_eq!(r.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(r.json["items"][0]["id"], 2);
+    let r = send(&app, req("GET", "/api/v1/employees?limit=x", &t)).await;
+    assert_eq!((r.status, r.json["field"].as_str()), (400, Some("limit")));
+    // Update without credentials keeps them.
+    let mut upd = e.clone();
+    upd["first_name"] = json!("Vera M.");
+    upd["phones"][0].as_object_mut().unwrap().remove("password");
+    let r = send(
+        &app,
+        json("PUT", &format!("/api/v1/employees/{id}"), &t, upd),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["phones"][0]["password"], line["password"]);
+    assert_eq!(r.json["first_name"], "Vera M.");
+    // The new snapshot is published: the registrar view sees the line at once.
+    let lid = line["id"].as_u64().unwrap();
+    let r = send(
+        &app,
+        req("GET", &format!("/api/v1/lines/{lid}/registration"), &t),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.json["registered"].as_bool(), r.json["state"].as_str()),
+        (Some(false), Some("not registered"))
+    );
+    assert_eq!(r.json["login"], "103");
+    assert_eq!(
+        send(&app, req("GET", "/api/v1/lines/9999/registration", &t))
+            .await
+            .status,
+        404
+    );
+    // Wrong type: 400 naming the field.
+    let r = send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/employees",
+            &t,
+            json!({"last_name": 5, "extension": "104"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json["field"].as_str()),
+        (400, Some("last_name")),
+        "{}",
+        r.text
+    );
+    let r = send(&app, req("GET", "/api/v1/employees/999", &t)).await;
+    assert_eq!(
+        (r.status, r.json["error"].as_str()),
+        (404, Some("not_found"))
+    );
+
+    // Every validation rule family → 422 with field and rule.
+    let emp =
+        |ext: &str, phones: Value| json!({"last_name": "Test", "extension": ext, "phones": phones});
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (emp("188", json!([])), "extension", "extension.no_88"),
+        (
+            emp("1234", json!([])),
+            "extension",
+            "extension.fixed_length",
+        ),
+        (emp("12a", json!([])), "extension", "extension.digits"),
+        (emp("012", json!([])), "extension", "extension.no_leading_0"),
+        (emp("200", json!([])), "extension", "extension.unique"),
+        (emp("101", json!([])), "extension", "extension.unique"),
+        (
+            emp(
+                "104",
+                json!([{"kind": "external", "number": "+79161234567"}]),
+            ),
+            "phones[0].number",
+            "international.no_plus",
+        ),
+        (
+            emp("104", json!([{"kind": "external", "number": "12345"}])),
+            "phones[0].number",
+            "international.length",
+        ),
+        (
+            emp(
+                "104",
+                json!([{"kind": "external", "number": "79161234567", "lines": 3}]),
+            ),
+            "phones[0].lines",
+            "lines.mobile_max_2",
+        ),
+        (
+            emp(
+                "104",
+                json!([{"kind": "sip_uri", "uri": "user1@pbx.example.com"}]),
+            ),
+            "phones[0].uri",
+            "sip_uri.user_word",
+        ),
+        (
+            emp(
+                "104",
+                json!([{"kind": "sip_uri", "uri": "a_b@pbx.example.com:5060"}]),
+            ),
+            "phones[0].uri",
+            "sip_uri.underscore",
+        ),
+        (
+            json!({"last_name": "", "extension": "104"}),
+            "last_name",
+            "name.required",
+        ),
+    ];
+    for (body, field, rule) in cases {
+        let r = send(&app, json("POST", "/api/v1/employees", &t, body)).await;
+        assert_invalid(&r, field, rule);
+    }
+    // Extensions are unique across employees and groups, from the group side too.
+    let r = send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/groups",
+            &t,
+            json!({"name": "Support", "extension": "102"}),
+        ),
+    )
+    .await;
+    assert_invalid(&r, "extension", "extension.unique");
+    // Percents must sum to 100.
+    let r = send(
+        &app,
+        json(
+            "PUT",
+            "/api/v1/groups/1",
+            &t,
+            json!({"name": "Sales", "extension": "200", "members": [1, 2],
+            "percent_distribution": true, "percents": {"1": 50, "2": 40}}),
+        ),
+    )
+    .await;
+    assert_invalid(&r, "percents", "percent.sum_100");
+    // Schedule intervals.
+    let weekly =
+        |ivs: Value| json!({"name": "Office", "days": {"kind": "weekly", "week": {"mon": ivs}}});
+    let r = send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/schedules",
+            &t,
+            weekly(json!([{"start": "18:00", "end": "09:00"}])),
+        ),
+    )
+    .await;
+    assert_invalid(&r, "mon", "interval.order");
+    let r = send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/schedules",
+            &t,
+            weekly(json!([{"start": "09:00", "end": "13:00"}, {"start": "12:00", "end": "18:00"}])),
+        ),
+    )
+    .await;
+    assert_invalid(&r, "mon", "interval.overlap");
+    let r = send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/schedules",
+            &t,
+            weekly(json!([{"start": "25:00", "end": "26:00"}])),
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status, 400,
+        "a malformed time is a 400 naming the field: {}",
+        r.text
+    );
+    assert!(
+        r.json["field"].as_str().unwrap().contains("days"),
+        "{}",
+        r.text
+    );
+    // Box settings: no fixed length → 6 digits break max_5; mobile-line mode is refused while
+    // extensions are not 2XXX.
+    let r = send(
+        &app,
+        json(
+            "PUT",
+            "/api/v1/settings",
+            &t,
+            json!({"company": "Demo Company", "time_zone": "Europe/Moscow",
+        "settings": {"extension_length": null, "mobile_line_mode": false}}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = send(
+        &app,
+        json("POST", "/api/v1/employees", &t, emp("123456", json!([]))),
+    )
+    .await;
+    assert_invalid(&r, "extension", "extension.max_5");
+    let r = send(
+        &app,
+        json(
+            "PUT",
+            "/api/v1/settings",
+            &t,
+            json!({"company": "Demo Company", "time_zone": "Europe/Moscow",
+        "settings": {"extension_length": null, "mobile_line_mode": true}}),
+        ),
+    )
+    .await;
+    assert_invalid(&r, "extension", "extension.mobile_line");
+    let r = send(
+        &app,
+        json(
+            "PUT",
+            "/api/v1/settings",
+            &t,
+            json!({"company": "Demo Company", "time_zone": "Mars/Olympus",
+        "settings": {"extension_length": 3, "mobile_line_mode": false}}),
+        ),
+    )
+    .await;
+    assert_invalid(&r, "time_zone", "settings.time_zone");
+    let r = send(&app, req("GET", "/api/v1/settings", &t)).await;
+    assert_eq!(r.json["settings"]["extension_length"], Value::Null);
+    // Nothing invalid was stored.
+    let r = send(&app, req("GET", "/api/v1/employees", &t)).await;
+    assert_eq!(r.json["total"], 3);
+    sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn in_use_conflicts_name_every_user() {
+    let mut sw = switch(None).await;
+    let app = init_service(vpbx::http::app(state(&sw))).await;
+    let t = token(&app).await;
+    // A schedule used by a rule and a group.
+    let r = send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/schedules",
+            &t,
+            json!({"name": "Always", "days": {"kind": "always"}}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let sch = r.json["id"].as_u64().unwrap();
+    let mut rule = send(&app, req("GET", "/api/v1/numbers/74951234567/rules/1", &t))
+        .await
+        .json;
+    rule["schedule"] = json!(sch);
+    let r = send(
+        &app,
+        json("PUT", "/api/v1/numbers/74951234567/rules/1", &t, rule),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut group = send(&app, req("GET", "/api/v1/groups/1", &t)).await.json;
+    group["schedule"] = json!(sch);
+    assert_eq!(
+        send(&app, json("PUT", "/api/v1/groups/1", &t, group))
+            .await
+            .status,
+        200
+    );
+    let r = send(&app, req("DELETE", &format!("/api/v1/schedules/{sch}"), &t)).await;
+    assert_eq!(
+        (r.status, r.json["error"].as_str()),
+        (409, Some("in_use")),
+        "{}",
+        r.text
+    );
+    let users = r.json["used_by"].as_array().unwrap();
+    assert_eq!(users.len(), 2, "{}", r.text);
+    assert!(users
+        .iter()
+        .any(|u| u["kind"] == "rule" && u["number"] == "74951234567" && u["rule"] == 1));
+    assert!(users
+        .iter()
+        .any(|u| u["kind"] == "group" && u["group"] == 1));
+    // A scenario used by a rule; an employee used by a group.
+    let r = send(&app, req("DELETE", "/api/v1/scenarios/1", &t)).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json["used_by"][0]["kind"], "rule");
+    let r = send(&app, req("DELETE", "/api/v1/employees/1", &t)).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json["used_by"][0]["kind"], "group");
+    assert!(
+        r.json["message"].as_str().unwrap().contains("Sales"),
+        "{}",
+        r.text
+    );
+    // A file played by a scenario.
+    let r = send(&app, req("DELETE", "/api/v1/files/1", &t)).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json["used_by"][0]["kind"], "scenario_operation");
+    // Free the scenario, then it deletes.
+    let r = send(&app, req("DELETE", "/api/v1/numbers/74950000002", &t)).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        send(&app, req("DELETE", "/api/v1/scenarios/4", &t))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        send(&app, req("GET", "/api/v1/scenarios/4", &t))
+            .await
+            .status,
+        404
+    );
+    // Creating twice: 409 exists.
+    let r = send(
+        &app,
+        json("POST", "/api/v1/tags", &t, json!({"id": 1, "name": "a"})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = send(
+        &app,
+        json("POST", "/api/v1/tags", &t, json!({"id": 1, "name": "b"})),
+    )
+    .await;
+    assert_eq!((r.status, r.json["error"].as_str()), (409, Some("exists")));
+    // A scenario whose exit leads nowhere: 422 scenario.graph.
+    let r = send(&app, json("POST", "/api/v1/scenarios", &t, json!({"name": "Broken", "start": "a",
+        "operations": {"a": {"action": {"kind": "pause", "ms": 10}, "exits": {"next": "missing"}}}}))).await;
+    assert_invalid(&r, "scenarios", "scenario.graph");
+    sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn rules_groups_and_every_other_entity_round_trip() {
+    let mut sw = switch(None).await;
+    let app = init_service(vpbx::http::app(state(&sw))).await;
+    let t = token(&app).await;
+    let n = "/api/v1/numbers/74951234567/rules";
+    // Add at the top, then reorder back; a wrong permutation is refused.
+    let r = send(&app, json("POST", &format!("{n}?position=0"), &t,
+        json!({"name": "From St Petersburg", "callers": {"kind": "numbers", "masks": ["7812*"]}, "scenario": 2}))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let new_id = r.json["id"].as_u64().unwrap();
+    assert_eq!(new_id, 5, "rule ids are unique across numbers");
+    let ids = |v: &Value| -> Vec<u64> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&send(&app, req("GET", n, &t)).await.json), vec![5, 1]);
+    let r = send(
+        &app,
+        json(
+            "POST",
+            &format!("{n}/reorder"),
+            &t,
+            json!({"order": [1, 5]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ids(&r.json), vec![1, 5]);
+    let r = send(
+        &app,
+        json("POST", &format!("{n}/reorder"), &t, json!({"order": [1]})),
+    )
+    .await;
+    assert_invalid(&r, "order", "rules.permutation");
+    let r = send(
+        &app,
+        json("POST", n, &t, json!({"name": "bad", "scenario": 99})),
+    )
+    .await;
+    assert_invalid(&r, "scenario", "ref.scenario");
+    let r = send(
+        &app,
+        json(
+            "POST",
+            n,
+            &t,
+            json!({"name": "bad", "callers": {"kind": "numbers", "masks": ["78a"]}, "scenario": 1}),
+        ),
+    )
+    .await;
+    assert_invalid(&r, "masks", "mask.format");
+    assert_eq!(
+        send(&app, req("DELETE", &format!("{n}/{new_id}"), &t))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        send(&app, req("DELETE", &format!("{n}/{new_id}"), &t))
+            .await
+            .status,
+        404
+    );
+    let r = send(
+        &app,
+        json("POST", "/api/v1/numbers", &t, json!({"number": "+7495"})),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+
+    // Groups: equalize percents, scenarios using a group.
+    let r = send(&app, req("POST", "/api/v1/groups/1/equalize-percents", &t)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["percents"], json!({"1": 50, "2": 50}));
+    assert_eq!(
+        send(&app, req("GET", "/api/v1/groups/1", &t)).await.json["percents"],
+        json!({"1": 50, "2": 50})
+    );
+    let r = send(&app, req("GET", "/api/v1/groups/1/scenarios", &t)).await;
+    assert_eq!((r.status, r.json["items"].clone()), (200, json!([])));
+    assert_eq!(
+        send(&app, req("GET", "/api/v1/groups/7/scenarios", &t))
+            .await
+            .status,
+        404
+    );
+
+    // Every other entity: create, read, list, replace, delete.
+    let cases: Vec<(&str, Value, &str, Value)> = vec![
+        (
+            "contact-groups",
+            json!({"name": "VIP"}),
+            "name",
+            json!("Key clients"),
+        ),
+        (
+            "tags",
+            json!({"name": "wholesale"}),
+            "name",
+            json!("complained"),
+        ),
+        (
+            "contacts",
+            json!({"last_name": "Smirnov", "phones": ["79161234567"]}),
+            "organisation",
+            json!("Acme"),
+        ),
+        (
+            "number-lists",
+            json!({"name": "Partners", "entries": ["7812*"]}),
+            "entries",
+            json!(["7812*", "7495???????"]),
+        ),
+        (
+            "schedules",
+            json!({"name": "Nights", "days": {"kind": "weekly", "week": {"mon": [{"start": "18:00", "end": "24:00"}]}}}),
+            "use_production_calendar",
+            json!(true),
+        ),
+        (
+            "calendars",
+            json!({"year": 2026, "holidays": ["2026-01-01"]}),
+            "working_days",
+            json!(["2026-01-10"]),
+        ),
+        (
+            "files",
+            json!({"name": "Hold music", "path": "prompts/hold.wav"}),
+            "kind",
+            json!("sound"),
+        ),
+        (
+            "talk-options",
+            json!({"keys": "*1", "action": {"kind": "transfer"}}),
+            "keys",
+            json!("*2"),
+        ),
+        (
+            "scenarios",
+            json!({"name": "Bye", "start": "bye", "operations": {"bye": {"action": {"kind": "hang_up"}}}}),
+            "record",
+            json!(true),
+        ),
+    ];
+    for (path, body, field, value) in cases {
+        let r = send(&app, json("POST", &format!("/api/v1/{path}"), &t, body)).await;
+        assert_eq!(r.status, 201, "{path}: {}", r.text);
+        let id = if path == "calendars" {
+            r.json["year"].to_string()
+        } else {
+            r.json["id"].to_string()
+        };
+        let url = format!("/api/v1/{path}/{id}");
+        let got = send(&app, req("GET", &url, &t)).await;
+        assert_eq!(got.json, r.json, "{path}");
+        let list = send(&app, req("GET", &format!("/api/v1/{path}"), &t)).await;
+        assert!(
+            list.json["items"].as_array().unwrap().contains(&r.json),
+            "{path}"
+        );
+        let mut changed = r.json.clone();
+        changed[field] = value.clone();
+        let put = send(&app, json("PUT", &url, &t, changed.clone())).await;
+        assert_eq!(
+            (put.status, put.json.clone()),
+            (200, changed.clone()),
+            "{path}: {}",
+            put.text
+        );
+        assert_eq!(
+            send(&app, req("GET", &url, &t)).await.json[field],
+            value,
+            "{path}"
+        );
+        assert_eq!(
+            send(&app, req("DELETE", &url, &t)).await.status,
+            204,
+            "{path}"
+        );
+        assert_eq!(send(&app, req("GET", &url, &t)).await.status, 404, "{path}");
+    }
+    // Filters: contacts by contact group, files by kind, lists by kind.
+    let g = send(
+        &app,
+        json("POST", "/api/v1/contact-groups", &t, json!({"name": "VIP"})),
+    )
+    .await
+    .json["id"]
+        .clone();
+    send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/contacts",
+            &t,
+            json!({"last_name": "A", "phones": ["79160000001"], "groups": [g]}),
+        ),
+    )
+    .await;
+    send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/contacts",
+            &t,
+            json!({"last_name": "B", "phones": ["79160000002"]}),
+        ),
+    )
+    .await;
+    let r = send(
+        &app,
+        req("GET", &format!("/api/v1/contacts?contact_group={g}"), &t),
+    )
+    .await;
+    assert_eq!(
+        (
+            r.json["total"].as_u64(),
+            r.json["items"][0]["last_name"].as_str()
+        ),
+        (Some(1), Some("A"))
+    );
+    let r = send(&app, req("GET", "/api/v1/contacts?q=7916000000", &t)).await;
+    assert_eq!(r.json["total"], 2);
+    let r = send(&app, req("GET", "/api/v1/files?kind=system", &t)).await;
+    assert_eq!(r.json["total"], 1);
+    // The blacklist: created on first block, entries added and removed.
+    assert_eq!(
+        send(&app, req("GET", "/api/v1/blacklist", &t)).await.status,
+        404
+    );
+    let r = send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/blacklist/entries",
+            &t,
+            json!({"number": "7916*"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.json["blacklist"].as_bool(), r.json["kind"].as_str()),
+        (Some(true), Some("black"))
+    );
+    let r = send(
+        &app,
+        json(
+            "POST",
+            "/api/v1/blacklist/entries",
+            &t,
+            json!({"number": "7a"}),
+        ),
+    )
+    .await;
+    assert_invalid(&r, "entries", "mask.format");
+    let r = send(&app, req("GET", "/api/v1/number-lists?kind=black", &t)).await;
+    assert_eq!(r.json["items"][0]["entries"], json!(["7916*"]));
+    assert_eq!(
+        send(&app, req("DELETE", "/api/v1/blacklist/entries/7916*", &t))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(&app, req("GET", "/api/v1/blacklist", &t)).await.json["entries"],
+        json!([])
+    );
+    // History.
+    let r = send(&app, req("GET", "/api/v1/calls/recent?limit=5", &t)).await;
+    assert_eq!((r.status, r.json["items"].is_array()), (200, true));
+    let r = send(&app, req("GET", "/api/v1/recordings", &t)).await;
+    assert_eq!((r.status, r.json["items"].is_array()), (200, true));
+    sw.stop().await;
+}

@@ -1,0 +1,143 @@
+//! Helpers of the API tests: a switch with a known admin password, and requests against the
+//! production app (`vpbx::http::app`, the factory the server uses) through `test::init_service`.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::HeaderMap;
+use actix_web::test::TestRequest;
+use serde_json::Value;
+
+pub use crate::common::TestSwitch;
+
+/// The admin password the tests set.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A switch with the built-in demo (or `demo`), whose admin password is [`PASSWORD`].
+pub async fn switch(demo: Option<&str>) -> TestSwitch {
+    let sw = TestSwitch::start_with(demo).await;
+    vpbx::http::auth::set_admin_password(&sw.running().store, PASSWORD).unwrap();
+    sw
+}
+
+/// The HTTP state of a running switch.
+pub fn state(sw: &TestSwitch) -> vpbx::http::HttpState {
+    sw.running().http_state.clone()
+}
+
+/// One answer.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    /// The `Set-Cookie` value of `name`.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(actix_web::http::header::SET_COOKIE)
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| {
+                let (n, rest) = c.split_once('=')?;
+                (n == name).then(|| rest.split(';').next().unwrap_or("").to_owned())
+            })
+    }
+    /// The whole `Set-Cookie` header of `name`.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(actix_web::http::header::SET_COOKIE)
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+}
+
+/// Sends a request to the app.
+pub async fn send<S, B>(app: &S, req: TestRequest) -> Resp
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let (status, headers, bytes) = match app.call(req.to_request()).await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            let bytes = actix_web::body::to_bytes(r.into_body())
+                .await
+                .map_err(|_| "body")
+                .unwrap();
+            (status, headers, bytes)
+        }
+        Err(e) => {
+            let r = e.error_response();
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            let bytes = actix_web::body::to_bytes(r.into_body())
+                .await
+                .map_err(|_| "body")
+                .unwrap();
+            (status, headers, bytes)
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+/// A bearer token for the admin.
+pub async fn token<S, B>(app: &S) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let r = send(
+        app,
+        TestRequest::post()
+            .uri("/api/v1/auth/token")
+            .set_json(serde_json::json!({"username": "admin", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json["token"].as_str().unwrap().to_owned()
+}
+
+/// A request with a bearer token.
+pub fn req(method: &str, path: &str, token: &str) -> TestRequest {
+    let r = match method {
+        "GET" => TestRequest::get(),
+        "POST" => TestRequest::post(),
+        "PUT" => TestRequest::put(),
+        "DELETE" => TestRequest::delete(),
+        "PATCH" => TestRequest::patch(),
+        other => panic!("method {other}"),
+    };
+    r.uri(path)
+        .insert_header(("Authorization", format!("Bearer {token}")))
+}
+
+/// A JSON request with a bearer token.
+pub fn json(method: &str, path: &str, token: &str, body: Value) -> TestRequest {
+    req(method, path, token).set_json(body)
+}
+
+/// Asserts a 422 that names `field` (substring) with `rule`.
+#[track_caller]
+pub fn assert_invalid(r: &Resp, field: &str, rule: &str) {
+    assert_eq!(r.status, 422, "expected 422 for {rule}: {}", r.text);
+    let errors = r.json["errors"].as_array().expect("errors");
+    assert!(
+        errors.iter().any(|e| e["rule"] == rule
+            && e["field"].as_str().is_some_and(|f| f.contains(field))
+            && e["message"].as_str().is_some_and(|m| !m.is_empty())),
+        "no {rule} at {field} in {}",
+        r.text
+    );
+}
