@@ -231,6 +231,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         snapshots: snapshots.clone(),
         registry: registry.clone(),
         registrar: registrar.clone(),
+        cdrs: cdrs.clone(),
         clock,
     };
     let sip = sip_runtime

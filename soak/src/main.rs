@@ -354,6 +354,9 @@ impl Switch {
             .arg(a.switch_rtp_min.to_string())
             .arg("--rtp-port-max")
             .arg(a.switch_rtp_max.to_string())
+            // Every call of this load comes from 127.0.0.1: the per-source flood ban would
+            // (rightly) ban it. `--switch-arg` can override.
+            .args(["--pike-requests", "0", "--auth-fail-max", "0"])
             .args(&a.switch_arg)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

@@ -83,6 +83,8 @@ pub struct EdgeContext {
     pub clock: Arc<RealClock>,
     /// Registrations of the SIP lines.
     pub registrar: Arc<Registrar>,
+    /// Where refused calls that must still be reported (blocked callers) leave their CDR.
+    pub cdrs: vpbx_actors::cdr::CdrSink,
 }
 
 /// A running SIP edge.
@@ -329,6 +331,25 @@ impl Router {
             Err(NotRouted::UnknownNumber) => {
                 info!(numb = %numb, "INVITE for an unknown number");
                 return reply(&mut tx, 404, Some("unknown number"), vec![]).await;
+            }
+            Err(e @ NotRouted::Blacklisted { .. }) => {
+                info!(numa = %Pii(&numa), numb = %numb, "blacklisted caller refused");
+                // Blocked calls still appear in the call report (SPEC §1.4).
+                let now = self.ctx.clock.unix_ms();
+                self.ctx.cdrs.write(vpbx_store::model::Cdr {
+                    call_id: new_call_id(),
+                    sip_call_id,
+                    numa,
+                    numb,
+                    start_unix_ms: now,
+                    answer_unix_ms: None,
+                    end_unix_ms: now,
+                    result: vpbx_store::model::CallResult::Blocked,
+                    reason: e.to_string(),
+                    steps: vec![e.to_string()],
+                });
+                metrics::counter!("vpbx_calls_finished_total", "result" => "blocked").increment(1);
+                return reply(&mut tx, 403, Some("call blocked"), vec![]).await;
             }
             Err(e @ NotRouted::NoRuleMatched { .. }) => {
                 info!(numb = %numb, reason = %e, "no rule matched");

@@ -607,6 +607,8 @@ pub enum CallResult {
     Failed,
     /// Shut down with the switch.
     Shutdown,
+    /// The caller is on the blacklist: refused before any rule (SPEC §1.4; still reported).
+    Blocked,
 }
 
 impl CallResult {
@@ -619,6 +621,7 @@ impl CallResult {
             CallResult::NotRouted => "not_routed",
             CallResult::Failed => "failed",
             CallResult::Shutdown => "shutdown",
+            CallResult::Blocked => "blocked",
         }
     }
 }

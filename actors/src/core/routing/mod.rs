@@ -54,6 +54,13 @@ pub struct Routed {
 pub enum NotRouted {
     /// The dialled number is not one of the box's virtual numbers.
     UnknownNumber,
+    /// The caller matches an entry of the blacklist (SPEC §1.4): refused before any rule.
+    Blacklisted {
+        /// The list.
+        list: String,
+        /// The entry (mask) that matched.
+        entry: String,
+    },
     /// The number exists, but no rule matched this caller at this time.
     NoRuleMatched {
         /// Every rule with the reason it did not match.
@@ -72,6 +79,9 @@ impl std::fmt::Display for NotRouted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NotRouted::UnknownNumber => f.write_str("unknown number"),
+            NotRouted::Blacklisted { list, entry } => {
+                write!(f, "caller is blacklisted (list '{list}', entry '{entry}')")
+            }
             NotRouted::NoRuleMatched { skipped } => {
                 write!(f, "no rule matched")?;
                 for s in skipped {
@@ -86,9 +96,27 @@ impl std::fmt::Display for NotRouted {
     }
 }
 
-/// Routes one call against one configuration snapshot.
+/// The blacklist entry (list name, mask) that `numa` matches, if any. Only lists flagged as
+/// the blacklist block calls; other black lists are used by rules and list branches.
+fn blacklisted(cfg: &CompanyConfig, numa: &str) -> Option<(String, String)> {
+    cfg.number_lists
+        .iter()
+        .filter(|l| l.blacklist)
+        .find_map(|l| {
+            l.entries
+                .iter()
+                .find(|m| mask_matches(m, numa))
+                .map(|m| (l.name.clone(), m.clone()))
+        })
+}
+
+/// Routes one call against one configuration snapshot: unknown number, then the blacklist,
+/// then the number's rules in order.
 pub fn route(cfg: &CompanyConfig, req: &RouteRequest<'_>) -> Result<Routed, NotRouted> {
     let number = cfg.number(req.numb).ok_or(NotRouted::UnknownNumber)?;
+    if let Some((list, entry)) = blacklisted(cfg, req.numa) {
+        return Err(NotRouted::Blacklisted { list, entry });
+    }
     let mut skipped = Vec::new();
     let mut local: Option<NaiveDateTime> = None;
     for rule in &number.rules {
@@ -271,6 +299,35 @@ mod tests {
             numb,
             unix_ms: 0,
         }
+    }
+
+    #[test]
+    fn the_blacklist_refuses_before_any_rule_and_other_lists_do_not() {
+        let mut cfg = cfg();
+        let list = |id, blacklist, entries: &[&str]| NumberList {
+            id: NumberListId(id),
+            name: format!("list{id}"),
+            kind: ListKind::Black,
+            blacklist,
+            entries: entries.iter().map(|e| e.to_string()).collect(),
+        };
+        cfg.number_lists = vec![list(1, false, &["7916*"]), list(2, true, &["7903???????"])];
+        // A black list that is not *the* blacklist blocks nothing by itself.
+        assert!(route(&cfg, &req("79161234567", "74951234567")).is_ok());
+        let err = route(&cfg, &req("79031234567", "74951234567")).unwrap_err();
+        assert_eq!(
+            err,
+            NotRouted::Blacklisted {
+                list: "list2".into(),
+                entry: "7903???????".into()
+            }
+        );
+        assert!(err.to_string().contains("blacklisted"));
+        // Unknown numbers are still unknown, whoever calls.
+        assert_eq!(
+            route(&cfg, &req("79031234567", "000")).unwrap_err(),
+            NotRouted::UnknownNumber
+        );
     }
 
     #[test]
