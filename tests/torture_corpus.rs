@@ -1,4 +1,4 @@
-//! The RFC 4475 and RFC 5118 torture corpora (`../shared/interop/`) and what the switch must answer
+//! The RFC 4475 and RFC 5118 torture corpora (vendored byte-exact in `tests/interop/` from `../shared/interop/`) and what the switch must answer
 //! to each message. Included by `torture_udp.rs` and `torture_tcp.rs`; as its own test target it
 //! checks that every corpus file has an expectation and that the RFC 5118 conversion is right.
 #![allow(dead_code, clippy::unwrap_used)]
@@ -125,7 +125,7 @@ pub fn tcp_expect(file: &str, udp: Expect) -> Expect {
 
 /// The corpus directory.
 pub fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/interop")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
 /// RFC 5118's README: LF → CRLF, close an unterminated header section, recompute Content-Length.
