@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-BIN=${VPBX_BIN:-target/release/vpbx}
+BIN=${VPBX_BIN:-${CARGO_TARGET_DIR:-target}/release/vpbx}
 [[ -x $BIN ]] || { echo "FAIL: $BIN missing (cargo build --release)"; exit 2; }
 for tool in baresip espeak-ng sox python3; do
     command -v "$tool" >/dev/null || { echo "FAIL: $tool not installed"; exit 2; }

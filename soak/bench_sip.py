@@ -88,7 +88,7 @@ def step(kind, rate, seconds, target, extra, workdir_root):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/vpbx"))
+    ap.add_argument("--binary", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release/vpbx"))
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rates", default="250,500,1000,1500,2000,2500,3000,4000")
     ap.add_argument("--ceiling-rates", default="2000,4000,6000,8000,10000,12000,14000,16000,18000,20000")

@@ -20,7 +20,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-BIN="${VPBX_BIN:-target/release/vpbx}"
+BIN="${VPBX_BIN:-${CARGO_TARGET_DIR:-target}/release/vpbx}"
 SIP_PORT="${INTEROP_SIP_PORT:-25060}"
 HTTP_PORT="${INTEROP_HTTP_PORT:-28080}"
 RTP_MIN="${INTEROP_RTP_MIN:-31000}"

@@ -12,7 +12,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-BIN="${VPBX_BIN:-target/release/vpbx}"
+BIN="${VPBX_BIN:-${CARGO_TARGET_DIR:-target}/release/vpbx}"
 SIP_PORT="${SVWAR_SIP_PORT:-25260}"
 HTTP_PORT="${SVWAR_HTTP_PORT:-28280}"
 HOST=127.0.0.1
