@@ -7,34 +7,8 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-fn ulaw_encode(x: i16) -> u8 {
-    // G.711 µ-law (ITU-T), for the test's own RTP.
-    let mut s = i32::from(x);
-    let sign = if s < 0 { 0x80 } else { 0 };
-    if s < 0 {
-        s = -s;
-    }
-    s = (s + 0x84).min(32635 + 0x84);
-    let mut exp = 7;
-    let mut mask = 0x4000;
-    while exp > 0 && s & mask == 0 {
-        exp -= 1;
-        mask >>= 1;
-    }
-    let mant = (s >> (exp + 3)) & 0x0F;
-    !(sign | (exp << 4) | mant) as u8
-}
-
-fn goertzel(samples: &[i16], freq: f64) -> f64 {
-    let k = 2.0 * (2.0 * std::f64::consts::PI * freq / 8000.0).cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in samples {
-        let s0 = f64::from(x) + k * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.len().max(1) as f64
-}
+use vpbx_media::g711::ulaw_encode;
+use vpbx_media::goertzel::{rms, tone_power as goertzel};
 
 #[actix_rt::test]
 async fn a_recorded_call_keeps_the_caller_on_the_left() {
@@ -102,8 +76,6 @@ async fn a_recorded_call_keeps_the_caller_on_the_left() {
         l500 > 100.0 * r500.max(1.0),
         "caller tone on the left: {l500} vs right {r500}"
     );
-    let rms =
-        |v: &[i16]| (v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
     assert!(
         rms(&right) > 100.0,
         "the spoken prompt is on the right, rms {}",

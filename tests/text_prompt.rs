@@ -35,20 +35,6 @@ numbers:
     rules: [ { id: 2, name: always, scenario: 2 } ]
 "#;
 
-fn ulaw_to_linear(u: u8) -> i32 {
-    let u = !u;
-    let sign = u & 0x80;
-    let exponent = (u >> 4) & 0x07;
-    let mantissa = u & 0x0F;
-    let magnitude = ((i32::from(mantissa) << 3) + 0x84) << exponent;
-    let v = magnitude - 0x84;
-    if sign != 0 {
-        -v
-    } else {
-        v
-    }
-}
-
 #[actix_rt::test]
 async fn a_text_prompt_is_spoken() {
     let mut sw = TestSwitch::start_with(Some(COMPANY)).await;
@@ -60,12 +46,11 @@ async fn a_text_prompt_is_spoken() {
     let packets = collect_rtp(&rtp, Duration::from_millis(2500), Duration::from_secs(20)).await;
     // Over a second of speech.
     assert!(packets.len() > 50, "{} packets", packets.len());
-    let samples: Vec<i32> = packets
+    let samples: Vec<i16> = packets
         .iter()
-        .flat_map(|p| p[12..].iter().map(|b| ulaw_to_linear(*b)))
+        .flat_map(|p| p[12..].iter().map(|b| vpbx_media::g711::ulaw_decode(*b)))
         .collect();
-    let rms =
-        (samples.iter().map(|s| (*s as f64).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
+    let rms = vpbx_media::goertzel::rms(&samples);
     assert!(rms > 300.0, "speech is audible, rms {rms}");
     let bye = phone.recv(5).await.expect("BYE after the prompt");
     assert_eq!(bye.method(), Some("BYE"));
