@@ -47,11 +47,8 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/vpbx-interop.XXXXXX")"
 SWITCH_LOG="$WORK/vpbx.log"
 SWITCH_PID=""
 COUNTER_PID=""
-FAILED=0
-PASSED=0
-
-pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
+# shellcheck source=soak/lib.sh
+source "$ROOT/soak/lib.sh"
 
 cleanup() {
     local rc=$?
@@ -90,36 +87,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Print the SIPp message trace (sent/received SIP) and error log of a failed scenario.
-show_sipp_trace() {
-    local name=$1
-    for f in "$WORK/$name.msg.log" "$WORK/$name.err.log" "$WORK/$name.out"; do
-        if [[ -s "$f" ]]; then
-            echo "----- $f -----"
-            tail -n 120 "$f"
-        fi
-    done
-}
-
-# run_sipp NAME SCENARIO [extra sipp args...]: one call, bounded twice (SIPp -timeout + timeout 30).
-run_sipp() {
-    local name=$1 scenario=$2
-    shift 2
-    local rc=0
-    timeout 30 sipp -sf "$scenario" "$@" \
-        -i "$HOST" -p "$SIPP_PORT" -mp "$SIPP_MEDIA_PORT" \
-        -m 1 -timeout 20s -timeout_error -nostdin \
-        -trace_msg -message_file "$WORK/$name.msg.log" \
-        -trace_err -error_file "$WORK/$name.err.log" \
-        "$HOST:$SIP_PORT" >"$WORK/$name.out" 2>&1 || rc=$?
-    return "$rc"
-}
-
-# received_first_lines NAME: the start line of every SIP message SIPp received, in order.
-received_first_lines() {
-    awk '/message received/ { want = 1; next }
-         want && NF { sub(/\r$/, ""); print; want = 0 }' "$WORK/$1.msg.log" 2>/dev/null || true
-}
 
 echo "interop: binary $BIN, work dir $WORK"
 echo "interop: SIP $HOST:$SIP_PORT, HTTP $HOST:$HTTP_PORT, RTP $RTP_MIN-$RTP_MAX, sipp $SIPP_PORT, counter $COUNTER_PORT"
@@ -175,7 +142,7 @@ if [[ ! -f "$WORK/counter.ready" ]]; then
 fi
 
 sipp_rc=0
-run_sipp demo_call "$SIPP_DIR/demo_call.xml" -s "$DEMO_NUMBER" -key rtp_port "$COUNTER_PORT" || sipp_rc=$?
+run_sipp demo_call "$SIPP_DIR/demo_call.xml" "$SIP_PORT" -s "$DEMO_NUMBER" -key rtp_port "$COUNTER_PORT" || sipp_rc=$?
 counter_rc=0
 wait "$COUNTER_PID" || counter_rc=$?
 COUNTER_PID=""
@@ -207,7 +174,7 @@ echo "interop: rtp summary: ${summary:-none}"
 check_reject() {
     local name=$1 code=$2
     local rc=0
-    run_sipp "$name" "$SIPP_DIR/$name.xml" || rc=$?
+    run_sipp "$name" "$SIPP_DIR/$name.xml" "$SIP_PORT" || rc=$?
     local rx finals
     rx="$(received_first_lines "$name")"
     finals="$(grep -E '^SIP/2\.0 [2-6][0-9][0-9]' <<<"$rx" | sort -u | tr '\n' ';' || true)"

@@ -58,11 +58,8 @@ done
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vpbx-interop-auth.XXXXXX")"
 SWITCH_PID=""
 SWITCH_LOG=""
-FAILED=0
-PASSED=0
-
-pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
+# shellcheck source=soak/lib.sh
+source "$ROOT/soak/lib.sh"
 
 # stop_switch: SIGTERM the running switch, SIGKILL after 5 s; no status check (cleanup path).
 stop_switch() {
@@ -150,37 +147,6 @@ sigterm_check() {
     fi
 }
 
-# Print the SIPp message trace (sent/received SIP) and error log of a failed scenario.
-show_sipp_trace() {
-    local name=$1
-    for f in "$WORK/$name.msg.log" "$WORK/$name.err.log" "$WORK/$name.out"; do
-        if [[ -s "$f" ]]; then
-            echo "----- $f -----"
-            tail -n 120 "$f"
-        fi
-    done
-}
-
-# run_sipp NAME SCENARIO TARGET_PORT [extra sipp args...]: one call, bounded twice
-# (SIPp -timeout + timeout 30).
-run_sipp() {
-    local name=$1 scenario=$2 port=$3
-    shift 3
-    local rc=0
-    timeout 30 sipp -sf "$scenario" "$@" \
-        -i "$HOST" -p "$SIPP_PORT" -mp "$SIPP_MEDIA_PORT" \
-        -m 1 -timeout 20s -timeout_error -nostdin \
-        -trace_msg -message_file "$WORK/$name.msg.log" \
-        -trace_err -error_file "$WORK/$name.err.log" \
-        "$HOST:$port" >"$WORK/$name.out" 2>&1 || rc=$?
-    return "$rc"
-}
-
-# received_first_lines NAME: the start line of every SIP message SIPp received, in order.
-received_first_lines() {
-    awk '/message received/ { want = 1; next }
-         want && NF { sub(/\r$/, ""); print; want = 0 }' "$WORK/$1.msg.log" 2>/dev/null || true
-}
 
 # check_sipp NAME SCENARIO PORT DESCRIPTION [extra sipp args...]: PASS if SIPp exits 0.
 check_sipp() {
