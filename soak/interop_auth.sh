@@ -279,26 +279,7 @@ sigterm_check auth
 RING_DIR="$WORK/ringing"
 mkdir -p "$RING_DIR/prompts"
 cp "$ROOT/config/prompts/greeting.wav" "$RING_DIR/prompts/greeting.wav"
-cat >"$RING_DIR/company.yaml" <<YAML
-company: Ringing Co
-time_zone: Europe/Moscow
-files:
-  - { id: 1, name: Greeting, path: prompts/greeting.wav, kind: system }
-scenarios:
-  - id: 1
-    name: Ring, then greet
-    start: ring
-    operations:
-      ring:
-        action: { kind: ring, ms: 10000 }
-        exits: { next: greet }
-      greet:
-        action: { kind: info_message, prompt: { kind: file, id: 1 } }
-numbers:
-  - number: "$RING_NUMBER"
-    rules:
-      - { id: 1, name: always, scenario: 1 }
-YAML
+cp "$ROOT/tests/fixtures/ringing_company.yaml" "$RING_DIR/company.yaml"
 cat >"$RING_DIR/vpbx.toml" <<'TOML'
 # interop_auth.sh: the company below is loaded into the empty data dir on first start.
 demo = "company.yaml"

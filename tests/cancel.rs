@@ -5,26 +5,9 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-const RINGING_COMPANY: &str = r#"
-company: Ringing Co
-time_zone: Europe/Moscow
-files:
-  - { id: 1, name: Greeting, path: prompts/greeting.wav, kind: system }
-scenarios:
-  - id: 1
-    name: Ring, then greet
-    start: ring
-    operations:
-      ring:
-        action: { kind: ring, ms: 10000 }
-        exits: { next: greet }
-      greet:
-        action: { kind: info_message, prompt: { kind: file, id: 1 } }
-numbers:
-  - number: "74951112233"
-    rules:
-      - { id: 1, name: always, scenario: 1 }
-"#;
+/// A company whose only number rings for 10 s before the greeting (shared with
+/// soak/interop_auth.sh).
+const RINGING_COMPANY: &str = include_str!("fixtures/ringing_company.yaml");
 
 #[actix_rt::test]
 async fn cancel_before_answer_gets_487() {

@@ -329,6 +329,18 @@ impl Phone {
         }
     }
 
+    /// A request without a body inside this call (ACK, CANCEL, BYE).
+    fn bodyless(&self, method: &str, branch: &str, to: &str) -> String {
+        format!(
+            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+            target = self.target,
+            local = self.local,
+            ft = self.from_tag,
+            cid = self.call_id,
+            cseq = self.cseq,
+        )
+    }
+
     /// ACK for a 2xx (new branch) or for a non-2xx (the INVITE's branch).
     pub async fn ack(&mut self, for_2xx: bool) {
         let br = if for_2xx {
@@ -337,27 +349,12 @@ impl Phone {
             self.invite_branch.clone()
         };
         let to = self.to_header(&self.target.clone());
-        let t = format!(
-            "ACK {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
-            target = self.target,
-            local = self.local,
-            ft = self.from_tag,
-            cid = self.call_id,
-            cseq = self.cseq,
-        );
+        let t = self.bodyless("ACK", &br, &to);
         self.send(&t).await;
     }
 
     pub async fn cancel(&mut self) {
-        let t = format!(
-            "CANCEL {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: <{target}>\r\nCall-ID: {cid}\r\nCSeq: {cseq} CANCEL\r\nContent-Length: 0\r\n\r\n",
-            target = self.target,
-            local = self.local,
-            br = self.invite_branch,
-            ft = self.from_tag,
-            cid = self.call_id,
-            cseq = self.cseq,
-        );
+        let t = self.bodyless("CANCEL", &self.invite_branch, &format!("<{}>", self.target));
         self.send(&t).await;
     }
 
@@ -365,14 +362,7 @@ impl Phone {
         self.cseq += 1;
         let br = self.branch();
         let to = self.to_header(&self.target.clone());
-        let t = format!(
-            "BYE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: {cseq} BYE\r\nContent-Length: 0\r\n\r\n",
-            target = self.target,
-            local = self.local,
-            ft = self.from_tag,
-            cid = self.call_id,
-            cseq = self.cseq,
-        );
+        let t = self.bodyless("BYE", &br, &to);
         self.send(&t).await;
     }
 
