@@ -166,6 +166,8 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
     }
     metrics::gauge!("vpbx_active_calls").increment(0.0);
     let clock = Arc::new(RealClock);
+    let (dialer, dials) = vpbx_actors::leg::Dialer::new();
+    let trunks = Arc::new(sip::trunk::TrunkState::default());
     let deps = CallDeps {
         media: media.clone(),
         cdrs: cdrs.clone(),
@@ -174,6 +176,8 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         step_budget: 1000,
         tts: vpbx_media::Tts::new(settings.data_dir.join("tts")),
         default_voice: "en".into(),
+        dialer,
+        dialogs: Default::default(),
     };
     let cores = settings.call_threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -233,10 +237,11 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         registrar: registrar.clone(),
         cdrs: cdrs.clone(),
         clock,
+        trunks: trunks.clone(),
     };
     let sip = sip_runtime
         .handle()
-        .spawn(sip::start(sip_config, edge_ctx))
+        .spawn(sip::start(sip_config, edge_ctx, dials))
         .await
         .map_err(|e| StartError::Io(std::io::Error::other(e.to_string())))??;
     crate::http::auth::ensure_admin(&store, settings.admin_password.as_ref().map(|p| p.expose()))?;

@@ -11,7 +11,9 @@ use crate::cdr::CdrSink;
 use crate::clock::Clock;
 use crate::core::routing::Routed;
 use crate::core::scenario::{Command, Ending, Input, ScenarioRun};
-use crate::leg::{Leg, LegCommand, LegEvent};
+use crate::leg::{Dialer, Leg, LegCommand, LegEvent};
+
+mod forwarding;
 use crate::pii::Pii;
 use actix::prelude::*;
 use std::path::PathBuf;
@@ -52,6 +54,40 @@ pub struct CallDeps {
     pub tts: vpbx_media::Tts,
     /// Voice for text prompts that name none.
     pub default_voice: String,
+    /// Outbound legs through the SIP edge.
+    pub dialer: Dialer,
+    /// Live calls by the SIP Call-IDs of their dialogs (for transfers that name a dialog).
+    pub dialogs: DialogIndex,
+}
+
+/// Live calls by the SIP Call-IDs of their dialogs.
+#[derive(Clone, Default)]
+pub struct DialogIndex(Arc<std::sync::Mutex<std::collections::HashMap<String, Addr<CallActor>>>>);
+
+impl DialogIndex {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Addr<CallActor>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Registers a dialog of a call.
+    pub fn insert(&self, sip_call_id: String, call: Addr<CallActor>) {
+        self.map().insert(sip_call_id, call);
+    }
+    /// The call holding a dialog.
+    pub fn get(&self, sip_call_id: &str) -> Option<Addr<CallActor>> {
+        self.map().get(sip_call_id).cloned()
+    }
+    /// Forgets every dialog of `call`.
+    pub fn remove_call(&self, call: &Addr<CallActor>) {
+        self.map().retain(|_, a| a != call);
+    }
+    /// Dialogs registered (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+    /// Whether no dialog is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A routed inbound call, ready to start.
@@ -66,6 +102,9 @@ pub struct CallSetup {
     pub scenario: Arc<Scenario>,
     /// The configuration this call was routed with; it keeps it to the end.
     pub snapshot: Arc<CompanyConfig>,
+    /// Number presented on legs to external numbers when the call is a phone's outbound call
+    /// (the line's caller ID); `None`: the dialled virtual number (SPEC §5).
+    pub outbound_caller_id: Option<String>,
 }
 
 /// Sent by a call actor to its supervisor when it stops, for whatever reason.
@@ -121,6 +160,20 @@ pub struct CallActor {
     record: bool,
     /// The recording in progress: start and the two files, relative to the data directory.
     recording: Option<(u64, String, String)>,
+    /// Our SDP answer to the caller, once the caller's media is started.
+    caller_sdp: Option<String>,
+    /// Whether 180 (or 183) went to the caller.
+    caller_ringing: bool,
+    /// The forward operation in progress.
+    forwarding: Option<forwarding::Forwarding>,
+    /// Employees who talked in this call (for the CDR and recordings).
+    employees: Vec<vpbx_store::model::EmployeeId>,
+    /// See [`CallSetup::outbound_caller_id`].
+    outbound_caller_id: Option<String>,
+    /// The call joined with this one by an attended transfer (each ends the other).
+    joined: Option<Addr<CallActor>>,
+    /// The caller's phone transferred this call away: when the talk ends, the call ends.
+    caller_transferred: bool,
 }
 
 impl CallActor {
@@ -129,7 +182,7 @@ impl CallActor {
         let span = tracing::info_span!("call", call_id = %setup.call_id);
         let start_unix_ms = deps.clock.unix_ms();
         let record = setup.scenario.record;
-        let run = ScenarioRun::new(setup.scenario, deps.step_budget);
+        let run = ScenarioRun::new(setup.scenario.clone(), deps.step_budget);
         let Leg {
             info,
             commands,
@@ -158,6 +211,13 @@ impl CallActor {
             outcome: None,
             record,
             recording: None,
+            caller_sdp: None,
+            caller_ringing: false,
+            forwarding: None,
+            employees: Vec::new(),
+            outbound_caller_id: setup.outbound_caller_id,
+            joined: None,
+            caller_transferred: false,
         }
     }
 
@@ -170,8 +230,9 @@ impl CallActor {
                 Command::Trace(step) => self.steps.push(step),
                 Command::Answer => self.answer(ctx),
                 Command::Play { id, prompt } => self.play(id, prompt, ctx),
+                Command::Forward { id, forward } => self.forward(id, forward, ctx),
                 Command::Ring { id, ms } => {
-                    self.send_leg(LegCommand::Ring);
+                    self.ring_caller();
                     ctx.run_later(Duration::from_millis(u64::from(ms)), move |act, ctx| {
                         let cmds = act.run.handle(Input::TimerFired { id });
                         act.execute(cmds, ctx);
@@ -198,15 +259,12 @@ impl CallActor {
         }
     }
 
-    fn answer(&mut self, ctx: &mut Context<Self>) {
-        let Some(media_leg) = self.media_leg.take() else {
-            self.end(
-                CallResult::Failed,
-                "no media leg to answer with".into(),
-                ctx,
-            );
-            return;
-        };
+    /// Starts the caller's media session once; returns our SDP for the caller.
+    fn start_caller_media(&mut self, ctx: &mut Context<Self>) -> Option<String> {
+        if let Some(sdp) = &self.caller_sdp {
+            return Some(sdp.clone());
+        }
+        let media_leg = self.media_leg.take()?;
         let offer = &self.leg_info.offer;
         let local = media_leg.local_addr();
         let session_id = self.start_unix_ms;
@@ -222,13 +280,40 @@ impl CallActor {
             }
             .into_actor(self),
         );
+        self.media = Some(handle);
+        self.caller_sdp = Some(sdp.clone());
+        Some(sdp)
+    }
+
+    /// 180 Ringing to the caller, once.
+    fn ring_caller(&mut self) {
+        if !self.caller_ringing && self.answer_unix_ms.is_none() {
+            self.caller_ringing = true;
+            self.send_leg(LegCommand::Ring);
+        }
+    }
+
+    /// Answers the caller (200 with our SDP); idempotent.
+    fn answer(&mut self, ctx: &mut Context<Self>) {
+        if self.answer_unix_ms.is_some() {
+            return;
+        }
+        let Some(sdp) = self.start_caller_media(ctx) else {
+            self.end(
+                CallResult::Failed,
+                "no media leg to answer with".into(),
+                ctx,
+            );
+            return;
+        };
         self.send_leg(LegCommand::Answer { sdp });
         let now = self.deps.clock.unix_ms();
         self.answer_unix_ms = Some(now);
         if self.record {
-            self.start_recording(&handle, now);
+            if let Some(handle) = self.media.clone() {
+                self.start_recording(&handle, now);
+            }
         }
-        self.media = Some(handle);
     }
 
     fn play(&mut self, id: u64, prompt: Prompt, ctx: &mut Context<Self>) {
@@ -328,6 +413,7 @@ impl CallActor {
             });
         }
         self.leg_open = false;
+        self.drop_forwarding(&reason);
         self.outcome = Some((result, reason));
         ctx.stop();
     }
@@ -338,6 +424,9 @@ impl Actor for CallActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
+        self.deps
+            .dialogs
+            .insert(self.leg_info.sip_call_id.clone(), ctx.address());
         info!(
             numa = %Pii(&self.leg_info.numa),
             numb = %self.leg_info.numb,
@@ -380,8 +469,12 @@ impl Actor for CallActor {
         );
     }
 
-    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
+        self.deps.dialogs.remove_call(&ctx.address());
+        if let Some(partner) = self.joined.take() {
+            partner.do_send(forwarding::PartnerEnded);
+        }
         let (result, reason) = self.outcome.take().unwrap_or_else(|| {
             (
                 CallResult::Failed,
@@ -404,6 +497,7 @@ impl Actor for CallActor {
             };
             let _ = self.leg_tx.send(cmd);
         }
+        self.drop_forwarding(&reason);
         if let Some(media) = self.media.take() {
             let st = media.stats();
             self.steps.push(format!(
@@ -427,7 +521,7 @@ impl Actor for CallActor {
                     call_id: self.id.0.clone(),
                     numa: self.leg_info.numa.clone(),
                     numb: self.leg_info.numb.clone(),
-                    employee: None,
+                    employee: self.employees.first().map(|e| e.0),
                     start_unix_ms: start,
                     duration_ms: end.saturating_sub(start),
                     stereo_path: Some(stereo),
@@ -487,7 +581,27 @@ impl Handler<FromLeg> for CallActor {
                 if let Some(media) = &self.media {
                     media.set_remote(offer.remote);
                 }
+                self.caller_media_changed(&offer);
             }
+            LegEvent::Refer {
+                target,
+                replaces: Some(r),
+            } => {
+                self.steps
+                    .push(format!("caller: attended transfer to {target}"));
+                let party = self.talk_media();
+                self.join_with(r, party, forwarding::TransferFrom::Caller, ctx);
+            }
+            LegEvent::Refer {
+                target,
+                replaces: None,
+            } => {
+                self.steps.push(format!(
+                    "caller: blind transfer to {target} refused (only the answering side may transfer blind)"
+                ));
+            }
+            // Outbound-only events never come from the inbound leg.
+            LegEvent::Ringing { .. } | LegEvent::Answered { .. } | LegEvent::Rejected { .. } => {}
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use vpbx_media::Negotiated;
+use vpbx_store::model::SipLineId;
 
 /// What the edge learnt about an inbound leg.
 #[derive(Debug, Clone)]
@@ -21,6 +22,10 @@ pub struct LegInfo {
     pub numb: String,
     /// The codec and address negotiated from the caller's offer.
     pub offer: Negotiated,
+    /// Our tag in the dialog (To tag of our answers).
+    pub local_tag: String,
+    /// The caller's tag (From tag).
+    pub remote_tag: String,
 }
 
 /// A command from the call actor to the leg.
@@ -40,7 +45,13 @@ pub enum LegCommand {
         /// Reason phrase / `Reason` header text.
         reason: String,
     },
-    /// End the leg: BYE when answered, a final error response when not.
+    /// Send 183 Session Progress with this SDP answer (early media towards the caller).
+    Progress {
+        /// The SDP body.
+        sdp: String,
+    },
+    /// End the leg: BYE when answered, a final error response when not (CANCEL for an
+    /// outbound leg that has not answered).
     Hangup {
         /// Why (sent in a `Reason` header).
         reason: String,
@@ -67,12 +78,163 @@ pub enum LegEvent {
         /// Duration in ms as signalled (0 if none).
         duration_ms: u32,
     },
+    /// Outbound legs: the callee is ringing (180), or sends early media (183 with SDP).
+    Ringing {
+        /// The callee's early media description, when it sent one.
+        early: Option<Negotiated>,
+    },
+    /// Outbound legs: the callee answered (2xx, ACK already sent).
+    Answered {
+        /// The callee's media description.
+        answer: Negotiated,
+        /// Who answered, for the call detail (contact or URI).
+        by: String,
+        /// The answered dialog: SIP Call-ID, our tag, the callee's tag.
+        dialog: (String, String, String),
+    },
+    /// Outbound legs: every destination refused or could not be reached; the leg is over.
+    Rejected {
+        /// Final status (e.g. 486 busy, 480/408 no answer, 404, 503).
+        code: u16,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A REFER from the peer asks the switch to transfer the other party to `target`
+    /// (the edge already answered 202). `replaces` is set for an attended transfer: it names
+    /// the dialog (Call-ID, to-tag, from-tag as the peer sees them) whose other party takes
+    /// this leg's place.
+    Refer {
+        /// The user part or URI of Refer-To, without the `Replaces` parameter.
+        target: String,
+        /// `Replaces` of an attended transfer.
+        replaces: Option<Replaces>,
+    },
     /// A re-INVITE moved the peer's media (new address, or hold/resume direction); the edge
     /// already answered it with our unchanged address and codec.
     RemoteMedia {
         /// The peer's new media description.
         offer: Negotiated,
     },
+}
+
+/// The dialog an attended transfer replaces (RFC 3891), as named by the transferring phone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Replaces {
+    /// SIP Call-ID of the dialog.
+    pub call_id: String,
+    /// `to-tag` (the tag of the party that received the dialog's INVITE).
+    pub to_tag: String,
+    /// `from-tag`.
+    pub from_tag: String,
+}
+
+impl Replaces {
+    /// Whether this names the dialog `call_id` with tags `a` and `b` (in either order: phones
+    /// differ in which side they call `to` and `from`).
+    pub fn names(&self, call_id: &str, a: &str, b: &str) -> bool {
+        self.call_id == call_id
+            && ((self.to_tag == a && self.from_tag == b)
+                || (self.to_tag == b && self.from_tag == a))
+    }
+}
+
+/// Where an outbound leg goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialTarget {
+    /// Every registered contact of a SIP line of this box (forked; the first to answer wins).
+    Line {
+        /// The line.
+        line: SipLineId,
+        /// Its login (shown in the call detail).
+        login: String,
+    },
+    /// A SIP URI elsewhere (`user@host[:port]`).
+    Uri(String),
+    /// An external number, through a trunk.
+    External(String),
+}
+
+impl std::fmt::Display for DialTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DialTarget::Line { login, .. } => write!(f, "line {login}"),
+            DialTarget::Uri(u) => write!(f, "sip:{u}"),
+            DialTarget::External(n) => write!(f, "external {n}"),
+        }
+    }
+}
+
+/// A request for an outbound leg.
+#[derive(Debug, Clone)]
+pub struct DialRequest {
+    /// The call the leg belongs to (for logs).
+    pub call_id: String,
+    /// Where to.
+    pub target: DialTarget,
+    /// Number presented as the caller (From user part).
+    pub caller_id: String,
+    /// Display name presented, if any.
+    pub caller_name: Option<String>,
+    /// Our SDP offer.
+    pub offer_sdp: String,
+    /// `Replaces` to put in the INVITE (RFC 3891), when this leg replaces a dialog of the peer.
+    pub replaces: Option<Replaces>,
+}
+
+/// A dial request as the edge receives it, with its channel ends.
+#[derive(Debug)]
+pub struct Dial {
+    /// What to dial.
+    pub request: DialRequest,
+    /// Commands from the call actor.
+    pub commands: UnboundedReceiver<LegCommand>,
+    /// Events to the call actor.
+    pub events: UnboundedSender<LegEvent>,
+}
+
+/// The call actor's end of an outbound leg.
+#[derive(Debug)]
+pub struct OutLeg {
+    /// Commands to the edge (`Hangup` cancels or ends it).
+    pub commands: UnboundedSender<LegCommand>,
+    /// Events from the edge.
+    pub events: UnboundedReceiver<LegEvent>,
+}
+
+/// Places outbound legs through the SIP edge. Cheap to clone. Until the edge is running (or
+/// after it stopped), a dialled leg fails at once with `Rejected { code: 503 }`.
+#[derive(Debug, Clone)]
+pub struct Dialer {
+    tx: UnboundedSender<Dial>,
+}
+
+impl Dialer {
+    /// A dialer and the receiving end the SIP edge serves.
+    pub fn new() -> (Dialer, UnboundedReceiver<Dial>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Dialer { tx }, rx)
+    }
+
+    /// Starts an outbound leg. Its progress arrives as [`LegEvent`]s.
+    pub fn dial(&self, request: DialRequest) -> OutLeg {
+        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+        let dial = Dial {
+            request,
+            commands: cmd_rx,
+            events: ev_tx,
+        };
+        if let Err(e) = self.tx.send(dial) {
+            let _ = e.0.events.send(LegEvent::Rejected {
+                code: 503,
+                reason: "SIP edge not running".into(),
+            });
+        }
+        OutLeg {
+            commands: cmd_tx,
+            events: ev_rx,
+        }
+    }
 }
 
 /// The call actor's end of a leg.

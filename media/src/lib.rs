@@ -122,7 +122,7 @@ pub use playlist::PlayOptions;
 pub use prompt::{Prompt, PromptCache};
 pub use recorder::RecordSpec;
 pub use sdp::{
-    answer, negotiate, Direction, MediaDescription, Negotiated, SdpError, SessionDescription,
+    answer, negotiate, offer, Direction, MediaDescription, Negotiated, SdpError, SessionDescription,
 };
 pub use session::{MediaConfig, MediaEngine, MediaEvent, MediaHandle, MediaLeg, SessionStats};
 pub use tts::Tts;

@@ -366,6 +366,21 @@ pub fn answer(
     s
 }
 
+/// Our SDP offer for an outbound leg: PCMU and PCMA at `local_ip:local_port`, RFC 4733
+/// telephone-events on payload type 101, sendrecv.
+pub fn offer(local_ip: IpAddr, local_port: u16, session_id: u64, session_version: u64) -> String {
+    let addrtype = match local_ip {
+        IpAddr::V4(_) => "IP4",
+        IpAddr::V6(_) => "IP6",
+    };
+    format!(
+        "v=0\r\no=vpbx {session_id} {session_version} IN {addrtype} {local_ip}\r\ns=vpbx\r\n\
+         c=IN {addrtype} {local_ip}\r\nt=0 0\r\nm=audio {local_port} RTP/AVP 0 8 101\r\n\
+         a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+         a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,6 +415,15 @@ a=sendrecv\r\n\
 a=label:1\r\n\
 a=rtcp-rsize\r\n\
 a=ssrc:1853187356 cname:sip:alice@example.com\r\n";
+
+    #[test]
+    fn our_offer_parses_and_negotiates_pcmu_with_events() {
+        let o = offer("127.0.0.1".parse().unwrap(), 7000, 1, 1);
+        let n = negotiate(&SessionDescription::parse(&o).unwrap()).unwrap();
+        assert_eq!(n.codec, crate::Codec::Pcmu);
+        assert_eq!(n.telephone_event, Some(101));
+        assert_eq!(n.remote.port(), 7000);
+    }
 
     #[test]
     fn sipp_default_offer() {

@@ -69,6 +69,17 @@ pub fn ringback_us() -> Prompt {
     cadence(&[440.0, 480.0], 2000, 4000, DUAL_AMPLITUDE)
 }
 
+/// Music on hold: a soft, slow arpeggio (C–E–G–E, 400 ms each, then a pause), one period of
+/// 2 s. Generated, so the box needs no licensed recording; an uploaded file can replace it.
+pub fn music_on_hold() -> Prompt {
+    let mut s = Vec::new();
+    for f in [261.63, 329.63, 392.0, 329.63] {
+        s.extend(tone(&[f, f * 2.0], 400, 2500.0));
+    }
+    s.resize(s.len() + samples_for(400), 0);
+    Prompt::from_samples_8k(s)
+}
+
 /// The voicemail beep: 1 kHz for 0.25 s.
 pub fn beep() -> Prompt {
     sine(1000.0, 250, SINGLE_AMPLITUDE)

@@ -68,6 +68,7 @@ mod schedules;
 mod settings;
 mod tags;
 mod talk_options;
+mod trunks;
 
 pub use error::ApiError;
 
@@ -84,7 +85,7 @@ pub struct RouteDoc {
 
 /// Every route of the API, in registration order (with the resource it belongs to).
 pub fn api_routes() -> Vec<(&'static str, RouteDoc)> {
-    let tables: [(&'static str, &[RouteDoc]); 19] = [
+    let tables: [(&'static str, &[RouteDoc]); 20] = [
         ("auth", auth::ROUTES),
         ("employees", employees::ROUTES),
         ("groups", groups::ROUTES),
@@ -98,6 +99,7 @@ pub fn api_routes() -> Vec<(&'static str, RouteDoc)> {
         ("scenarios", scenarios::ROUTES),
         ("files", files::ROUTES),
         ("talk options", talk_options::ROUTES),
+        ("trunks", trunks::ROUTES),
         ("settings", settings::ROUTES),
         ("lines", lines::ROUTES),
         ("calls", calls::ROUTES),
@@ -219,6 +221,7 @@ fn configure_api(cfg: &mut web::ServiceConfig) {
             .configure(scenarios::configure)
             .configure(files::configure)
             .configure(talk_options::configure)
+            .configure(trunks::configure)
             .configure(settings::configure)
             .configure(lines::configure)
             .configure(calls::configure)

@@ -211,7 +211,7 @@ routes! {
     POST "/numbers" => crud::create::<VirtualNumber>, "Add a virtual number (with its rules)";
     GET "/numbers/{number}" => crud::get::<VirtualNumber>, "Get a virtual number with its rules";
     PUT "/numbers/{number}" => crud::update::<VirtualNumber>, "Replace a virtual number and its rules";
-    DELETE "/numbers/{number}" => crud::delete::<VirtualNumber>, "Remove a virtual number";
+    DELETE "/numbers/{number}" => crud::delete::<VirtualNumber>, "Remove a virtual number (409 while a trunk's DID or a SIP line's caller id uses it)";
     GET "/numbers/{number}/rules" => rules, "The number's rules in priority order";
     POST "/numbers/{number}/rules" => add_rule, "Add a rule (at ?position=, default last)";
     POST "/numbers/{number}/rules/reorder" => reorder, "Reorder the rules: body {order: [rule ids]} naming each once";

@@ -71,11 +71,11 @@ fn schemas() -> Result<Map<String, Value>, String> {
         "extension": "101", "calls_enabled": true, "schedule": null, "rating": false,
         "trainer": null, "trainer_joins_every_call": false, "percent_distribution": false,
         "phones": [
-            {"kind": "sip_line", "id": 101, "login": "101", "password": "generated", "lines": 2, "dial_timeout_s": 20, "percent": 0},
+            {"kind": "sip_line", "id": 101, "login": "101", "password": "generated", "lines": 2, "dial_timeout_s": 20, "percent": 0, "outbound_caller_id": "74951234567", "outbound_allowed": true},
             {"kind": "external", "number": "79161234567", "dial_timeout_s": 20, "lines": 1, "percent": 0},
             {"kind": "sip_uri", "uri": "anna@pbx.example.com:5060", "dial_timeout_s": 20, "lines": 1, "percent": 0}
         ]
-    }))?, "An employee. Phones are sip_line (send {kind: sip_line} alone to get generated credentials), external (international format) or sip_uri.");
+    }))?, "An employee. Phones are sip_line (send {kind: sip_line} alone to get generated credentials), external (international format) or sip_uri. A SIP line's outbound_caller_id is a virtual number presented on its outbound calls (null = the company's first); outbound_allowed false makes it incoming-only.");
     put(
         "Group",
         example::<Group>(json!({
@@ -167,6 +167,17 @@ fn schemas() -> Result<Map<String, Value>, String> {
         "A DTMF talk option.",
     );
     put(
+        "Trunk",
+        example::<Trunk>(json!({
+            "id": 1, "name": "Carrier", "enabled": true, "host": "sip.carrier.example", "port": 5060,
+            "transport": "udp",
+            "auth": {"kind": "registration", "username": "acme", "password": "secret", "expires_s": 300, "realm": null},
+            "dids": [{"did": "4951234567", "number": "74951234567"}],
+            "outbound": true, "prefixes": ["7"], "number_format": "international", "max_channels": 30
+        }))?,
+        "A SIP trunk to a carrier. auth.kind is registration (username, password, expires_s 60–3600, realm) or ip (addresses: IPs or CIDR blocks); transport udp or tcp; number_format international (digits) or plus (+digits); dids map carrier DIDs to virtual numbers; prefixes choose outbound numbers (empty = all); max_channels null = unlimited.",
+    );
+    put(
         "CompanySettings",
         example::<CompanySettings>(json!({
             "company": "Demo Company", "time_zone": "Europe/Moscow",
@@ -226,6 +237,7 @@ fn schema_of(tag: &str, path: &str) -> Option<&'static str> {
         "scenarios" => "Scenario",
         "files" => "FileMeta",
         "talk options" => "TalkOption",
+        "trunks" => "Trunk",
         "settings" => "CompanySettings",
         _ => return None,
     })

@@ -23,7 +23,7 @@ pub(super) struct LegTask {
 }
 
 /// `Reason` header value for a BYE we send (RFC 3326).
-fn reason_header(text: &str) -> String {
+pub(super) fn reason_header(text: &str) -> String {
     let clean: String = text
         .chars()
         .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
@@ -59,6 +59,8 @@ async fn drive(task: LegTask) {
     tokio::pin!(invite);
     let mut invite_done = false;
     let mut answered = false;
+    // A REFER was accepted: our BYE is preceded by its final NOTIFY.
+    let mut refer_pending = false;
     // Our last SDP answer's address and codec, reused to answer re-INVITEs.
     let mut local_media: Option<(std::net::SocketAddr, u64, u64)> = None;
     loop {
@@ -68,6 +70,11 @@ async fn drive(task: LegTask) {
             cmd = commands.recv() => match cmd {
                 Some(LegCommand::Ring) => {
                     dialog.ringing(None, None).ok();
+                }
+                Some(LegCommand::Progress { sdp }) => {
+                    local_media = local_addr_of(&sdp);
+                    let headers = vec![Header::ContentType("application/sdp".into())];
+                    dialog.ringing(Some(headers), Some(sdp.into_bytes())).ok();
                 }
                 Some(LegCommand::Answer { sdp }) => {
                     local_media = local_addr_of(&sdp);
@@ -86,6 +93,11 @@ async fn drive(task: LegTask) {
                     break;
                 }
                 Some(LegCommand::Hangup { reason }) => {
+                    if refer_pending {
+                        let _ = dialog
+                            .notify_refer(StatusCode::OK, "terminated;reason=noresource")
+                            .await;
+                    }
                     end(&dialog, answered, 480, &reason).await;
                     let _ = events.send(LegEvent::Ended);
                     break;
@@ -100,16 +112,7 @@ async fn drive(task: LegTask) {
                     let _ = events.send(LegEvent::Confirmed);
                 }
                 Some(DialogState::Info(_, req, handle)) => {
-                    let content_type = req
-                        .headers
-                        .iter()
-                        .find_map(|h| match h {
-                            Header::ContentType(c) => Some(c.value().to_string()),
-                            _ => None,
-                        })
-                        .unwrap_or_default();
-                    let body = String::from_utf8_lossy(&req.body);
-                    match vpbx_media::parse_sip_info_dtmf(&content_type, &body) {
+                    match sip_info_dtmf(&req) {
                         Some((digit, duration_ms)) => {
                             let _ = events.send(LegEvent::Dtmf { digit, duration_ms });
                             handle.reply(StatusCode::OK).await.ok();
@@ -119,6 +122,9 @@ async fn drive(task: LegTask) {
                             handle.reply(StatusCode::from(469)).await.ok();
                         }
                     }
+                }
+                Some(DialogState::Refer(_, req, handle)) => {
+                    refer_pending |= super::outleg::on_refer(&req, &handle, &events).await;
                 }
                 Some(DialogState::Updated(_, req, handle)) => {
                     reinvite(&req, &handle, &events, &mut local_media).await;
@@ -145,8 +151,22 @@ async fn drive(task: LegTask) {
     }
 }
 
+/// A DTMF digit and duration from an INFO request, if it carries one.
+pub(super) fn sip_info_dtmf(req: &rsipstack::sip::Request) -> Option<(char, u32)> {
+    let content_type = req
+        .headers
+        .iter()
+        .find_map(|h| match h {
+            Header::ContentType(c) => Some(c.value().to_string()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let body = String::from_utf8_lossy(&req.body);
+    vpbx_media::parse_sip_info_dtmf(&content_type, &body)
+}
+
 /// Our media address and session id/version from an SDP answer we sent.
-fn local_addr_of(sdp: &str) -> Option<(std::net::SocketAddr, u64, u64)> {
+pub(super) fn local_addr_of(sdp: &str) -> Option<(std::net::SocketAddr, u64, u64)> {
     let desc = vpbx_media::SessionDescription::parse(sdp).ok()?;
     let m = desc.media.first()?;
     let ip = m.connection.or(desc.connection)?;
@@ -160,7 +180,7 @@ fn local_addr_of(sdp: &str) -> Option<(std::net::SocketAddr, u64, u64)> {
 /// A re-INVITE on an answered leg: follow the peer's new address/direction, answer with our
 /// unchanged address and codec (new session version). An offerless re-INVITE gets our current
 /// description as the offer.
-async fn reinvite(
+pub(super) async fn reinvite(
     req: &rsipstack::sip::Request,
     handle: &rsipstack::dialog::dialog::TransactionHandle,
     events: &UnboundedSender<LegEvent>,

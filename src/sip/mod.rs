@@ -11,10 +11,13 @@ pub mod digest;
 pub mod gate;
 mod inspector;
 mod leg;
+mod outleg;
+pub mod refer;
 mod register;
 pub mod registrar;
 pub mod security;
 mod transport;
+pub mod trunk;
 
 pub use register::Registrar;
 
@@ -36,6 +39,7 @@ use vpbx_actors::call::{CallId, CallSetup};
 use vpbx_actors::call_supervisor::StartCall;
 use vpbx_actors::clock::Clock;
 use vpbx_actors::config_hub::Snapshots;
+use vpbx_actors::core::dialplan;
 use vpbx_actors::core::routing::{route, NotRouted, RouteRequest};
 use vpbx_actors::leg::{Leg, LegInfo};
 use vpbx_actors::pii::Pii;
@@ -85,6 +89,8 @@ pub struct EdgeContext {
     pub registrar: Arc<Registrar>,
     /// Where refused calls that must still be reported (blocked callers) leave their CDR.
     pub cdrs: vpbx_actors::cdr::CdrSink,
+    /// Trunk channels and registration state.
+    pub trunks: Arc<trunk::TrunkState>,
 }
 
 /// A running SIP edge.
@@ -111,8 +117,13 @@ impl SipEdge {
     }
 }
 
-/// Binds UDP and TCP on `cfg.addr` and starts serving on the current runtime.
-pub async fn start(cfg: SipConfig, ctx: EdgeContext) -> Result<SipEdge, SipError> {
+/// Binds UDP and TCP on `cfg.addr` and starts serving on the current runtime; outbound legs
+/// asked for on `dials` are placed from here.
+pub async fn start(
+    cfg: SipConfig,
+    ctx: EdgeContext,
+    dials: tokio::sync::mpsc::UnboundedReceiver<vpbx_actors::leg::Dial>,
+) -> Result<SipEdge, SipError> {
     let cancel = CancellationToken::new();
     let transport = TransportLayer::new(cancel.clone());
     let io_err = |e: std::io::Error| SipError::Bind {
@@ -166,6 +177,20 @@ pub async fn start(cfg: SipConfig, ctx: EdgeContext) -> Result<SipEdge, SipError
         }
     });
     let router_ctx = ctx.clone();
+    tokio::spawn(outleg::serve(
+        dials,
+        Arc::new(outleg::Outbound {
+            dialogs: dialogs.clone(),
+            ctx: ctx.clone(),
+            local: cfg.addr,
+        }),
+    ));
+    tokio::spawn(trunk::registrations(
+        endpoint.inner.clone(),
+        ctx.snapshots.clone(),
+        ctx.trunks.clone(),
+        cancel.child_token(),
+    ));
     let router = Router {
         dialogs,
         ctx,
@@ -321,47 +346,106 @@ impl Router {
         };
 
         let snapshot = self.ctx.snapshots.current();
-        let request = RouteRequest {
-            numa: &numa,
-            numb: &numb,
-            unix_ms: self.ctx.clock.unix_ms(),
-        };
-        let routed = match route(&snapshot, &request) {
-            Ok(r) => r,
-            Err(NotRouted::UnknownNumber) => {
-                info!(numb = %numb, "INVITE for an unknown number");
-                return reply(&mut tx, 404, Some("unknown number"), vec![]).await;
+        // A DID the carrier delivers is mapped to its virtual number (Request-URI, else To).
+        let mut numb = numb;
+        let to_user = req
+            .to_header()
+            .ok()
+            .and_then(|t| t.uri().ok())
+            .and_then(|u| u.user().map(str::to_string))
+            .unwrap_or_default();
+        if let Some((_, m)) = snapshot
+            .trunk_for_did(&numb)
+            .or_else(|| snapshot.trunk_for_did(&to_user))
+        {
+            numb = m.number.clone();
+        }
+        let mut numa = numa;
+        let mut outbound_caller_id = None;
+        let (routed, scenario) = if snapshot.number(&numb).is_some() {
+            match self
+                .route_number(&mut tx, &snapshot, &numa, &numb, &sip_call_id)
+                .await
+            {
+                Some(r) => r,
+                None => return,
             }
-            Err(e @ NotRouted::Blacklisted { .. }) => {
-                info!(numa = %Pii(&numa), numb = %numb, "blacklisted caller refused");
-                // Blocked calls still appear in the call report (SPEC §1.4).
-                let now = self.ctx.clock.unix_ms();
-                self.ctx.cdrs.write(vpbx_store::model::Cdr {
-                    call_id: new_call_id(),
-                    sip_call_id,
-                    numa,
-                    numb,
-                    start_unix_ms: now,
-                    answer_unix_ms: None,
-                    end_unix_ms: now,
-                    result: vpbx_store::model::CallResult::Blocked,
-                    reason: e.to_string(),
-                    steps: vec![e.to_string()],
-                });
-                metrics::counter!("vpbx_calls_finished_total", "result" => "blocked").increment(1);
-                return reply(&mut tx, 403, Some("call blocked"), vec![]).await;
-            }
-            Err(e @ NotRouted::NoRuleMatched { .. }) => {
-                info!(numb = %numb, reason = %e, "no rule matched");
-                return reply(&mut tx, 480, Some(&e.to_string()), vec![]).await;
-            }
-            Err(e @ NotRouted::MissingScenario { .. }) => {
-                warn!(numb = %numb, reason = %e, "broken routing");
-                return reply(&mut tx, 500, Some(&e.to_string()), vec![]).await;
-            }
-        };
-        let Some(scenario) = snapshot.scenario(routed.scenario).cloned() else {
-            return reply(&mut tx, 500, Some("scenario vanished"), vec![]).await;
+        } else {
+            // Anything but a virtual number is dialled by a phone of the box: it must
+            // authenticate as one of the lines.
+            let peer_ip = peer_ip(&tx);
+            let login = match self.ctx.registrar.authenticate(
+                &tx.original,
+                "INVITE",
+                &self.ctx.snapshots,
+                &self.security,
+                peer_ip,
+                self.ctx.clock.unix_ms(),
+            ) {
+                register::PhoneAuth::Line(login) => login,
+                register::PhoneAuth::Challenge(headers) => {
+                    return reply(&mut tx, 407, None, headers).await;
+                }
+                register::PhoneAuth::Refused => {
+                    return reply(&mut tx, 403, Some("bad credentials"), vec![]).await;
+                }
+            };
+            let Some((employee, line)) = snapshot.sip_line_by_login(&login) else {
+                return reply(&mut tx, 403, Some("bad credentials"), vec![]).await;
+            };
+            let dialled = dialplan::classify(&snapshot, &numb);
+            let (target, label) = match dialled {
+                dialplan::Dialled::Employee(id, ext) => (
+                    vpbx_store::model::ForwardTarget::Employee { id },
+                    format!("extension {ext}"),
+                ),
+                dialplan::Dialled::Group(id, name) => (
+                    vpbx_store::model::ForwardTarget::Group { id },
+                    format!("group {name}"),
+                ),
+                dialplan::Dialled::External(number) => {
+                    if !line.outbound_allowed {
+                        return reply(
+                            &mut tx,
+                            403,
+                            Some("outbound calls are not allowed for this line"),
+                            vec![],
+                        )
+                        .await;
+                    }
+                    if !snapshot.trunks.iter().any(|t| t.serves_outbound(&number)) {
+                        return reply(&mut tx, 403, Some("no trunk serves this number"), vec![])
+                            .await;
+                    }
+                    outbound_caller_id = Some(
+                        line.outbound_caller_id
+                            .clone()
+                            .or_else(|| snapshot.numbers.first().map(|n| n.number.clone()))
+                            .unwrap_or_else(|| employee.extension.clone()),
+                    );
+                    (
+                        vpbx_store::model::ForwardTarget::External {
+                            number: number.clone(),
+                            timeout_s: Some(60),
+                        },
+                        format!("external number {number}"),
+                    )
+                }
+                dialplan::Dialled::Unknown => {
+                    return reply(&mut tx, 404, Some("unknown extension or number"), vec![]).await;
+                }
+            };
+            numa = employee.extension.clone();
+            let name = format!("call from {} to {label}", line.login);
+            (
+                vpbx_actors::core::routing::Routed {
+                    rule: vpbx_store::model::RuleId(0),
+                    rule_name: name.clone(),
+                    scenario: vpbx_store::model::ScenarioId(0),
+                    skipped: Vec::new(),
+                },
+                dialplan::direct_scenario(name, target),
+            )
         };
         let Some(children) = self.ctx.registry.children() else {
             return reply(&mut tx, 503, Some("switch starting"), vec![]).await;
@@ -380,6 +464,7 @@ impl Router {
             }
         };
 
+        let dialog_id: DialogId = dialog.id();
         let call_id = CallId(new_call_id());
         debug!(call_id = %call_id, numa = %Pii(&numa), numb = %numb, "new call");
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -390,6 +475,8 @@ impl Router {
                 numa,
                 numb,
                 offer,
+                local_tag: dialog_id.local_tag.clone(),
+                remote_tag: dialog_id.remote_tag.clone(),
             },
             commands: cmd_tx,
             events: ev_rx,
@@ -400,8 +487,8 @@ impl Router {
             routed,
             scenario: Arc::new(scenario),
             snapshot,
+            outbound_caller_id,
         }));
-        let dialog_id: DialogId = dialog.id();
         leg::run(leg::LegTask {
             call_id,
             dialog,
@@ -413,6 +500,80 @@ impl Router {
         .await;
         self.dialogs.remove_dialog(&dialog_id);
     }
+}
+
+impl Router {
+    /// Routes a call to a virtual number; answers the transaction itself when the call cannot
+    /// be routed (and returns `None`).
+    async fn route_number(
+        &self,
+        tx: &mut Transaction,
+        snapshot: &Arc<vpbx_store::model::CompanyConfig>,
+        numa: &str,
+        numb: &str,
+        sip_call_id: &str,
+    ) -> Option<(
+        vpbx_actors::core::routing::Routed,
+        vpbx_store::model::Scenario,
+    )> {
+        let request = RouteRequest {
+            numa,
+            numb,
+            unix_ms: self.ctx.clock.unix_ms(),
+        };
+        let routed = match route(snapshot, &request) {
+            Ok(r) => r,
+            Err(NotRouted::UnknownNumber) => {
+                info!(numb = %numb, "INVITE for an unknown number");
+                reply(tx, 404, Some("unknown number"), vec![]).await;
+                return None;
+            }
+            Err(e @ NotRouted::Blacklisted { .. }) => {
+                info!(numa = %Pii(numa), numb = %numb, "blacklisted caller refused");
+                // Blocked calls still appear in the call report (SPEC §1.4).
+                let now = self.ctx.clock.unix_ms();
+                self.ctx.cdrs.write(vpbx_store::model::Cdr {
+                    call_id: new_call_id(),
+                    sip_call_id: sip_call_id.to_string(),
+                    numa: numa.to_string(),
+                    numb: numb.to_string(),
+                    start_unix_ms: now,
+                    answer_unix_ms: None,
+                    end_unix_ms: now,
+                    result: vpbx_store::model::CallResult::Blocked,
+                    reason: e.to_string(),
+                    steps: vec![e.to_string()],
+                });
+                metrics::counter!("vpbx_calls_finished_total", "result" => "blocked").increment(1);
+                reply(tx, 403, Some("call blocked"), vec![]).await;
+                return None;
+            }
+            Err(e @ NotRouted::NoRuleMatched { .. }) => {
+                info!(numb = %numb, reason = %e, "no rule matched");
+                reply(tx, 480, Some(&e.to_string()), vec![]).await;
+                return None;
+            }
+            Err(e @ NotRouted::MissingScenario { .. }) => {
+                warn!(numb = %numb, reason = %e, "broken routing");
+                reply(tx, 500, Some(&e.to_string()), vec![]).await;
+                return None;
+            }
+        };
+        let Some(scenario) = snapshot.scenario(routed.scenario).cloned() else {
+            reply(tx, 500, Some("scenario vanished"), vec![]).await;
+            return None;
+        };
+        Some((routed, scenario))
+    }
+}
+
+/// The address a request really came from.
+fn peer_ip(tx: &Transaction) -> Option<std::net::IpAddr> {
+    tx.connection
+        .as_ref()
+        .and_then(|c| c.get_remote_addr())
+        .and_then(|a| std::net::SocketAddr::try_from(a.addr.clone()).ok())
+        .map(|a| a.ip())
 }
 
 /// Every 5 s, drop expired registrations and tell the agent lines that lost their last contact.

@@ -96,6 +96,71 @@ impl Registrar {
     }
 }
 
+/// The outcome of authenticating a request from a phone (INVITE, REFER's follow-ups).
+pub enum PhoneAuth {
+    /// Send this 407 (fresh or stale nonce).
+    Challenge(Vec<Header>),
+    /// Bad credentials (or an unknown user — the same answer): 403.
+    Refused,
+    /// Authenticated as the line with this login.
+    Line(String),
+}
+
+impl Registrar {
+    /// Authenticates a request with `Proxy-Authorization` digest credentials against the SIP
+    /// lines (RFC 3261 §22.3: a server that is not the registrar challenges with 407). Failures
+    /// count towards the source's auth-failure ban.
+    pub fn authenticate(
+        &self,
+        req: &rsipstack::sip::Request,
+        method: &str,
+        snapshots: &Snapshots,
+        security: &Security,
+        peer_ip: Option<std::net::IpAddr>,
+        now: u64,
+    ) -> PhoneAuth {
+        let creds = req.headers.iter().find_map(|h| match h {
+            Header::ProxyAuthorization(a) => digest::parse_credentials(a.value()),
+            _ => None,
+        });
+        let challenge = |stale: bool| {
+            let nonce = self.nonces.issue(now);
+            PhoneAuth::Challenge(
+                digest::challenges(&self.realm, &nonce, stale, &self.algorithms)
+                    .into_iter()
+                    .map(|c| Header::ProxyAuthenticate(c.into()))
+                    .collect(),
+            )
+        };
+        let Some(creds) = creds else {
+            return challenge(false);
+        };
+        match self.nonces.check(&creds.nonce, now) {
+            NonceCheck::Fresh => {}
+            NonceCheck::Stale => return challenge(true),
+            _ => return challenge(false),
+        }
+        let snapshot = snapshots.current();
+        let line = snapshot.sip_line_by_login(&creds.username);
+        let password = line.map(|(_, l)| l.password.as_str());
+        match (digest::verify(&creds, method, &self.realm, password), line) {
+            (Ok(()), Some((_, l))) => PhoneAuth::Line(l.login.clone()),
+            _ => {
+                metrics::counter!("vpbx_sip_auth_failures_total", "method" => method.to_string())
+                    .increment(1);
+                warn!(
+                    security = "auth_failure",
+                    method, "request with bad credentials"
+                );
+                if let Some(ip) = peer_ip {
+                    security.auth_failed(ip);
+                }
+                PhoneAuth::Refused
+            }
+        }
+    }
+}
+
 fn persist(store: &Store, changes: &[Change]) {
     for c in changes {
         let r = match c {

@@ -29,6 +29,8 @@ pub enum EntityRef {
     Tag(TagId),
     /// A file.
     File(FileId),
+    /// A virtual number (its digits).
+    Number(String),
 }
 
 /// One user of an entity.
@@ -89,6 +91,28 @@ pub enum UsedBy {
         /// Its keys.
         keys: String,
     },
+    /// A SIP trunk (a DID mapping).
+    Trunk {
+        /// The trunk.
+        trunk: TrunkId,
+        /// Its name.
+        name: String,
+        /// Which field (`dids`).
+        field: &'static str,
+        /// The DID whose mapping uses the number.
+        did: String,
+    },
+    /// A SIP line of an employee (outbound caller id).
+    SipLine {
+        /// The line.
+        line: SipLineId,
+        /// Its login.
+        login: String,
+        /// The employee who owns it.
+        employee: EmployeeId,
+        /// Which field (`outbound_caller_id`).
+        field: &'static str,
+    },
 }
 
 impl std::fmt::Display for UsedBy {
@@ -117,6 +141,21 @@ impl std::fmt::Display for UsedBy {
                 field,
             } => write!(f, "contact {contact} '{name}' ({field})"),
             UsedBy::TalkOption { option, keys } => write!(f, "talk option {option} '{keys}'"),
+            UsedBy::Trunk {
+                trunk,
+                name,
+                field,
+                did,
+            } => write!(f, "trunk {trunk} '{name}' ({field}: DID {did})"),
+            UsedBy::SipLine {
+                line,
+                login,
+                employee,
+                field,
+            } => write!(
+                f,
+                "SIP line {line} '{login}' of employee {employee} ({field})"
+            ),
         }
     }
 }
@@ -177,6 +216,14 @@ pub fn users_of(cfg: &CompanyConfig, what: &EntityRef) -> Vec<UsedBy> {
                     },
                     EntityRef::File(f),
                 ) => id == f,
+                (Action::Forward(fwd), EntityRef::Employee(e)) => fwd
+                    .targets
+                    .iter()
+                    .any(|t| matches!(t, crate::model::ForwardTarget::Employee { id } if id == e)),
+                (Action::Forward(fwd), EntityRef::Group(g)) => fwd
+                    .targets
+                    .iter()
+                    .any(|t| matches!(t, crate::model::ForwardTarget::Group { id } if id == g)),
                 _ => false,
             };
             if uses {
@@ -216,6 +263,24 @@ pub fn users_of(cfg: &CompanyConfig, what: &EntityRef) -> Vec<UsedBy> {
             out.push(hit("schedule"));
         }
     }
+    for e in &cfg.employees {
+        for p in &e.phones {
+            if let Phone::SipLine(l) = p {
+                let uses = match (&l.outbound_caller_id, what) {
+                    (Some(n), EntityRef::Number(x)) => n == x,
+                    _ => false,
+                };
+                if uses {
+                    out.push(UsedBy::SipLine {
+                        line: l.id,
+                        login: l.login.clone(),
+                        employee: e.id,
+                        field: "outbound_caller_id",
+                    });
+                }
+            }
+        }
+    }
     for c in &cfg.contacts {
         let hit = |field| UsedBy::Contact {
             contact: c.id,
@@ -252,6 +317,18 @@ pub fn users_of(cfg: &CompanyConfig, what: &EntityRef) -> Vec<UsedBy> {
                 option: t.id,
                 keys: t.keys.clone(),
             });
+        }
+    }
+    if let EntityRef::Number(number) = what {
+        for t in &cfg.trunks {
+            for m in t.dids.iter().filter(|m| m.number == *number) {
+                out.push(UsedBy::Trunk {
+                    trunk: t.id,
+                    name: t.name.clone(),
+                    field: "dids",
+                    did: m.did.clone(),
+                });
+            }
         }
     }
     out
@@ -325,5 +402,55 @@ mod tests {
         assert_eq!(users_of(&cfg, &EntityRef::Tag(TagId(5))).len(), 1);
         // Employee 1: group member and personal manager.
         assert_eq!(users_of(&cfg, &EntityRef::Employee(EmployeeId(1))).len(), 2);
+    }
+
+    #[test]
+    fn virtual_numbers_are_used_by_did_mappings_and_caller_ids() {
+        let mut cfg = crate::parse_document(include_str!("../../config/demo.yaml")).unwrap();
+        let number = EntityRef::Number("74951234567".into());
+        assert!(users_of(&cfg, &number).is_empty());
+        cfg.trunks.push(Trunk {
+            id: TrunkId(1),
+            name: "Carrier".into(),
+            enabled: true,
+            host: "sip.carrier.example".into(),
+            port: 5060,
+            transport: TrunkTransport::Udp,
+            auth: TrunkAuth::Ip {
+                addresses: vec!["192.0.2.0/24".into()],
+            },
+            dids: vec![
+                DidMapping {
+                    did: "4951234567".into(),
+                    number: "74951234567".into(),
+                },
+                DidMapping {
+                    did: "4950000001".into(),
+                    number: "74950000001".into(),
+                },
+            ],
+            outbound: true,
+            prefixes: vec![],
+            number_format: NumberFormat::International,
+            max_channels: None,
+        });
+        let Some(Phone::SipLine(line)) = cfg.employees[0].phones.first_mut() else {
+            panic!("the demo's first employee has a SIP line first");
+        };
+        line.outbound_caller_id = Some("74951234567".into());
+        let users = users_of(&cfg, &number);
+        assert_eq!(users.len(), 2, "{users:?}");
+        assert_eq!(
+            users[0].to_string(),
+            "SIP line 101 '101' of employee 1 (outbound_caller_id)"
+        );
+        assert_eq!(
+            users[1].to_string(),
+            "trunk 1 'Carrier' (dids: DID 4951234567)"
+        );
+        assert_eq!(
+            users_of(&cfg, &EntityRef::Number("74950000001".into())).len(),
+            1
+        );
     }
 }

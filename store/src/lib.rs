@@ -243,6 +243,7 @@ impl Store {
             schedules: self.read_all()?,
             calendars: self.read_all()?,
             talk_options: self.read_all()?,
+            trunks: self.read_all()?,
         })
     }
 

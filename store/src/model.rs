@@ -11,18 +11,22 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod contacts;
+mod forward;
 mod number_list;
 mod schedule;
 mod settings;
 mod talk;
 mod time;
+mod trunk;
 
 pub use contacts::{Contact, ContactGroup, Tag};
+pub use forward::{Forward, ForwardTarget, RingMode};
 pub use number_list::{ListKind, NumberList};
 pub use schedule::{DayType, Interval, ProductionCalendar, Schedule, ScheduleKind};
 pub use settings::{BoxSettings, CompanySettings};
 pub use talk::{SaveTarget, TalkAction, TalkOption};
 pub use time::{days_in_month, Date, TimeOfDay, Weekday};
+pub use trunk::{DidMapping, IpNet, NumberFormat, Trunk, TrunkAuth, TrunkTransport};
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
@@ -87,6 +91,10 @@ id_type!(
     /// A talk option.
     TalkOptionId
 );
+id_type!(
+    /// A SIP trunk to a carrier.
+    TrunkId
+);
 
 /// Name of an operation inside its scenario (unique within the scenario).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -133,6 +141,8 @@ pub struct CompanyConfig {
     pub calendars: Vec<ProductionCalendar>,
     /// Talk options (DTMF key → action).
     pub talk_options: Vec<TalkOption>,
+    /// SIP trunks to carriers.
+    pub trunks: Vec<Trunk>,
 }
 
 impl CompanyConfig {
@@ -174,6 +184,28 @@ impl CompanyConfig {
     /// The number list with this id.
     pub fn number_list(&self, id: NumberListId) -> Option<&NumberList> {
         self.number_lists.iter().find(|l| l.id == id)
+    }
+
+    /// The trunk with this id.
+    pub fn trunk(&self, id: TrunkId) -> Option<&Trunk> {
+        self.trunks.iter().find(|t| t.id == id)
+    }
+
+    /// The trunk that delivers `did`, with its mapping (a leading `+` in `did` is ignored).
+    /// Found whether the trunk is enabled or not: the caller decides what a disabled trunk
+    /// means. DIDs are unique across trunks (validation), so there is at most one.
+    pub fn trunk_for_did(&self, did: &str) -> Option<(&Trunk, &DidMapping)> {
+        let did = did.strip_prefix('+').unwrap_or(did);
+        self.trunks
+            .iter()
+            .find_map(|t| t.dids.iter().find(|m| m.did == did).map(|m| (t, m)))
+    }
+
+    /// The first enabled IP-authenticated trunk whose addresses contain `source`.
+    pub fn trunk_for_source(&self, source: std::net::IpAddr) -> Option<&Trunk> {
+        self.trunks
+            .iter()
+            .find(|t| t.enabled && t.trusts_source(source))
     }
 
     /// The blacklist, if one is configured.
@@ -358,6 +390,13 @@ pub struct SipLine {
     /// Share of calls under percentage distribution.
     #[serde(default)]
     pub percent: u8,
+    /// The virtual number (digits) presented as the caller on this line's outbound calls;
+    /// `None` presents the company's first virtual number.
+    #[serde(default)]
+    pub outbound_caller_id: Option<String>,
+    /// The line may call external numbers; `false` makes it incoming-only.
+    #[serde(default = "yes")]
+    pub outbound_allowed: bool,
 }
 
 fn one() -> u8 {
@@ -574,6 +613,9 @@ pub enum Action {
         /// Upper bound on the echo in seconds.
         max_s: u32,
     },
+    /// Ring employees, groups, numbers or SIP URIs and connect the caller to whoever answers.
+    /// Exits: `answered` (after the talk, when the employee hung up first), `no_answer`, `busy`.
+    Forward(Forward),
     /// End the call.
     HangUp,
 }
@@ -586,6 +628,7 @@ impl Action {
             | Action::Ring { .. }
             | Action::Pause { .. }
             | Action::Echo { .. } => &["next"],
+            Action::Forward(_) => &["answered", "no_answer", "busy"],
             Action::HangUp => &[],
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Layout: one sled tree per entity kind (`employees`, `groups`, `contacts`, `contact_groups`,
 //! `tags`, `number_lists`, `schedules`, `calendars`, `numbers`, `scenarios`, `files`,
-//! `talk_options`, `settings`). Keys are big-endian ids (`u64`; calendars by year; virtual
+//! `talk_options`, `trunks`, `settings`). Keys are big-endian ids (`u64`; calendars by year; virtual
 //! numbers by their digits, which are unique and are how the API addresses them; settings is the
 //! single key `company`). Values are JSON bodies in the version [`envelope`]
 //! ([`envelope::ENTITY_VERSION`]). These trees are the source of truth; the whole document
@@ -245,6 +245,15 @@ numeric_entity!(
     |t| t.keys.clone(),
     |_| None
 );
+numeric_entity!(
+    Trunk,
+    TrunkId,
+    "trunks",
+    "trunk",
+    trunks,
+    |t| format!("{} {}", t.name, t.host),
+    |_| None
+);
 
 /// Calendars are keyed by year (sign-flipped so negative years would still sort first).
 fn year_key(year: i32) -> Vec<u8> {
@@ -312,8 +321,8 @@ impl Entity for VirtualNumber {
     fn all_mut(cfg: &mut CompanyConfig) -> &mut Vec<Self> {
         &mut cfg.numbers
     }
-    fn entity_ref(_: &String) -> Option<EntityRef> {
-        None
+    fn entity_ref(id: &String) -> Option<EntityRef> {
+        Some(EntityRef::Number(id.clone()))
     }
 }
 
@@ -321,7 +330,7 @@ pub(crate) const TREE_SETTINGS: &str = "settings";
 pub(crate) const KEY_SETTINGS: &[u8] = b"company";
 
 /// Every configuration tree, in the order they are written.
-pub(crate) const CONFIG_TREES: [&str; 13] = [
+pub(crate) const CONFIG_TREES: [&str; 14] = [
     TREE_SETTINGS,
     <Employee as Entity>::TREE,
     <Group as Entity>::TREE,
@@ -335,6 +344,7 @@ pub(crate) const CONFIG_TREES: [&str; 13] = [
     <Scenario as Entity>::TREE,
     <FileMeta as Entity>::TREE,
     <TalkOption as Entity>::TREE,
+    <Trunk as Entity>::TREE,
 ];
 
 impl envelope::Migrate for CompanySettings {
@@ -405,6 +415,7 @@ pub(crate) fn images(cfg: &CompanyConfig) -> Result<Vec<(&'static str, TreeImage
         image_of::<Scenario>(cfg)?,
         image_of::<FileMeta>(cfg)?,
         image_of::<TalkOption>(cfg)?,
+        image_of::<Trunk>(cfg)?,
     ])
 }
 
@@ -512,6 +523,10 @@ impl Store {
     }
     /// Talk options.
     pub fn talk_options(&self) -> Repo<'_, TalkOption> {
+        self.repo()
+    }
+    /// SIP trunks to carriers.
+    pub fn trunks(&self) -> Repo<'_, Trunk> {
         self.repo()
     }
 

@@ -5,8 +5,8 @@
 //! machine-readable rule (`extension.no_88`) and a human message. [`validate_config`] checks a
 //! whole document; it is what `Store::replace_all`, every repository write and import use. The
 //! single-value checks ([`extension_violations`], [`international_violations`],
-//! [`sip_uri_violations`], [`mask_violations`], [`intervals_violations`]) are public so the API
-//! can check one field as the admin types.
+//! [`sip_uri_violations`], [`mask_violations`], [`intervals_violations`], [`host_violations`],
+//! [`ip_or_cidr_violations`]) are public so the API can check one field as the admin types.
 //!
 //! Decisions (SPEC leaves them open):
 //! - International format: digits only, 10–15 of them (E.164 allows up to 15; 10 is the
@@ -18,6 +18,10 @@
 //! - "Mobile line" (SPEC §1.1) is an external phone ([`Phone::External`]): 1 or 2 lines.
 //! - Percentage distribution: percents are 0–100; when the group's (or employee's phones')
 //!   `percent_distribution` is on they must sum to exactly 100.
+//! - Trunks (docs/decisions.md D18): the host is a DNS name or an IP literal (IPv6 without
+//!   brackets; all-numeric names must be IPv4); IP-authentication blocks must have their host
+//!   bits zero (`10.0.0.1/24` is refused, naming `10.0.0.0/24`); trunk names are compared after
+//!   trimming, case-sensitively; DIDs are unique across every trunk.
 
 use crate::model::*;
 use serde::Serialize;
@@ -167,6 +171,38 @@ fn valid_host(host: &str) -> bool {
             && !label.starts_with('-')
             && !label.ends_with('-')
     })
+}
+
+/// Rules of a trunk's proxy host: a DNS host name, an IPv4 literal or an IPv6 literal (without
+/// brackets). A name made only of digits and dots must be a valid IPv4 address.
+pub fn host_violations(host: &str) -> Vec<Violation> {
+    if host.trim().is_empty() {
+        return vec![v("trunk.host_required", "the carrier's host is required")];
+    }
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Vec::new();
+    }
+    let numeric = host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if numeric || !valid_host(host) {
+        return vec![v(
+            "trunk.host",
+            format!("'{host}' is not a host name or an IP address"),
+        )];
+    }
+    Vec::new()
+}
+
+/// Rules of an address of IP authentication: an IPv4/IPv6 address or a CIDR block with its
+/// host bits zero (`10.0.0.0/24`).
+pub fn ip_or_cidr_violations(entry: &str) -> Vec<Violation> {
+    match IpNet::parse(entry) {
+        Ok(_) => Vec::new(),
+        Err(message) => vec![v("trunk.address", message)],
+    }
+}
+
+fn all_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Rules of a SIP URI phone: `number@host`, `number@host:port`, `letters@host`,
@@ -344,6 +380,7 @@ pub fn validate_config(cfg: &CompanyConfig) -> Vec<ValidationError> {
     numbers(cfg, &mut s);
     scenarios(cfg, &mut s);
     talk_options(cfg, &mut s);
+    trunks(cfg, &mut s);
     s.0
 }
 
@@ -462,6 +499,17 @@ fn employees(cfg: &CompanyConfig, s: &mut Sink) {
                             "sip_line.password",
                             "a SIP line needs a password",
                         );
+                    }
+                    if let Some(n) = &l.outbound_caller_id {
+                        if cfg.number(n).is_none() {
+                            s.push(
+                                format!("{pp}.outbound_caller_id"),
+                                "sip_line.caller_id_unknown_number",
+                                format!(
+                                    "outbound caller id {n} is not a virtual number of the company"
+                                ),
+                            );
+                        }
                     }
                     logins.push((l.login.clone(), format!("{pp}.login")));
                     line_ids.push((l.id, format!("{pp}.id")));
@@ -915,6 +963,68 @@ fn scenarios(cfg: &CompanyConfig, s: &mut Sink) {
                     );
                 }
             }
+            if let Action::Forward(f) = &op.action {
+                forward_targets(
+                    cfg,
+                    s,
+                    &format!("scenarios[{i}].operations.{name}.action"),
+                    f,
+                );
+            }
+        }
+    }
+}
+
+fn forward_targets(cfg: &CompanyConfig, s: &mut Sink, at: &str, f: &crate::model::Forward) {
+    use crate::model::ForwardTarget;
+    if f.targets.is_empty() {
+        s.push(
+            format!("{at}.targets"),
+            "forward.targets_required",
+            "a forward operation needs at least one target",
+        );
+    }
+    if f.max_wait_s == Some(0) {
+        s.push(
+            format!("{at}.max_wait_s"),
+            "forward.max_wait_positive",
+            "max_wait_s must be at least 1 second when set",
+        );
+    }
+    for (k, t) in f.targets.iter().enumerate() {
+        let field = format!("{at}.targets[{k}]");
+        match t {
+            ForwardTarget::Employee { id } if cfg.employee(*id).is_none() => s.push(
+                format!("{field}.id"),
+                "ref.employee",
+                format!("employee {id} does not exist"),
+            ),
+            ForwardTarget::Group { id } if cfg.group(*id).is_none() => s.push(
+                format!("{field}.id"),
+                "ref.group",
+                format!("group {id} does not exist"),
+            ),
+            ForwardTarget::External { number, .. }
+                if number.is_empty()
+                    || number.len() > 15
+                    || !number.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                s.push(
+                    format!("{field}.number"),
+                    "forward.external_digits",
+                    "an external number is 1-15 digits in international format, without +",
+                )
+            }
+            ForwardTarget::SipUri { uri, .. }
+                if !uri.contains('@') || uri.starts_with('@') || uri.ends_with('@') =>
+            {
+                s.push(
+                    format!("{field}.uri"),
+                    "forward.sip_uri",
+                    "a SIP URI target is user@host or user@host:port",
+                )
+            }
+            _ => {}
         }
     }
 }
@@ -978,4 +1088,118 @@ fn talk_options(cfg: &CompanyConfig, s: &mut Sink) {
             _ => {}
         }
     }
+}
+
+fn trunks(cfg: &CompanyConfig, s: &mut Sink) {
+    s.unique(
+        "id.unique",
+        "trunk id",
+        cfg.trunks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, format!("trunks[{i}].id"))),
+    );
+    s.unique(
+        "trunk.name_unique",
+        "trunk name",
+        cfg.trunks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.name.trim().is_empty())
+            .map(|(i, t)| (t.name.trim().to_owned(), format!("trunks[{i}].name"))),
+    );
+    let mut dids: Vec<(String, String)> = Vec::new();
+    for (i, t) in cfg.trunks.iter().enumerate() {
+        let p = format!("trunks[{i}]");
+        s.required(format!("{p}.name"), &t.name, "trunk name");
+        s.all(&format!("{p}.host"), host_violations(&t.host));
+        if t.port == 0 {
+            s.push(
+                format!("{p}.port"),
+                "trunk.port",
+                "the carrier's port must be 1–65535",
+            );
+        }
+        let a = format!("{p}.auth");
+        match &t.auth {
+            TrunkAuth::Registration {
+                username,
+                password,
+                expires_s,
+                ..
+            } => {
+                if username.trim().is_empty() {
+                    s.push(
+                        format!("{a}.username"),
+                        "trunk.username",
+                        "registration needs the user name the carrier gave",
+                    );
+                }
+                if password.is_empty() {
+                    s.push(
+                        format!("{a}.password"),
+                        "trunk.password",
+                        "registration needs the password the carrier gave",
+                    );
+                }
+                if !(60..=3600).contains(expires_s) {
+                    s.push(
+                        format!("{a}.expires_s"),
+                        "trunk.expires",
+                        format!("registration expiry {expires_s} s must be 60–3600"),
+                    );
+                }
+            }
+            TrunkAuth::Ip { addresses } => {
+                if addresses.is_empty() {
+                    s.push(
+                        format!("{a}.addresses"),
+                        "trunk.addresses_required",
+                        "IP authentication needs at least one address or block",
+                    );
+                }
+                for (j, x) in addresses.iter().enumerate() {
+                    s.all(&format!("{a}.addresses[{j}]"), ip_or_cidr_violations(x));
+                }
+            }
+        }
+        for (j, m) in t.dids.iter().enumerate() {
+            let d = format!("{p}.dids[{j}]");
+            if !all_digits(&m.did) || m.did.len() > 20 {
+                s.push(
+                    format!("{d}.did"),
+                    "trunk.did_digits",
+                    format!("DID '{}' must be 1–20 digits", m.did),
+                );
+            }
+            dids.push((m.did.clone(), format!("{d}.did")));
+            if cfg.number(&m.number).is_none() {
+                s.push(
+                    format!("{d}.number"),
+                    "trunk.did_unknown_number",
+                    format!(
+                        "DID {} maps to {}, which is not a virtual number of the company",
+                        m.did, m.number
+                    ),
+                );
+            }
+        }
+        for (j, x) in t.prefixes.iter().enumerate() {
+            if !all_digits(x) {
+                s.push(
+                    format!("{p}.prefixes[{j}]"),
+                    "trunk.prefix",
+                    format!("outbound prefix '{x}' must be digits"),
+                );
+            }
+        }
+        if t.max_channels == Some(0) {
+            s.push(
+                format!("{p}.max_channels"),
+                "trunk.max_channels",
+                "a trunk carries at least 1 call (leave max_channels out for no limit)",
+            );
+        }
+    }
+    s.unique("trunk.did_unique", "DID", dids);
 }

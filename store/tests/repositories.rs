@@ -307,6 +307,108 @@ fn calendars_and_numbers_use_natural_keys() {
         .is_some());
 }
 
+fn trunk(id: u64, name: &str, did: &str, number: &str) -> Trunk {
+    Trunk {
+        id: TrunkId(id),
+        name: name.into(),
+        enabled: true,
+        host: "sip.carrier.example".into(),
+        port: 5060,
+        transport: TrunkTransport::Udp,
+        auth: TrunkAuth::Registration {
+            username: "acme".into(),
+            password: "secret".into(),
+            expires_s: 300,
+            realm: Some("carrier".into()),
+        },
+        dids: vec![DidMapping {
+            did: did.into(),
+            number: number.into(),
+        }],
+        outbound: true,
+        prefixes: vec![],
+        number_format: NumberFormat::Plus,
+        max_channels: None,
+    }
+}
+
+#[test]
+fn trunks_are_stored_validated_and_keep_their_numbers() {
+    let (dir, store) = opened();
+    let repo = store.trunks();
+    assert_eq!(repo.next_id().unwrap(), Some(TrunkId(1)));
+    let created = repo
+        .create(trunk(0, "Carrier", "4951234567", "74951234567"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(created.id, TrunkId(1));
+    let Err(Rejection::Invalid(errs)) = repo
+        .create(trunk(0, "Backup", "4951234567", "74950000001"))
+        .unwrap()
+    else {
+        panic!("duplicate DID accepted")
+    };
+    assert_eq!(
+        (errs[0].rule, errs[0].field.as_str()),
+        ("trunk.did_unique", "trunks[1].dids[0].did")
+    );
+    repo.create(trunk(0, "Backup", "4950000001", "74950000001"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(repo.search("backup", Page::default()).unwrap().total, 1);
+
+    // A virtual number used by a DID mapping or a line's caller id cannot go.
+    let Err(Rejection::InUse { users, .. }) =
+        store.numbers().delete(&"74951234567".to_string()).unwrap()
+    else {
+        panic!("a number a trunk delivers to was deleted")
+    };
+    assert!(
+        matches!(&users[..], [UsedBy::Trunk { trunk: TrunkId(1), did, .. }] if did == "4951234567"),
+        "{users:?}"
+    );
+    let mut e = store.employees().get(&EmployeeId(1)).unwrap().unwrap();
+    let Some(Phone::SipLine(l)) = e.phones.first_mut() else {
+        panic!("the demo's first phone is a SIP line")
+    };
+    l.outbound_caller_id = Some("74950000000".into());
+    store.employees().update(e).unwrap().unwrap();
+    let Err(Rejection::InUse { users, .. }) =
+        store.numbers().delete(&"74950000000".to_string()).unwrap()
+    else {
+        panic!("a line's caller id was deleted")
+    };
+    assert!(
+        matches!(
+            &users[..],
+            [UsedBy::SipLine {
+                field: "outbound_caller_id",
+                ..
+            }]
+        ),
+        "{users:?}"
+    );
+
+    // Persisted in their own tree, and in the snapshot.
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.trunks.len(), 2);
+    assert_eq!(snap.trunks[0], created);
+    assert_eq!(
+        snap.trunk_for_did("4950000001")
+            .map(|(t, _)| t.name.as_str()),
+        Some("Backup")
+    );
+    store.trunks().delete(&TrunkId(1)).unwrap().unwrap();
+    store
+        .numbers()
+        .delete(&"74951234567".to_string())
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.trunks().count().unwrap(), 1);
+}
+
 // ---- model test -------------------------------------------------------------------------
 
 #[derive(Default, Debug)]

@@ -80,6 +80,50 @@ fn base() -> CompanyConfig {
     cfg.employees[1].trainer = Some(EmployeeId(1));
     cfg.employees[1].trainer_joins_every_call = true;
     cfg.numbers[0].rules[0].schedule = Some(ScheduleId(1));
+    cfg.trunks.push(Trunk {
+        id: TrunkId(1),
+        name: "Carrier".into(),
+        enabled: true,
+        host: "sip.carrier.example".into(),
+        port: 5060,
+        transport: TrunkTransport::Udp,
+        auth: TrunkAuth::Registration {
+            username: "acme".into(),
+            password: "secret".into(),
+            expires_s: 300,
+            realm: None,
+        },
+        dids: vec![DidMapping {
+            did: "4951234567".into(),
+            number: "74951234567".into(),
+        }],
+        outbound: true,
+        prefixes: vec!["7".into()],
+        number_format: NumberFormat::International,
+        max_channels: Some(30),
+    });
+    cfg.trunks.push(Trunk {
+        id: TrunkId(2),
+        name: "Backup".into(),
+        enabled: true,
+        host: "2001:db8::5".into(),
+        port: 5080,
+        transport: TrunkTransport::Tcp,
+        auth: TrunkAuth::Ip {
+            addresses: vec!["192.0.2.0/24".into(), "2001:db8::5".into()],
+        },
+        dids: vec![DidMapping {
+            did: "74950000001".into(),
+            number: "74950000001".into(),
+        }],
+        outbound: false,
+        prefixes: vec![],
+        number_format: NumberFormat::Plus,
+        max_channels: None,
+    });
+    if let Phone::SipLine(l) = &mut cfg.employees[0].phones[0] {
+        l.outbound_caller_id = Some("74951234567".into());
+    }
     cfg.numbers[0].rules.push(Rule {
         id: RuleId(10),
         name: "VIP".into(),
@@ -529,4 +573,158 @@ fn extended_document_round_trips_through_yaml() {
     let yaml = vpbx_store::render_document(&cfg).unwrap();
     assert!(yaml.contains("09:00"), "{yaml}");
     assert_eq!(vpbx_store::parse_document(&yaml).unwrap(), cfg);
+}
+
+fn registration(c: &mut CompanyConfig) -> (&mut String, &mut String, &mut u32) {
+    match &mut c.trunks[0].auth {
+        TrunkAuth::Registration {
+            username,
+            password,
+            expires_s,
+            ..
+        } => (username, password, expires_s),
+        TrunkAuth::Ip { .. } => panic!("trunk 1 registers"),
+    }
+}
+
+fn addresses(c: &mut CompanyConfig) -> &mut Vec<String> {
+    match &mut c.trunks[1].auth {
+        TrunkAuth::Ip { addresses } => addresses,
+        TrunkAuth::Registration { .. } => panic!("trunk 2 is IP-authenticated"),
+    }
+}
+
+#[test]
+fn trunk_rules() {
+    fails("name.required", "trunks[0].name", |c| {
+        c.trunks[0].name = " ".into()
+    });
+    fails("trunk.name_unique", "trunks[1].name", |c| {
+        c.trunks[1].name = "Carrier ".into()
+    });
+    fails("id.unique", "trunks[1].id", |c| c.trunks[1].id = TrunkId(1));
+    fails("trunk.host_required", "trunks[0].host", |c| {
+        c.trunks[0].host = String::new()
+    });
+    for bad in [
+        "sip:carrier.example",
+        "carrier.example:5060",
+        "999.1.1.1",
+        "[2001:db8::1]",
+        "-a.example",
+    ] {
+        fails("trunk.host", "trunks[0].host", |c| {
+            c.trunks[0].host = bad.into()
+        });
+    }
+    for good in ["192.0.2.1", "::1", "carrier", "sip-1.carrier.example"] {
+        passes(|c| c.trunks[0].host = good.into());
+    }
+    fails("trunk.port", "trunks[0].port", |c| c.trunks[0].port = 0);
+    passes(|c| c.trunks[0].port = 65535);
+    fails("trunk.username", "trunks[0].auth.username", |c| {
+        registration(c).0.clear()
+    });
+    fails("trunk.password", "trunks[0].auth.password", |c| {
+        registration(c).1.clear()
+    });
+    fails("trunk.expires", "trunks[0].auth.expires_s", |c| {
+        *registration(c).2 = 59
+    });
+    fails("trunk.expires", "trunks[0].auth.expires_s", |c| {
+        *registration(c).2 = 3601
+    });
+    passes(|c| *registration(c).2 = 3600);
+    fails(
+        "trunk.addresses_required",
+        "trunks[1].auth.addresses",
+        |c| addresses(c).clear(),
+    );
+    for bad in ["10.0.0.0/33", "10.0.0.1/24", "carrier.example", "10.0.0.0/"] {
+        fails("trunk.address", "trunks[1].auth.addresses[1]", |c| {
+            addresses(c)[1] = bad.into()
+        });
+    }
+    passes(|c| addresses(c).push("0.0.0.0/0".into()));
+    fails("trunk.did_digits", "trunks[0].dids[0].did", |c| {
+        c.trunks[0].dids[0].did = "+74951234567".into()
+    });
+    fails("trunk.did_digits", "trunks[0].dids[0].did", |c| {
+        c.trunks[0].dids[0].did = "1".repeat(21)
+    });
+    fails("trunk.did_digits", "trunks[0].dids[0].did", |c| {
+        c.trunks[0].dids[0].did = String::new()
+    });
+    fails("trunk.did_unique", "trunks[1].dids[0].did", |c| {
+        c.trunks[1].dids[0].did = "4951234567".into()
+    });
+    fails("trunk.did_unique", "trunks[0].dids[1].did", |c| {
+        let again = c.trunks[0].dids[0].clone();
+        c.trunks[0].dids.push(again);
+    });
+    fails(
+        "trunk.did_unknown_number",
+        "trunks[0].dids[0].number",
+        |c| c.trunks[0].dids[0].number = "74990000000".into(),
+    );
+    fails("trunk.prefix", "trunks[0].prefixes[0]", |c| {
+        c.trunks[0].prefixes[0] = "+7".into()
+    });
+    fails("trunk.prefix", "trunks[0].prefixes[0]", |c| {
+        c.trunks[0].prefixes[0] = String::new()
+    });
+    fails("trunk.max_channels", "trunks[0].max_channels", |c| {
+        c.trunks[0].max_channels = Some(0)
+    });
+    passes(|c| c.trunks[0].max_channels = Some(1));
+}
+
+#[test]
+fn sip_line_caller_id_names_a_virtual_number() {
+    fails(
+        "sip_line.caller_id_unknown_number",
+        "employees[0].phones[0].outbound_caller_id",
+        |c| {
+            if let Phone::SipLine(l) = &mut c.employees[0].phones[0] {
+                l.outbound_caller_id = Some("79161234567".into());
+            }
+        },
+    );
+    passes(|c| {
+        if let Phone::SipLine(l) = &mut c.employees[0].phones[0] {
+            l.outbound_caller_id = None;
+            l.outbound_allowed = false;
+        }
+    });
+}
+
+#[test]
+fn trunk_lookups() {
+    let cfg = base();
+    let (t, m) = cfg.trunk_for_did("4951234567").unwrap();
+    assert_eq!((t.id, m.number.as_str()), (TrunkId(1), "74951234567"));
+    assert_eq!(cfg.trunk_for_did("+74950000001").unwrap().0.id, TrunkId(2));
+    assert!(cfg.trunk_for_did("74951234567").is_none());
+    assert_eq!(cfg.trunk(TrunkId(2)).unwrap().name, "Backup");
+    assert!(cfg.trunk(TrunkId(3)).is_none());
+    let src = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(
+        cfg.trunk_for_source(src("192.0.2.77")).unwrap().id,
+        TrunkId(2)
+    );
+    assert!(cfg.trunk_for_source(src("198.51.100.1")).is_none());
+}
+
+#[test]
+fn documents_without_trunks_or_caller_ids_still_load() {
+    // What an older export looks like: no `trunks`, SIP lines without the outbound fields.
+    let demo = vpbx_store::parse_document(include_str!("../../config/demo.yaml")).unwrap();
+    assert!(demo.trunks.is_empty());
+    let Phone::SipLine(l) = &demo.employees[0].phones[0] else {
+        panic!("the demo's first phone is a SIP line")
+    };
+    assert_eq!(
+        (l.outbound_caller_id.as_deref(), l.outbound_allowed),
+        (None, true)
+    );
 }

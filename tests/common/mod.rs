@@ -452,3 +452,398 @@ pub async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// Lower-case hex MD5.
+pub fn md5_hex(s: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(s.as_bytes())
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// A parameter of a digest challenge (`realm`, `nonce`, ...).
+pub fn digest_param<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(',').find_map(|p| {
+        let (k, v) = p.trim().trim_start_matches("Digest ").split_once('=')?;
+        (k.trim() == name).then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// An MD5 `Digest ...` credentials value answering `challenge` (qop=auth when offered).
+pub fn digest_answer(challenge: &str, method: &str, uri: &str, user: &str, pass: &str) -> String {
+    let realm = digest_param(challenge, "realm").unwrap_or("");
+    let nonce = digest_param(challenge, "nonce").unwrap_or("");
+    let ha1 = md5_hex(&format!("{user}:{realm}:{pass}"));
+    let ha2 = md5_hex(&format!("{method}:{uri}"));
+    if challenge.contains("qop") {
+        let response = md5_hex(&format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
+        format!("Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\"")
+    } else {
+        let response = md5_hex(&format!("{ha1}:{nonce}:{ha2}"));
+        format!("Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5")
+    }
+}
+
+/// A SIP phone of the box (a line) on a UDP socket: it registers, places calls with digest
+/// auth, and answers the calls the switch sends it.
+pub struct LinePhone {
+    pub sock: tokio::net::UdpSocket,
+    pub local: SocketAddr,
+    pub server: SocketAddr,
+    pub login: String,
+    pub password: String,
+    seq: u32,
+    /// The dialog of the last call placed or answered: (Call-ID, our tag, their tag,
+    /// remote target, our side's From/To as sent).
+    pub dialog: Option<LineDialog>,
+}
+
+/// A dialog as a [`LinePhone`] sees it.
+#[derive(Debug, Clone)]
+pub struct LineDialog {
+    pub call_id: String,
+    pub local_tag: String,
+    pub remote_tag: String,
+    /// Request-URI for in-dialog requests.
+    pub target: String,
+    /// Our URI (From of our requests) and theirs (To).
+    pub local_uri: String,
+    pub remote_uri: String,
+    pub cseq: u32,
+    /// The SDP the other side sent.
+    pub remote_sdp: String,
+}
+
+impl LinePhone {
+    pub async fn new(server: SocketAddr, login: &str, password: &str) -> LinePhone {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = sock.local_addr().unwrap();
+        LinePhone {
+            sock,
+            local,
+            server,
+            login: login.into(),
+            password: password.into(),
+            seq: 0,
+            dialog: None,
+        }
+    }
+
+    fn next(&mut self) -> u32 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub async fn send(&self, text: &str) {
+        self.sock
+            .send_to(text.as_bytes(), self.server)
+            .await
+            .unwrap();
+    }
+
+    pub async fn recv(&self, secs: u64) -> Option<Msg> {
+        let mut buf = vec![0u8; 65536];
+        match tokio::time::timeout(Duration::from_secs(secs), self.sock.recv_from(&mut buf)).await {
+            Ok(Ok((n, _))) => Some(Msg::parse(&String::from_utf8_lossy(&buf[..n]))),
+            _ => None,
+        }
+    }
+
+    /// The next request with `method` within `secs` (other messages are skipped; requests
+    /// other than the one wanted are answered 200 so the switch is not left waiting).
+    pub async fn expect_request(&self, method: &str, secs: u64) -> Option<Msg> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let m = self.recv(left.as_secs().max(1)).await?;
+            match m.method() {
+                Some(x) if x == method => return Some(m),
+                Some("ACK") | None => {}
+                Some(_) => self.respond(&m, 200, "OK", None, None).await,
+            }
+        }
+    }
+
+    /// The next response whose CSeq method is `method` with a final status (or a specific
+    /// provisional when `min` < 200).
+    pub async fn expect_response(&self, method: &str, min: u16, secs: u64) -> Option<Msg> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let m = self.recv(left.as_secs().max(1)).await?;
+            if let Some(code) = m.status() {
+                let cseq = m.header("CSeq").unwrap_or("");
+                if cseq.ends_with(method) && code >= min {
+                    return Some(m);
+                }
+            } else if m.method() == Some("BYE") || m.method() == Some("NOTIFY") {
+                self.respond(&m, 200, "OK", None, None).await;
+            }
+        }
+    }
+
+    /// REGISTER with digest auth; panics unless it ends 200.
+    pub async fn register(&mut self) {
+        let call_id = format!("reg-{}-{}", self.login, self.local.port());
+        let mut auth: Option<String> = None;
+        for _ in 0..2 {
+            let cseq = self.next();
+            let mut t = format!(
+                "REGISTER sip:{srv} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-r{cseq}-{p};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{u}@{srv}>;tag=rt{p}\r\nTo: <sip:{u}@{srv}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{u}@{l}>\r\nExpires: 300\r\nUser-Agent: vpbx-test-line\r\n",
+                srv = self.server,
+                l = self.local,
+                u = self.login,
+                p = self.local.port(),
+            );
+            if let Some(a) = &auth {
+                t.push_str(&format!("Authorization: {a}\r\n"));
+            }
+            t.push_str("Content-Length: 0\r\n\r\n");
+            self.send(&t).await;
+            let r = self
+                .expect_response("REGISTER", 200, 5)
+                .await
+                .expect("REGISTER answered");
+            match r.status() {
+                Some(200) => return,
+                Some(401) => {
+                    let ch = r
+                        .headers
+                        .iter()
+                        .find(|(n, v)| {
+                            n.eq_ignore_ascii_case("WWW-Authenticate") && v.contains("MD5")
+                        })
+                        .map(|(_, v)| v.clone())
+                        .expect("an MD5 challenge");
+                    auth = Some(digest_answer(
+                        &ch,
+                        "REGISTER",
+                        &format!("sip:{}", self.server),
+                        &self.login,
+                        &self.password,
+                    ));
+                }
+                other => panic!("REGISTER answered {other:?}: {}", r.start),
+            }
+        }
+        panic!("REGISTER not accepted");
+    }
+
+    fn invite(
+        &self,
+        dialled: &str,
+        call_id: &str,
+        tag: &str,
+        cseq: u32,
+        sdp: &str,
+        auth: Option<&str>,
+    ) -> String {
+        let mut t = format!(
+            "INVITE sip:{dialled}@{srv} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-i{cseq}-{tag};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{u}@{srv}>;tag={tag}\r\nTo: <sip:{dialled}@{srv}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:{u}@{l}>\r\nContent-Type: application/sdp\r\n",
+            srv = self.server,
+            l = self.local,
+            u = self.login,
+        );
+        if let Some(a) = auth {
+            t.push_str(&format!("Proxy-Authorization: {a}\r\n"));
+        }
+        t.push_str(&format!("Content-Length: {}\r\n\r\n{sdp}", sdp.len()));
+        t
+    }
+
+    fn ack(&self, to: &str, call_id: &str, tag: &str, cseq: u32, branch: &str) -> String {
+        format!(
+            "ACK sip:{srv} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{u}@{srv}>;tag={tag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
+            srv = self.server,
+            l = self.local,
+            u = self.login,
+        )
+    }
+
+    /// Dials `dialled` with digest auth (407 → answered); returns the final response to the
+    /// authenticated INVITE (ACKed; the dialog is kept when it is a 2xx).
+    pub async fn dial(&mut self, dialled: &str, rtp_port: u16) -> Msg {
+        let n = self.next();
+        let call_id = format!("call-{}-{}-{n}", self.login, self.local.port());
+        let tag = format!("lt{}", self.next());
+        let sdp = Phone::sdp(rtp_port, &[0, 8, 101]);
+        let cseq = self.next();
+        self.send(&self.invite(dialled, &call_id, &tag, cseq, &sdp, None))
+            .await;
+        let r = self
+            .expect_response("INVITE", 200, 5)
+            .await
+            .expect("first INVITE answered");
+        let to = r.header("To").unwrap_or("").to_string();
+        self.send(&self.ack(&to, &call_id, &tag, cseq, &format!("z9hG4bK-i{cseq}-{tag}")))
+            .await;
+        if r.status() != Some(407) {
+            return r;
+        }
+        let ch = r
+            .headers
+            .iter()
+            .find(|(n, v)| n.eq_ignore_ascii_case("Proxy-Authenticate") && v.contains("MD5"))
+            .map(|(_, v)| v.clone())
+            .expect("an MD5 proxy challenge");
+        let uri = format!("sip:{dialled}@{}", self.server);
+        let auth = digest_answer(&ch, "INVITE", &uri, &self.login, &self.password);
+        let cseq = self.next();
+        self.send(&self.invite(dialled, &call_id, &tag, cseq, &sdp, Some(&auth)))
+            .await;
+        let r = self
+            .expect_response("INVITE", 200, 30)
+            .await
+            .expect("authenticated INVITE answered");
+        let to = r.header("To").unwrap_or("").to_string();
+        if r.status() == Some(200) {
+            let target = r
+                .header("Contact")
+                .and_then(|c| c.split('<').nth(1))
+                .and_then(|c| c.split('>').next())
+                .unwrap_or("")
+                .to_string();
+            self.send(&self.ack(&to, &call_id, &tag, cseq, &format!("z9hG4bK-a{cseq}-{tag}")))
+                .await;
+            self.dialog = Some(LineDialog {
+                call_id,
+                local_tag: tag,
+                remote_tag: r.to_tag().unwrap_or_default(),
+                target,
+                local_uri: format!("sip:{}@{}", self.login, self.server),
+                remote_uri: format!("sip:{dialled}@{}", self.server),
+                cseq,
+                remote_sdp: r.body.clone(),
+            });
+        } else {
+            self.send(&self.ack(&to, &call_id, &tag, cseq, &format!("z9hG4bK-i{cseq}-{tag}")))
+                .await;
+        }
+        r
+    }
+
+    /// Answers a request (copies the transaction headers; adds our tag to To when given).
+    pub async fn respond(
+        &self,
+        req: &Msg,
+        code: u16,
+        reason: &str,
+        sdp: Option<&str>,
+        tag: Option<&str>,
+    ) {
+        let mut t = format!("SIP/2.0 {code} {reason}\r\n");
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            for (n, v) in &req.headers {
+                if n.eq_ignore_ascii_case(name) {
+                    if name == "To" && !v.contains("tag=") {
+                        if let Some(tag) = tag {
+                            t.push_str(&format!("To: {v};tag={tag}\r\n"));
+                            continue;
+                        }
+                    }
+                    t.push_str(&format!("{name}: {v}\r\n"));
+                }
+            }
+        }
+        t.push_str(&format!("Contact: <sip:{}@{}>\r\n", self.login, self.local));
+        match sdp {
+            Some(s) => t.push_str(&format!(
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{s}",
+                s.len()
+            )),
+            None => t.push_str("Content-Length: 0\r\n\r\n"),
+        }
+        self.send(&t).await;
+    }
+
+    /// Answers an INVITE from the switch: 180, then 200 with SDP on `rtp_port`; waits for the
+    /// ACK. Keeps the dialog.
+    pub async fn answer(&mut self, invite: &Msg, rtp_port: u16) {
+        let tag = format!("at{}", self.next());
+        self.respond(invite, 180, "Ringing", None, Some(&tag)).await;
+        let sdp = Phone::sdp(rtp_port, &[0, 101]);
+        self.respond(invite, 200, "OK", Some(&sdp), Some(&tag))
+            .await;
+        let from = invite.header("From").unwrap_or("");
+        let remote_tag = from
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("tag=").map(str::to_string))
+            .unwrap_or_default();
+        let target = invite
+            .header("Contact")
+            .and_then(|c| c.split('<').nth(1))
+            .and_then(|c| c.split('>').next())
+            .unwrap_or("")
+            .to_string();
+        let remote_uri = from
+            .split('<')
+            .nth(1)
+            .and_then(|c| c.split('>').next())
+            .unwrap_or("")
+            .to_string();
+        self.dialog = Some(LineDialog {
+            call_id: invite.header("Call-ID").unwrap_or("").to_string(),
+            local_tag: tag,
+            remote_tag,
+            target,
+            local_uri: format!("sip:{}@{}", self.login, self.server),
+            remote_uri,
+            cseq: 100,
+            remote_sdp: invite.body.clone(),
+        });
+        self.expect_request("ACK", 5)
+            .await
+            .expect("ACK for our 200");
+    }
+
+    /// Sends an in-dialog request (`BYE`, `REFER`, re-`INVITE`) with extra headers and body.
+    pub async fn in_dialog(&mut self, method: &str, extra: &str, sdp: Option<&str>) {
+        let d = self.dialog.as_mut().expect("a dialog");
+        d.cseq += 1;
+        let mut t = format!(
+            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-d{cseq}-{tag};rport\r\nMax-Forwards: 70\r\nFrom: <{lu}>;tag={tag}\r\nTo: <{ru}>;tag={rt}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\nContact: <sip:{u}@{l}>\r\n{extra}",
+            target = d.target,
+            l = self.local,
+            tag = d.local_tag,
+            lu = d.local_uri,
+            ru = d.remote_uri,
+            rt = d.remote_tag,
+            cid = d.call_id,
+            cseq = d.cseq,
+            u = self.login,
+        );
+        match sdp {
+            Some(s) => t.push_str(&format!(
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{s}",
+                s.len()
+            )),
+            None => t.push_str("Content-Length: 0\r\n\r\n"),
+        }
+        let text = t;
+        self.send(&text).await;
+    }
+
+    /// ACK for a 2xx to our re-INVITE.
+    pub async fn ack_in_dialog(&mut self) {
+        let d = self.dialog.as_ref().expect("a dialog");
+        let t = format!(
+            "ACK {target} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-ack{cseq}-{tag};rport\r\nMax-Forwards: 70\r\nFrom: <{lu}>;tag={tag}\r\nTo: <{ru}>;tag={rt}\r\nCall-ID: {cid}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
+            target = d.target,
+            l = self.local,
+            tag = d.local_tag,
+            lu = d.local_uri,
+            ru = d.remote_uri,
+            rt = d.remote_tag,
+            cid = d.call_id,
+            cseq = d.cseq,
+        );
+        self.send(&t).await;
+    }
+}

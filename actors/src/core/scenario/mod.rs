@@ -12,8 +12,9 @@ mod validate;
 
 pub use validate::{validate, Finding, Severity};
 
+use super::forward::ForwardOutcome;
 use std::sync::Arc;
-use vpbx_store::model::{Action, OpName, Prompt, Scenario};
+use vpbx_store::model::{Action, Forward, OpName, Prompt, Scenario};
 
 /// What the call actor must do.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +48,15 @@ pub enum Command {
         id: u64,
         /// Upper bound in seconds.
         max_s: u32,
+    },
+    /// Ring the forward operation's targets and connect the caller to whoever answers; report
+    /// [`Input::ForwardDone`] when nobody answered, or when the talk ended on the employee's
+    /// side. Does not answer the caller by itself.
+    Forward {
+        /// Correlation id.
+        id: u64,
+        /// The operation's settings.
+        forward: Forward,
     },
     /// A step for the call detail.
     Trace(String),
@@ -99,6 +109,13 @@ pub enum Input {
     TimerFired {
         /// Correlation id.
         id: u64,
+    },
+    /// The forward operation with this id finished.
+    ForwardDone {
+        /// Correlation id.
+        id: u64,
+        /// How.
+        outcome: ForwardOutcome,
     },
 }
 
@@ -163,6 +180,13 @@ impl ScenarioRun {
                 if id == waiting_id =>
             {
                 self.follow(&op, "next", &mut out);
+            }
+            Input::ForwardDone { id, outcome } if id == waiting_id => {
+                if outcome == ForwardOutcome::Answered {
+                    // The talk answered the caller.
+                    self.answered = true;
+                }
+                self.follow(&op, outcome.exit(), &mut out);
             }
             Input::PlayFailed { id, why } if id == waiting_id => {
                 // A prompt that cannot be played is skipped, as a PBX would do, and logged in the
@@ -230,6 +254,10 @@ impl ScenarioRun {
                 self.answer(out);
                 let id = self.wait(name);
                 out.push(Command::Echo { id, max_s });
+            }
+            Action::Forward(forward) => {
+                let id = self.wait(name);
+                out.push(Command::Forward { id, forward });
             }
             Action::HangUp => {
                 self.finish(Ending::Finished(format!("{name}: hang up")), out);
@@ -408,6 +436,73 @@ mod tests {
             why: "no such file".into(),
         }));
         assert_eq!(out, vec![Command::Echo { id: 2, max_s: 3 }]);
+    }
+
+    #[test]
+    fn forward_follows_the_exit_of_its_outcome_and_counts_the_talk_as_answered() {
+        let fwd = Forward {
+            targets: vec![],
+            mode: Default::default(),
+            max_wait_s: None,
+            ringback: None,
+            present_virtual_number: false,
+        };
+        let mut ops = vec![
+            (
+                "f",
+                Operation {
+                    action: Action::Forward(fwd.clone()),
+                    exits: BTreeMap::from([
+                        ("answered".to_string(), OpName("p".into())),
+                        ("busy".to_string(), OpName("p".into())),
+                    ]),
+                },
+            ),
+            ("p", op(Action::Pause { ms: 5 }, None)),
+        ];
+        let mut run = ScenarioRun::new(scenario(ops.clone()), 10);
+        assert_eq!(
+            without_traces(run.start()),
+            vec![Command::Forward {
+                id: 1,
+                forward: fwd.clone()
+            }]
+        );
+        // After a talk the caller is answered already: no second Answer.
+        assert_eq!(
+            without_traces(run.handle(Input::ForwardDone {
+                id: 1,
+                outcome: ForwardOutcome::Answered
+            })),
+            vec![Command::Silence { id: 2, ms: 5 }]
+        );
+        ops.truncate(2);
+        let mut run = ScenarioRun::new(scenario(ops), 10);
+        run.start();
+        assert_eq!(
+            without_traces(run.handle(Input::ForwardDone {
+                id: 1,
+                outcome: ForwardOutcome::Busy
+            })),
+            vec![Command::Answer, Command::Silence { id: 2, ms: 5 }]
+        );
+        // no_answer has no exit: the call ends.
+        let mut run = ScenarioRun::new(
+            scenario(vec![(
+                "f",
+                Operation {
+                    action: Action::Forward(fwd),
+                    exits: BTreeMap::new(),
+                },
+            )]),
+            10,
+        );
+        run.start();
+        let out = run.handle(Input::ForwardDone {
+            id: 1,
+            outcome: ForwardOutcome::NoAnswer,
+        });
+        assert!(matches!(out.last(), Some(Command::Hangup { .. })));
     }
 
     #[test]

@@ -1,0 +1,697 @@
+//! The forward operation as pure logic: which phones ring in which order ([`plan`]), and the
+//! ringing itself ([`Ringer`]): a state machine fed with the legs' outcomes and timer firings,
+//! returning what the call actor must do. No SIP, no clock: timers are requests to the actor.
+
+use crate::leg::DialTarget;
+use std::collections::BTreeMap;
+use vpbx_store::model::{
+    CompanyConfig, Employee, Forward, ForwardTarget, Phone, PhoneType, RingMode,
+};
+
+/// Seconds an external number or SIP URI target rings when its timeout is unset.
+pub const DEFAULT_TIMEOUT_S: u32 = 30;
+
+/// One phone to ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ring {
+    /// Where.
+    pub target: DialTarget,
+    /// The employee the phone belongs to, if any.
+    pub employee: Option<vpbx_store::model::EmployeeId>,
+    /// For the call detail, e.g. `Ivanov (101)`.
+    pub label: String,
+    /// Phone type: decides which caller ID is presented (SPEC §5).
+    pub kind: PhoneType,
+}
+
+/// Phones that ring together, for `timeout_s`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Round {
+    /// The phones.
+    pub rings: Vec<Ring>,
+    /// Seconds before the round gives up.
+    pub timeout_s: u32,
+}
+
+/// The ringing plan of one forward operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Rounds in order.
+    pub rounds: Vec<Round>,
+    /// Targets or phones left out, with the reason (for the call detail).
+    pub skipped: Vec<String>,
+}
+
+fn employee_label(e: &Employee) -> String {
+    format!("{} ({})", e.last_name, e.extension)
+}
+
+fn phone_ring(e: Option<&Employee>, p: &Phone) -> (Ring, u32) {
+    let who = e.map(employee_label);
+    let (target, what) = match p {
+        Phone::SipLine(l) => (
+            DialTarget::Line {
+                line: l.id,
+                login: l.login.clone(),
+            },
+            format!("line {}", l.login),
+        ),
+        Phone::External { number, .. } => (
+            DialTarget::External(number.clone()),
+            format!("number {number}"),
+        ),
+        Phone::SipUri { uri, .. } => (DialTarget::Uri(uri.clone()), format!("sip:{uri}")),
+    };
+    let label = match who {
+        Some(w) => format!("{w} {what}"),
+        None => what,
+    };
+    (
+        Ring {
+            target,
+            employee: e.map(|e| e.id),
+            label,
+            kind: p.phone_type(),
+        },
+        p.dial_timeout_s().max(1),
+    )
+}
+
+/// Expands the targets of `fwd` into rounds of phones.
+///
+/// Employees with calls switched off are skipped (with the reason). A group rings its members'
+/// phones in member order (phones of the "sort by type" type first), `simultaneous_lines` at a
+/// time. Under [`RingMode::Simultaneous`] everything rings in one round. A phone reached twice
+/// (an employee listed and also in a group) rings once.
+pub fn plan(cfg: &CompanyConfig, fwd: &Forward) -> Plan {
+    let mut out = Plan::default();
+    let mut seen: Vec<DialTarget> = Vec::new();
+    let mut batches: Vec<(Vec<(Ring, u32)>, usize)> = Vec::new();
+    let mut push_phones = |phones: Vec<(Ring, u32)>, batch: usize, seen: &mut Vec<DialTarget>| {
+        let fresh: Vec<(Ring, u32)> = phones
+            .into_iter()
+            .filter(|(r, _)| {
+                if seen.contains(&r.target) {
+                    false
+                } else {
+                    seen.push(r.target.clone());
+                    true
+                }
+            })
+            .collect();
+        if !fresh.is_empty() {
+            batches.push((fresh, batch.max(1)));
+        }
+    };
+    for t in &fwd.targets {
+        match t {
+            ForwardTarget::Employee { id } => match cfg.employee(*id) {
+                None => out.skipped.push(format!("employee {id}: does not exist")),
+                Some(e) if !e.calls_enabled => out
+                    .skipped
+                    .push(format!("{}: call status off", employee_label(e))),
+                Some(e) if e.phones.is_empty() => out
+                    .skipped
+                    .push(format!("{}: has no phones", employee_label(e))),
+                Some(e) => {
+                    let phones = e.phones.iter().map(|p| phone_ring(Some(e), p)).collect();
+                    push_phones(phones, 1, &mut seen);
+                }
+            },
+            ForwardTarget::Group { id } => match cfg.group(*id) {
+                None => out.skipped.push(format!("group {id}: does not exist")),
+                Some(g) => {
+                    let mut phones = Vec::new();
+                    for m in &g.members {
+                        match cfg.employee(*m) {
+                            None => {}
+                            Some(e) if !e.calls_enabled => out.skipped.push(format!(
+                                "{}: call status off (group {})",
+                                employee_label(e),
+                                g.name
+                            )),
+                            Some(e) => {
+                                phones.extend(e.phones.iter().map(|p| phone_ring(Some(e), p)))
+                            }
+                        }
+                    }
+                    if let Some(first) = g.sort_by_type {
+                        // Stable: member order is kept within each type.
+                        phones.sort_by_key(|(r, _)| r.kind != first);
+                    }
+                    if phones.is_empty() {
+                        out.skipped
+                            .push(format!("group {}: no member can take calls", g.name));
+                    }
+                    push_phones(phones, usize::from(g.simultaneous_lines), &mut seen);
+                }
+            },
+            ForwardTarget::External { number, timeout_s } => push_phones(
+                vec![(
+                    Ring {
+                        target: DialTarget::External(number.clone()),
+                        employee: None,
+                        label: format!("number {number}"),
+                        kind: PhoneType::T,
+                    },
+                    timeout_s.unwrap_or(DEFAULT_TIMEOUT_S).max(1),
+                )],
+                1,
+                &mut seen,
+            ),
+            ForwardTarget::SipUri { uri, timeout_s } => push_phones(
+                vec![(
+                    Ring {
+                        target: DialTarget::Uri(uri.clone()),
+                        employee: None,
+                        label: format!("sip:{uri}"),
+                        kind: PhoneType::S,
+                    },
+                    timeout_s.unwrap_or(DEFAULT_TIMEOUT_S).max(1),
+                )],
+                1,
+                &mut seen,
+            ),
+        }
+    }
+    match fwd.mode {
+        RingMode::Simultaneous => {
+            let all: Vec<(Ring, u32)> = batches.into_iter().flat_map(|(p, _)| p).collect();
+            if !all.is_empty() {
+                let timeout_s = all
+                    .iter()
+                    .map(|(_, t)| *t)
+                    .max()
+                    .unwrap_or(DEFAULT_TIMEOUT_S);
+                out.rounds.push(Round {
+                    rings: all.into_iter().map(|(r, _)| r).collect(),
+                    timeout_s,
+                });
+            }
+        }
+        RingMode::Sequential => {
+            for (phones, batch) in batches {
+                for chunk in phones.chunks(batch) {
+                    out.rounds.push(Round {
+                        timeout_s: chunk.iter().map(|(_, t)| *t).max().unwrap_or(1),
+                        rings: chunk.iter().map(|(r, _)| r.clone()).collect(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How a forward operation ended without a talk, or that it had one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardOutcome {
+    /// Someone answered and the talk is over (the employee's side hung up first).
+    Answered,
+    /// Phones rang and nobody answered in time.
+    NoAnswer,
+    /// Every phone refused (busy, unavailable, not registered) or there was nothing to ring.
+    Busy,
+}
+
+impl ForwardOutcome {
+    /// The operation's exit name.
+    pub fn exit(self) -> &'static str {
+        match self {
+            ForwardOutcome::Answered => "answered",
+            ForwardOutcome::NoAnswer => "no_answer",
+            ForwardOutcome::Busy => "busy",
+        }
+    }
+}
+
+/// What the call actor must do for the ringing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RingAction {
+    /// Start an outbound leg with this number.
+    Dial {
+        /// Leg number (unique within the ringer).
+        leg: u32,
+        /// The phone.
+        ring: Ring,
+    },
+    /// Cancel (or hang up) a leg that lost.
+    Cancel {
+        /// Leg number.
+        leg: u32,
+    },
+    /// Call [`Ringer::round_timeout`] with `round` after `ms`.
+    Timer {
+        /// The round.
+        round: usize,
+        /// Milliseconds.
+        ms: u64,
+    },
+    /// This leg answered: connect the caller to it.
+    Connect {
+        /// Leg number.
+        leg: u32,
+    },
+    /// Ringing is over without an answer.
+    Done(ForwardOutcome),
+    /// A step for the call detail.
+    Trace(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LegState {
+    Ringing,
+    Failed,
+}
+
+/// The ringing of one forward operation.
+#[derive(Debug)]
+pub struct Ringer {
+    plan: Plan,
+    round: usize,
+    legs: BTreeMap<u32, (usize, LegState, String)>,
+    next_leg: u32,
+    timed_out: bool,
+    done: bool,
+}
+
+impl Ringer {
+    /// A ringer over `plan`.
+    pub fn new(plan: Plan) -> Self {
+        Ringer {
+            plan,
+            round: 0,
+            legs: BTreeMap::new(),
+            next_leg: 1,
+            timed_out: false,
+            done: false,
+        }
+    }
+
+    /// The phone behind a leg.
+    pub fn label(&self, leg: u32) -> Option<&str> {
+        self.legs.get(&leg).map(|(_, _, l)| l.as_str())
+    }
+
+    /// Whether the ringing has finished (connected or done).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Starts the first round.
+    pub fn start(&mut self) -> Vec<RingAction> {
+        let mut out: Vec<RingAction> = self
+            .plan
+            .skipped
+            .iter()
+            .map(|s| RingAction::Trace(format!("skipped {s}")))
+            .collect();
+        self.start_round(0, &mut out);
+        out
+    }
+
+    fn start_round(&mut self, round: usize, out: &mut Vec<RingAction>) {
+        self.round = round;
+        let Some(r) = self.plan.rounds.get(round) else {
+            self.done = true;
+            let outcome = if self.timed_out {
+                ForwardOutcome::NoAnswer
+            } else {
+                ForwardOutcome::Busy
+            };
+            out.push(RingAction::Trace(format!(
+                "forward: nobody answered ({})",
+                outcome.exit()
+            )));
+            out.push(RingAction::Done(outcome));
+            return;
+        };
+        let rings = r.rings.clone();
+        let timeout_s = r.timeout_s;
+        for ring in rings {
+            let leg = self.next_leg;
+            self.next_leg += 1;
+            out.push(RingAction::Trace(format!(
+                "ringing {} ({timeout_s} s)",
+                ring.label
+            )));
+            self.legs
+                .insert(leg, (round, LegState::Ringing, ring.label.clone()));
+            out.push(RingAction::Dial { leg, ring });
+        }
+        out.push(RingAction::Timer {
+            round,
+            ms: u64::from(timeout_s) * 1000,
+        });
+    }
+
+    fn ringing_in_round(&self) -> impl Iterator<Item = u32> + '_ {
+        let round = self.round;
+        self.legs
+            .iter()
+            .filter(move |(_, (r, s, _))| *r == round && *s == LegState::Ringing)
+            .map(|(l, _)| *l)
+    }
+
+    /// A leg refused or failed with `code`.
+    pub fn rejected(&mut self, leg: u32, code: u16, reason: &str) -> Vec<RingAction> {
+        let mut out = Vec::new();
+        if self.done {
+            return out;
+        }
+        let Some(entry) = self.legs.get_mut(&leg) else {
+            return out;
+        };
+        if entry.1 != LegState::Ringing {
+            return out;
+        }
+        entry.1 = LegState::Failed;
+        let what = match code {
+            486 | 600 => "busy",
+            408 | 480 | 487 => "no answer",
+            _ => "failed",
+        };
+        if matches!(code, 408 | 480 | 487) && !reason.contains("not registered") {
+            self.timed_out = true;
+        }
+        out.push(RingAction::Trace(format!(
+            "{}: {what} ({code} {reason})",
+            entry.2
+        )));
+        if entry.0 == self.round && self.ringing_in_round().next().is_none() {
+            let next = self.round + 1;
+            self.start_round(next, &mut out);
+        }
+        out
+    }
+
+    /// A leg answered: it wins, every other ringing leg is cancelled.
+    pub fn answered(&mut self, leg: u32) -> Vec<RingAction> {
+        let mut out = Vec::new();
+        let Some(entry) = self.legs.get(&leg) else {
+            return vec![RingAction::Cancel { leg }];
+        };
+        if self.done || entry.1 != LegState::Ringing {
+            // A late 2xx after the round moved on: that phone lost.
+            return vec![RingAction::Cancel { leg }];
+        }
+        self.done = true;
+        out.push(RingAction::Trace(format!("answered by {}", entry.2)));
+        let losers: Vec<u32> = self
+            .legs
+            .iter()
+            .filter(|(l, (_, s, _))| **l != leg && *s == LegState::Ringing)
+            .map(|(l, _)| *l)
+            .collect();
+        for l in losers {
+            if let Some(e) = self.legs.get_mut(&l) {
+                e.1 = LegState::Failed;
+            }
+            out.push(RingAction::Cancel { leg: l });
+        }
+        out.push(RingAction::Connect { leg });
+        out
+    }
+
+    /// The timer of `round` fired: its ringing legs are cancelled and the next round starts.
+    pub fn round_timeout(&mut self, round: usize) -> Vec<RingAction> {
+        let mut out = Vec::new();
+        if self.done || round != self.round {
+            return out;
+        }
+        let ringing: Vec<u32> = self.ringing_in_round().collect();
+        if !ringing.is_empty() {
+            self.timed_out = true;
+        }
+        for l in ringing {
+            if let Some(e) = self.legs.get_mut(&l) {
+                e.1 = LegState::Failed;
+                out.push(RingAction::Trace(format!("{}: no answer (timeout)", e.2)));
+            }
+            out.push(RingAction::Cancel { leg: l });
+        }
+        self.start_round(round + 1, &mut out);
+        out
+    }
+
+    /// The operation's overall limit passed: everything ringing is cancelled.
+    pub fn give_up(&mut self) -> Vec<RingAction> {
+        let mut out = Vec::new();
+        if self.done {
+            return out;
+        }
+        self.done = true;
+        let ringing: Vec<u32> = self
+            .legs
+            .iter()
+            .filter(|(_, (_, s, _))| *s == LegState::Ringing)
+            .map(|(l, _)| *l)
+            .collect();
+        for l in ringing {
+            if let Some(e) = self.legs.get_mut(&l) {
+                e.1 = LegState::Failed;
+            }
+            out.push(RingAction::Cancel { leg: l });
+        }
+        out.push(RingAction::Trace("forward: maximum wait reached".into()));
+        out.push(RingAction::Done(ForwardOutcome::NoAnswer));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vpbx_store::model::{EmployeeId, Group, GroupId, SipLine, SipLineId};
+
+    fn line(id: u64, login: &str, timeout: u32) -> Phone {
+        Phone::SipLine(SipLine {
+            id: SipLineId(id),
+            login: login.into(),
+            password: "x".into(),
+            lines: 1,
+            dial_timeout_s: timeout,
+            percent: 0,
+            outbound_caller_id: None,
+            outbound_allowed: true,
+        })
+    }
+
+    fn employee(id: u64, ext: &str, phones: Vec<Phone>) -> Employee {
+        Employee {
+            id: EmployeeId(id),
+            first_name: String::new(),
+            last_name: format!("E{id}"),
+            email: None,
+            extension: ext.into(),
+            calls_enabled: true,
+            phones,
+            schedule: None,
+            rating: false,
+            trainer: None,
+            trainer_joins_every_call: false,
+            percent_distribution: false,
+        }
+    }
+
+    fn cfg() -> CompanyConfig {
+        let mut off = employee(3, "103", vec![line(3, "103", 20)]);
+        off.calls_enabled = false;
+        CompanyConfig {
+            employees: vec![
+                employee(
+                    1,
+                    "101",
+                    vec![
+                        line(1, "101", 15),
+                        Phone::External {
+                            number: "79990000001".into(),
+                            dial_timeout_s: 25,
+                            lines: 1,
+                            percent: 0,
+                        },
+                    ],
+                ),
+                employee(2, "102", vec![line(2, "102", 20)]),
+                off,
+            ],
+            groups: vec![Group {
+                id: GroupId(1),
+                name: "Sales".into(),
+                extension: Some("200".into()),
+                members: vec![EmployeeId(1), EmployeeId(2), EmployeeId(3)],
+                simultaneous_lines: 2,
+                schedule: None,
+                sort_by_type: None,
+                percent_distribution: false,
+                percents: Default::default(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn fwd(targets: Vec<ForwardTarget>, mode: RingMode) -> Forward {
+        Forward {
+            targets,
+            mode,
+            max_wait_s: None,
+            ringback: None,
+            present_virtual_number: false,
+        }
+    }
+
+    #[test]
+    fn employee_phones_ring_in_order_with_their_timeouts() {
+        let p = plan(
+            &cfg(),
+            &fwd(
+                vec![ForwardTarget::Employee { id: EmployeeId(1) }],
+                RingMode::Sequential,
+            ),
+        );
+        assert_eq!(p.rounds.len(), 2);
+        assert_eq!(p.rounds[0].timeout_s, 15);
+        assert!(matches!(
+            p.rounds[0].rings[0].target,
+            DialTarget::Line { .. }
+        ));
+        assert_eq!(p.rounds[1].timeout_s, 25);
+        assert_eq!(
+            p.rounds[1].rings[0].target,
+            DialTarget::External("79990000001".into())
+        );
+    }
+
+    #[test]
+    fn group_batches_by_simultaneous_lines_and_skips_call_status_off() {
+        let p = plan(
+            &cfg(),
+            &fwd(
+                vec![ForwardTarget::Group { id: GroupId(1) }],
+                RingMode::Sequential,
+            ),
+        );
+        // 101 line + 101 mobile together, then 102 alone; 103 skipped.
+        assert_eq!(p.rounds.len(), 2);
+        assert_eq!(p.rounds[0].rings.len(), 2);
+        assert_eq!(p.rounds[0].timeout_s, 25);
+        assert_eq!(p.rounds[1].rings.len(), 1);
+        assert!(p.skipped.iter().any(|s| s.contains("call status off")));
+    }
+
+    #[test]
+    fn simultaneous_rings_everything_once() {
+        let p = plan(
+            &cfg(),
+            &fwd(
+                vec![
+                    ForwardTarget::Employee { id: EmployeeId(2) },
+                    ForwardTarget::Group { id: GroupId(1) },
+                ],
+                RingMode::Simultaneous,
+            ),
+        );
+        assert_eq!(p.rounds.len(), 1);
+        // 102 only once although listed twice.
+        assert_eq!(p.rounds[0].rings.len(), 3);
+    }
+
+    fn dials(actions: &[RingAction]) -> Vec<u32> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                RingAction::Dial { leg, .. } => Some(*leg),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn first_answer_wins_and_losers_are_cancelled() {
+        let p = plan(
+            &cfg(),
+            &fwd(
+                vec![ForwardTarget::Group { id: GroupId(1) }],
+                RingMode::Simultaneous,
+            ),
+        );
+        let mut r = Ringer::new(p);
+        let started = r.start();
+        assert_eq!(dials(&started), vec![1, 2, 3]);
+        let out = r.answered(2);
+        assert!(out.contains(&RingAction::Cancel { leg: 1 }));
+        assert!(out.contains(&RingAction::Cancel { leg: 3 }));
+        assert_eq!(out.last(), Some(&RingAction::Connect { leg: 2 }));
+        // A late answer loses.
+        assert_eq!(r.answered(1), vec![RingAction::Cancel { leg: 1 }]);
+    }
+
+    #[test]
+    fn timeouts_move_to_the_next_round_then_no_answer() {
+        let p = plan(
+            &cfg(),
+            &fwd(
+                vec![ForwardTarget::Employee { id: EmployeeId(1) }],
+                RingMode::Sequential,
+            ),
+        );
+        let mut r = Ringer::new(p);
+        r.start();
+        // A stale round's timer does nothing.
+        assert!(r.round_timeout(5).is_empty());
+        let out = r.round_timeout(0);
+        assert!(out.contains(&RingAction::Cancel { leg: 1 }));
+        assert_eq!(dials(&out), vec![2]);
+        let out = r.round_timeout(1);
+        assert_eq!(
+            out.last(),
+            Some(&RingAction::Done(ForwardOutcome::NoAnswer))
+        );
+    }
+
+    #[test]
+    fn all_busy_is_busy_and_nothing_to_ring_is_busy() {
+        let p = plan(
+            &cfg(),
+            &fwd(
+                vec![ForwardTarget::Employee { id: EmployeeId(2) }],
+                RingMode::Sequential,
+            ),
+        );
+        let mut r = Ringer::new(p);
+        r.start();
+        let out = r.rejected(1, 486, "Busy Here");
+        assert_eq!(out.last(), Some(&RingAction::Done(ForwardOutcome::Busy)));
+
+        let p = plan(
+            &cfg(),
+            &fwd(
+                vec![ForwardTarget::Employee { id: EmployeeId(3) }],
+                RingMode::Sequential,
+            ),
+        );
+        let out = Ringer::new(p).start();
+        assert_eq!(out.last(), Some(&RingAction::Done(ForwardOutcome::Busy)));
+    }
+
+    #[test]
+    fn give_up_cancels_what_rings() {
+        let p = plan(
+            &cfg(),
+            &fwd(
+                vec![ForwardTarget::Group { id: GroupId(1) }],
+                RingMode::Sequential,
+            ),
+        );
+        let mut r = Ringer::new(p);
+        r.start();
+        let out = r.give_up();
+        assert!(out.contains(&RingAction::Cancel { leg: 1 }));
+        assert!(out.contains(&RingAction::Cancel { leg: 2 }));
+        assert_eq!(
+            out.last(),
+            Some(&RingAction::Done(ForwardOutcome::NoAnswer))
+        );
+        assert!(r.is_done());
+    }
+}

@@ -1,0 +1,414 @@
+//! Outbound legs (the B2BUA's UAC side): a task per [`Dial`] resolves the target into one or
+//! more destinations, sends an INVITE to each (a registered line forks to every contact; each
+//! branch is its own dialog), reports progress, and keeps the winning dialog until the call
+//! actor or the peer ends it. Losing branches are cancelled.
+//!
+//! Destinations:
+//! - a line of this box: every registered contact, sent to the address the REGISTER really
+//!   came from (NAT: the Contact may name a private address) with the Contact as Request-URI;
+//! - a SIP URI: as given;
+//! - an external number: the first enabled outbound trunk whose prefixes match, with the
+//!   trunk's number format and, for registration trunks, its credentials for 401/407.
+
+use super::leg::{local_addr_of, reinvite, sip_info_dtmf};
+use super::refer::parse_refer_to;
+use super::EdgeContext;
+use futures::stream::{FuturesUnordered, StreamExt};
+use rsipstack::dialog::authenticate::Credential;
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Header, StatusCode, Transport, Uri};
+use rsipstack::transport::SipAddr;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tracing::{debug, info_span, Instrument};
+use vpbx_actors::leg::{Dial, DialRequest, DialTarget, LegCommand, LegEvent};
+use vpbx_store::model::{TrunkAuth, TrunkTransport};
+
+/// Where one branch of an outbound leg goes.
+struct Destination {
+    callee: String,
+    caller: String,
+    destination: Option<SipAddr>,
+    credential: Option<Credential>,
+    label: String,
+}
+
+/// The edge's outbound side.
+pub(super) struct Outbound {
+    pub dialogs: Arc<DialogLayer>,
+    pub ctx: EdgeContext,
+    /// Our SIP address (From host for lines, Contact).
+    pub local: SocketAddr,
+}
+
+/// Serves dial requests until the channel closes.
+pub(super) async fn serve(mut dials: UnboundedReceiver<Dial>, out: Arc<Outbound>) {
+    while let Some(dial) = dials.recv().await {
+        let span = info_span!("out_leg", call_id = %dial.request.call_id);
+        tokio::spawn(out.clone().run(dial).instrument(span));
+    }
+}
+
+fn reason_text(resp: &rsipstack::sip::Response) -> String {
+    let code = u16::from(resp.status_code.clone());
+    format!("{code} {}", resp.status_code)
+}
+
+fn transport_of(t: &str) -> Transport {
+    if t.eq_ignore_ascii_case("tcp") {
+        Transport::Tcp
+    } else {
+        Transport::Udp
+    }
+}
+
+impl Outbound {
+    fn resolve(&self, req: &DialRequest) -> Result<Vec<Destination>, (u16, String)> {
+        let me = self.local;
+        match &req.target {
+            DialTarget::Line { line, login } => {
+                let bindings = self.ctx.registrar.bindings(*line);
+                if bindings.is_empty() {
+                    return Err((480, format!("line {login} not registered")));
+                }
+                Ok(bindings
+                    .into_iter()
+                    .map(|b| {
+                        let destination = b.source.parse::<SocketAddr>().ok().map(|a| {
+                            let mut s = SipAddr::from(a);
+                            s.r#type = Some(transport_of(&b.transport));
+                            s
+                        });
+                        Destination {
+                            callee: b.contact.clone(),
+                            caller: format!("sip:{}@{me}", req.caller_id),
+                            destination,
+                            credential: None,
+                            label: format!("{login} at {}", b.source),
+                        }
+                    })
+                    .collect())
+            }
+            DialTarget::Uri(uri) => Ok(vec![Destination {
+                callee: format!("sip:{uri}"),
+                caller: format!("sip:{}@{me}", req.caller_id),
+                destination: None,
+                credential: None,
+                label: format!("sip:{uri}"),
+            }]),
+            DialTarget::External(number) => {
+                let snapshot = self.ctx.snapshots.current();
+                let Some(trunk) = snapshot.trunks.iter().find(|t| t.serves_outbound(number)) else {
+                    return Err((503, format!("no trunk serves {number}")));
+                };
+                if let Some(max) = trunk.max_channels {
+                    if self.ctx.trunks.in_use(trunk.id) >= max as usize {
+                        return Err((503, format!("trunk {} is full ({max} calls)", trunk.name)));
+                    }
+                }
+                let host = if trunk.host.contains(':') && !trunk.host.starts_with('[') {
+                    format!("[{}]", trunk.host)
+                } else {
+                    trunk.host.clone()
+                };
+                let tp = match trunk.transport {
+                    TrunkTransport::Udp => "",
+                    TrunkTransport::Tcp => ";transport=tcp",
+                };
+                let (credential, from_host) = match &trunk.auth {
+                    TrunkAuth::Registration {
+                        username,
+                        password,
+                        realm,
+                        ..
+                    } => (
+                        Some(Credential {
+                            username: username.clone(),
+                            password: password.clone(),
+                            realm: realm.clone(),
+                            ..Default::default()
+                        }),
+                        host.clone(),
+                    ),
+                    TrunkAuth::Ip { .. } => (None, host.clone()),
+                };
+                Ok(vec![Destination {
+                    callee: format!(
+                        "sip:{}@{host}:{}{tp}",
+                        trunk.format_number(number),
+                        trunk.port
+                    ),
+                    caller: format!("sip:{}@{from_host}", req.caller_id),
+                    destination: None,
+                    credential,
+                    label: format!("{number} via trunk {}", trunk.name),
+                }])
+            }
+        }
+    }
+
+    async fn run(self: Arc<Self>, dial: Dial) {
+        let Dial {
+            request,
+            mut commands,
+            events,
+        } = dial;
+        let destinations = match self.resolve(&request) {
+            Ok(d) => d,
+            Err((code, reason)) => {
+                let _ = events.send(LegEvent::Rejected { code, reason });
+                return;
+            }
+        };
+        let trunk_guard = match &request.target {
+            DialTarget::External(n) => {
+                let snapshot = self.ctx.snapshots.current();
+                snapshot
+                    .trunks
+                    .iter()
+                    .find(|t| t.serves_outbound(n))
+                    .map(|t| self.ctx.trunks.acquire(t.id))
+            }
+            _ => None,
+        };
+        let (state_tx, mut states) = self.dialogs.new_dialog_state_channel();
+        let contact = Uri::try_from(format!("sip:vpbx@{}", self.local).as_str()).ok();
+        let mut branches: Vec<(InviteDialog, String)> = Vec::new();
+        let mut pending = FuturesUnordered::new();
+        let mut failures: Vec<(u16, String)> = Vec::new();
+        for d in destinations {
+            let (Ok(caller), Ok(callee)) = (
+                Uri::try_from(d.caller.as_str()),
+                Uri::try_from(d.callee.as_str()),
+            ) else {
+                failures.push((400, format!("{}: bad URI", d.label)));
+                continue;
+            };
+            let mut headers = Vec::new();
+            if let Some(r) = &request.replaces {
+                headers.push(Header::Other(
+                    "Replaces".into(),
+                    format!("{};to-tag={};from-tag={}", r.call_id, r.to_tag, r.from_tag),
+                ));
+            }
+            let opt = InviteOption {
+                caller_display_name: request.caller_name.clone(),
+                caller,
+                callee,
+                destination: d.destination,
+                content_type: Some("application/sdp".into()),
+                offer: Some(request.offer_sdp.clone().into_bytes()),
+                contact: contact.clone().unwrap_or_default(),
+                credential: d.credential,
+                headers: (!headers.is_empty()).then_some(headers),
+                ..Default::default()
+            };
+            match self.dialogs.do_invite_async(opt, state_tx.clone()) {
+                Ok((dialog, handle)) => {
+                    let i = branches.len();
+                    branches.push((dialog, d.label));
+                    pending.push(async move { (i, handle.await) });
+                }
+                Err(e) => failures.push((503, format!("{}: {e}", d.label))),
+            }
+        }
+        drop(state_tx);
+        if branches.is_empty() {
+            let (code, reason) = worst(&failures);
+            let _ = events.send(LegEvent::Rejected { code, reason });
+            return;
+        }
+        let local_media = local_addr_of(&request.offer_sdp);
+        let mut local_media = local_media;
+        let mut winner: Option<usize> = None;
+        let mut ringing_sent = false;
+        let mut refer_pending = false;
+        let mut confirmed_ids = Vec::new();
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(LegCommand::Hangup { reason }) | Some(LegCommand::Reject { reason, .. }) => {
+                        end_all(&branches, winner, &reason, refer_pending).await;
+                        let _ = events.send(LegEvent::Ended);
+                        break;
+                    }
+                    None => {
+                        end_all(&branches, winner, "call ended", refer_pending).await;
+                        break;
+                    }
+                    Some(other) => debug!(command = ?other, "not applicable to an outbound leg"),
+                },
+                Some((i, res)) = pending.next(), if !pending.is_empty() => {
+                    match res {
+                        Ok(Ok((id, Some(resp)))) if resp.status_code.kind()
+                            == rsipstack::sip::StatusCodeKind::Successful =>
+                        {
+                            if winner.is_some() {
+                                // A second branch answered too late: it loses.
+                                let _ = branches[i].0.bye().await;
+                                self.dialogs.remove_dialog(&id);
+                                continue;
+                            }
+                            let body = String::from_utf8_lossy(&resp.body).into_owned();
+                            match vpbx_media::SessionDescription::parse(&body)
+                                .and_then(|d| vpbx_media::negotiate(&d))
+                            {
+                                Ok(answer) => {
+                                    winner = Some(i);
+                                    confirmed_ids.push(id.clone());
+                                    for (j, (d, _)) in branches.iter().enumerate() {
+                                        if j != i {
+                                            let _ = d.cancel().await;
+                                        }
+                                    }
+                                    let _ = events.send(LegEvent::Answered {
+                                        answer,
+                                        by: branches[i].1.clone(),
+                                        dialog: (id.call_id.clone(), id.local_tag.clone(), id.remote_tag.clone()),
+                                    });
+                                }
+                                Err(e) => {
+                                    let _ = branches[i].0.bye().await;
+                                    self.dialogs.remove_dialog(&id);
+                                    failures.push((488, format!("{}: unusable SDP answer ({e})", branches[i].1)));
+                                }
+                            }
+                        }
+                        Ok(Ok((_, Some(resp)))) => {
+                            failures.push((u16::from(resp.status_code.clone()), format!("{}: {}", branches[i].1, reason_text(&resp))));
+                        }
+                        Ok(Ok((_, None))) => failures.push((408, format!("{}: no final response", branches[i].1))),
+                        Ok(Err(e)) => failures.push((503, format!("{}: {e}", branches[i].1))),
+                        Err(e) => failures.push((500, format!("{}: {e}", branches[i].1))),
+                    }
+                    if winner.is_none() && pending.is_empty() {
+                        let (code, reason) = worst(&failures);
+                        let _ = events.send(LegEvent::Rejected { code, reason });
+                        break;
+                    }
+                }
+                st = states.recv() => {
+                    let Some(st) = st else { break };
+                    let is_winner = |call_id: &str| {
+                        winner.is_some_and(|w| branches[w].0.id().call_id == call_id)
+                    };
+                    match st {
+                        DialogState::Early(_, resp) if winner.is_none() => {
+                            let body = String::from_utf8_lossy(&resp.body).into_owned();
+                            let early = if body.trim().is_empty() {
+                                None
+                            } else {
+                                vpbx_media::SessionDescription::parse(&body)
+                                    .and_then(|d| vpbx_media::negotiate(&d))
+                                    .ok()
+                            };
+                            if early.is_some() || !ringing_sent {
+                                ringing_sent = true;
+                                let _ = events.send(LegEvent::Ringing { early });
+                            }
+                        }
+                        DialogState::Terminated(id, why) if is_winner(&id.call_id) => {
+                            let ev = match why {
+                                TerminatedReason::UasBye | TerminatedReason::UacBye => LegEvent::RemoteHangup,
+                                other => LegEvent::Failed(format!("dialog terminated: {other:?}")),
+                            };
+                            let _ = events.send(ev);
+                            break;
+                        }
+                        DialogState::Info(id, req, handle) if is_winner(&id.call_id) => {
+                            match sip_info_dtmf(&req) {
+                                Some((digit, duration_ms)) => {
+                                    let _ = events.send(LegEvent::Dtmf { digit, duration_ms });
+                                    handle.reply(StatusCode::OK).await.ok();
+                                }
+                                None => {
+                                    handle.reply(StatusCode::from(469)).await.ok();
+                                }
+                            }
+                        }
+                        DialogState::Updated(id, req, handle) if is_winner(&id.call_id) => {
+                            reinvite(&req, &handle, &events, &mut local_media).await;
+                        }
+                        DialogState::Refer(id, req, handle) if is_winner(&id.call_id) => {
+                            refer_pending |= on_refer(&req, &handle, &events).await;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        // Let the branches' transactions settle (CANCEL answered, 487 ACKed), then clean up.
+        while tokio::time::timeout(std::time::Duration::from_secs(5), pending.next())
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {}
+        for id in confirmed_ids {
+            self.dialogs.remove_dialog(&id);
+        }
+        drop(trunk_guard);
+    }
+}
+
+/// Answers a REFER (202 and a first NOTIFY) and tells the call actor; `true` if accepted.
+pub(super) async fn on_refer(
+    req: &rsipstack::sip::Request,
+    handle: &rsipstack::dialog::dialog::TransactionHandle,
+    events: &tokio::sync::mpsc::UnboundedSender<LegEvent>,
+) -> bool {
+    let refer_to = req.headers.iter().find_map(|h| match h {
+        Header::ReferTo(r) => Some(r.value().to_string()),
+        Header::Other(n, v) if n.eq_ignore_ascii_case("refer-to") || n == "r" => Some(v.clone()),
+        _ => None,
+    });
+    match refer_to.as_deref().and_then(parse_refer_to) {
+        Some((target, replaces)) => {
+            handle.reply(StatusCode::from(202)).await.ok();
+            let _ = events.send(LegEvent::Refer { target, replaces });
+            true
+        }
+        None => {
+            handle.reply(StatusCode::BadRequest).await.ok();
+            false
+        }
+    }
+}
+
+/// The final status reported for a leg none of whose branches answered: busy wins (the phone
+/// refused), then the first failure.
+fn worst(failures: &[(u16, String)]) -> (u16, String) {
+    failures
+        .iter()
+        .find(|(c, _)| matches!(c, 486 | 600 | 603))
+        .or_else(|| failures.first())
+        .cloned()
+        .unwrap_or((480, "no destination".into()))
+}
+
+/// Ends every branch: BYE for the winner (after the REFER's final NOTIFY), CANCEL otherwise.
+async fn end_all(
+    branches: &[(InviteDialog, String)],
+    winner: Option<usize>,
+    reason: &str,
+    refer_pending: bool,
+) {
+    for (i, (d, _)) in branches.iter().enumerate() {
+        if Some(i) == winner {
+            if refer_pending {
+                let _ = d
+                    .notify_refer(StatusCode::OK, "terminated;reason=noresource")
+                    .await;
+            }
+            if let Err(e) = d.bye_with_reason(super::leg::reason_header(reason)).await {
+                debug!(error = %e, "BYE failed");
+            }
+        } else {
+            let _ = d.cancel().await;
+        }
+    }
+}

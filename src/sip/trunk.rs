@@ -1,0 +1,208 @@
+//! Trunks to the carrier: outbound registration (one keep-alive task per registration trunk,
+//! restarted when its settings change), channel counting, and the live status the API and
+//! `/metrics` show.
+
+use dashmap::DashMap;
+use rsipstack::dialog::authenticate::Credential;
+use rsipstack::dialog::registration::{RefreshOutcome, Registration};
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use vpbx_actors::config_hub::Snapshots;
+use vpbx_store::model::{Trunk, TrunkAuth, TrunkId, TrunkTransport};
+
+/// Live state of one trunk.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TrunkStatus {
+    /// `registered`, `failed`, `registering`, or `ip` (IP-authenticated: nothing to register).
+    pub registration: String,
+    /// The carrier's last answer or the error, e.g. `200 OK`, `403 Forbidden`, `timeout`.
+    pub last_response: String,
+    /// Calls on the trunk now.
+    pub channels: usize,
+}
+
+/// Calls in progress per trunk, and each trunk's registration state.
+#[derive(Debug, Default)]
+pub struct TrunkState {
+    channels: DashMap<TrunkId, usize>,
+    registration: DashMap<TrunkId, (String, String)>,
+}
+
+/// Holds one channel of a trunk until dropped.
+pub struct ChannelGuard {
+    state: Arc<TrunkState>,
+    trunk: TrunkId,
+}
+
+impl Drop for ChannelGuard {
+    fn drop(&mut self) {
+        if let Some(mut n) = self.state.channels.get_mut(&self.trunk) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+impl TrunkState {
+    /// Calls on `trunk` now.
+    pub fn in_use(&self, trunk: TrunkId) -> usize {
+        self.channels.get(&trunk).map(|n| *n).unwrap_or(0)
+    }
+
+    /// Takes a channel of `trunk` for the guard's lifetime.
+    pub fn acquire(self: &Arc<Self>, trunk: TrunkId) -> ChannelGuard {
+        *self.channels.entry(trunk).or_insert(0) += 1;
+        ChannelGuard {
+            state: self.clone(),
+            trunk,
+        }
+    }
+
+    /// The live status of `trunk`.
+    pub fn status(&self, trunk: &Trunk) -> TrunkStatus {
+        let (registration, last_response) = match &trunk.auth {
+            TrunkAuth::Ip { .. } => ("ip".to_string(), String::new()),
+            TrunkAuth::Registration { .. } if !trunk.enabled => {
+                ("disabled".to_string(), String::new())
+            }
+            TrunkAuth::Registration { .. } => self
+                .registration
+                .get(&trunk.id)
+                .map(|r| r.clone())
+                .unwrap_or_else(|| ("registering".into(), String::new())),
+        };
+        TrunkStatus {
+            registration,
+            last_response,
+            channels: self.in_use(trunk.id),
+        }
+    }
+
+    fn set(&self, trunk: TrunkId, name: &str, state: &str, last: String) {
+        metrics::gauge!("vpbx_trunk_registered", "trunk" => name.to_string())
+            .set(if state == "registered" { 1.0 } else { 0.0 });
+        self.registration.insert(trunk, (state.into(), last));
+    }
+}
+
+/// What a registration task was started with; a change restarts it.
+#[derive(PartialEq)]
+struct RegKey {
+    host: String,
+    port: u16,
+    transport: TrunkTransport,
+    username: String,
+    password: String,
+    expires: u32,
+    realm: Option<String>,
+}
+
+fn reg_key(t: &Trunk) -> Option<RegKey> {
+    match &t.auth {
+        TrunkAuth::Registration {
+            username,
+            password,
+            expires_s,
+            realm,
+        } if t.enabled => Some(RegKey {
+            host: t.host.clone(),
+            port: t.port,
+            transport: t.transport,
+            username: username.clone(),
+            password: password.clone(),
+            expires: *expires_s,
+            realm: realm.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Keeps every enabled registration trunk registered; follows configuration changes (checked
+/// every 2 s). Ends with `cancel`, unregistering first (bounded).
+pub(super) async fn registrations(
+    endpoint: EndpointInnerRef,
+    snapshots: Snapshots,
+    state: Arc<TrunkState>,
+    cancel: CancellationToken,
+) {
+    let mut running: HashMap<TrunkId, (RegKey, CancellationToken)> = HashMap::new();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let cfg = snapshots.current();
+        let wanted: HashMap<TrunkId, (&Trunk, RegKey)> = cfg
+            .trunks
+            .iter()
+            .filter_map(|t| reg_key(t).map(|k| (t.id, (t, k))))
+            .collect();
+        running.retain(|id, (key, token)| {
+            let keep = wanted.get(id).is_some_and(|(_, k)| k == key);
+            if !keep {
+                token.cancel();
+            }
+            keep
+        });
+        for (id, (trunk, key)) in wanted {
+            if running.contains_key(&id) {
+                continue;
+            }
+            let token = cancel.child_token();
+            let tp = match key.transport {
+                TrunkTransport::Udp => "",
+                TrunkTransport::Tcp => ";transport=tcp",
+            };
+            let server = format!("sip:{}:{}{tp}", key.host, key.port);
+            let Ok(server) = rsipstack::sip::Uri::try_from(server.as_str()) else {
+                state.set(id, &trunk.name, "failed", "bad server address".into());
+                continue;
+            };
+            let credential = Credential {
+                username: key.username.clone(),
+                password: key.password.clone(),
+                realm: key.realm.clone(),
+                ..Default::default()
+            };
+            let expires = key.expires;
+            let name = trunk.name.clone();
+            let st = state.clone();
+            let ep = endpoint.clone();
+            let t2 = token.clone();
+            info!(trunk = %name, "registering to the carrier");
+            tokio::spawn(async move {
+                let mut reg = Registration::new(ep, Some(credential));
+                let st2 = st.clone();
+                let name2 = name.clone();
+                reg.keep_alive(server.clone(), expires, t2, move |outcome| match outcome {
+                    RefreshOutcome::Registered(r) => {
+                        st2.set(id, &name2, "registered", r.status_code.to_string())
+                    }
+                    RefreshOutcome::Rejected(r) => {
+                        warn!(trunk = %name2, status = %r.status_code, "carrier refused registration");
+                        st2.set(id, &name2, "failed", r.status_code.to_string())
+                    }
+                    RefreshOutcome::Failed(e) => {
+                        warn!(trunk = %name2, error = %e, "carrier registration failed");
+                        st2.set(id, &name2, "failed", e.to_string())
+                    }
+                })
+                .await;
+                // Unregister on the way out (bounded: the carrier may be gone).
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    reg.register(server, Some(0)),
+                )
+                .await;
+                st.registration.remove(&id);
+            });
+            running.insert(id, (key, token));
+        }
+    }
+    for (_, (_, token)) in running {
+        token.cancel();
+    }
+}

@@ -1,0 +1,210 @@
+//! Calls through the B2BUA: a line dials an extension (407 digest auth, then the callee's
+//! registered phone rings and they talk with RTP relayed both ways); a virtual number's forward
+//! operation rings a group at once, the first phone to answer wins and the other gets CANCEL;
+//! refusals (bad credentials, unknown extension, unregistered target).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::*;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const P101: &str = "demo-101-Vx7q";
+const P102: &str = "demo-102-Kp3m";
+
+fn with_group_number() -> String {
+    let demo = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/demo.yaml"),
+    )
+    .unwrap();
+    let scenario = "  - id: 20\n    name: Ring Sales at once\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ { kind: group, id: 1 } ]\n          mode: simultaneous\n        exits: { answered: bye, no_answer: bye, busy: bye }\n      bye:\n        action: { kind: hang_up }\nnumbers:\n";
+    let mut y = demo.replacen("numbers:\n", scenario, 1);
+    y.push_str("  - number: \"74957000200\"\n    rules:\n      - id: 20\n        name: Sales\n        scenario: 20\n");
+    y
+}
+
+/// Sends 50 RTP packets of a tone from `sock` to `to` (20 ms apart).
+async fn send_tone(sock: &tokio::net::UdpSocket, to: SocketAddr, freq: f64) {
+    let ssrc: u32 = rand::random();
+    for i in 0..50u16 {
+        let pcm: Vec<i16> = (0..160)
+            .map(|n| {
+                let t = f64::from(u32::from(i) * 160 + n) / 8000.0;
+                ((2.0 * std::f64::consts::PI * freq * t).sin() * 8000.0) as i16
+            })
+            .collect();
+        let payload = vpbx_media::Codec::Pcmu.encode(&pcm);
+        let pkt = rtp_packet(i, u32::from(i) * 160, ssrc, &payload);
+        sock.send_to(&pkt, to).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Counts RTP packets with audible PCMU payload arriving on `sock` within `ms`.
+async fn count_loud(sock: &tokio::net::UdpSocket, ms: u64) -> usize {
+    let mut n = 0;
+    let mut buf = [0u8; 2048];
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    while let Ok(Ok((len, _))) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await {
+        if len <= 12 || buf[1] & 0x7f != 0 {
+            continue;
+        }
+        let pcm = vpbx_media::Codec::Pcmu.decode(&buf[12..len]);
+        let energy: f64 = pcm.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / pcm.len() as f64;
+        if energy.sqrt() > 1000.0 {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn media_addr(sdp: &str) -> SocketAddr {
+    Msg {
+        start: String::new(),
+        headers: vec![],
+        body: sdp.to_string(),
+    }
+    .sdp_media_addr()
+    .unwrap()
+}
+
+#[actix_rt::test]
+async fn a_line_calls_an_extension_and_they_talk_both_ways() {
+    let mut sw = TestSwitch::start().await;
+    let mut callee = LinePhone::new(sw.sip, "101", P101).await;
+    callee.register().await;
+    let mut caller = LinePhone::new(sw.sip, "102", P102).await;
+    let caller_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let callee_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let caller_port = caller_rtp.local_addr().unwrap().port();
+    let callee_port = callee_rtp.local_addr().unwrap().port();
+
+    let dial = caller.dial("101", caller_port);
+    let answer = async {
+        let inv = callee
+            .expect_request("INVITE", 10)
+            .await
+            .expect("the callee rings");
+        // SIP lines see the caller's extension.
+        assert!(
+            inv.header("From").unwrap().contains("sip:102@"),
+            "{:?}",
+            inv.header("From")
+        );
+        callee.answer(&inv, callee_port).await;
+        inv
+    };
+    let (ok, inv) = tokio::join!(dial, answer);
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+
+    // Audio relayed both ways through the switch's two legs.
+    let to_switch_from_caller = media_addr(&ok.body);
+    let to_switch_from_callee = media_addr(&inv.body);
+    let (_, heard_by_callee) = tokio::join!(
+        send_tone(&caller_rtp, to_switch_from_caller, 1000.0),
+        count_loud(&callee_rtp, 1500)
+    );
+    assert!(
+        heard_by_callee >= 20,
+        "callee heard {heard_by_callee} loud packets"
+    );
+    let (_, heard_by_caller) = tokio::join!(
+        send_tone(&callee_rtp, to_switch_from_callee, 700.0),
+        count_loud(&caller_rtp, 1500)
+    );
+    assert!(
+        heard_by_caller >= 20,
+        "caller heard {heard_by_caller} loud packets"
+    );
+
+    // The caller hangs up: the callee gets a BYE.
+    caller.in_dialog("BYE", "", None).await;
+    let bye = callee
+        .expect_request("BYE", 5)
+        .await
+        .expect("BYE to the callee");
+    callee.respond(&bye, 200, "OK", None, None).await;
+    let s = sw.http;
+    assert!(
+        eventually(5, || {
+            let body = std::thread::spawn(move || {
+                let rt = tokio::runtime::Runtime::new().unwrap();
+                rt.block_on(http_get(s, "/health")).1
+            })
+            .join()
+            .unwrap();
+            body.contains("\"active_calls\":0")
+        })
+        .await
+    );
+    sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_group_rings_at_once_the_first_answer_wins_and_the_other_is_cancelled() {
+    let mut sw = TestSwitch::start_with(Some(&with_group_number())).await;
+    let mut a = LinePhone::new(sw.sip, "101", P101).await;
+    let mut b = LinePhone::new(sw.sip, "102", P102).await;
+    a.register().await;
+    b.register().await;
+    let mut caller = Phone::new(sw.sip).await;
+    let sdp = Phone::sdp(40000, &[8, 101]);
+    caller.invite("74957000200", &sdp).await;
+
+    let inv_a = a.expect_request("INVITE", 10).await.expect("101 rings");
+    let inv_b = b.expect_request("INVITE", 10).await.expect("102 rings");
+    // A virtual-number call shows the caller's number to SIP phones.
+    assert!(inv_b.header("From").unwrap().contains("79161234567"));
+    a.respond(&inv_a, 180, "Ringing", None, Some("ring-a"))
+        .await;
+    b.answer(&inv_b, 40002).await;
+
+    let ok = caller.recv_final(10).await.expect("caller answered");
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    // PCMA offered by the caller, PCMU by the agent: the switch transcodes.
+    assert!(ok.body.contains("PCMA"), "{}", ok.body);
+    caller.to_tag = ok.to_tag();
+    caller.ack(true).await;
+
+    let cancel = a
+        .expect_request("CANCEL", 5)
+        .await
+        .expect("the loser gets CANCEL");
+    a.respond(&cancel, 200, "OK", None, None).await;
+    a.respond(&inv_a, 487, "Request Terminated", None, Some("ring-a"))
+        .await;
+
+    // The agent hangs up: the scenario's `answered` exit hangs the caller up.
+    b.in_dialog("BYE", "", None).await;
+    let bye = loop {
+        let m = caller.recv(5).await.expect("BYE to the caller");
+        if m.method() == Some("BYE") {
+            break m;
+        }
+    };
+    caller.ok_to(&bye).await;
+    sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn refusals_bad_credentials_unknown_extension_unregistered_callee() {
+    let mut sw = TestSwitch::start().await;
+    let mut wrong = LinePhone::new(sw.sip, "102", "not-the-password").await;
+    let r = wrong.dial("101", 40010).await;
+    assert_eq!(r.status(), Some(403), "{}", r.start);
+
+    let mut caller = LinePhone::new(sw.sip, "102", P102).await;
+    let r = caller.dial("999", 40012).await;
+    assert_eq!(r.status(), Some(404), "{}", r.start);
+    assert!(r.header("Warning").unwrap_or("").contains("unknown"));
+
+    // 101 is not registered: nothing rings, the call is refused.
+    let r = caller.dial("101", 40014).await;
+    assert_eq!(r.status(), Some(480), "{}", r.start);
+
+    // No trunk: an external number is refused with the reason.
+    let r = caller.dial("79991234567", 40016).await;
+    assert_eq!(r.status(), Some(403), "{}", r.start);
+    assert!(r.header("Warning").unwrap_or("").contains("trunk"));
+    sw.stop().await;
+}
