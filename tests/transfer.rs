@@ -1,0 +1,273 @@
+//! During a talk: hold and resume (re-INVITE sendonly → the other side hears music on hold;
+//! sendrecv → the talk resumes), blind transfer (REFER to an extension: 202, NOTIFYs, the
+//! transferor is released and the caller talks to the target), attended transfer (REFER with
+//! Replaces naming the transferor's consultation call: the two remaining parties are joined).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::*;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const P101: &str = "demo-101-Vx7q";
+const P102: &str = "demo-102-Kp3m";
+
+fn company() -> String {
+    let demo = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/demo.yaml"),
+    )
+    .unwrap();
+    let scenario = "  - id: 21\n    name: Anna\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ { kind: employee, id: 1 } ]\n        exits: {}\nnumbers:\n";
+    let mut y = demo.replacen("numbers:\n", scenario, 1);
+    y.push_str("  - number: \"74957000101\"\n    rules:\n      - id: 21\n        name: Anna\n        scenario: 21\n");
+    y
+}
+
+async fn send_tone(sock: &tokio::net::UdpSocket, to: SocketAddr, freq: f64, packets: u16) {
+    let ssrc: u32 = rand::random();
+    for i in 0..packets {
+        let pcm: Vec<i16> = (0..160)
+            .map(|n| {
+                let t = f64::from(u32::from(i) * 160 + n) / 8000.0;
+                ((2.0 * std::f64::consts::PI * freq * t).sin() * 8000.0) as i16
+            })
+            .collect();
+        let payload = vpbx_media::Codec::Pcmu.encode(&pcm);
+        let pkt = rtp_packet(i, u32::from(i) * 160, ssrc, &payload);
+        sock.send_to(&pkt, to).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn count_loud(sock: &tokio::net::UdpSocket, ms: u64) -> usize {
+    let mut n = 0;
+    let mut buf = [0u8; 2048];
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    while let Ok(Ok((len, _))) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await {
+        if len <= 12 || buf[1] & 0x7f > 8 {
+            continue;
+        }
+        let codec = if buf[1] & 0x7f == 8 {
+            vpbx_media::Codec::Pcma
+        } else {
+            vpbx_media::Codec::Pcmu
+        };
+        let pcm = codec.decode(&buf[12..len]);
+        let energy: f64 = pcm.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / pcm.len() as f64;
+        if energy.sqrt() > 500.0 {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn media_addr(sdp: &str) -> SocketAddr {
+    Msg {
+        start: String::new(),
+        headers: vec![],
+        body: sdp.to_string(),
+    }
+    .sdp_media_addr()
+    .unwrap()
+}
+
+/// An anonymous caller rings 74957000101 and Anna (101) answers. Returns the caller (ACKed),
+/// its RTP socket and the switch's RTP address for it, Anna's RTP socket and the switch's RTP
+/// address for her.
+async fn caller_talks_to_anna(
+    sw: &TestSwitch,
+    anna: &mut LinePhone,
+) -> (
+    Phone,
+    tokio::net::UdpSocket,
+    SocketAddr,
+    tokio::net::UdpSocket,
+    SocketAddr,
+) {
+    let caller_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let anna_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut caller = Phone::new(sw.sip).await;
+    let sdp = Phone::sdp(caller_rtp.local_addr().unwrap().port(), &[0, 101]);
+    caller.invite("74957000101", &sdp).await;
+    let inv = anna.expect_request("INVITE", 10).await.expect("Anna rings");
+    anna.answer(&inv, anna_rtp.local_addr().unwrap().port())
+        .await;
+    let ok = caller.recv_final(10).await.expect("caller answered");
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    caller.to_tag = ok.to_tag();
+    caller.ack(true).await;
+    let to_caller_side = media_addr(&ok.body);
+    let to_anna_side = media_addr(&inv.body);
+    (caller, caller_rtp, to_caller_side, anna_rtp, to_anna_side)
+}
+
+#[actix_rt::test]
+async fn hold_plays_music_to_the_other_side_and_resume_reconnects() {
+    let mut sw = TestSwitch::start_with(Some(&company())).await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    anna.register().await;
+    let (_caller, caller_rtp, _, anna_rtp, _) = caller_talks_to_anna(&sw, &mut anna).await;
+    let anna_port = anna_rtp.local_addr().unwrap().port();
+
+    // Nothing is said: the caller hears (almost) nothing.
+    assert!(count_loud(&caller_rtp, 600).await <= 2);
+
+    // Anna puts the caller on hold.
+    let hold = Phone::sdp(anna_port, &[0, 101]).replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n");
+    anna.in_dialog("INVITE", "", Some(&hold)).await;
+    let ok = anna
+        .expect_response("INVITE", 200, 5)
+        .await
+        .expect("re-INVITE answered");
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    assert!(ok.body.contains("a=recvonly"), "{}", ok.body);
+    anna.ack_in_dialog().await;
+    let moh = count_loud(&caller_rtp, 1200).await;
+    assert!(
+        moh >= 30,
+        "the caller hears music on hold ({moh} loud packets)"
+    );
+
+    // Resume: the music stops.
+    let resume = Phone::sdp(anna_port, &[0, 101]);
+    anna.in_dialog("INVITE", "", Some(&resume)).await;
+    let ok = anna
+        .expect_response("INVITE", 200, 5)
+        .await
+        .expect("resume answered");
+    assert!(ok.body.contains("a=sendrecv"), "{}", ok.body);
+    anna.ack_in_dialog().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = count_loud(&caller_rtp, 800).await;
+    assert!(
+        after <= 3,
+        "music stopped after resume ({after} loud packets)"
+    );
+    sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn blind_transfer_connects_the_caller_to_the_target_and_releases_the_transferor() {
+    let mut sw = TestSwitch::start_with(Some(&company())).await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    let mut boris = LinePhone::new(sw.sip, "102", P102).await;
+    anna.register().await;
+    boris.register().await;
+    let (mut caller, caller_rtp, to_caller_side, _anna_rtp, _) =
+        caller_talks_to_anna(&sw, &mut anna).await;
+
+    let refer_to = format!("Refer-To: <sip:102@{}>\r\n", sw.sip);
+    anna.in_dialog("REFER", &refer_to, None).await;
+    let accepted = anna
+        .expect_response("REFER", 200, 5)
+        .await
+        .expect("REFER answered");
+    assert_eq!(accepted.status(), Some(202), "{}", accepted.start);
+
+    // Boris rings and answers; Anna gets the final NOTIFY and a BYE.
+    let boris_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let inv = boris
+        .expect_request("INVITE", 10)
+        .await
+        .expect("Boris rings");
+    assert!(inv.header("From").unwrap().contains("79161234567"));
+    boris
+        .answer(&inv, boris_rtp.local_addr().unwrap().port())
+        .await;
+    let mut notified_ok = false;
+    let bye = loop {
+        let m = anna.recv(5).await.expect("NOTIFY and BYE to Anna");
+        match m.method() {
+            Some("NOTIFY") => {
+                notified_ok |= m.body.contains("200");
+                anna.respond(&m, 200, "OK", None, None).await;
+            }
+            Some("BYE") => break m,
+            _ => {}
+        }
+    };
+    anna.respond(&bye, 200, "OK", None, None).await;
+    assert!(notified_ok, "a NOTIFY with 200 preceded the BYE");
+
+    // The caller now talks to Boris.
+    let (_, heard) = tokio::join!(
+        send_tone(&caller_rtp, to_caller_side, 900.0, 50),
+        count_loud(&boris_rtp, 1500)
+    );
+    assert!(heard >= 20, "Boris heard the caller ({heard} loud packets)");
+    caller.bye().await;
+    let bye = boris.expect_request("BYE", 5).await.expect("BYE to Boris");
+    boris.respond(&bye, 200, "OK", None, None).await;
+    sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn attended_transfer_joins_the_caller_and_the_consulted_colleague() {
+    let mut sw = TestSwitch::start_with(Some(&company())).await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    let mut boris = LinePhone::new(sw.sip, "102", P102).await;
+    anna.register().await;
+    boris.register().await;
+    let (caller, caller_rtp, to_caller_side, _anna_rtp, _) =
+        caller_talks_to_anna(&sw, &mut anna).await;
+
+    // Anna consults Boris from her phone's second line.
+    let mut anna2 = LinePhone::new(sw.sip, "101", P101).await;
+    let boris_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let boris_port = boris_rtp.local_addr().unwrap().port();
+    let (ok, _inv) = tokio::join!(anna2.dial("102", 40100), async {
+        let inv = boris
+            .expect_request("INVITE", 10)
+            .await
+            .expect("Boris rings");
+        boris.answer(&inv, boris_port).await;
+        inv
+    });
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    let consult = anna2.dialog.clone().unwrap();
+
+    // Anna transfers the caller to Boris, replacing her consultation call.
+    let replaces = format!(
+        "{}%3Bto-tag%3D{}%3Bfrom-tag%3D{}",
+        consult.call_id.replace('@', "%40"),
+        consult.remote_tag,
+        consult.local_tag
+    );
+    let refer_to = format!("Refer-To: <sip:102@{}?Replaces={replaces}>\r\n", sw.sip);
+    anna.in_dialog("REFER", &refer_to, None).await;
+    let accepted = anna
+        .expect_response("REFER", 200, 5)
+        .await
+        .expect("REFER answered");
+    assert_eq!(accepted.status(), Some(202), "{}", accepted.start);
+
+    // Both of Anna's legs are released.
+    let bye1 = anna
+        .expect_request("BYE", 5)
+        .await
+        .expect("BYE on the caller's leg");
+    anna.respond(&bye1, 200, "OK", None, None).await;
+    let bye2 = anna2
+        .expect_request("BYE", 5)
+        .await
+        .expect("BYE on the consultation");
+    anna2.respond(&bye2, 200, "OK", None, None).await;
+
+    // The caller and Boris hear each other.
+    let (_, heard) = tokio::join!(
+        send_tone(&caller_rtp, to_caller_side, 900.0, 50),
+        count_loud(&boris_rtp, 1500)
+    );
+    assert!(heard >= 20, "Boris heard the caller ({heard} loud packets)");
+
+    // Boris hangs up: the caller is released too.
+    boris.in_dialog("BYE", "", None).await;
+    let bye = loop {
+        let m = caller.recv(5).await.expect("BYE to the caller");
+        if m.method() == Some("BYE") {
+            break m;
+        }
+    };
+    caller.ok_to(&bye).await;
+    sw.stop().await;
+}
