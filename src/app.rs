@@ -255,6 +255,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         registry: registry.clone(),
         registrar: registrar.clone(),
         auth: Arc::new(crate::http::auth::AuthState::default()),
+        trunks,
     };
     let server = crate::http::start(settings.http_addr, http_state.clone())?;
     let http = server.handle();

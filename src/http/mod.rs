@@ -134,6 +134,8 @@ pub struct HttpState {
     pub registrar: Arc<crate::sip::Registrar>,
     /// Login rate limits and session policy.
     pub auth: Arc<auth::AuthState>,
+    /// Trunks' live state.
+    pub trunks: Arc<crate::sip::trunk::TrunkState>,
 }
 
 impl HttpState {

@@ -517,7 +517,14 @@ pub struct LineDialog {
 
 impl LinePhone {
     pub async fn new(server: SocketAddr, login: &str, password: &str) -> LinePhone {
-        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        Self::bind(server, login, password, 0).await
+    }
+
+    /// A phone on a given local port (e.g. a fake carrier the switch's trunk points at).
+    pub async fn bind(server: SocketAddr, login: &str, password: &str, port: u16) -> LinePhone {
+        let sock = tokio::net::UdpSocket::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let local = sock.local_addr().unwrap();
         LinePhone {
             sock,
