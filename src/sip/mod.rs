@@ -11,6 +11,7 @@ pub mod digest;
 pub mod gate;
 mod inspector;
 mod leg;
+pub mod nat;
 mod outleg;
 pub mod refer;
 mod register;
@@ -451,6 +452,18 @@ impl Router {
             return reply(&mut tx, 503, Some("switch starting"), vec![]).await;
         };
 
+        // NAT: the dialog's remote target is where the INVITE came from (UDP).
+        if let Some(received) = udp_source(&tx) {
+            for h in tx.original.headers.iter_mut() {
+                if let Header::Contact(c) = h {
+                    if let Some(fixed) = nat::fix_contact(c.value(), received) {
+                        debug!(contact = %c.value(), %fixed, "Contact rewritten for NAT");
+                        *h = Header::Contact(fixed.into());
+                    }
+                    break;
+                }
+            }
+        }
         let (state_tx, state_rx): (DialogStateSender, _) = self.dialogs.new_dialog_state_channel();
         let contact = rsipstack::sip::Uri::try_from(self.contact.as_str()).ok();
         let dialog = match self
@@ -565,6 +578,15 @@ impl Router {
         };
         Some((routed, scenario))
     }
+}
+
+/// The UDP address a request came from (`None` over TCP: the connection is the path back).
+fn udp_source(tx: &Transaction) -> Option<SocketAddr> {
+    let remote = tx.connection.as_ref()?.get_remote_addr()?;
+    if matches!(remote.r#type, Some(rsipstack::sip::Transport::Tcp)) {
+        return None;
+    }
+    SocketAddr::try_from(remote.addr.clone()).ok()
 }
 
 /// The address a request really came from.
