@@ -230,6 +230,8 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         addr: settings.sip_addr,
         user_agent: format!("vpbx/{}", env!("CARGO_PKG_VERSION")),
         security: settings.security.clone(),
+        min_session_expires_s: settings.min_session_expires_s,
+        qualify_interval_s: settings.qualify_interval_s,
     };
     let edge_ctx = EdgeContext {
         snapshots: snapshots.clone(),

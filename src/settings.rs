@@ -114,6 +114,8 @@ struct File {
     digest_algorithms: Option<Vec<String>>,
     security: Option<SecuritySettings>,
     admin_password: Option<String>,
+    min_session_expires_s: Option<u32>,
+    qualify_interval_s: Option<u64>,
 }
 
 /// Effective settings.
@@ -148,6 +150,10 @@ pub struct Settings {
     /// Admin password for the first start (`VPBX_ADMIN_PASSWORD`, else the file's
     /// `admin_password`); ignored once a password is stored.
     pub admin_password: Option<Secret>,
+    /// Smallest session interval (RFC 4028 `Min-SE`) accepted from callers; default 90 s.
+    pub min_session_expires_s: u32,
+    /// Seconds between OPTIONS probes of registered contacts (0: no probing); default 30.
+    pub qualify_interval_s: u64,
 }
 
 /// A secret setting: never printed by `Debug`.
@@ -242,6 +248,8 @@ impl Settings {
             demo: file.demo.map(|d| config_dir.join(d)),
             call_threads: file.call_threads.filter(|n| *n > 0),
             sip_threads: file.sip_threads.filter(|n| *n > 0),
+            min_session_expires_s: file.min_session_expires_s.unwrap_or(90).max(1),
+            qualify_interval_s: file.qualify_interval_s.unwrap_or(30),
             digest_algorithms: flags
                 .digest_algorithms
                 .clone()

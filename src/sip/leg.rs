@@ -20,6 +20,8 @@ pub(super) struct LegTask {
     pub states: DialogStateReceiver,
     pub commands: UnboundedReceiver<LegCommand>,
     pub events: UnboundedSender<LegEvent>,
+    /// RFC 4028 session timer negotiated from the INVITE.
+    pub session_timer: Option<super::timer::SessionTimer>,
 }
 
 /// `Reason` header value for a BYE we send (RFC 3326).
@@ -45,7 +47,20 @@ async fn drive(task: LegTask) {
         mut states,
         mut commands,
         events,
+        session_timer,
     } = task;
+    // Session timer: when the caller refreshes, the session ends if no refresh arrives in time
+    // (RFC 4028 §10: interval minus min(32 s, interval/3)); when we refresh, a re-INVITE with
+    // our SDP goes out at half the interval.
+    let timer_step = |t: &super::timer::SessionTimer| {
+        let secs = u64::from(t.interval);
+        match t.refresher {
+            super::timer::Refresher::Uac => secs - (secs / 3).min(32),
+            super::timer::Refresher::Uas => secs / 2,
+        }
+    };
+    let mut timer_deadline: Option<tokio::time::Instant> = None;
+    let mut last_sdp: Option<String> = None;
     // The INVITE server transaction: sends 100 Trying, then waits for the ACK or a CANCEL.
     // It is driven here, first in a biased select, so its first poll — which sends the 100 —
     // always happens before any command of the call actor (an early 200 would otherwise race
@@ -78,7 +93,18 @@ async fn drive(task: LegTask) {
                 }
                 Some(LegCommand::Answer { sdp }) => {
                     local_media = local_addr_of(&sdp);
-                    let headers = vec![Header::ContentType("application/sdp".into())];
+                    let mut headers = vec![Header::ContentType("application/sdp".into())];
+                    if let Some(t) = &session_timer {
+                        headers.push(Header::SessionExpires(t.header_value().into()));
+                        if t.require {
+                            headers.push(Header::Require("timer".into()));
+                        }
+                        timer_deadline = Some(
+                            tokio::time::Instant::now()
+                                + std::time::Duration::from_secs(timer_step(t)),
+                        );
+                    }
+                    last_sdp = Some(sdp.clone());
                     match dialog.accept(Some(headers), Some(sdp.into_bytes())) {
                         Ok(()) => answered = true,
                         Err(e) => {
@@ -107,6 +133,30 @@ async fn drive(task: LegTask) {
                     break;
                 }
             },
+            () = sleep_until_opt(timer_deadline), if timer_deadline.is_some() => {
+                let Some(t) = &session_timer else { break };
+                match t.refresher {
+                    super::timer::Refresher::Uac => {
+                        end(&dialog, answered, 408, "session timer expired").await;
+                        let _ = events.send(LegEvent::Failed("session timer expired".into()));
+                        break;
+                    }
+                    super::timer::Refresher::Uas => {
+                        let headers = vec![
+                            Header::ContentType("application/sdp".into()),
+                            Header::SessionExpires(t.header_value().into()),
+                        ];
+                        let body = last_sdp.clone().map(String::into_bytes);
+                        if let Err(e) = dialog.reinvite(Some(headers), body).await {
+                            debug!(error = %e, "session refresh failed");
+                        }
+                        timer_deadline = Some(
+                            tokio::time::Instant::now()
+                                + std::time::Duration::from_secs(timer_step(t)),
+                        );
+                    }
+                }
+            }
             st = states.recv() => match st {
                 Some(DialogState::Confirmed(..)) => {
                     let _ = events.send(LegEvent::Confirmed);
@@ -127,7 +177,20 @@ async fn drive(task: LegTask) {
                     refer_pending |= super::outleg::on_refer(&req, &handle, &events).await;
                 }
                 Some(DialogState::Updated(_, req, handle)) => {
-                    reinvite(&req, &handle, &events, &mut local_media).await;
+                    let extra = session_timer
+                        .iter()
+                        .map(|t| Header::SessionExpires(t.header_value().into()))
+                        .collect();
+                    reinvite(&req, &handle, &events, &mut local_media, extra).await;
+                    if let (Some(t), Some(_)) = (&session_timer, timer_deadline) {
+                        if t.refresher == super::timer::Refresher::Uac {
+                            // The caller refreshed.
+                            timer_deadline = Some(
+                                tokio::time::Instant::now()
+                                    + std::time::Duration::from_secs(timer_step(t)),
+                            );
+                        }
+                    }
                 }
                 Some(DialogState::Terminated(_, why)) => {
                     let ev = match why {
@@ -148,6 +211,13 @@ async fn drive(task: LegTask) {
     // handled; bounded by the transaction layer's own timeouts.
     if !invite_done {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(40), invite).await;
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -185,7 +255,13 @@ pub(super) async fn reinvite(
     handle: &rsipstack::dialog::dialog::TransactionHandle,
     events: &UnboundedSender<LegEvent>,
     local: &mut Option<(std::net::SocketAddr, u64, u64)>,
+    extra: Vec<Header>,
 ) {
+    if req.method == rsipstack::sip::Method::Update && req.body.is_empty() {
+        // A session refresh (RFC 4028) or another offerless UPDATE: nothing to negotiate.
+        handle.respond(StatusCode::OK, Some(extra), None).await.ok();
+        return;
+    }
     let Some((addr, session, version)) = local.as_mut() else {
         handle.reply(StatusCode::from(491)).await.ok();
         return;
@@ -223,7 +299,8 @@ pub(super) async fn reinvite(
     if let Some(n) = negotiated {
         let _ = events.send(LegEvent::RemoteMedia { offer: n });
     }
-    let headers = vec![Header::ContentType("application/sdp".into())];
+    let mut headers = vec![Header::ContentType("application/sdp".into())];
+    headers.extend(extra);
     handle
         .respond(StatusCode::OK, Some(headers), Some(sdp.into_bytes()))
         .await

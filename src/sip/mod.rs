@@ -17,6 +17,7 @@ pub mod refer;
 mod register;
 pub mod registrar;
 pub mod security;
+pub mod timer;
 mod transport;
 pub mod trunk;
 
@@ -75,6 +76,10 @@ pub struct SipConfig {
     pub user_agent: String,
     /// Flood and auth-failure bans.
     pub security: crate::settings::SecuritySettings,
+    /// Smallest session interval accepted (RFC 4028 `Min-SE`).
+    pub min_session_expires_s: u32,
+    /// Seconds between OPTIONS probes of registered contacts (0: none).
+    pub qualify_interval_s: u64,
 }
 
 /// What the edge needs from the rest of the switch.
@@ -198,6 +203,7 @@ pub async fn start(
         contact: format!("sip:vpbx@{}", cfg.addr),
         accepting: accepting.clone(),
         security,
+        min_se: cfg.min_session_expires_s,
     };
     tokio::spawn(router.run(incoming));
     tokio::spawn(expire_registrations(
@@ -220,6 +226,7 @@ struct Router {
     contact: String,
     accepting: Arc<AtomicBool>,
     security: Arc<Security>,
+    min_se: u32,
 }
 
 /// Answers a transaction with a status and an optional specific reason phrase.
@@ -452,6 +459,27 @@ impl Router {
             return reply(&mut tx, 503, Some("switch starting"), vec![]).await;
         };
 
+        // Session timers (RFC 4028), when the caller asks for them.
+        let session_expires = tx.original.headers.iter().find_map(|h| match h {
+            Header::SessionExpires(v) => Some(v.value().to_string()),
+            Header::Other(n, v) if n.eq_ignore_ascii_case("x") => Some(v.clone()),
+            _ => None,
+        });
+        let supports_timer = tx.original.headers.iter().any(|h| match h {
+            Header::Supported(v) => v
+                .value()
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("timer")),
+            _ => false,
+        });
+        let session_timer =
+            match timer::negotiate(session_expires.as_deref(), supports_timer, self.min_se) {
+                Ok(t) => t,
+                Err(min) => {
+                    let headers = vec![Header::Other("Min-SE".into(), min.to_string())];
+                    return reply(&mut tx, 422, Some("session interval too small"), headers).await;
+                }
+            };
         // NAT: the dialog's remote target is where the INVITE came from (UDP).
         if let Some(received) = udp_source(&tx) {
             for h in tx.original.headers.iter_mut() {
@@ -509,6 +537,7 @@ impl Router {
             states: state_rx,
             commands: cmd_rx,
             events: ev_tx,
+            session_timer,
         })
         .await;
         self.dialogs.remove_dialog(&dialog_id);

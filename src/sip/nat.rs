@@ -33,9 +33,10 @@ pub fn fix_contact(value: &str, received: SocketAddr) -> Option<String> {
         Some(i) => (&hostpart[..i], &hostpart[i..]),
         None => (hostpart, ""),
     };
-    let current: Option<SocketAddr> = hostport.parse().ok().or_else(|| {
-        format!("{hostport}:5060").parse().ok()
-    });
+    let current: Option<SocketAddr> = hostport
+        .parse()
+        .ok()
+        .or_else(|| format!("{hostport}:5060").parse().ok());
     if current == Some(received) {
         return None;
     }
@@ -63,7 +64,10 @@ mod tests {
     #[test]
     fn private_contact_becomes_the_received_address() {
         assert_eq!(
-            fix_contact("<sip:101@192.168.1.20:5062;transport=udp>;expires=60", addr("203.0.113.7:40211")),
+            fix_contact(
+                "<sip:101@192.168.1.20:5062;transport=udp>;expires=60",
+                addr("203.0.113.7:40211")
+            ),
             Some("<sip:101@203.0.113.7:40211;transport=udp>;expires=60".into())
         );
         assert_eq!(
@@ -71,15 +75,24 @@ mod tests {
             Some("\"Anna\" <sip:101@198.51.100.1:5060>".into())
         );
         assert_eq!(
-            fix_contact("sip:101@10.0.0.5:5070;expires=30", addr("198.51.100.1:1024")),
+            fix_contact(
+                "sip:101@10.0.0.5:5070;expires=30",
+                addr("198.51.100.1:1024")
+            ),
             Some("<sip:101@198.51.100.1:1024>;expires=30".into())
         );
     }
 
     #[test]
     fn matching_or_foreign_contacts_are_left_alone() {
-        assert_eq!(fix_contact("<sip:101@127.0.0.1:5070>", addr("127.0.0.1:5070")), None);
-        assert_eq!(fix_contact("<sip:101@127.0.0.1>", addr("127.0.0.1:5060")), None);
+        assert_eq!(
+            fix_contact("<sip:101@127.0.0.1:5070>", addr("127.0.0.1:5070")),
+            None
+        );
+        assert_eq!(
+            fix_contact("<sip:101@127.0.0.1>", addr("127.0.0.1:5060")),
+            None
+        );
         assert_eq!(fix_contact("<tel:+123>", addr("127.0.0.1:5070")), None);
         assert_eq!(fix_contact("garbage", addr("127.0.0.1:5070")), None);
     }

@@ -331,7 +331,7 @@ impl Outbound {
                             }
                         }
                         DialogState::Updated(id, req, handle) if is_winner(&id.call_id) => {
-                            reinvite(&req, &handle, &events, &mut local_media).await;
+                            reinvite(&req, &handle, &events, &mut local_media, Vec::new()).await;
                         }
                         DialogState::Refer(id, req, handle) if is_winner(&id.call_id) => {
                             refer_pending |= on_refer(&req, &handle, &events).await;

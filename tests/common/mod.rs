@@ -98,6 +98,8 @@ impl TestSwitch {
                 ..Default::default()
             },
             admin_password: None,
+            min_session_expires_s: 2,
+            qualify_interval_s: 0,
         };
         let running = vpbx::app::start(&settings).await.unwrap();
         TestSwitch {
