@@ -3,7 +3,7 @@
 # first. Starts the switch on a throw-away data dir and non-default ports, then checks:
 #   1. demo call (74951234567): SIPp gets 200 with SDP, ACKs, receives the switch's BYE and answers
 #      it; rtp_count.py sees >= 50 valid G.711 RTP packets on the port the SDP offered;
-#   2. unknown number (70000000000): 404 + ACK;
+#   2. unknown extension (999) dialled by line 102 after its 407 challenge: 404 + ACK;
 #   3. no G.711 in the offer (G.729 only): 488 + ACK;
 #   4. /health reports active_calls 0; /metrics exposes vpbx_calls_finished_total and
 #      vpbx_rtp_packets_sent_total (both > 0 after the demo call);

@@ -11,9 +11,10 @@ async fn the_bye_follows_the_nat_binding_not_the_private_contact() {
     let mut sw = TestSwitch::start().await;
     let mut phone = Phone::new(sw.sip).await;
     let sdp = Phone::sdp(40300, &[0]);
-    let invite = phone
-        .invite_text("74951234567", &sdp)
-        .replace(&format!("Contact: <sip:79161234567@{}>", phone.local), "Contact: <sip:79161234567@10.99.0.1:5099>");
+    let invite = phone.invite_text("74951234567", &sdp).replace(
+        &format!("Contact: <sip:79161234567@{}>", phone.local),
+        "Contact: <sip:79161234567@10.99.0.1:5099>",
+    );
     assert!(invite.contains("10.99.0.1"));
     phone.send(&invite).await;
     let ok = phone.recv_final(5).await.expect("answered");
@@ -22,7 +23,10 @@ async fn the_bye_follows_the_nat_binding_not_the_private_contact() {
     phone.ack(true).await;
     // The greeting lasts about 2.5 s, then the switch hangs up.
     let bye = loop {
-        let m = phone.recv(8).await.expect("the switch's BYE reaches the phone");
+        let m = phone
+            .recv(8)
+            .await
+            .expect("the switch's BYE reaches the phone");
         if m.method() == Some("BYE") {
             break m;
         }

@@ -1,4 +1,5 @@
-//! Requests the switch refuses, each with the right code and a reason: unknown number (404), no
+//! Requests the switch refuses, each with the right code and a reason: a number that is not a
+//! virtual number needs a line's credentials (407), then an unknown one is 404; no
 //! common codec (488), a request the stack parses but that is invalid (400), unknown methods
 //! (501 with Allow), a BYE for no dialog (481); OPTIONS answered over UDP and TCP.
 #![allow(clippy::unwrap_used)]
@@ -16,11 +17,22 @@ async fn final_for(sw: &TestSwitch, number: &str, payloads: &[u8]) -> Msg {
 }
 
 #[actix_rt::test]
-async fn unknown_number_is_404() {
+async fn anything_but_a_virtual_number_needs_a_line_and_unknown_is_404() {
     let mut sw = TestSwitch::start().await;
-    let m = final_for(&sw, "70000000000", &[0]).await;
+    // Unauthenticated: every non-virtual number is challenged alike (no enumeration).
+    for dialled in ["70000000000", "101", "999"] {
+        let m = final_for(&sw, dialled, &[0]).await;
+        assert_eq!(m.status(), Some(407), "{dialled}: {}", m.start);
+        assert!(m.header("Proxy-Authenticate").is_some());
+    }
+    // A line that authenticated learns the extension does not exist.
+    let mut line = LinePhone::new(sw.sip, "102", "demo-102-Kp3m").await;
+    let m = line.dial("999", 40000).await;
     assert_eq!(m.status(), Some(404), "{}", m.start);
-    assert!(m.header("Warning").unwrap_or("").contains("unknown number"));
+    assert!(m
+        .header("Warning")
+        .unwrap_or("")
+        .contains("unknown extension"));
     sw.stop().await;
 }
 

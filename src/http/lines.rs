@@ -39,6 +39,7 @@ async fn registration(
                 "transport": b.transport,
                 "user_agent": b.user_agent,
                 "expires_unix_ms": b.expires_unix_ms,
+                "reachable": state.registrar.contact_reachable(id, &b.contact),
             })
         })
         .collect();

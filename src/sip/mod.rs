@@ -13,6 +13,7 @@ mod inspector;
 mod leg;
 pub mod nat;
 mod outleg;
+mod qualify;
 pub mod refer;
 mod register;
 pub mod registrar;
@@ -191,6 +192,15 @@ pub async fn start(
             local: cfg.addr,
         }),
     ));
+    if cfg.qualify_interval_s > 0 {
+        tokio::spawn(qualify::run(
+            endpoint.inner.clone(),
+            ctx.registrar.clone(),
+            ctx.registry.clone(),
+            std::time::Duration::from_secs(cfg.qualify_interval_s),
+            cancel.child_token(),
+        ));
+    }
     tokio::spawn(trunk::registrations(
         endpoint.inner.clone(),
         ctx.snapshots.clone(),

@@ -75,6 +75,16 @@ impl Outbound {
                 if bindings.is_empty() {
                     return Err((480, format!("line {login} not registered")));
                 }
+                let bindings: Vec<_> = bindings
+                    .into_iter()
+                    .filter(|b| self.ctx.registrar.contact_reachable(*line, &b.contact))
+                    .collect();
+                if bindings.is_empty() {
+                    return Err((
+                        480,
+                        format!("line {login} unreachable (no answer to OPTIONS)"),
+                    ));
+                }
                 Ok(bindings
                     .into_iter()
                     .map(|b| {
@@ -102,7 +112,7 @@ impl Outbound {
             }]),
             DialTarget::External(number) => {
                 let snapshot = self.ctx.snapshots.current();
-                let Some(trunk) = snapshot.trunks.iter().find(|t| t.serves_outbound(number)) else {
+                let Some(trunk) = pick_trunk(&snapshot.trunks, number) else {
                     return Err((503, format!("no trunk serves {number}")));
                 };
                 if let Some(max) = trunk.max_channels {
@@ -167,11 +177,7 @@ impl Outbound {
         let trunk_guard = match &request.target {
             DialTarget::External(n) => {
                 let snapshot = self.ctx.snapshots.current();
-                snapshot
-                    .trunks
-                    .iter()
-                    .find(|t| t.serves_outbound(n))
-                    .map(|t| self.ctx.trunks.acquire(t.id))
+                pick_trunk(&snapshot.trunks, n).map(|t| self.ctx.trunks.acquire(t.id))
             }
             _ => None,
         };
@@ -355,6 +361,30 @@ impl Outbound {
     }
 }
 
+/// The trunk for an outbound number: among the enabled outbound trunks that serve it, the one
+/// with the longest matching prefix (a trunk without prefixes matches with length 0); the
+/// first in order on a tie.
+pub(super) fn pick_trunk<'a>(
+    trunks: &'a [vpbx_store::model::Trunk],
+    number: &str,
+) -> Option<&'a vpbx_store::model::Trunk> {
+    let digits = number.trim_start_matches('+');
+    let mut best: Option<(&vpbx_store::model::Trunk, usize)> = None;
+    for t in trunks.iter().filter(|t| t.serves_outbound(digits)) {
+        let len = t
+            .prefixes
+            .iter()
+            .filter(|p| digits.starts_with(p.as_str()))
+            .map(|p| p.len())
+            .max()
+            .unwrap_or(0);
+        if best.is_none_or(|(_, l)| len > l) {
+            best = Some((t, len));
+        }
+    }
+    best.map(|(t, _)| t)
+}
+
 /// Answers a REFER (202 and a first NOTIFY) and tells the call actor; `true` if accepted.
 pub(super) async fn on_refer(
     req: &rsipstack::sip::Request,
@@ -410,5 +440,44 @@ async fn end_all(
         } else {
             let _ = d.cancel().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_trunk;
+    use vpbx_store::model::{NumberFormat, Trunk, TrunkAuth, TrunkId, TrunkTransport};
+
+    fn trunk(id: u64, prefixes: &[&str]) -> Trunk {
+        Trunk {
+            id: TrunkId(id),
+            name: format!("t{id}"),
+            enabled: true,
+            host: "127.0.0.1".into(),
+            port: 5060,
+            transport: TrunkTransport::Udp,
+            auth: TrunkAuth::Ip {
+                addresses: vec!["127.0.0.1".into()],
+            },
+            dids: vec![],
+            outbound: true,
+            prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+            number_format: NumberFormat::International,
+            max_channels: None,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins_then_order() {
+        let ts = vec![
+            trunk(1, &[]),
+            trunk(2, &["7"]),
+            trunk(3, &["7495"]),
+            trunk(4, &["7495"]),
+        ];
+        assert_eq!(pick_trunk(&ts, "74951234567").map(|t| t.id.0), Some(3));
+        assert_eq!(pick_trunk(&ts, "+79161234567").map(|t| t.id.0), Some(2));
+        assert_eq!(pick_trunk(&ts, "12025550100").map(|t| t.id.0), Some(1));
+        assert!(pick_trunk(&ts[1..], "12025550100").is_none());
     }
 }

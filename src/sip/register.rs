@@ -26,6 +26,8 @@ pub struct Registrar {
     realm: String,
     algorithms: Vec<digest::Algorithm>,
     store: Store,
+    /// OPTIONS probes in a row without an answer, per (line, contact).
+    misses: Mutex<std::collections::HashMap<(vpbx_store::model::SipLineId, String), u32>>,
 }
 
 impl Registrar {
@@ -57,7 +59,47 @@ impl Registrar {
             realm,
             algorithms,
             store,
+            misses: Mutex::new(Default::default()),
         }
+    }
+
+    fn misses(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<(vpbx_store::model::SipLineId, String), u32>,
+    > {
+        self.misses.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an OPTIONS probe of a contact.
+    pub fn probed(
+        &self,
+        line: vpbx_store::model::SipLineId,
+        contact: &str,
+        answered: bool,
+        _max: u32,
+    ) {
+        let mut m = self.misses();
+        if answered {
+            m.remove(&(line, contact.to_string()));
+        } else {
+            *m.entry((line, contact.to_string())).or_insert(0) += 1;
+        }
+    }
+
+    /// Whether a contact answered recently enough (fewer than the allowed misses in a row).
+    pub fn contact_reachable(&self, line: vpbx_store::model::SipLineId, contact: &str) -> bool {
+        self.misses()
+            .get(&(line, contact.to_string()))
+            .is_none_or(|n| *n < super::qualify::MISSES)
+    }
+
+    /// Whether a line has a registered contact that is reachable.
+    pub fn line_reachable(&self, line: vpbx_store::model::SipLineId) -> bool {
+        self.bindings(line)
+            .iter()
+            .any(|b| self.contact_reachable(line, &b.contact))
     }
 
     /// Live bindings of a line.
@@ -374,6 +416,7 @@ pub async fn handle(
         }
         Outcome::Bad(why) => send(tx, 400, vec![warning(why)]).await,
         Outcome::Ok { bindings, changes } => {
+            registrar.misses().retain(|(l, _), _| *l != line_id);
             let store = registrar.store.clone();
             let _ = tokio::task::spawn_blocking(move || persist(&store, &changes)).await;
             let headers: Vec<Header> = bindings

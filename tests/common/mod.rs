@@ -61,6 +61,20 @@ impl TestSwitch {
         call_threads: Option<usize>,
         rtp_timeout_s: u64,
     ) -> TestSwitch {
+        Self::start_custom(demo_yaml, |s| {
+            s.call_threads = call_threads;
+            s.rtp_timeout_s = rtp_timeout_s;
+        })
+        .await
+    }
+
+    /// Starts with a company and settings changed by `tune`.
+    pub async fn start_custom(
+        demo_yaml: Option<&str>,
+        tune: impl FnOnce(&mut Settings),
+    ) -> TestSwitch {
+        let call_threads = None;
+        let rtp_timeout_s = 30;
         let data = tempfile::tempdir().unwrap();
         let demo = demo_yaml.map(|y| {
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
@@ -101,6 +115,8 @@ impl TestSwitch {
             min_session_expires_s: 2,
             qualify_interval_s: 0,
         };
+        let mut settings = settings;
+        tune(&mut settings);
         let running = vpbx::app::start(&settings).await.unwrap();
         TestSwitch {
             running: Some(running),

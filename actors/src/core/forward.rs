@@ -371,7 +371,10 @@ impl Ringer {
             408 | 480 | 487 => "no answer",
             _ => "failed",
         };
-        if matches!(code, 408 | 480 | 487) && !reason.contains("not registered") {
+        if matches!(code, 408 | 480 | 487)
+            && !reason.contains("not registered")
+            && !reason.contains("unreachable")
+        {
             self.timed_out = true;
         }
         out.push(RingAction::Trace(format!(
