@@ -14,6 +14,8 @@ use crate::core::scenario::{Command, Ending, Input, ScenarioRun};
 use crate::leg::{Dialer, Leg, LegCommand, LegEvent};
 
 mod forwarding;
+mod talk_options;
+mod voicemail;
 use crate::pii::Pii;
 use actix::prelude::*;
 use std::path::PathBuf;
@@ -174,6 +176,12 @@ pub struct CallActor {
     joined: Option<Addr<CallActor>>,
     /// The caller's phone transferred this call away: when the talk ends, the call ends.
     caller_transferred: bool,
+    /// Recording parts started so far (the recorder talk option can start several).
+    recording_parts: u32,
+    /// The voicemail in progress.
+    voicemail: Option<voicemail::Voicemail>,
+    /// Digits the employee keyed during the talk, for talk options.
+    talk_digits: talk_options::Digits,
 }
 
 impl CallActor {
@@ -218,6 +226,9 @@ impl CallActor {
             outbound_caller_id: setup.outbound_caller_id,
             joined: None,
             caller_transferred: false,
+            recording_parts: 0,
+            voicemail: None,
+            talk_digits: Default::default(),
         }
     }
 
@@ -231,6 +242,13 @@ impl CallActor {
                 Command::Answer => self.answer(ctx),
                 Command::Play { id, prompt } => self.play(id, prompt, ctx),
                 Command::Forward { id, forward } => self.forward(id, forward, ctx),
+                Command::Voicemail {
+                    id,
+                    prompt,
+                    max_s,
+                    silence_s,
+                    email,
+                } => self.start_voicemail(id, prompt, max_s, silence_s, email, ctx),
                 Command::Ring { id, ms } => {
                     self.ring_caller();
                     ctx.run_later(Duration::from_millis(u64::from(ms)), move |act, ctx| {
@@ -379,8 +397,16 @@ impl CallActor {
             warn!(error = %e, "cannot create the recordings directory; call not recorded");
             return;
         }
-        let stereo = format!("recordings/{}-stereo.wav", self.id);
-        let mono = format!("recordings/{}.wav", self.id);
+        // The first part of a call is `<call>.wav`; parts started later by the recorder talk
+        // option are `<call>-2.wav`, `<call>-3.wav`, ...
+        self.recording_parts += 1;
+        let base = if self.recording_parts == 1 {
+            self.id.0.clone()
+        } else {
+            format!("{}-{}", self.id, self.recording_parts)
+        };
+        let stereo = format!("recordings/{base}-stereo.wav");
+        let mono = format!("recordings/{base}.wav");
         media.start_recording(
             RECORDING_ID,
             vpbx_media::RecordSpec {
@@ -390,6 +416,25 @@ impl CallActor {
         );
         self.steps.push("recording started".into());
         self.recording = Some((now, stereo, mono));
+    }
+
+    /// Files the metadata of the recording in progress (its files are finished by the media
+    /// task when recording stops or the leg closes).
+    fn finish_recording(&mut self, end: u64) {
+        if let Some((start, stereo, mono)) = self.recording.take() {
+            self.deps
+                .cdrs
+                .write_recording(vpbx_store::recordings::RecordingMeta {
+                    call_id: self.id.0.clone(),
+                    numa: self.leg_info.numa.clone(),
+                    numb: self.leg_info.numb.clone(),
+                    employee: self.employees.first().map(|e| e.0),
+                    start_unix_ms: start,
+                    duration_ms: end.saturating_sub(start),
+                    stereo_path: Some(stereo),
+                    mono_path: Some(mono),
+                });
+        }
     }
 
     fn send_leg(&mut self, cmd: LegCommand) {
@@ -514,20 +559,8 @@ impl Actor for CallActor {
             media.close();
         }
         let end = self.deps.clock.unix_ms();
-        if let Some((start, stereo, mono)) = self.recording.take() {
-            self.deps
-                .cdrs
-                .write_recording(vpbx_store::recordings::RecordingMeta {
-                    call_id: self.id.0.clone(),
-                    numa: self.leg_info.numa.clone(),
-                    numb: self.leg_info.numb.clone(),
-                    employee: self.employees.first().map(|e| e.0),
-                    start_unix_ms: start,
-                    duration_ms: end.saturating_sub(start),
-                    stereo_path: Some(stereo),
-                    mono_path: Some(mono),
-                });
-        }
+        self.finish_recording(end);
+        self.finish_voicemail(end);
         self.media_leg = None;
         self.deps.cdrs.write(Cdr {
             call_id: self.id.0.clone(),
@@ -610,6 +643,10 @@ impl Handler<FromMedia> for CallActor {
     type Result = ();
     fn handle(&mut self, msg: FromMedia, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
+        let msg = match self.voicemail_event(msg.0, ctx) {
+            Some(ev) => FromMedia(ev),
+            None => return,
+        };
         let input = match msg.0 {
             MediaEvent::PlayDone { id } => Input::PlayDone { id },
             MediaEvent::EchoDone { id } => Input::EchoDone { id },

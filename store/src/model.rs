@@ -281,6 +281,14 @@ pub struct Employee {
     pub percent_distribution: bool,
 }
 
+fn voicemail_max_s() -> u32 {
+    120
+}
+
+fn voicemail_silence_s() -> u32 {
+    5
+}
+
 fn yes() -> bool {
     true
 }
@@ -613,6 +621,23 @@ pub enum Action {
         /// Upper bound on the echo in seconds.
         max_s: u32,
     },
+    /// Voicemail: play the prompt (if any), a beep, then record the caller until silence after
+    /// speech, hang-up or `max_s`. The recording is kept with the call's recordings (mono, under
+    /// `voicemail/`). Exit: `next`.
+    Voicemail {
+        /// Played before the beep.
+        #[serde(default)]
+        prompt: Option<Prompt>,
+        /// Maximum length in seconds (1–600).
+        #[serde(default = "voicemail_max_s")]
+        max_s: u32,
+        /// Seconds of silence after speech that end the message (0: only hang-up or max_s).
+        #[serde(default = "voicemail_silence_s")]
+        silence_s: u32,
+        /// Where the notification goes (caller number and time in the subject).
+        #[serde(default)]
+        email: Option<String>,
+    },
     /// Ring employees, groups, numbers or SIP URIs and connect the caller to whoever answers.
     /// Exits: `answered` (after the talk, when the employee hung up first), `no_answer`, `busy`.
     Forward(Forward),
@@ -629,6 +654,7 @@ impl Action {
             | Action::Pause { .. }
             | Action::Echo { .. } => &["next"],
             Action::Forward(_) => &["answered", "no_answer", "busy"],
+            Action::Voicemail { .. } => &["next"],
             Action::HangUp => &[],
         }
     }

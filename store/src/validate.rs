@@ -963,6 +963,25 @@ fn scenarios(cfg: &CompanyConfig, s: &mut Sink) {
                     );
                 }
             }
+            if let Action::Voicemail {
+                max_s, silence_s, ..
+            } = &op.action
+            {
+                if !(1..=600).contains(max_s) {
+                    s.push(
+                        format!("scenarios[{i}].operations.{name}.action.max_s"),
+                        "voicemail.max_s",
+                        "max_s must be 1-600 seconds",
+                    );
+                }
+                if *silence_s > 60 {
+                    s.push(
+                        format!("scenarios[{i}].operations.{name}.action.silence_s"),
+                        "voicemail.silence_s",
+                        "silence_s must be 0-60 seconds",
+                    );
+                }
+            }
             if let Action::Forward(f) = &op.action {
                 forward_targets(
                     cfg,

@@ -828,8 +828,14 @@ impl LinePhone {
             .expect("ACK for our 200");
     }
 
-    /// Sends an in-dialog request (`BYE`, `REFER`, re-`INVITE`) with extra headers and body.
+    /// Sends an in-dialog request (`BYE`, `REFER`, re-`INVITE`) with extra headers and an SDP.
     pub async fn in_dialog(&mut self, method: &str, extra: &str, sdp: Option<&str>) {
+        self.in_dialog_body(method, extra, sdp.map(|s| ("application/sdp", s)))
+            .await
+    }
+
+    /// Sends an in-dialog request with extra headers and an optional (content type, body).
+    pub async fn in_dialog_body(&mut self, method: &str, extra: &str, body: Option<(&str, &str)>) {
         let d = self.dialog.as_mut().expect("a dialog");
         d.cseq += 1;
         let mut t = format!(
@@ -844,10 +850,10 @@ impl LinePhone {
             cseq = d.cseq,
             u = self.login,
         );
-        match sdp {
-            Some(s) => t.push_str(&format!(
-                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{s}",
-                s.len()
+        match body {
+            Some((ct, b)) => t.push_str(&format!(
+                "Content-Type: {ct}\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
             )),
             None => t.push_str("Content-Length: 0\r\n\r\n"),
         }

@@ -56,6 +56,25 @@ pub(super) struct Forwarding {
     caller_held: bool,
 }
 
+/// A digit from an outbound party's media.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub(super) struct EmployeeDigit {
+    leg: u32,
+    digit: char,
+}
+
+impl Handler<EmployeeDigit> for CallActor {
+    type Result = ();
+    fn handle(&mut self, msg: EmployeeDigit, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        if self.forwarding.as_ref().and_then(|f| f.talk) == Some(msg.leg) {
+            self.steps.push(format!("employee digit '{}'", msg.digit));
+            self.employee_digit(msg.digit, ctx);
+        }
+    }
+}
+
 /// An event of outbound leg `leg`.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
@@ -374,10 +393,14 @@ impl CallActor {
         ctx.spawn(
             async move {
                 while let Some(ev) = rx.recv().await {
-                    // The party's media events: only a timeout matters (DTMF talk options
-                    // arrive with the talk-option work).
-                    if matches!(ev, vpbx_media::MediaEvent::Timeout) {
-                        addr.do_send(FromMedia(ev));
+                    // The party's media events: a timeout ends the call, digits are talk
+                    // options.
+                    match ev {
+                        vpbx_media::MediaEvent::Timeout => addr.do_send(FromMedia(ev)),
+                        vpbx_media::MediaEvent::Dtmf { digit, .. } => {
+                            addr.do_send(EmployeeDigit { leg, digit })
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -507,6 +530,9 @@ impl CallActor {
                 self.steps.push(format!(
                     "employee digit '{digit}' ({duration_ms} ms, SIP INFO)"
                 ));
+                if talk == Some(leg) {
+                    self.employee_digit(digit, ctx);
+                }
             }
             LegEvent::Refer { target, replaces } if talk == Some(leg) => {
                 let label = self.party_label(leg);

@@ -58,6 +58,20 @@ pub enum Command {
         /// The operation's settings.
         forward: Forward,
     },
+    /// Voicemail: play `prompt` (if any) and a beep, then record; report
+    /// [`Input::VoicemailDone`].
+    Voicemail {
+        /// Correlation id.
+        id: u64,
+        /// Played before the beep.
+        prompt: Option<Prompt>,
+        /// Maximum length in seconds.
+        max_s: u32,
+        /// Silence after speech that ends the message, seconds (0: never).
+        silence_s: u32,
+        /// Notification address.
+        email: Option<String>,
+    },
     /// A step for the call detail.
     Trace(String),
     /// End the call with this reason. Always the last command of a run.
@@ -107,6 +121,11 @@ pub enum Input {
     },
     /// The timer with this id fired.
     TimerFired {
+        /// Correlation id.
+        id: u64,
+    },
+    /// The voicemail with this id was recorded (or ended without a message).
+    VoicemailDone {
         /// Correlation id.
         id: u64,
     },
@@ -176,7 +195,10 @@ impl ScenarioRun {
         };
         let mut out = Vec::new();
         match input {
-            Input::PlayDone { id } | Input::EchoDone { id } | Input::TimerFired { id }
+            Input::PlayDone { id }
+            | Input::EchoDone { id }
+            | Input::TimerFired { id }
+            | Input::VoicemailDone { id }
                 if id == waiting_id =>
             {
                 self.follow(&op, "next", &mut out);
@@ -254,6 +276,22 @@ impl ScenarioRun {
                 self.answer(out);
                 let id = self.wait(name);
                 out.push(Command::Echo { id, max_s });
+            }
+            Action::Voicemail {
+                prompt,
+                max_s,
+                silence_s,
+                email,
+            } => {
+                self.answer(out);
+                let id = self.wait(name);
+                out.push(Command::Voicemail {
+                    id,
+                    prompt,
+                    max_s,
+                    silence_s,
+                    email,
+                });
             }
             Action::Forward(forward) => {
                 let id = self.wait(name);

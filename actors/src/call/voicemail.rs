@@ -1,0 +1,190 @@
+//! The voicemail operation inside a call actor: prompt and beep, then the media task records
+//! the caller (mono WAV under `voicemail/`) until silence after speech, hang-up or the maximum;
+//! the recording is filed with the call's recordings and the scenario goes on at `next`.
+//!
+//! There is no mail relay on the box yet: the notification SPEC §3 asks for is recorded in the
+//! call detail (address, caller, time) so it can be sent once a relay is configured.
+
+use super::CallActor;
+use crate::core::scenario::Input;
+use actix::prelude::*;
+use std::sync::Arc;
+use tracing::warn;
+use vpbx_media::{MediaEvent, PlayOptions, VoicemailSpec};
+use vpbx_store::model::Prompt;
+
+/// A voicemail in progress.
+pub(super) struct Voicemail {
+    id: u64,
+    /// The prompt and beep are playing; recording starts when they end.
+    greeting: bool,
+    spec: VoicemailSpec,
+    /// Relative to the data directory.
+    path: String,
+    started: Option<u64>,
+    email: Option<String>,
+}
+
+impl CallActor {
+    pub(super) fn start_voicemail(
+        &mut self,
+        id: u64,
+        prompt: Option<Prompt>,
+        max_s: u32,
+        silence_s: u32,
+        email: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let dir = self.deps.data_dir.join("voicemail");
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            warn!(error = %e, "cannot create the voicemail directory");
+        }
+        self.voicemail = Some(Voicemail {
+            id,
+            greeting: true,
+            spec: VoicemailSpec {
+                max_ms: max_s.saturating_mul(1000),
+                silence_ms: silence_s.saturating_mul(1000),
+                silence_threshold: 500,
+            },
+            path: format!("voicemail/{}.wav", self.id),
+            started: None,
+            email,
+        });
+        let beep = Arc::new(vpbx_media::tones::beep());
+        match prompt {
+            None => self.voicemail_greeting(id, vec![beep]),
+            Some(Prompt::File { id: file }) => {
+                let loaded = self.snapshot.file(file).and_then(|meta| {
+                    let path = self.deps.data_dir.join(&meta.path);
+                    self.deps.media.prompts().get_or_load(&path).ok()
+                });
+                if loaded.is_none() {
+                    self.steps
+                        .push(format!("voicemail: file {file} not playable, beep only"));
+                }
+                self.voicemail_greeting(id, loaded.into_iter().chain([beep]).collect());
+            }
+            Some(Prompt::Text { text, voice }) => {
+                let tts = self.deps.tts.clone();
+                let voice = voice.unwrap_or_else(|| self.deps.default_voice.clone());
+                ctx.spawn(
+                    async move { tts.speak(&text, &voice).await }
+                        .into_actor(self)
+                        .map(move |res, act, _| {
+                            let mut items = Vec::new();
+                            match res {
+                                Ok(p) => items.push(p),
+                                Err(e) => act.steps.push(format!(
+                                    "voicemail: text-to-speech failed ({e}), beep only"
+                                )),
+                            }
+                            items.push(beep);
+                            act.voicemail_greeting(id, items);
+                        }),
+                );
+            }
+        }
+    }
+
+    fn voicemail_greeting(&mut self, id: u64, items: Vec<Arc<vpbx_media::Prompt>>) {
+        if let Some(media) = &self.media {
+            media.play_sequence(
+                id,
+                items,
+                PlayOptions {
+                    looped: false,
+                    barge_in: false,
+                },
+            );
+        }
+    }
+
+    /// Takes the media events that belong to the voicemail; passes the others on.
+    pub(super) fn voicemail_event(
+        &mut self,
+        ev: MediaEvent,
+        ctx: &mut Context<Self>,
+    ) -> Option<MediaEvent> {
+        let Some(vm) = self.voicemail.as_mut() else {
+            return Some(ev);
+        };
+        match ev {
+            MediaEvent::PlayDone { id } if id == vm.id && vm.greeting => {
+                vm.greeting = false;
+                let now = self.deps.clock.unix_ms();
+                vm.started = Some(now);
+                let path = self.deps.data_dir.join(&vm.path);
+                let spec = vm.spec;
+                if let Some(media) = &self.media {
+                    media.record_voicemail(id, path, spec);
+                }
+                self.steps
+                    .push("voicemail: recording after the beep".into());
+                None
+            }
+            MediaEvent::VoicemailDone {
+                id,
+                duration_ms,
+                reason,
+            } if id == vm.id => {
+                self.steps.push(format!(
+                    "voicemail: {duration_ms} ms recorded, ended by {reason:?}"
+                ));
+                let end = self.deps.clock.unix_ms();
+                self.finish_voicemail_with(end, Some(duration_ms));
+                let cmds = self.run.handle(Input::VoicemailDone { id });
+                self.execute(cmds, ctx);
+                None
+            }
+            MediaEvent::RecordingFailed { id, error } if id == vm.id => {
+                self.steps
+                    .push(format!("voicemail: recording failed ({error})"));
+                self.voicemail = None;
+                let cmds = self.run.handle(Input::VoicemailDone { id });
+                self.execute(cmds, ctx);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Files a voicemail cut short by the end of the call.
+    pub(super) fn finish_voicemail(&mut self, end: u64) {
+        self.finish_voicemail_with(end, None);
+    }
+
+    fn finish_voicemail_with(&mut self, end: u64, duration_ms: Option<u64>) {
+        let Some(vm) = self.voicemail.take() else {
+            return;
+        };
+        let Some(start) = vm.started else {
+            // Hung up during the greeting: no message.
+            if let Some(to) = &vm.email {
+                self.steps.push(format!(
+                    "voicemail: no message; notification for {to} pending (no mail relay configured)"
+                ));
+            }
+            return;
+        };
+        let duration_ms = duration_ms.unwrap_or_else(|| end.saturating_sub(start));
+        self.deps
+            .cdrs
+            .write_recording(vpbx_store::recordings::RecordingMeta {
+                call_id: self.id.0.clone(),
+                numa: self.leg_info.numa.clone(),
+                numb: self.leg_info.numb.clone(),
+                employee: None,
+                start_unix_ms: start,
+                duration_ms,
+                stereo_path: None,
+                mono_path: Some(vm.path.clone()),
+            });
+        if let Some(to) = &vm.email {
+            self.steps.push(format!(
+                "voicemail: notification for {to} (caller {}, {duration_ms} ms) pending (no mail relay configured)",
+                self.leg_info.numa
+            ));
+        }
+    }
+}
