@@ -178,6 +178,8 @@ pub struct CallActor {
     caller_transferred: bool,
     /// Recording parts started so far (the recorder talk option can start several).
     recording_parts: u32,
+    /// Parts stopped whose files the media task is still finishing: (start, stereo, mono, end).
+    recordings_closing: std::collections::VecDeque<(u64, String, String, u64)>,
     /// The voicemail in progress.
     voicemail: Option<voicemail::Voicemail>,
     /// Digits the employee keyed during the talk, for talk options.
@@ -227,6 +229,7 @@ impl CallActor {
             joined: None,
             caller_transferred: false,
             recording_parts: 0,
+            recordings_closing: Default::default(),
             voicemail: None,
             talk_digits: Default::default(),
         }
@@ -418,23 +421,42 @@ impl CallActor {
         self.recording = Some((now, stereo, mono));
     }
 
-    /// Files the metadata of the recording in progress (its files are finished by the media
-    /// task when recording stops or the leg closes).
+    /// Files the metadata of the recording in progress and of parts still closing (their files
+    /// are finished by the media task when the leg closes).
     fn finish_recording(&mut self, end: u64) {
-        if let Some((start, stereo, mono)) = self.recording.take() {
-            self.deps
-                .cdrs
-                .write_recording(vpbx_store::recordings::RecordingMeta {
-                    call_id: self.id.0.clone(),
-                    numa: self.leg_info.numa.clone(),
-                    numb: self.leg_info.numb.clone(),
-                    employee: self.employees.first().map(|e| e.0),
-                    start_unix_ms: start,
-                    duration_ms: end.saturating_sub(start),
-                    stereo_path: Some(stereo),
-                    mono_path: Some(mono),
-                });
+        let closing: Vec<_> = self.recordings_closing.drain(..).collect();
+        for (start, stereo, mono, stopped) in closing {
+            self.file_recording(start, stereo, mono, stopped);
         }
+        if let Some((start, stereo, mono)) = self.recording.take() {
+            self.file_recording(start, stereo, mono, end);
+        }
+    }
+
+    /// Stops the recording in progress; its metadata is filed once its files are complete.
+    fn stop_recording(&mut self, now: u64) {
+        if let Some((start, stereo, mono)) = self.recording.take() {
+            if let Some(m) = &self.media {
+                m.stop_recording(RECORDING_ID);
+            }
+            self.recordings_closing
+                .push_back((start, stereo, mono, now));
+        }
+    }
+
+    fn file_recording(&mut self, start: u64, stereo: String, mono: String, end: u64) {
+        self.deps
+            .cdrs
+            .write_recording(vpbx_store::recordings::RecordingMeta {
+                call_id: self.id.0.clone(),
+                numa: self.leg_info.numa.clone(),
+                numb: self.leg_info.numb.clone(),
+                employee: self.employees.first().map(|e| e.0),
+                start_unix_ms: start,
+                duration_ms: end.saturating_sub(start),
+                stereo_path: Some(stereo),
+                mono_path: Some(mono),
+            });
     }
 
     fn send_leg(&mut self, cmd: LegCommand) {
@@ -667,6 +689,13 @@ impl Handler<FromMedia> for CallActor {
             }
             MediaEvent::RecordingFailed { id, error } => {
                 warn!(id, %error, "recording failed");
+                return;
+            }
+            MediaEvent::RecordingDone { id, .. } if id == RECORDING_ID => {
+                // A part stopped during the call: its files are complete now.
+                if let Some((start, stereo, mono, end)) = self.recordings_closing.pop_front() {
+                    self.file_recording(start, stereo, mono, end);
+                }
                 return;
             }
             MediaEvent::Closed => return,

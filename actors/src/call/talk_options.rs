@@ -3,7 +3,7 @@
 //! 3 s without a digit clears what was typed. Today the recorder (start/stop recording the
 //! talk, in parts) acts; the other actions are recorded in the call detail as not available.
 
-use super::{CallActor, RECORDING_ID};
+use super::CallActor;
 use actix::prelude::*;
 use std::time::Duration;
 use vpbx_store::model::TalkAction;
@@ -52,10 +52,7 @@ impl CallActor {
             TalkAction::Recorder => {
                 let now = self.deps.clock.unix_ms();
                 if self.recording.is_some() {
-                    if let Some(m) = &self.media {
-                        m.stop_recording(RECORDING_ID);
-                    }
-                    self.finish_recording(now);
+                    self.stop_recording(now);
                     self.steps
                         .push(format!("talk option '{keys}': recording stopped"));
                 } else if let Some(m) = self.media.clone() {
