@@ -1,13 +1,20 @@
 //! `vpbx-soak`: bounded load runs against a live vpbx.
 //!
-//! `vpbx-soak media` places N echo-test calls over raw UDP SIP, streams G.711 (PCMU, 20 ms,
-//! 172-byte packets) on every call from a single pacing thread, holds them, and reports the
-//! switch's CPU and memory per media leg and its own RTP loss/late counters from `/metrics`.
+//! `vpbx-soak media` places N calls over raw UDP SIP, streams G.711 (PCMU, 20 ms, 172-byte
+//! packets) on every call from a single pacing thread, holds them, and reports the switch's CPU
+//! and memory per media leg and its own RTP loss/late counters from `/metrics`.
+//!
+//! `--mode echo` (default) calls the echo-test number: one media leg per call in the switch.
+//! `--mode bridged` calls a number whose scenario forwards to a SIP URI served by this tool's own
+//! agent ([`agent`]), which answers and echoes RTP: two media legs and a bridge per call.
 //!
 //! It is a measuring tool, not a library: unwraps on impossible states and clock reads are fine.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+#![recursion_limit = "256"]
 
-use clap::{Args, Parser, Subcommand};
+mod agent;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -28,12 +35,44 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Concurrent echo-test calls with PCMU flowing both ways.
+    /// Concurrent calls with PCMU flowing both ways (echo test, or bridged to an echoing agent).
     Media(MediaArgs),
 }
 
+/// What each call exercises in the switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// The echo-test scenario: one RTP session per call, the switch echoes.
+    Echo,
+    /// A `forward` scenario to the tool's own agent (B2BUA): two RTP sessions per call,
+    /// audio relayed both ways; the agent echoes, so the caller's audio comes back through
+    /// both bridge directions.
+    Bridged,
+}
+
+impl Mode {
+    fn legs_per_call(self) -> usize {
+        match self {
+            Mode::Echo => 1,
+            Mode::Bridged => 2,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Echo => "echo",
+            Mode::Bridged => "bridged",
+        }
+    }
+}
+
+/// The number of the bridged benchmark in the company the tool writes for `--mode bridged`.
+const BRIDGE_NUMBER: &str = "74950000009";
+
 #[derive(Args, Clone, Debug)]
 struct MediaArgs {
+    /// echo: calls to the echo test; bridged: calls forwarded to the tool's agent (2 legs each).
+    #[arg(long, value_enum, default_value_t = Mode::Echo)]
+    mode: Mode,
     /// The switch binary to start (ignored with --attach-*).
     #[arg(long, default_value = "target/release/vpbx")]
     switch_bin: PathBuf,
@@ -46,9 +85,10 @@ struct MediaArgs {
     /// Seconds to hold all calls once established.
     #[arg(long, default_value_t = 30)]
     hold_secs: u64,
-    /// The echo-test number.
-    #[arg(long, default_value = "74950000001")]
-    number: String,
+    /// The number to call (default: 74950000001, the demo echo test; with --mode bridged
+    /// 74950000009 in the company the tool writes).
+    #[arg(long)]
+    number: Option<String>,
     /// SIP address for the started switch (default: a free loopback port).
     #[arg(long)]
     sip: Option<SocketAddr>,
@@ -73,9 +113,10 @@ struct MediaArgs {
     /// First local port tried for the generator's RTP sockets (kept out of the switch's range).
     #[arg(long, default_value_t = 20000)]
     local_rtp_base: u16,
-    /// Settings file for the started switch.
-    #[arg(long, default_value = "/nonexistent.toml")]
-    switch_config: PathBuf,
+    /// Settings file for the started switch (default: none, so a fresh data dir loads the demo
+    /// company; with --mode bridged a written one whose company forwards to the agent).
+    #[arg(long)]
+    switch_config: Option<PathBuf>,
     /// Extra argument for the started switch (repeatable), e.g. `--switch-arg=--pike-requests=0`
     /// once the per-source SIP rate limit exists (every call here comes from one address).
     #[arg(long, allow_hyphen_values = true)]
@@ -90,6 +131,22 @@ struct MediaArgs {
     /// Keep the started switch's data directory and log.
     #[arg(long)]
     keep_data: bool,
+    /// --mode bridged: the agent's SIP address (UDP); the switch forwards to agent@this.
+    #[arg(long, default_value = "127.0.0.1:25099")]
+    agent_addr: SocketAddr,
+    /// --mode bridged: the codec the agent answers with (pcma makes the switch transcode).
+    #[arg(long, value_enum, default_value_t = agent::Codec::Pcmu)]
+    agent_codec: agent::Codec,
+    /// --mode bridged: first local port tried for the agent's RTP sockets.
+    #[arg(long, default_value_t = 30000)]
+    agent_rtp_base: u16,
+    /// --mode bridged: calls whose SIP messages the agent writes to its log in full.
+    #[arg(long, default_value_t = 3)]
+    agent_trace_calls: usize,
+    /// --mode bridged: the agent's log (default: a vpbx-soak-agent-*.log in the temp dir, kept
+    /// when a call failed or with --keep-data).
+    #[arg(long)]
+    agent_log: Option<PathBuf>,
     /// Target: media legs established.
     #[arg(long, default_value_t = 1000)]
     target_legs: usize,
@@ -299,6 +356,66 @@ async fn rtp_counters(http: SocketAddr) -> Result<RtpCounters, String> {
 // ---------------------------------------------------------------------------------------------
 // The switch process
 
+impl MediaArgs {
+    fn number(&self) -> String {
+        self.number.clone().unwrap_or_else(|| {
+            match self.mode {
+                Mode::Echo => "74950000001",
+                Mode::Bridged => BRIDGE_NUMBER,
+            }
+            .to_string()
+        })
+    }
+}
+
+/// The company of `--mode bridged`: `number` runs a `forward` to `agent@<agent>`.
+fn bridge_company(agent: SocketAddr, number: &str) -> String {
+    format!(
+        r#"# Written by vpbx-soak media --mode bridged: one number forwarded to the soak agent.
+company: Soak bridge
+time_zone: Europe/Moscow
+scenarios:
+  - id: 9
+    name: Bridge to the soak agent
+    start: dial
+    operations:
+      dial:
+        action:
+          kind: forward
+          targets:
+            - {{ kind: sip_uri, uri: "agent@{agent}", timeout_s: 10 }}
+        exits: {{}}
+numbers:
+  - number: "{number}"
+    rules:
+      - id: 9
+        name: Bridged benchmark
+        scenario: 9
+"#
+    )
+}
+
+/// Writes `<dir>/bridge/vpbx.toml` (only `demo = "company.yaml"`: a fresh data dir loads it) and
+/// the company; returns the TOML's path.
+fn write_bridge_config(
+    dir: &std::path::Path,
+    agent: SocketAddr,
+    number: &str,
+) -> Result<PathBuf, String> {
+    let d = dir.join("bridge");
+    std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+    let toml = d.join("vpbx.toml");
+    std::fs::write(
+        &toml,
+        "# vpbx-soak media --mode bridged: the company below is loaded into the empty data dir.\n\
+         demo = \"company.yaml\"\n",
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(d.join("company.yaml"), bridge_company(agent, number))
+        .map_err(|e| e.to_string())?;
+    Ok(toml)
+}
+
 fn free_port() -> u16 {
     loop {
         let udp = StdUdpSocket::bind("127.0.0.1:0").unwrap();
@@ -334,6 +451,11 @@ impl Switch {
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
         let log = dir.join("switch.log");
         let logf = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let config = match (&a.switch_config, a.mode) {
+            (Some(c), _) => c.clone(),
+            (None, Mode::Echo) => PathBuf::from("/nonexistent.toml"),
+            (None, Mode::Bridged) => write_bridge_config(&dir, a.agent_addr, &a.number())?,
+        };
         let mut cmd = if a.setsid {
             let mut c = Command::new("setsid");
             c.arg(&a.switch_bin);
@@ -343,7 +465,7 @@ impl Switch {
         };
         let child = cmd
             .arg("--config")
-            .arg(&a.switch_config)
+            .arg(&config)
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--sip-addr")
@@ -437,6 +559,48 @@ const PAYLOAD: usize = 160;
 /// 10 ms after its send, so an echo back within 10 ms reads as about 10 ms.
 const RTT_EDGES_MS: [u64; 5] = [15, 35, 55, 115, 215];
 
+/// Every payload carries a stamp: a marker byte, the generator's own sequence number and its
+/// send time (µs), one bit per sample as the sign of a −31 dBFS µ-law sample (0xD0 = +876,
+/// 0x50 = −876), the rest µ-law silence (0xFF). The sign survives what a bridge does to audio
+/// (G.711 decode and re-encode, PCMU↔PCMA transcoding), raw bytes would not: µ-law 0x7F comes
+/// back as 0xFF.
+const STAMP_MARK: u8 = 0xA5;
+const STAMP_BITS: usize = 72;
+const STAMP_ONE: u8 = 0xD0;
+const STAMP_ZERO: u8 = 0x50;
+
+fn write_stamp(payload: &mut [u8], seq: u32, sent_us: u32) {
+    let mut bytes = [0u8; STAMP_BITS / 8];
+    bytes[0] = STAMP_MARK;
+    bytes[1..5].copy_from_slice(&seq.to_be_bytes());
+    bytes[5..9].copy_from_slice(&sent_us.to_be_bytes());
+    for (i, b) in payload.iter_mut().take(STAMP_BITS).enumerate() {
+        let bit = (bytes[i / 8] >> (7 - i % 8)) & 1;
+        *b = if bit == 1 { STAMP_ONE } else { STAMP_ZERO };
+    }
+}
+
+/// (sequence, send time µs) from a returned payload; `None` if the marker is not there.
+fn read_stamp(payload: &[u8]) -> Option<(u32, u32)> {
+    if payload.len() < STAMP_BITS {
+        return None;
+    }
+    let mut bytes = [0u8; STAMP_BITS / 8];
+    for (i, &b) in payload.iter().take(STAMP_BITS).enumerate() {
+        // µ-law: the top bit set is a positive sample.
+        if b & 0x80 != 0 {
+            bytes[i / 8] |= 1 << (7 - i % 8);
+        }
+    }
+    if bytes[0] != STAMP_MARK {
+        return None;
+    }
+    Some((
+        u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]),
+        u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]),
+    ))
+}
+
 struct MediaCall {
     id: usize,
     sock: StdUdpSocket,
@@ -451,6 +615,64 @@ struct MediaCall {
     out_of_order: u64,
     max_rx_seq: Option<u32>,
     rtt: [u64; 6],
+    /// Where this call's returned audio has holes (by the generator's own sequence).
+    holes: Holes,
+}
+
+/// The holes in one call's returned stream: the first returned packet, the number of gaps,
+/// the first and the largest gap as (first missing sequence, packets).
+#[derive(Clone, Copy, Debug, Default)]
+struct Holes {
+    first_rx: Option<u32>,
+    gaps: u64,
+    first_gap: Option<(u32, u32)>,
+    largest_gap: Option<(u32, u32)>,
+}
+
+/// A call that lost packets, for the report.
+#[derive(Clone, Copy, Debug, Default)]
+struct CallLoss {
+    id: usize,
+    sent: u64,
+    recv: u64,
+    last_rx: Option<u32>,
+    holes: Holes,
+}
+
+impl CallLoss {
+    fn loss(&self) -> u64 {
+        self.sent.saturating_sub(self.recv)
+    }
+    fn json(&self, call_id: Option<&str>) -> Value {
+        json!({
+            "call": self.id,
+            "call_id": call_id,
+            "sent": self.sent,
+            "back": self.recv,
+            "lost": self.loss(),
+            "first_back_seq": self.holes.first_rx,
+            "last_back_seq": self.last_rx,
+            "gaps": self.holes.gaps,
+            "first_gap": self.holes.first_gap.map(|(s, n)| json!({"seq": s, "packets": n})),
+            "largest_gap": self.holes.largest_gap.map(|(s, n)| json!({"seq": s, "packets": n})),
+        })
+    }
+}
+
+/// Calls with the most loss kept in the totals.
+const WORST_CALLS: usize = 5;
+
+/// Inserts `c` into `worst` (sorted by loss, descending) if it belongs there.
+fn keep_worst(worst: &mut [CallLoss; WORST_CALLS], c: CallLoss) {
+    if c.loss() == 0 {
+        return;
+    }
+    if let Some(pos) = worst.iter().position(|w| c.loss() > w.loss()) {
+        for i in (pos + 1..WORST_CALLS).rev() {
+            worst[i] = worst[i - 1];
+        }
+        worst[pos] = c;
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -464,6 +686,7 @@ struct MediaTotals {
     rtt: [u64; 6],
     calls_with_loss: usize,
     max_loss_one_call: u64,
+    worst: [CallLoss; WORST_CALLS],
     /// Sub-ticks that started more than 2 ms late, the worst lateness, and resyncs.
     late_ticks: u64,
     max_tick_late_us: u64,
@@ -492,6 +715,9 @@ impl MediaTotals {
         }
         self.calls_with_loss += o.calls_with_loss;
         self.max_loss_one_call = self.max_loss_one_call.max(o.max_loss_one_call);
+        for w in o.worst {
+            keep_worst(&mut self.worst, w);
+        }
         self.late_ticks += o.late_ticks;
         self.max_tick_late_us = self.max_tick_late_us.max(o.max_tick_late_us);
         self.resyncs += o.resyncs;
@@ -586,6 +812,16 @@ fn media_thread(rx: mpsc::Receiver<MediaCmd>) {
             if loss > 0 {
                 t.calls_with_loss += 1;
                 t.max_loss_one_call = t.max_loss_one_call.max(loss);
+                keep_worst(
+                    &mut t.worst,
+                    CallLoss {
+                        id: c.id,
+                        sent: c.sent,
+                        recv: c.recv,
+                        last_rx: c.max_rx_seq,
+                        holes: c.holes,
+                    },
+                );
             }
         }
         t
@@ -633,9 +869,8 @@ fn media_thread(rx: mpsc::Receiver<MediaCmd>) {
                 pkt[2..4].copy_from_slice(&c.seq.to_be_bytes());
                 pkt[4..8].copy_from_slice(&c.ts.to_be_bytes());
                 pkt[8..12].copy_from_slice(&c.ssrc.to_be_bytes());
-                // The payload carries our own sequence and send time; the echo returns it as is.
-                pkt[12..16].copy_from_slice(&(c.sent as u32).to_be_bytes());
-                pkt[16..20].copy_from_slice(&now_us.to_be_bytes());
+                // The payload carries our own sequence and send time through echo or bridge.
+                write_stamp(&mut pkt[12..], c.sent as u32, now_us);
                 match c.sock.send(&pkt) {
                     Ok(_) => c.sent += 1,
                     Err(_) => c.send_err += 1,
@@ -670,12 +905,28 @@ fn drain(c: &mut MediaCall, buf: &mut [u8], now_us: u32) {
                     c.bad += 1;
                     continue;
                 }
+                let Some((our_seq, sent_us)) = read_stamp(p) else {
+                    c.bad += 1;
+                    continue;
+                };
                 c.recv += 1;
-                let our_seq = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
-                let sent_us = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
                 match c.max_rx_seq {
                     Some(m) if our_seq <= m => c.out_of_order += 1,
-                    _ => c.max_rx_seq = Some(our_seq),
+                    prev => {
+                        let expected = prev.map_or(0, |m| m + 1);
+                        if prev.is_none() {
+                            c.holes.first_rx = Some(our_seq);
+                        }
+                        if our_seq > expected {
+                            let gap = (expected, our_seq - expected);
+                            c.holes.gaps += 1;
+                            c.holes.first_gap.get_or_insert(gap);
+                            if c.holes.largest_gap.is_none_or(|g| gap.1 > g.1) {
+                                c.holes.largest_gap = Some(gap);
+                            }
+                        }
+                        c.max_rx_seq = Some(our_seq);
+                    }
                 }
                 let rtt_ms = u64::from(now_us.wrapping_sub(sent_us)) / 1000;
                 let b = RTT_EDGES_MS
@@ -801,6 +1052,8 @@ struct Sip {
     last_retx_check: Instant,
     retransmits: u64,
     stray: u64,
+    /// Requests the switch sent to the callers, by method (each answered 200 without a body).
+    requests: HashMap<String, u64>,
     setup_ms: Vec<u64>,
 }
 
@@ -905,6 +1158,7 @@ impl Sip {
             None => {
                 // A request from the switch: answer 200 (BYE ends the dialog from its side).
                 let method = m.start.split_whitespace().next().unwrap_or("");
+                *self.requests.entry(method.to_string()).or_default() += 1;
                 if method == "ACK" {
                     return;
                 }
@@ -983,6 +1237,7 @@ impl Sip {
                             out_of_order: 0,
                             max_rx_seq: None,
                             rtt: [0; 6],
+                            holes: Holes::default(),
                         };
                         self.media.add(call);
                     }
@@ -1080,8 +1335,44 @@ fn percentile(v: &mut [u64], p: f64) -> u64 {
 async fn media(a: MediaArgs) -> Result<(), String> {
     let run_start = Instant::now();
     let ramp_secs = a.calls as f64 / a.ramp_per_sec.max(1.0);
-    let budget = Duration::from_secs_f64(ramp_secs + a.hold_secs as f64 + 30.0);
+    let bridged = a.mode == Mode::Bridged;
+    let slack = if bridged { 40.0 } else { 30.0 };
+    let budget = Duration::from_secs_f64(ramp_secs + a.hold_secs as f64 + slack);
     let tck = clk_tck();
+    let number = a.number();
+
+    // The agent first: a busy agent address fails the run before a switch is started.
+    let mut agent = if bridged {
+        let log = a.agent_log.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!(
+                "vpbx-soak-agent-{}-{:08x}.log",
+                std::process::id(),
+                rand::random::<u32>()
+            ))
+        });
+        let ag = agent::Agent::start(agent::AgentCfg {
+            addr: a.agent_addr,
+            codec: a.agent_codec,
+            rtp_base: a.agent_rtp_base,
+            trace_calls: a.agent_trace_calls,
+            log,
+        })?;
+        eprintln!(
+            "agent: sip:agent@{} answers {}, echoes RTP; log {}",
+            ag.addr,
+            a.agent_codec.name(),
+            ag.log.display()
+        );
+        if a.attach_sip.is_some() {
+            eprintln!(
+                "agent: the attached switch must route {number} to a forward to sip:agent@{}",
+                a.agent_addr
+            );
+        }
+        Some(ag)
+    } else {
+        None
+    };
 
     let mut switch = match (a.attach_sip, a.attach_http) {
         (Some(sip), Some(http)) => Switch {
@@ -1160,7 +1451,7 @@ async fn media(a: MediaArgs) -> Result<(), String> {
         sock: sip_sock,
         local,
         server: switch.sip,
-        number: a.number.clone(),
+        number: number.clone(),
         dialogs: Vec::with_capacity(a.calls),
         by_cid: HashMap::with_capacity(a.calls),
         media: gen_threads,
@@ -1169,11 +1460,15 @@ async fn media(a: MediaArgs) -> Result<(), String> {
         last_retx_check: Instant::now(),
         retransmits: 0,
         stray: 0,
+        requests: HashMap::new(),
         setup_ms: Vec::with_capacity(a.calls),
     };
     eprintln!(
-        "ramp: {} calls at {}/s to {}",
-        a.calls, a.ramp_per_sec, a.number
+        "ramp: {} {} calls at {}/s to {}",
+        a.calls,
+        a.mode.name(),
+        a.ramp_per_sec,
+        number
     );
     let ramp_start = Instant::now();
     while sip.dialogs.len() < a.calls {
@@ -1216,6 +1511,8 @@ async fn media(a: MediaArgs) -> Result<(), String> {
     let hold_ctr0 = rtp_counters(switch.http).await?;
     let hold_p0 = pid.as_deref().and_then(proc_sample);
     let self_p0 = proc_sample("self");
+    let agent_path = agent.as_ref().and_then(|ag| ag.stats.proc_path());
+    let agent_p0 = agent_path.as_deref().and_then(proc_sample);
     let mach0 = machine_jiffies();
     let load0 = loadavg();
     let gen0 = sip.media.collect(false).unwrap_or_default();
@@ -1231,6 +1528,7 @@ async fn media(a: MediaArgs) -> Result<(), String> {
     }
     let hold_p1 = pid.as_deref().and_then(proc_sample);
     let self_p1 = proc_sample("self");
+    let agent_p1 = agent_path.as_deref().and_then(proc_sample);
     let mach1 = machine_jiffies();
     let load1 = loadavg();
     let hold_ctr1 = rtp_counters(switch.http).await?;
@@ -1272,6 +1570,13 @@ async fn media(a: MediaArgs) -> Result<(), String> {
     let bye_ok = sip.count(|d| d.bye_status == Some(200));
     let bye_unanswered = sip.count(|d| d.st == St::ByeSent);
     let remote_byes = sip.count(|d| d.remote_bye);
+    // Bridged: the caller's BYE makes the switch hang up the agent's leg too.
+    if let Some(ag) = &agent {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while ag.stats.active() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let health_deadline = Instant::now() + Duration::from_secs(3);
     let mut active_after = active_calls(switch.http).await;
     while active_after != Some(0) && Instant::now() < health_deadline {
@@ -1280,11 +1585,32 @@ async fn media(a: MediaArgs) -> Result<(), String> {
     }
     let final_proc = pid.as_deref().and_then(proc_sample);
     let stop_status = switch.stop();
-    switch.cleanup(a.keep_data);
+    // Keep the switch's log when a call failed or lost audio.
+    switch.cleanup(a.keep_data || established < a.calls || gen.calls_with_loss > 0);
+    let agent_json = agent.as_mut().map(|ag| {
+        ag.stop();
+        let failed = established < a.calls || ag.stats.active() > 0;
+        if a.keep_data || failed || a.agent_log.is_some() {
+            eprintln!("agent log (SIP trace): {}", ag.log.display());
+        } else {
+            let _ = std::fs::remove_file(&ag.log);
+        }
+        let mut j = ag.stats.json();
+        j["log"] = json!(ag.log.display().to_string());
+        j["codec"] = json!(a.agent_codec.name());
+        j["addr"] = json!(a.agent_addr.to_string());
+        j
+    });
+    let agent_byes = agent
+        .as_ref()
+        .map(|ag| ag.stats.byes.load(std::sync::atomic::Ordering::Relaxed));
+    let agent_open_after = agent.as_ref().map(|ag| ag.stats.active());
     let total_secs = run_start.elapsed().as_secs_f64();
 
     // 7. Figures.
-    let legs = established as f64;
+    let legs_per_call = a.mode.legs_per_call();
+    let media_legs = established * legs_per_call;
+    let legs = media_legs as f64;
     let media_ctr = drained_ctr.delta(&base_ctr);
     let hold_ctr = hold_ctr1.delta(&hold_ctr0);
     let (sw_lost_pct, sw_late_pct) = media_ctr.pcts();
@@ -1308,6 +1634,11 @@ async fn media(a: MediaArgs) -> Result<(), String> {
         _ => (None, None, None, None),
     };
     let gen_cpu = match (&self_p0, &self_p1) {
+        (Some(a0), Some(a1)) => Some(cpu_pct(a0, a1, tck)),
+        _ => None,
+    };
+    // The agent runs in this process: its thread's share of the generator's CPU.
+    let agent_cpu = match (&agent_p0, &agent_p1) {
         (Some(a0), Some(a1)) => Some(cpu_pct(a0, a1, tck)),
         _ => None,
     };
@@ -1337,7 +1668,7 @@ async fn media(a: MediaArgs) -> Result<(), String> {
         (gen1.busy.saturating_sub(gen0.busy)).as_secs_f64(),
         hold_wall,
     );
-    let expected_hold_pkts = legs * hold_wall * 50.0;
+    let expected_hold_pkts = established as f64 * hold_wall * 50.0;
     let gen_loss = gen.sent.saturating_sub(gen.recv);
     let gen_loss_pct = pct(gen_loss as f64, gen.sent as f64);
     let gen_ooo_pct = pct(gen.out_of_order as f64, gen.recv as f64);
@@ -1355,19 +1686,23 @@ async fn media(a: MediaArgs) -> Result<(), String> {
     // The figures only mean something if the generator kept its 50 packets/s per call.
     let gen_pace_pct = pct(gen_hold_sent as f64, expected_hold_pkts);
     let gen_kept_pace = gen_pace_pct >= 98.0;
-    let pass_legs = established >= a.target_legs;
+    let pass_legs = media_legs >= a.target_legs;
     let pass_loss = sw_lost_late < a.target_loss_pct && media_ctr.received > 0.0;
     let pass_mem = per_leg_kb.is_some_and(|k| k <= a.target_kb_per_leg);
     let verdict = |b: bool| if b { "PASS" } else { "FAIL" };
 
     let summary = json!({
-        "test": "media-echo",
+        "test": format!("media-{}", a.mode.name()),
+        "mode": a.mode.name(),
+        "number": number,
         "calls_requested": a.calls,
         "ramp_per_sec": a.ramp_per_sec,
         "hold_secs": a.hold_secs,
         "gen_threads": a.gen_threads,
         "setsid": a.setsid,
         "calls_established": established,
+        "legs_per_call": legs_per_call,
+        "media_legs": media_legs,
         "call_failures": failures,
         "ramp_secs": ramp_elapsed,
         "setup_ms": {"p50": setup_p50, "p99": setup_p99, "max": setup_max},
@@ -1393,6 +1728,7 @@ async fn media(a: MediaArgs) -> Result<(), String> {
             "packets_sent": gen.sent,
             "send_errors": gen.send_err,
             "echoes_received": gen.recv,
+            "switch_rx_per_packet_sent": if gen.sent > 0 { media_ctr.received / gen.sent as f64 } else { 0.0 },
             "bad_or_icmp": gen.bad,
             "lost": gen_loss,
             "lost_pct": gen_loss_pct,
@@ -1400,6 +1736,12 @@ async fn media(a: MediaArgs) -> Result<(), String> {
             "out_of_order_pct": gen_ooo_pct,
             "calls_with_loss": gen.calls_with_loss,
             "max_loss_one_call": gen.max_loss_one_call,
+            "worst_calls": gen
+                .worst
+                .iter()
+                .filter(|w| w.loss() > 0)
+                .map(|w| w.json(sip.dialogs.get(w.id).map(|d| d.call_id.as_str())))
+                .collect::<Vec<_>>(),
             "hold_packets_sent": gen_hold_sent,
             "hold_packets_expected": expected_hold_pkts,
             "hold_echoes_received": gen_hold_recv,
@@ -1408,6 +1750,7 @@ async fn media(a: MediaArgs) -> Result<(), String> {
             "rtt_ms_buckets_le": [15, 35, 55, 115, 215, "inf"],
             "rtt_pct": rtt_pcts,
             "cpu_pct_hold": gen_cpu,
+            "agent_thread_cpu_pct_hold": agent_cpu,
             "cpu_pct_ramp": gen_cpu_ramp,
             "pacing_thread_busy_pct": gen_busy_pct,
             "late_subticks": gen.late_ticks,
@@ -1420,10 +1763,15 @@ async fn media(a: MediaArgs) -> Result<(), String> {
             "bye_200": bye_ok,
             "bye_unanswered": bye_unanswered,
             "switch_byes": remote_byes,
+            "requests_from_switch": sip.requests,
+            "stray_sip": sip.stray,
             "active_calls_after": active_after,
+            "agent_byes_from_switch": agent_byes,
+            "agent_dialogs_open_after": agent_open_after,
         },
+        "agent": agent_json,
         "targets": {
-            "legs": {"target": a.target_legs, "value": established, "result": verdict(pass_legs)},
+            "legs": {"target": a.target_legs, "value": media_legs, "result": verdict(pass_legs)},
             "lost_late_pct_switch": {"target": a.target_loss_pct, "value": sw_lost_late, "result": verdict(pass_loss)},
             "rss_kb_per_leg": {"target": a.target_kb_per_leg, "value": per_leg_kb, "result": verdict(pass_mem)},
         },
@@ -1442,10 +1790,18 @@ async fn media(a: MediaArgs) -> Result<(), String> {
     let f3 = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.3}"));
     println!();
     println!(
-        "media echo: {} calls requested at {}/s, hold {} s (run {:.1} s)",
-        a.calls, a.ramp_per_sec, a.hold_secs, total_secs
+        "media {}: {} calls requested at {}/s, hold {} s (run {:.1} s)",
+        a.mode.name(),
+        a.calls,
+        a.ramp_per_sec,
+        a.hold_secs,
+        total_secs
     );
     println!("  {:<40} {}", "calls established", established);
+    println!(
+        "  {:<40} {} ({} per call)",
+        "media legs in the switch", media_legs, legs_per_call
+    );
     println!("  {:<40} {:?}", "call failures", failures);
     println!(
         "  {:<40} p50 {} / p99 {} / max {}",
@@ -1502,8 +1858,8 @@ async fn media(a: MediaArgs) -> Result<(), String> {
         hold_late_pct
     );
     println!(
-        "  {:<40} sent {} (errors {}) echoed {} lost {} ({:.4} %) out-of-order {} ({:.4} %)",
-        "generator packets",
+        "  {:<40} sent {} (errors {}) back {} lost {} ({:.4} %) out-of-order {} ({:.4} %)",
+        "caller (generator) packets",
         gen.sent,
         gen.send_err,
         gen.recv,
@@ -1512,9 +1868,25 @@ async fn media(a: MediaArgs) -> Result<(), String> {
         gen.out_of_order,
         gen_ooo_pct
     );
+    for w in gen.worst.iter().filter(|w| w.loss() > 0) {
+        println!(
+            "    call #{} lost {} of {}: first back seq {:?}, last back seq {:?}, {} gaps, largest {:?} (seq, packets)",
+            w.id,
+            w.loss(),
+            w.sent,
+            w.holes.first_rx,
+            w.last_rx,
+            w.holes.gaps,
+            w.holes.largest_gap
+        );
+    }
     println!(
-        "  {:<40} {:.0} sent / {:.0} expected ({:.1} %)",
-        "generator hold-window packets", gen_hold_sent as f64, expected_hold_pkts, gen_pace_pct
+        "  {:<40} {:.0} sent / {:.0} expected ({:.1} %); {} back",
+        "caller hold-window packets",
+        gen_hold_sent as f64,
+        expected_hold_pkts,
+        gen_pace_pct,
+        gen_hold_recv
     );
     if !gen_kept_pace {
         println!(
@@ -1532,6 +1904,14 @@ async fn media(a: MediaArgs) -> Result<(), String> {
         rtt_pcts[4],
         rtt_pcts[5]
     );
+    if bridged {
+        println!(
+            "  {:<40} {} (of which the agent thread {})",
+            "generator + agent CPU % (one core), hold",
+            f1(gen_cpu),
+            f1(agent_cpu)
+        );
+    }
     println!(
         "  {:<40} {} (pacing thread busy {:.1} %, {} late sub-ticks, max {} µs late)",
         "generator CPU % (one core), hold",
@@ -1557,6 +1937,38 @@ async fn media(a: MediaArgs) -> Result<(), String> {
         bye_unanswered,
         active_after.map_or("?".into(), |v| v.to_string())
     );
+    if !sip.requests.is_empty() || sip.stray > 0 {
+        println!(
+            "  {:<40} {:?}; stray (unknown Call-ID) {}",
+            "requests from the switch to callers", sip.requests, sip.stray
+        );
+    }
+    if let Some(j) = &agent_json {
+        println!(
+            "  {:<40} INVITE {} → 200 {} / rejected {}; ACK {}; BYE from switch {}; open after {}",
+            "agent SIP",
+            j["invites"],
+            j["answered_200"],
+            j["rejected"],
+            j["acks"],
+            j["byes"],
+            j["active_dialogs"]
+        );
+        println!(
+            "  {:<40} INVITE {} / final response {} / ACK timeouts {}; other {} responses {} malformed {}",
+            "agent retransmissions",
+            j["invite_retransmits"],
+            j["final_retransmits"],
+            j["ack_timeouts"],
+            j["other_requests"],
+            j["responses_ignored"],
+            j["malformed"]
+        );
+        println!(
+            "  {:<40} in {} out {} (send errors {})",
+            "agent RTP echoed", j["rtp_echoed_in"], j["rtp_echoed_out"], j["rtp_send_errors"]
+        );
+    }
     println!(
         "  {:<40} {}",
         "switch exit",
@@ -1566,7 +1978,7 @@ async fn media(a: MediaArgs) -> Result<(), String> {
         "  target legs ≥ {}: {} ({})",
         a.target_legs,
         verdict(pass_legs),
-        established
+        media_legs
     );
     println!(
         "  target lost+late < {} % (switch counters): {} ({:.4} %)",
@@ -1581,4 +1993,44 @@ async fn media(a: MediaArgs) -> Result<(), String> {
         f1(per_leg_kb)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamp_round_trip() {
+        let mut p = [0xFFu8; PAYLOAD];
+        write_stamp(&mut p, 0xDEAD_BEEF, 0x0102_7F80);
+        assert_eq!(read_stamp(&p), Some((0xDEAD_BEEF, 0x0102_7F80)));
+        assert!(p[..STAMP_BITS]
+            .iter()
+            .all(|&b| b == STAMP_ONE || b == STAMP_ZERO));
+        assert!(p[STAMP_BITS..].iter().all(|&b| b == 0xFF));
+        // Silence or any other payload is not a stamp.
+        assert_eq!(read_stamp(&[0xFF; PAYLOAD]), None);
+        assert_eq!(read_stamp(&[0x7F; PAYLOAD]), None);
+        assert_eq!(read_stamp(&p[..10]), None);
+    }
+
+    #[test]
+    fn stamp_survives_sign_preserving_changes() {
+        // What a bridge may do to a µ-law byte: another code of the same sign (re-encoding,
+        // PCMU↔PCMA transcoding rounds the magnitude, never the sign of a −31 dBFS sample).
+        let mut p = [0xFFu8; PAYLOAD];
+        write_stamp(&mut p, 12345, 678_910);
+        for b in p.iter_mut().take(STAMP_BITS) {
+            *b = if *b & 0x80 != 0 { 0xCF } else { 0x4E };
+        }
+        assert_eq!(read_stamp(&p), Some((12345, 678_910)));
+    }
+
+    #[test]
+    fn bridge_company_document() {
+        let y = bridge_company("127.0.0.1:25099".parse().unwrap(), BRIDGE_NUMBER);
+        assert!(y.contains(r#"- { kind: sip_uri, uri: "agent@127.0.0.1:25099", timeout_s: 10 }"#));
+        assert!(y.contains(r#"  - number: "74950000009""#));
+        assert!(y.contains("kind: forward") && y.contains("exits: {}"));
+    }
 }

@@ -10,8 +10,10 @@ use std::net::SocketAddr;
 /// The Contact value with its host and port replaced by `received`, or `None` when it already
 /// names `received` or is not a SIP URI we can rewrite.
 pub fn fix_contact(value: &str, received: SocketAddr) -> Option<String> {
-    let (prefix, uri, suffix) = match (value.find('<'), value.rfind('>')) {
-        (Some(a), Some(b)) if a < b => (&value[..=a], &value[a + 1..b], &value[b..]),
+    let open = value.find('<');
+    let close = open.and_then(|a| value[a..].find('>').map(|b| a + b));
+    let (prefix, uri, suffix) = match (open, close) {
+        (Some(a), Some(b)) => (&value[..=a], &value[a + 1..b], &value[b..]),
         _ => {
             // No angle brackets: header parameters start at the first ';' (RFC 3261 §20.10).
             let (u, rest) = match value.find(';') {
@@ -21,6 +23,13 @@ pub fn fix_contact(value: &str, received: SocketAddr) -> Option<String> {
             ("", u.trim(), rest)
         }
     };
+    if uri
+        .chars()
+        .any(|c| matches!(c, '<' | '>' | '"') || c.is_whitespace() || c.is_control())
+    {
+        // Not a URI we understand: leave the header as it is.
+        return None;
+    }
     let (scheme, rest) = uri.split_once(':')?;
     if !scheme.eq_ignore_ascii_case("sip") {
         return None;
@@ -95,5 +104,17 @@ mod tests {
         );
         assert_eq!(fix_contact("<tel:+123>", addr("127.0.0.1:5070")), None);
         assert_eq!(fix_contact("garbage", addr("127.0.0.1:5070")), None);
+    }
+
+    #[test]
+    fn rewriting_is_idempotent_even_on_odd_values() {
+        // Found by the fuzzer: a '>' among the header parameters.
+        let a = addr("203.0.113.7:40211");
+        let odd = "sip:%\u{85}z\u{c2}si:p%ip:%\u{85}z\u{c2}si1;>;1%p\u{19}~:\u{85}";
+        assert_eq!(fix_contact(odd, a), None, "not a URI: left alone");
+        let odd = "sip:x;>;1";
+        let fixed = fix_contact(odd, a).unwrap();
+        assert_eq!(fixed, "<sip:203.0.113.7:40211>;>;1");
+        assert_eq!(fix_contact(&fixed, a), None);
     }
 }
