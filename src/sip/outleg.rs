@@ -211,6 +211,13 @@ impl Outbound {
                 contact: contact.clone().unwrap_or_default(),
                 credential: d.credential,
                 headers: (!headers.is_empty()).then_some(headers),
+                // Our own Call-ID (the stack's default names its vendor's domain).
+                call_id: Some(format!(
+                    "{:016x}{:08x}@{}",
+                    rand::random::<u64>(),
+                    rand::random::<u32>(),
+                    self.local.ip()
+                )),
                 ..Default::default()
             };
             match self.dialogs.do_invite_async(opt, state_tx.clone()) {
