@@ -6,8 +6,6 @@
 
 mod common;
 use common::*;
-use std::net::SocketAddr;
-use std::time::Duration;
 
 const P101: &str = "demo-101-Vx7q";
 const P102: &str = "demo-102-Kp3m";
@@ -24,49 +22,6 @@ fn with_group_number() -> String {
 }
 
 /// Sends 50 RTP packets of a tone from `sock` to `to` (20 ms apart).
-async fn send_tone(sock: &tokio::net::UdpSocket, to: SocketAddr, freq: f64) {
-    let ssrc: u32 = rand::random();
-    for i in 0..50u16 {
-        let pcm: Vec<i16> = (0..160)
-            .map(|n| {
-                let t = f64::from(u32::from(i) * 160 + n) / 8000.0;
-                ((2.0 * std::f64::consts::PI * freq * t).sin() * 8000.0) as i16
-            })
-            .collect();
-        let payload = vpbx_media::Codec::Pcmu.encode(&pcm);
-        let pkt = rtp_packet(i, u32::from(i) * 160, ssrc, &payload);
-        sock.send_to(&pkt, to).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Counts RTP packets with audible PCMU payload arriving on `sock` within `ms`.
-async fn count_loud(sock: &tokio::net::UdpSocket, ms: u64) -> usize {
-    let mut n = 0;
-    let mut buf = [0u8; 2048];
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-    while let Ok(Ok((len, _))) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await {
-        if len <= 12 || buf[1] & 0x7f != 0 {
-            continue;
-        }
-        let pcm = vpbx_media::Codec::Pcmu.decode(&buf[12..len]);
-        let energy: f64 = pcm.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / pcm.len() as f64;
-        if energy.sqrt() > 1000.0 {
-            n += 1;
-        }
-    }
-    n
-}
-
-fn media_addr(sdp: &str) -> SocketAddr {
-    Msg {
-        start: String::new(),
-        headers: vec![],
-        body: sdp.to_string(),
-    }
-    .sdp_media_addr()
-    .unwrap()
-}
 
 #[actix_rt::test]
 async fn a_line_calls_an_extension_and_they_talk_both_ways() {
@@ -101,7 +56,7 @@ async fn a_line_calls_an_extension_and_they_talk_both_ways() {
     let to_switch_from_caller = media_addr(&ok.body);
     let to_switch_from_callee = media_addr(&inv.body);
     let (_, heard_by_callee) = tokio::join!(
-        send_tone(&caller_rtp, to_switch_from_caller, 1000.0),
+        send_tone(&caller_rtp, to_switch_from_caller, 1000.0, 50),
         count_loud(&callee_rtp, 1500)
     );
     assert!(
@@ -109,7 +64,7 @@ async fn a_line_calls_an_extension_and_they_talk_both_ways() {
         "callee heard {heard_by_callee} loud packets"
     );
     let (_, heard_by_caller) = tokio::join!(
-        send_tone(&callee_rtp, to_switch_from_callee, 700.0),
+        send_tone(&callee_rtp, to_switch_from_callee, 700.0, 50),
         count_loud(&caller_rtp, 1500)
     );
     assert!(

@@ -23,54 +23,6 @@ fn company() -> String {
     y
 }
 
-async fn send_tone(sock: &tokio::net::UdpSocket, to: SocketAddr, freq: f64, packets: u16) {
-    let ssrc: u32 = rand::random();
-    for i in 0..packets {
-        let pcm: Vec<i16> = (0..160)
-            .map(|n| {
-                let t = f64::from(u32::from(i) * 160 + n) / 8000.0;
-                ((2.0 * std::f64::consts::PI * freq * t).sin() * 8000.0) as i16
-            })
-            .collect();
-        let payload = vpbx_media::Codec::Pcmu.encode(&pcm);
-        let pkt = rtp_packet(i, u32::from(i) * 160, ssrc, &payload);
-        sock.send_to(&pkt, to).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn count_loud(sock: &tokio::net::UdpSocket, ms: u64) -> usize {
-    let mut n = 0;
-    let mut buf = [0u8; 2048];
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-    while let Ok(Ok((len, _))) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await {
-        if len <= 12 || buf[1] & 0x7f > 8 {
-            continue;
-        }
-        let codec = if buf[1] & 0x7f == 8 {
-            vpbx_media::Codec::Pcma
-        } else {
-            vpbx_media::Codec::Pcmu
-        };
-        let pcm = codec.decode(&buf[12..len]);
-        let energy: f64 = pcm.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / pcm.len() as f64;
-        if energy.sqrt() > 500.0 {
-            n += 1;
-        }
-    }
-    n
-}
-
-fn media_addr(sdp: &str) -> SocketAddr {
-    Msg {
-        start: String::new(),
-        headers: vec![],
-        body: sdp.to_string(),
-    }
-    .sdp_media_addr()
-    .unwrap()
-}
-
 /// An anonymous caller rings 74957000101 and Anna (101) answers. Returns the caller (ACKed),
 /// its RTP socket and the switch's RTP address for it, Anna's RTP socket and the switch's RTP
 /// address for her.

@@ -5,7 +5,6 @@
 
 mod common;
 use common::*;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 fn company() -> String {
@@ -18,22 +17,6 @@ fn company() -> String {
     y.push_str("  - number: \"74957000300\"\n    rules:\n      - id: 30\n        name: Voicemail\n        scenario: 30\n");
     y.push_str("talk_options:\n  - id: 1\n    keys: \"*1\"\n    action: { kind: recorder }\n");
     y
-}
-
-async fn send_tone(sock: &tokio::net::UdpSocket, to: SocketAddr, freq: f64, packets: u16) {
-    let ssrc: u32 = rand::random();
-    for i in 0..packets {
-        let pcm: Vec<i16> = (0..160)
-            .map(|n| {
-                let t = f64::from(u32::from(i) * 160 + n) / 8000.0;
-                ((2.0 * std::f64::consts::PI * freq * t).sin() * 8000.0) as i16
-            })
-            .collect();
-        let payload = vpbx_media::Codec::Pcmu.encode(&pcm);
-        let pkt = rtp_packet(i, u32::from(i) * 160, ssrc, &payload);
-        sock.send_to(&pkt, to).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn loud_seconds(path: &std::path::Path, channel: usize) -> f64 {
