@@ -1,7 +1,8 @@
 //! Calls through the B2BUA: a line dials an extension (407 digest auth, then the callee's
 //! registered phone rings and they talk with RTP relayed both ways); a virtual number's forward
 //! operation rings a group at once, the first phone to answer wins and the other gets CANCEL;
-//! refusals (bad credentials, unknown extension, unregistered target).
+//! refusals (bad credentials, unknown extension, unregistered target); early media (183 with
+//! SDP) from the callee is passed to the unanswered caller.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -161,5 +162,57 @@ async fn refusals_bad_credentials_unknown_extension_unregistered_callee() {
     let r = caller.dial("79991234567", 40016).await;
     assert_eq!(r.status(), Some(403), "{}", r.start);
     assert!(r.header("Warning").unwrap_or("").contains("trunk"));
+    sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn early_media_from_the_callee_reaches_the_unanswered_caller() {
+    let mut sw = TestSwitch::start_with(Some(&with_group_number())).await;
+    let mut a = LinePhone::new(sw.sip, "101", P101).await;
+    a.register().await;
+    let a_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let caller_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut caller = Phone::new(sw.sip).await;
+    let sdp = Phone::sdp(caller_rtp.local_addr().unwrap().port(), &[0, 101]);
+    caller.invite("74957000200", &sdp).await;
+
+    // 101 answers with 183 and early media (an announcement, a ringback of its own).
+    let inv = a.expect_request("INVITE", 10).await.expect("101 rings");
+    let early_sdp = Phone::sdp(a_rtp.local_addr().unwrap().port(), &[0, 101]);
+    a.respond(
+        &inv,
+        183,
+        "Session Progress",
+        Some(&early_sdp),
+        Some("early-a"),
+    )
+    .await;
+    let progress = loop {
+        let m = caller.recv(5).await.expect("183 to the caller");
+        if m.status() == Some(183) {
+            break m;
+        }
+        assert!(m.status().is_none_or(|c| c < 200), "{}", m.start);
+    };
+    assert!(progress.body.contains("m=audio"), "183 carries our SDP");
+    let to_switch = media_addr(&inv.body);
+    let (_, heard) = tokio::join!(
+        send_tone(&a_rtp, to_switch, 500.0, 50),
+        count_loud(&caller_rtp, 1500)
+    );
+    assert!(
+        heard >= 20,
+        "the caller hears the early media ({heard} loud packets)"
+    );
+
+    // Then 101 answers for real.
+    let sdp_ok = Phone::sdp(a_rtp.local_addr().unwrap().port(), &[0, 101]);
+    a.respond(&inv, 200, "OK", Some(&sdp_ok), Some("early-a"))
+        .await;
+    let ok = caller.recv_final(5).await.expect("answered");
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    caller.to_tag = ok.to_tag();
+    caller.ack(true).await;
+    caller.bye().await;
     sw.stop().await;
 }
