@@ -216,3 +216,39 @@ async fn early_media_from_the_callee_reaches_the_unanswered_caller() {
     caller.bye().await;
     sw.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_line_with_two_registered_devices_rings_both_and_the_loser_is_cancelled() {
+    let mut sw = TestSwitch::start().await;
+    let mut desk = LinePhone::new(sw.sip, "101", P101).await;
+    let mut mobile = LinePhone::new(sw.sip, "101", P101).await;
+    desk.register().await;
+    mobile.register().await;
+    let mut caller = LinePhone::new(sw.sip, "102", P102).await;
+    let (ok, _) = tokio::join!(caller.dial("101", 40700), async {
+        let inv_desk = desk.expect_request("INVITE", 10).await.expect("desk rings");
+        let inv_mobile = mobile
+            .expect_request("INVITE", 10)
+            .await
+            .expect("mobile rings");
+        assert_ne!(inv_desk.header("Call-ID"), inv_mobile.header("Call-ID"));
+        // A CANCEL may only follow a provisional response (RFC 3261 §9.1).
+        desk.respond(&inv_desk, 180, "Ringing", None, Some("d1")).await;
+        mobile.answer(&inv_mobile, 40702).await;
+        let cancel = desk
+            .expect_request("CANCEL", 5)
+            .await
+            .expect("desk gets CANCEL");
+        desk.respond(&cancel, 200, "OK", None, None).await;
+        desk.respond(&inv_desk, 487, "Request Terminated", None, Some("d1"))
+            .await;
+    });
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    caller.in_dialog("BYE", "", None).await;
+    let bye = mobile
+        .expect_request("BYE", 5)
+        .await
+        .expect("BYE to the mobile");
+    mobile.respond(&bye, 200, "OK", None, None).await;
+    sw.stop().await;
+}
