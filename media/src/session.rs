@@ -279,6 +279,7 @@ impl MediaLeg {
             dtmf_queue: VecDeque::new(),
             dtmf_tx: None,
             link: None,
+            link_carry: (Vec::new(), 0),
             recording: None,
             voicemail: None,
             writers: Vec::new(),
@@ -653,6 +654,10 @@ struct SessionTask {
     dtmf_queue: VecDeque<(char, u32)>,
     dtmf_tx: Option<DtmfTx>,
     link: Option<AudioLink>,
+    /// Received audio not yet forwarded to the link: peers with a ptime other than 20 ms send
+    /// packets that are cut into 20 ms link frames here (the remainder waits for the next
+    /// packet), with the RTP timestamp of its first sample.
+    link_carry: (Vec<i16>, u32),
     recording: Option<Recording>,
     voicemail: Option<VoicemailRecording>,
     /// Writers being finalized; awaited before `Closed`.
@@ -839,6 +844,7 @@ impl SessionTask {
                     self.resume_pending = true;
                 }
                 self.link = Some(link);
+                self.link_carry.0.clear();
             }
             Command::Disconnect { link_id } => {
                 if self.link.as_ref().is_some_and(|l| l.id == link_id) {
@@ -1080,22 +1086,29 @@ impl SessionTask {
             self.send_payload(&out, socket, now);
         }
         if let Some(link) = self.link.as_ref() {
-            let ts = reader.timestamp();
+            let (carry, carry_ts) = &mut self.link_carry;
+            if carry.is_empty() {
+                *carry_ts = reader.timestamp();
+            }
+            carry.extend_from_slice(&pcm);
             let mut closed = false;
-            for (k, chunk) in pcm.chunks(FRAME_SAMPLES).enumerate() {
-                let mut samples = chunk.to_vec();
-                samples.resize(FRAME_SAMPLES, 0);
+            let mut used = 0;
+            while carry.len() - used >= FRAME_SAMPLES {
                 let frame = PcmFrame {
-                    ts: ts.wrapping_add((k * FRAME_SAMPLES) as u32),
-                    samples,
+                    ts: *carry_ts,
+                    samples: carry[used..used + FRAME_SAMPLES].to_vec(),
                 };
+                used += FRAME_SAMPLES;
+                *carry_ts = carry_ts.wrapping_add(FRAME_SAMPLES as u32);
                 if let Err(mpsc::error::TrySendError::Closed(_)) = link.to_peer.try_send(frame) {
                     closed = true;
                     break;
                 }
             }
+            carry.drain(..used);
             if closed {
                 self.link = None;
+                carry.clear();
             }
         }
         if let Some(rec) = self.recording.as_mut() {

@@ -477,6 +477,44 @@ async fn bridge_transcodes_latches_and_unbridges() {
 }
 
 #[tokio::test]
+async fn bridge_reframes_30_ms_packets_into_whole_20_ms_frames() {
+    let eng = engine(48180, 48199);
+    let mut pa = Peer::new(Codec::Pcma).await;
+    let pb = Peer::new(Codec::Pcmu).await;
+    let (a, _ea) = start(&eng, pa.addr(), Codec::Pcma, None).await;
+    let (b, _eb) = start(&eng, pb.addr(), Codec::Pcmu, None).await;
+    let _br = eng.bridge(&a, &b).unwrap();
+    // A speaks with ptime 30: 240 samples per packet, 33.3 packets per second, for 1.2 s.
+    let pcm = sine(800.0, 1200, 6000.0);
+    let to = a.local_addr();
+    let sender = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(30));
+        for chunk in pcm.chunks(240) {
+            tick.tick().await;
+            let pkt = pa.rtp.next_packet(8, &Codec::Pcma.encode(chunk));
+            pa.sock.send_to(&pkt, to).await.unwrap();
+        }
+    });
+    let at_b = pb.collect(Duration::from_millis(1400)).await;
+    sender.await.unwrap();
+    // 1.2 s of audio is 60 frames of 20 ms: no more packets than that, none padded with
+    // silence, and the tone intact.
+    assert!(
+        (55..=61).contains(&at_b.len()),
+        "{} packets for 1.2 s of audio",
+        at_b.len()
+    );
+    for (_, payload, _) in &at_b {
+        assert_eq!(payload.len(), 160);
+        let pcm = Codec::Pcmu.decode(payload);
+        let tail_energy = energy(&pcm[80..]);
+        assert!(tail_energy > 1000.0, "a frame ends in silence: padded");
+    }
+    a.close();
+    b.close();
+}
+
+#[tokio::test]
 async fn set_remote_resets_latch_and_single_spoofed_packet_is_ignored() {
     let eng = engine(48100, 48119);
     let real = Peer::new(Codec::Pcmu).await;
