@@ -233,7 +233,8 @@ async fn a_line_with_two_registered_devices_rings_both_and_the_loser_is_cancelle
             .expect("mobile rings");
         assert_ne!(inv_desk.header("Call-ID"), inv_mobile.header("Call-ID"));
         // A CANCEL may only follow a provisional response (RFC 3261 §9.1).
-        desk.respond(&inv_desk, 180, "Ringing", None, Some("d1")).await;
+        desk.respond(&inv_desk, 180, "Ringing", None, Some("d1"))
+            .await;
         mobile.answer(&inv_mobile, 40702).await;
         let cancel = desk
             .expect_request("CANCEL", 5)

@@ -110,36 +110,57 @@ async fn blind_transfer_connects_the_caller_to_the_target_and_releases_the_trans
 
     let refer_to = format!("Refer-To: <sip:102@{}>\r\n", sw.sip);
     anna.in_dialog("REFER", &refer_to, None).await;
-    // 202, the final NOTIFY and the BYE releasing Anna (in whatever order UDP delivers them).
-    let (mut accepted, mut notified_ok, mut released) = (false, false, false);
-    while !(accepted && released) {
-        let m = anna.recv(5).await.expect("202, NOTIFY and BYE to Anna");
+    // 202 and a NOTIFY "100 Trying" (in whatever order UDP delivers them).
+    let (mut accepted, mut trying) = (false, false);
+    while !(accepted && trying) {
+        let m = anna.recv(5).await.expect("202 and NOTIFY to Anna");
         match (m.status(), m.method()) {
             (Some(202), _) => accepted = true,
             (_, Some("NOTIFY")) => {
-                assert!(!released, "NOTIFY after the BYE");
-                notified_ok |= m.body.contains("200");
+                assert!(m.body.contains("100"), "{}", m.body);
+                assert!(m
+                    .header("Subscription-State")
+                    .unwrap_or("")
+                    .contains("active"));
+                trying = true;
                 anna.respond(&m, 200, "OK", None, None).await;
             }
-            (_, Some("BYE")) => {
-                released = true;
-                anna.respond(&m, 200, "OK", None, None).await;
-            }
+            (_, Some("BYE")) => panic!("Anna released before the target answered"),
             _ => {}
         }
     }
-    assert!(notified_ok, "a NOTIFY with 200 preceded the BYE");
 
-    // Boris rings and answers.
+    // Boris rings; Anna stays on until he answers.
     let boris_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let inv = boris
         .expect_request("INVITE", 10)
         .await
         .expect("Boris rings");
     assert!(inv.header("From").unwrap().contains("79161234567"));
+    assert!(
+        anna.recv(1).await.is_none(),
+        "nothing for Anna while Boris rings"
+    );
     boris
         .answer(&inv, boris_rtp.local_addr().unwrap().port())
         .await;
+    // Then the final NOTIFY and the BYE release Anna.
+    let mut notified_ok = false;
+    loop {
+        let m = anna.recv(5).await.expect("NOTIFY 200 and BYE to Anna");
+        match m.method() {
+            Some("NOTIFY") => {
+                notified_ok |= m.body.contains("200");
+                anna.respond(&m, 200, "OK", None, None).await;
+            }
+            Some("BYE") => {
+                anna.respond(&m, 200, "OK", None, None).await;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(notified_ok, "a NOTIFY with 200 preceded the BYE");
 
     // The caller now talks to Boris.
     let (_, heard) = tokio::join!(
@@ -150,6 +171,50 @@ async fn blind_transfer_connects_the_caller_to_the_target_and_releases_the_trans
     caller.bye().await;
     let bye = boris.expect_request("BYE", 5).await.expect("BYE to Boris");
     boris.respond(&bye, 200, "OK", None, None).await;
+    sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_failed_blind_transfer_gives_the_caller_back_to_the_transferor() {
+    let mut sw = TestSwitch::start_with(Some(&company())).await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    anna.register().await;
+    let (mut caller, caller_rtp, to_caller_side, anna_rtp, _) =
+        caller_talks_to_anna(&sw, &mut anna).await;
+    // Boris is not registered: the transfer cannot ring anyone.
+    let refer_to = format!("Refer-To: <sip:102@{}>\r\n", sw.sip);
+    anna.in_dialog("REFER", &refer_to, None).await;
+    let mut failed = false;
+    while !failed {
+        let m = anna.recv(5).await.expect("NOTIFYs to Anna");
+        if m.method() == Some("NOTIFY") {
+            anna.respond(&m, 200, "OK", None, None).await;
+            failed = m
+                .header("Subscription-State")
+                .unwrap_or("")
+                .contains("terminated");
+            if failed {
+                assert!(
+                    !m.body.contains("200"),
+                    "the transfer did not succeed: {}",
+                    m.body
+                );
+            }
+        }
+        assert_ne!(m.method(), Some("BYE"), "Anna keeps the call");
+    }
+    // The caller talks to Anna again.
+    let (_, heard) = tokio::join!(
+        send_tone(&caller_rtp, to_caller_side, 900.0, 50),
+        count_loud(&anna_rtp, 1500)
+    );
+    assert!(
+        heard >= 20,
+        "Anna hears the caller again ({heard} loud packets)"
+    );
+    caller.bye().await;
+    let bye = anna.expect_request("BYE", 5).await.expect("BYE to Anna");
+    anna.respond(&bye, 200, "OK", None, None).await;
     sw.stop().await;
 }
 

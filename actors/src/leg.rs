@@ -50,6 +50,12 @@ pub enum LegCommand {
         /// The SDP body.
         sdp: String,
     },
+    /// Report the outcome of a transfer this leg asked for (REFER) with a final NOTIFY carrying
+    /// this status (e.g. 486 when the target was busy); the leg stays up.
+    ReferFailed {
+        /// SIP status of the failed attempt.
+        code: u16,
+    },
     /// End the leg: BYE when answered, a final error response when not (CANCEL for an
     /// outbound leg that has not answered).
     Hangup {

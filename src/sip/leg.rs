@@ -118,6 +118,12 @@ async fn drive(task: LegTask) {
                     let _ = events.send(LegEvent::Ended);
                     break;
                 }
+                Some(LegCommand::ReferFailed { code }) => {
+                    if refer_pending {
+                        refer_pending = false;
+                        super::outleg::notify_final(&dialog, code);
+                    }
+                }
                 Some(LegCommand::Hangup { reason }) => {
                     if refer_pending {
                         let _ = dialog
@@ -174,7 +180,10 @@ async fn drive(task: LegTask) {
                     }
                 }
                 Some(DialogState::Refer(_, req, handle)) => {
-                    refer_pending |= super::outleg::on_refer(&req, &handle, &events).await;
+                    if super::outleg::on_refer(&req, &handle, &events).await {
+                        refer_pending = true;
+                        super::outleg::notify_trying(&dialog);
+                    }
                 }
                 Some(DialogState::Updated(_, req, handle)) => {
                     let extra = session_timer

@@ -253,6 +253,12 @@ impl Outbound {
                         end_all(&branches, winner, "call ended", refer_pending).await;
                         break;
                     }
+                    Some(LegCommand::ReferFailed { code }) => {
+                        if let (Some(w), true) = (winner, refer_pending) {
+                            refer_pending = false;
+                            notify_final(&branches[w].0, code);
+                        }
+                    }
                     Some(other) => debug!(command = ?other, "not applicable to an outbound leg"),
                 },
                 Some((i, res)) = pending.next(), if !pending.is_empty() => {
@@ -347,7 +353,11 @@ impl Outbound {
                             reinvite(&req, &handle, &events, &mut local_media, Vec::new()).await;
                         }
                         DialogState::Refer(id, req, handle) if is_winner(&id.call_id) => {
-                            refer_pending |= on_refer(&req, &handle, &events).await;
+                            let accepted = on_refer(&req, &handle, &events).await;
+                            refer_pending |= accepted;
+                            if let (true, Some(w)) = (accepted, winner) {
+                                notify_trying(&branches[w].0);
+                            }
                         }
                         _ => {}
                     }
@@ -392,7 +402,34 @@ pub(super) fn pick_trunk<'a>(
     best.map(|(t, _)| t)
 }
 
-/// Answers a REFER (202 and a first NOTIFY) and tells the call actor; `true` if accepted.
+/// The first NOTIFY of an accepted REFER (RFC 3515 §2.4.4): `100 Trying`, subscription active.
+/// Sent from its own task so a phone slow to answer NOTIFYs never holds up the leg.
+pub(super) fn notify_trying(dialog: &InviteDialog) {
+    let d = dialog.clone();
+    tokio::spawn(async move {
+        if let Err(e) = d
+            .notify_refer(StatusCode::Trying, "active;expires=60")
+            .await
+        {
+            debug!(error = %e, "NOTIFY (100 Trying) failed");
+        }
+    });
+}
+
+/// The final NOTIFY of a transfer that failed with `code`; the dialog stays up.
+pub(super) fn notify_final(dialog: &InviteDialog, code: u16) {
+    let d = dialog.clone();
+    tokio::spawn(async move {
+        if let Err(e) = d
+            .notify_refer(StatusCode::from(code), "terminated;reason=noresource")
+            .await
+        {
+            debug!(error = %e, "final NOTIFY failed");
+        }
+    });
+}
+
+/// Answers a REFER (202) and tells the call actor; `true` if accepted.
 pub(super) async fn on_refer(
     req: &rsipstack::sip::Request,
     handle: &rsipstack::dialog::dialog::TransactionHandle,

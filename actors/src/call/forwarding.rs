@@ -54,6 +54,16 @@ pub(super) struct Forwarding {
     bridge: Option<BridgeHandle>,
     /// The caller put the call on hold.
     caller_held: bool,
+    /// During a blind transfer: the employee who transferred, kept until the target answers
+    /// (then released) or fails (then the caller goes back to them).
+    transferor: Option<Transferor>,
+}
+
+/// The employee of a blind transfer in progress, with the generation its events carry.
+pub(super) struct Transferor {
+    generation: u64,
+    leg: u32,
+    party: OutParty,
 }
 
 /// A digit from an outbound party's media.
@@ -89,10 +99,18 @@ impl Handler<FromOut> for CallActor {
     fn handle(&mut self, msg: FromOut, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
         let current = self.forwarding.as_ref().map(|f| f.generation);
-        if current != Some(msg.generation) {
+        if current == Some(msg.generation) {
+            self.out_event(msg.leg, msg.event, ctx);
             return;
         }
-        self.out_event(msg.leg, msg.event, ctx);
+        let transferor = self
+            .forwarding
+            .as_ref()
+            .and_then(|f| f.transferor.as_ref())
+            .is_some_and(|t| t.generation == msg.generation && t.leg == msg.leg);
+        if transferor {
+            self.transferor_event(msg.event);
+        }
     }
 }
 
@@ -197,6 +215,16 @@ impl Handler<JoinRequest> for CallActor {
 impl CallActor {
     /// Starts a forward operation.
     pub(super) fn forward(&mut self, id: u64, forward: Forward, ctx: &mut Context<Self>) {
+        self.forward_with(id, forward, None, ctx);
+    }
+
+    fn forward_with(
+        &mut self,
+        id: u64,
+        forward: Forward,
+        transferor: Option<Transferor>,
+        ctx: &mut Context<Self>,
+    ) {
         let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let plan = plan(&self.snapshot, &forward);
         let max_wait = forward.max_wait_s;
@@ -209,6 +237,7 @@ impl CallActor {
             talk: None,
             bridge: None,
             caller_held: false,
+            transferor,
             forward,
         });
         if self.answer_unix_ms.is_some() {
@@ -622,14 +651,52 @@ impl CallActor {
                 self.employees.push(e);
             }
         }
+        let transferor = f.transferor.take();
         self.steps
             .push(format!("talk with {}", self.party_label(leg)));
         self.bridge_to(leg);
+        if let Some(t) = transferor {
+            // The transfer succeeded: the transferring employee is released (the edge sends
+            // the REFER's final NOTIFY, then BYE).
+            self.steps
+                .push(format!("{}: transfer completed", t.party.label));
+            let _ = t.party.commands.send(LegCommand::Hangup {
+                reason: "call transferred".into(),
+            });
+            if let Some(m) = t.party.media {
+                m.close();
+            }
+        }
     }
 
-    /// Blind transfer by the employee in the talk: the employee's leg ends (after the REFER's
-    /// final NOTIFY) and the caller is forwarded to `target` in a new forward run under the same
-    /// operation; if nobody answers, the operation's `no_answer`/`busy` exit applies.
+    /// An event of the transferring employee's leg while the transfer rings.
+    fn transferor_event(&mut self, event: LegEvent) {
+        let Some(f) = self.forwarding.as_mut() else {
+            return;
+        };
+        match event {
+            LegEvent::RemoteHangup | LegEvent::Failed(_) | LegEvent::Ended => {
+                if let Some(t) = f.transferor.take() {
+                    self.steps
+                        .push(format!("{}: left during the transfer", t.party.label));
+                    if let Some(m) = t.party.media {
+                        m.close();
+                    }
+                }
+            }
+            LegEvent::RemoteMedia { offer } => {
+                if let Some(m) = f.transferor.as_ref().and_then(|t| t.party.media.as_ref()) {
+                    m.set_remote(offer.remote);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Blind transfer by the employee in the talk: the caller hears ringback while `target`
+    /// rings in a new run under the same operation; the employee's leg stays up until the target
+    /// answers (then the REFER's final NOTIFY 200 and a BYE release it) or fails (then a final
+    /// NOTIFY with the failure goes to the employee and the caller is connected back).
     fn blind_transfer(&mut self, who: &str, target: &str, ctx: &mut Context<Self>) {
         use crate::core::dialplan::{classify, Dialled};
         use vpbx_store::model::ForwardTarget;
@@ -650,11 +717,25 @@ impl CallActor {
         };
         self.steps
             .push(format!("{who}: blind transfer to {target}"));
-        let Some(id) = self.forwarding.as_ref().map(|f| f.id) else {
+        // Keep the transferring employee aside until the target answers.
+        let Some(f) = self.forwarding.as_mut() else {
             return;
         };
+        let id = f.id;
+        let generation = f.generation;
+        let transferor = f.talk.take().and_then(|leg| {
+            f.parties.remove(&leg).map(|party| Transferor {
+                generation,
+                leg,
+                party,
+            })
+        });
+        if let Some(b) = f.bridge.take() {
+            b.unbridge();
+        }
         self.drop_forwarding("call transferred");
-        self.forward(
+        self.start_ringback(ctx);
+        self.forward_with(
             id,
             Forward {
                 targets: vec![t],
@@ -663,6 +744,7 @@ impl CallActor {
                 ringback: None,
                 present_virtual_number: false,
             },
+            transferor,
             ctx,
         );
     }
@@ -747,6 +829,47 @@ impl CallActor {
         let Some(id) = self.forwarding.as_ref().map(|f| f.id) else {
             return;
         };
+        if let Some(t) = self.forwarding.as_mut().and_then(|f| f.transferor.take()) {
+            // The transfer failed: tell the transferring phone and give the caller back to it.
+            let code = match outcome {
+                ForwardOutcome::Busy => 486,
+                _ => 480,
+            };
+            let _ = t.party.commands.send(LegCommand::ReferFailed { code });
+            self.steps.push(format!(
+                "transfer failed ({}); the caller is back with {}",
+                outcome.exit(),
+                t.party.label
+            ));
+            let forward = self.forwarding.as_ref().map(|f| f.forward.clone());
+            self.drop_forwarding("transfer failed");
+            if let Some(m) = &self.media {
+                m.stop_output();
+            }
+            let mut parties = HashMap::new();
+            let leg = t.leg;
+            parties.insert(leg, t.party);
+            self.forwarding = Some(Forwarding {
+                id,
+                generation: t.generation,
+                forward: forward.unwrap_or(Forward {
+                    targets: vec![],
+                    mode: Default::default(),
+                    max_wait_s: None,
+                    ringback: None,
+                    present_virtual_number: false,
+                }),
+                ringer: Ringer::new(Default::default()),
+                parties,
+                early: None,
+                talk: Some(leg),
+                bridge: None,
+                caller_held: false,
+                transferor: None,
+            });
+            self.bridge_to(leg);
+            return;
+        }
         self.drop_forwarding("forward finished");
         if let Some(m) = &self.media {
             m.stop_output();
@@ -781,6 +904,15 @@ impl CallActor {
         };
         if let Some(b) = f.bridge {
             b.unbridge();
+        }
+        if let Some(t) = f.transferor {
+            let _ = t
+                .party
+                .commands
+                .send(LegCommand::Hangup { reason: why.into() });
+            if let Some(m) = t.party.media {
+                m.close();
+            }
         }
         for (_, p) in f.parties {
             let _ = p.commands.send(LegCommand::Hangup { reason: why.into() });
