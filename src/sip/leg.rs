@@ -121,14 +121,24 @@ async fn drive(task: LegTask) {
                 Some(LegCommand::ReferFailed { code }) => {
                     if refer_pending {
                         refer_pending = false;
-                        super::outleg::notify_final(&dialog, code);
+                        super::outleg::notify_refer(
+                            &dialog,
+                            code,
+                            "terminated;reason=noresource",
+                            super::outleg::FINAL_WAIT,
+                        )
+                        .await;
                     }
                 }
                 Some(LegCommand::Hangup { reason }) => {
                     if refer_pending {
-                        let _ = dialog
-                            .notify_refer(StatusCode::OK, "terminated;reason=noresource")
-                            .await;
+                        super::outleg::notify_refer(
+                            &dialog,
+                            200,
+                            "terminated;reason=noresource",
+                            super::outleg::FINAL_WAIT,
+                        )
+                        .await;
                     }
                     end(&dialog, answered, 480, &reason).await;
                     let _ = events.send(LegEvent::Ended);
@@ -180,9 +190,16 @@ async fn drive(task: LegTask) {
                     }
                 }
                 Some(DialogState::Refer(_, req, handle)) => {
-                    if super::outleg::on_refer(&req, &handle, &events).await {
-                        refer_pending = true;
-                        super::outleg::notify_trying(&dialog);
+                    let accepted = super::outleg::on_refer(&req, &handle, &events).await;
+                    refer_pending |= accepted.is_some();
+                    if accepted == Some(false) {
+                        super::outleg::notify_refer(
+                            &dialog,
+                            100,
+                            "active;expires=60",
+                            super::outleg::TRYING_WAIT,
+                        )
+                        .await;
                     }
                 }
                 Some(DialogState::Updated(_, req, handle)) => {

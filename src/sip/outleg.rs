@@ -256,7 +256,7 @@ impl Outbound {
                     Some(LegCommand::ReferFailed { code }) => {
                         if let (Some(w), true) = (winner, refer_pending) {
                             refer_pending = false;
-                            notify_final(&branches[w].0, code);
+                            notify_refer(&branches[w].0, code, "terminated;reason=noresource", FINAL_WAIT).await;
                         }
                     }
                     Some(other) => debug!(command = ?other, "not applicable to an outbound leg"),
@@ -354,9 +354,11 @@ impl Outbound {
                         }
                         DialogState::Refer(id, req, handle) if is_winner(&id.call_id) => {
                             let accepted = on_refer(&req, &handle, &events).await;
-                            refer_pending |= accepted;
-                            if let (true, Some(w)) = (accepted, winner) {
-                                notify_trying(&branches[w].0);
+                            refer_pending |= accepted.is_some();
+                            // An attended transfer completes at once: its final NOTIFY is the
+                            // only one.
+                            if let (Some(false), Some(w)) = (accepted, winner) {
+                                notify_refer(&branches[w].0, 100, "active;expires=60", TRYING_WAIT).await;
                             }
                         }
                         _ => {}
@@ -402,39 +404,32 @@ pub(super) fn pick_trunk<'a>(
     best.map(|(t, _)| t)
 }
 
-/// The first NOTIFY of an accepted REFER (RFC 3515 §2.4.4): `100 Trying`, subscription active.
-/// Sent from its own task so a phone slow to answer NOTIFYs never holds up the leg.
-pub(super) fn notify_trying(dialog: &InviteDialog) {
-    let d = dialog.clone();
-    tokio::spawn(async move {
-        if let Err(e) = d
-            .notify_refer(StatusCode::Trying, "active;expires=60")
-            .await
-        {
-            debug!(error = %e, "NOTIFY (100 Trying) failed");
-        }
-    });
+/// Sends a NOTIFY for a REFER (RFC 3515 §2.4.4) and waits at most `wait` for its answer, so a
+/// phone slow to answer never holds the leg up for long, and NOTIFYs go out in order.
+pub(super) async fn notify_refer(
+    dialog: &InviteDialog,
+    code: u16,
+    state: &str,
+    wait: std::time::Duration,
+) {
+    match tokio::time::timeout(wait, dialog.notify_refer(StatusCode::from(code), state)).await {
+        Ok(Err(e)) => debug!(error = %e, code, "NOTIFY failed"),
+        Err(_) => debug!(code, "NOTIFY not answered in time"),
+        Ok(Ok(_)) => {}
+    }
 }
 
-/// The final NOTIFY of a transfer that failed with `code`; the dialog stays up.
-pub(super) fn notify_final(dialog: &InviteDialog, code: u16) {
-    let d = dialog.clone();
-    tokio::spawn(async move {
-        if let Err(e) = d
-            .notify_refer(StatusCode::from(code), "terminated;reason=noresource")
-            .await
-        {
-            debug!(error = %e, "final NOTIFY failed");
-        }
-    });
-}
+/// The first NOTIFY of an accepted blind transfer: `100 Trying`, subscription active.
+pub(super) const TRYING_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+/// How long a final NOTIFY may wait for its answer.
+pub(super) const FINAL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Answers a REFER (202) and tells the call actor; `true` if accepted.
+/// Answers a REFER (202) and tells the call actor. `Some(attended)` when accepted.
 pub(super) async fn on_refer(
     req: &rsipstack::sip::Request,
     handle: &rsipstack::dialog::dialog::TransactionHandle,
     events: &tokio::sync::mpsc::UnboundedSender<LegEvent>,
-) -> bool {
+) -> Option<bool> {
     let refer_to = req.headers.iter().find_map(|h| match h {
         Header::ReferTo(r) => Some(r.value().to_string()),
         Header::Other(n, v) if n.eq_ignore_ascii_case("refer-to") || n == "r" => Some(v.clone()),
@@ -443,12 +438,13 @@ pub(super) async fn on_refer(
     match refer_to.as_deref().and_then(parse_refer_to) {
         Some((target, replaces)) => {
             handle.reply(StatusCode::from(202)).await.ok();
+            let attended = replaces.is_some();
             let _ = events.send(LegEvent::Refer { target, replaces });
-            true
+            Some(attended)
         }
         None => {
             handle.reply(StatusCode::BadRequest).await.ok();
-            false
+            None
         }
     }
 }
@@ -474,9 +470,7 @@ async fn end_all(
     for (i, (d, _)) in branches.iter().enumerate() {
         if Some(i) == winner {
             if refer_pending {
-                let _ = d
-                    .notify_refer(StatusCode::OK, "terminated;reason=noresource")
-                    .await;
+                notify_refer(d, 200, "terminated;reason=noresource", FINAL_WAIT).await;
             }
             if let Err(e) = d.bye_with_reason(super::leg::reason_header(reason)).await {
                 debug!(error = %e, "BYE failed");
