@@ -253,3 +253,44 @@ async fn a_line_with_two_registered_devices_rings_both_and_the_loser_is_cancelle
     mobile.respond(&bye, 200, "OK", None, None).await;
     sw.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_sip_uri_target_is_called_directly() {
+    // A phone elsewhere, not registered here: the forward operation dials its URI.
+    let far = LinePhone::bind("127.0.0.1:9".parse().unwrap(), "far", "", 0).await;
+    let port = far.local.port();
+    let demo = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/demo.yaml"),
+    )
+    .unwrap();
+    let scenario = format!("  - id: 22\n    name: Far office\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ {{ kind: sip_uri, uri: \"office@127.0.0.1:{port}\", timeout_s: 10 }} ]\n        exits: {{}}\nnumbers:\n");
+    let mut y = demo.replacen("numbers:\n", &scenario, 1);
+    y.push_str("  - number: \"74957000222\"\n    rules:\n      - id: 22\n        name: Far\n        scenario: 22\n");
+    let mut sw = TestSwitch::start_with(Some(&y)).await;
+    let mut far = far;
+    far.server = sw.sip;
+    let mut caller = Phone::new(sw.sip).await;
+    caller.invite("74957000222", &Phone::sdp(40800, &[0])).await;
+    let inv = far
+        .expect_request("INVITE", 10)
+        .await
+        .expect("the URI is called");
+    assert!(
+        inv.start
+            .starts_with(&format!("INVITE sip:office@127.0.0.1:{port}")),
+        "{}",
+        inv.start
+    );
+    far.answer(&inv, 40802).await;
+    let ok = caller.recv_final(5).await.expect("answered");
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    caller.to_tag = ok.to_tag();
+    caller.ack(true).await;
+    caller.bye().await;
+    let bye = far
+        .expect_request("BYE", 5)
+        .await
+        .expect("BYE to the far phone");
+    far.respond(&bye, 200, "OK", None, None).await;
+    sw.stop().await;
+}
