@@ -354,8 +354,13 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
     loop {
         match sled::Config::new().path(path).open() {
             Ok(db) => return Ok(db),
+            // sled reports a held lock as an I/O error whose kind is `WouldBlock`, or (as its
+            // own message) "could not acquire lock": a previous handle's flusher thread may
+            // still hold it for a moment after the handle was dropped.
             Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock && attempt < 40 =>
+                if (e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock"))
+                    && attempt < 40 =>
             {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
