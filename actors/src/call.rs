@@ -78,9 +78,14 @@ impl DialogIndex {
     pub fn get(&self, sip_call_id: &str) -> Option<Addr<CallActor>> {
         self.map().get(sip_call_id).cloned()
     }
-    /// Forgets every dialog of `call`.
-    pub fn remove_call(&self, call: &Addr<CallActor>) {
-        self.map().retain(|_, a| a != call);
+    /// Forgets the dialogs `sip_call_ids` of `call` (an entry another call took over stays).
+    pub fn remove(&self, sip_call_ids: &[String], call: &Addr<CallActor>) {
+        let mut map = self.map();
+        for id in sip_call_ids {
+            if map.get(id).is_some_and(|a| a == call) {
+                map.remove(id);
+            }
+        }
     }
     /// Dialogs registered (for tests and metrics).
     pub fn len(&self) -> usize {
@@ -176,6 +181,8 @@ pub struct CallActor {
     joined: Option<Addr<CallActor>>,
     /// The caller's phone transferred this call away: when the talk ends, the call ends.
     caller_transferred: bool,
+    /// SIP Call-IDs this call registered in the dialog index.
+    dialog_ids: Vec<String>,
     /// Recording parts started so far (the recorder talk option can start several).
     recording_parts: u32,
     /// Parts stopped whose files the media task is still finishing: (start, stereo, mono, end).
@@ -228,6 +235,7 @@ impl CallActor {
             outbound_caller_id: setup.outbound_caller_id,
             joined: None,
             caller_transferred: false,
+            dialog_ids: Vec::new(),
             recording_parts: 0,
             recordings_closing: Default::default(),
             voicemail: None,
@@ -459,6 +467,12 @@ impl CallActor {
             });
     }
 
+    /// Makes one of this call's dialogs findable by transfers that name it.
+    fn register_dialog(&mut self, sip_call_id: String, ctx: &mut Context<Self>) {
+        self.deps.dialogs.insert(sip_call_id.clone(), ctx.address());
+        self.dialog_ids.push(sip_call_id);
+    }
+
     fn send_leg(&mut self, cmd: LegCommand) {
         if self.leg_open && self.leg_tx.send(cmd).is_err() {
             self.leg_open = false;
@@ -491,9 +505,7 @@ impl Actor for CallActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        self.deps
-            .dialogs
-            .insert(self.leg_info.sip_call_id.clone(), ctx.address());
+        self.register_dialog(self.leg_info.sip_call_id.clone(), ctx);
         info!(
             numa = %Pii(&self.leg_info.numa),
             numb = %self.leg_info.numb,
@@ -538,7 +550,7 @@ impl Actor for CallActor {
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        self.deps.dialogs.remove_call(&ctx.address());
+        self.deps.dialogs.remove(&self.dialog_ids, &ctx.address());
         if let Some(partner) = self.joined.take() {
             partner.do_send(forwarding::PartnerEnded);
         }

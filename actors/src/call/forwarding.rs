@@ -482,7 +482,7 @@ impl CallActor {
             }
             LegEvent::Answered { answer, by, dialog } => {
                 debug!(leg, %by, "outbound leg answered");
-                self.deps.dialogs.insert(dialog.0.clone(), ctx.address());
+                self.register_dialog(dialog.0.clone(), ctx);
                 if let Some(p) = self
                     .forwarding
                     .as_mut()
