@@ -12,14 +12,11 @@ const P101: &str = "demo-101-Vx7q";
 const P102: &str = "demo-102-Kp3m";
 
 fn with_group_number() -> String {
-    let demo = std::fs::read_to_string(
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/demo.yaml"),
+    demo_company_with(
+        "  - id: 20\n    name: Ring Sales at once\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ { kind: group, id: 1 } ]\n          mode: simultaneous\n        exits: { answered: bye, no_answer: bye, busy: bye }\n      bye:\n        action: { kind: hang_up }\n",
+        "  - number: \"74957000200\"\n    rules:\n      - id: 20\n        name: Sales\n        scenario: 20\n",
+        "",
     )
-    .unwrap();
-    let scenario = "  - id: 20\n    name: Ring Sales at once\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ { kind: group, id: 1 } ]\n          mode: simultaneous\n        exits: { answered: bye, no_answer: bye, busy: bye }\n      bye:\n        action: { kind: hang_up }\nnumbers:\n";
-    let mut y = demo.replacen("numbers:\n", scenario, 1);
-    y.push_str("  - number: \"74957000200\"\n    rules:\n      - id: 20\n        name: Sales\n        scenario: 20\n");
-    y
 }
 
 /// Sends 50 RTP packets of a tone from `sock` to `to` (20 ms apart).
@@ -259,13 +256,11 @@ async fn a_sip_uri_target_is_called_directly() {
     // A phone elsewhere, not registered here: the forward operation dials its URI.
     let far = LinePhone::bind("127.0.0.1:9".parse().unwrap(), "far", "", 0).await;
     let port = far.local.port();
-    let demo = std::fs::read_to_string(
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/demo.yaml"),
-    )
-    .unwrap();
-    let scenario = format!("  - id: 22\n    name: Far office\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ {{ kind: sip_uri, uri: \"office@127.0.0.1:{port}\", timeout_s: 10 }} ]\n        exits: {{}}\nnumbers:\n");
-    let mut y = demo.replacen("numbers:\n", &scenario, 1);
-    y.push_str("  - number: \"74957000222\"\n    rules:\n      - id: 22\n        name: Far\n        scenario: 22\n");
+    let y = demo_company_with(
+        &format!("  - id: 22\n    name: Far office\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ {{ kind: sip_uri, uri: \"office@127.0.0.1:{port}\", timeout_s: 10 }} ]\n        exits: {{}}\n"),
+        "  - number: \"74957000222\"\n    rules:\n      - id: 22\n        name: Far\n        scenario: 22\n",
+        "",
+    );
     let mut sw = TestSwitch::start_with(Some(&y)).await;
     let mut far = far;
     far.server = sw.sip;

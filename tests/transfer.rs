@@ -13,14 +13,11 @@ const P101: &str = "demo-101-Vx7q";
 const P102: &str = "demo-102-Kp3m";
 
 fn company() -> String {
-    let demo = std::fs::read_to_string(
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/demo.yaml"),
+    demo_company_with(
+        "  - id: 21\n    name: Anna\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ { kind: employee, id: 1 } ]\n        exits: {}\n",
+        "  - number: \"74957000101\"\n    rules:\n      - id: 21\n        name: Anna\n        scenario: 21\n",
+        "",
     )
-    .unwrap();
-    let scenario = "  - id: 21\n    name: Anna\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ { kind: employee, id: 1 } ]\n        exits: {}\nnumbers:\n";
-    let mut y = demo.replacen("numbers:\n", scenario, 1);
-    y.push_str("  - number: \"74957000101\"\n    rules:\n      - id: 21\n        name: Anna\n        scenario: 21\n");
-    y
 }
 
 /// An anonymous caller rings 74957000101 and Anna (101) answers. Returns the caller (ACKed),

@@ -8,15 +8,11 @@ use common::*;
 use std::time::Duration;
 
 fn company() -> String {
-    let demo = std::fs::read_to_string(
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/demo.yaml"),
+    demo_company_with(
+        "  - id: 30\n    name: Voicemail\n    start: vm\n    operations:\n      vm:\n        action: { kind: voicemail, max_s: 20, silence_s: 1, email: office@demo.invalid }\n        exits: { next: bye }\n      bye:\n        action: { kind: hang_up }\n",
+        "  - number: \"74957000300\"\n    rules:\n      - id: 30\n        name: Voicemail\n        scenario: 30\n",
+        "talk_options:\n  - id: 1\n    keys: \"*1\"\n    action: { kind: recorder }\n",
     )
-    .unwrap();
-    let scenario = "  - id: 30\n    name: Voicemail\n    start: vm\n    operations:\n      vm:\n        action: { kind: voicemail, max_s: 20, silence_s: 1, email: office@demo.invalid }\n        exits: { next: bye }\n      bye:\n        action: { kind: hang_up }\nnumbers:\n";
-    let mut y = demo.replacen("numbers:\n", scenario, 1);
-    y.push_str("  - number: \"74957000300\"\n    rules:\n      - id: 30\n        name: Voicemail\n        scenario: 30\n");
-    y.push_str("talk_options:\n  - id: 1\n    keys: \"*1\"\n    action: { kind: recorder }\n");
-    y
 }
 
 fn loud_seconds(path: &std::path::Path, channel: usize) -> f64 {

@@ -929,3 +929,17 @@ pub fn media_addr(sdp: &str) -> SocketAddr {
     .sdp_media_addr()
     .unwrap()
 }
+
+/// The demo company (`config/demo.yaml`) with `scenarios` (YAML list items, indented by two
+/// spaces) added to its scenarios and `numbers` added to its numbers; `extra` is appended at
+/// the top level (e.g. `trunks:` or `talk_options:`).
+pub fn demo_company_with(scenarios: &str, numbers: &str, extra: &str) -> String {
+    let demo = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/demo.yaml"),
+    )
+    .unwrap();
+    let mut y = demo.replacen("numbers:\n", &format!("{scenarios}numbers:\n"), 1);
+    y.push_str(numbers);
+    y.push_str(extra);
+    y
+}

@@ -38,6 +38,19 @@ pub(super) struct OutParty {
     dialog: Option<(String, String, String)>,
 }
 
+impl OutParty {
+    /// Ends the leg (CANCEL before answer, BYE after; the edge sends a pending REFER's final
+    /// NOTIFY first) and closes its media.
+    fn release(self, why: &str) {
+        let _ = self
+            .commands
+            .send(LegCommand::Hangup { reason: why.into() });
+        if let Some(m) = self.media {
+            m.close();
+        }
+    }
+}
+
 /// The forward operation in progress.
 pub(super) struct Forwarding {
     /// Scenario correlation id.
@@ -187,12 +200,7 @@ impl Handler<JoinRequest> for CallActor {
             };
             if let Some(f) = self.forwarding.as_mut() {
                 if let Some(p) = f.parties.remove(&leg) {
-                    let _ = p.commands.send(LegCommand::Hangup {
-                        reason: "call transferred".into(),
-                    });
-                    if let Some(m) = p.media {
-                        m.close();
-                    }
+                    p.release("call transferred");
                 }
                 f.talk = None;
                 f.bridge = None;
@@ -660,12 +668,7 @@ impl CallActor {
             // the REFER's final NOTIFY, then BYE).
             self.steps
                 .push(format!("{}: transfer completed", t.party.label));
-            let _ = t.party.commands.send(LegCommand::Hangup {
-                reason: "call transferred".into(),
-            });
-            if let Some(m) = t.party.media {
-                m.close();
-            }
+            t.party.release("call transferred");
         }
     }
 
@@ -884,10 +887,7 @@ impl CallActor {
             return;
         };
         if let Some(p) = f.parties.remove(&leg) {
-            let _ = p.commands.send(LegCommand::Hangup { reason: why.into() });
-            if let Some(m) = p.media {
-                m.close();
-            }
+            p.release(why);
         }
         if f.early == Some(leg) {
             f.early = None;
@@ -906,19 +906,10 @@ impl CallActor {
             b.unbridge();
         }
         if let Some(t) = f.transferor {
-            let _ = t
-                .party
-                .commands
-                .send(LegCommand::Hangup { reason: why.into() });
-            if let Some(m) = t.party.media {
-                m.close();
-            }
+            t.party.release(why);
         }
         for (_, p) in f.parties {
-            let _ = p.commands.send(LegCommand::Hangup { reason: why.into() });
-            if let Some(m) = p.media {
-                m.close();
-            }
+            p.release(why);
         }
     }
 }
