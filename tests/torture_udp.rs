@@ -10,32 +10,6 @@ use common::*;
 use corpus::Expect;
 use std::time::Duration;
 
-/// The server-transaction key of a request as RFC 3261 §17.2.3 matches it (top Via branch and
-/// method; the Call-ID is added for safety): two corpus files with the same key are, to the
-/// switch, a request and its retransmission.
-fn transaction_key(wire: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(wire);
-    let method = text.split_whitespace().next()?.to_string();
-    let branch = text
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("via:") || l.starts_with("v:"))
-        .and_then(|l| l.split("branch=").nth(1))
-        .map(|b| {
-            b.split(|c: char| c == ';' || c == ',' || c.is_whitespace())
-                .next()
-                .unwrap_or("")
-        })?
-        .to_string();
-    let call_id = text
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("call-id:") || l.starts_with("i:"))?
-        .split_once(':')?
-        .1
-        .trim()
-        .to_string();
-    Some(format!("{method}|{branch}|{call_id}"))
-}
-
 /// Sends `wire` from `sock`; the first final status that comes back, if any.
 async fn exchange(
     sock: &tokio::net::UdpSocket,
@@ -69,26 +43,15 @@ async fn the_corpus_over_udp() {
     let mut sw = TestSwitch::start().await;
     let mut failures = Vec::new();
     let mut table = String::new();
-    // A file that repeats an earlier file's transaction key (RFC 5118's two ABNF variants share
-    // branch, Call-ID and CSeq) is a retransmission to the switch, which may answer it by
-    // replaying its response to where the transaction answers: send it from the same socket.
-    let mut sockets: std::collections::HashMap<String, std::sync::Arc<tokio::net::UdpSocket>> =
-        Default::default();
-    for (file, wire, expect) in corpus::messages() {
-        let fresh = || async {
-            std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap())
-        };
-        let sock = match transaction_key(&wire) {
-            Some(key) => match sockets.get(&key) {
-                Some(s) => s.clone(),
-                None => {
-                    let s = fresh().await;
-                    sockets.insert(key, s.clone());
-                    s
-                }
-            },
-            None => fresh().await,
-        };
+    // Every message is a transaction of its own (its own Call-ID) sent from a socket of its
+    // own: what comes back on that socket is the switch's answer to that message and nothing
+    // else, however late it comes and however busy the machine is. (Two files with one
+    // transaction key would make the second a retransmission of the first, whose answer
+    // depends on when it arrives: replayed by the transaction layer, or absorbed while the
+    // first transaction is still winding down.)
+    for (i, (file, wire, expect)) in corpus::messages().into_iter().enumerate() {
+        let wire = corpus::own_transaction(&wire, &format!("u{i}"));
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let got = exchange(&sock, sw.sip, &wire, expect).await;
         let ok = expect.met_by(got);
         table.push_str(&format!(
