@@ -24,7 +24,7 @@ numbers:
 
 #[actix_rt::test]
 async fn blacklisted_callers_are_refused_and_reported() {
-    let mut sw = TestSwitch::start_with(Some(COMPANY)).await;
+    let mut sw = TestSwitch::builder().company(COMPANY).start().await;
     // The test phone calls as 79161234567, which the blacklist's mask matches.
     let mut phone = Phone::new(sw.sip).await;
     phone.invite("74951112299", &Phone::sdp(40400, &[0])).await;

@@ -11,7 +11,7 @@ const RINGING_COMPANY: &str = include_str!("fixtures/ringing_company.yaml");
 
 #[actix_rt::test]
 async fn cancel_before_answer_gets_487() {
-    let mut sw = TestSwitch::start_with(Some(RINGING_COMPANY)).await;
+    let mut sw = TestSwitch::builder().company(RINGING_COMPANY).start().await;
     let mut phone = Phone::new(sw.sip).await;
     phone.invite("74951112233", &Phone::sdp(40010, &[0])).await;
     // 100 Trying, then 180 Ringing from the ring operation.

@@ -32,7 +32,7 @@ async fn echo_round(
 #[actix_rt::test]
 async fn a_failing_call_does_not_disturb_another() {
     // One call arbiter: both calls share it, the harder case for isolation.
-    let mut sw = TestSwitch::start_full(None, Some(1)).await;
+    let mut sw = TestSwitch::builder().call_threads(1).start().await;
     let rtp_a = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let rtp_b = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut a = Phone::new(sw.sip).await;

@@ -8,9 +8,6 @@
 mod common;
 use common::*;
 
-const P101: &str = "demo-101-Vx7q";
-const P102: &str = "demo-102-Kp3m";
-
 fn with_group_number() -> String {
     demo_company_with(
         "  - id: 20\n    name: Ring Sales at once\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ { kind: group, id: 1 } ]\n          mode: simultaneous\n        exits: { answered: bye, no_answer: bye, busy: bye }\n      bye:\n        action: { kind: hang_up }\n",
@@ -95,7 +92,10 @@ async fn a_line_calls_an_extension_and_they_talk_both_ways() {
 
 #[actix_rt::test]
 async fn a_group_rings_at_once_the_first_answer_wins_and_the_other_is_cancelled() {
-    let mut sw = TestSwitch::start_with(Some(&with_group_number())).await;
+    let mut sw = TestSwitch::builder()
+        .company(&with_group_number())
+        .start()
+        .await;
     let mut a = LinePhone::new(sw.sip, "101", P101).await;
     let mut b = LinePhone::new(sw.sip, "102", P102).await;
     a.register().await;
@@ -164,7 +164,10 @@ async fn refusals_bad_credentials_unknown_extension_unregistered_callee() {
 
 #[actix_rt::test]
 async fn early_media_from_the_callee_reaches_the_unanswered_caller() {
-    let mut sw = TestSwitch::start_with(Some(&with_group_number())).await;
+    let mut sw = TestSwitch::builder()
+        .company(&with_group_number())
+        .start()
+        .await;
     let mut a = LinePhone::new(sw.sip, "101", P101).await;
     a.register().await;
     let a_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -261,7 +264,7 @@ async fn a_sip_uri_target_is_called_directly() {
         "  - number: \"74957000222\"\n    rules:\n      - id: 22\n        name: Far\n        scenario: 22\n",
         "",
     );
-    let mut sw = TestSwitch::start_with(Some(&y)).await;
+    let mut sw = TestSwitch::builder().company(&y).start().await;
     let mut far = far;
     far.server = sw.sip;
     let mut caller = Phone::new(sw.sip).await;

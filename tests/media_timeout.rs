@@ -9,7 +9,7 @@ use vpbx_store::model::CallResult;
 
 #[actix_rt::test]
 async fn silent_peer_is_hung_up_with_media_timeout() {
-    let mut sw = TestSwitch::start_tuned(None, None, 2).await;
+    let mut sw = TestSwitch::builder().rtp_timeout_s(2).start().await;
     let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut phone = Phone::new(sw.sip).await;
     let ok = phone

@@ -9,8 +9,11 @@ use std::time::Duration;
 
 #[actix_rt::test]
 async fn silent_phones_become_unreachable_and_calls_skip_them() {
-    let mut sw = TestSwitch::start_custom(None, |s| s.qualify_interval_s = 1).await;
-    let mut anna = LinePhone::new(sw.sip, "101", "demo-101-Vx7q").await;
+    let mut sw = TestSwitch::builder()
+        .settings(|s| s.qualify_interval_s = 1)
+        .start()
+        .await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
     anna.register().await;
 
     // Answering the probes: still reachable after a few rounds.
@@ -37,7 +40,7 @@ async fn silent_phones_become_unreachable_and_calls_skip_them() {
         .line_reachable(vpbx_store::model::SipLineId(101)));
 
     // A call to her is refused at once (480), nothing rings.
-    let mut boris = LinePhone::new(sw.sip, "102", "demo-102-Kp3m").await;
+    let mut boris = LinePhone::new(sw.sip, "102", P102).await;
     let r = boris.dial("101", 40500).await;
     assert_eq!(r.status(), Some(480), "{}", r.start);
 

@@ -128,7 +128,7 @@ async fn register_with_digest_auth() {
 
     // MD5 works and the 200 lists the binding with its expiry.
     let ok = reg
-        .register("101", "demo-101-Vx7q", "MD5", Some(&contact), Some(120))
+        .register("101", P101, "MD5", Some(&contact), Some(120))
         .await;
     assert_eq!(ok.status(), Some(200), "{}", ok.start);
     assert!(
@@ -148,7 +148,7 @@ async fn register_with_digest_auth() {
     let mut reg2 = Reg::new(sw.sip).await;
     let contact2 = format!("<sip:101@{}>", reg2.phone.local);
     let ok = reg2
-        .register("101", "demo-101-Vx7q", "SHA-256", Some(&contact2), None)
+        .register("101", P101, "SHA-256", Some(&contact2), None)
         .await;
     assert_eq!(ok.status(), Some(200));
     let n_contacts = ok.headers.iter().filter(|(n, _)| n == "Contact").count();
@@ -169,15 +169,13 @@ async fn register_with_digest_auth() {
 
     // Too brief → 423 with Min-Expires.
     let brief = reg
-        .register("101", "demo-101-Vx7q", "MD5", Some(&contact), Some(10))
+        .register("101", P101, "MD5", Some(&contact), Some(10))
         .await;
     assert_eq!(brief.status(), Some(423));
     assert_eq!(brief.header("Min-Expires"), Some("60"));
 
     // Unregister everything.
-    let gone = reg
-        .register("101", "demo-101-Vx7q", "MD5", Some("*"), Some(0))
-        .await;
+    let gone = reg.register("101", P101, "MD5", Some("*"), Some(0)).await;
     assert_eq!(gone.status(), Some(200));
     assert!(gone.header("Contact").is_none());
     assert!(sw
@@ -247,7 +245,7 @@ async fn registrations_survive_a_restart_of_the_binary() {
     assert_eq!(www.len(), 1, "{www:?}");
     assert!(www[0].1.contains("algorithm=MD5"));
     let ok = reg
-        .register("102", "demo-102-Kp3m", "MD5", Some(&contact), Some(600))
+        .register("102", P102, "MD5", Some(&contact), Some(600))
         .await;
     assert_eq!(ok.status(), Some(200));
     stop(child);
@@ -256,7 +254,7 @@ async fn registrations_survive_a_restart_of_the_binary() {
     wait_up().await;
     // A query (no Contact) lists the binding kept across the restart.
     let mut q = Reg::new(sip).await;
-    let ok = q.register("102", "demo-102-Kp3m", "MD5", None, None).await;
+    let ok = q.register("102", P102, "MD5", None, None).await;
     assert_eq!(ok.status(), Some(200));
     assert!(
         ok.header("Contact")

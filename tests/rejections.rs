@@ -26,7 +26,7 @@ async fn anything_but_a_virtual_number_needs_a_line_and_unknown_is_404() {
         assert!(m.header("Proxy-Authenticate").is_some());
     }
     // A line that authenticated learns the extension does not exist.
-    let mut line = LinePhone::new(sw.sip, "102", "demo-102-Kp3m").await;
+    let mut line = LinePhone::new(sw.sip, "102", P102).await;
     let m = line.dial("999", 40000).await;
     assert_eq!(m.status(), Some(404), "{}", m.start);
     assert!(m

@@ -98,18 +98,12 @@ async fn a_phone_registered_over_tcp_is_called_on_its_connection() {
             .unwrap();
         auth = format!(
             "Authorization: {}\r\n",
-            digest_answer(
-                &ch,
-                "REGISTER",
-                &format!("sip:{}", sw.sip),
-                "101",
-                "demo-101-Vx7q"
-            )
+            digest_answer(&ch, "REGISTER", &format!("sip:{}", sw.sip), "101", P101)
         );
     }
 
     // Boris calls Anna: the INVITE comes down her TCP connection.
-    let mut boris = LinePhone::new(sw.sip, "102", "demo-102-Kp3m").await;
+    let mut boris = LinePhone::new(sw.sip, "102", P102).await;
     let (ok, _) = tokio::join!(boris.dial("101", 40900), async {
         let inv = loop {
             let m = phone.recv(10).await.expect("INVITE over TCP");

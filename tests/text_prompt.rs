@@ -37,7 +37,7 @@ numbers:
 
 #[actix_rt::test]
 async fn a_text_prompt_is_spoken() {
-    let mut sw = TestSwitch::start_with(Some(COMPANY)).await;
+    let mut sw = TestSwitch::builder().company(COMPANY).start().await;
     let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut phone = Phone::new(sw.sip).await;
     phone

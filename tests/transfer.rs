@@ -9,9 +9,6 @@ use common::*;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-const P101: &str = "demo-101-Vx7q";
-const P102: &str = "demo-102-Kp3m";
-
 fn company() -> String {
     demo_company_with(
         "  - id: 21\n    name: Anna\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ { kind: employee, id: 1 } ]\n        exits: {}\n",
@@ -52,7 +49,7 @@ async fn caller_talks_to_anna(
 
 #[actix_rt::test]
 async fn hold_plays_music_to_the_other_side_and_resume_reconnects() {
-    let mut sw = TestSwitch::start_with(Some(&company())).await;
+    let mut sw = TestSwitch::builder().company(&company()).start().await;
     let mut anna = LinePhone::new(sw.sip, "101", P101).await;
     anna.register().await;
     let (_caller, caller_rtp, _, anna_rtp, _) = caller_talks_to_anna(&sw, &mut anna).await;
@@ -97,7 +94,7 @@ async fn hold_plays_music_to_the_other_side_and_resume_reconnects() {
 
 #[actix_rt::test]
 async fn blind_transfer_connects_the_caller_to_the_target_and_releases_the_transferor() {
-    let mut sw = TestSwitch::start_with(Some(&company())).await;
+    let mut sw = TestSwitch::builder().company(&company()).start().await;
     let mut anna = LinePhone::new(sw.sip, "101", P101).await;
     let mut boris = LinePhone::new(sw.sip, "102", P102).await;
     anna.register().await;
@@ -173,7 +170,7 @@ async fn blind_transfer_connects_the_caller_to_the_target_and_releases_the_trans
 
 #[actix_rt::test]
 async fn a_failed_blind_transfer_gives_the_caller_back_to_the_transferor() {
-    let mut sw = TestSwitch::start_with(Some(&company())).await;
+    let mut sw = TestSwitch::builder().company(&company()).start().await;
     let mut anna = LinePhone::new(sw.sip, "101", P101).await;
     anna.register().await;
     let (mut caller, caller_rtp, to_caller_side, anna_rtp, _) =
@@ -217,7 +214,7 @@ async fn a_failed_blind_transfer_gives_the_caller_back_to_the_transferor() {
 
 #[actix_rt::test]
 async fn attended_transfer_joins_the_caller_and_the_consulted_colleague() {
-    let mut sw = TestSwitch::start_with(Some(&company())).await;
+    let mut sw = TestSwitch::builder().company(&company()).start().await;
     let mut anna = LinePhone::new(sw.sip, "101", P101).await;
     let mut boris = LinePhone::new(sw.sip, "102", P102).await;
     anna.register().await;

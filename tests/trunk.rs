@@ -14,8 +14,8 @@ fn company(carrier_port: u16) -> String {
     .unwrap();
     // Line 102 presents the main number on outbound calls.
     let demo = demo.replacen(
-        "        password: demo-102-Kp3m\n",
-        "        password: demo-102-Kp3m\n        outbound_caller_id: \"74951234567\"\n",
+        &format!("        password: {P102}\n"),
+        &format!("        password: {P102}\n        outbound_caller_id: \"74951234567\"\n"),
         1,
     );
     format!(
@@ -26,7 +26,10 @@ fn company(carrier_port: u16) -> String {
 #[actix_rt::test]
 async fn trunk_registers_carries_outbound_calls_and_delivers_dids() {
     let carrier_port = free_port();
-    let mut sw = TestSwitch::start_with(Some(&company(carrier_port))).await;
+    let mut sw = TestSwitch::builder()
+        .company(&company(carrier_port))
+        .start()
+        .await;
     let carrier = LinePhone::bind(sw.sip, "carrier", "", carrier_port).await;
 
     // Registration with a 401 challenge.
@@ -62,7 +65,7 @@ async fn trunk_registers_carries_outbound_calls_and_delivers_dids() {
     assert!(registered, "the trunk is registered");
 
     // Line 102 calls out: through the trunk, with the line's caller ID.
-    let mut line = LinePhone::new(sw.sip, "102", "demo-102-Kp3m").await;
+    let mut line = LinePhone::new(sw.sip, "102", P102).await;
     let dial = line.dial("79991234567", 40200);
     let carrier_side = async {
         let inv = carrier

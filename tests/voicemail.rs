@@ -32,7 +32,7 @@ fn loud_seconds(path: &std::path::Path, channel: usize) -> f64 {
 
 #[actix_rt::test]
 async fn voicemail_records_until_silence_then_the_scenario_goes_on() {
-    let mut sw = TestSwitch::start_with(Some(&company())).await;
+    let mut sw = TestSwitch::builder().company(&company()).start().await;
     let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut caller = Phone::new(sw.sip).await;
     let ok = caller
@@ -81,10 +81,10 @@ async fn voicemail_records_until_silence_then_the_scenario_goes_on() {
 
 #[actix_rt::test]
 async fn the_employee_starts_and_stops_recording_with_a_talk_option() {
-    let mut sw = TestSwitch::start_with(Some(&company())).await;
-    let mut anna = LinePhone::new(sw.sip, "101", "demo-101-Vx7q").await;
+    let mut sw = TestSwitch::builder().company(&company()).start().await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
     anna.register().await;
-    let mut boris = LinePhone::new(sw.sip, "102", "demo-102-Kp3m").await;
+    let mut boris = LinePhone::new(sw.sip, "102", P102).await;
     let boris_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let port = boris_rtp.local_addr().unwrap().port();
     let (ok, _) = tokio::join!(boris.dial("101", port), async {

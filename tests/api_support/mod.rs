@@ -15,7 +15,11 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// A switch with the built-in demo (or `demo`), whose admin password is [`PASSWORD`].
 pub async fn switch(demo: Option<&str>) -> TestSwitch {
-    let sw = TestSwitch::start_with(demo).await;
+    let mut builder = TestSwitch::builder();
+    if let Some(yaml) = demo {
+        builder = builder.company(yaml);
+    }
+    let sw = builder.start().await;
     vpbx::http::auth::set_admin_password(&sw.running().store, PASSWORD).unwrap();
     sw
 }
