@@ -5,7 +5,7 @@
 
 mod api_support;
 mod common;
-use actix_web::test::{init_service, TestRequest};
+use actix_web::test::TestRequest;
 use api_support::*;
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
@@ -20,10 +20,8 @@ fn put_yaml(t: &str, yaml: &str) -> TestRequest {
 
 #[actix_rt::test]
 async fn export_import_round_trip_and_all_or_nothing() {
-    let mut sw = switch(None).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
-    let first = send(&app, req("GET", "/api/v1/config", &t)).await;
+    let (mut sw, api) = api(None).await;
+    let first = api.get("/api/v1/config").await;
     assert_eq!(first.status, 200);
     assert!(first
         .headers
@@ -34,9 +32,9 @@ async fn export_import_round_trip_and_all_or_nothing() {
         .starts_with("application/yaml"));
     assert_eq!(doc(&first.text), doc(DEMO));
     // export → import → export is identical.
-    let r = send(&app, put_yaml(&t, &first.text)).await;
+    let r = api.send(put_yaml(api.token(), &first.text)).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let second = send(&app, req("GET", "/api/v1/config", &t)).await;
+    let second = api.get("/api/v1/config").await;
     assert_eq!(second.text, first.text);
 
     // A document with several errors: 422 naming every one; nothing changes.
@@ -45,24 +43,21 @@ async fn export_import_round_trip_and_all_or_nothing() {
         .replace("extension: '101'", "extension: '188'")
         .replace("scenario: 2\n", "scenario: 42\n");
     assert_ne!(bad, first.text);
-    let r = send(&app, put_yaml(&t, &bad)).await;
+    let r = api.send(put_yaml(api.token(), &bad)).await;
     assert_invalid(&r, "employees[0].extension", "extension.no_88");
     assert_invalid(&r, "numbers[1].rules[0].scenario", "ref.scenario");
-    assert_eq!(
-        send(&app, req("GET", "/api/v1/config", &t)).await.text,
-        first.text
-    );
+    assert_eq!(api.get("/api/v1/config").await.text, first.text);
     // Scenario graphs are checked too.
     let broken = first.text.replacen("next: bye", "next: nowhere", 1);
-    let r = send(&app, put_yaml(&t, &broken)).await;
+    let r = api.send(put_yaml(api.token(), &broken)).await;
     assert_invalid(&r, "scenarios[0]", "scenario.graph");
     // Not YAML of a configuration: 400 with the parser's message.
-    let r = send(&app, put_yaml(&t, "company: [")).await;
+    let r = api.send(put_yaml(api.token(), "company: [")).await;
     assert_eq!(
         (r.status, r.json["error"].as_str()),
         (400, Some("bad_request"))
     );
-    let r = send(&app, put_yaml(&t, "compnay: x\n")).await;
+    let r = api.send(put_yaml(api.token(), "compnay: x\n")).await;
     assert_eq!(r.status, 400);
     assert!(
         r.json["message"].as_str().unwrap().contains("compnay"),
@@ -72,10 +67,10 @@ async fn export_import_round_trip_and_all_or_nothing() {
 
     // A valid change applies at once, to the snapshot too.
     let smaller = "company: Small\ntime_zone: UTC\n";
-    assert_eq!(send(&app, put_yaml(&t, smaller)).await.status, 200);
+    assert_eq!(api.send(put_yaml(api.token(), smaller)).await.status, 200);
     assert_eq!(sw.running().snapshots.current().company, "Small");
     assert!(sw.running().snapshots.current().numbers.is_empty());
-    let r = send(&app, req("GET", "/api/v1/employees", &t)).await;
+    let r = api.get("/api/v1/employees").await;
     assert_eq!(r.json["total"], 0);
     sw.stop().await;
 }
@@ -91,25 +86,19 @@ fn doc(yaml: &str) -> Value {
 #[actix_rt::test]
 async fn the_demo_company_configured_through_the_api_alone_exports_identically() {
     // An empty company to start from.
-    let mut sw = switch(Some("company: ''\n")).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
-    let empty = send(&app, req("GET", "/api/v1/config", &t)).await;
+    let (mut sw, api) = api(Some("company: ''\n")).await;
+    let empty = api.get("/api/v1/config").await;
     assert!(doc(&empty.text)["employees"].as_array().unwrap().is_empty());
 
     // What the admin types, entity by entity (taken from the demo document).
     let demo = doc(DEMO);
-    let r = send(
-        &app,
-        json(
-            "PUT",
+    let r = api
+        .put(
             "/api/v1/settings",
-            &t,
             json!({
         "company": demo["company"], "time_zone": demo["time_zone"], "settings": demo["settings"]}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     for (kind, path) in [
         ("files", "files"),
@@ -125,11 +114,7 @@ async fn the_demo_company_configured_through_the_api_alone_exports_identically()
         ("talk_options", "talk-options"),
     ] {
         for e in demo[kind].as_array().unwrap() {
-            let r = send(
-                &app,
-                json("POST", &format!("/api/v1/{path}"), &t, e.clone()),
-            )
-            .await;
+            let r = api.post(&format!("/api/v1/{path}"), e.clone()).await;
             assert_eq!(r.status, 201, "{kind}: {}", r.text);
             assert_eq!(&r.json, e, "{kind}");
         }
@@ -137,44 +122,29 @@ async fn the_demo_company_configured_through_the_api_alone_exports_identically()
     // Numbers first without rules, then their rules one by one.
     for n in demo["numbers"].as_array().unwrap() {
         let number = n["number"].as_str().unwrap();
-        let r = send(
-            &app,
-            json(
-                "POST",
+        let r = api
+            .post(
                 "/api/v1/numbers",
-                &t,
                 json!({"number": number, "kind": n["kind"]}),
-            ),
-        )
-        .await;
-        assert_eq!(r.status, 201, "{}", r.text);
-        for rule in n["rules"].as_array().unwrap() {
-            let r = send(
-                &app,
-                json(
-                    "POST",
-                    &format!("/api/v1/numbers/{number}/rules"),
-                    &t,
-                    rule.clone(),
-                ),
             )
             .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        for rule in n["rules"].as_array().unwrap() {
+            let r = api
+                .post(&format!("/api/v1/numbers/{number}/rules"), rule.clone())
+                .await;
             assert_eq!(r.status, 201, "{}", r.text);
         }
     }
-    let exported = send(&app, req("GET", "/api/v1/config", &t)).await;
+    let exported = api.get("/api/v1/config").await;
     assert_eq!(doc(&exported.text), demo);
     // And it answers calls as the demo does.
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/routing/trace",
-            &t,
             json!({"caller": "79161234567", "number": "74950000001"}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.json["scenario"]["name"], "Echo test");
     sw.stop().await;
 }

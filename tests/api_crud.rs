@@ -5,29 +5,22 @@
 
 mod api_support;
 mod common;
-use actix_web::test::init_service;
 use api_support::*;
 use serde_json::{json, Value};
 
 #[actix_rt::test]
 async fn employees_with_generated_sip_lines_and_validation() {
-    let mut sw = switch(None).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
+    let (mut sw, api) = api(None).await;
 
     // Create with a SIP line sent as {kind: sip_line}: the box generates id, login, password.
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/employees",
-            &t,
             json!({"first_name": "Vera", "last_name": "Orlova", "extension": "103",
                    "phones": [{"kind": "sip_line"}, {"kind": "sip_line", "lines": 2},
                               {"kind": "external", "number": "79161234567"}]}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let e = r.json.clone();
     let id = e["id"].as_u64().unwrap();
@@ -44,68 +37,51 @@ async fn employees_with_generated_sip_lines_and_validation() {
     assert_ne!(second["id"], line["id"]);
     assert_ne!(second["password"], line["password"]);
     // Read back, list, search, paginate.
-    let r = send(&app, req("GET", &format!("/api/v1/employees/{id}"), &t)).await;
+    let r = api.get(&format!("/api/v1/employees/{id}")).await;
     assert_eq!(r.json, e);
-    let r = send(&app, req("GET", "/api/v1/employees?q=orlo", &t)).await;
+    let r = api.get("/api/v1/employees?q=orlo").await;
     assert_eq!(
         (r.json["total"].as_u64(), r.json["items"][0]["id"].as_u64()),
         (Some(1), Some(id))
     );
-    let r = send(&app, req("GET", "/api/v1/employees?offset=1&limit=1", &t)).await;
+    let r = api.get("/api/v1/employees?offset=1&limit=1").await;
     assert_eq!(r.json["total"], 3);
     assert_eq!(r.json["items"].as_array().unwrap().len(), 1);
     assert_eq!(r.json["items"][0]["id"], 2);
-    let r = send(&app, req("GET", "/api/v1/employees?limit=x", &t)).await;
+    let r = api.get("/api/v1/employees?limit=x").await;
     assert_eq!((r.status, r.json["field"].as_str()), (400, Some("limit")));
     // Update without credentials keeps them.
     let mut upd = e.clone();
     upd["first_name"] = json!("Vera M.");
     upd["phones"][0].as_object_mut().unwrap().remove("password");
-    let r = send(
-        &app,
-        json("PUT", &format!("/api/v1/employees/{id}"), &t, upd),
-    )
-    .await;
+    let r = api.put(&format!("/api/v1/employees/{id}"), upd).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["phones"][0]["password"], line["password"]);
     assert_eq!(r.json["first_name"], "Vera M.");
     // The new snapshot is published: the registrar view sees the line at once.
     let lid = line["id"].as_u64().unwrap();
-    let r = send(
-        &app,
-        req("GET", &format!("/api/v1/lines/{lid}/registration"), &t),
-    )
-    .await;
+    let r = api.get(&format!("/api/v1/lines/{lid}/registration")).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         (r.json["registered"].as_bool(), r.json["state"].as_str()),
         (Some(false), Some("not registered"))
     );
     assert_eq!(r.json["login"], "103");
-    assert_eq!(
-        send(&app, req("GET", "/api/v1/lines/9999/registration", &t))
-            .await
-            .status,
-        404
-    );
+    assert_eq!(api.get("/api/v1/lines/9999/registration").await.status, 404);
     // Wrong type: 400 naming the field.
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/employees",
-            &t,
             json!({"last_name": 5, "extension": "104"}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         (r.status, r.json["field"].as_str()),
         (400, Some("last_name")),
         "{}",
         r.text
     );
-    let r = send(&app, req("GET", "/api/v1/employees/999", &t)).await;
+    let r = api.get("/api/v1/employees/999").await;
     assert_eq!(
         (r.status, r.json["error"].as_str()),
         (404, Some("not_found"))
@@ -169,69 +145,49 @@ async fn employees_with_generated_sip_lines_and_validation() {
         ),
     ];
     for (body, field, rule) in cases {
-        let r = send(&app, json("POST", "/api/v1/employees", &t, body)).await;
+        let r = api.post("/api/v1/employees", body).await;
         assert_invalid(&r, field, rule);
     }
     // Extensions are unique across employees and groups, from the group side too.
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/groups",
-            &t,
             json!({"name": "Support", "extension": "102"}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_invalid(&r, "extension", "extension.unique");
     // Percents must sum to 100.
-    let r = send(
-        &app,
-        json(
-            "PUT",
+    let r = api
+        .put(
             "/api/v1/groups/1",
-            &t,
             json!({"name": "Sales", "extension": "200", "members": [1, 2],
             "percent_distribution": true, "percents": {"1": 50, "2": 40}}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_invalid(&r, "percents", "percent.sum_100");
     // Schedule intervals.
     let weekly =
         |ivs: Value| json!({"name": "Office", "days": {"kind": "weekly", "week": {"mon": ivs}}});
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/schedules",
-            &t,
             weekly(json!([{"start": "18:00", "end": "09:00"}])),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_invalid(&r, "mon", "interval.order");
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/schedules",
-            &t,
             weekly(json!([{"start": "09:00", "end": "13:00"}, {"start": "12:00", "end": "18:00"}])),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_invalid(&r, "mon", "interval.overlap");
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/schedules",
-            &t,
             weekly(json!([{"start": "25:00", "end": "26:00"}])),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         r.status, 400,
         "a malformed time is a 400 naming the field: {}",
@@ -244,93 +200,62 @@ async fn employees_with_generated_sip_lines_and_validation() {
     );
     // Box settings: no fixed length → 6 digits break max_5; mobile-line mode is refused while
     // extensions are not 2XXX.
-    let r = send(
-        &app,
-        json(
-            "PUT",
+    let r = api
+        .put(
             "/api/v1/settings",
-            &t,
             json!({"company": "Demo Company", "time_zone": "Europe/Moscow",
         "settings": {"extension_length": null, "mobile_line_mode": false}}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = send(
-        &app,
-        json("POST", "/api/v1/employees", &t, emp("123456", json!([]))),
-    )
-    .await;
+    let r = api
+        .post("/api/v1/employees", emp("123456", json!([])))
+        .await;
     assert_invalid(&r, "extension", "extension.max_5");
-    let r = send(
-        &app,
-        json(
-            "PUT",
+    let r = api
+        .put(
             "/api/v1/settings",
-            &t,
             json!({"company": "Demo Company", "time_zone": "Europe/Moscow",
         "settings": {"extension_length": null, "mobile_line_mode": true}}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_invalid(&r, "extension", "extension.mobile_line");
-    let r = send(
-        &app,
-        json(
-            "PUT",
+    let r = api
+        .put(
             "/api/v1/settings",
-            &t,
             json!({"company": "Demo Company", "time_zone": "Mars/Olympus",
         "settings": {"extension_length": 3, "mobile_line_mode": false}}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_invalid(&r, "time_zone", "settings.time_zone");
-    let r = send(&app, req("GET", "/api/v1/settings", &t)).await;
+    let r = api.get("/api/v1/settings").await;
     assert_eq!(r.json["settings"]["extension_length"], Value::Null);
     // Nothing invalid was stored.
-    let r = send(&app, req("GET", "/api/v1/employees", &t)).await;
+    let r = api.get("/api/v1/employees").await;
     assert_eq!(r.json["total"], 3);
     sw.stop().await;
 }
 
 #[actix_rt::test]
 async fn in_use_conflicts_name_every_user() {
-    let mut sw = switch(None).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
+    let (mut sw, api) = api(None).await;
     // A schedule used by a rule and a group.
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/schedules",
-            &t,
             json!({"name": "Always", "days": {"kind": "always"}}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let sch = r.json["id"].as_u64().unwrap();
-    let mut rule = send(&app, req("GET", "/api/v1/numbers/74951234567/rules/1", &t))
-        .await
-        .json;
+    let mut rule = api.get("/api/v1/numbers/74951234567/rules/1").await.json;
     rule["schedule"] = json!(sch);
-    let r = send(
-        &app,
-        json("PUT", "/api/v1/numbers/74951234567/rules/1", &t, rule),
-    )
-    .await;
+    let r = api.put("/api/v1/numbers/74951234567/rules/1", rule).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let mut group = send(&app, req("GET", "/api/v1/groups/1", &t)).await.json;
+    let mut group = api.get("/api/v1/groups/1").await.json;
     group["schedule"] = json!(sch);
-    assert_eq!(
-        send(&app, json("PUT", "/api/v1/groups/1", &t, group))
-            .await
-            .status,
-        200
-    );
-    let r = send(&app, req("DELETE", &format!("/api/v1/schedules/{sch}"), &t)).await;
+    assert_eq!(api.put("/api/v1/groups/1", group).await.status, 200);
+    let r = api.delete(&format!("/api/v1/schedules/{sch}")).await;
     assert_eq!(
         (r.status, r.json["error"].as_str()),
         (409, Some("in_use")),
@@ -346,10 +271,10 @@ async fn in_use_conflicts_name_every_user() {
         .iter()
         .any(|u| u["kind"] == "group" && u["group"] == 1));
     // A scenario used by a rule; an employee used by a group.
-    let r = send(&app, req("DELETE", "/api/v1/scenarios/1", &t)).await;
+    let r = api.delete("/api/v1/scenarios/1").await;
     assert_eq!(r.status, 409);
     assert_eq!(r.json["used_by"][0]["kind"], "rule");
-    let r = send(&app, req("DELETE", "/api/v1/employees/1", &t)).await;
+    let r = api.delete("/api/v1/employees/1").await;
     assert_eq!(r.status, 409);
     assert_eq!(r.json["used_by"][0]["kind"], "group");
     assert!(
@@ -358,53 +283,36 @@ async fn in_use_conflicts_name_every_user() {
         r.text
     );
     // A file played by a scenario.
-    let r = send(&app, req("DELETE", "/api/v1/files/1", &t)).await;
+    let r = api.delete("/api/v1/files/1").await;
     assert_eq!(r.status, 409);
     assert_eq!(r.json["used_by"][0]["kind"], "scenario_operation");
     // Free the scenario, then it deletes.
-    let r = send(&app, req("DELETE", "/api/v1/numbers/74950000002", &t)).await;
+    let r = api.delete("/api/v1/numbers/74950000002").await;
     assert_eq!(r.status, 204);
-    assert_eq!(
-        send(&app, req("DELETE", "/api/v1/scenarios/4", &t))
-            .await
-            .status,
-        204
-    );
-    assert_eq!(
-        send(&app, req("GET", "/api/v1/scenarios/4", &t))
-            .await
-            .status,
-        404
-    );
+    assert_eq!(api.delete("/api/v1/scenarios/4").await.status, 204);
+    assert_eq!(api.get("/api/v1/scenarios/4").await.status, 404);
     // Creating twice: 409 exists.
-    let r = send(
-        &app,
-        json("POST", "/api/v1/tags", &t, json!({"id": 1, "name": "a"})),
-    )
-    .await;
+    let r = api
+        .post("/api/v1/tags", json!({"id": 1, "name": "a"}))
+        .await;
     assert_eq!(r.status, 201);
-    let r = send(
-        &app,
-        json("POST", "/api/v1/tags", &t, json!({"id": 1, "name": "b"})),
-    )
-    .await;
+    let r = api
+        .post("/api/v1/tags", json!({"id": 1, "name": "b"}))
+        .await;
     assert_eq!((r.status, r.json["error"].as_str()), (409, Some("exists")));
     // A scenario whose exit leads nowhere: 422 scenario.graph.
-    let r = send(&app, json("POST", "/api/v1/scenarios", &t, json!({"name": "Broken", "start": "a",
-        "operations": {"a": {"action": {"kind": "pause", "ms": 10}, "exits": {"next": "missing"}}}}))).await;
+    let r = api.post("/api/v1/scenarios", json!({"name": "Broken", "start": "a",
+        "operations": {"a": {"action": {"kind": "pause", "ms": 10}, "exits": {"next": "missing"}}}})).await;
     assert_invalid(&r, "scenarios", "scenario.graph");
     sw.stop().await;
 }
 
 #[actix_rt::test]
 async fn rules_groups_and_every_other_entity_round_trip() {
-    let mut sw = switch(None).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
+    let (mut sw, api) = api(None).await;
     let n = "/api/v1/numbers/74951234567/rules";
     // Add at the top, then reorder back; a wrong permutation is refused.
-    let r = send(&app, json("POST", &format!("{n}?position=0"), &t,
-        json!({"name": "From St Petersburg", "callers": {"kind": "numbers", "masks": ["7812*"]}, "scenario": 2}))).await;
+    let r = api.post(&format!("{n}?position=0"), json!({"name": "From St Petersburg", "callers": {"kind": "numbers", "masks": ["7812*"]}, "scenario": 2})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let new_id = r.json["id"].as_u64().unwrap();
     assert_eq!(new_id, 5, "rule ids are unique across numbers");
@@ -416,77 +324,45 @@ async fn rules_groups_and_every_other_entity_round_trip() {
             .map(|r| r["id"].as_u64().unwrap())
             .collect()
     };
-    assert_eq!(ids(&send(&app, req("GET", n, &t)).await.json), vec![5, 1]);
-    let r = send(
-        &app,
-        json(
-            "POST",
-            &format!("{n}/reorder"),
-            &t,
-            json!({"order": [1, 5]}),
-        ),
-    )
-    .await;
+    assert_eq!(ids(&api.get(n).await.json), vec![5, 1]);
+    let r = api
+        .post(&format!("{n}/reorder"), json!({"order": [1, 5]}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(ids(&r.json), vec![1, 5]);
-    let r = send(
-        &app,
-        json("POST", &format!("{n}/reorder"), &t, json!({"order": [1]})),
-    )
-    .await;
+    let r = api
+        .post(&format!("{n}/reorder"), json!({"order": [1]}))
+        .await;
     assert_invalid(&r, "order", "rules.permutation");
-    let r = send(
-        &app,
-        json("POST", n, &t, json!({"name": "bad", "scenario": 99})),
-    )
-    .await;
+    let r = api.post(n, json!({"name": "bad", "scenario": 99})).await;
     assert_invalid(&r, "scenario", "ref.scenario");
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             n,
-            &t,
             json!({"name": "bad", "callers": {"kind": "numbers", "masks": ["78a"]}, "scenario": 1}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_invalid(&r, "masks", "mask.format");
-    assert_eq!(
-        send(&app, req("DELETE", &format!("{n}/{new_id}"), &t))
-            .await
-            .status,
-        204
-    );
-    assert_eq!(
-        send(&app, req("DELETE", &format!("{n}/{new_id}"), &t))
-            .await
-            .status,
-        404
-    );
-    let r = send(
-        &app,
-        json("POST", "/api/v1/numbers", &t, json!({"number": "+7495"})),
-    )
-    .await;
+    assert_eq!(api.delete(&format!("{n}/{new_id}")).await.status, 204);
+    assert_eq!(api.delete(&format!("{n}/{new_id}")).await.status, 404);
+    let r = api
+        .post("/api/v1/numbers", json!({"number": "+7495"}))
+        .await;
     assert_eq!(r.status, 422, "{}", r.text);
 
     // Groups: equalize percents, scenarios using a group.
-    let r = send(&app, req("POST", "/api/v1/groups/1/equalize-percents", &t)).await;
+    let r = api
+        .send(api.req("POST", "/api/v1/groups/1/equalize-percents"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["percents"], json!({"1": 50, "2": 50}));
     assert_eq!(
-        send(&app, req("GET", "/api/v1/groups/1", &t)).await.json["percents"],
+        api.get("/api/v1/groups/1").await.json["percents"],
         json!({"1": 50, "2": 50})
     );
-    let r = send(&app, req("GET", "/api/v1/groups/1/scenarios", &t)).await;
+    let r = api.get("/api/v1/groups/1/scenarios").await;
     assert_eq!((r.status, r.json["items"].clone()), (200, json!([])));
-    assert_eq!(
-        send(&app, req("GET", "/api/v1/groups/7/scenarios", &t))
-            .await
-            .status,
-        404
-    );
+    assert_eq!(api.get("/api/v1/groups/7/scenarios").await.status, 404);
 
     // Every other entity: create, read, list, replace, delete.
     let cases: Vec<(&str, Value, &str, Value)> = vec![
@@ -546,7 +422,7 @@ async fn rules_groups_and_every_other_entity_round_trip() {
         ),
     ];
     for (path, body, field, value) in cases {
-        let r = send(&app, json("POST", &format!("/api/v1/{path}"), &t, body)).await;
+        let r = api.post(&format!("/api/v1/{path}"), body).await;
         assert_eq!(r.status, 201, "{path}: {}", r.text);
         let id = if path == "calendars" {
             r.json["year"].to_string()
@@ -554,67 +430,45 @@ async fn rules_groups_and_every_other_entity_round_trip() {
             r.json["id"].to_string()
         };
         let url = format!("/api/v1/{path}/{id}");
-        let got = send(&app, req("GET", &url, &t)).await;
+        let got = api.get(&url).await;
         assert_eq!(got.json, r.json, "{path}");
-        let list = send(&app, req("GET", &format!("/api/v1/{path}"), &t)).await;
+        let list = api.get(&format!("/api/v1/{path}")).await;
         assert!(
             list.json["items"].as_array().unwrap().contains(&r.json),
             "{path}"
         );
         let mut changed = r.json.clone();
         changed[field] = value.clone();
-        let put = send(&app, json("PUT", &url, &t, changed.clone())).await;
+        let put = api.put(&url, changed.clone()).await;
         assert_eq!(
             (put.status, put.json.clone()),
             (200, changed.clone()),
             "{path}: {}",
             put.text
         );
-        assert_eq!(
-            send(&app, req("GET", &url, &t)).await.json[field],
-            value,
-            "{path}"
-        );
-        assert_eq!(
-            send(&app, req("DELETE", &url, &t)).await.status,
-            204,
-            "{path}"
-        );
-        assert_eq!(send(&app, req("GET", &url, &t)).await.status, 404, "{path}");
+        assert_eq!(api.get(&url).await.json[field], value, "{path}");
+        assert_eq!(api.delete(&url).await.status, 204, "{path}");
+        assert_eq!(api.get(&url).await.status, 404, "{path}");
     }
     // Filters: contacts by contact group, files by kind, lists by kind.
-    let g = send(
-        &app,
-        json("POST", "/api/v1/contact-groups", &t, json!({"name": "VIP"})),
-    )
-    .await
-    .json["id"]
+    let g = api
+        .post("/api/v1/contact-groups", json!({"name": "VIP"}))
+        .await
+        .json["id"]
         .clone();
-    send(
-        &app,
-        json(
-            "POST",
-            "/api/v1/contacts",
-            &t,
-            json!({"last_name": "A", "phones": ["79160000001"], "groups": [g]}),
-        ),
+    api.post(
+        "/api/v1/contacts",
+        json!({"last_name": "A", "phones": ["79160000001"], "groups": [g]}),
     )
     .await;
-    send(
-        &app,
-        json(
-            "POST",
-            "/api/v1/contacts",
-            &t,
-            json!({"last_name": "B", "phones": ["79160000002"]}),
-        ),
+    api.post(
+        "/api/v1/contacts",
+        json!({"last_name": "B", "phones": ["79160000002"]}),
     )
     .await;
-    let r = send(
-        &app,
-        req("GET", &format!("/api/v1/contacts?contact_group={g}"), &t),
-    )
-    .await;
+    let r = api
+        .get(&format!("/api/v1/contacts?contact_group={g}"))
+        .await;
     assert_eq!(
         (
             r.json["total"].as_u64(),
@@ -622,57 +476,38 @@ async fn rules_groups_and_every_other_entity_round_trip() {
         ),
         (Some(1), Some("A"))
     );
-    let r = send(&app, req("GET", "/api/v1/contacts?q=7916000000", &t)).await;
+    let r = api.get("/api/v1/contacts?q=7916000000").await;
     assert_eq!(r.json["total"], 2);
-    let r = send(&app, req("GET", "/api/v1/files?kind=system", &t)).await;
+    let r = api.get("/api/v1/files?kind=system").await;
     assert_eq!(r.json["total"], 1);
     // The blacklist: created on first block, entries added and removed.
-    assert_eq!(
-        send(&app, req("GET", "/api/v1/blacklist", &t)).await.status,
-        404
-    );
-    let r = send(
-        &app,
-        json(
-            "POST",
-            "/api/v1/blacklist/entries",
-            &t,
-            json!({"number": "7916*"}),
-        ),
-    )
-    .await;
+    assert_eq!(api.get("/api/v1/blacklist").await.status, 404);
+    let r = api
+        .post("/api/v1/blacklist/entries", json!({"number": "7916*"}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         (r.json["blacklist"].as_bool(), r.json["kind"].as_str()),
         (Some(true), Some("black"))
     );
-    let r = send(
-        &app,
-        json(
-            "POST",
-            "/api/v1/blacklist/entries",
-            &t,
-            json!({"number": "7a"}),
-        ),
-    )
-    .await;
+    let r = api
+        .post("/api/v1/blacklist/entries", json!({"number": "7a"}))
+        .await;
     assert_invalid(&r, "entries", "mask.format");
-    let r = send(&app, req("GET", "/api/v1/number-lists?kind=black", &t)).await;
+    let r = api.get("/api/v1/number-lists?kind=black").await;
     assert_eq!(r.json["items"][0]["entries"], json!(["7916*"]));
     assert_eq!(
-        send(&app, req("DELETE", "/api/v1/blacklist/entries/7916*", &t))
-            .await
-            .status,
+        api.delete("/api/v1/blacklist/entries/7916*").await.status,
         200
     );
     assert_eq!(
-        send(&app, req("GET", "/api/v1/blacklist", &t)).await.json["entries"],
+        api.get("/api/v1/blacklist").await.json["entries"],
         json!([])
     );
     // History.
-    let r = send(&app, req("GET", "/api/v1/calls/recent?limit=5", &t)).await;
+    let r = api.get("/api/v1/calls/recent?limit=5").await;
     assert_eq!((r.status, r.json["items"].is_array()), (200, true));
-    let r = send(&app, req("GET", "/api/v1/recordings", &t)).await;
+    let r = api.get("/api/v1/recordings").await;
     assert_eq!((r.status, r.json["items"].is_array()), (200, true));
     sw.stop().await;
 }

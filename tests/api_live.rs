@@ -5,7 +5,6 @@
 
 mod api_support;
 mod common;
-use actix_web::test::init_service;
 use api_support::*;
 use common::{collect_rtp, rtp_packet, Phone};
 use serde_json::json;
@@ -13,9 +12,7 @@ use std::time::Duration;
 
 #[actix_rt::test]
 async fn rule_change_applies_to_the_next_call_and_spares_the_live_one() {
-    let mut sw = switch(None).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
+    let (mut sw, api) = api(None).await;
 
     // A live call on the echo test (74950000001, rule 2 → scenario 2).
     let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -26,29 +23,19 @@ async fn rule_change_applies_to_the_next_call_and_spares_the_live_one() {
     let media = ok.sdp_media_addr().unwrap();
 
     // Through the API: the number's rule now runs the benchmark (0.5 s of silence, hang up).
-    let mut rule = send(&app, req("GET", "/api/v1/numbers/74950000001/rules/2", &t))
-        .await
-        .json;
+    let mut rule = api.get("/api/v1/numbers/74950000001/rules/2").await.json;
     rule["scenario"] = json!(3);
-    let r = send(
-        &app,
-        json("PUT", "/api/v1/numbers/74950000001/rules/2", &t, rule),
-    )
-    .await;
+    let r = api.put("/api/v1/numbers/74950000001/rules/2", rule).await;
     assert_eq!(r.status, 200, "{}", r.text);
     // Acknowledged means published: the snapshot new calls use has it already.
     let snap = sw.running().snapshots.current();
     assert_eq!(snap.number("74950000001").unwrap().rules[0].scenario.0, 3);
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/routing/trace",
-            &t,
             json!({"caller": "79161234567", "number": "74950000001"}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.json["scenario"]["id"], 3);
 
     // A new call gets the new scenario: BYE after half a second.
@@ -80,39 +67,33 @@ async fn rule_change_applies_to_the_next_call_and_spares_the_live_one() {
 
 #[actix_rt::test]
 async fn tracer_explains_schedules_holidays_and_caller_filters() {
-    let mut sw = switch(None).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
-    let post = |path: &str, body: serde_json::Value| json("POST", path, &t, body);
+    let (mut sw, api) = api(None).await;
 
     // Office hours Mon–Fri 09:00–13:00, 14:00–18:00 with the production calendar; 2026 has
     // 4 November as a holiday and Saturday 21 November as a transferred working day.
     let day = json!([{"start": "09:00", "end": "13:00"}, {"start": "14:00", "end": "18:00"}]);
-    let r = send(&app, post("/api/v1/schedules", json!({"name": "Office hours", "use_production_calendar": true,
-        "days": {"kind": "weekly", "week": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day}}}))).await;
+    let r = api.post("/api/v1/schedules", json!({"name": "Office hours", "use_production_calendar": true,
+        "days": {"kind": "weekly", "week": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day}}})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let office = r.json["id"].clone();
-    let r = send(
-        &app,
-        post(
+    let r = api
+        .post(
             "/api/v1/calendars",
             json!({"year": 2026, "holidays": ["2026-11-04"], "working_days": ["2026-11-21"]}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let vip = send(&app, post("/api/v1/contact-groups", json!({"name": "VIP"})))
+    let vip = api
+        .post("/api/v1/contact-groups", json!({"name": "VIP"}))
         .await
         .json["id"]
         .clone();
-    let r = send(
-        &app,
-        post(
+    let r = api
+        .post(
             "/api/v1/contacts",
             json!({"last_name": "Big", "phones": ["79990000001"], "groups": [vip]}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     // Rules of 74951234567: VIP callers → echo (2); office hours → greeting (1); else → night (3).
     let number = json!({"number": "74951234567", "rules": [
@@ -120,21 +101,17 @@ async fn tracer_explains_schedules_holidays_and_caller_filters() {
         {"id": 10, "name": "Office hours", "schedule": office, "scenario": 1},
         {"id": 11, "name": "Night", "scenario": 3},
     ]});
-    let r = send(&app, json("PUT", "/api/v1/numbers/74951234567", &t, number)).await;
+    let r = api.put("/api/v1/numbers/74951234567", number).await;
     assert_eq!(r.status, 200, "{}", r.text);
 
     let trace = |caller: &str, time: serde_json::Value| {
-        post(
-            "/api/v1/routing/trace",
-            json!({"caller": caller, "number": "74951234567", "time": time}),
-        )
+        api.req("POST", "/api/v1/routing/trace")
+            .set_json(json!({"caller": caller, "number": "74951234567", "time": time}))
     };
     // Monday 23 November 2026, 10:00 Moscow: office hours.
-    let r = send(
-        &app,
-        trace("79161234567", json!("2026-11-23T10:00:00+03:00")),
-    )
-    .await;
+    let r = api
+        .send(trace("79161234567", json!("2026-11-23T10:00:00+03:00")))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["result"], "routed");
     assert_eq!(
@@ -159,13 +136,17 @@ async fn tracer_explains_schedules_holidays_and_caller_filters() {
         r.text
     );
     // The same instant in unix milliseconds and in another offset.
-    let r2 = send(&app, trace("79161234567", json!(1_795_417_200_000u64))).await;
+    let r2 = api
+        .send(trace("79161234567", json!(1_795_417_200_000u64)))
+        .await;
     assert_eq!(r2.json["matched"], r.json["matched"]);
-    let r3 = send(&app, trace("79161234567", json!("2026-11-23T07:00:00Z"))).await;
+    let r3 = api
+        .send(trace("79161234567", json!("2026-11-23T07:00:00Z")))
+        .await;
     assert_eq!(r3.json["matched"]["rule"], 10);
     // Lunch break and night: the office rule is skipped with the schedule's reason.
     for time in ["2026-11-23T13:30:00+03:00", "2026-11-23T20:00:00+03:00"] {
-        let r = send(&app, trace("79161234567", json!(time))).await;
+        let r = api.send(trace("79161234567", json!(time))).await;
         assert_eq!(r.json["matched"]["rule"], 11, "{time}: {}", r.text);
         let why = r.json["skipped"][1]["why"].as_str().unwrap();
         assert!(
@@ -175,11 +156,9 @@ async fn tracer_explains_schedules_holidays_and_caller_filters() {
         assert_eq!(r.json["first_operation"]["kind"], "pause");
     }
     // A holiday on a Wednesday at 10:00: night rule, the calendar says why.
-    let r = send(
-        &app,
-        trace("79161234567", json!("2026-11-04T10:00:00+03:00")),
-    )
-    .await;
+    let r = api
+        .send(trace("79161234567", json!("2026-11-04T10:00:00+03:00")))
+        .await;
     assert_eq!(r.json["matched"]["rule"], 11);
     assert!(
         r.json["skipped"][1]["why"]
@@ -190,59 +169,45 @@ async fn tracer_explains_schedules_holidays_and_caller_filters() {
         r.text
     );
     // The transferred working Saturday: office hours.
-    let r = send(
-        &app,
-        trace("79161234567", json!("2026-11-21T10:00:00+03:00")),
-    )
-    .await;
+    let r = api
+        .send(trace("79161234567", json!("2026-11-21T10:00:00+03:00")))
+        .await;
     assert_eq!(r.json["matched"]["rule"], 10, "{}", r.text);
     // An ordinary Sunday: night.
-    let r = send(
-        &app,
-        trace("79161234567", json!("2026-11-22T10:00:00+03:00")),
-    )
-    .await;
+    let r = api
+        .send(trace("79161234567", json!("2026-11-22T10:00:00+03:00")))
+        .await;
     assert_eq!(r.json["matched"]["rule"], 11);
     // A VIP caller wins at any time.
-    let r = send(
-        &app,
-        trace("79990000001", json!("2026-11-22T03:00:00+03:00")),
-    )
-    .await;
+    let r = api
+        .send(trace("79990000001", json!("2026-11-22T03:00:00+03:00")))
+        .await;
     assert_eq!(r.json["matched"]["rule"], 1);
     assert_eq!(r.json["skipped"], json!([]));
     // Without a catch-all: not routed, with every reason.
-    let r = send(
-        &app,
-        req("DELETE", "/api/v1/numbers/74951234567/rules/11", &t),
-    )
-    .await;
+    let r = api.delete("/api/v1/numbers/74951234567/rules/11").await;
     assert_eq!(r.status, 204);
-    let r = send(
-        &app,
-        trace("79161234567", json!("2026-11-23T20:00:00+03:00")),
-    )
-    .await;
+    let r = api
+        .send(trace("79161234567", json!("2026-11-23T20:00:00+03:00")))
+        .await;
     assert_eq!(r.json["result"], "not_routed", "{}", r.text);
     assert_eq!(r.json["skipped"].as_array().unwrap().len(), 2);
     assert!(r.json["reason"]
         .as_str()
         .unwrap()
         .contains("no rule matched"));
-    let r = send(
-        &app,
-        post(
+    let r = api
+        .post(
             "/api/v1/routing/trace",
             json!({"caller": "1", "number": "70000000000"}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         (r.json["result"].as_str(), r.json["reason"].as_str()),
         (Some("not_routed"), Some("unknown number"))
     );
     // Bad times name the field.
-    let r = send(&app, trace("79161234567", json!("next monday"))).await;
+    let r = api.send(trace("79161234567", json!("next monday"))).await;
     assert_eq!((r.status, r.json["field"].as_str()), (400, Some("time")));
     sw.stop().await;
 }

@@ -61,31 +61,29 @@ fn concrete(path: &str) -> String {
 
 #[actix_rt::test]
 async fn every_documented_route_answers_on_the_app() {
-    let mut sw = switch(None).await;
-    let app = actix_web::test::init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
+    let (mut sw, api) = api(None).await;
     // Served, and the same document.
-    let r = send(&app, req("GET", "/api/v1/openapi.json", &t)).await;
+    let r = api.get("/api/v1/openapi.json").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.text, vpbx::http::openapi::DOCUMENT);
     // Sanity: an unknown route is recognisable.
-    let r = send(&app, req("GET", "/api/v1/no-such-thing", &t)).await;
+    let r = api.get("/api/v1/no-such-thing").await;
     assert_eq!(
         (r.status, r.json["error"].as_str()),
         (404, Some("no_route"))
     );
-    let r = send(&app, req("PATCH", "/api/v1/employees", &t)).await;
+    let r = api.send(api.req("PATCH", "/api/v1/employees")).await;
     assert_eq!(r.json["error"], "no_route");
 
     let mut routes: Vec<(String, String)> = documented().into_iter().collect();
     // Logging out revokes the token: last.
     routes.sort_by_key(|(_, p)| p.ends_with("/auth/logout"));
     for (method, path) in routes {
-        let mut rq = req(&method, &concrete(&path), &t);
+        let mut rq = api.req(&method, &concrete(&path));
         if method == "POST" || method == "PUT" {
             rq = rq.set_json(serde_json::json!({}));
         }
-        let r = send(&app, rq).await;
+        let r = api.send(rq).await;
         assert_ne!(r.status, 405, "{method} {path}: {}", r.text);
         assert_ne!(r.json["error"], "no_route", "{method} {path} is not routed");
         assert_ne!(r.status, 401, "{method} {path}: {}", r.text);

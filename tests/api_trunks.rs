@@ -5,7 +5,7 @@
 
 mod api_support;
 mod common;
-use actix_web::test::{init_service, TestRequest};
+use actix_web::test::TestRequest;
 use api_support::*;
 use serde_json::{json, Value};
 use vpbx_store::model::{TrunkAuth, TrunkId};
@@ -44,16 +44,10 @@ fn with(mut base: Value, patch: Value) -> Value {
 
 #[actix_rt::test]
 async fn trunks_round_trip_with_defaults_and_validation() {
-    let mut sw = switch(None).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
+    let (mut sw, api) = api(None).await;
 
     // A registration trunk, sent with only what is required: defaults filled in.
-    let r = send(
-        &app,
-        json("POST", "/api/v1/trunks", &t, registration_trunk()),
-    )
-    .await;
+    let r = api.post("/api/v1/trunks", registration_trunk()).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let reg = r.json.clone();
     assert_eq!(
@@ -69,7 +63,7 @@ async fn trunks_round_trip_with_defaults_and_validation() {
         })
     );
     // An IP-authenticated trunk with every field.
-    let r = send(&app, json("POST", "/api/v1/trunks", &t, ip_trunk())).await;
+    let r = api.post("/api/v1/trunks", ip_trunk()).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let ip = r.json.clone();
     assert_eq!(ip["id"], 2);
@@ -92,17 +86,17 @@ async fn trunks_round_trip_with_defaults_and_validation() {
     );
 
     // List, search, get.
-    let r = send(&app, req("GET", "/api/v1/trunks", &t)).await;
+    let r = api.get("/api/v1/trunks").await;
     assert_eq!(r.json["total"], 2);
     assert_eq!(r.json["items"], json!([reg, ip]));
-    let r = send(&app, req("GET", "/api/v1/trunks?q=backup", &t)).await;
+    let r = api.get("/api/v1/trunks?q=backup").await;
     assert_eq!(
         (r.json["total"].as_u64(), r.json["items"][0]["id"].as_u64()),
         (Some(1), Some(2))
     );
-    let r = send(&app, req("GET", "/api/v1/trunks/1", &t)).await;
+    let r = api.get("/api/v1/trunks/1").await;
     assert_eq!(r.json, reg);
-    let r = send(&app, req("GET", "/api/v1/trunks/99", &t)).await;
+    let r = api.get("/api/v1/trunks/99").await;
     assert_eq!(
         (r.status, r.json["error"].as_str()),
         (404, Some("not_found"))
@@ -115,13 +109,13 @@ async fn trunks_round_trip_with_defaults_and_validation() {
                "auth": {"kind": "registration", "username": "acme", "password": "n3w",
                         "expires_s": 600, "realm": "carrier.example"}}),
     );
-    let r = send(&app, json("PUT", "/api/v1/trunks/1", &t, upd)).await;
+    let r = api.put("/api/v1/trunks/1", upd).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         (&r.json["id"], &r.json["port"], &r.json["auth"]["realm"]),
         (&json!(1), &json!(5061), &json!("carrier.example"))
     );
-    let r = send(&app, req("GET", "/api/v1/trunks/1", &t)).await;
+    let r = api.get("/api/v1/trunks/1").await;
     assert_eq!(
         (&r.json["name"], &r.json["enabled"]),
         (&json!("Carrier (main)"), &json!(false))
@@ -224,68 +218,52 @@ async fn trunks_round_trip_with_defaults_and_validation() {
         ),
     ];
     for (body, field, rule) in cases {
-        let r = send(&app, json("POST", "/api/v1/trunks", &t, body)).await;
+        let r = api.post("/api/v1/trunks", body).await;
         assert_invalid(&r, field, rule);
     }
     // The registration case with an empty user name names both problems.
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/trunks",
-            &t,
             with(
                 registration_trunk(),
                 json!({"name": "P", "dids": [],
                        "auth": {"kind": "registration", "username": "", "password": ""}}),
             ),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_invalid(&r, "trunks[2].auth.username", "trunk.username");
     assert_invalid(&r, "trunks[2].auth.password", "trunk.password");
     // Types are checked before rules: 400 naming the field.
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/trunks",
-            &t,
             with(ip_trunk(), json!({"name": "P", "port": 70000})),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!((r.status, r.json["field"].as_str()), (400, Some("port")));
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/trunks",
-            &t,
             with(ip_trunk(), json!({"name": "P", "auth": {"kind": "digest"}})),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, 400, "{}", r.text);
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/trunks",
-            &t,
             with(ip_trunk(), json!({"name": "P", "strip_plus": true})),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, 400, "unknown fields are refused: {}", r.text);
     // Nothing of that was stored.
-    let r = send(&app, req("GET", "/api/v1/trunks", &t)).await;
+    let r = api.get("/api/v1/trunks").await;
     assert_eq!(r.json["total"], 2);
 
     // Delete.
-    let r = send(&app, req("DELETE", "/api/v1/trunks/2", &t)).await;
+    let r = api.delete("/api/v1/trunks/2").await;
     assert_eq!(r.status, 204, "{}", r.text);
-    let r = send(&app, req("GET", "/api/v1/trunks/2", &t)).await;
+    let r = api.get("/api/v1/trunks/2").await;
     assert_eq!(r.status, 404);
     assert!(sw
         .running()
@@ -298,18 +276,12 @@ async fn trunks_round_trip_with_defaults_and_validation() {
 
 #[actix_rt::test]
 async fn numbers_used_by_trunks_and_caller_ids_cannot_be_deleted() {
-    let mut sw = switch(None).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
-    let r = send(
-        &app,
-        json("POST", "/api/v1/trunks", &t, registration_trunk()),
-    )
-    .await;
+    let (mut sw, api) = api(None).await;
+    let r = api.post("/api/v1/trunks", registration_trunk()).await;
     assert_eq!(r.status, 201, "{}", r.text);
 
     // A DID mapping uses 74951234567.
-    let r = send(&app, req("DELETE", "/api/v1/numbers/74951234567", &t)).await;
+    let r = api.delete("/api/v1/numbers/74951234567").await;
     assert_eq!(
         (r.status, r.json["error"].as_str()),
         (409, Some("in_use")),
@@ -323,11 +295,11 @@ async fn numbers_used_by_trunks_and_caller_ids_cannot_be_deleted() {
     );
 
     // A SIP line presents 74950000000 on its outbound calls.
-    let mut anna = send(&app, req("GET", "/api/v1/employees/1", &t)).await.json;
+    let mut anna = api.get("/api/v1/employees/1").await.json;
     assert_eq!(anna["phones"][0]["outbound_caller_id"], Value::Null);
     assert_eq!(anna["phones"][0]["outbound_allowed"], true);
     anna["phones"][0]["outbound_caller_id"] = json!("79161234567");
-    let r = send(&app, json("PUT", "/api/v1/employees/1", &t, anna.clone())).await;
+    let r = api.put("/api/v1/employees/1", anna.clone()).await;
     assert_invalid(
         &r,
         "employees[0].phones[0].outbound_caller_id",
@@ -335,7 +307,7 @@ async fn numbers_used_by_trunks_and_caller_ids_cannot_be_deleted() {
     );
     anna["phones"][0]["outbound_caller_id"] = json!("74950000000");
     anna["phones"][0]["outbound_allowed"] = json!(false);
-    let r = send(&app, json("PUT", "/api/v1/employees/1", &t, anna)).await;
+    let r = api.put("/api/v1/employees/1", anna).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         (
@@ -344,7 +316,7 @@ async fn numbers_used_by_trunks_and_caller_ids_cannot_be_deleted() {
         ),
         (&json!("74950000000"), &json!(false))
     );
-    let r = send(&app, req("DELETE", "/api/v1/numbers/74950000000", &t)).await;
+    let r = api.delete("/api/v1/numbers/74950000000").await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(
         r.json["used_by"],
@@ -353,11 +325,11 @@ async fn numbers_used_by_trunks_and_caller_ids_cannot_be_deleted() {
     );
 
     // Once the trunk is gone its number can go; an unused number always could.
-    let r = send(&app, req("DELETE", "/api/v1/trunks/1", &t)).await;
+    let r = api.delete("/api/v1/trunks/1").await;
     assert_eq!(r.status, 204);
-    let r = send(&app, req("DELETE", "/api/v1/numbers/74951234567", &t)).await;
+    let r = api.delete("/api/v1/numbers/74951234567").await;
     assert_eq!(r.status, 204, "{}", r.text);
-    let r = send(&app, req("DELETE", "/api/v1/numbers/74950000001", &t)).await;
+    let r = api.delete("/api/v1/numbers/74950000001").await;
     assert_eq!(r.status, 204, "{}", r.text);
     sw.stop().await;
 }
@@ -370,16 +342,14 @@ fn put_yaml(t: &str, yaml: &str) -> TestRequest {
 
 #[actix_rt::test]
 async fn trunks_are_exported_and_imported() {
-    let mut sw = switch(None).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
+    let (mut sw, api) = api(None).await;
     for body in [registration_trunk(), ip_trunk()] {
-        let r = send(&app, json("POST", "/api/v1/trunks", &t, body)).await;
+        let r = api.post("/api/v1/trunks", body).await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
-    let stored = send(&app, req("GET", "/api/v1/trunks", &t)).await.json["items"].clone();
+    let stored = api.get("/api/v1/trunks").await.json["items"].clone();
 
-    let first = send(&app, req("GET", "/api/v1/config", &t)).await;
+    let first = api.get("/api/v1/config").await;
     assert_eq!(first.status, 200);
     let doc = vpbx_store::parse_document(&first.text).unwrap();
     assert_eq!(serde_json::to_value(&doc.trunks).unwrap(), stored);
@@ -388,30 +358,25 @@ async fn trunks_are_exported_and_imported() {
     assert!(first.text.contains("192.0.2.0/28"), "{}", first.text);
 
     // Import what was exported: nothing changes, and export → import → export is identical.
-    let r = send(&app, put_yaml(&t, &first.text)).await;
+    let r = api.send(put_yaml(api.token(), &first.text)).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let second = send(&app, req("GET", "/api/v1/config", &t)).await;
+    let second = api.get("/api/v1/config").await;
     assert_eq!(second.text, first.text);
 
     // An import without the trunks removes them; importing the export brings them back.
     let mut without = doc.clone();
     without.trunks.clear();
-    let r = send(
-        &app,
-        put_yaml(&t, &vpbx_store::render_document(&without).unwrap()),
-    )
-    .await;
+    let r = api
+        .send(put_yaml(
+            api.token(),
+            &vpbx_store::render_document(&without).unwrap(),
+        ))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(
-        send(&app, req("GET", "/api/v1/trunks", &t)).await.json["total"],
-        0
-    );
-    let r = send(&app, put_yaml(&t, &first.text)).await;
+    assert_eq!(api.get("/api/v1/trunks").await.json["total"], 0);
+    let r = api.send(put_yaml(api.token(), &first.text)).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(
-        send(&app, req("GET", "/api/v1/trunks", &t)).await.json["items"],
-        stored
-    );
+    assert_eq!(api.get("/api/v1/trunks").await.json["items"], stored);
     assert!(sw
         .running()
         .snapshots
@@ -427,16 +392,14 @@ async fn trunks_are_exported_and_imported() {
         TrunkAuth::Ip { addresses } => addresses[0] = "192.0.2.1/28".into(),
         other => panic!("trunk 2 is IP-authenticated: {other:?}"),
     }
-    let r = send(
-        &app,
-        put_yaml(&t, &vpbx_store::render_document(&bad).unwrap()),
-    )
-    .await;
+    let r = api
+        .send(put_yaml(
+            api.token(),
+            &vpbx_store::render_document(&bad).unwrap(),
+        ))
+        .await;
     assert_invalid(&r, "trunks[0].dids[0].number", "trunk.did_unknown_number");
     assert_invalid(&r, "trunks[1].auth.addresses[0]", "trunk.address");
-    assert_eq!(
-        send(&app, req("GET", "/api/v1/config", &t)).await.text,
-        first.text
-    );
+    assert_eq!(api.get("/api/v1/config").await.text, first.text);
     sw.stop().await;
 }

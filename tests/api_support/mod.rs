@@ -132,6 +132,81 @@ pub fn json(method: &str, path: &str, token: &str, body: Value) -> TestRequest {
     req(method, path, token).set_json(body)
 }
 
+/// The production app of a switch with an admin token: one call per request, the token added
+/// to each.
+pub struct Api<S> {
+    app: S,
+    token: String,
+}
+
+/// A switch with the built-in demo (or `demo`, see [`switch`]) and an [`Api`] on its
+/// production app, logged in as the admin.
+pub async fn api(
+    demo: Option<&str>,
+) -> (
+    TestSwitch,
+    Api<
+        impl Service<
+            actix_http::Request,
+            Response = ServiceResponse<impl MessageBody>,
+            Error = actix_web::Error,
+        >,
+    >,
+) {
+    let sw = switch(demo).await;
+    let app = actix_web::test::init_service(vpbx::http::app(state(&sw))).await;
+    let api = Api::login(app).await;
+    (sw, api)
+}
+
+impl<S, B> Api<S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    /// Logs in as the admin on `app`.
+    pub async fn login(app: S) -> Api<S> {
+        let token = token(&app).await;
+        Api { app, token }
+    }
+
+    /// The app itself (requests without the token, a second login).
+    pub fn app(&self) -> &S {
+        &self.app
+    }
+
+    /// The admin's bearer token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// A request with the token, to finish by hand (headers, payload) and [`send`](Self::send).
+    pub fn req(&self, method: &str, path: &str) -> TestRequest {
+        req(method, path, &self.token)
+    }
+
+    /// Sends `req` as it is.
+    pub async fn send(&self, req: TestRequest) -> Resp {
+        send(&self.app, req).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.req("GET", path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(json("POST", path, &self.token, body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send(json("PUT", path, &self.token, body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.req("DELETE", path)).await
+    }
+}
+
 /// Asserts a 422 that names `field` (substring) with `rule`.
 #[track_caller]
 pub fn assert_invalid(r: &Resp, field: &str, rule: &str) {
