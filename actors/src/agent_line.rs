@@ -7,7 +7,7 @@
 
 use crate::config_hub::{ConfigChanged, Snapshots};
 use crate::stats::LiveStats;
-use crate::switch::{ChildExited, ChildKind};
+use crate::supervision::{ChildExited, ChildKind};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;

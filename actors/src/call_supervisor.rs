@@ -7,7 +7,7 @@
 
 use crate::call::{CallActor, CallDeps, CallExited, CallId, CallSetup, InjectFault, Shutdown};
 use crate::stats::LiveStats;
-use crate::switch::{ChildExited, ChildKind};
+use crate::supervision::{ChildExited, ChildKind};
 use actix::prelude::*;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;

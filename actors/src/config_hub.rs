@@ -10,7 +10,7 @@
 //! concurrent writers can never publish an older snapshot over a newer one.
 
 use crate::core::scenario::{validate, Severity};
-use crate::switch::{ChildExited, ChildKind};
+use crate::supervision::{ChildExited, ChildKind};
 use actix::prelude::*;
 use std::sync::{Arc, Mutex, RwLock};
 use vpbx_store::{model::CompanyConfig, Rejection, Store, StoreError, ValidationError};

@@ -27,4 +27,5 @@ pub mod leg;
 pub mod pii;
 pub mod queue;
 pub mod stats;
+pub mod supervision;
 pub mod switch;

@@ -5,7 +5,7 @@
 //! Policy: a queue actor that fails is restarted and rebuilds its FIFO from the live calls that
 //! reference it (they re-announce themselves); waiting callers are never dropped by a restart.
 
-use crate::switch::{ChildExited, ChildKind};
+use crate::supervision::{ChildExited, ChildKind};
 use actix::prelude::*;
 
 /// Supervisor of the call queues.

@@ -10,6 +10,7 @@ use crate::call_supervisor::CallSupervisor;
 use crate::config_hub::{ConfigHub, Snapshots, Subscribe};
 use crate::queue::QueueSupervisor;
 use crate::stats::LiveStats;
+use crate::supervision::{ChildExited, ChildKind};
 use actix::prelude::*;
 use std::sync::{Arc, RwLock};
 use vpbx_store::Store;
@@ -50,19 +51,6 @@ impl Registry {
     }
 }
 
-/// Which child exited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildKind {
-    /// The call supervisor.
-    Calls,
-    /// The line supervisor.
-    Lines,
-    /// The queue supervisor.
-    Queues,
-    /// The configuration hub.
-    Config,
-}
-
 /// The root supervisor.
 pub struct Switch {
     store: Store,
@@ -93,11 +81,6 @@ impl Switch {
         }
     }
 }
-
-/// Sent by a child of the switch from its `stopped()`.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct ChildExited(pub ChildKind);
 
 impl Actor for Switch {
     type Context = Context<Self>;
