@@ -1,67 +1,8 @@
-//! Audio links between legs: a two-leg bridge, and the plumbing mixers use.
-//!
-//! A link is a pair of bounded tokio channels of 20 ms PCM frames (not actor
-//! messages). A linked leg forwards every received audio frame (decoded to
-//! 16-bit PCM, in 160-sample frames; telephone-events are never forwarded) to
-//! `to_peer`, and sends every frame arriving on `from_peer` in its own codec
-//! with its own SSRC/sequence/timestamp (so PCMU ↔ PCMA transcoding is
-//! implicit). While the leg plays a prompt, echoes or sends DTMF, frames from
-//! the link are dropped; the link resumes afterwards.
-//!
-//! A link ends when either side drops its end: [`BridgeHandle::unbridge`], a
-//! leg closing, a new bridge/mixer join on one of the legs, or a mixer
-//! removing the participant. The surviving leg then simply stops relaying.
-
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use tokio::sync::mpsc;
+//! A two-leg bridge: one [link](crate::link) between two legs, relaying their audio both ways.
 
 use crate::error::MediaError;
+use crate::link::link_pair;
 use crate::session::{Command, MediaEngine, MediaHandle};
-
-/// Frames a link buffers before dropping (1 s).
-pub(crate) const LINK_CAPACITY: usize = 50;
-
-/// One frame of 8 kHz PCM with the RTP timestamp of its first sample.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PcmFrame {
-    pub ts: u32,
-    pub samples: Vec<i16>,
-}
-
-/// A leg's end of a link.
-#[derive(Debug)]
-pub(crate) struct AudioLink {
-    pub id: u64,
-    pub to_peer: mpsc::Sender<PcmFrame>,
-    pub from_peer: mpsc::Receiver<PcmFrame>,
-}
-
-static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
-
-/// A process-unique link id.
-pub(crate) fn next_link_id() -> u64 {
-    NEXT_LINK.fetch_add(1, Ordering::Relaxed)
-}
-
-/// Two crossed link ends with the same id.
-pub(crate) fn link_pair() -> (AudioLink, AudioLink) {
-    let id = next_link_id();
-    let (a_tx, b_rx) = mpsc::channel(LINK_CAPACITY);
-    let (b_tx, a_rx) = mpsc::channel(LINK_CAPACITY);
-    (
-        AudioLink {
-            id,
-            to_peer: a_tx,
-            from_peer: a_rx,
-        },
-        AudioLink {
-            id,
-            to_peer: b_tx,
-            from_peer: b_rx,
-        },
-    )
-}
 
 /// Control of one bridge. Dropping it does **not** unbridge; the bridge lasts
 /// until [`unbridge`](BridgeHandle::unbridge) or until either leg closes or is

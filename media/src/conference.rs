@@ -19,9 +19,9 @@ use std::time::Duration;
 use tokio::sync::mpsc::{self, error::TryRecvError, UnboundedReceiver, UnboundedSender};
 use tokio::time::MissedTickBehavior;
 
-use crate::bridge::{next_link_id, AudioLink, PcmFrame, LINK_CAPACITY};
 use crate::error::MediaError;
 use crate::jitter::{JitterBuffer, PushOutcome};
+use crate::link::{next_link_id, AudioLink, PcmFrame, LINK_CAPACITY};
 use crate::mixer::{mix, MixKind, MixMatrix, MixRole};
 use crate::session::{Command, MediaEngine, MediaHandle};
 

@@ -100,6 +100,7 @@ pub mod g711;
 pub mod goertzel;
 pub mod jitter;
 pub mod latch;
+pub mod link;
 pub mod mixer;
 pub mod packetizer;
 pub mod playlist;

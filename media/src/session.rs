@@ -16,12 +16,12 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::bridge::{AudioLink, PcmFrame};
 use crate::dtmf::{self, digit_to_event, DtmfDigit, DtmfSendPlan, TelephoneEventReceiver};
 use crate::dtmf_detect::DtmfDetector;
 use crate::error::MediaError;
 use crate::g711::Codec;
 use crate::latch::{Latch, LatchVerdict};
+use crate::link::{AudioLink, PcmFrame};
 use crate::packetizer::RtpSender;
 use crate::playlist::{PlayOptions, Playlist};
 use crate::prompt::{Prompt, PromptCache};
