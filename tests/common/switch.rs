@@ -42,7 +42,8 @@ pub struct TestSwitch {
 #[must_use]
 pub struct SwitchBuilder {
     company: Option<String>,
-    tune: Vec<Box<dyn FnOnce(&mut Settings)>>,
+    /// The settings changes asked for, in order.
+    tune: Box<dyn FnOnce(&mut Settings)>,
 }
 
 impl SwitchBuilder {
@@ -65,7 +66,11 @@ impl SwitchBuilder {
 
     /// Any other settings change, applied after the harness's own.
     pub fn settings(mut self, tune: impl FnOnce(&mut Settings) + 'static) -> Self {
-        self.tune.push(Box::new(tune));
+        let before = self.tune;
+        self.tune = Box::new(move |s| {
+            before(s);
+            tune(s);
+        });
         self
     }
 
@@ -111,9 +116,7 @@ impl SwitchBuilder {
             min_session_expires_s: 2,
             qualify_interval_s: 0,
         };
-        for tune in self.tune {
-            tune(&mut settings);
-        }
+        (self.tune)(&mut settings);
         let running = vpbx::app::start(&settings).await.unwrap();
         TestSwitch {
             running: Some(running),
@@ -129,7 +132,7 @@ impl TestSwitch {
     pub fn builder() -> SwitchBuilder {
         SwitchBuilder {
             company: None,
-            tune: Vec::new(),
+            tune: Box::new(|_| {}),
         }
     }
 
