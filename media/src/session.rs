@@ -249,6 +249,8 @@ impl MediaLeg {
     /// runtime). RTP goes to `remote` (until latching finds the real source)
     /// using `codec`; `telephone_event` is the negotiated RFC 4733 payload type
     /// (`None`: in-band DTMF detection is used instead); events are reported on `events`.
+    // The leg's shell: its epoch is the tokio clock the driver loop below runs on.
+    #[allow(clippy::disallowed_methods)]
     pub fn start(
         self,
         remote: SocketAddr,
@@ -672,6 +674,9 @@ async fn link_recv(link: &mut Option<AudioLink>) -> Option<PcmFrame> {
     }
 }
 
+// The I/O shell around `SessionTask`: it reads the tokio clock once per input and hands `now`
+// to the task, which never reads a clock itself.
+#[allow(clippy::disallowed_methods)]
 async fn run(
     mut task: SessionTask,
     std_socket: std::net::UdpSocket,
@@ -1243,6 +1248,7 @@ impl SessionTask {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests time what the legs send and bound their waits
 mod tests {
     use super::*;
     use rtp_rs::RtpReader;

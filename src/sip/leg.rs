@@ -39,6 +39,8 @@ pub(super) async fn run(task: LegTask) {
     drive(task).instrument(span).await
 }
 
+// The leg's I/O shell: it arms the session-timer deadline on the tokio clock it sleeps on.
+#[allow(clippy::disallowed_methods)]
 async fn drive(task: LegTask) {
     let LegTask {
         call_id: _,
