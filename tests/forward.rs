@@ -16,8 +16,6 @@ fn with_group_number() -> String {
     )
 }
 
-/// Sends 50 RTP packets of a tone from `sock` to `to` (20 ms apart).
-
 #[actix_rt::test]
 async fn a_line_calls_an_extension_and_they_talk_both_ways() {
     let mut sw = TestSwitch::start().await;

@@ -1,7 +1,7 @@
 //! Agent lines: one `AgentLineActor` per SIP line, under the `LineSupervisor`.
 //!
-//! Today a line knows its identity and its state (`Offline` until registration arrives with the
-//! SIP issue). Policy: a line actor that exits while the line still exists in the configuration
+//! A line knows its identity and its registration state (SPEC §4.1): `Offline` until the
+//! registrar reports a contact ([`LineRegistration`]), `Available` while one is registered. Policy: a line actor that exits while the line still exists in the configuration
 //! is restarted from the current snapshot (its state is rebuilt, never reused); lines removed from
 //! the configuration are stopped.
 

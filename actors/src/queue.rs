@@ -1,8 +1,8 @@
 //! `QueueSupervisor`: owner of the shared call queues (one `QueueActor` per set of employee
-//! numbers, SPEC §4.3). Queues are created on demand by forward operations, which arrive with the
-//! distribution issue; until then the supervisor runs with no children.
+//! numbers, SPEC §4.3). It has no queue actors yet: a forward operation rings its targets
+//! directly (`docs/decisions.md` D20), so no call waits in a queue.
 //!
-//! Policy: a queue actor that fails is restarted and rebuilds its FIFO from the live calls that
+//! Policy, once queues exist: a queue actor that fails is restarted and rebuilds its FIFO from the live calls that
 //! reference it (they re-announce themselves); waiting callers are never dropped by a restart.
 
 use crate::supervision::{ChildExited, ChildKind};
