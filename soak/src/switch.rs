@@ -1,0 +1,214 @@
+//! The switch process: its configuration for `--mode bridged`, starting it on free ports and
+//! stopping it.
+
+use crate::{MediaArgs, Mode, BRIDGE_NUMBER};
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+impl MediaArgs {
+    pub(crate) fn number(&self) -> String {
+        self.number.clone().unwrap_or_else(|| {
+            match self.mode {
+                Mode::Echo => "74950000001",
+                Mode::Bridged => BRIDGE_NUMBER,
+            }
+            .to_string()
+        })
+    }
+}
+
+/// The company of `--mode bridged`: `number` runs a `forward` to `agent@<agent>`.
+pub(crate) fn bridge_company(agent: SocketAddr, number: &str) -> String {
+    format!(
+        r#"# Written by vpbx-soak media --mode bridged: one number forwarded to the soak agent.
+company: Soak bridge
+time_zone: Europe/Moscow
+scenarios:
+  - id: 9
+    name: Bridge to the soak agent
+    start: dial
+    operations:
+      dial:
+        action:
+          kind: forward
+          targets:
+            - {{ kind: sip_uri, uri: "agent@{agent}", timeout_s: 10 }}
+        exits: {{}}
+numbers:
+  - number: "{number}"
+    rules:
+      - id: 9
+        name: Bridged benchmark
+        scenario: 9
+"#
+    )
+}
+
+/// Writes `<dir>/bridge/vpbx.toml` (only `demo = "company.yaml"`: a fresh data dir loads it) and
+/// the company; returns the TOML's path.
+pub(crate) fn write_bridge_config(
+    dir: &std::path::Path,
+    agent: SocketAddr,
+    number: &str,
+) -> Result<PathBuf, String> {
+    let d = dir.join("bridge");
+    std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+    let toml = d.join("vpbx.toml");
+    std::fs::write(
+        &toml,
+        "# vpbx-soak media --mode bridged: the company below is loaded into the empty data dir.\n\
+         demo = \"company.yaml\"\n",
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(d.join("company.yaml"), bridge_company(agent, number))
+        .map_err(|e| e.to_string())?;
+    Ok(toml)
+}
+
+pub(crate) fn free_port() -> u16 {
+    loop {
+        let udp = StdUdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub(crate) struct Switch {
+    pub(crate) child: Option<Child>,
+    pub(crate) pid: Option<u32>,
+    pub(crate) sip: SocketAddr,
+    pub(crate) http: SocketAddr,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) log: Option<PathBuf>,
+}
+
+impl Switch {
+    pub(crate) fn start(a: &MediaArgs) -> Result<Switch, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "vpbx-soak-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let sip = a
+            .sip
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+        let http = a
+            .http
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+        let log = dir.join("switch.log");
+        let logf = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let config = match (&a.switch_config, a.mode) {
+            (Some(c), _) => c.clone(),
+            (None, Mode::Echo) => PathBuf::from("/nonexistent.toml"),
+            (None, Mode::Bridged) => write_bridge_config(&dir, a.agent_addr, &a.number())?,
+        };
+        let mut cmd = if a.setsid {
+            let mut c = Command::new("setsid");
+            c.arg(&a.switch_bin);
+            c
+        } else {
+            Command::new(&a.switch_bin)
+        };
+        let child = cmd
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--sip-addr")
+            .arg(sip.to_string())
+            .arg("--http-addr")
+            .arg(http.to_string())
+            .arg("--rtp-port-min")
+            .arg(a.switch_rtp_min.to_string())
+            .arg("--rtp-port-max")
+            .arg(a.switch_rtp_max.to_string())
+            // Every call of this load comes from 127.0.0.1: the per-source flood ban would
+            // (rightly) ban it. `--switch-arg` can override.
+            .args(["--pike-requests", "0", "--auth-fail-max", "0"])
+            .args(&a.switch_arg)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().map_err(|e| e.to_string())?)
+            .stderr(logf)
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", a.switch_bin.display()))?;
+        let pid = child.id();
+        Ok(Switch {
+            child: Some(child),
+            pid: Some(pid),
+            sip,
+            http,
+            dir: Some(dir),
+            log: Some(log),
+        })
+    }
+
+    pub(crate) fn pid_str(&self) -> Option<String> {
+        self.pid.map(|p| p.to_string())
+    }
+
+    /// SIGTERM, up to 5 s for a clean exit, then SIGKILL. Returns the exit status text.
+    pub(crate) fn stop(&mut self) -> Option<String> {
+        let mut child = self.child.take()?;
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").arg("-TERM").arg(&pid).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return Some(format!("{st}"));
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Some("killed after 5 s (no exit on SIGTERM)".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub(crate) fn log_tail(&self, lines: usize) -> String {
+        let Some(log) = &self.log else {
+            return String::new();
+        };
+        let t = std::fs::read_to_string(log).unwrap_or_default();
+        let v: Vec<&str> = t.lines().collect();
+        v[v.len().saturating_sub(lines)..].join("\n")
+    }
+
+    pub(crate) fn cleanup(&self, keep: bool) {
+        if let Some(d) = &self.dir {
+            if keep {
+                eprintln!("kept switch data and log in {}", d.display());
+            } else {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_company_document() {
+        let y = bridge_company("127.0.0.1:25099".parse().unwrap(), BRIDGE_NUMBER);
+        assert!(y.contains(r#"- { kind: sip_uri, uri: "agent@127.0.0.1:25099", timeout_s: 10 }"#));
+        assert!(y.contains(r#"  - number: "74950000009""#));
+        assert!(y.contains("kind: forward") && y.contains("exits: {}"));
+    }
+}
