@@ -33,6 +33,16 @@ pub enum EntityRef {
     Number(String),
 }
 
+impl From<Ref> for EntityRef {
+    fn from(r: Ref) -> Self {
+        match r {
+            Ref::Employee(id) => EntityRef::Employee(id),
+            Ref::Group(id) => EntityRef::Group(id),
+            Ref::File(id) => EntityRef::File(id),
+        }
+    }
+}
+
 /// One user of an entity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -209,23 +219,11 @@ pub fn users_of(cfg: &CompanyConfig, what: &EntityRef) -> Vec<UsedBy> {
     }
     for s in &cfg.scenarios {
         for (op_name, op) in &s.operations {
-            let uses = match (&op.action, what) {
-                (
-                    Action::InfoMessage {
-                        prompt: Prompt::File { id },
-                    },
-                    EntityRef::File(f),
-                ) => id == f,
-                (Action::Forward(fwd), EntityRef::Employee(e)) => fwd
-                    .targets
-                    .iter()
-                    .any(|t| matches!(t, crate::model::ForwardTarget::Employee { id } if id == e)),
-                (Action::Forward(fwd), EntityRef::Group(g)) => fwd
-                    .targets
-                    .iter()
-                    .any(|t| matches!(t, crate::model::ForwardTarget::Group { id } if id == g)),
-                _ => false,
-            };
+            let uses = op
+                .action
+                .refs()
+                .iter()
+                .any(|r| EntityRef::from(r.target) == *what);
             if uses {
                 out.push(UsedBy::ScenarioOperation {
                     scenario: s.id,

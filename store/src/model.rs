@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 mod contacts;
 mod directory;
-mod forward;
 mod ids;
 mod number_list;
 mod numbers;
@@ -24,14 +23,16 @@ mod trunk;
 
 pub use contacts::{Contact, ContactGroup, Tag};
 pub use directory::{Employee, FileKind, FileMeta, Group, Phone, PhoneType, SipLine};
-pub use forward::{Forward, ForwardTarget, RingMode};
 pub use ids::{
     ContactGroupId, ContactId, EmployeeId, FileId, GroupId, NumberListId, OpName, RuleId,
     ScenarioId, ScheduleId, SipLineId, TagId, TalkOptionId, TrunkId,
 };
 pub use number_list::{ListKind, NumberList};
 pub use numbers::{CallerFilter, NumberKind, Rule, VirtualNumber};
-pub use scenario::{Action, Operation, Prompt, Scenario};
+pub use scenario::{
+    ops, Action, Echo, Forward, ForwardTarget, HangUp, InfoMessage, Op, Operation, Pause, Prompt,
+    Ref, RefAt, Ring, RingMode, Scenario, Voicemail,
+};
 pub use schedule::{DayType, Interval, ProductionCalendar, Schedule, ScheduleKind};
 pub use settings::{BoxSettings, CompanySettings};
 pub use talk::{SaveTarget, TalkAction, TalkOption};

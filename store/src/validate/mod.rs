@@ -42,6 +42,7 @@ use address_book::address_book;
 use directory::{employees, groups};
 use number_lists::number_lists;
 use numbers::numbers;
+pub use scenarios::scenario_warnings;
 use scenarios::scenarios;
 use schedules::{calendars, schedules};
 use settings::settings;

@@ -8,13 +8,11 @@
 //! Inputs carry the id of the command they answer, so a stale result (a `PlayDone` for a prompt
 //! that was already cut short) is ignored instead of advancing the walk twice.
 
-mod validate;
-
-pub use validate::{validate, Finding, Severity};
-
 use super::forward::ForwardOutcome;
 use std::sync::Arc;
-use vpbx_store::model::{Action, Forward, OpName, Prompt, Scenario};
+use vpbx_store::model::{
+    Action, Echo, Forward, InfoMessage, OpName, Pause, Prompt, Ring, Scenario, Voicemail,
+};
 
 /// What the call actor must do.
 #[derive(Debug, Clone, PartialEq)]
@@ -258,31 +256,31 @@ impl ScenarioRun {
         out.push(Command::Trace(format!("operation '{name}'")));
         let action = op.action.clone();
         match action {
-            Action::InfoMessage { prompt } => {
+            Action::InfoMessage(InfoMessage { prompt }) => {
                 self.answer(out);
                 let id = self.wait(name);
                 out.push(Command::Play { id, prompt });
             }
-            Action::Ring { ms } => {
+            Action::Ring(Ring { ms }) => {
                 let id = self.wait(name);
                 out.push(Command::Ring { id, ms });
             }
-            Action::Pause { ms } => {
+            Action::Pause(Pause { ms }) => {
                 self.answer(out);
                 let id = self.wait(name);
                 out.push(Command::Silence { id, ms });
             }
-            Action::Echo { max_s } => {
+            Action::Echo(Echo { max_s }) => {
                 self.answer(out);
                 let id = self.wait(name);
                 out.push(Command::Echo { id, max_s });
             }
-            Action::Voicemail {
+            Action::Voicemail(Voicemail {
                 prompt,
                 max_s,
                 silence_s,
                 email,
-            } => {
+            }) => {
                 self.answer(out);
                 let id = self.wait(name);
                 out.push(Command::Voicemail {
@@ -297,7 +295,7 @@ impl ScenarioRun {
                 let id = self.wait(name);
                 out.push(Command::Forward { id, forward });
             }
-            Action::HangUp => {
+            Action::HangUp(_) => {
                 self.finish(Ending::Finished(format!("{name}: hang up")), out);
             }
         }
@@ -327,7 +325,7 @@ impl ScenarioRun {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use vpbx_store::model::{FileId, Operation};
+    use vpbx_store::model::{FileId, HangUp, Operation};
 
     fn op(action: Action, next: Option<&str>) -> Operation {
         Operation {
@@ -363,13 +361,13 @@ mod tests {
             (
                 "greet",
                 op(
-                    Action::InfoMessage {
+                    Action::InfoMessage(InfoMessage {
                         prompt: Prompt::File { id: FileId(1) },
-                    },
+                    }),
                     Some("bye"),
                 ),
             ),
-            ("bye", op(Action::HangUp, None)),
+            ("bye", op(Action::HangUp(HangUp {}), None)),
         ]);
         let mut run = ScenarioRun::new(s, 100);
         assert_eq!(
@@ -398,8 +396,8 @@ mod tests {
     #[test]
     fn answer_is_issued_once_and_pause_then_missing_exit_ends() {
         let s = scenario(vec![
-            ("a", op(Action::Pause { ms: 500 }, Some("b"))),
-            ("b", op(Action::Pause { ms: 10 }, None)),
+            ("a", op(Action::Pause(Pause { ms: 500 }), Some("b"))),
+            ("b", op(Action::Pause(Pause { ms: 10 }), None)),
         ]);
         let mut run = ScenarioRun::new(s, 100);
         assert_eq!(
@@ -420,8 +418,8 @@ mod tests {
     #[test]
     fn ring_waits_unanswered_then_continues() {
         let s = scenario(vec![
-            ("r", op(Action::Ring { ms: 3000 }, Some("p"))),
-            ("p", op(Action::Pause { ms: 10 }, None)),
+            ("r", op(Action::Ring(Ring { ms: 3000 }), Some("p"))),
+            ("p", op(Action::Pause(Pause { ms: 10 }), None)),
         ]);
         let mut run = ScenarioRun::new(s, 10);
         assert_eq!(
@@ -436,7 +434,7 @@ mod tests {
 
     #[test]
     fn loops_end_on_the_step_budget() {
-        let s = scenario(vec![("a", op(Action::Pause { ms: 1 }, Some("a")))]);
+        let s = scenario(vec![("a", op(Action::Pause(Pause { ms: 1 }), Some("a")))]);
         let mut run = ScenarioRun::new(s, 5);
         run.start();
         let mut last = Vec::new();
@@ -459,13 +457,13 @@ mod tests {
             (
                 "a",
                 op(
-                    Action::InfoMessage {
+                    Action::InfoMessage(InfoMessage {
                         prompt: Prompt::File { id: FileId(9) },
-                    },
+                    }),
                     Some("e"),
                 ),
             ),
-            ("e", op(Action::Echo { max_s: 3 }, None)),
+            ("e", op(Action::Echo(Echo { max_s: 3 }), None)),
         ]);
         let mut run = ScenarioRun::new(s, 10);
         run.start();
@@ -496,7 +494,7 @@ mod tests {
                     ]),
                 },
             ),
-            ("p", op(Action::Pause { ms: 5 }, None)),
+            ("p", op(Action::Pause(Pause { ms: 5 }), None)),
         ];
         let mut run = ScenarioRun::new(scenario(ops.clone()), 10);
         assert_eq!(
@@ -545,7 +543,7 @@ mod tests {
 
     #[test]
     fn missing_operation_is_broken() {
-        let s = scenario(vec![("a", op(Action::Pause { ms: 1 }, Some("zzz")))]);
+        let s = scenario(vec![("a", op(Action::Pause(Pause { ms: 1 }), Some("zzz")))]);
         let mut run = ScenarioRun::new(s, 10);
         run.start();
         let out = run.handle(Input::PlayDone { id: 1 });

@@ -1,16 +1,23 @@
 //! Scenarios (SPEC §3): named graphs of operations, and the prompts they play.
+//!
+//! Every operation is a struct of its own in [`ops`] and answers [`Op::exits`] (the exit names it
+//! can take) and [`Op::refs`] (the entities and prompt files it uses). Those two are the one list
+//! that validation (`crate::validate`), referential integrity (`crate::integrity::users_of`) and
+//! the interpreter read: adding an operation is one file in `ops/` plus its variant in
+//! [`Action`].
 
-use super::{FileId, Forward, OpName, ScenarioId};
+use super::{OpName, ScenarioId};
 use serde::{Deserialize, Serialize};
+
+pub mod ops;
+
+pub use ops::{
+    Echo, Forward, ForwardTarget, HangUp, InfoMessage, Op, Pause, Ref, RefAt, Ring, RingMode,
+    Voicemail,
+};
+
+use super::FileId;
 use std::collections::BTreeMap;
-
-fn voicemail_max_s() -> u32 {
-    120
-}
-
-fn voicemail_silence_s() -> u32 {
-    5
-}
 
 /// A named graph of operations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,7 +50,7 @@ pub struct Operation {
 
 /// A prompt: a file or a text spoken by text-to-speech.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Prompt {
     /// A file from the file base.
     File {
@@ -60,65 +67,59 @@ pub enum Prompt {
     },
 }
 
-/// What an operation does. Exit names per action are listed on each variant.
+impl Prompt {
+    /// The file this prompt plays, if it is a file.
+    pub fn file(&self) -> Option<FileId> {
+        match self {
+            Prompt::File { id } => Some(*id),
+            Prompt::Text { .. } => None,
+        }
+    }
+}
+
+/// What an operation does: one variant per operation, wrapping the operation's own struct.
+/// Serialized internally tagged (`{"kind": "voicemail", "max_s": 60}`); every operation refuses
+/// unknown fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
-    /// Play a prompt once. Exit: `next`.
-    InfoMessage {
-        /// What to play.
-        prompt: Prompt,
-    },
-    /// Ring the caller (180 Ringing, not answered) for a while. Exit: `next`.
-    Ring {
-        /// Milliseconds.
-        ms: u32,
-    },
-    /// Silence for a while (answered). Exit: `next`.
-    Pause {
-        /// Milliseconds.
-        ms: u32,
-    },
-    /// Echo test: send the caller's audio back until they hang up or `max_s` passes. Exit: `next`.
-    Echo {
-        /// Upper bound on the echo in seconds.
-        max_s: u32,
-    },
-    /// Voicemail: play the prompt (if any), a beep, then record the caller until silence after
-    /// speech, hang-up or `max_s`. The recording is kept with the call's recordings (mono, under
-    /// `voicemail/`). Exit: `next`.
-    Voicemail {
-        /// Played before the beep.
-        #[serde(default)]
-        prompt: Option<Prompt>,
-        /// Maximum length in seconds (1–600).
-        #[serde(default = "voicemail_max_s")]
-        max_s: u32,
-        /// Seconds of silence after speech that end the message (0: only hang-up or max_s).
-        #[serde(default = "voicemail_silence_s")]
-        silence_s: u32,
-        /// Where the notification goes (caller number and time in the subject).
-        #[serde(default)]
-        email: Option<String>,
-    },
+    /// Play a prompt once.
+    InfoMessage(InfoMessage),
+    /// Ring the caller unanswered for a while.
+    Ring(Ring),
+    /// Silence for a while (answered).
+    Pause(Pause),
+    /// Echo test.
+    Echo(Echo),
+    /// Record a voicemail.
+    Voicemail(Voicemail),
     /// Ring employees, groups, numbers or SIP URIs and connect the caller to whoever answers.
-    /// Exits: `answered` (after the talk, when the employee hung up first), `no_answer`, `busy`.
     Forward(Forward),
     /// End the call.
-    HangUp,
+    HangUp(HangUp),
 }
 
 impl Action {
-    /// The exit names this action can take.
-    pub fn exit_names(&self) -> &'static [&'static str] {
+    /// The operation behind the variant.
+    pub fn op(&self) -> &dyn Op {
         match self {
-            Action::InfoMessage { .. }
-            | Action::Ring { .. }
-            | Action::Pause { .. }
-            | Action::Echo { .. } => &["next"],
-            Action::Forward(_) => &["answered", "no_answer", "busy"],
-            Action::Voicemail { .. } => &["next"],
-            Action::HangUp => &[],
+            Action::InfoMessage(o) => o,
+            Action::Ring(o) => o,
+            Action::Pause(o) => o,
+            Action::Echo(o) => o,
+            Action::Voicemail(o) => o,
+            Action::Forward(o) => o,
+            Action::HangUp(o) => o,
         }
+    }
+
+    /// The exit names this operation can take.
+    pub fn exits(&self) -> &'static [&'static str] {
+        self.op().exits()
+    }
+
+    /// The entities and prompt files this operation uses.
+    pub fn refs(&self) -> Vec<RefAt> {
+        self.op().refs()
     }
 }
