@@ -286,9 +286,8 @@ impl Store {
 
     /// Replaces the company configuration in one transaction; durable when this returns.
     ///
-    /// Unlike [`Store::replace_all`] this does not validate (the config hub and the demo
-    /// loader run their own checks first; they should move to `replace_all`). Entities with
-    /// duplicate ids collapse to the last one.
+    /// Unlike [`Store::replace_all`] this does not validate. Entities with duplicate ids
+    /// collapse to the last one.
     pub fn save_config(&self, cfg: &CompanyConfig) -> Result<(), StoreError> {
         let images = repo::images(cfg)?;
         let _guard = self.write_lock();

@@ -8,6 +8,13 @@
 //! [`sip_uri_violations`], [`mask_violations`], [`intervals_violations`], [`host_violations`],
 //! [`ip_or_cidr_violations`]) are public so the API can check one field as the admin types.
 //!
+//! One file per kind of entity. Scenarios (`scenarios.rs`) are checked from what each operation
+//! answers about itself (`exits()`, `refs()`, its own `violations()`), graph included: a missing
+//! start, an unknown exit or an exit to a missing operation is an error (`scenario.graph`, at
+//! `scenarios[i].start` / `scenarios[i].operations.<op>.exits.<exit>`); what only risks losing
+//! calls (an unset exit, an unreachable operation, a loop with no way out) is a warning from
+//! [`scenario_warnings`], which never refuses a configuration.
+//!
 //! Decisions (SPEC leaves them open):
 //! - International format: digits only, 10–15 of them (E.164 allows up to 15; 10 is the
 //!   shortest national-significant number with a country code we accept), no leading `0`, no `+`
