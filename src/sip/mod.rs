@@ -593,8 +593,15 @@ impl Router {
                     answer_unix_ms: None,
                     end_unix_ms: now,
                     result: vpbx_store::model::CallResult::Blocked,
+                    hangup: vpbx_store::model::HangupSide::Switch,
                     reason: e.to_string(),
-                    steps: vec![e.to_string()],
+                    events: vec![vpbx_store::model::CallEvent {
+                        at_unix_ms: now,
+                        what: vpbx_store::model::Event::Refused {
+                            code: 403,
+                            reason: e.to_string(),
+                        },
+                    }],
                 });
                 metrics::counter!("vpbx_calls_finished_total", "result" => "blocked").increment(1);
                 reply(tx, 403, Some("call blocked"), vec![]).await;

@@ -100,6 +100,19 @@ pub enum Action {
 }
 
 impl Action {
+    /// The operation's kind as written in documents (`info_message`, `forward`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::InfoMessage(_) => "info_message",
+            Action::Ring(_) => "ring",
+            Action::Pause(_) => "pause",
+            Action::Echo(_) => "echo",
+            Action::Voicemail(_) => "voicemail",
+            Action::Forward(_) => "forward",
+            Action::HangUp(_) => "hang_up",
+        }
+    }
+
     /// The operation behind the variant.
     pub fn op(&self) -> &dyn Op {
         match self {
