@@ -1,6 +1,10 @@
 //! Referential integrity: who uses an entity. Deleting (or disabling) an entity that is used
 //! fails with the list, which the API returns as 409.
 //!
+//! A scenario operation uses exactly what it answers in `refs()` (employees, groups, prompt
+//! files: an info message's prompt, a forward's ringback, a voicemail's prompt); nothing here
+//! knows the operations one by one.
+//!
 //! Callback rules (SPEC §6.1) are not modelled yet; when they are, they add a [`UsedBy`] variant
 //! and a branch in [`users_of`].
 

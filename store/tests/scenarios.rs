@@ -82,6 +82,10 @@ fn the_serialized_shape_is_the_one_stored_before() {
     ] {
         let a = action(json).unwrap();
         assert_eq!(serde_json::to_string(&a).unwrap(), json);
+        assert!(
+            json.starts_with(&format!(r#"{{"kind":"{}""#, a.kind())),
+            "{json}"
+        );
     }
 }
 

@@ -3,8 +3,8 @@
 //! Every operation is a struct of its own in [`ops`] and answers [`Op::exits`] (the exit names it
 //! can take) and [`Op::refs`] (the entities and prompt files it uses). Those two are the one list
 //! that validation (`crate::validate`), referential integrity (`crate::integrity::users_of`) and
-//! the interpreter read: adding an operation is one file in `ops/` plus its variant in
-//! [`Action`].
+//! the interpreter read: adding an operation is one file in `ops/` plus its line in the
+//! `actions!` list that declares [`Action`].
 
 use super::{OpName, ScenarioId};
 use serde::{Deserialize, Serialize};
@@ -77,55 +77,59 @@ impl Prompt {
     }
 }
 
-/// What an operation does: one variant per operation, wrapping the operation's own struct.
-/// Serialized internally tagged (`{"kind": "voicemail", "max_s": 60}`); every operation refuses
-/// unknown fields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Action {
+/// Declares [`Action`] from one line per operation: its variant, its struct and its kind as
+/// written in documents (the serde tag and [`Action::kind`] come from the same literal).
+macro_rules! actions {
+    ($($(#[$doc:meta])* $variant:ident($op:ident) = $kind:literal,)*) => {
+        /// What an operation does: one variant per operation, wrapping the operation's own
+        /// struct. Serialized internally tagged (`{"kind": "voicemail", "max_s": 60}`); every
+        /// operation refuses unknown fields.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum Action {
+            $(
+                $(#[$doc])*
+                #[serde(rename = $kind)]
+                $variant($op),
+            )*
+        }
+
+        impl Action {
+            /// The operation's kind as written in documents (`info_message`, `forward`, ...).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Action::$variant(_) => $kind,)*
+                }
+            }
+
+            /// The operation behind the variant.
+            pub fn op(&self) -> &dyn Op {
+                match self {
+                    $(Action::$variant(o) => o,)*
+                }
+            }
+        }
+    };
+}
+
+actions! {
     /// Play a prompt once.
-    InfoMessage(InfoMessage),
+    InfoMessage(InfoMessage) = "info_message",
     /// Ring the caller unanswered for a while.
-    Ring(Ring),
+    Ring(Ring) = "ring",
     /// Silence for a while (answered).
-    Pause(Pause),
+    Pause(Pause) = "pause",
     /// Echo test.
-    Echo(Echo),
+    Echo(Echo) = "echo",
     /// Record a voicemail.
-    Voicemail(Voicemail),
+    Voicemail(Voicemail) = "voicemail",
     /// Ring employees, groups, numbers or SIP URIs and connect the caller to whoever answers.
-    Forward(Forward),
+    Forward(Forward) = "forward",
     /// End the call.
-    HangUp(HangUp),
+    HangUp(HangUp) = "hang_up",
 }
 
 impl Action {
-    /// The operation's kind as written in documents (`info_message`, `forward`, ...).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Action::InfoMessage(_) => "info_message",
-            Action::Ring(_) => "ring",
-            Action::Pause(_) => "pause",
-            Action::Echo(_) => "echo",
-            Action::Voicemail(_) => "voicemail",
-            Action::Forward(_) => "forward",
-            Action::HangUp(_) => "hang_up",
-        }
-    }
-
-    /// The operation behind the variant.
-    pub fn op(&self) -> &dyn Op {
-        match self {
-            Action::InfoMessage(o) => o,
-            Action::Ring(o) => o,
-            Action::Pause(o) => o,
-            Action::Echo(o) => o,
-            Action::Voicemail(o) => o,
-            Action::Forward(o) => o,
-            Action::HangUp(o) => o,
-        }
-    }
-
     /// The exit names this operation can take.
     pub fn exits(&self) -> &'static [&'static str] {
         self.op().exits()
