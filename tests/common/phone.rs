@@ -311,6 +311,10 @@ pub struct LinePhone {
     /// The dialog of the last call placed or answered: (Call-ID, our tag, their tag,
     /// remote target, our side's From/To as sent).
     pub dialog: Option<LineDialog>,
+    /// The BYEs and NOTIFYs that arrived (and were answered 200) while a response was awaited,
+    /// in arrival order: [`expect_request`](Self::expect_request) looks here first, so a
+    /// test need not guess whether the switch's request or its response to ours comes first.
+    early: std::sync::Mutex<std::collections::VecDeque<Msg>>,
 }
 
 /// A dialog as a [`LinePhone`] sees it.
@@ -342,6 +346,7 @@ impl LinePhone {
             password: password.into(),
             seq: 0,
             dialog: None,
+            early: Default::default(),
         }
     }
 
@@ -350,9 +355,16 @@ impl LinePhone {
         self.seq
     }
 
-    /// The next request with `method` within `secs` (other messages are skipped; requests
+    /// The next request with `method` within `secs`, first among those that arrived while
+    /// [`expect_response`](Self::expect_response) waited (other messages are skipped; requests
     /// other than the one wanted are answered 200 so the switch is not left waiting).
     pub async fn expect_request(&self, method: &str, secs: u64) -> Option<Msg> {
+        {
+            let mut early = self.early.lock().unwrap();
+            if let Some(i) = early.iter().position(|m| m.method() == Some(method)) {
+                return early.remove(i);
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -369,7 +381,8 @@ impl LinePhone {
     }
 
     /// The next response whose CSeq method is `method` with a final status (or a specific
-    /// provisional when `min` < 200).
+    /// provisional when `min` < 200). A BYE or NOTIFY arriving meanwhile is answered 200 and
+    /// kept for [`expect_request`](Self::expect_request).
     pub async fn expect_response(&self, method: &str, min: u16, secs: u64) -> Option<Msg> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
@@ -385,6 +398,7 @@ impl LinePhone {
                 }
             } else if m.method() == Some("BYE") || m.method() == Some("NOTIFY") {
                 self.respond(&m, 200, "OK", None, None).await;
+                self.early.lock().unwrap().push_back(m);
             }
         }
     }
