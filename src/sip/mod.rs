@@ -9,6 +9,7 @@
 
 pub mod digest;
 pub mod gate;
+mod in_dialog;
 mod inspector;
 mod leg;
 pub mod nat;
