@@ -101,6 +101,38 @@ pub struct EdgeContext {
     pub trunks: Arc<trunk::TrunkState>,
 }
 
+/// The SIP edge's live state as the read model ([`crate::presence`]) shows it to other edges.
+pub struct EdgePresence {
+    /// Registrations of the SIP lines.
+    pub registrar: Arc<Registrar>,
+    /// Trunk channels and registration state.
+    pub trunks: Arc<trunk::TrunkState>,
+}
+
+impl crate::presence::Presence for EdgePresence {
+    fn line_contacts(
+        &self,
+        line: vpbx_store::model::SipLineId,
+    ) -> Vec<crate::presence::LineContact> {
+        self.registrar
+            .bindings(line)
+            .into_iter()
+            .map(|b| crate::presence::LineContact {
+                reachable: self.registrar.contact_reachable(line, &b.contact),
+                contact: b.contact,
+                source: b.source,
+                transport: b.transport,
+                user_agent: b.user_agent,
+                expires_unix_ms: b.expires_unix_ms,
+            })
+            .collect()
+    }
+
+    fn trunk_status(&self, trunk: &vpbx_store::model::Trunk) -> crate::presence::TrunkStatus {
+        self.trunks.status(trunk)
+    }
+}
+
 /// A running SIP edge.
 pub struct SipEdge {
     cancel: CancellationToken,
