@@ -237,7 +237,6 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         snapshots: snapshots.clone(),
         registry: registry.clone(),
         registrar: registrar.clone(),
-        cdrs: cdrs.clone(),
         clock,
         trunks: trunks.clone(),
     };
