@@ -55,7 +55,8 @@ async fn cancel_before_answer_gets_487() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(cdrs[0].result, vpbx_store::model::CallResult::Cancelled);
+    assert_eq!(cdrs[0].result, vpbx_store::model::CallResult::Abandoned);
+    assert_eq!(cdrs[0].hangup, vpbx_store::model::HangupSide::Caller);
     let stats = sw.running().stats.clone();
     assert!(eventually(5, || stats.active_calls() == 0).await);
     sw.stop().await;

@@ -55,7 +55,8 @@ async fn demo_number_plays_the_greeting_then_hangs_up() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(cdrs.len(), 1);
-    assert_eq!(cdrs[0].result, vpbx_store::model::CallResult::Completed);
+    assert_eq!(cdrs[0].result, vpbx_store::model::CallResult::Answered);
+    assert_eq!(cdrs[0].hangup, vpbx_store::model::HangupSide::Switch);
     assert_eq!(cdrs[0].numb, "74951234567");
     assert!(cdrs[0].answer_unix_ms.is_some());
     sw.stop().await;

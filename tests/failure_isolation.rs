@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 use vpbx_actors::call_supervisor::{InjectCallFault, ListCalls};
-use vpbx_store::model::CallResult;
+use vpbx_store::model::{CallResult, HangupSide};
 
 async fn echo_round(
     phone_rtp: &tokio::net::UdpSocket,
@@ -94,7 +94,9 @@ async fn a_failing_call_does_not_disturb_another() {
     }
     let result_of = |sip: &str| cdrs.iter().find(|c| c.sip_call_id == sip).map(|c| c.result);
     assert_eq!(result_of(&a.call_id), Some(CallResult::Failed));
-    assert_eq!(result_of(&b.call_id), Some(CallResult::CallerHangup));
+    assert_eq!(result_of(&b.call_id), Some(CallResult::Answered));
+    let hangup_of = |sip: &str| cdrs.iter().find(|c| c.sip_call_id == sip).map(|c| c.hangup);
+    assert_eq!(hangup_of(&b.call_id), Some(HangupSide::Caller));
     let stats = sw.running().stats.clone();
     assert!(eventually(5, || stats.active_calls() == 0).await);
     sw.stop().await;

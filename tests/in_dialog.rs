@@ -6,6 +6,7 @@
 mod common;
 use common::*;
 use std::time::Duration;
+use vpbx_store::model::{Event, Side};
 
 async fn in_dialog(phone: &mut Phone, method: &str, content_type: Option<&str>, body: &str) -> Msg {
     phone.cseq += 1;
@@ -84,18 +85,28 @@ async fn info_digits_and_reinvite_media_move() {
     );
     let cdr = store.recent_cdrs(5).unwrap().remove(0);
     let digits: Vec<_> = cdr
-        .steps
-        .iter()
-        .filter(|s| s.contains("SIP INFO"))
+        .what()
+        .filter_map(|e| match e {
+            Event::Digit {
+                digit,
+                duration_ms,
+                sip_info: true,
+                ..
+            } => Some((*digit, *duration_ms)),
+            _ => None,
+        })
         .collect();
-    assert_eq!(digits.len(), 1, "{:?}", cdr.steps);
-    assert!(digits[0].contains("'5' (160 ms"), "{digits:?}");
+    assert_eq!(digits, vec![('5', 160)], "{:?}", cdr.events);
     assert!(
-        cdr.steps
-            .iter()
-            .any(|s| s.starts_with("re-INVITE: media now")),
+        cdr.what().any(|e| matches!(
+            e,
+            Event::MediaMoved {
+                side: Side::Caller,
+                ..
+            }
+        )),
         "{:?}",
-        cdr.steps
+        cdr.events
     );
     sw.stop().await;
 }

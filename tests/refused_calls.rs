@@ -76,25 +76,33 @@ async fn refused_calls_leave_a_record_with_their_reason_and_are_counted() {
             .unwrap_or_else(|| panic!("no record for {numb}: {items:#?}"))
     };
     let unmatched = by_numb("74951112299");
-    assert_eq!(unmatched["result"], "not_routed");
+    assert_eq!(unmatched["result"], "refused");
+    assert_eq!(unmatched["hangup"], "switch");
     assert_eq!(unmatched["numa"], "79161234567");
     assert!(unmatched["reason"]
         .as_str()
         .unwrap()
         .contains("no rule matched"));
-    let steps = unmatched["steps"].to_string();
-    assert!(steps.contains("Moscow callers only"), "{steps}");
+    // The call detail: the rule passed over with why, then the refusal with its status.
+    let events = unmatched["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(
+        events[0]["what"]["rule_skipped"]["name"],
+        "Moscow callers only"
+    );
+    assert_eq!(events[1]["what"]["refused"]["code"], 480);
     let unknown = by_numb("999");
-    assert_eq!(unknown["result"], "not_routed");
+    assert_eq!(unknown["result"], "refused");
     assert_eq!(unknown["numa"], "102");
     assert_eq!(unknown["reason"], "unknown extension or number");
     let no_trunk = by_numb("79160000001");
     assert_eq!(no_trunk["numa"], "102");
     assert_eq!(no_trunk["reason"], "no trunk serves this number");
+    assert_eq!(no_trunk["events"][0]["what"]["refused"]["code"], 403);
 
     let (_, after) = sw.get("/metrics").await;
     assert_eq!(
-        finished(&after, "not_routed") - finished(&before, "not_routed"),
+        finished(&after, "refused") - finished(&before, "refused"),
         3,
         "{after}"
     );

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use vpbx_store::model::CallResult;
+use vpbx_store::model::{CallResult, HangupSide};
 
 #[actix_rt::test]
 async fn shutdown_hangs_up_live_calls_and_flushes() {
@@ -23,5 +23,8 @@ async fn shutdown_hangs_up_live_calls_and_flushes() {
     // Shutdown waited for the CDR writer's flush: the CDR is already durable.
     let cdrs = store.recent_cdrs(10).unwrap();
     assert_eq!(cdrs.len(), 1);
-    assert_eq!(cdrs[0].result, CallResult::Shutdown);
+    // The echo test had answered: what happened is an answered call; the switch hung up.
+    assert_eq!(cdrs[0].result, CallResult::Answered);
+    assert_eq!(cdrs[0].hangup, HangupSide::Switch);
+    assert_eq!(cdrs[0].reason, "switch shutting down");
 }

@@ -73,9 +73,12 @@ async fn a_text_prompt_is_spoken() {
     let cdrs = store.recent_cdrs(10).unwrap();
     let skipped = cdrs.iter().find(|c| c.numb == "74951110002").unwrap();
     assert!(
-        skipped.steps.iter().any(|s| s.contains("text-to-speech")),
+        skipped.what().any(|e| matches!(
+            e,
+            vpbx_store::model::Event::PromptFailed { why } if why.contains("text-to-speech")
+        )),
         "{:?}",
-        skipped.steps
+        skipped.events
     );
     sw.stop().await;
 }

@@ -24,7 +24,9 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 use vpbx_media::{MediaEngine, MediaEvent, MediaHandle, MediaLeg, Prompt as MediaPrompt};
-use vpbx_store::model::{CallResult, Cdr, CompanyConfig, Prompt, Scenario};
+use vpbx_store::model::{
+    CallEvent, CallResult, Cdr, CompanyConfig, Event, HangupSide, Prompt, Scenario, Side,
+};
 
 /// Media correlation id of the whole-call recording (scenario ids count up from 1).
 const RECORDING_ID: u64 = u64::MAX;
@@ -144,6 +146,35 @@ struct FromLeg(LegEvent);
 #[rtype(result = "()")]
 struct FromMedia(MediaEvent);
 
+/// Who ended a call: decides its result and hang-up side together with whether it was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndedBy {
+    /// The scenario, a transfer or the switch by design.
+    Switch,
+    /// The caller hung up or cancelled.
+    Caller,
+    /// The party in the talk hung up and nothing is left to continue.
+    Callee,
+    /// Something failed (media, the leg, the scenario, a shutdown before answer).
+    Failure,
+}
+
+/// The call detail's first steps: the rules skipped and the rule that matched.
+fn routing_events(routed: &Routed, at_unix_ms: u64) -> Vec<CallEvent> {
+    let skipped = routed.skipped.iter().map(|s| Event::RuleSkipped {
+        rule: s.rule,
+        name: s.name.clone(),
+        why: s.why.clone(),
+    });
+    skipped
+        .chain(std::iter::once(Event::RuleMatched {
+            rule: routed.rule,
+            name: routed.rule_name.clone(),
+        }))
+        .map(|what| CallEvent { at_unix_ms, what })
+        .collect()
+}
+
 /// One call.
 pub struct CallActor {
     id: CallId,
@@ -159,10 +190,12 @@ pub struct CallActor {
     run: ScenarioRun,
     snapshot: Arc<CompanyConfig>,
     routed: Routed,
-    steps: Vec<String>,
+    events: Vec<CallEvent>,
+    /// How the last forward operation ended without a talk (the result of an unanswered call).
+    last_forward: Option<crate::core::forward::ForwardOutcome>,
     start_unix_ms: u64,
     answer_unix_ms: Option<u64>,
-    outcome: Option<(CallResult, String)>,
+    outcome: Option<(CallResult, HangupSide, String)>,
     /// Record the call from answer on (the scenario's option).
     record: bool,
     /// The recording in progress: start and the two files, relative to the data directory.
@@ -218,10 +251,8 @@ impl CallActor {
             media: None,
             run,
             snapshot: setup.snapshot,
-            steps: vec![format!(
-                "rule {} '{}'",
-                setup.routed.rule, setup.routed.rule_name
-            )],
+            events: routing_events(&setup.routed, start_unix_ms),
+            last_forward: None,
             routed: setup.routed,
             start_unix_ms,
             answer_unix_ms: None,
@@ -249,7 +280,7 @@ impl CallActor {
                 return;
             }
             match command {
-                Command::Trace(step) => self.steps.push(step),
+                Command::Event(what) => self.event(what),
                 Command::Answer => self.answer(ctx),
                 Command::Play { id, prompt } => self.play(id, prompt, ctx),
                 Command::Forward { id, forward } => self.forward(id, forward, ctx),
@@ -278,11 +309,11 @@ impl CallActor {
                     }
                 }
                 Command::Hangup { reason } => {
-                    let result = match reason {
-                        Ending::Finished(_) => CallResult::Completed,
-                        Ending::Broken(_) => CallResult::Failed,
+                    let by = match reason {
+                        Ending::Finished(_) => EndedBy::Switch,
+                        Ending::Broken(_) => EndedBy::Failure,
                     };
-                    self.end(result, reason.reason().to_string(), ctx);
+                    self.end(by, reason.reason().to_string(), ctx);
                 }
             }
         }
@@ -328,11 +359,7 @@ impl CallActor {
             return;
         }
         let Some(sdp) = self.start_caller_media(ctx) else {
-            self.end(
-                CallResult::Failed,
-                "no media leg to answer with".into(),
-                ctx,
-            );
+            self.end(EndedBy::Failure, "no media leg to answer with".into(), ctx);
             return;
         };
         self.send_leg(LegCommand::Answer { sdp });
@@ -425,7 +452,7 @@ impl CallActor {
                 mono_path: Some(self.deps.data_dir.join(&mono)),
             },
         );
-        self.steps.push("recording started".into());
+        self.note("recording started".into());
         self.recording = Some((now, stereo, mono));
     }
 
@@ -473,6 +500,17 @@ impl CallActor {
         self.dialog_ids.push(sip_call_id);
     }
 
+    /// Adds a step to the call detail.
+    fn event(&mut self, what: Event) {
+        let at_unix_ms = self.deps.clock.unix_ms();
+        self.events.push(CallEvent { at_unix_ms, what });
+    }
+
+    /// Adds a step in words to the call detail.
+    fn note(&mut self, text: String) {
+        self.event(Event::Note(text));
+    }
+
     fn send_leg(&mut self, cmd: LegCommand) {
         if self.leg_open && self.leg_tx.send(cmd).is_err() {
             self.leg_open = false;
@@ -480,22 +518,34 @@ impl CallActor {
     }
 
     /// Ends the call once: hang up the leg, close media, stop. The CDR is written in `stopped()`.
-    fn end(&mut self, result: CallResult, reason: String, ctx: &mut Context<Self>) {
+    fn end(&mut self, by: EndedBy, reason: String, ctx: &mut Context<Self>) {
         if self.outcome.is_some() {
             return;
         }
+        let answered = self.answer_unix_ms.is_some();
+        let result = match by {
+            EndedBy::Failure => CallResult::Failed,
+            _ if answered => CallResult::Answered,
+            EndedBy::Caller => CallResult::Abandoned,
+            _ => match self.last_forward {
+                Some(crate::core::forward::ForwardOutcome::Busy) => CallResult::Busy,
+                _ => CallResult::NotAnswered,
+            },
+        };
+        let side = match by {
+            EndedBy::Caller => HangupSide::Caller,
+            EndedBy::Callee => HangupSide::Callee,
+            EndedBy::Switch | EndedBy::Failure => HangupSide::Switch,
+        };
         info!(result = result.as_str(), %reason, "call ending");
-        if matches!(
-            result,
-            CallResult::Completed | CallResult::Failed | CallResult::Shutdown
-        ) {
+        if side != HangupSide::Caller {
             self.send_leg(LegCommand::Hangup {
                 reason: reason.clone(),
             });
         }
         self.leg_open = false;
         self.drop_forwarding(&reason);
-        self.outcome = Some((result, reason));
+        self.outcome = Some((result, side, reason));
         ctx.stop();
     }
 }
@@ -541,7 +591,7 @@ impl Actor for CallActor {
                                 code: 503,
                                 reason: format!("media unavailable: {e}"),
                             });
-                            act.end(CallResult::Failed, format!("media unavailable: {e}"), ctx);
+                            act.end(EndedBy::Failure, format!("media unavailable: {e}"), ctx);
                         }
                     }
                 }),
@@ -554,9 +604,10 @@ impl Actor for CallActor {
         if let Some(partner) = self.joined.take() {
             partner.do_send(forwarding::PartnerEnded);
         }
-        let (result, reason) = self.outcome.take().unwrap_or_else(|| {
+        let (result, hangup, reason) = self.outcome.take().unwrap_or_else(|| {
             (
                 CallResult::Failed,
+                HangupSide::Switch,
                 "call actor failed; call ended by its supervisor policy".to_string(),
             )
         });
@@ -579,16 +630,15 @@ impl Actor for CallActor {
         self.drop_forwarding(&reason);
         if let Some(media) = self.media.take() {
             let st = media.stats();
-            self.steps.push(format!(
-                "rtp: sent {} pkts / {} B, received {} pkts / {} B, lost {}, late {}, jitter {:.1} ms",
-                st.packets_sent,
-                st.bytes_sent,
-                st.packets_received,
-                st.bytes_received,
-                st.packets_lost,
-                st.packets_late,
-                st.jitter_ms()
-            ));
+            self.event(Event::Rtp {
+                sent: st.packets_sent,
+                sent_bytes: st.bytes_sent,
+                received: st.packets_received,
+                received_bytes: st.bytes_received,
+                lost: st.packets_lost,
+                late: st.packets_late,
+                jitter_ms: st.jitter_ms(),
+            });
             // Closing finishes the recording's files before the media task ends.
             media.close();
         }
@@ -605,8 +655,9 @@ impl Actor for CallActor {
             answer_unix_ms: self.answer_unix_ms,
             end_unix_ms: end,
             result,
+            hangup,
             reason: reason.clone(),
-            steps: std::mem::take(&mut self.steps),
+            events: std::mem::take(&mut self.events),
         });
         info!(result = result.as_str(), %reason, "call finished");
         self.supervisor.do_send(CallExited {
@@ -621,30 +672,33 @@ impl Handler<FromLeg> for CallActor {
     fn handle(&mut self, msg: FromLeg, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
         match msg.0 {
-            LegEvent::Confirmed => self.steps.push("answer acknowledged".into()),
+            LegEvent::Confirmed => self.note("answer acknowledged".into()),
             LegEvent::Cancelled => {
                 self.leg_open = false;
-                self.end(CallResult::Cancelled, "caller cancelled".into(), ctx);
+                self.end(EndedBy::Caller, "caller cancelled".into(), ctx);
             }
             LegEvent::RemoteHangup => {
                 self.leg_open = false;
-                self.end(CallResult::CallerHangup, "caller hung up".into(), ctx);
+                self.end(EndedBy::Caller, "caller hung up".into(), ctx);
             }
             LegEvent::Failed(why) => {
                 self.leg_open = false;
-                self.end(CallResult::Failed, format!("leg failed: {why}"), ctx);
+                self.end(EndedBy::Failure, format!("leg failed: {why}"), ctx);
             }
             LegEvent::Ended => self.leg_open = false,
             LegEvent::Dtmf { digit, duration_ms } => {
-                self.steps
-                    .push(format!("digit '{digit}' ({duration_ms} ms, SIP INFO)"));
+                self.event(Event::Digit {
+                    side: Side::Caller,
+                    digit,
+                    duration_ms,
+                    sip_info: true,
+                });
             }
             LegEvent::RemoteMedia { offer } => {
-                self.steps.push(format!(
-                    "re-INVITE: media now {} ({})",
-                    offer.remote,
-                    offer.direction.as_str()
-                ));
+                self.event(Event::MediaMoved {
+                    side: Side::Caller,
+                    to: format!("{} ({})", offer.remote, offer.direction.as_str()),
+                });
                 if let Some(media) = &self.media {
                     media.set_remote(offer.remote);
                 }
@@ -654,8 +708,7 @@ impl Handler<FromLeg> for CallActor {
                 target,
                 replaces: Some(r),
             } => {
-                self.steps
-                    .push(format!("caller: attended transfer to {target}"));
+                self.note(format!("caller: attended transfer to {target}"));
                 let party = self.talk_media();
                 self.join_with(r, party, forwarding::TransferFrom::Caller, ctx);
             }
@@ -663,7 +716,7 @@ impl Handler<FromLeg> for CallActor {
                 target,
                 replaces: None,
             } => {
-                self.steps.push(format!(
+                self.note(format!(
                     "caller: blind transfer to {target} refused (only the answering side may transfer blind)"
                 ));
             }
@@ -685,18 +738,22 @@ impl Handler<FromMedia> for CallActor {
             MediaEvent::PlayDone { id } => Input::PlayDone { id },
             MediaEvent::EchoDone { id } => Input::EchoDone { id },
             MediaEvent::PlayInterrupted { id, digit } => {
-                self.steps.push(format!("prompt interrupted by '{digit}'"));
+                self.note(format!("prompt interrupted by '{digit}'"));
                 Input::PlayDone { id }
             }
             MediaEvent::Dtmf { digit, duration_ms } => {
                 // No operation collects digits yet (menus arrive with the scenario work): the
                 // digit goes into the call detail.
-                self.steps
-                    .push(format!("digit '{digit}' ({duration_ms} ms)"));
+                self.event(Event::Digit {
+                    side: Side::Caller,
+                    digit,
+                    duration_ms,
+                    sip_info: false,
+                });
                 return;
             }
             MediaEvent::Timeout => {
-                self.end(CallResult::Failed, "media timeout".into(), ctx);
+                self.end(EndedBy::Failure, "media timeout".into(), ctx);
                 return;
             }
             MediaEvent::RecordingFailed { id, error } => {
@@ -731,7 +788,12 @@ impl Handler<Shutdown> for CallActor {
                 reason: "switch shutting down".into(),
             });
         }
-        self.end(CallResult::Shutdown, "switch shutting down".into(), ctx);
+        let by = if self.answer_unix_ms.is_some() {
+            EndedBy::Switch
+        } else {
+            EndedBy::Failure
+        };
+        self.end(by, "switch shutting down".into(), ctx);
     }
 }
 

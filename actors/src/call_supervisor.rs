@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tracing::warn;
-use vpbx_store::model::{CallResult, Cdr};
+use vpbx_store::model::{CallResult, Cdr, HangupSide};
 
 /// Start a routed call.
 #[derive(Message)]
@@ -28,7 +28,8 @@ use vpbx_store::model::{CallResult, Cdr};
 pub struct StartCall(pub CallSetup);
 
 /// Record a call the SIP edge refused after looking it up: one CDR with the reason (and, when
-/// no rule matched, every rule passed over), counted in `vpbx_calls_finished_total{result}`.
+/// no rule matched, every rule passed over), hung up by the switch, counted in
+/// `vpbx_calls_finished_total{result}`.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct RecordRefusal {
@@ -42,6 +43,8 @@ pub struct RecordRefusal {
     pub numb: String,
     /// When the INVITE was refused, milliseconds since the Unix epoch.
     pub at_unix_ms: u64,
+    /// The SIP status the caller got.
+    pub code: u16,
     /// Why.
     pub refused: Refused,
 }
@@ -147,8 +150,9 @@ impl Handler<RecordRefusal> for CallSupervisor {
             answer_unix_ms: None,
             end_unix_ms: msg.at_unix_ms,
             result,
+            hangup: HangupSide::Switch,
             reason: msg.refused.to_string(),
-            steps: msg.refused.steps(),
+            events: msg.refused.events(msg.at_unix_ms, msg.code),
         });
         metrics::counter!("vpbx_calls_finished_total", "result" => result.as_str()).increment(1);
     }

@@ -7,9 +7,10 @@
 //! Safety net: when every sender of a leg's commands is dropped without a final command (the call
 //! actor died), the edge ends the leg on its own — BYE if it was answered, a 500 response if not.
 
+pub use crate::core::call::DialTarget;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use vpbx_media::Negotiated;
-use vpbx_store::model::SipLineId;
+use vpbx_store::model::LegCause;
 
 /// What the edge learnt about an inbound leg.
 #[derive(Debug, Clone)]
@@ -102,6 +103,8 @@ pub enum LegEvent {
     Rejected {
         /// Final status (e.g. 486 busy, 480/408 no answer, 404, 503).
         code: u16,
+        /// What it means, typed: the ringer and the call detail read this, never the words.
+        cause: LegCause,
         /// Why, in words.
         reason: String,
     },
@@ -141,32 +144,6 @@ impl Replaces {
         self.call_id == call_id
             && ((self.to_tag == a && self.from_tag == b)
                 || (self.to_tag == b && self.from_tag == a))
-    }
-}
-
-/// Where an outbound leg goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DialTarget {
-    /// Every registered contact of a SIP line of this box (forked; the first to answer wins).
-    Line {
-        /// The line.
-        line: SipLineId,
-        /// Its login (shown in the call detail).
-        login: String,
-    },
-    /// A SIP URI elsewhere (`user@host[:port]`).
-    Uri(String),
-    /// An external number, through a trunk.
-    External(String),
-}
-
-impl std::fmt::Display for DialTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DialTarget::Line { login, .. } => write!(f, "line {login}"),
-            DialTarget::Uri(u) => write!(f, "sip:{u}"),
-            DialTarget::External(n) => write!(f, "external {n}"),
-        }
     }
 }
 
@@ -233,6 +210,7 @@ impl Dialer {
         if let Err(e) = self.tx.send(dial) {
             let _ = e.0.events.send(LegEvent::Rejected {
                 code: 503,
+                cause: LegCause::Failed,
                 reason: "SIP edge not running".into(),
             });
         }

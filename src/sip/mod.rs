@@ -483,6 +483,7 @@ impl Router {
                     numa,
                     numb,
                     at_unix_ms: now,
+                    code: answer.code,
                     refused,
                 }),
                 None => warn!("call supervisor not up: a refused call is not recorded"),

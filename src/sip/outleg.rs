@@ -28,6 +28,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{debug, info_span, Instrument};
 use vpbx_actors::leg::{Dial, DialRequest, DialTarget, LegCommand, LegEvent};
+use vpbx_store::model::LegCause;
 use vpbx_store::model::{TrunkAuth, TrunkTransport};
 
 /// Where one branch of an outbound leg goes.
@@ -69,13 +70,17 @@ fn transport_of(t: &str) -> Transport {
 }
 
 impl Outbound {
-    fn resolve(&self, req: &DialRequest) -> Result<Vec<Destination>, (u16, String)> {
+    fn resolve(&self, req: &DialRequest) -> Result<Vec<Destination>, (u16, LegCause, String)> {
         let me = self.local;
         match &req.target {
             DialTarget::Line { line, login } => {
                 let bindings = self.ctx.registrar.bindings(*line);
                 if bindings.is_empty() {
-                    return Err((480, format!("line {login} not registered")));
+                    return Err((
+                        480,
+                        LegCause::Offline,
+                        format!("line {login} not registered"),
+                    ));
                 }
                 let bindings: Vec<_> = bindings
                     .into_iter()
@@ -84,6 +89,7 @@ impl Outbound {
                 if bindings.is_empty() {
                     return Err((
                         480,
+                        LegCause::Unreachable,
                         format!("line {login} unreachable (no answer to OPTIONS)"),
                     ));
                 }
@@ -115,11 +121,15 @@ impl Outbound {
             DialTarget::External(number) => {
                 let snapshot = self.ctx.snapshots.current();
                 let Some(trunk) = pick_trunk(&snapshot.trunks, number) else {
-                    return Err((503, format!("no trunk serves {number}")));
+                    return Err((503, LegCause::Failed, format!("no trunk serves {number}")));
                 };
                 if let Some(max) = trunk.max_channels {
                     if self.ctx.trunks.in_use(trunk.id) >= max as usize {
-                        return Err((503, format!("trunk {} is full ({max} calls)", trunk.name)));
+                        return Err((
+                            503,
+                            LegCause::Failed,
+                            format!("trunk {} is full ({max} calls)", trunk.name),
+                        ));
                     }
                 }
                 let host = if trunk.host.contains(':') && !trunk.host.starts_with('[') {
@@ -171,8 +181,12 @@ impl Outbound {
         } = dial;
         let destinations = match self.resolve(&request) {
             Ok(d) => d,
-            Err((code, reason)) => {
-                let _ = events.send(LegEvent::Rejected { code, reason });
+            Err((code, cause, reason)) => {
+                let _ = events.send(LegEvent::Rejected {
+                    code,
+                    cause,
+                    reason,
+                });
                 return;
             }
         };
@@ -234,7 +248,11 @@ impl Outbound {
         drop(state_tx);
         if branches.is_empty() {
             let (code, reason) = worst(&failures);
-            let _ = events.send(LegEvent::Rejected { code, reason });
+            let _ = events.send(LegEvent::Rejected {
+                code,
+                cause: LegCause::from_status(code),
+                reason,
+            });
             return;
         }
         let local_media = local_addr_of(&request.offer_sdp);
@@ -308,7 +326,11 @@ impl Outbound {
                     }
                     if winner.is_none() && pending.is_empty() {
                         let (code, reason) = worst(&failures);
-                        let _ = events.send(LegEvent::Rejected { code, reason });
+                        let _ = events.send(LegEvent::Rejected {
+                code,
+                cause: LegCause::from_status(code),
+                reason,
+            });
                         break;
                     }
                 }

@@ -21,7 +21,7 @@ const MAGIC_JSON: u8 = 0xB6;
 /// Current schema version of [`crate::model::CompanyConfig`] (the import/export document).
 pub const COMPANY_CONFIG_VERSION: u16 = 2;
 /// Current schema version of [`crate::model::Cdr`].
-pub const CDR_VERSION: u16 = 1;
+pub const CDR_VERSION: u16 = 2;
 /// Current schema version of every configuration entity record (one tree per kind).
 pub const ENTITY_VERSION: u16 = 1;
 
@@ -138,6 +138,13 @@ impl Migrate for crate::model::CompanyConfig {
 
 impl Migrate for crate::model::Cdr {
     const CURRENT: u16 = CDR_VERSION;
+    /// Version 1 kept the call detail as text and one result for what happened and who hung up.
+    fn migrate(version: u16, body: Body<'_>) -> Result<Self, String> {
+        match version {
+            1 => crate::model::cdr_migrate_v1(&body),
+            v => Err(format!("no migration from schema version {v}")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -394,9 +394,16 @@ mod tests {
             start_unix_ms: end - 1000,
             answer_unix_ms: Some(end - 900),
             end_unix_ms: end,
-            result: CallResult::Completed,
+            result: CallResult::Answered,
+            hangup: model::HangupSide::Switch,
             reason: "scenario finished".into(),
-            steps: vec!["rule 1".into()],
+            events: vec![model::CallEvent {
+                at_unix_ms: end - 1000,
+                what: model::Event::RuleMatched {
+                    rule: model::RuleId(1),
+                    name: "all".into(),
+                },
+            }],
         }
     }
 

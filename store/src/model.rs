@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod cdr;
 mod contacts;
 mod forward;
 mod number_list;
@@ -19,6 +20,10 @@ mod talk;
 mod time;
 mod trunk;
 
+pub(crate) use cdr::migrate_v1 as cdr_migrate_v1;
+pub use cdr::{
+    CallEvent, CallResult, Cdr, Event, HangupSide, LegCause, RingOutcome, Side, TransferKind,
+};
 pub use contacts::{Contact, ContactGroup, Tag};
 pub use forward::{Forward, ForwardTarget, RingMode};
 pub use number_list::{ListKind, NumberList};
@@ -646,6 +651,19 @@ pub enum Action {
 }
 
 impl Action {
+    /// The operation's kind as written in documents (`info_message`, `forward`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::InfoMessage { .. } => "info_message",
+            Action::Ring { .. } => "ring",
+            Action::Pause { .. } => "pause",
+            Action::Echo { .. } => "echo",
+            Action::Voicemail { .. } => "voicemail",
+            Action::Forward(_) => "forward",
+            Action::HangUp => "hang_up",
+        }
+    }
+
     /// The exit names this action can take.
     pub fn exit_names(&self) -> &'static [&'static str] {
         match self {
@@ -658,64 +676,4 @@ impl Action {
             Action::HangUp => &[],
         }
     }
-}
-
-/// Result of a finished call, as counted in CDRs and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallResult {
-    /// The scenario ran to its end (or the switch hung up by design).
-    Completed,
-    /// The caller hung up after answer.
-    CallerHangup,
-    /// The caller cancelled before answer.
-    Cancelled,
-    /// No rule or number matched.
-    NotRouted,
-    /// The call failed inside the switch.
-    Failed,
-    /// Shut down with the switch.
-    Shutdown,
-    /// The caller is on the blacklist: refused before any rule (SPEC §1.4; still reported).
-    Blocked,
-}
-
-impl CallResult {
-    /// Metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallResult::Completed => "completed",
-            CallResult::CallerHangup => "caller_hangup",
-            CallResult::Cancelled => "cancelled",
-            CallResult::NotRouted => "not_routed",
-            CallResult::Failed => "failed",
-            CallResult::Shutdown => "shutdown",
-            CallResult::Blocked => "blocked",
-        }
-    }
-}
-
-/// Call detail record: one per finished call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cdr {
-    /// The call's id (our own, unique per box).
-    pub call_id: String,
-    /// SIP Call-ID of the inbound leg.
-    pub sip_call_id: String,
-    /// Caller number (A).
-    pub numa: String,
-    /// Dialled number (B).
-    pub numb: String,
-    /// Start, milliseconds since the Unix epoch.
-    pub start_unix_ms: u64,
-    /// Answer time, if answered.
-    pub answer_unix_ms: Option<u64>,
-    /// End.
-    pub end_unix_ms: u64,
-    /// Result.
-    pub result: CallResult,
-    /// Human-readable reason.
-    pub reason: String,
-    /// Step-by-step path: rule, scenario, operations.
-    pub steps: Vec<String>,
 }

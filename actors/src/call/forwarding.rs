@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, warn};
 use vpbx_media::{BridgeHandle, Direction, MediaHandle, MediaLeg, Negotiated, PlayOptions};
-use vpbx_store::model::{EmployeeId, Forward, PhoneType, Prompt};
+use vpbx_store::model::{EmployeeId, Forward, LegCause, PhoneType, Prompt};
 
 /// Media id of the ringback loop played to an answered caller.
 const RINGBACK_ID: u64 = u64::MAX - 1;
@@ -92,7 +92,7 @@ impl Handler<EmployeeDigit> for CallActor {
     fn handle(&mut self, msg: EmployeeDigit, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
         if self.forwarding.as_ref().and_then(|f| f.talk) == Some(msg.leg) {
-            self.steps.push(format!("employee digit '{}'", msg.digit));
+            self.note(format!("employee digit '{}'", msg.digit));
             self.employee_digit(msg.digit, ctx);
         }
     }
@@ -157,7 +157,7 @@ impl Handler<PartnerEnded> for CallActor {
         let _g = self.span.clone().entered();
         self.joined = None;
         self.end(
-            vpbx_store::model::CallResult::Completed,
+            super::EndedBy::Callee,
             "the other party of the transfer hung up".into(),
             ctx,
         );
@@ -213,8 +213,7 @@ impl Handler<JoinRequest> for CallActor {
         if let Err(e) = self.deps.media.bridge(&far, &msg.media) {
             return Err(format!("bridge failed: {e}"));
         }
-        self.steps
-            .push("joined with another call (attended transfer)".into());
+        self.note("joined with another call (attended transfer)".into());
         self.joined = Some(msg.partner);
         Ok(ctx.address())
     }
@@ -309,7 +308,7 @@ impl CallActor {
     fn ring_actions(&mut self, actions: Vec<RingAction>, ctx: &mut Context<Self>) {
         for a in actions {
             match a {
-                RingAction::Trace(t) => self.steps.push(t),
+                RingAction::Trace(t) => self.note(t),
                 RingAction::Dial { leg, ring } => self.dial(leg, ring, ctx),
                 RingAction::Cancel { leg } => self.drop_party(leg, "call answered elsewhere"),
                 RingAction::Timer { round, ms } => {
@@ -351,7 +350,12 @@ impl CallActor {
                 let media_leg = match res {
                     Ok(m) => m,
                     Err(e) => {
-                        let actions = f.ringer.rejected(leg, 503, &format!("no media: {e}"));
+                        let actions = f.ringer.rejected(
+                            leg,
+                            503,
+                            LegCause::Failed,
+                            &format!("no media: {e}"),
+                        );
                         act.ring_actions(actions, ctx);
                         return;
                     }
@@ -465,11 +469,11 @@ impl CallActor {
             LegEvent::Ringing { early } => {
                 let label = self.party_label(leg);
                 let Some(n) = early else {
-                    self.steps.push(format!("{label}: ringing"));
+                    self.note(format!("{label}: ringing"));
                     self.ring_caller();
                     return;
                 };
-                self.steps.push(format!("{label}: early media"));
+                self.note(format!("{label}: early media"));
                 let first_early = self.forwarding.as_ref().is_some_and(|f| f.early.is_none());
                 if !first_early || talk.is_some() {
                     return;
@@ -505,7 +509,11 @@ impl CallActor {
                 };
                 self.ring_actions(actions, ctx);
             }
-            LegEvent::Rejected { code, reason } => {
+            LegEvent::Rejected {
+                code,
+                cause,
+                reason,
+            } => {
                 if let Some(f) = self.forwarding.as_mut() {
                     if let Some(p) = f.parties.remove(&leg) {
                         if let Some(m) = p.media {
@@ -518,7 +526,7 @@ impl CallActor {
                             b.unbridge();
                         }
                     }
-                    let actions = f.ringer.rejected(leg, code, &reason);
+                    let actions = f.ringer.rejected(leg, code, cause, &reason);
                     if self.answer_unix_ms.is_some() && !actions.is_empty() {
                         self.start_ringback(ctx);
                     }
@@ -531,7 +539,7 @@ impl CallActor {
                         LegEvent::Failed(w) => format!("employee leg failed: {w}"),
                         _ => "employee hung up".to_string(),
                     };
-                    self.steps.push(why.clone());
+                    self.note(why.clone());
                     self.talk_over(&why, ctx);
                 } else if let LegEvent::Failed(w) = event {
                     // A leg that fails before answering is a refusal.
@@ -539,6 +547,7 @@ impl CallActor {
                         leg,
                         LegEvent::Rejected {
                             code: 500,
+                            cause: LegCause::Failed,
                             reason: w,
                         },
                         ctx,
@@ -564,7 +573,7 @@ impl CallActor {
                 self.hold_changed(&label, held, caller.as_ref());
             }
             LegEvent::Dtmf { digit, duration_ms } => {
-                self.steps.push(format!(
+                self.note(format!(
                     "employee digit '{digit}' ({duration_ms} ms, SIP INFO)"
                 ));
                 if talk == Some(leg) {
@@ -576,8 +585,7 @@ impl CallActor {
                 match replaces {
                     None => self.blind_transfer(&label, &target, ctx),
                     Some(r) => {
-                        self.steps
-                            .push(format!("{label}: attended transfer to {target}"));
+                        self.note(format!("{label}: attended transfer to {target}"));
                         let media = self.media.clone();
                         self.join_with(r, media, TransferFrom::Party, ctx);
                     }
@@ -590,7 +598,7 @@ impl CallActor {
 
     /// Music on hold for `listener` while the other side holds; the bridge resumes after.
     fn hold_changed(&mut self, who: &str, held: bool, listener: Option<&MediaHandle>) {
-        self.steps.push(format!(
+        self.note(format!(
             "{who} {}",
             if held {
                 "put the call on hold"
@@ -660,14 +668,12 @@ impl CallActor {
             }
         }
         let transferor = f.transferor.take();
-        self.steps
-            .push(format!("talk with {}", self.party_label(leg)));
+        self.note(format!("talk with {}", self.party_label(leg)));
         self.bridge_to(leg);
         if let Some(t) = transferor {
             // The transfer succeeded: the transferring employee is released (the edge sends
             // the REFER's final NOTIFY, then BYE).
-            self.steps
-                .push(format!("{}: transfer completed", t.party.label));
+            self.note(format!("{}: transfer completed", t.party.label));
             t.party.release("call transferred");
         }
     }
@@ -680,8 +686,7 @@ impl CallActor {
         match event {
             LegEvent::RemoteHangup | LegEvent::Failed(_) | LegEvent::Ended => {
                 if let Some(t) = f.transferor.take() {
-                    self.steps
-                        .push(format!("{}: left during the transfer", t.party.label));
+                    self.note(format!("{}: left during the transfer", t.party.label));
                     if let Some(m) = t.party.media {
                         m.close();
                     }
@@ -713,13 +718,12 @@ impl CallActor {
             Dialled::Unknown => None,
         };
         let Some(t) = t else {
-            self.steps.push(format!(
+            self.note(format!(
                 "{who}: blind transfer to unknown '{target}' ignored"
             ));
             return;
         };
-        self.steps
-            .push(format!("{who}: blind transfer to {target}"));
+        self.note(format!("{who}: blind transfer to {target}"));
         // Keep the transferring employee aside until the target answers.
         let Some(f) = self.forwarding.as_mut() else {
             return;
@@ -763,13 +767,11 @@ impl CallActor {
     ) {
         let partner = self.deps.dialogs.get(&r.call_id);
         let (Some(partner), Some(media)) = (partner, media) else {
-            self.steps
-                .push("attended transfer failed: the replaced call is not on this box".into());
+            self.note("attended transfer failed: the replaced call is not on this box".into());
             return;
         };
         if partner == ctx.address() {
-            self.steps
-                .push("attended transfer failed: a call cannot replace itself".into());
+            self.note("attended transfer failed: a call cannot replace itself".into());
             return;
         }
         let me = ctx.address();
@@ -784,7 +786,7 @@ impl CallActor {
                 let _g = act.span.clone().entered();
                 match res {
                     Ok(Ok(partner)) => {
-                        act.steps.push("attended transfer connected".into());
+                        act.note("attended transfer connected".into());
                         act.joined = Some(partner);
                         match from {
                             TransferFrom::Party => {
@@ -802,8 +804,8 @@ impl CallActor {
                             }
                         }
                     }
-                    Ok(Err(why)) => act.steps.push(format!("attended transfer failed: {why}")),
-                    Err(e) => act.steps.push(format!("attended transfer failed: {e}")),
+                    Ok(Err(why)) => act.note(format!("attended transfer failed: {why}")),
+                    Err(e) => act.note(format!("attended transfer failed: {e}")),
                 }
                 let _ = ctx;
             })
@@ -814,7 +816,7 @@ impl CallActor {
     fn talk_over(&mut self, why: &str, ctx: &mut Context<Self>) {
         if self.caller_transferred {
             // The caller's phone transferred this call away: nothing is left to continue.
-            self.end(vpbx_store::model::CallResult::Completed, why.into(), ctx);
+            self.end(super::EndedBy::Callee, why.into(), ctx);
             return;
         }
         let Some(id) = self.forwarding.as_ref().map(|f| f.id) else {
@@ -832,6 +834,7 @@ impl CallActor {
         let Some(id) = self.forwarding.as_ref().map(|f| f.id) else {
             return;
         };
+        self.last_forward = Some(outcome);
         if let Some(t) = self.forwarding.as_mut().and_then(|f| f.transferor.take()) {
             // The transfer failed: tell the transferring phone and give the caller back to it.
             let code = match outcome {
@@ -839,7 +842,7 @@ impl CallActor {
                 _ => 480,
             };
             let _ = t.party.commands.send(LegCommand::ReferFailed { code });
-            self.steps.push(format!(
+            self.note(format!(
                 "transfer failed ({}); the caller is back with {}",
                 outcome.exit(),
                 t.party.label

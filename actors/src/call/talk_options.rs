@@ -53,15 +53,13 @@ impl CallActor {
                 let now = self.deps.clock.unix_ms();
                 if self.recording.is_some() {
                     self.stop_recording(now);
-                    self.steps
-                        .push(format!("talk option '{keys}': recording stopped"));
+                    self.note(format!("talk option '{keys}': recording stopped"));
                 } else if let Some(m) = self.media.clone() {
                     self.start_recording(&m, now);
-                    self.steps
-                        .push(format!("talk option '{keys}': recording started"));
+                    self.note(format!("talk option '{keys}': recording started"));
                 }
             }
-            other => self.steps.push(format!(
+            other => self.note(format!(
                 "talk option '{keys}' ({other:?}) is not available during calls yet"
             )),
         }

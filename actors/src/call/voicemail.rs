@@ -60,8 +60,7 @@ impl CallActor {
                     self.deps.media.prompts().get_or_load(&path).ok()
                 });
                 if loaded.is_none() {
-                    self.steps
-                        .push(format!("voicemail: file {file} not playable, beep only"));
+                    self.note(format!("voicemail: file {file} not playable, beep only"));
                 }
                 self.voicemail_greeting(id, loaded.into_iter().chain([beep]).collect());
             }
@@ -75,7 +74,7 @@ impl CallActor {
                             let mut items = Vec::new();
                             match res {
                                 Ok(p) => items.push(p),
-                                Err(e) => act.steps.push(format!(
+                                Err(e) => act.note(format!(
                                     "voicemail: text-to-speech failed ({e}), beep only"
                                 )),
                             }
@@ -119,8 +118,7 @@ impl CallActor {
                 if let Some(media) = &self.media {
                     media.record_voicemail(id, path, spec);
                 }
-                self.steps
-                    .push("voicemail: recording after the beep".into());
+                self.note("voicemail: recording after the beep".into());
                 None
             }
             MediaEvent::VoicemailDone {
@@ -128,7 +126,7 @@ impl CallActor {
                 duration_ms,
                 reason,
             } if id == vm.id => {
-                self.steps.push(format!(
+                self.note(format!(
                     "voicemail: {duration_ms} ms recorded, ended by {reason:?}"
                 ));
                 let end = self.deps.clock.unix_ms();
@@ -138,8 +136,7 @@ impl CallActor {
                 None
             }
             MediaEvent::RecordingFailed { id, error } if id == vm.id => {
-                self.steps
-                    .push(format!("voicemail: recording failed ({error})"));
+                self.note(format!("voicemail: recording failed ({error})"));
                 self.voicemail = None;
                 let cmds = self.run.handle(Input::VoicemailDone { id });
                 self.execute(cmds, ctx);
@@ -161,7 +158,7 @@ impl CallActor {
         let Some(start) = vm.started else {
             // Hung up during the greeting: no message.
             if let Some(to) = &vm.email {
-                self.steps.push(format!(
+                self.note(format!(
                     "voicemail: no message; notification for {to} pending (no mail relay configured)"
                 ));
             }
@@ -181,7 +178,7 @@ impl CallActor {
                 mono_path: Some(vm.path.clone()),
             });
         if let Some(to) = &vm.email {
-            self.steps.push(format!(
+            self.note(format!(
                 "voicemail: notification for {to} (caller {}, {duration_ms} ms) pending (no mail relay configured)",
                 self.leg_info.numa
             ));

@@ -2,10 +2,10 @@
 //! ringing itself ([`Ringer`]): a state machine fed with the legs' outcomes and timer firings,
 //! returning what the call actor must do. No SIP, no clock: timers are requests to the actor.
 
-use crate::leg::DialTarget;
+use super::call::DialTarget;
 use std::collections::BTreeMap;
 use vpbx_store::model::{
-    CompanyConfig, Employee, Forward, ForwardTarget, Phone, PhoneType, RingMode,
+    CompanyConfig, Employee, Forward, ForwardTarget, LegCause, Phone, PhoneType, RingMode,
 };
 
 /// Seconds an external number or SIP URI target rings when its timeout is unset.
@@ -354,7 +354,13 @@ impl Ringer {
     }
 
     /// A leg refused or failed with `code`.
-    pub fn rejected(&mut self, leg: u32, code: u16, reason: &str) -> Vec<RingAction> {
+    pub fn rejected(
+        &mut self,
+        leg: u32,
+        code: u16,
+        cause: LegCause,
+        reason: &str,
+    ) -> Vec<RingAction> {
         let mut out = Vec::new();
         if self.done {
             return out;
@@ -366,20 +372,15 @@ impl Ringer {
             return out;
         }
         entry.1 = LegState::Failed;
-        let what = match code {
-            486 | 600 => "busy",
-            408 | 480 | 487 => "no answer",
-            _ => "failed",
-        };
-        if matches!(code, 408 | 480 | 487)
-            && !reason.contains("not registered")
-            && !reason.contains("unreachable")
-        {
+        // A phone that rang out counts as "no answer"; one that is offline or unreachable never
+        // rang, so it counts with the busy ones.
+        if matches!(cause, LegCause::NoAnswer | LegCause::Cancelled) {
             self.timed_out = true;
         }
         out.push(RingAction::Trace(format!(
-            "{}: {what} ({code} {reason})",
-            entry.2
+            "{}: {} ({code} {reason})",
+            entry.2,
+            cause.as_str()
         )));
         if entry.0 == self.round && self.ringing_in_round().next().is_none() {
             let next = self.round + 1;
@@ -663,7 +664,7 @@ mod tests {
         );
         let mut r = Ringer::new(p);
         r.start();
-        let out = r.rejected(1, 486, "Busy Here");
+        let out = r.rejected(1, 486, LegCause::Busy, "Busy Here");
         assert_eq!(out.last(), Some(&RingAction::Done(ForwardOutcome::Busy)));
 
         let p = plan(

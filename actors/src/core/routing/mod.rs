@@ -14,7 +14,9 @@ pub use schedule::{day_type, is_active, local_time, Active, CalendarDay};
 
 use chrono::{Datelike, NaiveDateTime};
 use phone::PhoneRefused;
-use vpbx_store::model::{CallResult, CallerFilter, CompanyConfig, RuleId, ScenarioId, ScheduleId};
+use vpbx_store::model::{
+    CallEvent, CallResult, CallerFilter, CompanyConfig, Event, RuleId, ScenarioId, ScheduleId,
+};
 
 /// A call to route.
 #[derive(Debug, Clone)]
@@ -110,29 +112,35 @@ pub enum Refused {
 
 impl Refused {
     /// The result the call record carries: `blocked` for a blacklisted caller, `failed` for a
-    /// rule naming a missing scenario (a broken configuration), `not_routed` otherwise.
+    /// rule naming a missing scenario (a broken configuration), `refused` otherwise.
     pub fn result(&self) -> CallResult {
         match self {
             Refused::Number(NotRouted::Blacklisted { .. }) => CallResult::Blocked,
             Refused::Number(NotRouted::MissingScenario { .. }) => CallResult::Failed,
-            Refused::Number(_) | Refused::Phone(_) => CallResult::NotRouted,
+            Refused::Number(_) | Refused::Phone(_) => CallResult::Refused,
         }
     }
 
-    /// The call detail: the reason, then each rule passed over with why.
-    pub fn steps(&self) -> Vec<String> {
-        match self {
-            Refused::Number(NotRouted::NoRuleMatched { skipped }) => {
-                std::iter::once("no rule matched".to_string())
-                    .chain(
-                        skipped
-                            .iter()
-                            .map(|s| format!("rule {} '{}' skipped: {}", s.rule, s.name, s.why)),
-                    )
-                    .collect()
-            }
-            other => vec![other.to_string()],
-        }
+    /// The call detail at `at_unix_ms`: each rule passed over with why, then the refusal with
+    /// the SIP status `code` the caller got.
+    pub fn events(&self, at_unix_ms: u64, code: u16) -> Vec<CallEvent> {
+        let skipped = match self {
+            Refused::Number(NotRouted::NoRuleMatched { skipped }) => skipped.as_slice(),
+            _ => &[],
+        };
+        skipped
+            .iter()
+            .map(|s| Event::RuleSkipped {
+                rule: s.rule,
+                name: s.name.clone(),
+                why: s.why.clone(),
+            })
+            .chain(std::iter::once(Event::Refused {
+                code,
+                reason: self.to_string(),
+            }))
+            .map(|what| CallEvent { at_unix_ms, what })
+            .collect()
     }
 }
 
@@ -624,12 +632,21 @@ mod tests {
                 why: "schedule 'Work': closed".into(),
             }],
         });
-        assert_eq!(unmatched.result(), CallResult::NotRouted);
+        assert_eq!(unmatched.result(), CallResult::Refused);
+        let events = unmatched.events(7, 480);
+        assert!(events.iter().all(|e| e.at_unix_ms == 7));
         assert_eq!(
-            unmatched.steps(),
+            events.into_iter().map(|e| e.what).collect::<Vec<_>>(),
             vec![
-                "no rule matched".to_string(),
-                "rule 3 'office hours' skipped: schedule 'Work': closed".to_string()
+                Event::RuleSkipped {
+                    rule: RuleId(3),
+                    name: "office hours".into(),
+                    why: "schedule 'Work': closed".into(),
+                },
+                Event::Refused {
+                    code: 480,
+                    reason: unmatched.to_string(),
+                },
             ]
         );
         let broken = Refused::from(NotRouted::MissingScenario {
@@ -638,10 +655,13 @@ mod tests {
         });
         assert_eq!(broken.result(), CallResult::Failed);
         let phone = Refused::from(PhoneRefused::NoTrunk);
-        assert_eq!(phone.result(), CallResult::NotRouted);
+        assert_eq!(phone.result(), CallResult::Refused);
         assert_eq!(
-            phone.steps(),
-            vec!["no trunk serves this number".to_string()]
+            phone.events(1, 403)[0].what,
+            Event::Refused {
+                code: 403,
+                reason: "no trunk serves this number".into(),
+            }
         );
     }
 }

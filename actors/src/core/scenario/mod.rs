@@ -14,7 +14,7 @@ pub use validate::{validate, Finding, Severity};
 
 use super::forward::ForwardOutcome;
 use std::sync::Arc;
-use vpbx_store::model::{Action, Forward, OpName, Prompt, Scenario};
+use vpbx_store::model::{Action, Event, Forward, OpName, Prompt, Scenario};
 
 /// What the call actor must do.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +73,7 @@ pub enum Command {
         email: Option<String>,
     },
     /// A step for the call detail.
-    Trace(String),
+    Event(Event),
     /// End the call with this reason. Always the last command of a run.
     Hangup {
         /// Why, for the CDR.
@@ -181,7 +181,9 @@ impl ScenarioRun {
         if self.state != State::Idle {
             return Vec::new();
         }
-        let mut out = vec![Command::Trace(format!("scenario '{}'", self.scenario.name))];
+        let mut out = vec![Command::Event(Event::ScenarioStarted {
+            name: self.scenario.name.clone(),
+        })];
         let start = self.scenario.start.clone();
         self.enter(start, &mut out);
         out
@@ -213,9 +215,9 @@ impl ScenarioRun {
             Input::PlayFailed { id, why } if id == waiting_id => {
                 // A prompt that cannot be played is skipped, as a PBX would do, and logged in the
                 // call detail: the caller is never lost because a file is missing.
-                out.push(Command::Trace(format!(
-                    "{op}: prompt failed ({why}), skipped"
-                )));
+                out.push(Command::Event(Event::PromptFailed {
+                    why: format!("{op}: {why}, skipped"),
+                }));
                 self.follow(&op, "next", &mut out);
             }
             _ => {}
@@ -224,6 +226,10 @@ impl ScenarioRun {
     }
 
     fn follow(&mut self, from: &OpName, exit: &str, out: &mut Vec<Command>) {
+        out.push(Command::Event(Event::ExitTaken {
+            op: from.to_string(),
+            exit: exit.to_string(),
+        }));
         let next = self
             .scenario
             .operations
@@ -255,7 +261,10 @@ impl ScenarioRun {
             );
             return;
         };
-        out.push(Command::Trace(format!("operation '{name}'")));
+        out.push(Command::Event(Event::OperationEntered {
+            op: name.to_string(),
+            kind: op.action.kind().to_string(),
+        }));
         let action = op.action.clone();
         match action {
             Action::InfoMessage { prompt } => {
@@ -353,7 +362,7 @@ mod tests {
 
     fn without_traces(cmds: Vec<Command>) -> Vec<Command> {
         cmds.into_iter()
-            .filter(|c| !matches!(c, Command::Trace(_)))
+            .filter(|c| !matches!(c, Command::Event(_)))
             .collect()
     }
 
