@@ -329,7 +329,7 @@ mod tests {
     }
 
     fn refused(r: Result<Admitted, Refusal>) -> Refusal {
-        r.err().expect("a refusal")
+        r.expect_err("a refusal")
     }
 
     #[test]
