@@ -475,7 +475,11 @@ impl Router {
             refused,
         } = refusal
         {
-            info!(numa = %Pii(&numa), numb = %numb, code = answer.code, reason = %refused, "call refused");
+            if answer.code >= 500 {
+                warn!(numb = %numb, reason = %refused, "broken routing");
+            } else {
+                info!(numa = %Pii(&numa), numb = %numb, code = answer.code, reason = %refused, "call refused");
+            }
             match self.ctx.registry.children() {
                 Some(c) => c.calls.do_send(RecordRefusal {
                     call_id: CallId(new_call_id()),
