@@ -14,6 +14,9 @@ impl Clock for RealClock {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0)
     }
+    fn now(&self) -> std::time::Instant {
+        monotonic_now()
+    }
 }
 
 /// Monotonic now, for uptime.

@@ -1,35 +1,38 @@
-//! `CallActor`: one per call. A thin shell around [`ScenarioRun`]: it feeds leg and media events
-//! into the interpreter and executes the commands that come out. It makes no call decisions.
+//! `CallActor`: one per call, a thin shell around the pure [`CallCore`]. Its handlers turn leg,
+//! media and partner events into core inputs with the monotonic time; [`exec`] carries out the
+//! core's effects (the only place effects happen); one `run_later` follows the core's next
+//! deadline. The actor owns resources only — the caller's leg and media, the outbound parties'
+//! legs and media, recordings, the call record being written — and makes no call decisions.
 //!
 //! Lifecycle: started by the [`CallSupervisor`](crate::call_supervisor::CallSupervisor) on one of
-//! the call arbiters → opens its media leg → runs the scenario → on the scenario's hang-up, the
-//! caller's hang-up, a media timeout, a shutdown or a failure it stops. `stopped()` always ends
-//! the leg (BYE or final response), closes media, writes the CDR and reports `CallExited` to the
-//! supervisor — also after a panic in a handler, which actix turns into a stop of this actor only.
+//! the call arbiters → opens its media leg → starts the core → stops when the core says the call
+//! is over, or on a failure. `stopped()` always ends the caller's leg (BYE or final response),
+//! releases every party, closes media, writes the CDR and reports `CallExited` to the supervisor —
+//! also after a panic in a handler, which actix turns into a stop of this actor only.
 
 use crate::cdr::CdrSink;
 use crate::clock::Clock;
+use crate::core::call::{CallCore, CallInfo, Dialog, Effect, Input, PartyId, Signal};
 use crate::core::routing::Routed;
-use crate::core::scenario::{Command, Ending, Input, ScenarioRun};
-use crate::leg::{Dialer, Leg, LegCommand, LegEvent};
-
-mod forwarding;
-mod talk_options;
-mod voicemail;
+use crate::leg::{Dialer, Leg, LegCommand, LegEvent, LegInfo, Replaces};
 use crate::pii::Pii;
 use actix::prelude::*;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
-use vpbx_media::{MediaEngine, MediaEvent, MediaHandle, MediaLeg, Prompt as MediaPrompt};
+use vpbx_media::{
+    BridgeHandle, Direction, MediaEngine, MediaEvent, MediaHandle, MediaLeg, Negotiated,
+};
 use vpbx_store::model::{
-    CallEvent, CallResult, Cdr, CompanyConfig, Event, HangupSide, Prompt, Scenario, Side,
+    CallEvent, CallResult, Cdr, CompanyConfig, EmployeeId, Event, HangupSide, Scenario,
 };
 
-/// Media correlation id of the whole-call recording (scenario ids count up from 1).
-const RECORDING_ID: u64 = u64::MAX;
+mod exec;
+mod media;
+mod voicemail;
 
 /// Our id of a call (unique per box, also used as the tracing span field `call_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -138,6 +141,58 @@ pub struct Shutdown;
 #[rtype(result = "()")]
 pub struct InjectFault;
 
+/// The caller's side: its leg and its media.
+struct Caller {
+    info: LegInfo,
+    commands: UnboundedSender<LegCommand>,
+    /// Until the event pump starts.
+    events: Option<tokio::sync::mpsc::UnboundedReceiver<LegEvent>>,
+    /// Whether the leg still takes commands.
+    open: bool,
+    /// Until the caller's media starts.
+    media_leg: Option<MediaLeg>,
+    media: Option<MediaHandle>,
+    /// Our SDP answer, once the caller's media is started.
+    sdp: Option<String>,
+    /// The caller's bridge to a party.
+    bridge: Option<BridgeHandle>,
+}
+
+/// One outbound party's resources.
+struct Party {
+    commands: UnboundedSender<LegCommand>,
+    /// Until its media starts.
+    media_leg: Option<MediaLeg>,
+    media: Option<MediaHandle>,
+    /// Its latest media description (early media, answer, re-INVITE).
+    remote: Option<Negotiated>,
+    employee: Option<EmployeeId>,
+}
+
+impl Party {
+    /// Ends the leg (CANCEL before answer, BYE after; the edge sends a pending REFER's final
+    /// NOTIFY first) and closes its media.
+    fn release(self, why: &str) {
+        let _ = self
+            .commands
+            .send(LegCommand::Hangup { reason: why.into() });
+        if let Some(m) = self.media {
+            m.close();
+        }
+    }
+}
+
+/// The call record being written.
+struct Record {
+    start_unix_ms: u64,
+    answer_unix_ms: Option<u64>,
+    events: Vec<CallEvent>,
+    /// Set when the core ended the call.
+    outcome: Option<(CallResult, HangupSide, String)>,
+    /// Employees who talked in this call (for the recordings).
+    employees: Vec<EmployeeId>,
+}
+
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 struct FromLeg(LegEvent);
@@ -146,17 +201,185 @@ struct FromLeg(LegEvent);
 #[rtype(result = "()")]
 struct FromMedia(MediaEvent);
 
-/// Who ended a call: decides its result and hang-up side together with whether it was answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EndedBy {
-    /// The scenario, a transfer or the switch by design.
-    Switch,
-    /// The caller hung up or cancelled.
-    Caller,
-    /// The party in the talk hung up and nothing is left to continue.
-    Callee,
-    /// Something failed (media, the leg, the scenario, a shutdown before answer).
-    Failure,
+/// An event of an outbound party's leg or media.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+struct FromParty(PartyId, PartyEvent);
+
+#[derive(Debug)]
+enum PartyEvent {
+    Leg(LegEvent),
+    Media(MediaEvent),
+}
+
+/// Another call's attended transfer names one of this call's dialogs: the leg of that dialog
+/// ends and this call's remaining side is bridged to `media`. Answers this call's address.
+#[derive(Message)]
+#[rtype(result = "Result<Addr<CallActor>, String>")]
+struct JoinRequest {
+    replaces: Replaces,
+    partner: Addr<CallActor>,
+    media: MediaHandle,
+}
+
+/// The call this one is joined with (attended transfer) ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PartnerEnded;
+
+/// One call.
+pub struct CallActor {
+    id: CallId,
+    span: tracing::Span,
+    deps: CallDeps,
+    supervisor: Recipient<CallExited>,
+    core: CallCore,
+    caller: Caller,
+    parties: HashMap<PartyId, Party>,
+    /// Parties whose media leg is being opened before dialling.
+    dialling: std::collections::HashSet<PartyId>,
+    media: media::CallMedia,
+    record: Record,
+    /// The armed timer: the core's deadline it follows.
+    timer: Option<(Instant, SpawnHandle)>,
+    /// The call joined with this one by an attended transfer (each ends the other).
+    joined: Option<Addr<CallActor>>,
+    /// SIP Call-IDs this call registered in the dialog index.
+    dialog_ids: Vec<String>,
+}
+
+impl CallActor {
+    /// A call actor for `setup`, reporting its exit to `supervisor`.
+    pub fn new(setup: CallSetup, deps: CallDeps, supervisor: Recipient<CallExited>) -> Self {
+        let span = tracing::info_span!("call", call_id = %setup.call_id);
+        let start_unix_ms = deps.clock.unix_ms();
+        let Leg {
+            info,
+            commands,
+            events,
+        } = setup.leg;
+        let core = CallCore::new(
+            CallInfo {
+                numa: info.numa.clone(),
+                numb: info.numb.clone(),
+                dialog: Dialog {
+                    call_id: info.sip_call_id.clone(),
+                    local_tag: info.local_tag.clone(),
+                    remote_tag: info.remote_tag.clone(),
+                },
+                outbound_caller_id: setup.outbound_caller_id,
+            },
+            setup.scenario,
+            setup.snapshot.clone(),
+            deps.step_budget,
+        );
+        CallActor {
+            media: media::CallMedia::new(setup.snapshot),
+            record: Record {
+                start_unix_ms,
+                answer_unix_ms: None,
+                events: routing_events(&setup.routed, start_unix_ms),
+                outcome: None,
+                employees: Vec::new(),
+            },
+            id: setup.call_id,
+            span,
+            deps,
+            supervisor,
+            core,
+            caller: Caller {
+                info,
+                commands,
+                events: Some(events),
+                open: true,
+                media_leg: None,
+                media: None,
+                sdp: None,
+                bridge: None,
+            },
+            parties: HashMap::new(),
+            dialling: Default::default(),
+            timer: None,
+            joined: None,
+            dialog_ids: Vec::new(),
+        }
+    }
+
+    /// Feeds one input to the core and carries out what it asks.
+    fn feed(&mut self, input: Input, ctx: &mut Context<Self>) {
+        let fx = self.core.handle(self.deps.clock.now(), input);
+        self.apply(fx, ctx);
+    }
+
+    /// Carries out effects in order (an effect that feeds the core queues the new ones), then
+    /// re-arms the one timer if the core's next deadline changed.
+    fn apply(&mut self, fx: Vec<Effect>, ctx: &mut Context<Self>) {
+        let mut queue: VecDeque<Effect> = fx.into();
+        while let Some(effect) = queue.pop_front() {
+            if let Some(input) = self.exec(effect, ctx) {
+                let now = self.deps.clock.now();
+                queue.extend(self.core.handle(now, input));
+            }
+        }
+        self.arm_timer(ctx);
+    }
+
+    fn arm_timer(&mut self, ctx: &mut Context<Self>) {
+        let next = self.core.poll_timeout().map(|(at, _)| at);
+        if self.timer.as_ref().map(|(at, _)| *at) == next {
+            return;
+        }
+        if let Some((_, handle)) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let Some(at) = next else {
+            return;
+        };
+        let wait = at.saturating_duration_since(self.deps.clock.now());
+        let handle = ctx.run_later(wait, move |act, ctx| {
+            let _g = act.span.clone().entered();
+            act.timer = None;
+            // Never earlier than the deadline the timer was armed for.
+            let now = act.deps.clock.now().max(at);
+            let fx = act.core.handle_timeout(now);
+            act.apply(fx, ctx);
+        });
+        self.timer = Some((at, handle));
+    }
+
+    /// Adds a step to the call detail.
+    fn event(&mut self, what: Event) {
+        let at_unix_ms = self.deps.clock.unix_ms();
+        self.record.events.push(CallEvent { at_unix_ms, what });
+    }
+
+    /// Adds a step in words to the call detail.
+    fn note(&mut self, text: String) {
+        self.event(Event::Note(text));
+    }
+
+    fn send_leg(&mut self, cmd: LegCommand) {
+        if self.caller.open && self.caller.commands.send(cmd).is_err() {
+            self.caller.open = false;
+        }
+    }
+
+    /// Makes one of this call's dialogs findable by transfers that name it.
+    fn register_dialog(&mut self, sip_call_id: String, ctx: &mut Context<Self>) {
+        self.deps.dialogs.insert(sip_call_id.clone(), ctx.address());
+        self.dialog_ids.push(sip_call_id);
+    }
+
+    /// Ends every party and the caller's bridge.
+    fn release_all(&mut self, why: &str) {
+        if let Some(b) = self.caller.bridge.take() {
+            b.unbridge();
+        }
+        self.dialling.clear();
+        for (_, p) in self.parties.drain() {
+            p.release(why);
+        }
+    }
 }
 
 /// The call detail's first steps: the rules skipped and the rule that matched.
@@ -175,379 +398,8 @@ fn routing_events(routed: &Routed, at_unix_ms: u64) -> Vec<CallEvent> {
         .collect()
 }
 
-/// One call.
-pub struct CallActor {
-    id: CallId,
-    span: tracing::Span,
-    deps: CallDeps,
-    supervisor: Recipient<CallExited>,
-    leg_tx: UnboundedSender<LegCommand>,
-    leg_info: crate::leg::LegInfo,
-    leg_events: Option<tokio::sync::mpsc::UnboundedReceiver<LegEvent>>,
-    leg_open: bool,
-    media_leg: Option<MediaLeg>,
-    media: Option<MediaHandle>,
-    run: ScenarioRun,
-    snapshot: Arc<CompanyConfig>,
-    routed: Routed,
-    events: Vec<CallEvent>,
-    /// How the last forward operation ended without a talk (the result of an unanswered call).
-    last_forward: Option<crate::core::forward::ForwardOutcome>,
-    start_unix_ms: u64,
-    answer_unix_ms: Option<u64>,
-    outcome: Option<(CallResult, HangupSide, String)>,
-    /// Record the call from answer on (the scenario's option).
-    record: bool,
-    /// The recording in progress: start and the two files, relative to the data directory.
-    recording: Option<(u64, String, String)>,
-    /// Our SDP answer to the caller, once the caller's media is started.
-    caller_sdp: Option<String>,
-    /// Whether 180 (or 183) went to the caller.
-    caller_ringing: bool,
-    /// The forward operation in progress.
-    forwarding: Option<forwarding::Forwarding>,
-    /// Employees who talked in this call (for the CDR and recordings).
-    employees: Vec<vpbx_store::model::EmployeeId>,
-    /// See [`CallSetup::outbound_caller_id`].
-    outbound_caller_id: Option<String>,
-    /// The call joined with this one by an attended transfer (each ends the other).
-    joined: Option<Addr<CallActor>>,
-    /// The caller's phone transferred this call away: when the talk ends, the call ends.
-    caller_transferred: bool,
-    /// SIP Call-IDs this call registered in the dialog index.
-    dialog_ids: Vec<String>,
-    /// Recording parts started so far (the recorder talk option can start several).
-    recording_parts: u32,
-    /// Parts stopped whose files the media task is still finishing: (start, stereo, mono, end).
-    recordings_closing: std::collections::VecDeque<(u64, String, String, u64)>,
-    /// The voicemail in progress.
-    voicemail: Option<voicemail::Voicemail>,
-    /// Digits the employee keyed during the talk, for talk options.
-    talk_digits: talk_options::Digits,
-}
-
-impl CallActor {
-    /// A call actor for `setup`, reporting its exit to `supervisor`.
-    pub fn new(setup: CallSetup, deps: CallDeps, supervisor: Recipient<CallExited>) -> Self {
-        let span = tracing::info_span!("call", call_id = %setup.call_id);
-        let start_unix_ms = deps.clock.unix_ms();
-        let record = setup.scenario.record;
-        let run = ScenarioRun::new(setup.scenario.clone(), deps.step_budget);
-        let Leg {
-            info,
-            commands,
-            events,
-        } = setup.leg;
-        CallActor {
-            id: setup.call_id,
-            span,
-            deps,
-            supervisor,
-            leg_tx: commands,
-            leg_info: info,
-            leg_events: Some(events),
-            leg_open: true,
-            media_leg: None,
-            media: None,
-            run,
-            snapshot: setup.snapshot,
-            events: routing_events(&setup.routed, start_unix_ms),
-            last_forward: None,
-            routed: setup.routed,
-            start_unix_ms,
-            answer_unix_ms: None,
-            outcome: None,
-            record,
-            recording: None,
-            caller_sdp: None,
-            caller_ringing: false,
-            forwarding: None,
-            employees: Vec::new(),
-            outbound_caller_id: setup.outbound_caller_id,
-            joined: None,
-            caller_transferred: false,
-            dialog_ids: Vec::new(),
-            recording_parts: 0,
-            recordings_closing: Default::default(),
-            voicemail: None,
-            talk_digits: Default::default(),
-        }
-    }
-
-    fn execute(&mut self, commands: Vec<Command>, ctx: &mut Context<Self>) {
-        for command in commands {
-            if self.outcome.is_some() {
-                return;
-            }
-            match command {
-                Command::Event(what) => self.event(what),
-                Command::Answer => self.answer(ctx),
-                Command::Play { id, prompt } => self.play(id, prompt, ctx),
-                Command::Forward { id, forward } => self.forward(id, forward, ctx),
-                Command::Voicemail {
-                    id,
-                    prompt,
-                    max_s,
-                    silence_s,
-                    email,
-                } => self.start_voicemail(id, prompt, max_s, silence_s, email, ctx),
-                Command::Ring { id, ms } => {
-                    self.ring_caller();
-                    ctx.run_later(Duration::from_millis(u64::from(ms)), move |act, ctx| {
-                        let cmds = act.run.handle(Input::TimerFired { id });
-                        act.execute(cmds, ctx);
-                    });
-                }
-                Command::Silence { id, ms } => {
-                    if let Some(media) = &self.media {
-                        media.play(id, Arc::new(MediaPrompt::silence(ms)));
-                    }
-                }
-                Command::Echo { id, max_s } => {
-                    if let Some(media) = &self.media {
-                        media.echo(id, Duration::from_secs(u64::from(max_s)));
-                    }
-                }
-                Command::Hangup { reason } => {
-                    let by = match reason {
-                        Ending::Finished(_) => EndedBy::Switch,
-                        Ending::Broken(_) => EndedBy::Failure,
-                    };
-                    self.end(by, reason.reason().to_string(), ctx);
-                }
-            }
-        }
-    }
-
-    /// Starts the caller's media session once; returns our SDP for the caller.
-    fn start_caller_media(&mut self, ctx: &mut Context<Self>) -> Option<String> {
-        if let Some(sdp) = &self.caller_sdp {
-            return Some(sdp.clone());
-        }
-        let media_leg = self.media_leg.take()?;
-        let offer = &self.leg_info.offer;
-        let local = media_leg.local_addr();
-        let session_id = self.start_unix_ms;
-        let sdp = vpbx_media::answer(local.ip(), local.port(), offer, session_id, 1);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let handle = media_leg.start(offer.remote, offer.codec, offer.telephone_event, tx);
-        let addr = ctx.address();
-        ctx.spawn(
-            async move {
-                while let Some(ev) = rx.recv().await {
-                    addr.do_send(FromMedia(ev));
-                }
-            }
-            .into_actor(self),
-        );
-        self.media = Some(handle);
-        self.caller_sdp = Some(sdp.clone());
-        Some(sdp)
-    }
-
-    /// 180 Ringing to the caller, once.
-    fn ring_caller(&mut self) {
-        if !self.caller_ringing && self.answer_unix_ms.is_none() {
-            self.caller_ringing = true;
-            self.send_leg(LegCommand::Ring);
-        }
-    }
-
-    /// Answers the caller (200 with our SDP); idempotent.
-    fn answer(&mut self, ctx: &mut Context<Self>) {
-        if self.answer_unix_ms.is_some() {
-            return;
-        }
-        let Some(sdp) = self.start_caller_media(ctx) else {
-            self.end(EndedBy::Failure, "no media leg to answer with".into(), ctx);
-            return;
-        };
-        self.send_leg(LegCommand::Answer { sdp });
-        let now = self.deps.clock.unix_ms();
-        self.answer_unix_ms = Some(now);
-        if self.record {
-            if let Some(handle) = self.media.clone() {
-                self.start_recording(&handle, now);
-            }
-        }
-    }
-
-    fn play(&mut self, id: u64, prompt: Prompt, ctx: &mut Context<Self>) {
-        if let Prompt::Text { text, voice } = prompt {
-            // Spoken off the actor: espeak-ng runs as a subprocess (cached by text and voice).
-            let tts = self.deps.tts.clone();
-            let voice = voice.unwrap_or_else(|| self.deps.default_voice.clone());
-            ctx.spawn(
-                async move { tts.speak(&text, &voice).await }
-                    .into_actor(self)
-                    .map(move |res, act, ctx| match (res, &act.media) {
-                        (Ok(p), Some(media)) => media.play(id, p),
-                        (Ok(_), None) => {}
-                        (Err(e), _) => {
-                            let _g = act.span.clone().entered();
-                            warn!(error = %e, "text-to-speech failed; prompt skipped");
-                            let cmds = act.run.handle(Input::PlayFailed {
-                                id,
-                                why: format!("text-to-speech: {e}"),
-                            });
-                            act.execute(cmds, ctx);
-                        }
-                    }),
-            );
-            return;
-        }
-        let loaded = match &prompt {
-            Prompt::File { id: file } => match self.snapshot.file(*file) {
-                Some(meta) => {
-                    let path = self.deps.data_dir.join(&meta.path);
-                    self.deps
-                        .media
-                        .prompts()
-                        .get_or_load(&path)
-                        .map_err(|e| format!("file {file} ({}): {e}", path.display()))
-                }
-                None => Err(format!("file {file} is not in the file base")),
-            },
-            Prompt::Text { .. } => Err("unreachable: text prompts are spoken above".into()),
-        };
-        match (loaded, &self.media) {
-            (Ok(p), Some(media)) => media.play(id, p),
-            (Ok(_), None) => {
-                let cmds = self.run.handle(Input::PlayFailed {
-                    id,
-                    why: "no media".into(),
-                });
-                self.execute(cmds, ctx);
-            }
-            (Err(why), _) => {
-                warn!(%why, "prompt not playable");
-                let cmds = self.run.handle(Input::PlayFailed { id, why });
-                self.execute(cmds, ctx);
-            }
-        }
-    }
-
-    /// Records the whole call: `recordings/<call>-stereo.wav` (caller left) and
-    /// `recordings/<call>.wav` (mono mix) under the data directory.
-    fn start_recording(&mut self, media: &MediaHandle, now: u64) {
-        let dir = self.deps.data_dir.join("recordings");
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            warn!(error = %e, "cannot create the recordings directory; call not recorded");
-            return;
-        }
-        // The first part of a call is `<call>.wav`; parts started later by the recorder talk
-        // option are `<call>-2.wav`, `<call>-3.wav`, ...
-        self.recording_parts += 1;
-        let base = if self.recording_parts == 1 {
-            self.id.0.clone()
-        } else {
-            format!("{}-{}", self.id, self.recording_parts)
-        };
-        let stereo = format!("recordings/{base}-stereo.wav");
-        let mono = format!("recordings/{base}.wav");
-        media.start_recording(
-            RECORDING_ID,
-            vpbx_media::RecordSpec {
-                stereo_path: Some(self.deps.data_dir.join(&stereo)),
-                mono_path: Some(self.deps.data_dir.join(&mono)),
-            },
-        );
-        self.note("recording started".into());
-        self.recording = Some((now, stereo, mono));
-    }
-
-    /// Files the metadata of the recording in progress and of parts still closing (their files
-    /// are finished by the media task when the leg closes).
-    fn finish_recording(&mut self, end: u64) {
-        let closing: Vec<_> = self.recordings_closing.drain(..).collect();
-        for (start, stereo, mono, stopped) in closing {
-            self.file_recording(start, stereo, mono, stopped);
-        }
-        if let Some((start, stereo, mono)) = self.recording.take() {
-            self.file_recording(start, stereo, mono, end);
-        }
-    }
-
-    /// Stops the recording in progress; its metadata is filed once its files are complete.
-    fn stop_recording(&mut self, now: u64) {
-        if let Some((start, stereo, mono)) = self.recording.take() {
-            if let Some(m) = &self.media {
-                m.stop_recording(RECORDING_ID);
-            }
-            self.recordings_closing
-                .push_back((start, stereo, mono, now));
-        }
-    }
-
-    fn file_recording(&mut self, start: u64, stereo: String, mono: String, end: u64) {
-        self.deps
-            .cdrs
-            .write_recording(vpbx_store::recordings::RecordingMeta {
-                call_id: self.id.0.clone(),
-                numa: self.leg_info.numa.clone(),
-                numb: self.leg_info.numb.clone(),
-                employee: self.employees.first().map(|e| e.0),
-                start_unix_ms: start,
-                duration_ms: end.saturating_sub(start),
-                stereo_path: Some(stereo),
-                mono_path: Some(mono),
-            });
-    }
-
-    /// Makes one of this call's dialogs findable by transfers that name it.
-    fn register_dialog(&mut self, sip_call_id: String, ctx: &mut Context<Self>) {
-        self.deps.dialogs.insert(sip_call_id.clone(), ctx.address());
-        self.dialog_ids.push(sip_call_id);
-    }
-
-    /// Adds a step to the call detail.
-    fn event(&mut self, what: Event) {
-        let at_unix_ms = self.deps.clock.unix_ms();
-        self.events.push(CallEvent { at_unix_ms, what });
-    }
-
-    /// Adds a step in words to the call detail.
-    fn note(&mut self, text: String) {
-        self.event(Event::Note(text));
-    }
-
-    fn send_leg(&mut self, cmd: LegCommand) {
-        if self.leg_open && self.leg_tx.send(cmd).is_err() {
-            self.leg_open = false;
-        }
-    }
-
-    /// Ends the call once: hang up the leg, close media, stop. The CDR is written in `stopped()`.
-    fn end(&mut self, by: EndedBy, reason: String, ctx: &mut Context<Self>) {
-        if self.outcome.is_some() {
-            return;
-        }
-        let answered = self.answer_unix_ms.is_some();
-        let result = match by {
-            EndedBy::Failure => CallResult::Failed,
-            _ if answered => CallResult::Answered,
-            EndedBy::Caller => CallResult::Abandoned,
-            _ => match self.last_forward {
-                Some(crate::core::forward::ForwardOutcome::Busy) => CallResult::Busy,
-                _ => CallResult::NotAnswered,
-            },
-        };
-        let side = match by {
-            EndedBy::Caller => HangupSide::Caller,
-            EndedBy::Callee => HangupSide::Callee,
-            EndedBy::Switch | EndedBy::Failure => HangupSide::Switch,
-        };
-        info!(result = result.as_str(), %reason, "call ending");
-        if side != HangupSide::Caller {
-            self.send_leg(LegCommand::Hangup {
-                reason: reason.clone(),
-            });
-        }
-        self.leg_open = false;
-        self.drop_forwarding(&reason);
-        self.outcome = Some((result, side, reason));
-        ctx.stop();
-    }
+fn held(n: &Negotiated) -> bool {
+    n.direction != Direction::SendRecv
 }
 
 impl Actor for CallActor {
@@ -555,14 +407,13 @@ impl Actor for CallActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        self.register_dialog(self.leg_info.sip_call_id.clone(), ctx);
+        self.register_dialog(self.caller.info.sip_call_id.clone(), ctx);
         info!(
-            numa = %Pii(&self.leg_info.numa),
-            numb = %self.leg_info.numb,
-            rule = %self.routed.rule,
+            numa = %Pii(&self.caller.info.numa),
+            numb = %self.caller.info.numb,
             "call started"
         );
-        if let Some(mut events) = self.leg_events.take() {
+        if let Some(mut events) = self.caller.events.take() {
             let addr = ctx.address();
             ctx.spawn(
                 async move {
@@ -581,9 +432,9 @@ impl Actor for CallActor {
                     let _g = act.span.clone().entered();
                     match res {
                         Ok(leg) => {
-                            act.media_leg = Some(leg);
-                            let cmds = act.run.start();
-                            act.execute(cmds, ctx);
+                            act.caller.media_leg = Some(leg);
+                            let fx = act.core.start(act.deps.clock.now());
+                            act.apply(fx, ctx);
                         }
                         Err(e) => {
                             warn!(error = %e, "no media for the call");
@@ -591,7 +442,7 @@ impl Actor for CallActor {
                                 code: 503,
                                 reason: format!("media unavailable: {e}"),
                             });
-                            act.end(EndedBy::Failure, format!("media unavailable: {e}"), ctx);
+                            act.feed(Input::AnswerFailed(format!("media unavailable: {e}")), ctx);
                         }
                     }
                 }),
@@ -602,20 +453,20 @@ impl Actor for CallActor {
         let _g = self.span.clone().entered();
         self.deps.dialogs.remove(&self.dialog_ids, &ctx.address());
         if let Some(partner) = self.joined.take() {
-            partner.do_send(forwarding::PartnerEnded);
+            partner.do_send(PartnerEnded);
         }
-        let (result, hangup, reason) = self.outcome.take().unwrap_or_else(|| {
+        let (result, hangup, reason) = self.record.outcome.take().unwrap_or_else(|| {
             (
                 CallResult::Failed,
                 HangupSide::Switch,
                 "call actor failed; call ended by its supervisor policy".to_string(),
             )
         });
-        if self.leg_open {
-            // Not ended through `end()`: the actor failed. End the leg cleanly: BYE when
-            // answered, a 500 final response when not.
-            self.leg_open = false;
-            let cmd = if self.answer_unix_ms.is_some() {
+        if self.caller.open {
+            // Not ended by the core: the actor failed. End the leg cleanly: BYE when answered,
+            // a 500 final response when not.
+            self.caller.open = false;
+            let cmd = if self.record.answer_unix_ms.is_some() {
                 LegCommand::Hangup {
                     reason: reason.clone(),
                 }
@@ -625,10 +476,10 @@ impl Actor for CallActor {
                     reason: reason.clone(),
                 }
             };
-            let _ = self.leg_tx.send(cmd);
+            let _ = self.caller.commands.send(cmd);
         }
-        self.drop_forwarding(&reason);
-        if let Some(media) = self.media.take() {
+        self.release_all(&reason);
+        if let Some(media) = self.caller.media.take() {
             let st = media.stats();
             self.event(Event::Rtp {
                 sent: st.packets_sent,
@@ -643,21 +494,21 @@ impl Actor for CallActor {
             media.close();
         }
         let end = self.deps.clock.unix_ms();
-        self.finish_recording(end);
+        self.finish_recordings(end);
         self.finish_voicemail(end);
-        self.media_leg = None;
+        self.caller.media_leg = None;
         self.deps.cdrs.write(Cdr {
             call_id: self.id.0.clone(),
-            sip_call_id: self.leg_info.sip_call_id.clone(),
-            numa: self.leg_info.numa.clone(),
-            numb: self.leg_info.numb.clone(),
-            start_unix_ms: self.start_unix_ms,
-            answer_unix_ms: self.answer_unix_ms,
+            sip_call_id: self.caller.info.sip_call_id.clone(),
+            numa: self.caller.info.numa.clone(),
+            numb: self.caller.info.numb.clone(),
+            start_unix_ms: self.record.start_unix_ms,
+            answer_unix_ms: self.record.answer_unix_ms,
             end_unix_ms: end,
             result,
             hangup,
             reason: reason.clone(),
-            events: std::mem::take(&mut self.events),
+            events: std::mem::take(&mut self.record.events),
         });
         info!(result = result.as_str(), %reason, "call finished");
         self.supervisor.do_send(CallExited {
@@ -671,58 +522,45 @@ impl Handler<FromLeg> for CallActor {
     type Result = ();
     fn handle(&mut self, msg: FromLeg, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        match msg.0 {
-            LegEvent::Confirmed => self.note("answer acknowledged".into()),
+        let signal = match msg.0 {
+            LegEvent::Confirmed => Signal::Confirmed,
             LegEvent::Cancelled => {
-                self.leg_open = false;
-                self.end(EndedBy::Caller, "caller cancelled".into(), ctx);
+                self.caller.open = false;
+                Signal::Cancelled
             }
             LegEvent::RemoteHangup => {
-                self.leg_open = false;
-                self.end(EndedBy::Caller, "caller hung up".into(), ctx);
+                self.caller.open = false;
+                Signal::Hangup
             }
             LegEvent::Failed(why) => {
-                self.leg_open = false;
-                self.end(EndedBy::Failure, format!("leg failed: {why}"), ctx);
+                self.caller.open = false;
+                Signal::Failed(why)
             }
-            LegEvent::Ended => self.leg_open = false,
-            LegEvent::Dtmf { digit, duration_ms } => {
-                self.event(Event::Digit {
-                    side: Side::Caller,
-                    digit,
-                    duration_ms,
-                    sip_info: true,
-                });
+            LegEvent::Ended => {
+                self.caller.open = false;
+                return;
             }
+            LegEvent::Dtmf { digit, duration_ms } => Signal::Dtmf {
+                digit,
+                duration_ms,
+                sip_info: true,
+            },
             LegEvent::RemoteMedia { offer } => {
-                self.event(Event::MediaMoved {
-                    side: Side::Caller,
-                    to: format!("{} ({})", offer.remote, offer.direction.as_str()),
-                });
-                if let Some(media) = &self.media {
+                if let Some(media) = &self.caller.media {
                     media.set_remote(offer.remote);
                 }
-                self.caller_media_changed(&offer);
+                Signal::Media {
+                    held: held(&offer),
+                    to: format!("{} ({})", offer.remote, offer.direction.as_str()),
+                }
             }
-            LegEvent::Refer {
-                target,
-                replaces: Some(r),
-            } => {
-                self.note(format!("caller: attended transfer to {target}"));
-                let party = self.talk_media();
-                self.join_with(r, party, forwarding::TransferFrom::Caller, ctx);
-            }
-            LegEvent::Refer {
-                target,
-                replaces: None,
-            } => {
-                self.note(format!(
-                    "caller: blind transfer to {target} refused (only the answering side may transfer blind)"
-                ));
-            }
+            LegEvent::Refer { target, replaces } => Signal::Refer { target, replaces },
             // Outbound-only events never come from the inbound leg.
-            LegEvent::Ringing { .. } | LegEvent::Answered { .. } | LegEvent::Rejected { .. } => {}
-        }
+            LegEvent::Ringing { .. } | LegEvent::Answered { .. } | LegEvent::Rejected { .. } => {
+                return
+            }
+        };
+        self.feed(Input::Caller(signal), ctx);
     }
 }
 
@@ -730,41 +568,29 @@ impl Handler<FromMedia> for CallActor {
     type Result = ();
     fn handle(&mut self, msg: FromMedia, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        let msg = match self.voicemail_event(msg.0, ctx) {
-            Some(ev) => FromMedia(ev),
-            None => return,
+        let Some(ev) = self.voicemail_event(msg.0, ctx) else {
+            return;
         };
-        let input = match msg.0 {
-            MediaEvent::PlayDone { id } => Input::PlayDone { id },
-            MediaEvent::EchoDone { id } => Input::EchoDone { id },
+        use crate::core::scenario::Input as Scenario;
+        let input = match ev {
+            MediaEvent::PlayDone { id } => Input::Scenario(Scenario::PlayDone { id }),
+            MediaEvent::EchoDone { id } => Input::Scenario(Scenario::EchoDone { id }),
             MediaEvent::PlayInterrupted { id, digit } => {
                 self.note(format!("prompt interrupted by '{digit}'"));
-                Input::PlayDone { id }
+                Input::Scenario(Scenario::PlayDone { id })
             }
-            MediaEvent::Dtmf { digit, duration_ms } => {
-                // No operation collects digits yet (menus arrive with the scenario work): the
-                // digit goes into the call detail.
-                self.event(Event::Digit {
-                    side: Side::Caller,
-                    digit,
-                    duration_ms,
-                    sip_info: false,
-                });
-                return;
-            }
-            MediaEvent::Timeout => {
-                self.end(EndedBy::Failure, "media timeout".into(), ctx);
-                return;
-            }
+            MediaEvent::Dtmf { digit, duration_ms } => Input::Caller(Signal::Dtmf {
+                digit,
+                duration_ms,
+                sip_info: false,
+            }),
+            MediaEvent::Timeout => Input::Caller(Signal::MediaTimeout),
             MediaEvent::RecordingFailed { id, error } => {
                 warn!(id, %error, "recording failed");
                 return;
             }
-            MediaEvent::RecordingDone { id, .. } if id == RECORDING_ID => {
-                // A part stopped during the call: its files are complete now.
-                if let Some((start, stereo, mono, end)) = self.recordings_closing.pop_front() {
-                    self.file_recording(start, stereo, mono, end);
-                }
+            MediaEvent::RecordingDone { id, .. } if id == media::RECORDING_ID => {
+                self.recording_closed();
                 return;
             }
             MediaEvent::Closed => return,
@@ -773,8 +599,106 @@ impl Handler<FromMedia> for CallActor {
                 return;
             }
         };
-        let cmds = self.run.handle(input);
-        self.execute(cmds, ctx);
+        self.feed(input, ctx);
+    }
+}
+
+impl Handler<FromParty> for CallActor {
+    type Result = ();
+    fn handle(&mut self, FromParty(id, ev): FromParty, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        let Some(party) = self.parties.get_mut(&id) else {
+            // Released: whatever it says no longer matters.
+            return;
+        };
+        let signal = match ev {
+            PartyEvent::Media(MediaEvent::Timeout) => Signal::MediaTimeout,
+            PartyEvent::Media(MediaEvent::Dtmf { digit, duration_ms }) => Signal::Dtmf {
+                digit,
+                duration_ms,
+                sip_info: false,
+            },
+            PartyEvent::Media(_) => return,
+            PartyEvent::Leg(ev) => match ev {
+                LegEvent::Ringing { early } => {
+                    let is_early = early.is_some();
+                    if early.is_some() {
+                        party.remote = early;
+                    }
+                    Signal::Ringing { early: is_early }
+                }
+                LegEvent::Answered { answer, by, dialog } => {
+                    if let Some(m) = &party.media {
+                        m.set_remote(answer.remote);
+                    }
+                    party.remote = Some(answer);
+                    let employee = party.employee;
+                    self.register_dialog(dialog.call_id.clone(), ctx);
+                    if let Some(e) = employee {
+                        if !self.record.employees.contains(&e) {
+                            self.record.employees.push(e);
+                        }
+                    }
+                    Signal::Answered { by, dialog }
+                }
+                LegEvent::Rejected {
+                    code,
+                    cause,
+                    reason,
+                } => {
+                    tracing::debug!(%id, code, %reason, "party refused");
+                    Signal::Rejected { code, cause }
+                }
+                LegEvent::RemoteHangup | LegEvent::Ended => Signal::Hangup,
+                LegEvent::Failed(why) => Signal::Failed(why),
+                LegEvent::RemoteMedia { offer } => {
+                    if let Some(m) = &party.media {
+                        m.set_remote(offer.remote);
+                    }
+                    let s = Signal::Media {
+                        held: held(&offer),
+                        to: format!("{} ({})", offer.remote, offer.direction.as_str()),
+                    };
+                    party.remote = Some(offer);
+                    s
+                }
+                LegEvent::Dtmf { digit, duration_ms } => Signal::Dtmf {
+                    digit,
+                    duration_ms,
+                    sip_info: true,
+                },
+                LegEvent::Refer { target, replaces } => Signal::Refer { target, replaces },
+                LegEvent::Confirmed | LegEvent::Cancelled => return,
+            },
+        };
+        self.feed(Input::Party(id, signal), ctx);
+    }
+}
+
+impl Handler<JoinRequest> for CallActor {
+    type Result = Result<Addr<CallActor>, String>;
+    fn handle(&mut self, msg: JoinRequest, ctx: &mut Context<Self>) -> Self::Result {
+        let _g = self.span.clone().entered();
+        let (keep, fx) = self.core.join_request(&msg.replaces)?;
+        let far = self.media_of(keep);
+        self.apply(fx, ctx);
+        let Some(far) = far else {
+            return Err("the replaced call has no media".into());
+        };
+        if let Err(e) = self.deps.media.bridge(&far, &msg.media) {
+            return Err(format!("bridge failed: {e}"));
+        }
+        self.joined = Some(msg.partner);
+        Ok(ctx.address())
+    }
+}
+
+impl Handler<PartnerEnded> for CallActor {
+    type Result = ();
+    fn handle(&mut self, _: PartnerEnded, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        self.joined = None;
+        self.feed(Input::PartnerEnded, ctx);
     }
 }
 
@@ -782,18 +706,7 @@ impl Handler<Shutdown> for CallActor {
     type Result = ();
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        if self.answer_unix_ms.is_none() {
-            self.send_leg(LegCommand::Reject {
-                code: 503,
-                reason: "switch shutting down".into(),
-            });
-        }
-        let by = if self.answer_unix_ms.is_some() {
-            EndedBy::Switch
-        } else {
-            EndedBy::Failure
-        };
-        self.end(by, "switch shutting down".into(), ctx);
+        self.feed(Input::Shutdown, ctx);
     }
 }
 

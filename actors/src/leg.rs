@@ -7,7 +7,7 @@
 //! Safety net: when every sender of a leg's commands is dropped without a final command (the call
 //! actor died), the edge ends the leg on its own — BYE if it was answered, a 500 response if not.
 
-pub use crate::core::call::DialTarget;
+pub use crate::core::call::{DialTarget, Dialog, Replaces};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use vpbx_media::Negotiated;
 use vpbx_store::model::LegCause;
@@ -96,8 +96,8 @@ pub enum LegEvent {
         answer: Negotiated,
         /// Who answered, for the call detail (contact or URI).
         by: String,
-        /// The answered dialog: SIP Call-ID, our tag, the callee's tag.
-        dialog: (String, String, String),
+        /// The answered dialog.
+        dialog: Dialog,
     },
     /// Outbound legs: every destination refused or could not be reached; the leg is over.
     Rejected {
@@ -124,27 +124,6 @@ pub enum LegEvent {
         /// The peer's new media description.
         offer: Negotiated,
     },
-}
-
-/// The dialog an attended transfer replaces (RFC 3891), as named by the transferring phone.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Replaces {
-    /// SIP Call-ID of the dialog.
-    pub call_id: String,
-    /// `to-tag` (the tag of the party that received the dialog's INVITE).
-    pub to_tag: String,
-    /// `from-tag`.
-    pub from_tag: String,
-}
-
-impl Replaces {
-    /// Whether this names the dialog `call_id` with tags `a` and `b` (in either order: phones
-    /// differ in which side they call `to` and `from`).
-    pub fn names(&self, call_id: &str, a: &str, b: &str) -> bool {
-        self.call_id == call_id
-            && ((self.to_tag == a && self.from_tag == b)
-                || (self.to_tag == b && self.from_tag == a))
-    }
 }
 
 /// A request for an outbound leg.

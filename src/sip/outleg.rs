@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{debug, info_span, Instrument};
-use vpbx_actors::leg::{Dial, DialRequest, DialTarget, LegCommand, LegEvent};
+use vpbx_actors::leg::{Dial, DialRequest, DialTarget, Dialog, LegCommand, LegEvent};
 use vpbx_store::model::LegCause;
 use vpbx_store::model::{TrunkAuth, TrunkTransport};
 
@@ -307,7 +307,7 @@ impl Outbound {
                                     let _ = events.send(LegEvent::Answered {
                                         answer,
                                         by: branches[i].1.clone(),
-                                        dialog: (id.call_id.clone(), id.local_tag.clone(), id.remote_tag.clone()),
+                                        dialog: Dialog { call_id: id.call_id.clone(), local_tag: id.local_tag.clone(), remote_tag: id.remote_tag.clone() },
                                     });
                                 }
                                 Err(e) => {

@@ -11,6 +11,7 @@ use actix::prelude::*;
 use std::sync::Arc;
 use tracing::warn;
 use vpbx_media::{MediaEvent, PlayOptions, VoicemailSpec};
+use vpbx_store::model::Event;
 use vpbx_store::model::Prompt;
 
 /// A voicemail in progress.
@@ -39,7 +40,7 @@ impl CallActor {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             warn!(error = %e, "cannot create the voicemail directory");
         }
-        self.voicemail = Some(Voicemail {
+        self.media.voicemail = Some(Voicemail {
             id,
             greeting: true,
             spec: VoicemailSpec {
@@ -55,10 +56,7 @@ impl CallActor {
         match prompt {
             None => self.voicemail_greeting(id, vec![beep]),
             Some(Prompt::File { id: file }) => {
-                let loaded = self.snapshot.file(file).and_then(|meta| {
-                    let path = self.deps.data_dir.join(&meta.path);
-                    self.deps.media.prompts().get_or_load(&path).ok()
-                });
+                let loaded = self.load_file(file).ok();
                 if loaded.is_none() {
                     self.note(format!("voicemail: file {file} not playable, beep only"));
                 }
@@ -87,7 +85,7 @@ impl CallActor {
     }
 
     fn voicemail_greeting(&mut self, id: u64, items: Vec<Arc<vpbx_media::Prompt>>) {
-        if let Some(media) = &self.media {
+        if let Some(media) = &self.caller.media {
             media.play_sequence(
                 id,
                 items,
@@ -105,7 +103,7 @@ impl CallActor {
         ev: MediaEvent,
         ctx: &mut Context<Self>,
     ) -> Option<MediaEvent> {
-        let Some(vm) = self.voicemail.as_mut() else {
+        let Some(vm) = self.media.voicemail.as_mut() else {
             return Some(ev);
         };
         match ev {
@@ -115,7 +113,7 @@ impl CallActor {
                 vm.started = Some(now);
                 let path = self.deps.data_dir.join(&vm.path);
                 let spec = vm.spec;
-                if let Some(media) = &self.media {
+                if let Some(media) = &self.caller.media {
                     media.record_voicemail(id, path, spec);
                 }
                 self.note("voicemail: recording after the beep".into());
@@ -131,15 +129,13 @@ impl CallActor {
                 ));
                 let end = self.deps.clock.unix_ms();
                 self.finish_voicemail_with(end, Some(duration_ms));
-                let cmds = self.run.handle(Input::VoicemailDone { id });
-                self.execute(cmds, ctx);
+                self.feed(Input::VoicemailDone { id }.into(), ctx);
                 None
             }
             MediaEvent::RecordingFailed { id, error } if id == vm.id => {
                 self.note(format!("voicemail: recording failed ({error})"));
-                self.voicemail = None;
-                let cmds = self.run.handle(Input::VoicemailDone { id });
-                self.execute(cmds, ctx);
+                self.media.voicemail = None;
+                self.feed(Input::VoicemailDone { id }.into(), ctx);
                 None
             }
             other => Some(other),
@@ -152,7 +148,7 @@ impl CallActor {
     }
 
     fn finish_voicemail_with(&mut self, end: u64, duration_ms: Option<u64>) {
-        let Some(vm) = self.voicemail.take() else {
+        let Some(vm) = self.media.voicemail.take() else {
             return;
         };
         let Some(start) = vm.started else {
@@ -165,12 +161,16 @@ impl CallActor {
             return;
         };
         let duration_ms = duration_ms.unwrap_or_else(|| end.saturating_sub(start));
+        self.event(Event::Voicemail {
+            path: Some(vm.path.clone()),
+            duration_ms,
+        });
         self.deps
             .cdrs
             .write_recording(vpbx_store::recordings::RecordingMeta {
                 call_id: self.id.0.clone(),
-                numa: self.leg_info.numa.clone(),
-                numb: self.leg_info.numb.clone(),
+                numa: self.caller.info.numa.clone(),
+                numb: self.caller.info.numb.clone(),
                 employee: None,
                 start_unix_ms: start,
                 duration_ms,
@@ -180,7 +180,7 @@ impl CallActor {
         if let Some(to) = &vm.email {
             self.note(format!(
                 "voicemail: notification for {to} (caller {}, {duration_ms} ms) pending (no mail relay configured)",
-                self.leg_info.numa
+                self.caller.info.numa
             ));
         }
     }

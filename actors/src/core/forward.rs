@@ -5,7 +5,8 @@
 use super::call::DialTarget;
 use std::collections::BTreeMap;
 use vpbx_store::model::{
-    CompanyConfig, Employee, Forward, ForwardTarget, LegCause, Phone, PhoneType, RingMode,
+    CompanyConfig, Employee, Event, Forward, ForwardTarget, LegCause, Phone, PhoneType, RingMode,
+    RingOutcome,
 };
 
 /// Seconds an external number or SIP URI target rings when its timeout is unset.
@@ -33,13 +34,50 @@ pub struct Round {
     pub timeout_s: u32,
 }
 
+/// Why a target of a forward operation rings no phone (SPEC §4.1 availability reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The employee or group was deleted.
+    DoesNotExist,
+    /// The employee switched calls off.
+    CallStatusOff,
+    /// The employee has no phones.
+    NoPhones,
+    /// No member of the group can take calls.
+    NoMemberAvailable,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SkipReason::DoesNotExist => "does not exist",
+            SkipReason::CallStatusOff => "call status off",
+            SkipReason::NoPhones => "has no phones",
+            SkipReason::NoMemberAvailable => "no member can take calls",
+        })
+    }
+}
+
+/// A target left out of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// The employee or group, for the call detail.
+    pub target: String,
+    /// Why.
+    pub why: SkipReason,
+}
+
+fn skip(target: String, why: SkipReason) -> Skip {
+    Skip { target, why }
+}
+
 /// The ringing plan of one forward operation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Rounds in order.
     pub rounds: Vec<Round>,
     /// Targets or phones left out, with the reason (for the call detail).
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Skip>,
 }
 
 fn employee_label(e: &Employee) -> String {
@@ -106,29 +144,32 @@ pub fn plan(cfg: &CompanyConfig, fwd: &Forward) -> Plan {
     for t in &fwd.targets {
         match t {
             ForwardTarget::Employee { id } => match cfg.employee(*id) {
-                None => out.skipped.push(format!("employee {id}: does not exist")),
+                None => out
+                    .skipped
+                    .push(skip(format!("employee {id}"), SkipReason::DoesNotExist)),
                 Some(e) if !e.calls_enabled => out
                     .skipped
-                    .push(format!("{}: call status off", employee_label(e))),
+                    .push(skip(employee_label(e), SkipReason::CallStatusOff)),
                 Some(e) if e.phones.is_empty() => out
                     .skipped
-                    .push(format!("{}: has no phones", employee_label(e))),
+                    .push(skip(employee_label(e), SkipReason::NoPhones)),
                 Some(e) => {
                     let phones = e.phones.iter().map(|p| phone_ring(Some(e), p)).collect();
                     push_phones(phones, 1, &mut seen);
                 }
             },
             ForwardTarget::Group { id } => match cfg.group(*id) {
-                None => out.skipped.push(format!("group {id}: does not exist")),
+                None => out
+                    .skipped
+                    .push(skip(format!("group {id}"), SkipReason::DoesNotExist)),
                 Some(g) => {
                     let mut phones = Vec::new();
                     for m in &g.members {
                         match cfg.employee(*m) {
                             None => {}
-                            Some(e) if !e.calls_enabled => out.skipped.push(format!(
-                                "{}: call status off (group {})",
-                                employee_label(e),
-                                g.name
+                            Some(e) if !e.calls_enabled => out.skipped.push(skip(
+                                format!("{} (group {})", employee_label(e), g.name),
+                                SkipReason::CallStatusOff,
                             )),
                             Some(e) => {
                                 phones.extend(e.phones.iter().map(|p| phone_ring(Some(e), p)))
@@ -140,8 +181,10 @@ pub fn plan(cfg: &CompanyConfig, fwd: &Forward) -> Plan {
                         phones.sort_by_key(|(r, _)| r.kind != first);
                     }
                     if phones.is_empty() {
-                        out.skipped
-                            .push(format!("group {}: no member can take calls", g.name));
+                        out.skipped.push(skip(
+                            format!("group {}", g.name),
+                            SkipReason::NoMemberAvailable,
+                        ));
                     }
                     push_phones(phones, usize::from(g.simultaneous_lines), &mut seen);
                 }
@@ -225,12 +268,12 @@ impl ForwardOutcome {
     }
 }
 
-/// What the call actor must do for the ringing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the call must do for the ringing.
+#[derive(Debug, Clone, PartialEq)]
 pub enum RingAction {
     /// Start an outbound leg with this number.
     Dial {
-        /// Leg number (unique within the ringer).
+        /// Leg number (unique within the call).
         leg: u32,
         /// The phone.
         ring: Ring,
@@ -255,7 +298,7 @@ pub enum RingAction {
     /// Ringing is over without an answer.
     Done(ForwardOutcome),
     /// A step for the call detail.
-    Trace(String),
+    Event(Event),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,33 +307,76 @@ enum LegState {
     Failed,
 }
 
+/// One leg the ringer started.
+#[derive(Debug, Clone)]
+struct RingLeg {
+    round: usize,
+    state: LegState,
+    ring: Ring,
+}
+
+impl RingLeg {
+    fn ended(&self, outcome: RingOutcome, cause: Option<LegCause>, code: Option<u16>) -> Event {
+        Event::RingEnded {
+            target: self.ring.label.clone(),
+            employee: self.ring.employee,
+            line: self.ring.line(),
+            outcome,
+            cause,
+            code,
+        }
+    }
+}
+
+impl Ring {
+    /// The SIP line rung, if the phone is one.
+    pub fn line(&self) -> Option<vpbx_store::model::SipLineId> {
+        match &self.target {
+            DialTarget::Line { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+}
+
 /// The ringing of one forward operation.
 #[derive(Debug)]
 pub struct Ringer {
     plan: Plan,
     round: usize,
-    legs: BTreeMap<u32, (usize, LegState, String)>,
+    legs: BTreeMap<u32, RingLeg>,
     next_leg: u32,
     timed_out: bool,
     done: bool,
 }
 
 impl Ringer {
-    /// A ringer over `plan`.
-    pub fn new(plan: Plan) -> Self {
+    /// A ringer over `plan` whose legs are numbered from `first_leg` on (leg numbers stay
+    /// unique within a call across several ringers, so a late event of an earlier ringer's leg
+    /// can never be taken for one of this ringer's).
+    pub fn new(plan: Plan, first_leg: u32) -> Self {
         Ringer {
             plan,
             round: 0,
             legs: BTreeMap::new(),
-            next_leg: 1,
+            next_leg: first_leg,
             timed_out: false,
             done: false,
         }
     }
 
+    /// The number the next leg would get (where a later ringer of the call starts counting).
+    pub fn next_leg(&self) -> u32 {
+        self.next_leg
+    }
+
+    /// The round ringing now.
+    pub fn current_round(&self) -> usize {
+        self.round
+    }
+
     /// The phone behind a leg.
-    pub fn label(&self, leg: u32) -> Option<&str> {
-        self.legs.get(&leg).map(|(_, _, l)| l.as_str())
+    pub fn ring(&self, leg: u32) -> Option<&Ring> {
+        self.legs.get(&leg).map(|l| &l.ring)
     }
 
     /// Whether the ringing has finished (connected or done).
@@ -304,7 +390,12 @@ impl Ringer {
             .plan
             .skipped
             .iter()
-            .map(|s| RingAction::Trace(format!("skipped {s}")))
+            .map(|s| {
+                RingAction::Event(Event::TargetSkipped {
+                    target: s.target.clone(),
+                    why: s.why.to_string(),
+                })
+            })
             .collect();
         self.start_round(0, &mut out);
         out
@@ -319,10 +410,9 @@ impl Ringer {
             } else {
                 ForwardOutcome::Busy
             };
-            out.push(RingAction::Trace(format!(
-                "forward: nobody answered ({})",
-                outcome.exit()
-            )));
+            out.push(RingAction::Event(Event::ForwardEnded {
+                outcome: outcome.exit().into(),
+            }));
             out.push(RingAction::Done(outcome));
             return;
         };
@@ -331,12 +421,20 @@ impl Ringer {
         for ring in rings {
             let leg = self.next_leg;
             self.next_leg += 1;
-            out.push(RingAction::Trace(format!(
-                "ringing {} ({timeout_s} s)",
-                ring.label
-            )));
-            self.legs
-                .insert(leg, (round, LegState::Ringing, ring.label.clone()));
+            out.push(RingAction::Event(Event::RingStarted {
+                target: ring.label.clone(),
+                employee: ring.employee,
+                line: ring.line(),
+                timeout_s,
+            }));
+            self.legs.insert(
+                leg,
+                RingLeg {
+                    round,
+                    state: LegState::Ringing,
+                    ring: ring.clone(),
+                },
+            );
             out.push(RingAction::Dial { leg, ring });
         }
         out.push(RingAction::Timer {
@@ -349,18 +447,12 @@ impl Ringer {
         let round = self.round;
         self.legs
             .iter()
-            .filter(move |(_, (r, s, _))| *r == round && *s == LegState::Ringing)
-            .map(|(l, _)| *l)
+            .filter(move |(_, l)| l.round == round && l.state == LegState::Ringing)
+            .map(|(n, _)| *n)
     }
 
-    /// A leg refused or failed with `code`.
-    pub fn rejected(
-        &mut self,
-        leg: u32,
-        code: u16,
-        cause: LegCause,
-        reason: &str,
-    ) -> Vec<RingAction> {
+    /// A leg refused or failed with `code` for `cause`.
+    pub fn rejected(&mut self, leg: u32, code: u16, cause: LegCause) -> Vec<RingAction> {
         let mut out = Vec::new();
         if self.done {
             return out;
@@ -368,21 +460,21 @@ impl Ringer {
         let Some(entry) = self.legs.get_mut(&leg) else {
             return out;
         };
-        if entry.1 != LegState::Ringing {
+        if entry.state != LegState::Ringing {
             return out;
         }
-        entry.1 = LegState::Failed;
+        entry.state = LegState::Failed;
         // A phone that rang out counts as "no answer"; one that is offline or unreachable never
         // rang, so it counts with the busy ones.
         if matches!(cause, LegCause::NoAnswer | LegCause::Cancelled) {
             self.timed_out = true;
         }
-        out.push(RingAction::Trace(format!(
-            "{}: {} ({code} {reason})",
-            entry.2,
-            cause.as_str()
+        out.push(RingAction::Event(entry.ended(
+            RingOutcome::Refused,
+            Some(cause),
+            Some(code),
         )));
-        if entry.0 == self.round && self.ringing_in_round().next().is_none() {
+        if entry.round == self.round && self.ringing_in_round().next().is_none() {
             let next = self.round + 1;
             self.start_round(next, &mut out);
         }
@@ -395,21 +487,30 @@ impl Ringer {
         let Some(entry) = self.legs.get(&leg) else {
             return vec![RingAction::Cancel { leg }];
         };
-        if self.done || entry.1 != LegState::Ringing {
+        if self.done || entry.state != LegState::Ringing {
             // A late 2xx after the round moved on: that phone lost.
             return vec![RingAction::Cancel { leg }];
         }
         self.done = true;
-        out.push(RingAction::Trace(format!("answered by {}", entry.2)));
+        out.push(RingAction::Event(entry.ended(
+            RingOutcome::Answered,
+            None,
+            Some(200),
+        )));
         let losers: Vec<u32> = self
             .legs
             .iter()
-            .filter(|(l, (_, s, _))| **l != leg && *s == LegState::Ringing)
-            .map(|(l, _)| *l)
+            .filter(|(n, l)| **n != leg && l.state == LegState::Ringing)
+            .map(|(n, _)| *n)
             .collect();
         for l in losers {
             if let Some(e) = self.legs.get_mut(&l) {
-                e.1 = LegState::Failed;
+                e.state = LegState::Failed;
+                out.push(RingAction::Event(e.ended(
+                    RingOutcome::Cancelled,
+                    Some(LegCause::Cancelled),
+                    None,
+                )));
             }
             out.push(RingAction::Cancel { leg: l });
         }
@@ -429,8 +530,12 @@ impl Ringer {
         }
         for l in ringing {
             if let Some(e) = self.legs.get_mut(&l) {
-                e.1 = LegState::Failed;
-                out.push(RingAction::Trace(format!("{}: no answer (timeout)", e.2)));
+                e.state = LegState::Failed;
+                out.push(RingAction::Event(e.ended(
+                    RingOutcome::Cancelled,
+                    Some(LegCause::NoAnswer),
+                    None,
+                )));
             }
             out.push(RingAction::Cancel { leg: l });
         }
@@ -448,16 +553,23 @@ impl Ringer {
         let ringing: Vec<u32> = self
             .legs
             .iter()
-            .filter(|(_, (_, s, _))| *s == LegState::Ringing)
-            .map(|(l, _)| *l)
+            .filter(|(_, l)| l.state == LegState::Ringing)
+            .map(|(n, _)| *n)
             .collect();
         for l in ringing {
             if let Some(e) = self.legs.get_mut(&l) {
-                e.1 = LegState::Failed;
+                e.state = LegState::Failed;
+                out.push(RingAction::Event(e.ended(
+                    RingOutcome::Cancelled,
+                    Some(LegCause::NoAnswer),
+                    None,
+                )));
             }
             out.push(RingAction::Cancel { leg: l });
         }
-        out.push(RingAction::Trace("forward: maximum wait reached".into()));
+        out.push(RingAction::Event(Event::ForwardEnded {
+            outcome: ForwardOutcome::NoAnswer.exit().into(),
+        }));
         out.push(RingAction::Done(ForwardOutcome::NoAnswer));
         out
     }
@@ -580,7 +692,7 @@ mod tests {
         assert_eq!(p.rounds[0].rings.len(), 2);
         assert_eq!(p.rounds[0].timeout_s, 25);
         assert_eq!(p.rounds[1].rings.len(), 1);
-        assert!(p.skipped.iter().any(|s| s.contains("call status off")));
+        assert!(p.skipped.iter().any(|s| s.why == SkipReason::CallStatusOff));
     }
 
     #[test]
@@ -619,7 +731,7 @@ mod tests {
                 RingMode::Simultaneous,
             ),
         );
-        let mut r = Ringer::new(p);
+        let mut r = Ringer::new(p, 1);
         let started = r.start();
         assert_eq!(dials(&started), vec![1, 2, 3]);
         let out = r.answered(2);
@@ -639,7 +751,7 @@ mod tests {
                 RingMode::Sequential,
             ),
         );
-        let mut r = Ringer::new(p);
+        let mut r = Ringer::new(p, 1);
         r.start();
         // A stale round's timer does nothing.
         assert!(r.round_timeout(5).is_empty());
@@ -662,9 +774,9 @@ mod tests {
                 RingMode::Sequential,
             ),
         );
-        let mut r = Ringer::new(p);
+        let mut r = Ringer::new(p, 1);
         r.start();
-        let out = r.rejected(1, 486, LegCause::Busy, "Busy Here");
+        let out = r.rejected(1, 486, LegCause::Busy);
         assert_eq!(out.last(), Some(&RingAction::Done(ForwardOutcome::Busy)));
 
         let p = plan(
@@ -674,7 +786,7 @@ mod tests {
                 RingMode::Sequential,
             ),
         );
-        let out = Ringer::new(p).start();
+        let out = Ringer::new(p, 1).start();
         assert_eq!(out.last(), Some(&RingAction::Done(ForwardOutcome::Busy)));
     }
 
@@ -687,7 +799,7 @@ mod tests {
                 RingMode::Sequential,
             ),
         );
-        let mut r = Ringer::new(p);
+        let mut r = Ringer::new(p, 1);
         r.start();
         let out = r.give_up();
         assert!(out.contains(&RingAction::Cancel { leg: 1 }));

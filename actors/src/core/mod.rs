@@ -4,6 +4,8 @@
 
 pub mod call;
 pub mod dialplan;
+pub mod digits;
 pub mod forward;
 pub mod routing;
 pub mod scenario;
+pub mod timer;

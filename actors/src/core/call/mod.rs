@@ -1,6 +1,37 @@
-//! The call as pure data and logic: where its legs go, and (growing) the call state machine.
+//! The call as a pure state machine (sans-IO): a [`CallCore`] is fed [`Input`]s with the
+//! monotonic time they happened at and returns [`Effect`]s as data. It decides everything a call
+//! decides — the scenario walk, ringing with its timers, which early media the caller hears, the
+//! caller ID presented, hold and music on hold, blind and attended transfers (with the return to
+//! the transferor when a blind transfer fails), talk options and the call's result — and never
+//! touches a socket, a clock or a runtime.
+//!
+//! Contract (str0m/quinn style):
+//! - [`CallCore::start`] once, when the caller's media is ready;
+//! - [`CallCore::handle`] for every leg, media and partner event, with `now`;
+//! - after each of those, ask [`CallCore::poll_timeout`] and call [`CallCore::handle_timeout`]
+//!   when that instant passes (a moved or cancelled deadline is simply not due);
+//! - execute the returned effects in order; [`Effect::End`] is always the last one.
+//!
+//! States carry only their own data ([`State`]): the scenario running alone, ringing parties
+//! (with the early-media party), a talk (with holds), and a call joined to another call by an
+//! attended transfer. A blind transfer is a ringing state that keeps the transferor aside.
 
-use vpbx_store::model::SipLineId;
+mod talk;
+#[cfg(test)]
+mod tests;
+
+use super::dialplan::{classify, Dialled};
+use super::forward::{plan, ForwardOutcome, Ring, RingAction, Ringer};
+use super::scenario::{self, Command, Ending, ScenarioRun};
+use super::timer::TimerTable;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+pub use talk::TalkKeys;
+use vpbx_store::model::{
+    CallResult, CompanyConfig, EmployeeId, Event, Forward, ForwardTarget, HangupSide, LegCause,
+    PhoneType, Prompt, RingMode, Scenario, Side, SipLineId, TransferKind,
+};
 
 /// Where an outbound leg goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,4 +57,1178 @@ impl std::fmt::Display for DialTarget {
             DialTarget::External(n) => write!(f, "external {n}"),
         }
     }
+}
+
+/// The dialog an attended transfer replaces (RFC 3891), as named by the transferring phone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Replaces {
+    /// SIP Call-ID of the dialog.
+    pub call_id: String,
+    /// `to-tag` (the tag of the party that received the dialog's INVITE).
+    pub to_tag: String,
+    /// `from-tag`.
+    pub from_tag: String,
+}
+
+impl Replaces {
+    /// Whether this names the dialog `call_id` with tags `a` and `b` (in either order: phones
+    /// differ in which side they call `to` and `from`).
+    pub fn names(&self, call_id: &str, a: &str, b: &str) -> bool {
+        self.call_id == call_id
+            && ((self.to_tag == a && self.from_tag == b)
+                || (self.to_tag == b && self.from_tag == a))
+    }
+}
+
+/// A SIP dialog as the switch sees it: Call-ID, our tag, the peer's tag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Dialog {
+    /// SIP Call-ID.
+    pub call_id: String,
+    /// Our tag.
+    pub local_tag: String,
+    /// The peer's tag.
+    pub remote_tag: String,
+}
+
+impl Dialog {
+    /// Whether `r` names this dialog.
+    pub fn is_named_by(&self, r: &Replaces) -> bool {
+        r.names(&self.call_id, &self.local_tag, &self.remote_tag)
+    }
+}
+
+/// An outbound party of the call (a ringing phone, the employee in the talk). Unique within a
+/// call: a late event of a released party names no party and is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartyId(pub u32);
+
+impl std::fmt::Display for PartyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "party {}", self.0)
+    }
+}
+
+/// Whose media an effect is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The caller.
+    Caller,
+    /// An outbound party.
+    Party(PartyId),
+}
+
+/// What the call is set up with (plain data from the edge and the routing).
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    /// Caller number.
+    pub numa: String,
+    /// Dialled number.
+    pub numb: String,
+    /// The caller's dialog (for attended transfers that name it).
+    pub dialog: Dialog,
+    /// Number presented on legs to external numbers when the call is a phone's outbound call
+    /// (the line's caller ID); `None`: the dialled virtual number (SPEC §5).
+    pub outbound_caller_id: Option<String>,
+}
+
+/// Something that happened on a leg (the caller's or a party's).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signal {
+    /// The peer acknowledged our answer.
+    Confirmed,
+    /// The caller cancelled before answer.
+    Cancelled,
+    /// The peer hung up.
+    Hangup,
+    /// The leg failed (transport, ACK timeout).
+    Failed(String),
+    /// A DTMF key.
+    Dtmf {
+        /// The key.
+        digit: char,
+        /// Duration as signalled.
+        duration_ms: u32,
+        /// Signalled in SIP INFO (else from the media).
+        sip_info: bool,
+    },
+    /// A re-INVITE moved the peer's media or changed its direction.
+    Media {
+        /// The peer holds the call (sendonly/inactive).
+        held: bool,
+        /// Where its media goes now, for the call detail.
+        to: String,
+    },
+    /// The peer asks for a transfer (REFER).
+    Refer {
+        /// Refer-To user part or URI.
+        target: String,
+        /// For an attended transfer: the dialog it replaces.
+        replaces: Option<Replaces>,
+    },
+    /// Outbound parties: 180, or 183 with SDP.
+    Ringing {
+        /// The party sent early media.
+        early: bool,
+    },
+    /// Outbound parties: answered.
+    Answered {
+        /// Who answered (contact).
+        by: String,
+        /// The answered dialog.
+        dialog: Dialog,
+    },
+    /// Outbound parties: refused or unreachable.
+    Rejected {
+        /// Final status.
+        code: u16,
+        /// What it means.
+        cause: LegCause,
+    },
+    /// The leg's RTP stopped arriving.
+    MediaTimeout,
+}
+
+/// An input to the call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// From the caller's leg.
+    Caller(Signal),
+    /// From an outbound party's leg.
+    Party(PartyId, Signal),
+    /// A result of a scenario command (prompt done, echo done, voicemail done, ...).
+    Scenario(scenario::Input),
+    /// The effect [`Effect::AnswerCaller`] could not be carried out (no media).
+    AnswerFailed(String),
+    /// The answer to an [`Effect::Join`]: the other call took over.
+    Joined(Result<(), String>),
+    /// The call this one is joined with ended.
+    PartnerEnded,
+    /// The switch is shutting down.
+    Shutdown,
+}
+
+/// What the shell must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// 180 Ringing to the caller.
+    RingCaller,
+    /// 183 with our SDP to the caller (early media follows).
+    ProgressCaller,
+    /// Answer the caller (200 with our SDP, media started). On failure feed
+    /// [`Input::AnswerFailed`].
+    AnswerCaller,
+    /// End the caller's leg (BYE) while the call goes on without it (its phone transferred
+    /// the call away).
+    HangupCaller {
+        /// Reason.
+        reason: String,
+    },
+    /// Reject the unanswered caller with a final response.
+    RejectCaller {
+        /// SIP status.
+        code: u16,
+        /// Reason.
+        reason: String,
+    },
+    /// A scenario command for the caller's media (play, silence, echo, voicemail).
+    Media(Command),
+    /// Open media for a new party and dial it with our offer.
+    Dial {
+        /// The party.
+        party: PartyId,
+        /// Where.
+        target: DialTarget,
+        /// Number presented as the caller.
+        caller_id: String,
+    },
+    /// End a party's leg (CANCEL before answer, BYE after) and close its media.
+    Release {
+        /// The party.
+        party: PartyId,
+        /// Why (Reason header).
+        reason: String,
+    },
+    /// Final NOTIFY of a failed blind transfer to the transferring party (the leg stays up).
+    ReferFailed {
+        /// The transferring party.
+        party: PartyId,
+        /// SIP status of the failed attempt.
+        code: u16,
+    },
+    /// Connect the caller's media with the party's (starting the party's media if needed).
+    Bridge {
+        /// The party.
+        party: PartyId,
+    },
+    /// Undo the caller's bridge.
+    Unbridge,
+    /// Loop a ringback to the answered caller: the file given, else the ringing tone.
+    Ringback {
+        /// The operation's ringback prompt.
+        prompt: Option<Prompt>,
+    },
+    /// Music on hold to a side while the other holds.
+    MusicOnHold {
+        /// Who hears it.
+        to: Listener,
+    },
+    /// Stop what is played to a side (a bridge resumes).
+    StopOutput {
+        /// Whose output.
+        of: Listener,
+    },
+    /// Attended transfer: the call holding the dialog `replaces` names takes our remaining
+    /// side `keep`. Feed the answer back as [`Input::Joined`].
+    Join {
+        /// The dialog named by the REFER.
+        replaces: Replaces,
+        /// Our side that the other call gets.
+        keep: Listener,
+    },
+    /// Start recording the call (a new part).
+    StartRecording,
+    /// Stop the recording in progress.
+    StopRecording,
+    /// A step for the call detail.
+    Event(Event),
+    /// The call is over: hang up the caller unless it hung up itself (`side`), release every
+    /// party, write the record, stop.
+    End {
+        /// What happened.
+        result: CallResult,
+        /// Who hung up.
+        side: HangupSide,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The call's named deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// A scenario operation that waits (the ring operation).
+    Scenario(u64),
+    /// The ringing round in progress gives up.
+    RingRound,
+    /// The forward operation's maximum wait.
+    MaxWait,
+    /// Talk-option keys typed so far are forgotten.
+    TalkKeys,
+}
+
+/// A ringing or talking party.
+#[derive(Debug, Clone)]
+struct Party {
+    id: PartyId,
+    label: String,
+    employee: Option<EmployeeId>,
+    /// The answered dialog, for attended transfers that name it.
+    dialog: Option<Dialog>,
+}
+
+impl Party {
+    fn of(id: PartyId, ring: &Ring) -> Party {
+        Party {
+            id,
+            label: ring.label.clone(),
+            employee: ring.employee,
+            dialog: None,
+        }
+    }
+}
+
+/// A forward operation ringing.
+#[derive(Debug)]
+struct Ringing {
+    /// Scenario correlation id of the operation.
+    op: u64,
+    /// Its ringback setting.
+    ringback: Option<Prompt>,
+    /// Present the virtual number to SIP phones too.
+    present_virtual_number: bool,
+    ringer: Ringer,
+    parties: BTreeMap<PartyId, Party>,
+    /// The party whose early media the caller hears.
+    early: Option<PartyId>,
+    /// A blind transfer in progress: the transferring party, kept until the target answers.
+    transferor: Option<Party>,
+}
+
+/// The caller talks with a party.
+#[derive(Debug)]
+struct Talk {
+    op: u64,
+    party: Party,
+    party_held: bool,
+    caller_held: bool,
+    /// An attended transfer asked for: our side the other call is to take.
+    joining: Option<Listener>,
+}
+
+/// Where the call is.
+#[derive(Debug)]
+enum State {
+    /// The scenario runs with no party.
+    Scenario,
+    /// Parties ring.
+    Ringing(Box<Ringing>),
+    /// A talk.
+    Talking(Talk),
+    /// Joined with another call by an attended transfer; `keep` is our remaining side.
+    Joined {
+        /// Our remaining party, when the caller left (else the caller remains).
+        party: Option<Party>,
+    },
+    /// Over.
+    Ended,
+}
+
+/// One call's logic.
+#[derive(Debug)]
+pub struct CallCore {
+    info: CallInfo,
+    snapshot: Arc<CompanyConfig>,
+    run: ScenarioRun,
+    /// Record the call from answer on (the scenario's option).
+    record: bool,
+    state: State,
+    timers: TimerTable<Timer>,
+    answered: bool,
+    caller_ringing: bool,
+    recording: bool,
+    next_party: u32,
+    last_forward: Option<ForwardOutcome>,
+    keys: TalkKeys,
+    out: Vec<Effect>,
+}
+
+impl CallCore {
+    /// A call running `scenario` from `snapshot` (the configuration it keeps to its end).
+    pub fn new(
+        info: CallInfo,
+        scenario: Arc<Scenario>,
+        snapshot: Arc<CompanyConfig>,
+        step_budget: u32,
+    ) -> Self {
+        CallCore {
+            record: scenario.record,
+            run: ScenarioRun::new(scenario, step_budget),
+            info,
+            snapshot,
+            state: State::Scenario,
+            timers: TimerTable::default(),
+            answered: false,
+            caller_ringing: false,
+            recording: false,
+            next_party: 1,
+            last_forward: None,
+            keys: TalkKeys::default(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Whether the call is over.
+    pub fn is_ended(&self) -> bool {
+        matches!(self.state, State::Ended)
+    }
+
+    /// Whether the caller was answered.
+    pub fn is_answered(&self) -> bool {
+        self.answered
+    }
+
+    /// Starts the scenario (the caller's media is ready).
+    pub fn start(&mut self, now: Instant) -> Vec<Effect> {
+        let cmds = self.run.start();
+        self.scenario_commands(now, cmds);
+        self.take()
+    }
+
+    /// The next deadline and its reason.
+    pub fn poll_timeout(&self) -> Option<(Instant, Timer)> {
+        self.timers.poll_timeout()
+    }
+
+    /// Time passed to `now`: every due deadline fires, in order.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Effect> {
+        while let Some(t) = self.timers.handle_timeout(now) {
+            if self.is_ended() {
+                break;
+            }
+            match t {
+                Timer::Scenario(id) => {
+                    let cmds = self.run.handle(scenario::Input::TimerFired { id });
+                    self.scenario_commands(now, cmds);
+                }
+                Timer::RingRound => {
+                    if let State::Ringing(r) = &mut self.state {
+                        let round = r.ringer.current_round();
+                        let actions = r.ringer.round_timeout(round);
+                        self.ring_actions(now, actions);
+                    }
+                }
+                Timer::MaxWait => {
+                    if let State::Ringing(r) = &mut self.state {
+                        let actions = r.ringer.give_up();
+                        self.ring_actions(now, actions);
+                    }
+                }
+                Timer::TalkKeys => self.keys.clear(),
+            }
+        }
+        self.take()
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Effect> {
+        if self.is_ended() {
+            return Vec::new();
+        }
+        match input {
+            Input::Caller(s) => self.caller_signal(now, s),
+            Input::Party(p, s) => self.party_signal(now, p, s),
+            Input::Scenario(i) => {
+                let cmds = self.run.handle(i);
+                self.scenario_commands(now, cmds);
+            }
+            Input::AnswerFailed(why) => self.end(EndedBy::Failure, why),
+            Input::Joined(res) => self.joined(res),
+            Input::PartnerEnded => self.end(
+                EndedBy::Callee,
+                "the other party of the transfer hung up".into(),
+            ),
+            Input::Shutdown => {
+                let by = if self.answered {
+                    EndedBy::Switch
+                } else {
+                    self.out.push(Effect::RejectCaller {
+                        code: 503,
+                        reason: "switch shutting down".into(),
+                    });
+                    EndedBy::Failure
+                };
+                self.end(by, "switch shutting down".into());
+            }
+        }
+        self.take()
+    }
+
+    /// Another call's attended transfer names one of our dialogs `r`: our side that its
+    /// remaining party must be bridged with, and the effects for our replaced leg.
+    pub fn join_request(&mut self, r: &Replaces) -> Result<(Listener, Vec<Effect>), String> {
+        let State::Talking(talk) = &self.state else {
+            return Err("no dialog of this call matches Replaces".into());
+        };
+        if self.info.dialog.is_named_by(r) {
+            // The transferring phone is our caller: our party stays, the caller's leg ends.
+            let party = talk.party.clone();
+            self.out.push(Effect::HangupCaller {
+                reason: "call transferred".into(),
+            });
+            self.out.push(Effect::Event(Event::Note(
+                "joined with another call (attended transfer)".into(),
+            )));
+            let keep = Listener::Party(party.id);
+            self.state = State::Joined { party: Some(party) };
+            return Ok((keep, self.take()));
+        }
+        if talk.party.dialog.as_ref().is_some_and(|d| d.is_named_by(r)) {
+            // The transferring phone is our party: our caller stays, the party's leg ends.
+            let id = talk.party.id;
+            self.out.push(Effect::Unbridge);
+            self.out.push(Effect::Release {
+                party: id,
+                reason: "call transferred".into(),
+            });
+            self.out.push(Effect::Event(Event::Note(
+                "joined with another call (attended transfer)".into(),
+            )));
+            self.state = State::Joined { party: None };
+            return Ok((Listener::Caller, self.take()));
+        }
+        Err("no dialog of this call matches Replaces".into())
+    }
+
+    fn take(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn event(&mut self, what: Event) {
+        self.out.push(Effect::Event(what));
+    }
+
+    // ---- the scenario ----
+
+    fn scenario_commands(&mut self, now: Instant, cmds: Vec<Command>) {
+        for cmd in cmds {
+            if self.is_ended() {
+                return;
+            }
+            match cmd {
+                Command::Event(e) => self.event(e),
+                Command::Answer => self.answer_caller(),
+                Command::Ring { id, ms } => {
+                    self.ring_caller();
+                    self.timers.set_after(
+                        Timer::Scenario(id),
+                        now,
+                        Duration::from_millis(u64::from(ms)),
+                    );
+                }
+                Command::Forward { id, forward } => self.forward(now, id, forward, None),
+                Command::Hangup { reason } => {
+                    let by = match reason {
+                        Ending::Finished(_) => EndedBy::Switch,
+                        Ending::Broken(_) => EndedBy::Failure,
+                    };
+                    self.end(by, reason.reason().to_string());
+                }
+                media @ (Command::Play { .. }
+                | Command::Silence { .. }
+                | Command::Echo { .. }
+                | Command::Voicemail { .. }) => self.out.push(Effect::Media(media)),
+            }
+        }
+    }
+
+    fn answer_caller(&mut self) {
+        if self.answered {
+            return;
+        }
+        self.answered = true;
+        self.out.push(Effect::AnswerCaller);
+        self.event(Event::CallerAnswered);
+        if self.record && !self.recording {
+            self.recording = true;
+            self.out.push(Effect::StartRecording);
+        }
+    }
+
+    /// 180 to the caller, once, while unanswered.
+    fn ring_caller(&mut self) {
+        if !self.caller_ringing && !self.answered {
+            self.caller_ringing = true;
+            self.out.push(Effect::RingCaller);
+        }
+    }
+
+    // ---- ringing ----
+
+    fn forward(&mut self, now: Instant, op: u64, forward: Forward, transferor: Option<Party>) {
+        let ringer = Ringer::new(plan(&self.snapshot, &forward), self.next_party);
+        if self.answered {
+            self.out.push(Effect::Ringback {
+                prompt: forward.ringback.clone(),
+            });
+        } else {
+            self.ring_caller();
+        }
+        match forward.max_wait_s {
+            Some(s) => {
+                self.timers
+                    .set_after(Timer::MaxWait, now, Duration::from_secs(u64::from(s)))
+            }
+            None => self.timers.cancel(Timer::MaxWait),
+        }
+        self.state = State::Ringing(Box::new(Ringing {
+            op,
+            ringback: forward.ringback.clone(),
+            present_virtual_number: forward.present_virtual_number,
+            ringer,
+            parties: BTreeMap::new(),
+            early: None,
+            transferor,
+        }));
+        let actions = match &mut self.state {
+            State::Ringing(r) => r.ringer.start(),
+            _ => Vec::new(),
+        };
+        self.ring_actions(now, actions);
+    }
+
+    /// Caller ID on a leg (SPEC §5): SIP phones see the caller's number, telephone numbers see
+    /// the virtual number (presenting a foreign number there is not allowed), or the line's own
+    /// caller ID when the call is a phone's outbound call.
+    fn caller_id(&self, kind: PhoneType, present_virtual_number: bool) -> String {
+        match kind {
+            PhoneType::S if !present_virtual_number => self.info.numa.clone(),
+            _ => self
+                .info
+                .outbound_caller_id
+                .clone()
+                .unwrap_or_else(|| self.info.numb.clone()),
+        }
+    }
+
+    fn ring_actions(&mut self, now: Instant, actions: Vec<RingAction>) {
+        for a in actions {
+            match a {
+                RingAction::Event(e) => self.event(e),
+                RingAction::Dial { leg, ring } => {
+                    let State::Ringing(r) = &self.state else {
+                        continue;
+                    };
+                    let caller_id = self.caller_id(ring.kind, r.present_virtual_number);
+                    let party = PartyId(leg);
+                    self.next_party = self.next_party.max(leg + 1);
+                    if let State::Ringing(r) = &mut self.state {
+                        r.parties.insert(party, Party::of(party, &ring));
+                    }
+                    self.out.push(Effect::Dial {
+                        party,
+                        target: ring.target,
+                        caller_id,
+                    });
+                }
+                RingAction::Cancel { leg } => {
+                    let party = PartyId(leg);
+                    if let State::Ringing(r) = &mut self.state {
+                        r.parties.remove(&party);
+                        if r.early == Some(party) {
+                            r.early = None;
+                            self.out.push(Effect::Unbridge);
+                        }
+                    }
+                    self.out.push(Effect::Release {
+                        party,
+                        reason: "call answered elsewhere".into(),
+                    });
+                }
+                RingAction::Timer { ms, .. } => {
+                    self.timers
+                        .set_after(Timer::RingRound, now, Duration::from_millis(ms))
+                }
+                RingAction::Connect { leg } => self.connect(PartyId(leg)),
+                RingAction::Done(outcome) => self.forward_done(now, outcome),
+            }
+        }
+    }
+
+    fn connect(&mut self, id: PartyId) {
+        let State::Ringing(mut r) = std::mem::replace(&mut self.state, State::Scenario) else {
+            return;
+        };
+        self.timers.cancel(Timer::RingRound);
+        self.timers.cancel(Timer::MaxWait);
+        let Some(party) = r.parties.remove(&id) else {
+            return;
+        };
+        // Every other party was cancelled by the ringer.
+        self.answer_caller();
+        self.event(Event::Talk {
+            with: party.label.clone(),
+            employee: party.employee,
+        });
+        self.out.push(Effect::StopOutput {
+            of: Listener::Caller,
+        });
+        self.out.push(Effect::Bridge { party: id });
+        if let Some(t) = r.transferor.take() {
+            // The transfer succeeded: the transferring party is released (the edge sends the
+            // REFER's final NOTIFY, then BYE).
+            self.event(Event::TransferCompleted {
+                kind: TransferKind::Blind,
+            });
+            self.out.push(Effect::Release {
+                party: t.id,
+                reason: "call transferred".into(),
+            });
+        }
+        self.keys.clear();
+        self.timers.cancel(Timer::TalkKeys);
+        self.state = State::Talking(Talk {
+            op: r.op,
+            party,
+            party_held: false,
+            caller_held: false,
+            joining: None,
+        });
+    }
+
+    fn forward_done(&mut self, _now: Instant, outcome: ForwardOutcome) {
+        let State::Ringing(mut r) = std::mem::replace(&mut self.state, State::Scenario) else {
+            return;
+        };
+        self.timers.cancel(Timer::RingRound);
+        self.timers.cancel(Timer::MaxWait);
+        self.last_forward = Some(outcome);
+        for id in r.parties.keys() {
+            self.out.push(Effect::Release {
+                party: *id,
+                reason: "forward finished".into(),
+            });
+        }
+        if r.early.is_some() {
+            self.out.push(Effect::Unbridge);
+        }
+        if let Some(t) = r.transferor.take() {
+            // The transfer failed: tell the transferring phone and give the caller back to it.
+            let code = match outcome {
+                ForwardOutcome::Busy => 486,
+                _ => 480,
+            };
+            self.out.push(Effect::ReferFailed { party: t.id, code });
+            self.event(Event::TransferFailed {
+                kind: TransferKind::Blind,
+                why: format!("{}; the caller is back with {}", outcome.exit(), t.label),
+            });
+            self.out.push(Effect::StopOutput {
+                of: Listener::Caller,
+            });
+            self.out.push(Effect::Bridge { party: t.id });
+            self.state = State::Talking(Talk {
+                op: r.op,
+                party: t,
+                party_held: false,
+                caller_held: false,
+                joining: None,
+            });
+            return;
+        }
+        if self.answered {
+            self.out.push(Effect::StopOutput {
+                of: Listener::Caller,
+            });
+        }
+        let cmds = self
+            .run
+            .handle(scenario::Input::ForwardDone { id: r.op, outcome });
+        self.scenario_commands(_now, cmds);
+    }
+
+    // ---- signals ----
+
+    fn caller_signal(&mut self, now: Instant, s: Signal) {
+        match s {
+            Signal::Confirmed => {}
+            Signal::Cancelled => self.end(EndedBy::Caller, "caller cancelled".into()),
+            Signal::Hangup => self.end(EndedBy::Caller, "caller hung up".into()),
+            Signal::Failed(why) => self.end(EndedBy::Failure, format!("leg failed: {why}")),
+            Signal::MediaTimeout => self.end(EndedBy::Failure, "media timeout".into()),
+            Signal::Dtmf {
+                digit,
+                duration_ms,
+                sip_info,
+            } => self.event(Event::Digit {
+                side: Side::Caller,
+                digit,
+                duration_ms,
+                sip_info,
+            }),
+            Signal::Media { held, to } => {
+                self.event(Event::MediaMoved {
+                    side: Side::Caller,
+                    to,
+                });
+                if let State::Talking(t) = &mut self.state {
+                    if t.caller_held != held {
+                        t.caller_held = held;
+                        let party = t.party.id;
+                        self.hold(Side::Caller, held, Listener::Party(party));
+                    }
+                }
+            }
+            Signal::Refer {
+                target,
+                replaces: Some(r),
+            } => {
+                self.event(Event::TransferRequested {
+                    by: "caller".into(),
+                    kind: TransferKind::Attended,
+                    target,
+                });
+                match &self.state {
+                    State::Talking(t) => {
+                        let keep = Listener::Party(t.party.id);
+                        if let State::Talking(t) = &mut self.state {
+                            t.joining = Some(keep);
+                        }
+                        self.out.push(Effect::Join { replaces: r, keep });
+                    }
+                    _ => self.event(Event::TransferFailed {
+                        kind: TransferKind::Attended,
+                        why: "the caller is not in a talk".into(),
+                    }),
+                }
+            }
+            Signal::Refer {
+                target,
+                replaces: None,
+            } => self.event(Event::TransferFailed {
+                kind: TransferKind::Blind,
+                why: format!(
+                    "caller asked for {target}: only the answering side may transfer blind"
+                ),
+            }),
+            // Outbound-only signals never come from the inbound leg.
+            Signal::Ringing { .. } | Signal::Answered { .. } | Signal::Rejected { .. } => {
+                let _ = now;
+            }
+        }
+    }
+
+    fn party_signal(&mut self, now: Instant, id: PartyId, s: Signal) {
+        match &self.state {
+            State::Ringing(r) if r.parties.contains_key(&id) => self.ringing_signal(now, id, s),
+            State::Ringing(r) if r.transferor.as_ref().is_some_and(|t| t.id == id) => {
+                self.transferor_signal(id, s)
+            }
+            State::Talking(t) if t.party.id == id => self.talk_signal(now, s),
+            State::Joined { party: Some(p) } if p.id == id => match s {
+                Signal::Hangup | Signal::Failed(_) | Signal::MediaTimeout => {
+                    self.end(EndedBy::Callee, "employee hung up".into())
+                }
+                _ => {}
+            },
+            _ => {
+                if let Signal::Answered { .. } = s {
+                    // A late answer of a party no longer wanted: it lost.
+                    self.out.push(Effect::Release {
+                        party: id,
+                        reason: "call answered elsewhere".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn ringing_signal(&mut self, now: Instant, id: PartyId, s: Signal) {
+        let State::Ringing(r) = &mut self.state else {
+            return;
+        };
+        let label = r
+            .parties
+            .get(&id)
+            .map(|p| p.label.clone())
+            .unwrap_or_default();
+        match s {
+            Signal::Ringing { early: false } => self.ring_caller(),
+            Signal::Ringing { early: true } => {
+                self.event(Event::EarlyMedia { from: label });
+                let State::Ringing(r) = &mut self.state else {
+                    return;
+                };
+                // The first party with early media is the one the caller hears.
+                if r.early.is_some() {
+                    return;
+                }
+                r.early = Some(id);
+                if !self.answered {
+                    self.caller_ringing = true;
+                    self.out.push(Effect::ProgressCaller);
+                }
+                self.out.push(Effect::StopOutput {
+                    of: Listener::Caller,
+                });
+                self.out.push(Effect::Bridge { party: id });
+            }
+            Signal::Answered { dialog, .. } => {
+                if let Some(p) = r.parties.get_mut(&id) {
+                    p.dialog = Some(dialog);
+                }
+                let actions = r.ringer.answered(id.0);
+                self.ring_actions(now, actions);
+            }
+            Signal::Rejected { code, cause } => {
+                r.parties.remove(&id);
+                if r.early == Some(id) {
+                    r.early = None;
+                    self.out.push(Effect::Unbridge);
+                }
+                let actions = r.ringer.rejected(id.0, code, cause);
+                if self.answered && !actions.is_empty() {
+                    let prompt = r.ringback.clone();
+                    self.out.push(Effect::Ringback { prompt });
+                }
+                self.out.push(Effect::Release {
+                    party: id,
+                    reason: "refused".into(),
+                });
+                self.ring_actions(now, actions);
+            }
+            Signal::Failed(_) | Signal::Hangup | Signal::MediaTimeout => {
+                // A leg that fails before answering is a refusal.
+                self.ringing_signal(
+                    now,
+                    id,
+                    Signal::Rejected {
+                        code: 500,
+                        cause: LegCause::Failed,
+                    },
+                )
+            }
+            Signal::Dtmf { .. }
+            | Signal::Media { .. }
+            | Signal::Refer { .. }
+            | Signal::Confirmed
+            | Signal::Cancelled => {}
+        }
+    }
+
+    /// The transferring party while a blind transfer rings.
+    fn transferor_signal(&mut self, id: PartyId, s: Signal) {
+        if let Signal::Hangup | Signal::Failed(_) = s {
+            if let State::Ringing(r) = &mut self.state {
+                if let Some(t) = r.transferor.take() {
+                    self.out.push(Effect::Event(Event::Note(format!(
+                        "{}: left during the transfer",
+                        t.label
+                    ))));
+                    self.out.push(Effect::Release {
+                        party: id,
+                        reason: "left".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn talk_signal(&mut self, now: Instant, s: Signal) {
+        let State::Talking(t) = &mut self.state else {
+            return;
+        };
+        match s {
+            Signal::Hangup => self.talk_over(now, "employee hung up".into()),
+            Signal::Failed(why) => self.talk_over(now, format!("employee leg failed: {why}")),
+            Signal::MediaTimeout => self.end(EndedBy::Failure, "media timeout".into()),
+            Signal::Media { held, to } => {
+                let changed = t.party_held != held;
+                t.party_held = held;
+                self.event(Event::MediaMoved {
+                    side: Side::Callee,
+                    to,
+                });
+                if changed {
+                    self.hold(Side::Callee, held, Listener::Caller);
+                }
+            }
+            Signal::Dtmf {
+                digit,
+                duration_ms,
+                sip_info,
+            } => {
+                self.event(Event::Digit {
+                    side: Side::Callee,
+                    digit,
+                    duration_ms,
+                    sip_info,
+                });
+                self.talk_key(now, digit);
+            }
+            Signal::Refer {
+                target,
+                replaces: None,
+            } => self.blind_transfer(now, target),
+            Signal::Refer {
+                target,
+                replaces: Some(r),
+            } => {
+                t.joining = Some(Listener::Caller);
+                let by = t.party.label.clone();
+                self.event(Event::TransferRequested {
+                    by,
+                    kind: TransferKind::Attended,
+                    target,
+                });
+                self.out.push(Effect::Join {
+                    replaces: r,
+                    keep: Listener::Caller,
+                });
+            }
+            Signal::Confirmed
+            | Signal::Cancelled
+            | Signal::Ringing { .. }
+            | Signal::Answered { .. }
+            | Signal::Rejected { .. } => {}
+        }
+    }
+
+    /// Music on hold for `listener` while `side` holds; the bridge resumes after.
+    fn hold(&mut self, side: Side, held: bool, listener: Listener) {
+        self.event(Event::Hold { side, held });
+        self.out.push(if held {
+            Effect::MusicOnHold { to: listener }
+        } else {
+            Effect::StopOutput { of: listener }
+        });
+    }
+
+    /// The talk ended on the party's side: the scenario goes on at the `answered` exit.
+    fn talk_over(&mut self, now: Instant, why: String) {
+        let State::Talking(t) = std::mem::replace(&mut self.state, State::Scenario) else {
+            return;
+        };
+        self.event(Event::TalkEnded { side: Side::Callee });
+        self.out.push(Effect::Unbridge);
+        self.out.push(Effect::Release {
+            party: t.party.id,
+            reason: why,
+        });
+        let cmds = self.run.handle(scenario::Input::ForwardDone {
+            id: t.op,
+            outcome: ForwardOutcome::Answered,
+        });
+        self.scenario_commands(now, cmds);
+    }
+
+    // ---- transfers and talk options ----
+
+    /// Blind transfer by the party in the talk: the caller hears ringback while `target` rings
+    /// under the same operation; the party's leg stays up until the target answers (then the
+    /// REFER's final NOTIFY 200 and a BYE release it) or fails (then a final NOTIFY with the
+    /// failure goes to the party and the caller is connected back to it).
+    fn blind_transfer(&mut self, now: Instant, target: String) {
+        let State::Talking(t) = &self.state else {
+            return;
+        };
+        let by = t.party.label.clone();
+        let to = match classify(&self.snapshot, &target) {
+            Dialled::Employee(id, _) => ForwardTarget::Employee { id },
+            Dialled::Group(id, _) => ForwardTarget::Group { id },
+            Dialled::External(number) => ForwardTarget::External {
+                number,
+                timeout_s: None,
+            },
+            Dialled::Unknown => {
+                self.event(Event::TransferFailed {
+                    kind: TransferKind::Blind,
+                    why: format!("{by}: unknown target '{target}' ignored"),
+                });
+                return;
+            }
+        };
+        self.event(Event::TransferRequested {
+            by,
+            kind: TransferKind::Blind,
+            target,
+        });
+        let State::Talking(t) = std::mem::replace(&mut self.state, State::Scenario) else {
+            return;
+        };
+        self.out.push(Effect::Unbridge);
+        let forward = Forward {
+            targets: vec![to],
+            mode: RingMode::Sequential,
+            max_wait_s: None,
+            ringback: None,
+            present_virtual_number: false,
+        };
+        self.forward(now, t.op, forward, Some(t.party));
+    }
+
+    fn talk_key(&mut self, now: Instant, digit: char) {
+        let options = &self.snapshot.talk_options;
+        let Some(hit) = self.keys.push(options, digit) else {
+            if self.keys.is_empty() {
+                self.timers.cancel(Timer::TalkKeys);
+            } else {
+                self.timers
+                    .set_after(Timer::TalkKeys, now, talk::INTER_DIGIT);
+            }
+            return;
+        };
+        self.timers.cancel(Timer::TalkKeys);
+        match hit.action {
+            vpbx_store::model::TalkAction::Recorder => {
+                let action = if self.recording {
+                    self.out.push(Effect::StopRecording);
+                    "recording stopped"
+                } else {
+                    self.out.push(Effect::StartRecording);
+                    "recording started"
+                };
+                self.recording = !self.recording;
+                self.event(Event::TalkOption {
+                    keys: hit.keys,
+                    action: action.into(),
+                });
+            }
+            other => self.event(Event::TalkOption {
+                keys: hit.keys,
+                action: format!("{other:?} is not available during calls yet"),
+            }),
+        }
+    }
+
+    /// The other call answered our [`Effect::Join`].
+    fn joined(&mut self, res: Result<(), String>) {
+        let State::Talking(t) = &mut self.state else {
+            return;
+        };
+        let party = t.party.clone();
+        let joining = t.joining.take();
+        match res {
+            Err(why) => self.event(Event::TransferFailed {
+                kind: TransferKind::Attended,
+                why,
+            }),
+            Ok(()) => {
+                self.event(Event::TransferCompleted {
+                    kind: TransferKind::Attended,
+                });
+                if joining == Some(Listener::Caller) {
+                    // Our party transferred: its leg ends, the caller talks with the other call.
+                    self.state = State::Joined { party: None };
+                    self.out.push(Effect::Unbridge);
+                    self.out.push(Effect::Release {
+                        party: party.id,
+                        reason: "call transferred".into(),
+                    });
+                } else {
+                    // Our caller's phone transferred: its leg ends, our party talks on.
+                    self.state = State::Joined { party: Some(party) };
+                    self.out.push(Effect::HangupCaller {
+                        reason: "call transferred".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    // ---- the end ----
+
+    fn end(&mut self, by: EndedBy, reason: String) {
+        if self.is_ended() {
+            return;
+        }
+        let result = match by {
+            EndedBy::Failure => CallResult::Failed,
+            _ if self.answered => CallResult::Answered,
+            EndedBy::Caller => CallResult::Abandoned,
+            _ => match self.last_forward {
+                Some(ForwardOutcome::Busy) => CallResult::Busy,
+                _ => CallResult::NotAnswered,
+            },
+        };
+        let side = match by {
+            EndedBy::Caller => HangupSide::Caller,
+            EndedBy::Callee => HangupSide::Callee,
+            EndedBy::Switch | EndedBy::Failure => HangupSide::Switch,
+        };
+        self.timers.clear();
+        self.state = State::Ended;
+        self.event(Event::HangUp {
+            side,
+            cause: reason.clone(),
+        });
+        self.out.push(Effect::End {
+            result,
+            side,
+            reason,
+        });
+    }
+}
+
+/// Who ended a call: with whether it was answered, decides its result and hang-up side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndedBy {
+    /// The scenario, a transfer or the switch by design.
+    Switch,
+    /// The caller hung up or cancelled.
+    Caller,
+    /// The party in the talk hung up and nothing is left to continue.
+    Callee,
+    /// Something failed (media, the leg, the scenario, a shutdown before answer).
+    Failure,
 }

@@ -1,0 +1,425 @@
+//! The call core on virtual time: feed events, assert effects, fire the timer the core asked
+//! for (ersip's transaction tests, quinn's `Pair::step`). No sockets, no runtime, no clock.
+
+use super::*;
+use vpbx_store::model::{CompanyConfig, RingOutcome};
+
+/// A call and a virtual clock that jumps to the core's next deadline.
+struct Sim {
+    core: CallCore,
+    now: Instant,
+    /// Every effect so far, in order.
+    log: Vec<Effect>,
+}
+
+fn company(scenario_yaml: &str) -> (Arc<CompanyConfig>, Arc<Scenario>) {
+    let yaml = format!(
+        r#"
+employees:
+  - id: 1
+    first_name: Anna
+    last_name: Petrova
+    extension: "101"
+    phones: [ {{ kind: sip_line, id: 1, login: "101", password: "pw-101-xxxxxxx", dial_timeout_s: 15 }} ]
+  - id: 2
+    first_name: Boris
+    last_name: Ivanov
+    extension: "102"
+    phones: [ {{ kind: sip_line, id: 2, login: "102", password: "pw-102-xxxxxxx", dial_timeout_s: 20 }} ]
+talk_options:
+  - {{ id: 1, keys: "*5", action: {{ kind: recorder }} }}
+scenarios:
+{scenario_yaml}
+"#
+    );
+    let cfg: CompanyConfig = serde_yaml::from_str(&yaml).expect("test company");
+    let s = cfg.scenarios[0].clone();
+    (Arc::new(cfg), Arc::new(s))
+}
+
+/// Forward to Anna (answered → hang up; no answer → voicemail-less hang-up).
+const FORWARD_TO_ANNA: &str = r#"
+  - id: 1
+    name: to Anna
+    start: ring
+    operations:
+      ring:
+        action: { kind: forward, targets: [ { kind: employee, id: 1 } ], max_wait_s: 60 }
+        exits: {}
+"#;
+
+impl Sim {
+    fn new(scenario_yaml: &str) -> Sim {
+        let (cfg, scenario) = company(scenario_yaml);
+        let info = CallInfo {
+            numa: "79001234567".into(),
+            numb: "74951234567".into(),
+            dialog: Dialog {
+                call_id: "caller-call".into(),
+                local_tag: "us".into(),
+                remote_tag: "them".into(),
+            },
+            outbound_caller_id: None,
+        };
+        let mut sim = Sim {
+            core: CallCore::new(info, scenario, cfg, 50),
+            now: crate::clock::test_origin(),
+            log: Vec::new(),
+        };
+        let out = sim.core.start(sim.now);
+        sim.log.extend(out.iter().cloned());
+        sim
+    }
+
+    fn feed(&mut self, input: Input) -> Vec<Effect> {
+        let out = self.core.handle(self.now, input);
+        self.log.extend(out.iter().cloned());
+        out
+    }
+
+    fn party(&mut self, p: u32, s: Signal) -> Vec<Effect> {
+        self.feed(Input::Party(PartyId(p), s))
+    }
+
+    /// Jumps to the next deadline and fires it; returns its reason and the effects.
+    fn step(&mut self) -> Option<(Timer, Vec<Effect>)> {
+        let (at, reason) = self.core.poll_timeout()?;
+        self.now = self.now.max(at);
+        let out = self.core.handle_timeout(self.now);
+        self.log.extend(out.iter().cloned());
+        Some((reason, out))
+    }
+
+    fn answered_by(&mut self, p: u32) -> Vec<Effect> {
+        self.party(
+            p,
+            Signal::Answered {
+                by: format!("party {p}"),
+                dialog: Dialog {
+                    call_id: format!("out-{p}"),
+                    local_tag: "a".into(),
+                    remote_tag: format!("b{p}"),
+                },
+            },
+        )
+    }
+
+    fn events(&self) -> Vec<&Event> {
+        self.log
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Event(e) => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn dials(out: &[Effect]) -> Vec<(PartyId, String)> {
+    out.iter()
+        .filter_map(|e| match e {
+            Effect::Dial {
+                party, caller_id, ..
+            } => Some((*party, caller_id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ended(out: &[Effect]) -> Option<(CallResult, HangupSide)> {
+    out.iter().find_map(|e| match e {
+        Effect::End { result, side, .. } => Some((*result, *side)),
+        _ => None,
+    })
+}
+
+#[test]
+fn forward_with_early_media_then_no_answer_ends_unanswered() {
+    let t0 = crate::clock::test_origin();
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    // The caller rings; Anna's line is dialled with the caller's number (a SIP phone).
+    assert_eq!(
+        sim.log[..2],
+        [
+            Effect::Event(Event::ScenarioStarted {
+                name: "to Anna".into()
+            }),
+            Effect::Event(Event::OperationEntered {
+                op: "ring".into(),
+                kind: "forward".into()
+            }),
+        ]
+    );
+    assert!(sim.log.contains(&Effect::RingCaller));
+    assert_eq!(dials(&sim.log), vec![(PartyId(1), "79001234567".into())]);
+    // Early media: 183 to the caller, the caller hears the party.
+    let out = sim.party(1, Signal::Ringing { early: true });
+    assert!(out.contains(&Effect::ProgressCaller));
+    assert!(out.contains(&Effect::Bridge { party: PartyId(1) }));
+    // Nobody answers: the 15 s round ends before the 60 s maximum wait.
+    let (reason, out) = sim.step().unwrap();
+    assert_eq!(reason, Timer::RingRound);
+    assert_eq!(sim.now.duration_since(t0).as_secs(), 15);
+    assert!(out.contains(&Effect::Release {
+        party: PartyId(1),
+        reason: "call answered elsewhere".into()
+    }));
+    assert!(out.contains(&Effect::Unbridge));
+    assert_eq!(
+        ended(&out),
+        Some((CallResult::NotAnswered, HangupSide::Switch))
+    );
+    assert!(sim.events().iter().any(|e| matches!(
+        e,
+        Event::RingEnded {
+            outcome: RingOutcome::Cancelled,
+            cause: Some(LegCause::NoAnswer),
+            ..
+        }
+    )));
+    assert!(
+        sim.core.poll_timeout().is_none(),
+        "no timer outlives the call"
+    );
+}
+
+#[test]
+fn busy_everywhere_ends_busy_and_late_events_are_ignored() {
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    let out = sim.party(
+        1,
+        Signal::Rejected {
+            code: 486,
+            cause: LegCause::Busy,
+        },
+    );
+    assert_eq!(ended(&out), Some((CallResult::Busy, HangupSide::Switch)));
+    // A late answer of a leg the call no longer has changes nothing.
+    assert!(sim.answered_by(1).is_empty());
+}
+
+#[test]
+fn hold_plays_music_to_the_other_side_and_resume_reconnects() {
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    let out = sim.answered_by(1);
+    assert!(out.contains(&Effect::AnswerCaller));
+    assert!(out.contains(&Effect::Bridge { party: PartyId(1) }));
+    assert!(
+        sim.core.poll_timeout().is_none(),
+        "the ring timers are gone once talking"
+    );
+    let out = sim.party(
+        1,
+        Signal::Media {
+            held: true,
+            to: "x".into(),
+        },
+    );
+    assert!(out.contains(&Effect::MusicOnHold {
+        to: Listener::Caller
+    }));
+    let out = sim.party(
+        1,
+        Signal::Media {
+            held: false,
+            to: "x".into(),
+        },
+    );
+    assert!(out.contains(&Effect::StopOutput {
+        of: Listener::Caller
+    }));
+    let out = sim.feed(Input::Caller(Signal::Media {
+        held: true,
+        to: "y".into(),
+    }));
+    assert!(out.contains(&Effect::MusicOnHold {
+        to: Listener::Party(PartyId(1))
+    }));
+    // The employee hangs up: the scenario goes on at `answered`, which leads nowhere.
+    let out = sim.party(1, Signal::Hangup);
+    assert_eq!(
+        ended(&out),
+        Some((CallResult::Answered, HangupSide::Switch))
+    );
+}
+
+#[test]
+fn blind_transfer_completes_when_the_target_answers() {
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    sim.answered_by(1);
+    let out = sim.party(
+        1,
+        Signal::Refer {
+            target: "102".into(),
+            replaces: None,
+        },
+    );
+    // The caller hears ringback; Boris rings; Anna stays until he answers.
+    assert!(out.contains(&Effect::Unbridge));
+    assert!(out.contains(&Effect::Ringback { prompt: None }));
+    assert_eq!(dials(&out), vec![(PartyId(2), "79001234567".into())]);
+    assert!(!out.iter().any(|e| matches!(
+        e,
+        Effect::Release {
+            party: PartyId(1),
+            ..
+        }
+    )));
+    let out = sim.answered_by(2);
+    assert!(out.contains(&Effect::Bridge { party: PartyId(2) }));
+    assert!(out.contains(&Effect::Release {
+        party: PartyId(1),
+        reason: "call transferred".into()
+    }));
+    assert!(sim.events().contains(&&Event::TransferCompleted {
+        kind: TransferKind::Blind
+    }));
+}
+
+#[test]
+fn blind_transfer_failure_gives_the_caller_back_to_the_transferor() {
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    sim.answered_by(1);
+    sim.party(
+        1,
+        Signal::Refer {
+            target: "102".into(),
+            replaces: None,
+        },
+    );
+    // Boris never answers: after his 20 s the transfer fails with 480.
+    let (reason, out) = sim.step().unwrap();
+    assert_eq!(reason, Timer::RingRound);
+    assert!(out.contains(&Effect::ReferFailed {
+        party: PartyId(1),
+        code: 480
+    }));
+    assert!(out.contains(&Effect::Bridge { party: PartyId(1) }));
+    assert!(ended(&out).is_none(), "the call goes on with Anna");
+    // Anna can hold again: she is the talk.
+    let out = sim.party(
+        1,
+        Signal::Media {
+            held: true,
+            to: "x".into(),
+        },
+    );
+    assert!(out.contains(&Effect::MusicOnHold {
+        to: Listener::Caller
+    }));
+}
+
+#[test]
+fn attended_transfer_from_the_employee_joins_and_releases_her() {
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    sim.answered_by(1);
+    let r = Replaces {
+        call_id: "consult".into(),
+        to_tag: "x".into(),
+        from_tag: "y".into(),
+    };
+    let out = sim.party(
+        1,
+        Signal::Refer {
+            target: "102".into(),
+            replaces: Some(r.clone()),
+        },
+    );
+    assert_eq!(
+        out.last(),
+        Some(&Effect::Join {
+            replaces: r,
+            keep: Listener::Caller
+        })
+    );
+    let out = sim.feed(Input::Joined(Ok(())));
+    assert!(out.contains(&Effect::Release {
+        party: PartyId(1),
+        reason: "call transferred".into()
+    }));
+    // The other call ends: so does this one.
+    let out = sim.feed(Input::PartnerEnded);
+    assert_eq!(
+        ended(&out),
+        Some((CallResult::Answered, HangupSide::Callee))
+    );
+}
+
+#[test]
+fn a_join_request_naming_our_caller_hangs_the_caller_up_and_keeps_the_party() {
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    sim.answered_by(1);
+    let r = Replaces {
+        call_id: "caller-call".into(),
+        to_tag: "them".into(),
+        from_tag: "us".into(),
+    };
+    let (keep, out) = sim.core.join_request(&r).unwrap();
+    assert_eq!(keep, Listener::Party(PartyId(1)));
+    assert!(out.contains(&Effect::HangupCaller {
+        reason: "call transferred".into()
+    }));
+    let out = sim.party(1, Signal::Hangup);
+    assert_eq!(
+        ended(&out),
+        Some((CallResult::Answered, HangupSide::Callee))
+    );
+    // A dialog this call does not have is refused.
+    let mut other = Sim::new(FORWARD_TO_ANNA);
+    assert!(other.core.join_request(&r).is_err());
+}
+
+#[test]
+fn talk_option_keys_toggle_recording_and_stale_keys_expire() {
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    sim.answered_by(1);
+    let key = |d| Signal::Dtmf {
+        digit: d,
+        duration_ms: 80,
+        sip_info: false,
+    };
+    sim.party(1, key('*'));
+    // Three seconds pass without a key: '*' is forgotten, so '5' alone does nothing.
+    let (reason, _) = sim.step().unwrap();
+    assert_eq!(reason, Timer::TalkKeys);
+    let out = sim.party(1, key('5'));
+    assert!(!out.contains(&Effect::StartRecording));
+    sim.party(1, key('*'));
+    let out = sim.party(1, key('5'));
+    assert!(out.contains(&Effect::StartRecording));
+    sim.party(1, key('*'));
+    assert!(sim.party(1, key('5')).contains(&Effect::StopRecording));
+}
+
+#[test]
+fn caller_cancel_before_answer_is_abandoned_and_releases_nothing_twice() {
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    let out = sim.feed(Input::Caller(Signal::Cancelled));
+    assert_eq!(
+        ended(&out),
+        Some((CallResult::Abandoned, HangupSide::Caller))
+    );
+    assert!(sim.feed(Input::Caller(Signal::Hangup)).is_empty());
+}
+
+#[test]
+fn ring_operation_waits_on_the_timer_table() {
+    let yaml = r#"
+  - id: 1
+    name: ring then hang up
+    start: r
+    operations:
+      r: { action: { kind: ring, ms: 2500 }, exits: { next: bye } }
+      bye: { action: { kind: hang_up }, exits: {} }
+"#;
+    let t0 = crate::clock::test_origin();
+    let mut sim = Sim::new(yaml);
+    assert!(sim.log.contains(&Effect::RingCaller));
+    let (reason, out) = sim.step().unwrap();
+    assert!(matches!(reason, Timer::Scenario(_)));
+    assert_eq!(sim.now.duration_since(t0).as_millis(), 2500);
+    assert_eq!(
+        ended(&out),
+        Some((CallResult::NotAnswered, HangupSide::Switch))
+    );
+}
