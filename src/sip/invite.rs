@@ -574,4 +574,62 @@ mod tests {
         let a = admit(&fine, &cfg, NOW).unwrap();
         assert_eq!(a.session_timer.map(|t| t.interval), Some(1800));
     }
+
+    #[test]
+    fn every_refusal_has_its_code() {
+        let call = |refused: Refused| Refusal::Call {
+            numa: "1".into(),
+            numb: "2".into(),
+            refused,
+        };
+        let table = [
+            (Refusal::ShuttingDown, 503),
+            (Refusal::NoOffer, 488),
+            (Refusal::NoCommonCodec, 488),
+            (Refusal::BadSdp("x".into()), 400),
+            (Refusal::Challenge(vec![]), 407),
+            (Refusal::BadCredentials, 403),
+            (call(NotRouted::UnknownNumber.into()), 404),
+            (
+                call(
+                    NotRouted::Blacklisted {
+                        list: "l".into(),
+                        entry: "e".into(),
+                    }
+                    .into(),
+                ),
+                403,
+            ),
+            (
+                call(NotRouted::NoRuleMatched { skipped: vec![] }.into()),
+                480,
+            ),
+            (
+                call(
+                    NotRouted::MissingScenario {
+                        rule: RuleId(1),
+                        scenario: ScenarioId(2),
+                    }
+                    .into(),
+                ),
+                500,
+            ),
+            (call(PhoneRefused::UnknownExtension.into()), 404),
+            (call(PhoneRefused::OutboundNotAllowed.into()), 403),
+            (call(PhoneRefused::NoTrunk.into()), 403),
+            (Refusal::Starting, 503),
+            (Refusal::SessionIntervalTooSmall { min_se: 90 }, 422),
+            (Refusal::NoDialog, 500),
+        ];
+        for (refusal, code) in table {
+            let reply = refusal.reply();
+            assert_eq!(reply.code, code, "{refusal:?}");
+            // Every refusal but the challenge says why.
+            assert_eq!(
+                reply.warning.is_some(),
+                !matches!(refusal, Refusal::Challenge(_)),
+                "{refusal:?}"
+            );
+        }
+    }
 }
