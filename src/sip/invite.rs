@@ -205,10 +205,12 @@ pub fn called(view: &InviteView, cfg: &CompanyConfig) -> String {
         .unwrap_or_else(|| view.request_user.clone())
 }
 
-/// Whether the INVITE is a phone's own call, which must authenticate as one of the lines:
-/// anything but a call to a virtual number.
+/// Whether [`admit`] will need the phone's digest check: the INVITE is a phone's own call
+/// (anything but a call to a virtual number must authenticate as one of the lines) and passed
+/// the checks before it. Credentials are checked no earlier than before, so a refused offer never
+/// counts as an authentication failure (the registrar's bans).
 pub fn needs_phone_auth(view: &InviteView, cfg: &CompanyConfig) -> bool {
-    cfg.number(&called(view, cfg)).is_none()
+    view.accepting && cfg.number(&called(view, cfg)).is_none() && offer(&view.body).is_ok()
 }
 
 /// Decides one INVITE against one configuration snapshot at `unix_ms` (wall time, for the
@@ -459,6 +461,13 @@ mod tests {
         let cfg = company("");
         let view = invite("102");
         assert!(needs_phone_auth(&view, &cfg));
+        // A refused offer is answered before any credential is looked at.
+        let g729 = InviteView {
+            body: sdp("18"),
+            ..invite("102")
+        };
+        assert!(!needs_phone_auth(&g729, &cfg));
+        assert_eq!(refused(admit(&g729, &cfg, NOW)), Refusal::NoCommonCodec);
         assert_eq!(refused(admit(&view, &cfg, NOW)), Refusal::BadCredentials);
         let challenged = InviteView {
             phone: Some(PhoneAuth::Challenge(vec!["Digest realm=\"vpbx\"".into()])),

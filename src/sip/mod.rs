@@ -452,7 +452,7 @@ impl Router {
             started: self.ctx.registry.children().is_some(),
             min_se: self.min_se,
         };
-        if view.accepting && invite::needs_phone_auth(&view, snapshot) {
+        if invite::needs_phone_auth(&view, snapshot) {
             view.phone = Some(self.ctx.registrar.authenticate(
                 req,
                 "INVITE",
