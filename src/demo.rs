@@ -4,8 +4,8 @@
 //! from the copy built into the binary, so a bare binary still starts with a working company.
 //! Files the demo refers to are copied into the data directory; the built-in greeting is written
 //! there when no file is found next to the document. The document is checked like an import
-//! (`config_hub::check`: every validation rule and the scenario graphs) and written with
-//! `Store::replace_all` (one transaction).
+//! (`vpbx_store::validate_config`: every validation rule, the scenario graphs included) before
+//! any file is copied, and written with `Store::replace_all` (one transaction).
 
 use std::path::{Path, PathBuf};
 use vpbx_actors::config_hub;
@@ -53,7 +53,10 @@ pub fn ensure_loaded(
         _ => (BUILTIN_DEMO.to_string(), None),
     };
     let cfg = vpbx_store::parse_document(&text)?;
-    config_hub::check(&cfg)?;
+    let errors = vpbx_store::validate_config(&cfg);
+    if !errors.is_empty() {
+        return Err(config_hub::ConfigError::Invalid(errors).into());
+    }
     for f in &cfg.files {
         let dest = data_dir.join(&f.path);
         if dest.exists() {

@@ -167,7 +167,6 @@ fn import(settings: &Settings, file: &Path) -> Result<String, String> {
         std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?
     };
     let cfg = vpbx_store::parse_document(&text).map_err(|e| e.to_string())?;
-    vpbx_actors::config_hub::check(&cfg).map_err(|e| e.to_string())?;
     let store = open_store(&settings.data_dir)?;
     match store.replace_all(&cfg).map_err(|e| e.to_string())? {
         Ok(()) => Ok(format!("configuration imported from {}", file.display())),

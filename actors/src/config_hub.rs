@@ -9,7 +9,6 @@
 //! Publishing always re-reads the store ([`Snapshots::reload_from`]) under one lock, so
 //! concurrent writers can never publish an older snapshot over a newer one.
 
-use crate::core::scenario::{validate, Severity};
 use crate::switch::{ChildExited, ChildKind};
 use actix::prelude::*;
 use std::sync::{Arc, Mutex, RwLock};
@@ -72,63 +71,8 @@ pub enum ConfigError {
     Store(#[from] StoreError),
 }
 
-/// Errors of the scenario graphs (missing start, exits to missing operations), as validation
-/// errors at `scenarios[i]` with rule `scenario.graph`. Warnings are left out.
-pub fn graph_errors(cfg: &CompanyConfig) -> Vec<ValidationError> {
-    let mut errors = Vec::new();
-    for (i, s) in cfg.scenarios.iter().enumerate() {
-        for f in validate(cfg, s) {
-            if f.severity == Severity::Error {
-                errors.push(ValidationError {
-                    field: format!("scenarios[{i}]"),
-                    rule: "scenario.graph",
-                    message: format!("scenario {} '{}': {}", s.id, s.name, f.message),
-                });
-            }
-        }
-    }
-    errors
-}
-
-/// Checks a whole configuration: every rule of [`vpbx_store::validate_config`] plus the
-/// scenario graphs ([`graph_errors`]). Errors only; warnings never refuse a configuration.
-pub fn check(cfg: &CompanyConfig) -> Result<(), ConfigError> {
-    let mut errors = vpbx_store::validate_config(cfg);
-    errors.extend(graph_errors(cfg));
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigError::Invalid(errors))
-    }
-}
-
-/// Applies `change` through [`Store::modify`] and additionally refuses scenario-graph errors
-/// the change introduces (the store crate cannot see the scenario validator). Does not publish:
-/// send [`Refresh`] after it succeeds.
-pub fn modify_checked<R>(
-    store: &Store,
-    change: impl FnOnce(&mut CompanyConfig) -> Result<R, Rejection>,
-) -> vpbx_store::WriteResult<R> {
-    store.modify(|cfg| {
-        let before: Vec<(String, String)> = graph_errors(cfg)
-            .into_iter()
-            .map(|e| (e.field, e.message))
-            .collect();
-        let out = change(cfg)?;
-        let fresh: Vec<ValidationError> = graph_errors(cfg)
-            .into_iter()
-            .filter(|e| !before.contains(&(e.field.clone(), e.message.clone())))
-            .collect();
-        if fresh.is_empty() {
-            Ok(out)
-        } else {
-            Err(Rejection::Invalid(fresh))
-        }
-    })
-}
-
-/// Replace the whole configuration: validated with [`check`], written with
-/// [`Store::replace_all`] (one transaction), then published.
+/// Replace the whole configuration: validated (every rule, the scenario graphs included) and
+/// written by [`Store::replace_all`] in one transaction, then published.
 #[derive(Message)]
 #[rtype(result = "Result<(), ConfigError>")]
 pub struct ApplyConfig(pub CompanyConfig);
@@ -203,7 +147,6 @@ impl Handler<Subscribe> for ConfigHub {
 impl Handler<ApplyConfig> for ConfigHub {
     type Result = Result<(), ConfigError>;
     fn handle(&mut self, msg: ApplyConfig, _: &mut Context<Self>) -> Self::Result {
-        check(&msg.0)?;
         match self.store.replace_all(&msg.0)? {
             Ok(()) => {}
             Err(Rejection::Invalid(errors)) => return Err(ConfigError::Invalid(errors)),
@@ -232,48 +175,5 @@ impl ConfigHub {
     pub fn with_parent(mut self, parent: Recipient<ChildExited>) -> Self {
         self.parent = Some(parent);
         self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-    use vpbx_store::model::{Action, OpName, Operation, Scenario, ScenarioId};
-
-    fn scenario(exit_to: &str) -> Scenario {
-        Scenario {
-            id: ScenarioId(1),
-            name: "s".into(),
-            start: OpName("a".into()),
-            operations: BTreeMap::from([(
-                OpName("a".into()),
-                Operation {
-                    action: Action::Pause { ms: 10 },
-                    exits: BTreeMap::from([("next".to_owned(), OpName(exit_to.into()))]),
-                },
-            )]),
-            record: false,
-        }
-    }
-
-    #[test]
-    fn check_reports_store_rules_and_scenario_graphs_as_structured_errors() {
-        let mut cfg = CompanyConfig {
-            scenarios: vec![scenario("missing")],
-            time_zone: "Nowhere/City".into(),
-            ..Default::default()
-        };
-        let Err(ConfigError::Invalid(errors)) = check(&cfg) else {
-            panic!("expected errors");
-        };
-        assert!(errors.iter().any(|e| e.rule == "scenario.graph"
-            && e.field == "scenarios[0]"
-            && e.message.contains("missing")));
-        assert!(errors.iter().any(|e| e.rule == "settings.time_zone"));
-        cfg.time_zone = "Europe/Moscow".into();
-        cfg.scenarios = vec![scenario("a")];
-        assert!(check(&cfg).is_ok());
-        assert!(graph_errors(&cfg).is_empty());
     }
 }

@@ -24,6 +24,9 @@ pub trait Resource: Entity + Send {
     fn filter(&self, _query: &ListQuery) -> bool {
         true
     }
+    /// Adjusts a create/update body before it is read (e.g. the placeholders of values the box
+    /// generates, so that they may be left out).
+    fn prepare_body(_body: &mut Value) {}
 }
 
 /// `?offset=&limit=&q=` plus any resource filters.
@@ -93,6 +96,7 @@ pub fn from_body<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
 
 /// A body for `T` with its id filled in when left out (`0` for generated ids).
 pub fn with_id<T: Resource>(mut v: Value, id: Option<&T::Id>) -> Result<T, ApiError> {
+    T::prepare_body(&mut v);
     let Some(obj) = v.as_object_mut() else {
         return Err(ApiError::BadRequest {
             field: None,

@@ -95,12 +95,27 @@ impl From<Rejection> for ApiError {
 
 impl ApiError {
     /// A 400 for a body that does not deserialize, naming the field.
+    ///
+    /// serde names an unknown field in the path (`nick`), except inside an internally tagged
+    /// enum (a scenario operation, a phone), whose content it buffers: there the path stops at
+    /// the enum, and the unknown name from the message is added, so every typo is located the
+    /// same way (`operations.a.action.max_sec`, `phones[0].line`).
     pub fn body<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ApiError {
         let path = e.path().to_string();
-        ApiError::BadRequest {
-            field: (path != ".").then_some(path),
-            message: e.inner().to_string(),
+        let message = e.inner().to_string();
+        let mut field = (path != ".").then_some(path);
+        if let Some(name) = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name)
+        {
+            field = Some(match field {
+                Some(p) if p.rsplit('.').next() == Some(name) => p,
+                Some(p) => format!("{p}.{name}"),
+                None => name.to_owned(),
+            });
         }
+        ApiError::BadRequest { field, message }
     }
 }
 

@@ -1,6 +1,10 @@
 //! Referential integrity: who uses an entity. Deleting (or disabling) an entity that is used
 //! fails with the list, which the API returns as 409.
 //!
+//! A scenario operation uses exactly what it answers in `refs()` (employees, groups, prompt
+//! files: an info message's prompt, a forward's ringback, a voicemail's prompt); nothing here
+//! knows the operations one by one.
+//!
 //! Callback rules (SPEC §6.1) are not modelled yet; when they are, they add a [`UsedBy`] variant
 //! and a branch in [`users_of`].
 
@@ -31,6 +35,16 @@ pub enum EntityRef {
     File(FileId),
     /// A virtual number (its digits).
     Number(String),
+}
+
+impl From<Ref> for EntityRef {
+    fn from(r: Ref) -> Self {
+        match r {
+            Ref::Employee(id) => EntityRef::Employee(id),
+            Ref::Group(id) => EntityRef::Group(id),
+            Ref::File(id) => EntityRef::File(id),
+        }
+    }
 }
 
 /// One user of an entity.
@@ -209,23 +223,11 @@ pub fn users_of(cfg: &CompanyConfig, what: &EntityRef) -> Vec<UsedBy> {
     }
     for s in &cfg.scenarios {
         for (op_name, op) in &s.operations {
-            let uses = match (&op.action, what) {
-                (
-                    Action::InfoMessage {
-                        prompt: Prompt::File { id },
-                    },
-                    EntityRef::File(f),
-                ) => id == f,
-                (Action::Forward(fwd), EntityRef::Employee(e)) => fwd
-                    .targets
-                    .iter()
-                    .any(|t| matches!(t, crate::model::ForwardTarget::Employee { id } if id == e)),
-                (Action::Forward(fwd), EntityRef::Group(g)) => fwd
-                    .targets
-                    .iter()
-                    .any(|t| matches!(t, crate::model::ForwardTarget::Group { id } if id == g)),
-                _ => false,
-            };
+            let uses = op
+                .action
+                .refs()
+                .iter()
+                .any(|r| EntityRef::from(r.target) == *what);
             if uses {
                 out.push(UsedBy::ScenarioOperation {
                     scenario: s.id,

@@ -286,9 +286,8 @@ impl Store {
 
     /// Replaces the company configuration in one transaction; durable when this returns.
     ///
-    /// Unlike [`Store::replace_all`] this does not validate (the config hub and the demo
-    /// loader run their own checks first; they should move to `replace_all`). Entities with
-    /// duplicate ids collapse to the last one.
+    /// Unlike [`Store::replace_all`] this does not validate. Entities with duplicate ids
+    /// collapse to the last one.
     pub fn save_config(&self, cfg: &CompanyConfig) -> Result<(), StoreError> {
         let images = repo::images(cfg)?;
         let _guard = self.write_lock();
@@ -498,6 +497,46 @@ mod tests {
         assert!(back.number("74950000000").is_some());
         assert!(validate_config(&back).is_empty());
         assert!(store.health());
+    }
+
+    #[test]
+    fn a_scenario_stored_before_operations_had_their_own_structs_still_reads() {
+        // The bytes an earlier binary stored (entity envelope version 1, JSON body), with
+        // every operation kind: they decode into today's types and encode to the same bytes.
+        let body = concat!(
+            r#"{"id":7,"name":"Old","start":"a","operations":{"#,
+            r#""a":{"action":{"kind":"info_message","prompt":{"kind":"file","id":1}},"exits":{"next":"b"}},"#,
+            r#""b":{"action":{"kind":"ring","ms":100},"exits":{"next":"c"}},"#,
+            r#""c":{"action":{"kind":"pause","ms":100},"exits":{"next":"d"}},"#,
+            r#""d":{"action":{"kind":"echo","max_s":3},"exits":{"next":"e"}},"#,
+            r#""e":{"action":{"kind":"forward","targets":[{"kind":"employee","id":1}],"mode":"sequential","max_wait_s":null,"ringback":null,"present_virtual_number":false},"exits":{"no_answer":"f"}},"#,
+            r#""f":{"action":{"kind":"voicemail","prompt":null,"max_s":120,"silence_s":5,"email":null},"exits":{"next":"g"}},"#,
+            r#""g":{"action":{"kind":"hang_up"},"exits":{}}"#,
+            r#"},"record":false}"#
+        );
+        let mut record = vec![0xB6, 0, 1];
+        record.extend_from_slice(body.as_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .tree(<model::Scenario as Entity>::TREE)
+            .unwrap()
+            .insert(7u64.to_be_bytes(), record.clone())
+            .unwrap();
+        let sc = store
+            .scenarios()
+            .get(&model::ScenarioId(7))
+            .unwrap()
+            .unwrap();
+        assert_eq!(sc.operations.len(), 7);
+        assert!(matches!(
+            sc.operations[&model::OpName("f".into())].action,
+            model::Action::Voicemail(model::Voicemail { max_s: 120, .. })
+        ));
+        assert_eq!(
+            envelope::encode_json(envelope::ENTITY_VERSION, &sc).unwrap(),
+            record
+        );
     }
 
     #[test]

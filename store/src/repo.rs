@@ -120,10 +120,15 @@ pub trait Entity: Clone + PartialEq + Serialize + DeserializeOwned + 'static {
     fn all_mut(cfg: &mut CompanyConfig) -> &mut Vec<Self>;
     /// How others refer to it, for [`users_of`] (`None`: nothing refers to this kind).
     fn entity_ref(id: &Self::Id) -> Option<EntityRef>;
+    /// Fills in what the box generates when the entity is created or replaced, against `cfg`,
+    /// the configuration it is written into (an employee's SIP-line ids and credentials,
+    /// [`crate::credentials::fill_sip_lines`]). Most kinds have nothing to fill.
+    fn complete(&mut self, _cfg: &CompanyConfig) {}
 }
 
 macro_rules! numeric_entity {
-    ($t:ty, $id:ident, $tree:literal, $kind:literal, $field:ident, $label:expr, $eref:expr) => {
+    ($t:ty, $id:ident, $tree:literal, $kind:literal, $field:ident, $label:expr, $eref:expr
+     $(, complete = $complete:path)?) => {
         impl Entity for $t {
             const TREE: &'static str = $tree;
             const KIND: &'static str = $kind;
@@ -157,6 +162,11 @@ macro_rules! numeric_entity {
                 let f: fn($id) -> Option<EntityRef> = $eref;
                 f(*id)
             }
+            $(
+                fn complete(&mut self, cfg: &CompanyConfig) {
+                    $complete(cfg, self)
+                }
+            )?
         }
     };
 }
@@ -168,7 +178,8 @@ numeric_entity!(
     "employee",
     employees,
     |e| format!("{} {} {}", e.last_name, e.first_name, e.extension),
-    |id| Some(EntityRef::Employee(id))
+    |id| Some(EntityRef::Employee(id)),
+    complete = crate::credentials::fill_sip_lines
 );
 numeric_entity!(
     Group,
@@ -782,8 +793,8 @@ impl<T: Entity> Repo<'_, T> {
         Ok(T::from_numeric(max + 1))
     }
 
-    /// Creates `entity`. A generated-id kind with id 0 gets the next id. Returns what was
-    /// stored.
+    /// Creates `entity`. A generated-id kind with id 0 gets the next id, then what the box
+    /// generates is filled in ([`Entity::complete`]). Returns what was stored.
     pub fn create(&self, mut entity: T) -> WriteResult<T> {
         self.store.modify(|cfg| {
             if T::numeric(&entity.id()) == Some(0) {
@@ -803,6 +814,7 @@ impl<T: Entity> Repo<'_, T> {
                     id: id.to_string(),
                 });
             }
+            entity.complete(cfg);
             let all = T::all_mut(cfg);
             let at = all.partition_point(|e| e.id() < id);
             all.insert(at, entity.clone());
@@ -811,8 +823,9 @@ impl<T: Entity> Repo<'_, T> {
     }
 
     /// Replaces the entity with the same id.
-    pub fn update(&self, entity: T) -> WriteResult<T> {
+    pub fn update(&self, mut entity: T) -> WriteResult<T> {
         self.store.modify(|cfg| {
+            entity.complete(cfg);
             let id = entity.id();
             let slot = T::all_mut(cfg)
                 .iter_mut()

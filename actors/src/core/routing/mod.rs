@@ -329,7 +329,7 @@ mod tests {
             operations: BTreeMap::from([(
                 OpName("bye".into()),
                 Operation {
-                    action: Action::HangUp,
+                    action: Action::HangUp(HangUp {}),
                     exits: BTreeMap::new(),
                 },
             )]),

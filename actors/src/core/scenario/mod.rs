@@ -8,13 +8,11 @@
 //! Inputs carry the id of the command they answer, so a stale result (a `PlayDone` for a prompt
 //! that was already cut short) is ignored instead of advancing the walk twice.
 
-mod validate;
-
-pub use validate::{validate, Finding, Severity};
-
 use super::forward::ForwardOutcome;
 use std::sync::Arc;
-use vpbx_store::model::{Action, Event, Forward, OpName, Prompt, Scenario};
+use vpbx_store::model::{
+    Action, Echo, Event, Forward, InfoMessage, OpName, Pause, Prompt, Ring, Scenario, Voicemail,
+};
 
 /// What the call actor must do.
 #[derive(Debug, Clone, PartialEq)]
@@ -267,31 +265,31 @@ impl ScenarioRun {
         }));
         let action = op.action.clone();
         match action {
-            Action::InfoMessage { prompt } => {
+            Action::InfoMessage(InfoMessage { prompt }) => {
                 self.answer(out);
                 let id = self.wait(name);
                 out.push(Command::Play { id, prompt });
             }
-            Action::Ring { ms } => {
+            Action::Ring(Ring { ms }) => {
                 let id = self.wait(name);
                 out.push(Command::Ring { id, ms });
             }
-            Action::Pause { ms } => {
+            Action::Pause(Pause { ms }) => {
                 self.answer(out);
                 let id = self.wait(name);
                 out.push(Command::Silence { id, ms });
             }
-            Action::Echo { max_s } => {
+            Action::Echo(Echo { max_s }) => {
                 self.answer(out);
                 let id = self.wait(name);
                 out.push(Command::Echo { id, max_s });
             }
-            Action::Voicemail {
+            Action::Voicemail(Voicemail {
                 prompt,
                 max_s,
                 silence_s,
                 email,
-            } => {
+            }) => {
                 self.answer(out);
                 let id = self.wait(name);
                 out.push(Command::Voicemail {
@@ -306,7 +304,7 @@ impl ScenarioRun {
                 let id = self.wait(name);
                 out.push(Command::Forward { id, forward });
             }
-            Action::HangUp => {
+            Action::HangUp(_) => {
                 self.finish(Ending::Finished(format!("{name}: hang up")), out);
             }
         }
@@ -336,7 +334,7 @@ impl ScenarioRun {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use vpbx_store::model::{FileId, Operation};
+    use vpbx_store::model::{FileId, HangUp, Operation};
 
     fn op(action: Action, next: Option<&str>) -> Operation {
         Operation {
@@ -372,13 +370,13 @@ mod tests {
             (
                 "greet",
                 op(
-                    Action::InfoMessage {
+                    Action::InfoMessage(InfoMessage {
                         prompt: Prompt::File { id: FileId(1) },
-                    },
+                    }),
                     Some("bye"),
                 ),
             ),
-            ("bye", op(Action::HangUp, None)),
+            ("bye", op(Action::HangUp(HangUp {}), None)),
         ]);
         let mut run = ScenarioRun::new(s, 100);
         assert_eq!(
@@ -407,8 +405,8 @@ mod tests {
     #[test]
     fn answer_is_issued_once_and_pause_then_missing_exit_ends() {
         let s = scenario(vec![
-            ("a", op(Action::Pause { ms: 500 }, Some("b"))),
-            ("b", op(Action::Pause { ms: 10 }, None)),
+            ("a", op(Action::Pause(Pause { ms: 500 }), Some("b"))),
+            ("b", op(Action::Pause(Pause { ms: 10 }), None)),
         ]);
         let mut run = ScenarioRun::new(s, 100);
         assert_eq!(
@@ -429,8 +427,8 @@ mod tests {
     #[test]
     fn ring_waits_unanswered_then_continues() {
         let s = scenario(vec![
-            ("r", op(Action::Ring { ms: 3000 }, Some("p"))),
-            ("p", op(Action::Pause { ms: 10 }, None)),
+            ("r", op(Action::Ring(Ring { ms: 3000 }), Some("p"))),
+            ("p", op(Action::Pause(Pause { ms: 10 }), None)),
         ]);
         let mut run = ScenarioRun::new(s, 10);
         assert_eq!(
@@ -445,7 +443,7 @@ mod tests {
 
     #[test]
     fn loops_end_on_the_step_budget() {
-        let s = scenario(vec![("a", op(Action::Pause { ms: 1 }, Some("a")))]);
+        let s = scenario(vec![("a", op(Action::Pause(Pause { ms: 1 }), Some("a")))]);
         let mut run = ScenarioRun::new(s, 5);
         run.start();
         let mut last = Vec::new();
@@ -468,13 +466,13 @@ mod tests {
             (
                 "a",
                 op(
-                    Action::InfoMessage {
+                    Action::InfoMessage(InfoMessage {
                         prompt: Prompt::File { id: FileId(9) },
-                    },
+                    }),
                     Some("e"),
                 ),
             ),
-            ("e", op(Action::Echo { max_s: 3 }, None)),
+            ("e", op(Action::Echo(Echo { max_s: 3 }), None)),
         ]);
         let mut run = ScenarioRun::new(s, 10);
         run.start();
@@ -505,7 +503,7 @@ mod tests {
                     ]),
                 },
             ),
-            ("p", op(Action::Pause { ms: 5 }, None)),
+            ("p", op(Action::Pause(Pause { ms: 5 }), None)),
         ];
         let mut run = ScenarioRun::new(scenario(ops.clone()), 10);
         assert_eq!(
@@ -554,7 +552,7 @@ mod tests {
 
     #[test]
     fn missing_operation_is_broken() {
-        let s = scenario(vec![("a", op(Action::Pause { ms: 1 }, Some("zzz")))]);
+        let s = scenario(vec![("a", op(Action::Pause(Pause { ms: 1 }), Some("zzz")))]);
         let mut run = ScenarioRun::new(s, 10);
         run.start();
         let out = run.handle(Input::PlayDone { id: 1 });

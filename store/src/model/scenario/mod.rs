@@ -1,0 +1,142 @@
+//! Scenarios (SPEC §3): named graphs of operations, and the prompts they play.
+//!
+//! Every operation is a struct of its own in [`ops`] and answers [`Op::exits`] (the exit names it
+//! can take) and [`Op::refs`] (the entities and prompt files it uses). Those two are the one list
+//! that validation (`crate::validate`), referential integrity (`crate::integrity::users_of`) and
+//! the interpreter read: adding an operation is one file in `ops/` plus its line in the
+//! `actions!` list that declares [`Action`].
+
+use super::{OpName, ScenarioId};
+use serde::{Deserialize, Serialize};
+
+pub mod ops;
+
+pub use ops::{
+    Echo, Forward, ForwardTarget, HangUp, InfoMessage, Op, Pause, Ref, RefAt, Ring, RingMode,
+    Voicemail,
+};
+
+use super::FileId;
+use std::collections::BTreeMap;
+
+/// A named graph of operations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Id.
+    pub id: ScenarioId,
+    /// Name.
+    pub name: String,
+    /// The operation a call starts at.
+    pub start: OpName,
+    /// Operations by name.
+    pub operations: BTreeMap<OpName, Operation>,
+    /// Call recording on/off (SPEC §3 scenario-level option): the whole call from answer on,
+    /// as a stereo WAV (caller left) and a mono mix.
+    #[serde(default)]
+    pub record: bool,
+}
+
+/// One operation of a scenario with its named exits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    /// What the operation does.
+    pub action: Action,
+    /// Exit name → next operation. An exit with no entry ends the call.
+    #[serde(default)]
+    pub exits: BTreeMap<String, OpName>,
+}
+
+/// A prompt: a file or a text spoken by text-to-speech.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Prompt {
+    /// A file from the file base.
+    File {
+        /// The file.
+        id: FileId,
+    },
+    /// A text for text-to-speech.
+    Text {
+        /// The text.
+        text: String,
+        /// Voice, e.g. `ru` or `en`.
+        #[serde(default)]
+        voice: Option<String>,
+    },
+}
+
+impl Prompt {
+    /// The file this prompt plays, if it is a file.
+    pub fn file(&self) -> Option<FileId> {
+        match self {
+            Prompt::File { id } => Some(*id),
+            Prompt::Text { .. } => None,
+        }
+    }
+}
+
+/// Declares [`Action`] from one line per operation: its variant, its struct and its kind as
+/// written in documents (the serde tag and [`Action::kind`] come from the same literal).
+macro_rules! actions {
+    ($($(#[$doc:meta])* $variant:ident($op:ident) = $kind:literal,)*) => {
+        /// What an operation does: one variant per operation, wrapping the operation's own
+        /// struct. Serialized internally tagged (`{"kind": "voicemail", "max_s": 60}`); every
+        /// operation refuses unknown fields.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum Action {
+            $(
+                $(#[$doc])*
+                #[serde(rename = $kind)]
+                $variant($op),
+            )*
+        }
+
+        impl Action {
+            /// The operation's kind as written in documents (`info_message`, `forward`, ...).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Action::$variant(_) => $kind,)*
+                }
+            }
+
+            /// The operation behind the variant.
+            pub fn op(&self) -> &dyn Op {
+                match self {
+                    $(Action::$variant(o) => o,)*
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    /// Play a prompt once.
+    InfoMessage(InfoMessage) = "info_message",
+    /// Ring the caller unanswered for a while.
+    Ring(Ring) = "ring",
+    /// Silence for a while (answered).
+    Pause(Pause) = "pause",
+    /// Echo test.
+    Echo(Echo) = "echo",
+    /// Record a voicemail.
+    Voicemail(Voicemail) = "voicemail",
+    /// Ring employees, groups, numbers or SIP URIs and connect the caller to whoever answers.
+    Forward(Forward) = "forward",
+    /// End the call.
+    HangUp(HangUp) = "hang_up",
+}
+
+impl Action {
+    /// The exit names this operation can take.
+    pub fn exits(&self) -> &'static [&'static str] {
+        self.op().exits()
+    }
+
+    /// The entities and prompt files this operation uses.
+    pub fn refs(&self) -> Vec<RefAt> {
+        self.op().refs()
+    }
+}

@@ -1,0 +1,142 @@
+//! The "forward" operation (SPEC §3 op 4): ring employees, groups, external numbers or SIP URIs
+//! and connect the caller to whoever answers. Exits: `answered` (after the talk, when the
+//! employee hung up first), `no_answer`, `busy`.
+
+use super::{broken, prompt_ref, Op, Ref, RefAt};
+use crate::model::{EmployeeId, GroupId, Prompt};
+use crate::validate::ValidationError;
+use serde::{Deserialize, Serialize};
+
+/// One thing a forward operation rings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ForwardTarget {
+    /// An employee: their phones in priority order.
+    Employee {
+        /// The employee.
+        id: EmployeeId,
+    },
+    /// A group: its members' phones, `simultaneous_lines` at a time.
+    Group {
+        /// The group.
+        id: GroupId,
+    },
+    /// An external number (international format, digits), through a trunk.
+    External {
+        /// Digits.
+        number: String,
+        /// Seconds to ring (default 30).
+        #[serde(default)]
+        timeout_s: Option<u32>,
+    },
+    /// A SIP URI (`user@host[:port]`).
+    SipUri {
+        /// `user@host[:port]`.
+        uri: String,
+        /// Seconds to ring (default 30).
+        #[serde(default)]
+        timeout_s: Option<u32>,
+    },
+}
+
+/// How the phones of a forward operation are rung.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RingMode {
+    /// One phone (or one group batch) after another, each for its dial timeout.
+    #[default]
+    Sequential,
+    /// Every phone at once; the first to answer wins.
+    Simultaneous,
+}
+
+/// Settings of a forward operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forward {
+    /// What to ring, in order.
+    pub targets: Vec<ForwardTarget>,
+    /// How.
+    #[serde(default)]
+    pub mode: RingMode,
+    /// Upper bound on the whole ringing in seconds (`None`: until every target was tried).
+    #[serde(default)]
+    pub max_wait_s: Option<u32>,
+    /// Played to the caller in a loop while ringing (answered calls); `None` = ringback tone.
+    #[serde(default)]
+    pub ringback: Option<Prompt>,
+    /// Present the virtual number instead of the caller's number to SIP phones.
+    #[serde(default)]
+    pub present_virtual_number: bool,
+}
+
+impl Op for Forward {
+    fn exits(&self) -> &'static [&'static str] {
+        &["answered", "no_answer", "busy"]
+    }
+
+    fn refs(&self) -> Vec<RefAt> {
+        let mut out: Vec<RefAt> = self
+            .targets
+            .iter()
+            .enumerate()
+            .filter_map(|(k, t)| {
+                let target = match t {
+                    ForwardTarget::Employee { id } => Ref::Employee(*id),
+                    ForwardTarget::Group { id } => Ref::Group(*id),
+                    ForwardTarget::External { .. } | ForwardTarget::SipUri { .. } => return None,
+                };
+                Some(RefAt {
+                    field: format!("targets[{k}].id"),
+                    target,
+                })
+            })
+            .collect();
+        out.extend(prompt_ref("ringback", self.ringback.as_ref()));
+        out
+    }
+
+    fn violations(&self) -> Vec<ValidationError> {
+        let mut out = Vec::new();
+        if self.targets.is_empty() {
+            out.push(broken(
+                "targets",
+                "forward.targets_required",
+                "a forward operation needs at least one target",
+            ));
+        }
+        if self.max_wait_s == Some(0) {
+            out.push(broken(
+                "max_wait_s",
+                "forward.max_wait_positive",
+                "max_wait_s must be at least 1 second when set",
+            ));
+        }
+        for (k, t) in self.targets.iter().enumerate() {
+            match t {
+                ForwardTarget::External { number, .. }
+                    if number.is_empty()
+                        || number.len() > 15
+                        || !number.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    out.push(broken(
+                        &format!("targets[{k}].number"),
+                        "forward.external_digits",
+                        "an external number is 1-15 digits in international format, without +",
+                    ))
+                }
+                ForwardTarget::SipUri { uri, .. }
+                    if !uri.contains('@') || uri.starts_with('@') || uri.ends_with('@') =>
+                {
+                    out.push(broken(
+                        &format!("targets[{k}].uri"),
+                        "forward.sip_uri",
+                        "a SIP URI target is user@host or user@host:port",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}

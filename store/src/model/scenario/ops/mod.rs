@@ -1,0 +1,113 @@
+//! One struct per scenario operation (SPEC §3), each with what it answers about itself:
+//! [`Op::exits`], [`Op::refs`] and [`Op::violations`].
+//!
+//! Validation and referential integrity read these answers and nothing else, so an operation's
+//! rules live in its own file. Every struct refuses unknown fields: a typo in an operation's
+//! settings is a 400 naming the field, never a silently used default.
+
+use crate::model::{EmployeeId, FileId, GroupId, Prompt};
+use crate::validate::ValidationError;
+
+mod echo;
+mod forward;
+mod hang_up;
+mod info_message;
+mod pause;
+mod ring;
+mod voicemail;
+
+pub use echo::Echo;
+pub use forward::{Forward, ForwardTarget, RingMode};
+pub use hang_up::HangUp;
+pub use info_message::InfoMessage;
+pub use pause::Pause;
+pub use ring::Ring;
+pub use voicemail::Voicemail;
+
+/// Something outside its scenario that an operation uses: it must exist when the scenario is
+/// saved, and it cannot be deleted while the operation uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Ref {
+    /// An employee.
+    Employee(EmployeeId),
+    /// A group of employees.
+    Group(GroupId),
+    /// A file of the file base (a prompt).
+    File(FileId),
+}
+
+impl Ref {
+    /// The kind, as named in messages and rules (`ref.<kind>`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Ref::Employee(_) => "employee",
+            Ref::Group(_) => "group",
+            Ref::File(_) => "file",
+        }
+    }
+
+    /// The stable validation rule of a dangling reference of this kind.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Ref::Employee(_) => "ref.employee",
+            Ref::Group(_) => "ref.group",
+            Ref::File(_) => "ref.file",
+        }
+    }
+}
+
+impl std::fmt::Display for Ref {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ref::Employee(id) => write!(f, "employee {id}"),
+            Ref::Group(id) => write!(f, "group {id}"),
+            Ref::File(id) => write!(f, "file {id}"),
+        }
+    }
+}
+
+/// A [`Ref`] at a field of the operation, the path relative to the operation's `action`
+/// (`ringback.id`, `targets[2].id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefAt {
+    /// Where in the operation.
+    pub field: String,
+    /// What it refers to.
+    pub target: Ref,
+}
+
+/// What every scenario operation answers about itself.
+pub trait Op {
+    /// The exit names the operation can take (an exit that is not set ends the call there).
+    fn exits(&self) -> &'static [&'static str];
+
+    /// The entities and prompt files the operation uses.
+    fn refs(&self) -> Vec<RefAt>;
+
+    /// Broken rules of the operation's own values (ranges, required lists), with fields relative
+    /// to the operation's `action`. References and the graph are checked from
+    /// [`Op::refs`] and [`Op::exits`], not here.
+    fn violations(&self) -> Vec<ValidationError> {
+        Vec::new()
+    }
+}
+
+/// The file reference of a prompt at `field`, if the prompt is a file.
+fn prompt_ref(field: &str, prompt: Option<&Prompt>) -> Option<RefAt> {
+    prompt.and_then(Prompt::file).map(|id| RefAt {
+        field: format!("{field}.id"),
+        target: Ref::File(id),
+    })
+}
+
+/// A broken rule at `field`.
+fn broken(field: &str, rule: &'static str, message: impl Into<String>) -> ValidationError {
+    ValidationError {
+        field: field.to_owned(),
+        rule,
+        message: message.into(),
+    }
+}
+
+/// The exit of operations that have one way on.
+const NEXT: &[&str] = &["next"];

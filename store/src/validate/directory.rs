@@ -1,0 +1,220 @@
+//! The directory: employees with their phones and SIP lines, groups.
+
+use super::values::{extension_violations, international_violations, sip_uri_violations};
+use super::Sink;
+use crate::model::*;
+use std::collections::BTreeSet;
+
+pub(super) fn employees(cfg: &CompanyConfig, s: &mut Sink) {
+    let ids: BTreeSet<EmployeeId> = cfg.employees.iter().map(|e| e.id).collect();
+    let schedule_ids: BTreeSet<ScheduleId> = cfg.schedules.iter().map(|x| x.id).collect();
+    s.unique(
+        "id.unique",
+        "employee id",
+        cfg.employees
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id, format!("employees[{i}].id"))),
+    );
+    let mut extensions: Vec<(String, String)> = Vec::new();
+    let mut logins: Vec<(String, String)> = Vec::new();
+    let mut line_ids: Vec<(SipLineId, String)> = Vec::new();
+    for (i, e) in cfg.employees.iter().enumerate() {
+        let p = format!("employees[{i}]");
+        s.required(format!("{p}.last_name"), &e.last_name, "last name");
+        let field = format!("{p}.extension");
+        s.all(&field, extension_violations(&e.extension, &cfg.settings));
+        extensions.push((e.extension.clone(), field));
+        if let Some(sch) = e.schedule {
+            if !schedule_ids.contains(&sch) {
+                s.push(
+                    format!("{p}.schedule"),
+                    "ref.schedule",
+                    format!("schedule {sch} does not exist"),
+                );
+            }
+        }
+        if let Some(t) = e.trainer {
+            if t == e.id {
+                s.push(
+                    format!("{p}.trainer"),
+                    "trainer.self",
+                    "an employee cannot be their own trainer",
+                );
+            } else if !ids.contains(&t) {
+                s.push(
+                    format!("{p}.trainer"),
+                    "ref.employee",
+                    format!("employee {t} does not exist"),
+                );
+            }
+        }
+        if e.trainer_joins_every_call && e.trainer.is_none() {
+            s.push(
+                format!("{p}.trainer_joins_every_call"),
+                "trainer.required",
+                "'trainer joins every call' needs a trainer",
+            );
+        }
+        let mut sum: u32 = 0;
+        for (j, ph) in e.phones.iter().enumerate() {
+            let pp = format!("{p}.phones[{j}]");
+            if ph.lines() == 0 {
+                s.push(
+                    format!("{pp}.lines"),
+                    "lines.min_1",
+                    "a phone takes at least 1 line",
+                );
+            }
+            if ph.percent() > 100 {
+                s.push(
+                    format!("{pp}.percent"),
+                    "percent.range",
+                    "a percent is 0–100",
+                );
+            }
+            sum += u32::from(ph.percent());
+            match ph {
+                Phone::SipLine(l) => {
+                    if l.login.is_empty()
+                        || !l
+                            .login
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+                    {
+                        s.push(
+                            format!("{pp}.login"),
+                            "sip_line.login",
+                            "a SIP login is letters, digits, '.', '-' or '_'",
+                        );
+                    }
+                    if l.password.is_empty() {
+                        s.push(
+                            format!("{pp}.password"),
+                            "sip_line.password",
+                            "a SIP line needs a password",
+                        );
+                    }
+                    if let Some(n) = &l.outbound_caller_id {
+                        if cfg.number(n).is_none() {
+                            s.push(
+                                format!("{pp}.outbound_caller_id"),
+                                "sip_line.caller_id_unknown_number",
+                                format!(
+                                    "outbound caller id {n} is not a virtual number of the company"
+                                ),
+                            );
+                        }
+                    }
+                    logins.push((l.login.clone(), format!("{pp}.login")));
+                    line_ids.push((l.id, format!("{pp}.id")));
+                }
+                Phone::External { number, lines, .. } => {
+                    s.all(&format!("{pp}.number"), international_violations(number));
+                    if *lines > 2 {
+                        s.push(
+                            format!("{pp}.lines"),
+                            "lines.mobile_max_2",
+                            "a mobile line takes at most 2 lines",
+                        );
+                    }
+                }
+                Phone::SipUri { uri, .. } => {
+                    s.all(&format!("{pp}.uri"), sip_uri_violations(uri));
+                }
+            }
+        }
+        if e.percent_distribution && sum != 100 {
+            s.push(
+                format!("{p}.phones"),
+                "percent.sum_100",
+                format!("phone percents sum to {sum}, not 100"),
+            );
+        }
+    }
+    for (i, g) in cfg.groups.iter().enumerate() {
+        if let Some(x) = &g.extension {
+            let field = format!("groups[{i}].extension");
+            s.all(&field, extension_violations(x, &cfg.settings));
+            extensions.push((x.clone(), field));
+        }
+    }
+    s.unique("extension.unique", "extension", extensions);
+    s.unique("login.unique", "SIP login", logins);
+    s.unique("id.unique", "SIP line id", line_ids);
+}
+
+pub(super) fn groups(cfg: &CompanyConfig, s: &mut Sink) {
+    let employees: BTreeSet<EmployeeId> = cfg.employees.iter().map(|e| e.id).collect();
+    let schedule_ids: BTreeSet<ScheduleId> = cfg.schedules.iter().map(|x| x.id).collect();
+    s.unique(
+        "id.unique",
+        "group id",
+        cfg.groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id, format!("groups[{i}].id"))),
+    );
+    for (i, g) in cfg.groups.iter().enumerate() {
+        let p = format!("groups[{i}]");
+        s.required(format!("{p}.name"), &g.name, "group name");
+        if g.simultaneous_lines == 0 {
+            s.push(
+                format!("{p}.simultaneous_lines"),
+                "lines.min_1",
+                "at least 1 phone rings at once",
+            );
+        }
+        for (j, m) in g.members.iter().enumerate() {
+            if !employees.contains(m) {
+                s.push(
+                    format!("{p}.members[{j}]"),
+                    "ref.employee",
+                    format!("employee {m} does not exist"),
+                );
+            }
+        }
+        s.unique(
+            "member.unique",
+            "member",
+            g.members
+                .iter()
+                .enumerate()
+                .map(|(j, m)| (*m, format!("{p}.members[{j}]"))),
+        );
+        if let Some(sch) = g.schedule {
+            if !schedule_ids.contains(&sch) {
+                s.push(
+                    format!("{p}.schedule"),
+                    "ref.schedule",
+                    format!("schedule {sch} does not exist"),
+                );
+            }
+        }
+        let mut sum: u32 = 0;
+        for (m, pct) in &g.percents {
+            if !g.members.contains(m) {
+                s.push(
+                    format!("{p}.percents.{m}"),
+                    "percent.not_member",
+                    format!("employee {m} is not a member of the group"),
+                );
+            }
+            if *pct > 100 {
+                s.push(
+                    format!("{p}.percents.{m}"),
+                    "percent.range",
+                    "a percent is 0–100",
+                );
+            }
+            sum += u32::from(*pct);
+        }
+        if g.percent_distribution && sum != 100 {
+            s.push(
+                format!("{p}.percents"),
+                "percent.sum_100",
+                format!("member percents sum to {sum}, not 100"),
+            );
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Validation of the company configuration: the business rules of SPEC §1–§2 as a list of
+//! structured errors the API can return as they are (422 with the list).
+//!
+//! Every error names the field (a JSON-pointer-like path, `employees[2].extension`), a stable
+//! machine-readable rule (`extension.no_88`) and a human message. [`validate_config`] checks a
+//! whole document; it is what `Store::replace_all`, every repository write and import use. The
+//! single-value checks ([`extension_violations`], [`international_violations`],
+//! [`sip_uri_violations`], [`mask_violations`], [`intervals_violations`], [`host_violations`],
+//! [`ip_or_cidr_violations`]) are public so the API can check one field as the admin types.
+//!
+//! One file per kind of entity. Scenarios (`scenarios.rs`) are checked from what each operation
+//! answers about itself (`exits()`, `refs()`, its own `violations()`), graph included: a missing
+//! start, an unknown exit or an exit to a missing operation is an error (`scenario.graph`, at
+//! `scenarios[i].start` / `scenarios[i].operations.<op>.exits.<exit>`); what only risks losing
+//! calls (an unset exit, an unreachable operation, a loop with no way out) is a warning from
+//! [`scenario_warnings`], which never refuses a configuration.
+//!
+//! Decisions (SPEC leaves them open):
+//! - International format: digits only, 10–15 of them (E.164 allows up to 15; 10 is the
+//!   shortest national-significant number with a country code we accept), no leading `0`, no `+`
+//!   (the `+` is implied). Applies to external phones, virtual numbers and contact phones.
+//! - SIP URI: `user@host` or `user@host:port`, an optional `sip:` prefix; the user part is digits
+//!   ("number") or letters/digits with `.`, `-`, `+` ("letters"), and must not contain `user`
+//!   (any case) or `_`; the host is a DNS name or an IPv4 address; the port is 1–65535.
+//! - "Mobile line" (SPEC §1.1) is an external phone ([`Phone::External`]): 1 or 2 lines.
+//! - Percentage distribution: percents are 0–100; when the group's (or employee's phones')
+//!   `percent_distribution` is on they must sum to exactly 100.
+//! - Trunks (docs/decisions.md D18): the host is a DNS name or an IP literal (IPv6 without
+//!   brackets; all-numeric names must be IPv4); IP-authentication blocks must have their host
+//!   bits zero (`10.0.0.1/24` is refused, naming `10.0.0.0/24`); trunk names are compared after
+//!   trimming, case-sensitively; DIDs are unique across every trunk.
+
+use crate::model::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+mod address_book;
+mod directory;
+mod number_lists;
+mod numbers;
+mod scenarios;
+mod schedules;
+mod settings;
+mod talk;
+mod trunks;
+mod values;
+
+use address_book::address_book;
+use directory::{employees, groups};
+use number_lists::number_lists;
+use numbers::numbers;
+pub use scenarios::scenario_warnings;
+use scenarios::scenarios;
+use schedules::{calendars, schedules};
+use settings::settings;
+use talk::talk_options;
+use trunks::trunks;
+pub use values::{
+    extension_violations, host_violations, international_violations, intervals_violations,
+    ip_or_cidr_violations, mask_violations, sip_uri_violations, Extension,
+};
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValidationError {
+    /// Path of the offending field, e.g. `employees[2].extension`.
+    pub field: String,
+    /// Stable machine name of the rule, e.g. `extension.no_88`.
+    pub rule: &'static str,
+    /// What is wrong, for a human.
+    pub message: String,
+}
+
+impl std::fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} ({})", self.field, self.message, self.rule)
+    }
+}
+
+/// A broken rule of a single value, before it is placed at a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Stable rule name.
+    pub rule: &'static str,
+    /// Message.
+    pub message: String,
+}
+
+pub(crate) fn v(rule: &'static str, message: impl Into<String>) -> Violation {
+    Violation {
+        rule,
+        message: message.into(),
+    }
+}
+
+/// Collects errors with their paths.
+pub(crate) struct Sink(Vec<ValidationError>);
+
+impl Sink {
+    pub(crate) fn push(
+        &mut self,
+        field: impl Into<String>,
+        rule: &'static str,
+        message: impl Into<String>,
+    ) {
+        self.0.push(ValidationError {
+            field: field.into(),
+            rule,
+            message: message.into(),
+        });
+    }
+    pub(crate) fn all(&mut self, field: &str, violations: Vec<Violation>) {
+        for x in violations {
+            self.push(field, x.rule, x.message);
+        }
+    }
+    pub(crate) fn required(&mut self, field: String, value: &str, what: &str) {
+        if value.trim().is_empty() {
+            self.push(field, "name.required", format!("{what} is required"));
+        }
+    }
+    pub(crate) fn unique<K: Ord + std::fmt::Display>(
+        &mut self,
+        rule: &'static str,
+        what: &str,
+        items: impl IntoIterator<Item = (K, String)>,
+    ) {
+        let mut seen: BTreeMap<K, String> = BTreeMap::new();
+        for (k, path) in items {
+            if let Some(first) = seen.get(&k) {
+                let msg = format!("{what} {k} is already used at {first}");
+                self.push(path, rule, msg);
+            } else {
+                seen.insert(k, path);
+            }
+        }
+    }
+}
+
+/// Checks the whole configuration; an empty list means valid.
+pub fn validate_config(cfg: &CompanyConfig) -> Vec<ValidationError> {
+    let mut s = Sink(Vec::new());
+    settings(cfg, &mut s);
+    employees(cfg, &mut s);
+    groups(cfg, &mut s);
+    address_book(cfg, &mut s);
+    number_lists(cfg, &mut s);
+    schedules(cfg, &mut s);
+    calendars(cfg, &mut s);
+    numbers(cfg, &mut s);
+    scenarios(cfg, &mut s);
+    talk_options(cfg, &mut s);
+    trunks(cfg, &mut s);
+    s.0
+}
