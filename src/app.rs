@@ -237,7 +237,6 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         snapshots: snapshots.clone(),
         registry: registry.clone(),
         registrar: registrar.clone(),
-        cdrs: cdrs.clone(),
         clock,
         trunks: trunks.clone(),
     };
@@ -255,9 +254,11 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         started,
         snapshots: snapshots.clone(),
         registry: registry.clone(),
-        registrar: registrar.clone(),
+        presence: Arc::new(sip::EdgePresence {
+            registrar: registrar.clone(),
+            trunks,
+        }),
         auth: Arc::new(crate::http::auth::AuthState::default()),
-        trunks,
     };
     let server = crate::http::start(settings.http_addr, http_state.clone())?;
     let http = server.handle();

@@ -59,8 +59,8 @@ async fn health_and_metrics_show_live_values() {
     assert_eq!(code, 200);
     for needle in [
         "vpbx_active_calls",
-        // Both calls were answered (who hung up is no longer part of the result).
-        "vpbx_calls_finished_total{result=\"answered\"}",
+        // Both calls were answered (who hung up is in the call record, not in this label).
+        "vpbx_calls_finished_total{result=\"answered\"} 2",
         "vpbx_sip_requests_total{direction=\"in\",method=\"INVITE\"}",
         "vpbx_sip_responses_total{direction=\"out\",method=\"INVITE\",code=\"200\"}",
         "vpbx_rtp_packets_sent_total",

@@ -4,8 +4,14 @@
 //! Policy (written down, Kazoo-style): calls are **never restarted**. A call that exits abnormally
 //! has already ended its leg and written its CDR from its own `stopped()`; the supervisor counts
 //! the result and forgets the call. On shutdown it asks every live call to end.
+//!
+//! Calls the SIP edge refuses after looking them up (a blacklisted caller, no rule matched, an
+//! unknown number or extension, no trunk, an incoming-only line) never get an actor; the edge
+//! hands them here ([`RecordRefusal`]) and the supervisor writes their CDR. CDRs are written only
+//! by calls and their supervisor.
 
 use crate::call::{CallActor, CallDeps, CallExited, CallId, CallSetup, InjectFault, Shutdown};
+use crate::core::routing::Refused;
 use crate::stats::LiveStats;
 use crate::supervision::{ChildExited, ChildKind};
 use actix::prelude::*;
@@ -14,12 +20,34 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tracing::warn;
-use vpbx_store::model::CallResult;
+use vpbx_store::model::{CallResult, Cdr, HangupSide};
 
 /// Start a routed call.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StartCall(pub CallSetup);
+
+/// Record a call the SIP edge refused after looking it up: one CDR with the reason (and, when
+/// no rule matched, every rule passed over), hung up by the switch, counted in
+/// `vpbx_calls_finished_total{result}`.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct RecordRefusal {
+    /// Our id for the call.
+    pub call_id: CallId,
+    /// SIP Call-ID of the INVITE.
+    pub sip_call_id: String,
+    /// Caller number (A): as sent, or the calling line's extension.
+    pub numa: String,
+    /// Dialled number (B): the virtual number, or what the phone dialled.
+    pub numb: String,
+    /// When the INVITE was refused, milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    /// The SIP status the caller got.
+    pub code: u16,
+    /// Why.
+    pub refused: Refused,
+}
 
 /// End every live call (switch shutdown). Answers with the number of calls asked to end.
 #[derive(Message, Debug, Clone, Copy)]
@@ -106,6 +134,27 @@ impl Handler<CallExited> for CallSupervisor {
         }
         metrics::counter!("vpbx_calls_finished_total", "result" => msg.result.as_str())
             .increment(1);
+    }
+}
+
+impl Handler<RecordRefusal> for CallSupervisor {
+    type Result = ();
+    fn handle(&mut self, msg: RecordRefusal, _: &mut Context<Self>) {
+        let result = msg.refused.result();
+        self.deps.cdrs.write(Cdr {
+            call_id: msg.call_id.0,
+            sip_call_id: msg.sip_call_id,
+            numa: msg.numa,
+            numb: msg.numb,
+            start_unix_ms: msg.at_unix_ms,
+            answer_unix_ms: None,
+            end_unix_ms: msg.at_unix_ms,
+            result,
+            hangup: HangupSide::Switch,
+            reason: msg.refused.to_string(),
+            events: msg.refused.events(msg.at_unix_ms, msg.code),
+        });
+        metrics::counter!("vpbx_calls_finished_total", "result" => result.as_str()).increment(1);
     }
 }
 

@@ -29,8 +29,8 @@ async fn registration(
         })
         .ok_or_else(not_found)?;
     let bindings: Vec<_> = state
-        .registrar
-        .bindings(id)
+        .presence
+        .line_contacts(id)
         .into_iter()
         .map(|b| {
             json!({
@@ -39,7 +39,7 @@ async fn registration(
                 "transport": b.transport,
                 "user_agent": b.user_agent,
                 "expires_unix_ms": b.expires_unix_ms,
-                "reachable": state.registrar.contact_reachable(id, &b.contact),
+                "reachable": b.reachable,
             })
         })
         .collect();

@@ -130,12 +130,10 @@ pub struct HttpState {
     pub snapshots: Snapshots,
     /// The actor tree (the `ConfigHub` publishes snapshots).
     pub registry: Registry,
-    /// The registrar (registration state of SIP lines).
-    pub registrar: Arc<crate::sip::Registrar>,
+    /// Live registration state of the SIP lines and trunks (the SIP edge fills it).
+    pub presence: Arc<dyn crate::presence::Presence>,
     /// Login rate limits and session policy.
     pub auth: Arc<auth::AuthState>,
-    /// Trunks' live state.
-    pub trunks: Arc<crate::sip::trunk::TrunkState>,
 }
 
 impl HttpState {

@@ -21,7 +21,7 @@ async fn status(
     let id = TrunkId(raw.parse::<u64>().map_err(|_| not_found())?);
     let cfg = state.snapshots.current();
     let trunk = cfg.trunk(id).ok_or_else(not_found)?;
-    let st = state.trunks.status(trunk);
+    let st = state.presence.trunk_status(trunk);
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "id": id,
         "name": trunk.name,

@@ -4,6 +4,10 @@
 //! If the call actor disappears (its command channel closes without a final command), the leg is
 //! ended here: BYE when answered, 500 when not. A call is never left hanging on the wire.
 
+use super::in_dialog::{
+    local_addr_of, notify_refer, on_refer, reason_header, reinvite, sip_info_dtmf, FINAL_WAIT,
+    TRYING_WAIT,
+};
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode};
@@ -22,16 +26,6 @@ pub(super) struct LegTask {
     pub events: UnboundedSender<LegEvent>,
     /// RFC 4028 session timer negotiated from the INVITE.
     pub session_timer: Option<super::timer::SessionTimer>,
-}
-
-/// `Reason` header value for a BYE we send (RFC 3326).
-pub(super) fn reason_header(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
-        .take(120)
-        .collect();
-    format!("Q.850;cause=16;text=\"{clean}\"")
 }
 
 pub(super) async fn run(task: LegTask) {
@@ -123,22 +117,22 @@ async fn drive(task: LegTask) {
                 Some(LegCommand::ReferFailed { code }) => {
                     if refer_pending {
                         refer_pending = false;
-                        super::outleg::notify_refer(
+                        notify_refer(
                             &dialog,
                             code,
                             "terminated;reason=noresource",
-                            super::outleg::FINAL_WAIT,
+                            FINAL_WAIT,
                         )
                         .await;
                     }
                 }
                 Some(LegCommand::Hangup { reason }) => {
                     if refer_pending {
-                        super::outleg::notify_refer(
+                        notify_refer(
                             &dialog,
                             200,
                             "terminated;reason=noresource",
-                            super::outleg::FINAL_WAIT,
+                            FINAL_WAIT,
                         )
                         .await;
                     }
@@ -192,14 +186,14 @@ async fn drive(task: LegTask) {
                     }
                 }
                 Some(DialogState::Refer(_, req, handle)) => {
-                    let accepted = super::outleg::on_refer(&req, &handle, &events).await;
+                    let accepted = on_refer(&req, &handle, &events).await;
                     refer_pending |= accepted.is_some();
                     if accepted == Some(false) {
-                        super::outleg::notify_refer(
+                        notify_refer(
                             &dialog,
                             100,
                             "active;expires=60",
-                            super::outleg::TRYING_WAIT,
+                            TRYING_WAIT,
                         )
                         .await;
                     }
@@ -247,92 +241,6 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// A DTMF digit and duration from an INFO request, if it carries one.
-pub(super) fn sip_info_dtmf(req: &rsipstack::sip::Request) -> Option<(char, u32)> {
-    let content_type = req
-        .headers
-        .iter()
-        .find_map(|h| match h {
-            Header::ContentType(c) => Some(c.value().to_string()),
-            _ => None,
-        })
-        .unwrap_or_default();
-    let body = String::from_utf8_lossy(&req.body);
-    vpbx_media::parse_sip_info_dtmf(&content_type, &body)
-}
-
-/// Our media address and session id/version from an SDP answer we sent.
-pub(super) fn local_addr_of(sdp: &str) -> Option<(std::net::SocketAddr, u64, u64)> {
-    let desc = vpbx_media::SessionDescription::parse(sdp).ok()?;
-    let m = desc.media.first()?;
-    let ip = m.connection.or(desc.connection)?;
-    Some((
-        std::net::SocketAddr::new(ip, m.port),
-        desc.origin_session_id,
-        1,
-    ))
-}
-
-/// A re-INVITE on an answered leg: follow the peer's new address/direction, answer with our
-/// unchanged address and codec (new session version). An offerless re-INVITE gets our current
-/// description as the offer.
-pub(super) async fn reinvite(
-    req: &rsipstack::sip::Request,
-    handle: &rsipstack::dialog::dialog::TransactionHandle,
-    events: &UnboundedSender<LegEvent>,
-    local: &mut Option<(std::net::SocketAddr, u64, u64)>,
-    extra: Vec<Header>,
-) {
-    if req.method == rsipstack::sip::Method::Update && req.body.is_empty() {
-        // A session refresh (RFC 4028) or another offerless UPDATE: nothing to negotiate.
-        handle.respond(StatusCode::OK, Some(extra), None).await.ok();
-        return;
-    }
-    let Some((addr, session, version)) = local.as_mut() else {
-        handle.reply(StatusCode::from(491)).await.ok();
-        return;
-    };
-    *version += 1;
-    let body = String::from_utf8_lossy(&req.body).into_owned();
-    let negotiated = if body.trim().is_empty() {
-        None
-    } else {
-        match vpbx_media::SessionDescription::parse(&body).and_then(|d| vpbx_media::negotiate(&d)) {
-            Ok(n) => Some(n),
-            Err(_) => {
-                handle.reply(StatusCode::from(488)).await.ok();
-                return;
-            }
-        }
-    };
-    let answer_for = match &negotiated {
-        Some(n) => *n,
-        None => {
-            // Offerless: offer what we have, sendrecv, PCMU/PCMA both.
-            let Ok(d) = vpbx_media::SessionDescription::parse(&format!(
-                "v=0\r\no=- 0 0 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n",
-                ip = addr.ip(),
-                port = addr.port()
-            ))
-            .and_then(|d| vpbx_media::negotiate(&d)) else {
-                handle.reply(StatusCode::from(500)).await.ok();
-                return;
-            };
-            d
-        }
-    };
-    let sdp = vpbx_media::answer(addr.ip(), addr.port(), &answer_for, *session, *version);
-    if let Some(n) = negotiated {
-        let _ = events.send(LegEvent::RemoteMedia { offer: n });
-    }
-    let mut headers = vec![Header::ContentType("application/sdp".into())];
-    headers.extend(extra);
-    handle
-        .respond(StatusCode::OK, Some(headers), Some(sdp.into_bytes()))
-        .await
-        .ok();
 }
 
 async fn end(dialog: &InviteDialog, answered: bool, code: u16, reason: &str) {

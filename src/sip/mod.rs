@@ -9,7 +9,9 @@
 
 pub mod digest;
 pub mod gate;
+mod in_dialog;
 mod inspector;
+pub mod invite;
 mod leg;
 pub mod nat;
 mod outleg;
@@ -25,8 +27,10 @@ pub mod trunk;
 pub use register::Registrar;
 
 use crate::clock::RealClock;
-use rsipstack::dialog::dialog::{Dialog, DialogStateSender};
+use invite::{InviteView, Refusal, ReplyHeader};
+use rsipstack::dialog::dialog::{Dialog, DialogStateReceiver, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::dialog::DialogId;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode};
@@ -39,15 +43,13 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use vpbx_actors::call::{CallId, CallSetup};
-use vpbx_actors::call_supervisor::StartCall;
+use vpbx_actors::call_supervisor::{RecordRefusal, StartCall};
 use vpbx_actors::clock::Clock;
 use vpbx_actors::config_hub::Snapshots;
-use vpbx_actors::core::dialplan;
-use vpbx_actors::core::routing::{route, NotRouted, RouteRequest};
 use vpbx_actors::leg::{Leg, LegInfo};
 use vpbx_actors::pii::Pii;
 use vpbx_actors::switch::Registry;
-use vpbx_media::SdpError;
+use vpbx_store::model::CompanyConfig;
 
 /// Errors starting the SIP edge.
 #[derive(Debug, thiserror::Error)]
@@ -94,10 +96,40 @@ pub struct EdgeContext {
     pub clock: Arc<RealClock>,
     /// Registrations of the SIP lines.
     pub registrar: Arc<Registrar>,
-    /// Where refused calls that must still be reported (blocked callers) leave their CDR.
-    pub cdrs: vpbx_actors::cdr::CdrSink,
     /// Trunk channels and registration state.
     pub trunks: Arc<trunk::TrunkState>,
+}
+
+/// The SIP edge's live state as the read model ([`crate::presence`]) shows it to other edges.
+pub struct EdgePresence {
+    /// Registrations of the SIP lines.
+    pub registrar: Arc<Registrar>,
+    /// Trunk channels and registration state.
+    pub trunks: Arc<trunk::TrunkState>,
+}
+
+impl crate::presence::Presence for EdgePresence {
+    fn line_contacts(
+        &self,
+        line: vpbx_store::model::SipLineId,
+    ) -> Vec<crate::presence::LineContact> {
+        self.registrar
+            .bindings(line)
+            .into_iter()
+            .map(|b| crate::presence::LineContact {
+                reachable: self.registrar.contact_reachable(line, &b.contact),
+                contact: b.contact,
+                source: b.source,
+                transport: b.transport,
+                user_agent: b.user_agent,
+                expires_unix_ms: b.expires_unix_ms,
+            })
+            .collect()
+    }
+
+    fn trunk_status(&self, trunk: &vpbx_store::model::Trunk) -> crate::presence::TrunkStatus {
+        self.trunks.status(trunk)
+    }
 }
 
 /// A running SIP edge.
@@ -318,227 +350,44 @@ impl Router {
     }
 
     async fn invite(&self, mut tx: Transaction) {
-        if !self.accepting.load(Ordering::SeqCst) {
-            return reply(&mut tx, 503, Some("switch shutting down"), vec![]).await;
-        }
-        let req = &tx.original;
-        let numb = req.uri.user().unwrap_or_default().to_string();
-        let numa = req
-            .from_header()
-            .ok()
-            .and_then(|f| f.uri().ok())
-            .and_then(|u| u.user().map(str::to_string))
-            .unwrap_or_default();
-        let sip_call_id = req
-            .call_id_header()
-            .map(|c| c.value().to_string())
-            .unwrap_or_default();
-
-        // The offer: we need G.711 and an address; no offer (late offer) is not supported yet.
-        let body = String::from_utf8_lossy(&req.body).into_owned();
-        if body.trim().is_empty() {
-            return reply(
-                &mut tx,
-                488,
-                Some("an SDP offer is required in the INVITE"),
-                vec![],
-            )
-            .await;
-        }
-        let offer = match vpbx_media::SessionDescription::parse(&body)
-            .and_then(|sdp| vpbx_media::negotiate(&sdp))
-        {
-            Ok(n) => n,
-            Err(SdpError::NoCommonCodec) => {
-                return reply(
-                    &mut tx,
-                    488,
-                    Some("no common codec: PCMU or PCMA required"),
-                    vec![],
-                )
-                .await
-            }
-            Err(e) => {
-                return reply(&mut tx, 400, Some(&format!("bad SDP: {e}")), vec![]).await;
-            }
-        };
-
+        let now = self.ctx.clock.unix_ms();
         let snapshot = self.ctx.snapshots.current();
-        // A DID the carrier delivers is mapped to its virtual number (Request-URI, else To).
-        let mut numb = numb;
-        let to_user = req
-            .to_header()
-            .ok()
-            .and_then(|t| t.uri().ok())
-            .and_then(|u| u.user().map(str::to_string))
-            .unwrap_or_default();
-        if let Some((_, m)) = snapshot
-            .trunk_for_did(&numb)
-            .or_else(|| snapshot.trunk_for_did(&to_user))
-        {
-            numb = m.number.clone();
-        }
-        let mut numa = numa;
-        let mut outbound_caller_id = None;
-        let (routed, scenario) = if snapshot.number(&numb).is_some() {
-            match self
-                .route_number(&mut tx, &snapshot, &numa, &numb, &sip_call_id)
-                .await
-            {
-                Some(r) => r,
-                None => return,
-            }
-        } else {
-            // Anything but a virtual number is dialled by a phone of the box: it must
-            // authenticate as one of the lines.
-            let peer_ip = peer_ip(&tx);
-            let login = match self.ctx.registrar.authenticate(
-                &tx.original,
-                "INVITE",
-                &self.ctx.snapshots,
-                &self.security,
-                peer_ip,
-                self.ctx.clock.unix_ms(),
-            ) {
-                register::PhoneAuth::Line(login) => login,
-                register::PhoneAuth::Challenge(headers) => {
-                    return reply(&mut tx, 407, None, headers).await;
-                }
-                register::PhoneAuth::Refused => {
-                    return reply(&mut tx, 403, Some("bad credentials"), vec![]).await;
-                }
-            };
-            let Some((employee, line)) = snapshot.sip_line_by_login(&login) else {
-                return reply(&mut tx, 403, Some("bad credentials"), vec![]).await;
-            };
-            let dialled = dialplan::classify(&snapshot, &numb);
-            let (target, label) = match dialled {
-                dialplan::Dialled::Employee(id, ext) => (
-                    vpbx_store::model::ForwardTarget::Employee { id },
-                    format!("extension {ext}"),
-                ),
-                dialplan::Dialled::Group(id, name) => (
-                    vpbx_store::model::ForwardTarget::Group { id },
-                    format!("group {name}"),
-                ),
-                dialplan::Dialled::External(number) => {
-                    if !line.outbound_allowed {
-                        return reply(
-                            &mut tx,
-                            403,
-                            Some("outbound calls are not allowed for this line"),
-                            vec![],
-                        )
-                        .await;
-                    }
-                    if !snapshot.trunks.iter().any(|t| t.serves_outbound(&number)) {
-                        return reply(&mut tx, 403, Some("no trunk serves this number"), vec![])
-                            .await;
-                    }
-                    outbound_caller_id = Some(
-                        line.outbound_caller_id
-                            .clone()
-                            .or_else(|| snapshot.numbers.first().map(|n| n.number.clone()))
-                            .unwrap_or_else(|| employee.extension.clone()),
-                    );
-                    (
-                        vpbx_store::model::ForwardTarget::External {
-                            number: number.clone(),
-                            timeout_s: Some(60),
-                        },
-                        format!("external number {number}"),
-                    )
-                }
-                dialplan::Dialled::Unknown => {
-                    return reply(&mut tx, 404, Some("unknown extension or number"), vec![]).await;
-                }
-            };
-            numa = employee.extension.clone();
-            let name = format!("call from {} to {label}", line.login);
-            (
-                vpbx_actors::core::routing::Routed {
-                    rule: vpbx_store::model::RuleId(0),
-                    rule_name: name.clone(),
-                    scenario: vpbx_store::model::ScenarioId(0),
-                    skipped: Vec::new(),
-                },
-                dialplan::direct_scenario(name, target),
-            )
+        let view = self.read_invite(&tx, &snapshot, now);
+        let admitted = match invite::admit(&view, &snapshot, now) {
+            Ok(a) => a,
+            Err(refusal) => return self.refuse(&mut tx, &view, refusal, now).await,
         };
         let Some(children) = self.ctx.registry.children() else {
-            return reply(&mut tx, 503, Some("switch starting"), vec![]).await;
+            return self.refuse(&mut tx, &view, Refusal::Starting, now).await;
         };
-
-        // Session timers (RFC 4028), when the caller asks for them.
-        let session_expires = tx.original.headers.iter().find_map(|h| match h {
-            Header::SessionExpires(v) => Some(v.value().to_string()),
-            Header::Other(n, v) if n.eq_ignore_ascii_case("x") => Some(v.clone()),
-            _ => None,
-        });
-        let supports_timer = tx.original.headers.iter().any(|h| match h {
-            Header::Supported(v) => v
-                .value()
-                .split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("timer")),
-            _ => false,
-        });
-        let session_timer =
-            match timer::negotiate(session_expires.as_deref(), supports_timer, self.min_se) {
-                Ok(t) => t,
-                Err(min) => {
-                    let headers = vec![Header::Other("Min-SE".into(), min.to_string())];
-                    return reply(&mut tx, 422, Some("session interval too small"), headers).await;
-                }
-            };
-        // NAT: the dialog's remote target is where the INVITE came from (UDP).
-        if let Some(received) = udp_source(&tx) {
-            for h in tx.original.headers.iter_mut() {
-                if let Header::Contact(c) = h {
-                    if let Some(fixed) = nat::fix_contact(c.value(), received) {
-                        debug!(contact = %c.value(), %fixed, "Contact rewritten for NAT");
-                        *h = Header::Contact(fixed.into());
-                    }
-                    break;
-                }
-            }
-        }
-        let (state_tx, state_rx): (DialogStateSender, _) = self.dialogs.new_dialog_state_channel();
-        let contact = rsipstack::sip::Uri::try_from(self.contact.as_str()).ok();
-        let dialog = match self
-            .dialogs
-            .get_or_create_server_invite(&tx, state_tx, None, contact)
-        {
-            Ok(d) => d,
-            Err(e) => {
-                warn!(error = %e, "cannot create dialog");
-                return reply(&mut tx, 500, Some("cannot create dialog"), vec![]).await;
-            }
+        fix_nat_contact(&mut tx);
+        let Some((dialog, state_rx)) = self.server_dialog(&tx) else {
+            return self.refuse(&mut tx, &view, Refusal::NoDialog, now).await;
         };
-
         let dialog_id: DialogId = dialog.id();
         let call_id = CallId(new_call_id());
-        debug!(call_id = %call_id, numa = %Pii(&numa), numb = %numb, "new call");
+        debug!(call_id = %call_id, numa = %Pii(&admitted.numa), numb = %admitted.numb, "new call");
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
-        let leg = Leg {
-            info: LegInfo {
-                sip_call_id,
-                numa,
-                numb,
-                offer,
-                local_tag: dialog_id.local_tag.clone(),
-                remote_tag: dialog_id.remote_tag.clone(),
-            },
-            commands: cmd_tx,
-            events: ev_rx,
+        let info = LegInfo {
+            sip_call_id: view.sip_call_id,
+            numa: admitted.numa,
+            numb: admitted.numb,
+            offer: admitted.offer,
+            local_tag: dialog_id.local_tag.clone(),
+            remote_tag: dialog_id.remote_tag.clone(),
         };
         children.calls.do_send(StartCall(CallSetup {
             call_id: call_id.clone(),
-            leg,
-            routed,
-            scenario: Arc::new(scenario),
+            leg: Leg {
+                info,
+                commands: cmd_tx,
+                events: ev_rx,
+            },
+            routed: admitted.routed,
+            scenario: Arc::new(admitted.scenario),
             snapshot,
-            outbound_caller_id,
+            outbound_caller_id: admitted.outbound_caller_id,
         }));
         leg::run(leg::LegTask {
             call_id,
@@ -547,82 +396,130 @@ impl Router {
             states: state_rx,
             commands: cmd_rx,
             events: ev_tx,
-            session_timer,
+            session_timer: admitted.session_timer,
         })
         .await;
         self.dialogs.remove_dialog(&dialog_id);
     }
-}
 
-impl Router {
-    /// Routes a call to a virtual number; answers the transaction itself when the call cannot
-    /// be routed (and returns `None`).
-    async fn route_number(
-        &self,
-        tx: &mut Transaction,
-        snapshot: &Arc<vpbx_store::model::CompanyConfig>,
-        numa: &str,
-        numb: &str,
-        sip_call_id: &str,
-    ) -> Option<(
-        vpbx_actors::core::routing::Routed,
-        vpbx_store::model::Scenario,
-    )> {
-        let request = RouteRequest {
+    /// The dialog of an admitted INVITE and the channel of its state changes.
+    fn server_dialog(&self, tx: &Transaction) -> Option<(InviteDialog, DialogStateReceiver)> {
+        let (state_tx, state_rx): (DialogStateSender, _) = self.dialogs.new_dialog_state_channel();
+        let contact = rsipstack::sip::Uri::try_from(self.contact.as_str()).ok();
+        match self
+            .dialogs
+            .get_or_create_server_invite(tx, state_tx, None, contact)
+        {
+            Ok(d) => Some((d, state_rx)),
+            Err(e) => {
+                warn!(error = %e, "cannot create dialog");
+                None
+            }
+        }
+    }
+
+    /// Reads an INVITE into plain data for [`invite::admit`]; a phone's own call is checked
+    /// against the lines' credentials here (the registrar's nonces and bans are state).
+    fn read_invite(&self, tx: &Transaction, snapshot: &CompanyConfig, now: u64) -> InviteView {
+        let req = &tx.original;
+        let user_of = |uri: Option<rsipstack::sip::Uri>| {
+            uri.and_then(|u| u.user().map(str::to_string))
+                .unwrap_or_default()
+        };
+        let mut view = InviteView {
+            request_user: req.uri.user().unwrap_or_default().to_string(),
+            to_user: user_of(req.to_header().ok().and_then(|t| t.uri().ok())),
+            from_user: user_of(req.from_header().ok().and_then(|f| f.uri().ok())),
+            sip_call_id: req
+                .call_id_header()
+                .map(|c| c.value().to_string())
+                .unwrap_or_default(),
+            body: String::from_utf8_lossy(&req.body).into_owned(),
+            session_expires: req.headers.iter().find_map(|h| match h {
+                Header::SessionExpires(v) => Some(v.value().to_string()),
+                Header::Other(n, v) if n.eq_ignore_ascii_case("x") => Some(v.clone()),
+                _ => None,
+            }),
+            supports_timer: req.headers.iter().any(|h| match h {
+                Header::Supported(v) => v
+                    .value()
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("timer")),
+                _ => false,
+            }),
+            phone: None,
+            accepting: self.accepting.load(Ordering::SeqCst),
+            started: self.ctx.registry.children().is_some(),
+            min_se: self.min_se,
+        };
+        if invite::needs_phone_auth(&view, snapshot) {
+            view.phone = Some(self.ctx.registrar.authenticate(
+                req,
+                "INVITE",
+                &self.ctx.snapshots,
+                &self.security,
+                peer_ip(tx),
+                now,
+            ));
+        }
+        view
+    }
+
+    /// The one place an INVITE is refused: a refused call is recorded by the call supervisor
+    /// (the only CDR writer besides the calls), then the final response goes out.
+    async fn refuse(&self, tx: &mut Transaction, view: &InviteView, refusal: Refusal, now: u64) {
+        let answer = refusal.reply();
+        if let Refusal::Call {
             numa,
             numb,
-            unix_ms: self.ctx.clock.unix_ms(),
-        };
-        let routed = match route(snapshot, &request) {
-            Ok(r) => r,
-            Err(NotRouted::UnknownNumber) => {
-                info!(numb = %numb, "INVITE for an unknown number");
-                reply(tx, 404, Some("unknown number"), vec![]).await;
-                return None;
+            refused,
+        } = refusal
+        {
+            if answer.code >= 500 {
+                warn!(numb = %numb, reason = %refused, "broken routing");
+            } else {
+                info!(numa = %Pii(&numa), numb = %numb, code = answer.code, reason = %refused, "call refused");
             }
-            Err(e @ NotRouted::Blacklisted { .. }) => {
-                info!(numa = %Pii(numa), numb = %numb, "blacklisted caller refused");
-                // Blocked calls still appear in the call report (SPEC §1.4).
-                let now = self.ctx.clock.unix_ms();
-                self.ctx.cdrs.write(vpbx_store::model::Cdr {
-                    call_id: new_call_id(),
-                    sip_call_id: sip_call_id.to_string(),
-                    numa: numa.to_string(),
-                    numb: numb.to_string(),
-                    start_unix_ms: now,
-                    answer_unix_ms: None,
-                    end_unix_ms: now,
-                    result: vpbx_store::model::CallResult::Blocked,
-                    hangup: vpbx_store::model::HangupSide::Switch,
-                    reason: e.to_string(),
-                    events: vec![vpbx_store::model::CallEvent {
-                        at_unix_ms: now,
-                        what: vpbx_store::model::Event::Refused {
-                            code: 403,
-                            reason: e.to_string(),
-                        },
-                    }],
-                });
-                metrics::counter!("vpbx_calls_finished_total", "result" => "blocked").increment(1);
-                reply(tx, 403, Some("call blocked"), vec![]).await;
-                return None;
+            match self.ctx.registry.children() {
+                Some(c) => c.calls.do_send(RecordRefusal {
+                    call_id: CallId(new_call_id()),
+                    sip_call_id: view.sip_call_id.clone(),
+                    numa,
+                    numb,
+                    at_unix_ms: now,
+                    code: answer.code,
+                    refused,
+                }),
+                None => warn!("call supervisor not up: a refused call is not recorded"),
             }
-            Err(e @ NotRouted::NoRuleMatched { .. }) => {
-                info!(numb = %numb, reason = %e, "no rule matched");
-                reply(tx, 480, Some(&e.to_string()), vec![]).await;
-                return None;
+        } else {
+            debug!(code = answer.code, reason = ?answer.warning, "INVITE refused");
+        }
+        let headers = answer
+            .headers
+            .into_iter()
+            .map(|h| match h {
+                ReplyHeader::ProxyAuthenticate(v) => Header::ProxyAuthenticate(v.into()),
+                ReplyHeader::MinSe(s) => Header::Other("Min-SE".into(), s.to_string()),
+            })
+            .collect();
+        reply(tx, answer.code, answer.warning.as_deref(), headers).await;
+    }
+}
+
+/// NAT: the dialog's remote target is where the INVITE came from (UDP).
+fn fix_nat_contact(tx: &mut Transaction) {
+    let Some(received) = udp_source(tx) else {
+        return;
+    };
+    for h in tx.original.headers.iter_mut() {
+        if let Header::Contact(c) = h {
+            if let Some(fixed) = nat::fix_contact(c.value(), received) {
+                debug!(contact = %c.value(), %fixed, "Contact rewritten for NAT");
+                *h = Header::Contact(fixed.into());
             }
-            Err(e @ NotRouted::MissingScenario { .. }) => {
-                warn!(numb = %numb, reason = %e, "broken routing");
-                reply(tx, 500, Some(&e.to_string()), vec![]).await;
-                return None;
-            }
-        };
-        let Some(scenario) = snapshot.scenario(routed.scenario).cloned() else {
-            reply(tx, 500, Some("scenario vanished"), vec![]).await;
-            return None;
-        };
-        Some((routed, scenario))
+            break;
+        }
     }
 }
 

@@ -10,8 +10,10 @@
 //! - an external number: the first enabled outbound trunk whose prefixes match, with the
 //!   trunk's number format and, for registration trunks, its credentials for 401/407.
 
-use super::leg::{local_addr_of, reinvite, sip_info_dtmf};
-use super::refer::parse_refer_to;
+use super::in_dialog::{
+    local_addr_of, notify_refer, on_refer, reason_header, reinvite, sip_info_dtmf, FINAL_WAIT,
+    TRYING_WAIT,
+};
 use super::EdgeContext;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rsipstack::dialog::authenticate::Credential;
@@ -426,51 +428,6 @@ pub(super) fn pick_trunk<'a>(
     best.map(|(t, _)| t)
 }
 
-/// Sends a NOTIFY for a REFER (RFC 3515 §2.4.4) and waits at most `wait` for its answer, so a
-/// phone slow to answer never holds the leg up for long, and NOTIFYs go out in order.
-pub(super) async fn notify_refer(
-    dialog: &InviteDialog,
-    code: u16,
-    state: &str,
-    wait: std::time::Duration,
-) {
-    match tokio::time::timeout(wait, dialog.notify_refer(StatusCode::from(code), state)).await {
-        Ok(Err(e)) => debug!(error = %e, code, "NOTIFY failed"),
-        Err(_) => debug!(code, "NOTIFY not answered in time"),
-        Ok(Ok(_)) => {}
-    }
-}
-
-/// The first NOTIFY of an accepted blind transfer: `100 Trying`, subscription active.
-pub(super) const TRYING_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
-/// How long a final NOTIFY may wait for its answer.
-pub(super) const FINAL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Answers a REFER (202) and tells the call actor. `Some(attended)` when accepted.
-pub(super) async fn on_refer(
-    req: &rsipstack::sip::Request,
-    handle: &rsipstack::dialog::dialog::TransactionHandle,
-    events: &tokio::sync::mpsc::UnboundedSender<LegEvent>,
-) -> Option<bool> {
-    let refer_to = req.headers.iter().find_map(|h| match h {
-        Header::ReferTo(r) => Some(r.value().to_string()),
-        Header::Other(n, v) if n.eq_ignore_ascii_case("refer-to") || n == "r" => Some(v.clone()),
-        _ => None,
-    });
-    match refer_to.as_deref().and_then(parse_refer_to) {
-        Some((target, replaces)) => {
-            handle.reply(StatusCode::from(202)).await.ok();
-            let attended = replaces.is_some();
-            let _ = events.send(LegEvent::Refer { target, replaces });
-            Some(attended)
-        }
-        None => {
-            handle.reply(StatusCode::BadRequest).await.ok();
-            None
-        }
-    }
-}
-
 /// The final status reported for a leg none of whose branches answered: busy wins (the phone
 /// refused), then the first failure.
 fn worst(failures: &[(u16, String)]) -> (u16, String) {
@@ -494,7 +451,7 @@ async fn end_all(
             if refer_pending {
                 notify_refer(d, 200, "terminated;reason=noresource", FINAL_WAIT).await;
             }
-            if let Err(e) = d.bye_with_reason(super::leg::reason_header(reason)).await {
+            if let Err(e) = d.bye_with_reason(reason_header(reason)).await {
                 debug!(error = %e, "BYE failed");
             }
         } else {

@@ -3,6 +3,7 @@
 //! pure binding [`Table`](super::registrar::Table), persists the changes and tells the agent lines.
 
 use super::digest::{self, NonceCheck, NonceKey};
+use super::invite::PhoneAuth;
 use super::registrar::{Change, Contacts, Limits, Outcome, Register, Table};
 use super::security::Security;
 use rsipstack::sip::prelude::HeadersExt;
@@ -138,16 +139,6 @@ impl Registrar {
     }
 }
 
-/// The outcome of authenticating a request from a phone (INVITE, REFER's follow-ups).
-pub enum PhoneAuth {
-    /// Send this 407 (fresh or stale nonce).
-    Challenge(Vec<Header>),
-    /// Bad credentials (or an unknown user — the same answer): 403.
-    Refused,
-    /// Authenticated as the line with this login.
-    Line(String),
-}
-
 impl Registrar {
     /// Authenticates a request with `Proxy-Authorization` digest credentials against the SIP
     /// lines (RFC 3261 §22.3: a server that is not the registrar challenges with 407). Failures
@@ -167,12 +158,12 @@ impl Registrar {
         });
         let challenge = |stale: bool| {
             let nonce = self.nonces.issue(now);
-            PhoneAuth::Challenge(
-                digest::challenges(&self.realm, &nonce, stale, &self.algorithms)
-                    .into_iter()
-                    .map(|c| Header::ProxyAuthenticate(c.into()))
-                    .collect(),
-            )
+            PhoneAuth::Challenge(digest::challenges(
+                &self.realm,
+                &nonce,
+                stale,
+                &self.algorithms,
+            ))
         };
         let Some(creds) = creds else {
             return challenge(false);

@@ -13,16 +13,7 @@ use tracing::{info, warn};
 use vpbx_actors::config_hub::Snapshots;
 use vpbx_store::model::{Trunk, TrunkAuth, TrunkId, TrunkTransport};
 
-/// Live state of one trunk.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct TrunkStatus {
-    /// `registered`, `failed`, `registering`, or `ip` (IP-authenticated: nothing to register).
-    pub registration: String,
-    /// The carrier's last answer or the error, e.g. `200 OK`, `403 Forbidden`, `timeout`.
-    pub last_response: String,
-    /// Calls on the trunk now.
-    pub channels: usize,
-}
+pub use crate::presence::TrunkStatus;
 
 /// Calls in progress per trunk, and each trunk's registration state.
 #[derive(Debug, Default)]

@@ -6,13 +6,17 @@
 //! filter accepts the caller ([`caller_mismatch`]).
 
 mod mask;
+pub mod phone;
 pub mod schedule;
 
 pub use mask::mask_matches;
 pub use schedule::{day_type, is_active, local_time, Active, CalendarDay};
 
 use chrono::{Datelike, NaiveDateTime};
-use vpbx_store::model::{CallerFilter, CompanyConfig, RuleId, ScenarioId, ScheduleId};
+use phone::PhoneRefused;
+use vpbx_store::model::{
+    CallEvent, CallResult, CallerFilter, CompanyConfig, Event, RuleId, ScenarioId, ScheduleId,
+};
 
 /// A call to route.
 #[derive(Debug, Clone)]
@@ -93,6 +97,71 @@ impl std::fmt::Display for NotRouted {
                 write!(f, "rule {rule} names missing scenario {scenario}")
             }
         }
+    }
+}
+
+/// Why the switch refused a call it looked up. Such a call is still a call: it leaves a record
+/// with this reason (SPEC §1.4, §2), written by the call supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// A call to a virtual number that found no scenario.
+    Number(NotRouted),
+    /// A phone's own call that the dial plan or the line's policy refuses.
+    Phone(PhoneRefused),
+}
+
+impl Refused {
+    /// The result the call record carries: `blocked` for a blacklisted caller, `failed` for a
+    /// rule naming a missing scenario (a broken configuration), `refused` otherwise.
+    pub fn result(&self) -> CallResult {
+        match self {
+            Refused::Number(NotRouted::Blacklisted { .. }) => CallResult::Blocked,
+            Refused::Number(NotRouted::MissingScenario { .. }) => CallResult::Failed,
+            Refused::Number(_) | Refused::Phone(_) => CallResult::Refused,
+        }
+    }
+
+    /// The call detail at `at_unix_ms`: each rule passed over with why, then the refusal with
+    /// the SIP status `code` the caller got.
+    pub fn events(&self, at_unix_ms: u64, code: u16) -> Vec<CallEvent> {
+        let skipped = match self {
+            Refused::Number(NotRouted::NoRuleMatched { skipped }) => skipped.as_slice(),
+            _ => &[],
+        };
+        skipped
+            .iter()
+            .map(|s| Event::RuleSkipped {
+                rule: s.rule,
+                name: s.name.clone(),
+                why: s.why.clone(),
+            })
+            .chain(std::iter::once(Event::Refused {
+                code,
+                reason: self.to_string(),
+            }))
+            .map(|what| CallEvent { at_unix_ms, what })
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Number(n) => n.fmt(f),
+            Refused::Phone(p) => p.fmt(f),
+        }
+    }
+}
+
+impl From<NotRouted> for Refused {
+    fn from(n: NotRouted) -> Self {
+        Refused::Number(n)
+    }
+}
+
+impl From<PhoneRefused> for Refused {
+    fn from(p: PhoneRefused) -> Self {
+        Refused::Phone(p)
     }
 }
 
@@ -546,5 +615,53 @@ mod tests {
             route(&cfg, &req("1", "74951234567")),
             Err(NotRouted::MissingScenario { .. })
         ));
+    }
+
+    #[test]
+    fn refused_calls_carry_their_result_and_the_rules_skipped() {
+        let blocked = Refused::from(NotRouted::Blacklisted {
+            list: "Blacklist".into(),
+            entry: "7916*".into(),
+        });
+        assert_eq!(blocked.result(), CallResult::Blocked);
+        assert!(blocked.to_string().contains("Blacklist"));
+        let unmatched = Refused::from(NotRouted::NoRuleMatched {
+            skipped: vec![Skipped {
+                rule: RuleId(3),
+                name: "office hours".into(),
+                why: "schedule 'Work': closed".into(),
+            }],
+        });
+        assert_eq!(unmatched.result(), CallResult::Refused);
+        let events = unmatched.events(7, 480);
+        assert!(events.iter().all(|e| e.at_unix_ms == 7));
+        assert_eq!(
+            events.into_iter().map(|e| e.what).collect::<Vec<_>>(),
+            vec![
+                Event::RuleSkipped {
+                    rule: RuleId(3),
+                    name: "office hours".into(),
+                    why: "schedule 'Work': closed".into(),
+                },
+                Event::Refused {
+                    code: 480,
+                    reason: unmatched.to_string(),
+                },
+            ]
+        );
+        let broken = Refused::from(NotRouted::MissingScenario {
+            rule: RuleId(1),
+            scenario: ScenarioId(9),
+        });
+        assert_eq!(broken.result(), CallResult::Failed);
+        let phone = Refused::from(PhoneRefused::NoTrunk);
+        assert_eq!(phone.result(), CallResult::Refused);
+        assert_eq!(
+            phone.events(1, 403)[0].what,
+            Event::Refused {
+                code: 403,
+                reason: "no trunk serves this number".into(),
+            }
+        );
     }
 }
