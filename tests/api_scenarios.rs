@@ -6,29 +6,22 @@
 
 mod api_support;
 mod common;
-use actix_web::test::init_service;
 use api_support::*;
 use serde_json::json;
 
 #[actix_rt::test]
 async fn operations_refuse_unknown_fields_and_prompt_files_are_checked_and_counted() {
-    let mut sw = switch(None).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
+    let (mut sw, api) = api(None).await;
     let scenario =
         |ops: serde_json::Value| json!({"name": "Test", "start": "a", "operations": ops});
 
     // A typo in an operation's settings: 400 naming the field, nothing stored.
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/scenarios",
-            &t,
             scenario(json!({"a": {"action": {"kind": "voicemail", "max_sec": 60}}})),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         (r.status, r.json["error"].as_str()),
         (400, Some("bad_request")),
@@ -46,36 +39,28 @@ async fn operations_refuse_unknown_fields_and_prompt_files_are_checked_and_count
         message.contains("unknown field `max_sec`") && message.contains("`max_s`"),
         "{message}"
     );
-    let r = send(&app, req("GET", "/api/v1/scenarios", &t)).await;
+    let r = api.get("/api/v1/scenarios").await;
     assert_eq!(r.json["total"], 4, "nothing stored: {}", r.text);
     // The same location for any entity's unknown field, at the top or nested.
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/employees",
-            &t,
             json!({"last_name": "T", "extension": "104", "nick": "x"}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         (r.status, r.json["field"].as_str()),
         (400, Some("nick")),
         "{}",
         r.text
     );
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/employees",
-            &t,
             json!({"last_name": "T", "extension": "104",
                    "phones": [{"kind": "sip_line", "line": 2}]}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         (r.status, r.json["field"].as_str()),
         (400, Some("phones[0].line")),
@@ -90,21 +75,17 @@ async fn operations_refuse_unknown_fields_and_prompt_files_are_checked_and_count
               "exits": {"no_answer": "vm"}},
         "vm": {"action": {"kind": "voicemail", "prompt": {"kind": "file", "id": 43}}}
     }));
-    let r = send(&app, json("POST", "/api/v1/scenarios", &t, broken)).await;
+    let r = api.post("/api/v1/scenarios", broken).await;
     assert_invalid(&r, "operations.a.action.ringback.id", "ref.file");
     assert_invalid(&r, "operations.vm.action.prompt.id", "ref.file");
 
     // A second file, used as ringback and as the voicemail prompt: saved, then in use.
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/files",
-            &t,
             json!({"name": "Hold music", "path": "prompts/hold.wav"}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let file = r.json["id"].as_u64().unwrap();
     let good = scenario(json!({
@@ -113,11 +94,11 @@ async fn operations_refuse_unknown_fields_and_prompt_files_are_checked_and_count
               "exits": {"no_answer": "vm"}},
         "vm": {"action": {"kind": "voicemail", "max_s": 60}}
     }));
-    let r = send(&app, json("POST", "/api/v1/scenarios", &t, good)).await;
+    let r = api.post("/api/v1/scenarios", good).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let sc = r.json["id"].as_u64().unwrap();
     assert_eq!(r.json["operations"]["vm"]["action"]["max_s"], 60);
-    let r = send(&app, req("DELETE", &format!("/api/v1/files/{file}"), &t)).await;
+    let r = api.delete(&format!("/api/v1/files/{file}")).await;
     assert_eq!(
         (r.status, r.json["error"].as_str()),
         (409, Some("in_use")),
@@ -133,13 +114,9 @@ async fn operations_refuse_unknown_fields_and_prompt_files_are_checked_and_count
               "exits": {"no_answer": "vm"}},
         "vm": {"action": {"kind": "voicemail", "prompt": {"kind": "file", "id": file}}}
     }});
-    let r = send(
-        &app,
-        json("PUT", &format!("/api/v1/scenarios/{sc}"), &t, upd),
-    )
-    .await;
+    let r = api.put(&format!("/api/v1/scenarios/{sc}"), upd).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = send(&app, req("DELETE", &format!("/api/v1/files/{file}"), &t)).await;
+    let r = api.delete(&format!("/api/v1/files/{file}")).await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(r.json["used_by"][0]["operation"], "vm");
     assert!(
@@ -148,23 +125,19 @@ async fn operations_refuse_unknown_fields_and_prompt_files_are_checked_and_count
         r.text
     );
     // Free it, then the file deletes.
-    let r = send(&app, req("DELETE", &format!("/api/v1/scenarios/{sc}"), &t)).await;
+    let r = api.delete(&format!("/api/v1/scenarios/{sc}")).await;
     assert_eq!(r.status, 204, "{}", r.text);
-    let r = send(&app, req("DELETE", &format!("/api/v1/files/{file}"), &t)).await;
+    let r = api.delete(&format!("/api/v1/files/{file}")).await;
     assert_eq!(r.status, 204, "{}", r.text);
 
     // Graph errors name the field: a missing start, an exit the operation does not have.
-    let r = send(
-        &app,
-        json(
-            "POST",
+    let r = api
+        .post(
             "/api/v1/scenarios",
-            &t,
             json!({"name": "G", "start": "nope", "operations": {
                 "a": {"action": {"kind": "hang_up"}, "exits": {"next": "a"}}}}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_invalid(&r, "start", "scenario.graph");
     assert_invalid(&r, "operations.a.exits.next", "scenario.graph");
     sw.stop().await;

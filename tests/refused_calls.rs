@@ -6,7 +6,6 @@
 
 mod api_support;
 mod common;
-use actix_web::test::init_service;
 use api_support::*;
 use common::*;
 use serde_json::Value;
@@ -33,9 +32,7 @@ fn finished(metrics: &str, result: &str) -> u64 {
 
 #[actix_rt::test]
 async fn refused_calls_leave_a_record_with_their_reason_and_are_counted() {
-    let mut sw = switch(Some(&company())).await;
-    let app = init_service(vpbx::http::app(state(&sw))).await;
-    let t = token(&app).await;
+    let (mut sw, api) = api(Some(&company())).await;
     let (_, before) = sw.get("/metrics").await;
 
     // A number whose only rule does not take this caller: 480 with the rule that was skipped.
@@ -51,7 +48,7 @@ async fn refused_calls_leave_a_record_with_their_reason_and_are_counted() {
 
     // A line dials an extension that does not exist (after its 407 challenge), then an
     // external number: the demo company has no trunk.
-    let mut line = LinePhone::new(sw.sip, "102", "demo-102-Kp3m").await;
+    let mut line = LinePhone::new(sw.sip, "102", P102).await;
     let m = line.dial("999", 40602).await;
     assert_eq!(m.status(), Some(404), "{}", m.start);
     let m = line.dial("79160000001", 40604).await;
@@ -61,7 +58,7 @@ async fn refused_calls_leave_a_record_with_their_reason_and_are_counted() {
     // Three records; the two challenges of the line's dials left none.
     let mut items: Vec<Value> = Vec::new();
     for _ in 0..500 {
-        let r = send(&app, req("GET", "/api/v1/calls/recent?limit=10", &t)).await;
+        let r = api.get("/api/v1/calls/recent?limit=10").await;
         items = r.json["items"].as_array().cloned().unwrap_or_default();
         if items.len() >= 3 {
             break;
