@@ -253,6 +253,39 @@ async fn a_line_with_two_registered_devices_rings_both_and_the_loser_is_cancelle
 }
 
 #[actix_rt::test]
+async fn a_loser_that_never_answers_its_cancel_does_not_hold_up_the_winner() {
+    let mut sw = TestSwitch::start().await;
+    let mut desk = LinePhone::new(sw.sip, "101", P101).await;
+    let mut mobile = LinePhone::new(sw.sip, "101", P101).await;
+    desk.register().await;
+    mobile.register().await;
+    let mut caller = LinePhone::new(sw.sip, "102", P102).await;
+    let (ok, _) = tokio::join!(caller.dial("101", 40710), async {
+        let inv_desk = desk.expect_request("INVITE", 10).await.expect("desk rings");
+        let inv_mobile = mobile
+            .expect_request("INVITE", 10)
+            .await
+            .expect("mobile rings");
+        desk.respond(&inv_desk, 180, "Ringing", None, Some("d1"))
+            .await;
+        mobile.answer(&inv_mobile, 40712).await;
+        // The desk gets its CANCEL and stays silent (no 200, no 487).
+        desk.expect_request("CANCEL", 10)
+            .await
+            .expect("desk gets CANCEL");
+    });
+    // The caller talks to the mobile all the same: its 200 did not wait for the desk.
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    caller.in_dialog("BYE", "", None).await;
+    let bye = mobile
+        .expect_request("BYE", 10)
+        .await
+        .expect("BYE to the mobile");
+    mobile.respond(&bye, 200, "OK", None, None).await;
+    sw.stop().await;
+}
+
+#[actix_rt::test]
 async fn a_sip_uri_target_is_called_directly() {
     // A phone elsewhere, not registered here: the forward operation dials its URI.
     let far = LinePhone::bind("127.0.0.1:9".parse().unwrap(), "far", "", 0).await;

@@ -299,16 +299,21 @@ impl Outbound {
                                 Ok(answer) => {
                                     winner = Some(i);
                                     confirmed_ids.push(id.clone());
-                                    for (j, (d, _)) in branches.iter().enumerate() {
-                                        if j != i {
-                                            let _ = d.cancel().await;
-                                        }
-                                    }
                                     let _ = events.send(LegEvent::Answered {
                                         answer,
                                         by: branches[i].1.clone(),
                                         dialog: Dialog { call_id: id.call_id.clone(), local_tag: id.local_tag.clone(), remote_tag: id.remote_tag.clone() },
                                     });
+                                    // The losers are cancelled on their own tasks: a device that
+                                    // never answers its CANCEL must not hold up the winner's talk.
+                                    for (j, (d, _)) in branches.iter().enumerate() {
+                                        if j != i {
+                                            let d = d.clone();
+                                            tokio::spawn(async move {
+                                                let _ = d.cancel().await;
+                                            });
+                                        }
+                                    }
                                 }
                                 Err(e) => {
                                     let _ = branches[i].0.bye().await;
@@ -446,17 +451,24 @@ async fn end_all(
     reason: &str,
     refer_pending: bool,
 ) {
-    for (i, (d, _)) in branches.iter().enumerate() {
-        if Some(i) == winner {
-            if refer_pending {
-                notify_refer(d, 200, "terminated;reason=noresource", FINAL_WAIT).await;
-            }
-            if let Err(e) = d.bye_with_reason(reason_header(reason)).await {
-                debug!(error = %e, "BYE failed");
-            }
-        } else {
-            let _ = d.cancel().await;
+    let Some(w) = winner else {
+        // Nobody answered: every branch is cancelled, each on its own task, so a device that
+        // never answers its CANCEL holds up no other.
+        for (d, _) in branches {
+            let d = d.clone();
+            tokio::spawn(async move {
+                let _ = d.cancel().await;
+            });
         }
+        return;
+    };
+    // The losers were cancelled when the winner answered.
+    let d = &branches[w].0;
+    if refer_pending {
+        notify_refer(d, 200, "terminated;reason=noresource", FINAL_WAIT).await;
+    }
+    if let Err(e) = d.bye_with_reason(reason_header(reason)).await {
+        debug!(error = %e, "BYE failed");
     }
 }
 
