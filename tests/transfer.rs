@@ -7,7 +7,6 @@
 mod common;
 use common::*;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 fn company() -> String {
     demo_company_with(
@@ -83,12 +82,13 @@ async fn hold_plays_music_to_the_other_side_and_resume_reconnects() {
         .expect("resume answered");
     assert!(ok.body.contains("a=sendrecv"), "{}", ok.body);
     anna.ack_in_dialog().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let after = count_loud(&caller_rtp, 800).await;
-    assert!(
-        after <= 3,
-        "music stopped after resume ({after} loud packets)"
-    );
+    // The music stops: wait for a quiet window (packets of the music already in flight or in
+    // the socket's buffer on a busy machine are read first), bounded.
+    let mut windows = 0;
+    while count_loud(&caller_rtp, 400).await > 1 {
+        windows += 1;
+        assert!(windows < 25, "music still playing 10 s after resume");
+    }
     sw.stop().await;
 }
 
