@@ -1,5 +1,5 @@
 //! `CallActor`: one per call, a thin shell around the pure [`CallCore`]. Its handlers turn leg,
-//! media and partner events into core inputs with the monotonic time; [`exec`] carries out the
+//! media and partner events into core inputs with the monotonic time; `call/exec.rs` carries out the
 //! core's effects (the only place effects happen); one `run_later` follows the core's next
 //! deadline. The actor owns resources only — the caller's leg and media, the outbound parties'
 //! legs and media, recordings, the call record being written — and makes no call decisions.

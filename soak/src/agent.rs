@@ -376,7 +376,7 @@ impl AgentStats {
     pub fn active(&self) -> u64 {
         get(&self.active)
     }
-    /// `self/task/<tid>` for [`crate::proc_sample`], once the thread has started.
+    /// `self/task/<tid>` for `proc::proc_sample`, once the thread has started.
     pub fn proc_path(&self) -> Option<String> {
         let tid = get(&self.tid);
         (tid != 0).then(|| format!("self/task/{tid}"))

@@ -2,7 +2,7 @@
 //! ringing itself ([`Ringer`]): a state machine fed with the legs' outcomes and timer firings,
 //! returning what the call actor must do. No SIP, no clock: timers are requests to the actor.
 
-use super::call::DialTarget;
+use super::leg::DialTarget;
 use std::collections::BTreeMap;
 use vpbx_store::model::{
     CompanyConfig, Employee, Event, Forward, ForwardTarget, LegCause, Phone, PhoneType, RingMode,

@@ -6,6 +6,7 @@ pub mod call;
 pub mod dialplan;
 pub mod digits;
 pub mod forward;
+pub mod leg;
 pub mod routing;
 pub mod scenario;
 pub mod timer;
