@@ -215,14 +215,20 @@ async fn early_media_from_the_callee_reaches_the_unanswered_caller() {
     sw.stop().await;
 }
 
-#[actix_rt::test]
-async fn a_line_with_two_registered_devices_rings_both_and_the_loser_is_cancelled() {
-    let mut sw = TestSwitch::start().await;
+/// The demo switch with Anna's line registered from two devices, and Boris's line to call her.
+async fn line_with_two_devices() -> (TestSwitch, LinePhone, LinePhone, LinePhone) {
+    let sw = TestSwitch::start().await;
     let mut desk = LinePhone::new(sw.sip, "101", P101).await;
     let mut mobile = LinePhone::new(sw.sip, "101", P101).await;
     desk.register().await;
     mobile.register().await;
-    let mut caller = LinePhone::new(sw.sip, "102", P102).await;
+    let caller = LinePhone::new(sw.sip, "102", P102).await;
+    (sw, desk, mobile, caller)
+}
+
+#[actix_rt::test]
+async fn a_line_with_two_registered_devices_rings_both_and_the_loser_is_cancelled() {
+    let (mut sw, desk, mut mobile, mut caller) = line_with_two_devices().await;
     let (ok, _) = tokio::join!(caller.dial("101", 40700), async {
         let inv_desk = desk.expect_request("INVITE", 10).await.expect("desk rings");
         let inv_mobile = mobile
@@ -254,12 +260,7 @@ async fn a_line_with_two_registered_devices_rings_both_and_the_loser_is_cancelle
 
 #[actix_rt::test]
 async fn a_loser_that_never_answers_its_cancel_does_not_hold_up_the_winner() {
-    let mut sw = TestSwitch::start().await;
-    let mut desk = LinePhone::new(sw.sip, "101", P101).await;
-    let mut mobile = LinePhone::new(sw.sip, "101", P101).await;
-    desk.register().await;
-    mobile.register().await;
-    let mut caller = LinePhone::new(sw.sip, "102", P102).await;
+    let (mut sw, desk, mut mobile, mut caller) = line_with_two_devices().await;
     let (ok, _) = tokio::join!(caller.dial("101", 40710), async {
         let inv_desk = desk.expect_request("INVITE", 10).await.expect("desk rings");
         let inv_mobile = mobile

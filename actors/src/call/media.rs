@@ -268,17 +268,38 @@ impl CallActor {
     }
 
     fn file_recording(&mut self, part: Part, end: u64) {
+        let employee = self.record.employees.first().copied();
+        let duration_ms = end.saturating_sub(part.start_unix_ms);
+        self.file_media(
+            part.start_unix_ms,
+            duration_ms,
+            employee,
+            Some(part.stereo),
+            part.mono,
+        );
+    }
+
+    /// Files the metadata of a finished recording of this call (a part of the talk, or a
+    /// voicemail message) with the CDR writer.
+    pub(super) fn file_media(
+        &mut self,
+        start_unix_ms: u64,
+        duration_ms: u64,
+        employee: Option<vpbx_store::model::EmployeeId>,
+        stereo: Option<String>,
+        mono: String,
+    ) {
         self.deps
             .cdrs
             .write_recording(vpbx_store::recordings::RecordingMeta {
                 call_id: self.id.0.clone(),
                 numa: self.caller.info.numa.clone(),
                 numb: self.caller.info.numb.clone(),
-                employee: self.record.employees.first().map(|e| e.0),
-                start_unix_ms: part.start_unix_ms,
-                duration_ms: end.saturating_sub(part.start_unix_ms),
-                stereo_path: Some(part.stereo),
-                mono_path: Some(part.mono),
+                employee: employee.map(|e| e.0),
+                start_unix_ms,
+                duration_ms,
+                stereo_path: stereo,
+                mono_path: Some(mono),
             });
     }
 }

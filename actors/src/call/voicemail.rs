@@ -165,18 +165,7 @@ impl CallActor {
             path: Some(vm.path.clone()),
             duration_ms,
         });
-        self.deps
-            .cdrs
-            .write_recording(vpbx_store::recordings::RecordingMeta {
-                call_id: self.id.0.clone(),
-                numa: self.caller.info.numa.clone(),
-                numb: self.caller.info.numb.clone(),
-                employee: None,
-                start_unix_ms: start,
-                duration_ms,
-                stereo_path: None,
-                mono_path: Some(vm.path.clone()),
-            });
+        self.file_media(start, duration_ms, None, None, vm.path.clone());
         if let Some(to) = &vm.email {
             self.note(format!(
                 "voicemail: notification for {to} (caller {}, {duration_ms} ms) pending (no mail relay configured)",
