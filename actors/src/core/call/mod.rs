@@ -335,7 +335,8 @@ pub struct CallCore {
     recording: bool,
     next_party: u32,
     last_forward: Option<ForwardOutcome>,
-    keys: TalkKeys,
+    /// Talk-option keys of the talk in progress.
+    keys: Option<TalkKeys>,
     out: Vec<Effect>,
 }
 
@@ -359,7 +360,7 @@ impl CallCore {
             recording: false,
             next_party: 1,
             last_forward: None,
-            keys: TalkKeys::default(),
+            keys: None,
             out: Vec::new(),
         }
     }
@@ -410,7 +411,11 @@ impl CallCore {
                         self.ring_actions(now, actions);
                     }
                 }
-                Timer::TalkKeys => self.keys.clear(),
+                Timer::TalkKeys => {
+                    if let Some(k) = &mut self.keys {
+                        k.handle_timeout(now);
+                    }
+                }
             }
         }
         self.take()
@@ -671,7 +676,7 @@ impl CallCore {
                 reason: "call transferred".into(),
             });
         }
-        self.keys.clear();
+        self.keys = None;
         self.timers.cancel(Timer::TalkKeys);
         self.state = State::Talking(Talk {
             op: r.op,
@@ -1055,16 +1060,16 @@ impl CallCore {
 
     fn talk_key(&mut self, now: Instant, digit: char) {
         let options = &self.snapshot.talk_options;
-        let Some(hit) = self.keys.push(options, digit) else {
-            if self.keys.is_empty() {
-                self.timers.cancel(Timer::TalkKeys);
-            } else {
-                self.timers
-                    .set_after(Timer::TalkKeys, now, talk::INTER_DIGIT);
-            }
+        let keys = self.keys.get_or_insert_with(|| TalkKeys::new(now));
+        let hit = keys.push(now, options, digit);
+        // The collector's deadline is the call's TalkKeys timer.
+        match keys.poll_timeout() {
+            Some(at) => self.timers.set(Timer::TalkKeys, at),
+            None => self.timers.cancel(Timer::TalkKeys),
+        }
+        let Some(hit) = hit else {
             return;
         };
-        self.timers.cancel(Timer::TalkKeys);
         match hit.action {
             vpbx_store::model::TalkAction::Recorder => {
                 let action = if self.recording {

@@ -2,7 +2,8 @@
 //! box's options as the keys arrive. Keys typed so far are forgotten after [`INTER_DIGIT`]
 //! without a key (the call's `TalkKeys` timer).
 
-use std::time::Duration;
+use crate::core::digits::{DigitCollector, DigitRules};
+use std::time::{Duration, Instant};
 use vpbx_store::model::{TalkAction, TalkOption};
 
 /// Time between keys before what was typed is forgotten.
@@ -17,39 +18,60 @@ pub struct Hit {
     pub action: TalkAction,
 }
 
-/// Keys typed so far in a talk.
-#[derive(Debug, Default, Clone)]
+/// Keys typed so far in a talk, gathered by the shared [`DigitCollector`] (no first-digit
+/// timeout, [`INTER_DIGIT`] between keys, no maximum, no terminator: the options decide).
+#[derive(Debug, Clone)]
 pub struct TalkKeys {
-    typed: String,
+    collector: DigitCollector,
 }
 
 impl TalkKeys {
-    /// Whether nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.typed.is_empty()
+    /// Nothing typed, at `now`.
+    pub fn new(now: Instant) -> Self {
+        let rules = DigitRules {
+            first_digit: None,
+            inter_digit: Some(INTER_DIGIT),
+            max: None,
+            terminator: None,
+        };
+        TalkKeys {
+            collector: DigitCollector::new(rules, now),
+        }
     }
 
     /// Forgets what was typed.
-    pub fn clear(&mut self) {
-        self.typed.clear();
+    pub fn clear(&mut self, now: Instant) {
+        self.collector.restart(now);
     }
 
-    /// A key: the option it completes, if any. A key that no option continues starts over
-    /// from itself.
-    pub fn push(&mut self, options: &[TalkOption], digit: char) -> Option<Hit> {
-        self.typed.push(digit);
-        if let Some(opt) = options.iter().find(|o| o.keys == self.typed) {
-            self.typed.clear();
+    /// When what was typed is forgotten, if anything is pending.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.collector.poll_timeout()
+    }
+
+    /// Time passed to `now`: forgets what was typed once the inter-digit timeout passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.collector.handle_timeout(now).is_some() {
+            self.collector.restart(now);
+        }
+    }
+
+    /// A key at `now`: the option it completes, if any. A key that no option continues starts
+    /// over from itself.
+    pub fn push(&mut self, now: Instant, options: &[TalkOption], digit: char) -> Option<Hit> {
+        let _ = self.collector.push(now, digit);
+        let typed = self.collector.typed().to_string();
+        if let Some(opt) = options.iter().find(|o| o.keys == typed) {
+            self.collector.restart(now);
             return Some(Hit {
                 keys: opt.keys.clone(),
                 action: opt.action.clone(),
             });
         }
-        if !options.iter().any(|o| o.keys.starts_with(&self.typed)) {
-            let restart = self.typed.len() > 1;
-            self.typed.clear();
-            if restart {
-                return self.push(options, digit);
+        if !options.iter().any(|o| o.keys.starts_with(&typed)) {
+            self.collector.restart(now);
+            if typed.len() > 1 {
+                return self.push(now, options, digit);
             }
         }
         None
@@ -72,17 +94,24 @@ mod tests {
     #[test]
     fn a_sequence_matches_and_a_stray_key_starts_over() {
         let o = opts();
-        let mut k = TalkKeys::default();
-        assert_eq!(k.push(&o, '1'), None);
-        assert!(k.is_empty());
-        assert_eq!(k.push(&o, '*'), None);
+        let t0 = crate::clock::test_origin();
+        let mut k = TalkKeys::new(t0);
+        assert_eq!(k.poll_timeout(), None, "nothing typed, nothing to forget");
+        assert_eq!(k.push(t0, &o, '1'), None);
+        assert_eq!(k.poll_timeout(), None, "a stray key is dropped at once");
+        assert_eq!(k.push(t0, &o, '*'), None);
+        assert_eq!(k.poll_timeout(), Some(t0 + INTER_DIGIT));
         assert_eq!(
-            k.push(&o, '*'),
+            k.push(t0, &o, '*'),
             None,
             "'**' starts over from the second '*'"
         );
-        let hit = k.push(&o, '5').unwrap();
+        let hit = k.push(t0, &o, '5').unwrap();
         assert_eq!(hit.keys, "*5");
-        assert!(k.is_empty());
+        assert_eq!(k.poll_timeout(), None);
+        // A pending '*' is forgotten after the inter-digit timeout.
+        k.push(t0, &o, '*');
+        k.handle_timeout(t0 + INTER_DIGIT);
+        assert_eq!(k.push(t0 + INTER_DIGIT, &o, '5'), None);
     }
 }
