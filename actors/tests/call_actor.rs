@@ -1,7 +1,8 @@
-//! The call actor with fake legs and a fake dialer: the test plays the SIP edge (it holds the
-//! caller's leg channels and serves the dialer), so forward, hold and both transfers run through
-//! the real shell and core without SIP. Media is the real engine on loopback; its peers are
-//! the discard address, so no RTP is needed. Every wait is for an event, bounded.
+//! The call actor with fake legs, a fake dialer and fake media: the test plays the SIP edge (it
+//! holds the caller's leg channels and serves the dialer) and the media engine is detached (no
+//! sockets: every command a leg gets is logged and answered at once), so forward, hold and both
+//! transfers run through the real shell and core with no SIP, no RTP and no socket. Every wait is
+//! for an event, bounded.
 #![allow(clippy::unwrap_used)]
 
 use actix::prelude::*;
@@ -13,6 +14,7 @@ use vpbx_actors::cdr::CdrSink;
 use vpbx_actors::clock::Clock;
 use vpbx_actors::core::routing::Routed;
 use vpbx_actors::leg::{Dial, Dialer, Dialog, Leg, LegCommand, LegEvent, LegInfo, Replaces};
+use vpbx_media::detached::{Logged, MediaLog};
 use vpbx_media::{MediaConfig, MediaEngine, Negotiated};
 use vpbx_store::model::{
     CallResult, CompanyConfig, Event, HangupSide, RuleId, ScenarioId, TransferKind,
@@ -55,6 +57,15 @@ fn sdp(port: u16, direction: &str) -> Negotiated {
     vpbx_media::negotiate(&vpbx_media::SessionDescription::parse(&text).unwrap()).unwrap()
 }
 
+/// The media port in an SDP body (`m=audio <port> ...`).
+fn sdp_port(sdp: &str) -> u16 {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap()
+}
+
 const COMPANY: &str = r#"
 employees:
   - id: 1
@@ -93,6 +104,8 @@ struct Harness {
     exits: Arc<Mutex<Vec<CallExited>>>,
     exits_addr: Recipient<CallExited>,
     cfg: Arc<CompanyConfig>,
+    /// What the legs' media was asked to do.
+    media: MediaLog,
 }
 
 /// The caller's leg as the edge holds it.
@@ -137,13 +150,14 @@ impl Harness {
         let (dialer, dials) = Dialer::new();
         let exits = Arc::new(Mutex::new(Vec::new()));
         let exits_addr = Exits(exits.clone()).start().recipient();
+        let (engine, media) = MediaEngine::detached(MediaConfig {
+            bind_ip: "127.0.0.1".parse().unwrap(),
+            port_min: ports,
+            port_max: ports + 499,
+            inactivity_timeout: Duration::from_secs(60),
+        });
         let deps = CallDeps {
-            media: MediaEngine::new(MediaConfig {
-                bind_ip: "127.0.0.1".parse().unwrap(),
-                port_min: ports,
-                port_max: ports + 499,
-                inactivity_timeout: Duration::from_secs(60),
-            }),
+            media: engine,
             cdrs,
             data_dir: dir.path().to_path_buf(),
             clock: Arc::new(TestClock),
@@ -162,6 +176,7 @@ impl Harness {
             exits,
             exits_addr,
             cfg: Arc::new(cfg),
+            media,
         }
     }
 
@@ -242,6 +257,18 @@ impl Harness {
     }
 }
 
+/// The media log of the leg on `port`, once `done` holds for it (bounded).
+async fn wait_for(log: &MediaLog, port: u16, done: impl Fn(&[Logged]) -> bool) -> Vec<Logged> {
+    for _ in 0..500 {
+        let l = log.of(port);
+        if done(&l) {
+            return l;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("media of port {port}: {:?}", log.of(port));
+}
+
 impl CallerLeg {
     /// The next command matching `want`, skipping others.
     async fn until(&mut self, want: impl Fn(&LegCommand) -> bool) -> LegCommand {
@@ -267,16 +294,42 @@ async fn forward_hold_and_blind_transfer_through_the_shell() {
     anna.send(LegEvent::Ringing { early: None });
     caller.until(|c| *c == LegCommand::Ring).await;
     anna.answer(9, "anna-dialog");
-    caller
+    let LegCommand::Answer { sdp: ours } = caller
         .until(|c| matches!(c, LegCommand::Answer { .. }))
-        .await;
-    // Anna holds and resumes.
+        .await
+    else {
+        unreachable!()
+    };
+    let caller_port = sdp_port(&ours);
+    let anna_port = sdp_port(&anna.dial.request.offer_sdp);
+    // Anna holds and resumes: the caller hears music on hold, then the bridge again.
     anna.send(LegEvent::RemoteMedia {
         offer: sdp(9, "sendonly"),
     });
     anna.send(LegEvent::RemoteMedia {
         offer: sdp(9, "sendrecv"),
     });
+    let heard = wait_for(&h.media, caller_port, |l| {
+        l.iter()
+            .any(|x| matches!(x, Logged::Play { looped: true, .. }))
+            && l.contains(&Logged::StopOutput)
+    })
+    .await;
+    let moh = heard
+        .iter()
+        .position(|x| matches!(x, Logged::Play { looped: true, .. }))
+        .unwrap();
+    assert!(
+        heard[moh..].contains(&Logged::StopOutput),
+        "music on hold, then stopped: {heard:?}"
+    );
+    assert!(
+        h.media
+            .of(anna_port)
+            .iter()
+            .any(|x| matches!(x, Logged::Connect { .. })),
+        "Anna's media was bridged"
+    );
     // Anna transfers blind to 102: Boris is dialled; Anna stays until he answers.
     anna.send(LegEvent::Refer {
         target: "102".into(),

@@ -93,6 +93,7 @@
 
 pub mod bridge;
 pub mod conference;
+pub mod detached;
 pub mod dtmf;
 pub mod dtmf_detect;
 pub mod error;

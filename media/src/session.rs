@@ -167,6 +167,8 @@ pub struct MediaEngine {
     cfg: Arc<MediaConfig>,
     pool: SharedPool,
     prompts: PromptCache,
+    /// Socket-less legs for tests (see [`crate::detached`]).
+    detached: Option<crate::detached::MediaLog>,
 }
 
 impl MediaEngine {
@@ -177,7 +179,18 @@ impl MediaEngine {
             cfg: Arc::new(cfg),
             pool: Arc::new(Mutex::new(pool)),
             prompts: PromptCache::new(),
+            detached: None,
         }
+    }
+
+    /// An engine whose legs open no socket (tests of the layers above): every command its legs
+    /// get is written to the returned log, and results come back at once (see
+    /// [`crate::detached`]). Legs get made-up local ports from `cfg`'s range.
+    pub fn detached(cfg: MediaConfig) -> (Self, crate::detached::MediaLog) {
+        let log = crate::detached::MediaLog::default();
+        let mut engine = MediaEngine::new(cfg);
+        engine.detached = Some(log.clone());
+        (engine, log)
     }
 
     /// The engine's configuration.
@@ -201,6 +214,16 @@ impl MediaEngine {
     /// error is returned as [`MediaError::Io`]. [`MediaError::NoPorts`] when the
     /// pool is exhausted.
     pub async fn open_leg(&self) -> Result<MediaLeg, MediaError> {
+        if let Some(log) = &self.detached {
+            let guard = PortGuard::acquire(&self.pool).ok_or(MediaError::NoPorts)?;
+            return Ok(MediaLeg {
+                socket: None,
+                local: SocketAddr::new(self.cfg.bind_ip, guard.port),
+                guard,
+                inactivity_timeout: self.cfg.inactivity_timeout,
+                detached: Some(log.clone()),
+            });
+        }
         let attempts = lock(&self.pool).used.len();
         for _ in 0..attempts {
             let Some(guard) = PortGuard::acquire(&self.pool) else {
@@ -212,10 +235,11 @@ impl MediaEngine {
                     socket.set_nonblocking(true)?;
                     let local = socket.local_addr()?;
                     return Ok(MediaLeg {
-                        socket,
+                        socket: Some(socket),
                         guard,
                         local,
                         inactivity_timeout: self.cfg.inactivity_timeout,
+                        detached: None,
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -233,10 +257,13 @@ static NEXT_LEG: AtomicU64 = AtomicU64::new(1);
 /// A bound but not yet started leg. Dropping it releases the port.
 #[derive(Debug)]
 pub struct MediaLeg {
-    socket: std::net::UdpSocket,
+    /// `None` for a detached leg.
+    socket: Option<std::net::UdpSocket>,
     guard: PortGuard,
     local: SocketAddr,
     inactivity_timeout: Duration,
+    /// The log of a detached leg.
+    detached: Option<crate::detached::MediaLog>,
 }
 
 impl MediaLeg {
@@ -260,6 +287,22 @@ impl MediaLeg {
     ) -> MediaHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(StatsInner::default());
+        let (socket, log) = (self.socket, self.detached);
+        let Some(socket) = socket else {
+            let port = self.local.port();
+            let log = log.unwrap_or_default();
+            let guard = self.guard;
+            tokio::spawn(async move {
+                crate::detached::run(port, log, rx, events).await;
+                drop(guard);
+            });
+            return MediaHandle {
+                tx,
+                stats,
+                local: self.local,
+                leg_id: NEXT_LEG.fetch_add(1, Ordering::Relaxed),
+            };
+        };
         let sender = RtpSender::new(rand::random(), rand::random(), rand::random());
         let task = SessionTask {
             latch: Latch::new(remote),
@@ -290,7 +333,7 @@ impl MediaLeg {
             guard: Some(self.guard),
             events,
         };
-        tokio::spawn(run(task, self.socket, rx, exit));
+        tokio::spawn(run(task, socket, rx, exit));
         MediaHandle {
             tx,
             stats,

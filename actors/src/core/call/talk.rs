@@ -19,7 +19,7 @@ pub struct Hit {
 }
 
 /// Keys typed so far in a talk, gathered by the shared [`DigitCollector`] (no first-digit
-/// timeout, [`INTER_DIGIT`] between keys, no maximum, no terminator: the options decide).
+/// timeout, `INTER_DIGIT` (3 s) between keys, no maximum, no terminator: the options decide).
 #[derive(Debug, Clone)]
 pub struct TalkKeys {
     collector: DigitCollector,
