@@ -427,7 +427,7 @@ impl CallCore {
             return Vec::new();
         }
         match input {
-            Input::Caller(s) => self.caller_signal(now, s),
+            Input::Caller(s) => self.caller_signal(s),
             Input::Party(p, s) => self.party_signal(now, p, s),
             Input::Scenario(i) => {
                 let cmds = self.run.handle(i);
@@ -687,7 +687,7 @@ impl CallCore {
         });
     }
 
-    fn forward_done(&mut self, _now: Instant, outcome: ForwardOutcome) {
+    fn forward_done(&mut self, now: Instant, outcome: ForwardOutcome) {
         let State::Ringing(mut r) = std::mem::replace(&mut self.state, State::Scenario) else {
             return;
         };
@@ -735,12 +735,12 @@ impl CallCore {
         let cmds = self
             .run
             .handle(scenario::Input::ForwardDone { id: r.op, outcome });
-        self.scenario_commands(_now, cmds);
+        self.scenario_commands(now, cmds);
     }
 
     // ---- signals ----
 
-    fn caller_signal(&mut self, now: Instant, s: Signal) {
+    fn caller_signal(&mut self, s: Signal) {
         match s {
             Signal::Confirmed => {}
             Signal::Cancelled => self.end(EndedBy::Caller, "caller cancelled".into()),
@@ -803,9 +803,7 @@ impl CallCore {
                 ),
             }),
             // Outbound-only signals never come from the inbound leg.
-            Signal::Ringing { .. } | Signal::Answered { .. } | Signal::Rejected { .. } => {
-                let _ = now;
-            }
+            Signal::Ringing { .. } | Signal::Answered { .. } | Signal::Rejected { .. } => {}
         }
     }
 
