@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod app;
+pub mod cidr;
 pub mod clock;
 pub mod demo;
 pub mod http;

@@ -43,6 +43,9 @@ pub struct Flags {
     /// Digest algorithms offered to phones, in order of preference, e.g. `SHA-256,MD5`.
     #[arg(long, env = "VPBX_DIGEST_ALGORITHMS", value_delimiter = ',')]
     pub digest_algorithms: Option<Vec<String>>,
+    /// Trusted networks (CIDR, comma separated): never banned nor throttled, still authenticated.
+    #[arg(long, env = "VPBX_TRUSTED_NETWORKS", value_delimiter = ',')]
+    pub trusted_networks: Option<Vec<crate::cidr::Cidr>>,
     /// SIP flood limit: more than this many requests from one IP in the window bans it (0: off).
     #[arg(long, env = "VPBX_PIKE_REQUESTS")]
     pub pike_requests: Option<u32>,
@@ -69,6 +72,9 @@ pub struct Flags {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecuritySettings {
+    /// Networks whose sources are never banned nor throttled (SIP flood and auth-failure bans,
+    /// admin login throttling); their requests are still authenticated. Empty by default.
+    pub trusted_networks: Vec<crate::cidr::Cidr>,
     /// More than this many requests from one IP within `pike_window_s` bans it.
     pub pike_requests: u32,
     /// Flood window, seconds.
@@ -86,6 +92,7 @@ pub struct SecuritySettings {
 impl Default for SecuritySettings {
     fn default() -> Self {
         SecuritySettings {
+            trusted_networks: Vec::new(),
             pike_requests: 16,
             pike_window_s: 2,
             pike_ban_s: 300,
@@ -258,6 +265,7 @@ impl Settings {
             security: {
                 let f = file.security.unwrap_or_default();
                 SecuritySettings {
+                    trusted_networks: flags.trusted_networks.clone().unwrap_or(f.trusted_networks),
                     pike_requests: flags.pike_requests.unwrap_or(f.pike_requests),
                     pike_window_s: flags.pike_window_s.unwrap_or(f.pike_window_s),
                     pike_ban_s: flags.pike_ban_s.unwrap_or(f.pike_ban_s),
@@ -366,5 +374,14 @@ mod tests {
         );
         std::fs::write(&path, "[security]\npike = 1\n").unwrap();
         assert!(Settings::load(&flags).is_err());
+        std::fs::write(&path, "[security]\ntrusted_networks = [\"10.0.0.0/8\"]\n").unwrap();
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(
+            s.security.trusted_networks,
+            vec!["10.0.0.0/8".parse().unwrap()]
+        );
+        std::fs::write(&path, "[security]\ntrusted_networks = [\"10.0.0.1/8\"]\n").unwrap();
+        let e = Settings::load(&flags).unwrap_err().to_string();
+        assert!(e.contains("host bits"), "{e}");
     }
 }

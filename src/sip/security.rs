@@ -270,6 +270,7 @@ mod tests {
 
     fn limits() -> SecuritySettings {
         SecuritySettings {
+            trusted_networks: Vec::new(),
             pike_requests: 3,
             pike_window_s: 2,
             pike_ban_s: 10,
