@@ -72,8 +72,22 @@ async fn every_documented_route_answers_on_the_app() {
         (r.status, r.json["error"].as_str()),
         (404, Some("no_route"))
     );
+    // A route of other methods: 405 naming them (RFC 9110 §15.5.6).
     let r = api.send(api.req("PATCH", "/api/v1/employees")).await;
-    assert_eq!(r.json["error"], "no_route");
+    assert_eq!(
+        (r.status, r.json["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    assert_eq!(
+        r.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, POST")
+    );
+    let r = api.send(api.req("POST", "/api/v1/employees/7")).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(
+        r.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("DELETE, GET, PUT")
+    );
 
     let mut routes: Vec<(String, String)> = documented().into_iter().collect();
     // Logging out revokes the token: last.

@@ -6,6 +6,7 @@
 //! | 401 | `{"error":"unauthorized","message":…}` |
 //! | 403 | `{"error":"csrf","message":…}` |
 //! | 404 | `{"error":"not_found","kind":…,"id":…}` or `{"error":"no_route"}` |
+//! | 405 | `{"error":"method_not_allowed","allow":[…]}` with `Allow` (a route of another method) |
 //! | 409 | `{"error":"exists",…}` or `{"error":"in_use","used_by":[…]}` naming every user |
 //! | 422 | `{"error":"invalid","errors":[{"field","rule","message"}]}` |
 //! | 429 | `{"error":"locked","retry_after_s":…}` with `Retry-After` |
@@ -41,6 +42,9 @@ pub enum ApiError {
     /// No such route (404).
     #[error("no such route")]
     NoRoute,
+    /// The path is a route, but not for this method (405, with `Allow`).
+    #[error("method not allowed; allowed: {}", .0.join(", "))]
+    MethodNotAllowed(Vec<&'static str>),
     /// Already exists (409).
     #[error("{kind} {id} already exists")]
     Exists {
@@ -125,6 +129,7 @@ impl ResponseError for ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Exists { .. } | ApiError::InUse { .. } => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Csrf => StatusCode::FORBIDDEN,
@@ -145,6 +150,9 @@ impl ResponseError for ApiError {
                 json!({"error": "not_found", "kind": kind, "id": id, "message": message})
             }
             ApiError::NoRoute => json!({"error": "no_route", "message": message}),
+            ApiError::MethodNotAllowed(allow) => {
+                json!({"error": "method_not_allowed", "allow": allow, "message": message})
+            }
             ApiError::Exists { kind, id } => {
                 json!({"error": "exists", "kind": kind, "id": id, "message": message})
             }
@@ -174,9 +182,52 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => {
                 resp.insert_header(("WWW-Authenticate", "Bearer realm=\"vpbx\""));
             }
+            ApiError::MethodNotAllowed(allow) => {
+                resp.insert_header(("Allow", allow.join(", ")));
+            }
             _ => {}
         }
         resp.json(body)
+    }
+}
+
+/// What a request no route took answers: 405 with `Allow` when the path is a route of other
+/// methods (RFC 9110 §15.5.6), else 404 `no_route`.
+pub async fn unrouted(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    let path = req.path().strip_prefix("/api/v1").unwrap_or_default();
+    let routes: Vec<(usize, &'static str)> = super::api_routes()
+        .into_iter()
+        .filter_map(|(_, r)| path_literals(r.path, path).map(|n| (n, r.method)))
+        .collect();
+    // The most specific routes name the resource (`…/rules/reorder`, not `…/rules/{rule}`).
+    let best = routes.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    let mut allow: Vec<&'static str> = routes
+        .into_iter()
+        .filter(|(n, _)| *n == best)
+        .map(|(_, m)| m)
+        .collect();
+    allow.sort_unstable();
+    allow.dedup();
+    if allow.is_empty() {
+        Err(ApiError::NoRoute)
+    } else {
+        Err(ApiError::MethodNotAllowed(allow))
+    }
+}
+
+/// When `path` fits the route `pattern` (`{param}` stands for one non-empty segment), how many
+/// of its segments are literal.
+fn path_literals(pattern: &str, path: &str) -> Option<usize> {
+    let mut want = pattern.split('/');
+    let mut got = path.split('/');
+    let mut literals = 0;
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(literals),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {}
+            (Some(w), Some(g)) if w == g => literals += 1,
+            _ => return None,
+        }
     }
 }
 

@@ -228,9 +228,7 @@ fn configure_api(cfg: &mut web::ServiceConfig) {
             .configure(routing::configure)
             .configure(config::configure)
             .configure(openapi::configure)
-            .default_service(web::to(|| async {
-                Err::<actix_web::HttpResponse, _>(ApiError::NoRoute)
-            })),
+            .default_service(web::to(error::unrouted)),
     );
 }
 
