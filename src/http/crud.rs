@@ -24,6 +24,10 @@ pub trait Resource: Entity + Send {
     fn filter(&self, _query: &ListQuery) -> bool {
         true
     }
+    /// Checks the filters beyond `q` before listing (400 naming a filter with a wrong value).
+    fn check_query(_query: &ListQuery) -> Result<(), ApiError> {
+        Ok(())
+    }
     /// Adjusts a create/update body before it is read (e.g. the placeholders of values the box
     /// generates, so that they may be left out).
     fn prepare_body(_body: &mut Value) {}
@@ -81,6 +85,19 @@ impl ListQuery {
     }
 }
 
+/// Checks `?kind=` against the values of `K` (a serde enum of snake_case names).
+pub fn check_kind<K: DeserializeOwned>(q: &ListQuery, allowed: &str) -> Result<(), ApiError> {
+    match q.extra.get("kind") {
+        Some(k) if serde_json::from_value::<K>(Value::from(k.as_str())).is_err() => {
+            Err(ApiError::BadRequest {
+                field: Some("kind".into()),
+                message: format!("kind must be one of {allowed}, not '{k}'"),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A path id that does not parse is a 404 of that kind (nothing can have it).
 pub fn id_of<T: Resource>(raw: &str) -> Result<T::Id, ApiError> {
     T::parse_id(raw).ok_or_else(|| ApiError::NotFound {
@@ -124,6 +141,7 @@ pub async fn list<T: Resource>(
     query: web::Query<BTreeMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let q = ListQuery::parse(&query)?;
+    T::check_query(&q)?;
     let page = q.page;
     let paged = state
         .blocking(move |s| {

@@ -2,7 +2,8 @@
 //! Filter `?kind=sound|system|voicemail|recording`.
 
 use super::crud::{self, ListQuery, Resource};
-use vpbx_store::model::{FileId, FileMeta};
+use super::ApiError;
+use vpbx_store::model::{FileId, FileKind, FileMeta};
 
 impl Resource for FileMeta {
     fn parse_id(s: &str) -> Option<FileId> {
@@ -10,6 +11,9 @@ impl Resource for FileMeta {
     }
     fn id_json(id: &FileId) -> serde_json::Value {
         id.0.into()
+    }
+    fn check_query(q: &ListQuery) -> Result<(), ApiError> {
+        crud::check_kind::<FileKind>(q, "sound, system, voicemail, recording")
     }
     fn filter(&self, q: &ListQuery) -> bool {
         q.extra.get("kind").is_none_or(|k| {

@@ -16,6 +16,9 @@ impl Resource for NumberList {
     fn id_json(id: &NumberListId) -> Value {
         id.0.into()
     }
+    fn check_query(q: &ListQuery) -> Result<(), ApiError> {
+        crud::check_kind::<ListKind>(q, "white, black")
+    }
     fn filter(&self, q: &ListQuery) -> bool {
         q.extra.get("kind").is_none_or(|k| {
             serde_json::to_value(self.kind).is_ok_and(|v| v.as_str() == Some(k.as_str()))

@@ -55,7 +55,7 @@ pub enum PhoneType {
 
 /// One phone of an employee.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Phone {
     /// A SIP line on this box.
     SipLine(SipLine),

@@ -48,7 +48,7 @@ pub struct Rule {
 
 /// Caller filter of a rule.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CallerFilter {
     /// Every caller.
     #[default]

@@ -24,6 +24,7 @@ impl Default for BoxSettings {
 
 /// The singleton settings record: company name, time zone and [`BoxSettings`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CompanySettings {
     /// Company name.
     pub company: String,

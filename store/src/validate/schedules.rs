@@ -94,6 +94,14 @@ pub(super) fn calendars(cfg: &CompanyConfig, s: &mut Sink) {
     );
     for (i, c) in cfg.calendars.iter().enumerate() {
         let p = format!("calendars[{i}]");
+        // Dates exist in years 1–9999 only (`Date::new`): a calendar outside holds no date.
+        if !(1..=9999).contains(&c.year) {
+            s.push(
+                format!("{p}.year"),
+                "calendar.year",
+                format!("year {} must be 1–9999", c.year),
+            );
+        }
         for (name, dates) in [
             ("holidays", &c.holidays),
             ("working_days", &c.working_days),
