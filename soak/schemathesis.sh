@@ -126,7 +126,8 @@ fi
 echo "schemathesis: --checks all, seed $SEED, max ${MAX_TIME} s, ${MAX_EXAMPLES} examples per operation, $WORKERS workers"
 start=$(date +%s)
 rc=0
-timeout --signal=INT --kill-after=30 "$((MAX_TIME + 120))" \
+# From the work dir: schemathesis keeps its cache (.schemathesis/) in the current directory.
+(cd "$WORK" && timeout --signal=INT --kill-after=30 "$((MAX_TIME + 120))" \
     "$ST" --config-file "$ROOT/soak/schemathesis.toml" --no-color run "$BASE/api/v1/openapi.json" \
     --url "$BASE" \
     --header "Authorization: Bearer $TOKEN" \
@@ -139,7 +140,7 @@ timeout --signal=INT --kill-after=30 "$((MAX_TIME + 120))" \
     --request-timeout 30 \
     --generation-database none \
     --output-sanitize true \
-    --report junit --report-dir "$WORK/report" || rc=$?
+    --report junit --report-dir "$WORK/report") || rc=$?
 echo "schemathesis: finished in $(($(date +%s) - start)) s with status $rc (seed $SEED)"
 
 if ! kill -0 "$SWITCH_PID" 2>/dev/null; then
