@@ -59,9 +59,9 @@ enum Need {
 }
 use Need::*;
 
-/// Largest id the switch accepts or assigns (ids are unsigned 64-bit integers in the model;
-/// JSON clients commonly lose precision past 2^53).
-const MAX_ID: u64 = (1 << 53) - 1;
+/// Largest entity id the model holds (ids are unsigned 64-bit integers); the bound to state
+/// here if the store narrows the range of ids it accepts.
+const MAX_ID: u64 = u64::MAX;
 
 fn string() -> Value {
     json!({"type": "string"})
@@ -1178,7 +1178,14 @@ fn path_param(name: &str) -> Value {
             "The id",
         ),
     };
-    json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema})
+    // The demo configuration's entities, so the examples phase reaches existing ones.
+    let example = match name {
+        "number" => json!("74951234567"),
+        "year" => json!(2026),
+        "entry" => json!("79160000000"),
+        _ => json!(1),
+    };
+    json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema, "example": example})
 }
 
 fn query_param(name: &str, description: &str, schema: Value) -> Value {
@@ -1312,9 +1319,7 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
         );
     }
     let items = |schema: Value| json!({"type": "object", "additionalProperties": false, "required": ["items"], "properties": {"items": array(schema)}});
-    let percents = json!({"type": "object", "additionalProperties": false, "required": ["percents"], "properties": {
-        "percents": keyed_map("^(0|[1-9][0-9]*)$", "phone indexes or employee ids", u8_range(0, 100))
-    }});
+    let percents = |p: Value| json!({"type": "object", "additionalProperties": false, "required": ["percents"], "properties": {"percents": p}});
     let ok_schema: Value = match (r.method, r.path, entity) {
         ("GET", _, Some(e)) if is_list => json!({
             "type": "object", "additionalProperties": false,
@@ -1328,7 +1333,15 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
         }),
         ("GET", p, Some(e)) if p.ends_with("/rules") => items(reference(e)),
         ("POST", p, _) if p.ends_with("/reorder") => items(reference("Rule")),
-        (_, p, _) if p.ends_with("/equalize-percents") => percents,
+        (_, "/employees/{id}/equalize-percents", _) => percents(described(
+            array(u8_range(0, 100)),
+            "The phones' percents, in phone order",
+        )),
+        (_, "/groups/{id}/equalize-percents", _) => percents(keyed_map(
+            "^(0|[1-9][0-9]{0,19})$",
+            "member employee ids",
+            u8_range(0, 100),
+        )),
         ("GET", "/groups/{id}/scenarios", _) => items(json!({
             "type": "object", "additionalProperties": false, "required": ["id", "name", "operations"],
             "properties": {"id": {"type": "integer", "minimum": 1}, "name": string(), "operations": array(string())}
