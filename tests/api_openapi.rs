@@ -5,6 +5,7 @@
 mod api_support;
 mod common;
 use api_support::*;
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 #[test]
@@ -185,5 +186,230 @@ async fn findings_of_the_schema_fuzzer_stay_fixed() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    sw.stop().await;
+}
+
+/// Where `v` breaks `schema`, for the keywords the document uses (OpenAPI 3.0 schemas; `pattern`
+/// and `format` are left to schemathesis, which runs against the live switch in CI).
+fn violations(doc: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return violations(doc, &doc["components"]["schemas"][name], v, at, out);
+    }
+    if v.is_null() && schema["nullable"] == true {
+        return;
+    }
+    if let Some(branches) = schema["oneOf"].as_array() {
+        let ok = branches
+            .iter()
+            .filter(|b| {
+                let mut o = Vec::new();
+                violations(doc, b, v, at, &mut o);
+                o.is_empty()
+            })
+            .count();
+        if ok != 1 {
+            out.push(format!("{at}: matches {ok} branches of oneOf: {v}"));
+        }
+    }
+    if let Some(branches) = schema["anyOf"].as_array() {
+        let ok = branches.iter().any(|b| {
+            let mut o = Vec::new();
+            violations(doc, b, v, at, &mut o);
+            o.is_empty()
+        });
+        if !ok {
+            out.push(format!("{at}: matches no branch of anyOf: {v}"));
+        }
+    }
+    if let Some(values) = schema["enum"].as_array() {
+        if !values.contains(v) {
+            out.push(format!("{at}: {v} is not one of {values:?}"));
+        }
+    }
+    let type_ok = match schema["type"].as_str() {
+        None => true,
+        Some("string") => v.is_string(),
+        Some("integer") => v.is_i64() || v.is_u64(),
+        Some("number") => v.is_number(),
+        Some("boolean") => v.is_boolean(),
+        Some("array") => v.is_array(),
+        Some("object") => v.is_object(),
+        Some(other) => panic!("unknown type {other}"),
+    };
+    if !type_ok {
+        out.push(format!("{at}: {v} is not of type {}", schema["type"]));
+        return;
+    }
+    if let Some(n) = v.as_f64() {
+        if schema["minimum"].as_f64().is_some_and(|m| n < m) {
+            out.push(format!("{at}: {v} is below {}", schema["minimum"]));
+        }
+        if schema["maximum"].as_f64().is_some_and(|m| n > m) {
+            out.push(format!("{at}: {v} is above {}", schema["maximum"]));
+        }
+    }
+    if let Some(s) = v.as_str() {
+        let len = s.chars().count() as u64;
+        if schema["minLength"].as_u64().is_some_and(|m| len < m)
+            || schema["maxLength"].as_u64().is_some_and(|m| len > m)
+        {
+            out.push(format!("{at}: length of {v} out of bounds"));
+        }
+    }
+    if let Some(items) = v.as_array() {
+        if schema["minItems"]
+            .as_u64()
+            .is_some_and(|m| (items.len() as u64) < m)
+        {
+            out.push(format!("{at}: fewer than {} items", schema["minItems"]));
+        }
+        for (i, item) in items.iter().enumerate() {
+            violations(doc, &schema["items"], item, &format!("{at}[{i}]"), out);
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        for r in schema["required"].as_array().into_iter().flatten() {
+            let r = r.as_str().unwrap();
+            if !obj.contains_key(r) {
+                out.push(format!("{at}: required {r} missing"));
+            }
+        }
+        let pattern_value = schema["patternProperties"]
+            .as_object()
+            .and_then(|p| p.values().next());
+        for (k, x) in obj {
+            let sub = format!("{at}.{k}");
+            if let Some(s) = schema["properties"].get(k) {
+                violations(doc, s, x, &sub, out);
+            } else if let Some(s) = pattern_value {
+                violations(doc, s, x, &sub, out);
+            } else if schema["additionalProperties"] == false {
+                out.push(format!("{at}: unknown property {k}"));
+            } else if schema["additionalProperties"].is_object() {
+                violations(doc, &schema["additionalProperties"], x, &sub, out);
+            }
+        }
+    }
+}
+
+#[track_caller]
+fn assert_fits(doc: &Value, schema: &Value, v: &Value, what: &str) {
+    let mut out = Vec::new();
+    violations(doc, schema, v, "", &mut out);
+    assert!(out.is_empty(), "{what} breaks its schema: {out:#?}\n{v}");
+}
+
+/// The document's own examples fit their schemas, and the API's real answers — every GET on the
+/// demo, created entities, errors — fit what the document says they are.
+#[actix_rt::test]
+async fn answers_and_examples_fit_the_documented_schemas() {
+    use serde_json::json;
+    let doc: Value = serde_json::from_str(vpbx::http::openapi::DOCUMENT).unwrap();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for (name, s) in schemas {
+        if let Some(e) = s.get("example") {
+            assert_fits(&doc, s, e, &format!("the example of {name}"));
+        }
+    }
+    let (mut sw, api) = api(None).await;
+    // Entities of every kind, so the answers carry every shape.
+    let created = [
+        (
+            "/api/v1/employees",
+            json!({"last_name": "Fit", "extension": "160", "phones": [
+                {"kind": "sip_line"},
+                {"kind": "external", "number": "79161234567"},
+                {"kind": "sip_uri", "uri": "fit@pbx.example.com"}]}),
+        ),
+        ("/api/v1/tags", json!({"name": "fit"})),
+        ("/api/v1/contact-groups", json!({"name": "fit"})),
+        (
+            "/api/v1/schedules",
+            json!({"name": "fit", "days": {"kind": "weekly", "week": {"mon": [{"start": "9:00", "end": "18:00"}]}}}),
+        ),
+        (
+            "/api/v1/calendars",
+            json!({"year": 2027, "holidays": ["2027-01-01"]}),
+        ),
+        (
+            "/api/v1/number-lists",
+            json!({"name": "fit", "entries": ["7916*"]}),
+        ),
+        (
+            "/api/v1/trunks",
+            json!({"name": "fit", "host": "192.0.2.1", "auth": {"kind": "ip", "addresses": ["192.0.2.0/24"]}}),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (path, body) in created {
+        let r = api.post(path, body).await;
+        assert_eq!(r.status, 201, "{path}: {}", r.text);
+        let op = &doc["paths"][path]["post"];
+        assert_fits(
+            &doc,
+            &op["responses"]["201"]["content"]["application/json"]["schema"],
+            &r.json,
+            &format!("POST {path}"),
+        );
+        ids.push((path, r.json["id"].clone()));
+    }
+    let employee = &ids[0].1;
+    let routes: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    for path in routes {
+        let Some(op) = doc["paths"][&path].get("get") else {
+            continue;
+        };
+        let concrete = path
+            .replace("{id}", &employee.to_string())
+            .replace("{number}", "74951234567")
+            .replace("{rule}", "1")
+            .replace("{year}", "2027");
+        let r = api.get(&concrete).await;
+        let status = r.status.to_string();
+        let mut response = op["responses"][&status].clone();
+        if let Some(r) = response["$ref"].as_str() {
+            let name = r.trim_start_matches("#/components/responses/");
+            response = doc["components"]["responses"][name].clone();
+        }
+        let content = &response["content"];
+        assert!(
+            content.is_object(),
+            "GET {concrete}: status {status} is not documented"
+        );
+        if let Some(s) = content.get("application/json") {
+            assert_fits(&doc, &s["schema"], &r.json, &format!("GET {concrete}"));
+        }
+    }
+    let r = api
+        .post(
+            &format!("/api/v1/employees/{employee}/equalize-percents"),
+            json!({}),
+        )
+        .await;
+    let s = &doc["paths"]["/api/v1/employees/{id}/equalize-percents"]["post"]["responses"]["200"];
+    assert_fits(
+        &doc,
+        &s["content"]["application/json"]["schema"],
+        &r.json,
+        "equalize",
+    );
+    // Errors.
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let r = api.get("/api/v1/employees/999999").await;
+    assert_fits(&doc, &error, &r.json, "404");
+    let r = api
+        .post(
+            "/api/v1/employees",
+            json!({"last_name": "", "extension": "0"}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert_fits(&doc, &error, &r.json, "422");
+    let r = api.post("/api/v1/employees", json!({"nick": 1})).await;
+    assert_eq!(r.status, 400);
+    assert_fits(&doc, &error, &r.json, "400");
+    let r = api.delete(&format!("/api/v1/tags/{}", ids[1].1)).await;
+    assert_eq!(r.status, 204);
     sw.stop().await;
 }
