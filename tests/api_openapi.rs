@@ -178,6 +178,29 @@ async fn findings_of_the_schema_fuzzer_stay_fixed() {
         r.text
     );
 
+    // A well-formed trace time before 1970 breaks a rule (422), it is not malformed (400); the
+    // largest time in milliseconds is traced, not a server error.
+    let r = api
+        .post(
+            "/api/v1/routing/trace",
+            json!({"caller": "79161234567", "number": "74951234567", "time": "1969-12-31T23:59:59Z"}),
+        )
+        .await;
+    assert_invalid(&r, "time", "trace.time_range");
+    for time in [
+        json!(u64::MAX),
+        json!(0),
+        json!("9999-12-31T23:59:59+14:00"),
+    ] {
+        let r = api
+            .post(
+                "/api/v1/routing/trace",
+                json!({"caller": "79161234567", "number": "74951234567", "time": time}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{time}: {}", r.text);
+    }
+
     // Blocking a number answers 200 with the blacklist (documented so, not 201).
     let r = api
         .post(

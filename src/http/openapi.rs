@@ -1052,7 +1052,7 @@ fn schemas() -> Result<Map<String, Value>, String> {
                     (
                         "time",
                         json!({"nullable": true, "anyOf": [
-                            {"type": "string", "format": "date-time"},
+                            {"type": "string", "format": "date-time", "description": "RFC 3339, from 1970 on (422 trace.time_range before)"},
                             {"type": "integer", "minimum": 0, "maximum": u64::MAX}
                         ]}),
                         Opt,

@@ -35,8 +35,15 @@ fn parse_time(v: Option<Value>) -> Result<u64, ApiError> {
         Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(&s)
             .map_err(|e| bad(format!("'{s}' is not an RFC 3339 time: {e}")))
             .and_then(|t| {
-                u64::try_from(t.timestamp_millis())
-                    .map_err(|_| bad(format!("'{s}' is before 1970")))
+                // A well-formed time out of range breaks a rule of the value: 422, like the
+                // rules the store checks.
+                u64::try_from(t.timestamp_millis()).map_err(|_| {
+                    ApiError::Invalid(vec![vpbx_store::ValidationError {
+                        field: "time".into(),
+                        rule: "trace.time_range",
+                        message: format!("'{s}' is before 1970-01-01T00:00:00Z"),
+                    }])
+                })
             }),
         Some(other) => Err(bad(format!(
             "time must be an RFC 3339 string or milliseconds, not {other}"
