@@ -16,6 +16,7 @@
 #   ST_MAX_TIME [90] (seconds of generation)   ST_MAX_EXAMPLES [40] (per operation and phase)
 #   ST_WORKERS [2]   ST_SEED [random; printed]   SCHEMATHESIS_VENV [target/schemathesis-venv]
 #   ST_KEEP=1 keeps the work dir (switch log, JUnit report) even when everything passed.
+#   ST_ARGS: more schemathesis arguments, e.g. ST_ARGS="--include-path-regex /config -v".
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -126,6 +127,7 @@ fi
 
 # Logging out would revoke the token the run uses; the Rust tests cover it.
 echo "schemathesis: --checks all, seed $SEED, max ${MAX_TIME} s, ${MAX_EXAMPLES} examples per operation, $WORKERS workers"
+read -r -a EXTRA <<<"${ST_ARGS:-}"
 start=$(date +%s)
 rc=0
 # From the work dir: schemathesis keeps its cache (.schemathesis/) in the current directory.
@@ -142,7 +144,7 @@ rc=0
     --request-timeout 30 \
     --generation-database none \
     --output-sanitize true \
-    --report junit --report-dir "$WORK/report") || rc=$?
+    --report junit --report-dir "$WORK/report" "${EXTRA[@]}") || rc=$?
 echo "schemathesis: finished in $(($(date +%s) - start)) s with status $rc (seed $SEED)"
 
 if ! kill -0 "$SWITCH_PID" 2>/dev/null; then

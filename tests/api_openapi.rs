@@ -436,3 +436,24 @@ async fn answers_and_examples_fit_the_documented_schemas() {
     assert_eq!(r.status, 204);
     sw.stop().await;
 }
+
+/// A group's percents in a configuration document are keyed by employee id as YAML numbers
+/// (as exported) or as strings (as JSON writes every key, and as schemathesis sent them).
+#[test]
+fn document_percents_take_number_and_string_keys() {
+    for key in ["7", "'7'", "\"7\""] {
+        let yaml =
+            format!("groups:\n- id: 1\n  name: g\n  members: [7]\n  percents:\n    {key}: 100\n");
+        let cfg = vpbx_store::parse_document(&yaml).unwrap();
+        let percents: Vec<(u64, u8)> = cfg.groups[0]
+            .percents
+            .iter()
+            .map(|(k, v)| (k.0, *v))
+            .collect();
+        assert_eq!(percents, [(7, 100)], "{key}");
+    }
+    for key in ["'x'", "'+7'", "-7", "'99999999999999999999'"] {
+        let yaml = format!("groups:\n- id: 1\n  name: g\n  percents:\n    {key}: 100\n");
+        assert!(vpbx_store::parse_document(&yaml).is_err(), "{key}");
+    }
+}

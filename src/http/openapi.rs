@@ -328,7 +328,7 @@ fn group(shape: Shape) -> Value {
             ("percent_distribution", boolean(), Opt),
             (
                 "percents",
-                keyed_map("^(0|[1-9][0-9]{0,14})$", "employee ids", u8_range(0, 100)),
+                keyed_map("^[0-9]{1,19}$", "employee ids", u8_range(0, 100)),
                 Opt,
             ),
         ],

@@ -2,7 +2,8 @@
 //! metadata of the file base.
 
 use super::{EmployeeId, FileId, GroupId, ScheduleId, SipLineId};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
 /// An employee who takes calls.
@@ -192,8 +193,48 @@ pub struct Group {
     #[serde(default)]
     pub percent_distribution: bool,
     /// Member → share of calls under percentage distribution.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "member_percents")]
     pub percents: BTreeMap<EmployeeId, u8>,
+}
+
+/// An employee id as a map key: a number, or a string of digits. YAML keeps the type of a key
+/// (`5:` and `'5':` differ) while JSON object keys are always strings, so a document may carry
+/// either.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct MemberKey(EmployeeId);
+
+impl<'de> Deserialize<'de> for MemberKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl<'de> Visitor<'de> for Key {
+            type Value = MemberKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an employee id (digits)")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<MemberKey, E> {
+                Ok(MemberKey(EmployeeId(n)))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<MemberKey, E> {
+                u64::try_from(n)
+                    .map(|n| MemberKey(EmployeeId(n)))
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(n), &self))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<MemberKey, E> {
+                s.bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| s.parse().ok())
+                    .flatten()
+                    .map(|n| MemberKey(EmployeeId(n)))
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Str(s), &self))
+            }
+        }
+        d.deserialize_any(Key)
+    }
+}
+
+fn member_percents<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<EmployeeId, u8>, D::Error> {
+    let m: BTreeMap<MemberKey, u8> = BTreeMap::deserialize(d)?;
+    Ok(m.into_iter().map(|(k, v)| (k.0, v)).collect())
 }
 
 /// Metadata of a file in the file base.
