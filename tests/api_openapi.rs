@@ -201,6 +201,32 @@ async fn findings_of_the_schema_fuzzer_stay_fixed() {
         assert_eq!(r.status, 200, "{time}: {}", r.text);
     }
 
+    // A tag is a name: serde would take a variant's index (`"kind": 0`) too.
+    let r = api
+        .post(
+            "/api/v1/talk-options",
+            json!({"keys": "*7", "action": {"kind": "save_caller_id", "target": {"kind": 0, "list": 1}}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json["field"].as_str()),
+        (400, Some("action.target.kind")),
+        "{}",
+        r.text
+    );
+    let r = api
+        .post(
+            "/api/v1/employees",
+            json!({"last_name": "K", "extension": "152", "phones": [{"kind": 1, "number": "79161234567"}]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json["field"].as_str()),
+        (400, Some("phones[0].kind")),
+        "{}",
+        r.text
+    );
+
     // Blocking a number answers 200 with the blacklist (documented so, not 201).
     let r = api
         .post(

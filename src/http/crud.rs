@@ -108,7 +108,42 @@ pub fn id_of<T: Resource>(raw: &str) -> Result<T::Id, ApiError> {
 
 /// Deserializes a body value into `T`, naming the failing field.
 pub fn from_body<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    kinds_are_names(&v, &mut String::new())?;
     serde_path_to_error::deserialize(v).map_err(ApiError::body)
+}
+
+/// Refuses a `kind` that is not a string, naming the field. serde also reads the tag of an
+/// internally tagged enum from the variant's index (`"kind": 0` is the first variant); the API
+/// names variants only, so a number is a mistake, never a choice.
+fn kinds_are_names(v: &Value, at: &mut String) -> Result<(), ApiError> {
+    let len = at.len();
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if !at.is_empty() {
+                    at.push('.');
+                }
+                at.push_str(k);
+                if k == "kind" && !x.is_string() {
+                    return Err(ApiError::BadRequest {
+                        field: Some(at.clone()),
+                        message: format!("kind must be a name (a string), not {x}"),
+                    });
+                }
+                kinds_are_names(x, at)?;
+                at.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                at.push_str(&format!("[{i}]"));
+                kinds_are_names(x, at)?;
+                at.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A body for `T` with its id filled in when left out (`0` for generated ids).

@@ -1004,7 +1004,10 @@ fn schemas() -> Result<Map<String, Value>, String> {
             m.insert(format!("{}Input", e.name), input);
         } else {
             let key = e.key.unwrap_or_default();
-            let replace = without_required(input.clone(), key);
+            let mut replace = without_required(input.clone(), key);
+            // The path names the entity: a key in the body is overwritten, whatever it holds.
+            replace["properties"][key] =
+                json!({"description": format!("Ignored: the path names the {key}")});
             m.insert(
                 format!("{}Input", e.name),
                 with_meta(input, &format!("{} (request body)", e.description), None),
