@@ -59,6 +59,11 @@ enum Need {
 }
 use Need::*;
 
+/// A field of an object schema: its name, schema and how it must appear.
+type Field<'a> = (&'a str, Value, Need);
+/// A variant of a tagged object: its `kind` and its fields.
+type Variant<'a> = (&'a str, Vec<Field<'a>>);
+
 /// Largest entity id the model holds (ids are unsigned 64-bit integers); the bound to state
 /// here if the store narrows the range of ids it accepts.
 const MAX_ID: u64 = u64::MAX;
@@ -137,7 +142,7 @@ fn keyed_map(key: &str, what: &str, value: Value) -> Value {
 }
 
 /// A closed object (unknown fields are refused with 400).
-fn obj(shape: Shape, fields: &[(&str, Value, Need)]) -> Value {
+fn obj(shape: Shape, fields: &[Field]) -> Value {
     let mut props = Map::new();
     let mut required = Vec::new();
     for (name, schema, need) in fields {
@@ -166,17 +171,13 @@ fn obj(shape: Shape, fields: &[(&str, Value, Need)]) -> Value {
 }
 
 /// An object tagged by `kind`: one closed object per variant.
-fn tagged(shape: Shape, variants: &[(&str, Vec<(&str, Value, Need)>)]) -> Value {
+fn tagged(shape: Shape, variants: &[Variant]) -> Value {
     tagged_with_units(shape, variants, false)
 }
 
 /// As [`tagged`]; with `open_units`, a variant without fields (a unit variant in the model)
 /// ignores unknown fields, as serde does for unit variants of an internally tagged enum.
-fn tagged_with_units(
-    shape: Shape,
-    variants: &[(&str, Vec<(&str, Value, Need)>)],
-    open_units: bool,
-) -> Value {
+fn tagged_with_units(shape: Shape, variants: &[Variant], open_units: bool) -> Value {
     let branches: Vec<Value> = variants
         .iter()
         .map(|(kind, fields)| {
