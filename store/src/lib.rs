@@ -27,6 +27,7 @@
 pub mod admin;
 pub mod credentials;
 pub mod envelope;
+pub mod import;
 pub mod integrity;
 pub mod model;
 pub mod recordings;
@@ -64,11 +65,49 @@ pub enum StoreError {
     /// The demo or imported YAML is not a valid configuration.
     #[error("config document: {0}")]
     Document(String),
+    /// The disk holding the data directory is full: the write did not happen. Writes work
+    /// again once space is freed, without a restart.
+    #[error("the disk is full ({0}); free space in the data directory and repeat the write")]
+    Full(String),
+}
+
+impl StoreError {
+    /// An I/O error while doing `what`: [`StoreError::Full`] when the disk or quota is full.
+    pub fn from_io(what: &str, e: std::io::Error) -> StoreError {
+        if is_disk_full(&e) {
+            StoreError::Full(format!("{what}: {e}"))
+        } else {
+            StoreError::Engine(format!("{what}: {e}"))
+        }
+    }
+
+    /// Whether this is the disk being full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Full(_))
+    }
+}
+
+/// ENOSPC, or EDQUOT (a quota), however the error reached us.
+fn is_disk_full(e: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+        || e.to_string().contains("No space left on device")
 }
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Engine(e.to_string())
+        match e {
+            sled::Error::Io(io) if is_disk_full(&io) => StoreError::Full(io.to_string()),
+            other => {
+                let text = other.to_string();
+                if text.contains("No space left on device") || text.contains("os error 28") {
+                    StoreError::Full(text)
+                } else {
+                    StoreError::Engine(text)
+                }
+            }
+        }
     }
 }
 
@@ -81,6 +120,8 @@ const KEY_COMPANY: &[u8] = b"company";
 /// The embedded store. Cheap to clone; all clones share one database.
 #[derive(Clone)]
 pub struct Store {
+    /// The data directory the store lives in (the database is `<dir>/db`).
+    dir: Arc<std::path::PathBuf>,
     db: sled::Db,
     /// Legacy tree: held the whole document under `company` (migrated on open).
     config: sled::Tree,
@@ -108,6 +149,7 @@ impl Store {
             trees.insert(name, db.open_tree(name)?);
         }
         let store = Store {
+            dir: Arc::new(dir.to_path_buf()),
             db,
             config,
             cdr,
@@ -211,7 +253,12 @@ impl Store {
                     }
                     Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
                 })
-                .map_err(|e| StoreError::Engine(format!("transaction: {e:?}")))?;
+                .map_err(|e| match e {
+                    sled::transaction::TransactionError::Storage(e) => StoreError::from(e),
+                    sled::transaction::TransactionError::Abort(()) => {
+                        StoreError::Engine("transaction aborted".into())
+                    }
+                })?;
         }
         self.flush()
     }

@@ -48,8 +48,8 @@ mod values;
 
 use address_book::address_book;
 use directory::{employees, groups};
-pub use ids::MAX_ID;
 use ids::ids;
+pub use ids::MAX_ID;
 use number_lists::number_lists;
 use numbers::numbers;
 pub use scenarios::scenario_warnings;
