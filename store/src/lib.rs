@@ -27,6 +27,7 @@
 pub mod admin;
 pub mod credentials;
 pub mod envelope;
+pub mod files;
 pub mod import;
 pub mod integrity;
 pub mod model;

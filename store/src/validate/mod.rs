@@ -144,6 +144,12 @@ impl Sink {
 pub fn validate_config(cfg: &CompanyConfig) -> Vec<ValidationError> {
     let mut s = Sink(Vec::new());
     ids(cfg, &mut s);
+    for (i, f) in cfg.files.iter().enumerate() {
+        s.all(
+            &format!("files[{i}].path"),
+            crate::files::path_violations(&f.path),
+        );
+    }
     settings(cfg, &mut s);
     employees(cfg, &mut s);
     groups(cfg, &mut s);
