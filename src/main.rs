@@ -193,9 +193,7 @@ fn import(settings: &Settings, file: &Path, options: ImportOptions) -> Result<St
     };
     let cfg = parse_import(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     let store = open_store(&settings.data_dir)?;
-    let now_unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_unix_ms = vpbx_actors::clock::Clock::unix_ms(&vpbx::clock::RealClock);
     let outcome = store
         .import(&cfg, options, now_unix_ms)
         .map_err(|e| e.to_string())?;
