@@ -64,9 +64,8 @@ type Field<'a> = (&'a str, Value, Need);
 /// A variant of a tagged object: its `kind` and its fields.
 type Variant<'a> = (&'a str, Vec<Field<'a>>);
 
-/// Largest entity id the model holds (ids are unsigned 64-bit integers); the bound to state
-/// here if the store narrows the range of ids it accepts.
-const MAX_ID: u64 = u64::MAX;
+/// Largest id the store accepts or assigns (422 `id.range` past it).
+const MAX_ID: u64 = vpbx_store::validate::MAX_ID;
 
 fn string() -> Value {
     json!({"type": "string"})
@@ -91,7 +90,7 @@ fn u32_any() -> Value {
 
 /// A reference to another entity by id (checked to exist: 422 `ref.*` otherwise).
 fn id_ref(what: &str) -> Value {
-    json!({"type": "integer", "minimum": 1, "maximum": u64::MAX, "description": format!("Id of a {what}")})
+    json!({"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": format!("Id of a {what}")})
 }
 
 fn pattern(p: &str, description: &str) -> Value {
@@ -257,7 +256,7 @@ fn phone(shape: Shape) -> Value {
     let mut sip_line = vec![
         (
             "id",
-            json!({"type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "Line id; left out (or 0) the switch assigns one, kept on update"}),
+            json!({"type": "integer", "minimum": 0, "maximum": MAX_ID, "description": "Line id; left out (or 0) the switch assigns one, kept on update"}),
             Gen,
         ),
         (
@@ -474,7 +473,7 @@ fn rule(shape: Shape, id: Need) -> Value {
         &[
             (
                 "id",
-                json!({"type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "Rule id (unique on the box); 0 or left out on POST …/rules: the next free one"}),
+                json!({"type": "integer", "minimum": 0, "maximum": MAX_ID, "description": "Rule id (unique on the box); 0 or left out: the next free one"}),
                 id,
             ),
             ("name", string(), Req),
@@ -491,7 +490,11 @@ fn virtual_number(shape: Shape, key: Need) -> Value {
         &[
             ("number", international(), key),
             ("kind", string_enum(&["pbx", "tracking"]), Opt),
-            ("rules", array(rule(shape, Req)), Opt),
+            (
+                "rules",
+                array(rule(shape, if shape == Shape::Request { Opt } else { Req })),
+                Opt,
+            ),
         ],
     )
 }
@@ -1265,6 +1268,67 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
             _ => {}
         }
     }
+    if (r.method, r.path) == ("GET", "/calls") {
+        let ms = || {
+            described(
+                int(0, u64::MAX),
+                "Milliseconds since the Unix epoch (an RFC 3339 time is read too)",
+            )
+        };
+        params.extend([
+            query_param(
+                "limit",
+                "Items to return (default 100, at most 1000)",
+                int(0, 1000),
+            ),
+            query_param(
+                "offset",
+                "Items to skip (after the cursor, if any)",
+                int(0, u64::MAX),
+            ),
+            query_param(
+                "cursor",
+                "Continue after this page (a previous page's next)",
+                pattern("^([0-9a-fA-F]{2}){8,}$", "As handed out in next"),
+            ),
+            query_param("from", "Calls that started at or after", ms()),
+            query_param("to", "Calls that started before", ms()),
+            query_param("caller", "Calls whose caller contains this", string()),
+            query_param("number", "Calls to this virtual number", string()),
+            query_param(
+                "employee",
+                "Calls an employee took part in (id)",
+                int(0, u64::MAX),
+            ),
+            query_param(
+                "result",
+                "Calls with this result",
+                string_enum(&[
+                    "answered",
+                    "not_answered",
+                    "busy",
+                    "refused",
+                    "blocked",
+                    "failed",
+                    "abandoned",
+                ]),
+            ),
+        ]);
+    }
+    if (r.method, r.path) == ("PUT", "/config") {
+        params.extend([
+            query_param(
+                "dry_run",
+                "Answer the plan (what the import creates, changes and deletes) and write nothing",
+                boolean(),
+            ),
+            query_param(
+                "confirm_delete",
+                "Apply an import that deletes entities (409 with the plan otherwise)",
+                boolean(),
+            ),
+        ]);
+    }
     if r.summary.contains("(limit)") {
         params.push(query_param(
             "limit",
@@ -1374,6 +1438,14 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
             }
         }),
         ("GET", "/calls/recent", _) | ("GET", "/recordings", _) => items(json!({"type": "object"})),
+        ("GET", "/calls", _) => json!({
+            "type": "object", "additionalProperties": false, "required": ["items", "total", "next"],
+            "properties": {
+                "items": array(json!({"type": "object", "description": "A call detail record"})),
+                "total": {"type": "integer", "minimum": 0, "description": "Records that match, on every page"},
+                "next": nullable(described(string(), "The cursor of the next page"))
+            }
+        }),
         (_, "/auth/login", _) => {
             json!({"type": "object", "required": ["user", "csrf_token", "expires_unix_ms"], "properties": {
             "user": string(), "csrf_token": string(), "expires_unix_ms": {"type": "integer", "minimum": 0}}})
@@ -1393,7 +1465,11 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
             json!({"type": "object", "required": ["result"], "properties": {"result": {"type": "string", "enum": ["changed"]}}})
         }
         ("PUT", "/config", _) => {
-            json!({"type": "object", "required": ["result"], "properties": {"result": string()}})
+            json!({"type": "object", "required": ["result", "plan"], "properties": {
+                "result": string_enum(&["applied", "dry_run"]),
+                "plan": {"type": "object", "description": "What the import creates, changes and deletes"},
+                "backup": nullable(described(string(), "Where the replaced configuration is kept"))
+            }})
         }
         ("GET", "/openapi.json", _) => json!({"type": "object", "required": ["openapi", "paths"]}),
         _ => json!({"type": "object"}),
