@@ -115,6 +115,9 @@ async fn concurrent_logins_from_many_addresses_run_at_most_two_verifies() {
     assert_eq!((st.auth.verifies_started() - before) as usize, wrong);
     let peak = st.auth.max_verifies_in_flight();
     assert!((1..=2).contains(&peak), "{peak} verifies at once");
+    // Memory: the argon2 buffers (19 MiB each) are at most one per verifier, reused.
+    let buffers = st.auth.verify_buffers();
+    assert!((1..=2).contains(&buffers), "{buffers} argon2 buffers");
     // Busy answers gave their count back: those addresses are not throttled.
     sw.stop().await;
 }

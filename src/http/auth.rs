@@ -285,6 +285,8 @@ pub struct AuthState {
     verifies_started: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Argon2 working memory of idle verifiers (at most one per verifier, 19 MiB each).
+    scratch: Mutex<Vec<Vec<argon2::Block>>>,
 }
 
 impl Default for AuthState {
@@ -312,6 +314,7 @@ impl AuthState {
             verifies_started: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            scratch: Mutex::new(Vec::new()),
         }
     }
 
@@ -325,6 +328,27 @@ impl AuthState {
     /// Password verifications started so far.
     pub fn verifies_started(&self) -> u64 {
         self.verifies_started.load(Ordering::SeqCst)
+    }
+
+    /// Argon2 buffers allocated so far (never more than the verifiers: memory stays bounded).
+    pub fn verify_buffers(&self) -> usize {
+        self.scratch_pool().len()
+    }
+
+    fn scratch_pool(&self) -> std::sync::MutexGuard<'_, Vec<Vec<argon2::Block>>> {
+        match self.scratch.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Verifies with a kept buffer (the caller holds a verifier permit, so the pool never
+    /// holds more buffers than there are permits).
+    fn verify(&self, phc: &str, password: &str) -> bool {
+        let mut memory = self.scratch_pool().pop().unwrap_or_default();
+        let ok = verify_password_in(phc, password, &mut memory);
+        self.scratch_pool().push(memory);
+        ok
     }
 
     /// The most verifications that ran at once.
@@ -418,6 +442,47 @@ pub fn verify_password(phc: &str, password: &str) -> bool {
             .verify_password(password.as_bytes(), &h)
             .is_ok()
     })
+}
+
+/// Largest argon2 memory a stored hash may ask of a verify (64 MiB): a damaged hash cannot make
+/// a login allocate more.
+const MAX_VERIFY_KIB: u32 = 64 * 1024;
+
+/// Whether `password` matches the PHC string, computing in `memory` (resized to the hash's
+/// memory cost and kept by the caller for the next verify, so verifies do not churn 19 MiB
+/// allocations that the allocator then keeps per thread).
+pub fn verify_password_in(phc: &str, password: &str, memory: &mut Vec<argon2::Block>) -> bool {
+    let Ok(h) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (h.salt, h.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(h.algorithm) else {
+        return false;
+    };
+    let version = match h.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = argon2::Params::try_from(&h) else {
+        return false;
+    };
+    if params.m_cost() > MAX_VERIFY_KIB {
+        return false;
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    memory.resize(params.block_count(), argon2::Block::new());
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
+        .is_ok()
+        // `Output` compares in constant time.
+        && argon2::password_hash::Output::new(&out).is_ok_and(|o| o == expected)
 }
 
 /// Sets the admin password (revoking every session and token); durable when it returns.
@@ -621,28 +686,13 @@ async fn check_credentials(
         keys.clear();
     }
     let now = crate::clock::monotonic_now();
-    match auth.throttle().admit(&keys, now) {
+    let started_block_s = match auth.throttle().admit(&keys, now) {
         Admission::Wait { retry_after_s } => {
             metrics::counter!("vpbx_http_login_refused_total").increment(1);
             return Err(ApiError::Locked { retry_after_s }.into());
         }
-        Admission::Go {
-            started_block_s: Some(block_s),
-        } => {
-            metrics::counter!("vpbx_http_login_throttled_total").increment(1);
-            tracing::warn!(
-                event = "security",
-                kind = "login_throttled",
-                source = %source,
-                user = %creds.username,
-                block_s,
-                "admin login: repeated failures from one source; further attempts from it are delayed"
-            );
-        }
-        Admission::Go {
-            started_block_s: None,
-        } => {}
-    }
+        Admission::Go { started_block_s } => started_block_s,
+    };
     let pool = if trusted {
         &auth.trusted_verifies
     } else {
@@ -653,6 +703,18 @@ async fn check_credentials(
         metrics::counter!("vpbx_http_login_busy_total").increment(1);
         return Err(LoginError::Busy);
     };
+    // Logged once the attempt is sure to be verified (a busy one gave its count back).
+    if let Some(block_s) = started_block_s {
+        metrics::counter!("vpbx_http_login_throttled_total").increment(1);
+        tracing::warn!(
+            event = "security",
+            kind = "login_throttled",
+            source = %source,
+            user = %creds.username,
+            block_s,
+            "admin login: repeated failures from one source; further attempts from it are delayed"
+        );
+    }
     let phc = match state.blocking(|s| s.admin_password_hash()).await {
         Ok(p) => p,
         Err(e) => {
@@ -663,11 +725,12 @@ async fn check_credentials(
     let ok = {
         let _in_flight = InFlight::start(auth);
         // Verify even for a wrong user name, so timing does not tell which names exist.
+        let verifier = auth.clone();
         web::block(move || {
             let _permit = permit;
             let phc_ok = phc
                 .as_deref()
-                .is_some_and(|p| verify_password(p, &creds.password));
+                .is_some_and(|p| verifier.verify(p, &creds.password));
             phc_ok && creds.username == ADMIN_USER
         })
         .await
@@ -983,6 +1046,18 @@ mod tests {
         assert!(verify_password(&phc, "correct horse"));
         assert!(!verify_password(&phc, "wrong horse"));
         assert!(!verify_password("not a hash", "correct horse"));
+        // The pooled verify agrees, and keeps its buffer at the hash's 19 MiB.
+        let mut memory = Vec::new();
+        assert!(verify_password_in(&phc, "correct horse", &mut memory));
+        assert!(!verify_password_in(&phc, "wrong horse", &mut memory));
+        assert!(!verify_password_in(
+            "not a hash",
+            "correct horse",
+            &mut memory
+        ));
+        assert_eq!(memory.len(), 19 * 1024);
+        let greedy = phc.replace("m=19456", "m=1048576");
+        assert!(!verify_password_in(&greedy, "correct horse", &mut memory));
         assert_eq!(token_hash("abc").len(), 64);
         assert!(constant_time_eq("abc", "abc"));
         assert!(!constant_time_eq("abc", "abd"));
