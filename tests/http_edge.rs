@@ -260,6 +260,24 @@ async fn bodies_over_the_limit_get_413_naming_it() {
     let r = send(&app, req("PUT", "/api/v1/config", &t).set_payload(doc)).await;
     assert_eq!(r.status, 413, "{}", r.text);
     assert_eq!(r.json["limit_bytes"], 8 * 1024 * 1024);
+    // Without a length (chunked), the extractor's cut gets the same JSON.
+    let doc = format!("# {}\n", "x".repeat(8 * 1024 * 1024));
+    let mut chunked = req("PUT", "/api/v1/config", &t)
+        .set_payload(doc)
+        .to_request();
+    chunked
+        .headers_mut()
+        .remove(actix_web::http::header::CONTENT_LENGTH);
+    let r = match actix_web::dev::Service::call(&app, chunked).await {
+        Ok(res) => (
+            res.status().as_u16(),
+            actix_web::body::to_bytes(res.into_body()).await.ok(),
+        ),
+        Err(e) => (e.error_response().status().as_u16(), None),
+    };
+    assert_eq!(r.0, 413);
+    let body: serde_json::Value = serde_json::from_slice(&r.1.unwrap()).unwrap();
+    assert_eq!(body["limit_bytes"], 8 * 1024 * 1024);
     // A login body too.
     let r = send(
         &app,

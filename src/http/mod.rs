@@ -225,7 +225,8 @@ fn too_large(limit: usize) -> actix_web::HttpResponse {
 }
 
 /// Refuses a body whose declared length is over the route's limit before reading it (413);
-/// bodies without a length are cut by the extractors' limits ([`body_configs`]).
+/// bodies without a length are cut by the extractors' limits ([`body_configs`]), and their
+/// 413 gets the same JSON.
 async fn limit_body(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -239,7 +240,18 @@ async fn limit_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Ok(req.into_response(too_large(limit)).map_into_boxed_body());
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    let res = next.call(req).await?;
+    // A raw body cut by `PayloadConfig` answers a bare 413: give it the JSON body too.
+    let bare = res.status() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+        && res.headers().get(actix_web::http::header::CONTENT_TYPE)
+            != Some(&actix_web::http::header::HeaderValue::from_static(
+                "application/json",
+            ));
+    if bare {
+        let (req, _) = res.into_parts();
+        return Ok(ServiceResponse::new(req, too_large(limit)));
+    }
+    Ok(res.map_into_boxed_body())
 }
 
 /// Extractor limits of the `/api/v1` scope: JSON bodies up to [`JSON_LIMIT`], raw bodies (the
