@@ -499,6 +499,15 @@ mod tests {
         let s = Settings::load(&flags).unwrap();
         assert_eq!(s.http, HttpSettings::default());
         assert!(!s.http.tls);
+        // The shipped file states the defaults.
+        let shipped = Flags {
+            config: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/vpbx.toml")),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::load(&shipped).unwrap().http,
+            HttpSettings::default()
+        );
         std::fs::write(
             &path,
             "[http]\ntls = true\nworkers = 4\ncert = \"tls/c.pem\"\nkey = \"tls/k.pem\"\n\

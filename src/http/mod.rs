@@ -10,6 +10,12 @@
 //!
 //! Every `/api/v1` route except `auth/login` and `auth/token` requires authentication
 //! ([`auth`]); `/health` and `/metrics` stay open (docs/decisions.md D7).
+//!
+//! Every answer carries security headers (`nosniff`, a CSP with `frame-ancestors 'none'`,
+//! `no-referrer`, `no-store`, `Server: vpbx`). Bodies are limited per route ([`body_limit`]:
+//! 1 MiB of JSON, 8 MiB for the configuration document; 413 JSON past it). The API runs
+//! `[http] workers` threads, over HTTPS with `[http] tls` ([`tls`]); an optional monitoring
+//! address serves `/health` and `/metrics` alone on a thread of its own ([`start`]).
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -475,8 +481,8 @@ pub enum StartError {
 /// Starts the HTTP servers (the API on plain HTTP or HTTPS, the redirect, the monitoring
 /// address); returns them so the caller can run and stop them.
 ///
-/// The API server runs `[http] workers` threads; password verifies, store access and parsing
-/// go to the blocking pool, not the workers. The monitoring server has a thread of its own.
+/// The API server runs `[http] workers` threads; password verifies and store access go to the
+/// blocking pool, not the workers. The monitoring server has a thread of its own.
 pub fn start(listen: &Listen, state: HttpState) -> Result<Vec<actix_web::dev::Server>, StartError> {
     let h = &listen.http;
     let bind = |addr: SocketAddr| move |source| StartError::Bind { addr, source };
