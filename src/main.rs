@@ -2,11 +2,14 @@
 //! `vpbx admin set-password`, `vpbx config export FILE`, `vpbx config import FILE`.
 
 use clap::{Parser, Subcommand};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use vpbx::settings::{Flags, Settings};
+use vpbx_store::import::{
+    parse_import, ImportOptions, ImportOutcome, ImportPlan, MAX_DOCUMENT_BYTES,
+};
 use vpbx_store::Store;
 
 #[derive(Debug, Parser)]
@@ -54,10 +57,18 @@ enum ConfigCommand {
         /// Destination.
         file: PathBuf,
     },
-    /// Validates FILE and makes it the configuration, all or nothing.
+    /// Validates FILE (a whole configuration) and makes it the configuration, all or nothing.
+    /// Prints what changes; deleting entities needs --confirm-delete; the replaced
+    /// configuration is kept in <data dir>/backups.
     Import {
         /// Source (`-`: stdin).
         file: PathBuf,
+        /// Only validate and print the changes; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow the import to delete employees, numbers, scenarios and other entities.
+        #[arg(long)]
+        confirm_delete: bool,
     },
 }
 
@@ -160,17 +171,66 @@ fn export(settings: &Settings, file: &Path) -> Result<String, String> {
     Ok(format!("configuration exported to {}", file.display()))
 }
 
-fn import(settings: &Settings, file: &Path) -> Result<String, String> {
+fn import(settings: &Settings, file: &Path, options: ImportOptions) -> Result<String, String> {
     let text = if file == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("stdin: {e}"))?
+        let mut text = String::new();
+        std::io::stdin()
+            .take(MAX_DOCUMENT_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("stdin: {e}"))?;
+        text
     } else {
+        let len = std::fs::metadata(file)
+            .map_err(|e| format!("{}: {e}", file.display()))?
+            .len();
+        if len > MAX_DOCUMENT_BYTES as u64 {
+            return Err(format!(
+                "{}: {len} bytes, the limit is {MAX_DOCUMENT_BYTES}",
+                file.display()
+            ));
+        }
         std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?
     };
-    let cfg = vpbx_store::parse_document(&text).map_err(|e| e.to_string())?;
+    let cfg = parse_import(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     let store = open_store(&settings.data_dir)?;
-    match store.replace_all(&cfg).map_err(|e| e.to_string())? {
-        Ok(()) => Ok(format!("configuration imported from {}", file.display())),
-        Err(rejection) => Err(rejection.to_string()),
+    let now_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let outcome = store
+        .import(&cfg, options, now_unix_ms)
+        .map_err(|e| e.to_string())?;
+    let changes = |plan: &ImportPlan| serde_json::to_string_pretty(plan).unwrap_or_default() + "\n";
+    match outcome {
+        ImportOutcome::Applied { plan, backup } => {
+            eprint!("{}", changes(&plan));
+            Ok(match backup {
+                Some(b) => format!(
+                    "configuration imported from {}; the previous one is in {}",
+                    file.display(),
+                    b.display()
+                ),
+                None => format!("configuration imported from {}", file.display()),
+            })
+        }
+        ImportOutcome::DryRun { plan } => {
+            eprint!("{}", changes(&plan));
+            Ok("dry run: the document is valid; nothing was written".into())
+        }
+        ImportOutcome::NeedsConfirmation { plan } => {
+            eprint!("{}", changes(&plan));
+            Err(format!(
+                "this import deletes {}; nothing was written. Repeat with --confirm-delete to apply it",
+                plan.deletion_summary()
+            ))
+        }
+        ImportOutcome::Invalid { errors } => Err(format!(
+            "the document is invalid; nothing was written:\n  {}",
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        )),
     }
 }
 
@@ -192,8 +252,20 @@ fn main() -> ExitCode {
             command: ConfigCommand::Export { file },
         }) => export(&settings, &file),
         Some(Command::Config {
-            command: ConfigCommand::Import { file },
-        }) => import(&settings, &file),
+            command:
+                ConfigCommand::Import {
+                    file,
+                    dry_run,
+                    confirm_delete,
+                },
+        }) => import(
+            &settings,
+            &file,
+            ImportOptions {
+                dry_run,
+                confirm_delete,
+            },
+        ),
     };
     match outcome {
         Ok(msg) => {
