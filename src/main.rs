@@ -2,7 +2,7 @@
 //! `vpbx admin set-password`, `vpbx config export FILE`, `vpbx config import FILE`.
 
 use clap::{Parser, Subcommand};
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -75,7 +75,10 @@ enum ConfigCommand {
 fn init_logs(settings: &Settings) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(settings.log_level.clone()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour only on a terminal: a log file or journald gets plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     if settings.log_json {
         builder.json().init();
     } else {
@@ -106,8 +109,16 @@ async fn wait_for_signal() {
     }
 }
 
-fn run_switch(settings: Settings) -> ExitCode {
+fn run_switch(settings: Settings, config: &Path) -> ExitCode {
     init_logs(&settings);
+    if config.is_file() {
+        tracing::info!(file = %config.display(), "settings loaded");
+    } else {
+        tracing::info!(
+            file = %config.display(),
+            "no settings file there: built-in defaults, environment and flags"
+        );
+    }
     let system = actix_rt::System::new();
     let result = system.block_on(async move {
         let running = vpbx::app::start(&settings).await?;
@@ -125,18 +136,12 @@ fn run_switch(settings: Settings) -> ExitCode {
     }
 }
 
-/// Opens the data directory's store, explaining a lock held by a running switch.
+/// Opens the data directory's store (a lock held by a running switch is explained by the
+/// store's own error).
 fn open_store(dir: &Path) -> Result<Store, String> {
-    Store::open(dir).map_err(|e| {
-        let text = e.to_string();
-        if text.contains("could not acquire lock") {
-            format!(
-                "the data directory {} is in use (is the switch running?); stop it first",
-                dir.display()
-            )
-        } else {
-            format!("opening the store in {}: {text}", dir.display())
-        }
+    Store::open(dir).map_err(|e| match e {
+        vpbx_store::StoreError::InUse(_) => e.to_string(),
+        other => format!("opening the store in {}: {other}", dir.display()),
     })
 }
 
@@ -193,9 +198,7 @@ fn import(settings: &Settings, file: &Path, options: ImportOptions) -> Result<St
     };
     let cfg = parse_import(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     let store = open_store(&settings.data_dir)?;
-    let now_unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_unix_ms = vpbx_actors::clock::Clock::unix_ms(&vpbx::clock::RealClock);
     let outcome = store
         .import(&cfg, options, now_unix_ms)
         .map_err(|e| e.to_string())?;
@@ -244,7 +247,7 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        None => return run_switch(settings),
+        None => return run_switch(settings, &cli.flags.config),
         Some(Command::Admin {
             command: AdminCommand::SetPassword { password },
         }) => set_password(&settings, password),

@@ -190,9 +190,7 @@ impl HttpState {
         config: CompanyConfig,
         options: vpbx_store::import::ImportOptions,
     ) -> Result<vpbx_store::import::ImportOutcome, ApiError> {
-        let now_unix_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now_unix_ms = vpbx_actors::clock::Clock::unix_ms(&crate::clock::RealClock);
         let msg = ApplyConfig {
             config,
             options,

@@ -66,6 +66,9 @@ pub enum StoreError {
     /// The demo or imported YAML is not a valid configuration.
     #[error("config document: {0}")]
     Document(String),
+    /// Another process (a running switch, a CLI command) has the database open.
+    #[error("the data directory {0} is in use (is the switch running?); stop it first")]
+    InUse(String),
     /// The disk holding the data directory is full: the write did not happen. Writes work
     /// again once space is freed, without a restart.
     #[error("the disk is full ({0}); free space in the data directory and repeat the write")]
@@ -533,6 +536,13 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
             {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
+                let dir = path.parent().unwrap_or(path);
+                return Err(StoreError::InUse(dir.display().to_string()));
             }
             Err(e) => return Err(e.into()),
         }
