@@ -150,7 +150,8 @@ async fn one_throttled_address_does_not_lock_the_admin_out() {
     sw.stop().await;
 }
 
-/// Finding 2: trusted networks are never throttled (still authenticated).
+/// Finding 2: trusted networks are never throttled (still authenticated), and keep a password
+/// verifier of their own.
 #[actix_rt::test]
 async fn trusted_networks_are_never_throttled() {
     let mut sw = common::TestSwitch::builder()
@@ -165,6 +166,17 @@ async fn trusted_networks_are_never_throttled() {
     }
     let r = send(&app, login_from("10.1.2.3", "admin", PASSWORD)).await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // While outsiders hold every verifier, the trusted network has one of its own.
+    let mut logins: Vec<_> = (0..10)
+        .map(|i| login_from(&format!("198.51.100.{i}"), "admin", "wrong"))
+        .collect();
+    logins.push(login_from("10.9.9.9", "admin", PASSWORD));
+    let answers = futures::future::join_all(logins.into_iter().map(|r| send(&app, r))).await;
+    assert!(
+        answers[..10].iter().any(|r| r.status == 503),
+        "the outsiders did not fill the verifiers"
+    );
+    assert_eq!(answers[10].status, 200, "{}", answers[10].text);
     // An untrusted neighbour is throttled as usual.
     for _ in 0..5 {
         send(&app, login_from("11.1.2.3", "admin", "wrong")).await;
@@ -483,6 +495,30 @@ async fn https_login_with_a_generated_certificate_sets_host_cookies() {
     );
     assert!(head.to_ascii_lowercase().contains(&location), "{head}");
     let (code, _, _) = plain(monitoring, "GET /health HTTP/1.0\r\nHost: x\r\n\r\n").await;
+    assert_eq!(code, 200);
+    sw.stop().await;
+}
+
+/// HTTPS with `plain_http = "off"`: the plain address is not bound at all.
+#[actix_rt::test]
+async fn plain_http_off_binds_nothing() {
+    let https_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut sw = common::TestSwitch::builder()
+        .settings(move |s| {
+            s.http.tls = true;
+            s.http.https_addr = https_addr;
+            s.http.plain_http = vpbx::settings::PlainHttp::Off;
+        })
+        .start()
+        .await;
+    assert!(tokio::net::TcpStream::connect(sw.http).await.is_err());
+    let client = tls_client(&sw.data.path().join("data/tls/cert.pem"));
+    let (code, _, _) = https(
+        &client,
+        https_addr,
+        "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(code, 200);
     sw.stop().await;
 }
