@@ -391,11 +391,12 @@ impl AuthState {
     }
 }
 
-/// Counts a verification in flight while alive.
-struct InFlight<'a>(&'a AuthState);
+/// Counts a verification in flight while alive (it lives inside the blocking task, so a
+/// client that hangs up does not end the count before the verify ends).
+struct InFlight(Arc<AuthState>);
 
-impl<'a> InFlight<'a> {
-    fn start(auth: &'a AuthState) -> Self {
+impl InFlight {
+    fn start(auth: Arc<AuthState>) -> Self {
         auth.verifies_started.fetch_add(1, Ordering::SeqCst);
         let now = auth.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         auth.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -404,7 +405,7 @@ impl<'a> InFlight<'a> {
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
@@ -722,20 +723,18 @@ async fn check_credentials(
             return Err(e.into());
         }
     };
-    let ok = {
-        let _in_flight = InFlight::start(auth);
-        // Verify even for a wrong user name, so timing does not tell which names exist.
-        let verifier = auth.clone();
-        web::block(move || {
-            let _permit = permit;
-            let phc_ok = phc
-                .as_deref()
-                .is_some_and(|p| verifier.verify(p, &creds.password));
-            phc_ok && creds.username == ADMIN_USER
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-    };
+    // Verify even for a wrong user name, so timing does not tell which names exist.
+    let in_flight = InFlight::start(auth.clone());
+    let ok = web::block(move || {
+        let _permit = permit;
+        let phc_ok = phc
+            .as_deref()
+            .is_some_and(|p| in_flight.0.verify(p, &creds.password));
+        drop(in_flight);
+        phc_ok && creds.username == ADMIN_USER
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
     if ok {
         auth.throttle().succeeded(&keys);
         Ok(())
