@@ -245,7 +245,7 @@ async fn every_answer_carries_the_security_headers() {
 }
 
 /// Finding 7: bodies over the route's limit are refused with 413 JSON naming the limit
-/// (1 MiB for JSON, 8 MiB for the configuration document).
+/// (1 MiB for JSON, 16 MiB for the configuration document).
 #[actix_rt::test]
 async fn bodies_over_the_limit_get_413_naming_it() {
     let mut sw = switch(None).await;
@@ -264,16 +264,16 @@ async fn bodies_over_the_limit_get_413_naming_it() {
     assert_eq!(r.json["limit_bytes"], 1024 * 1024);
     assert!(r.json["message"].as_str().unwrap().contains("1048576"));
     assert_security_headers("a 413", &r);
-    // The configuration document may be larger, up to 8 MiB.
+    // The configuration document may be larger, up to 16 MiB.
     let doc = format!("# {}\n", "x".repeat(2 * 1024 * 1024));
     let r = send(&app, req("PUT", "/api/v1/config", &t).set_payload(doc)).await;
     assert_ne!(r.status, 413, "{}", r.text);
-    let doc = format!("# {}\n", "x".repeat(8 * 1024 * 1024));
+    let doc = format!("# {}\n", "x".repeat(vpbx::http::DOCUMENT_LIMIT));
     let r = send(&app, req("PUT", "/api/v1/config", &t).set_payload(doc)).await;
     assert_eq!(r.status, 413, "{}", r.text);
-    assert_eq!(r.json["limit_bytes"], 8 * 1024 * 1024);
+    assert_eq!(r.json["limit_bytes"], vpbx::http::DOCUMENT_LIMIT);
     // Without a length (chunked), the extractor's cut gets the same JSON.
-    let doc = format!("# {}\n", "x".repeat(8 * 1024 * 1024));
+    let doc = format!("# {}\n", "x".repeat(vpbx::http::DOCUMENT_LIMIT));
     let mut chunked = req("PUT", "/api/v1/config", &t)
         .set_payload(doc)
         .to_request();
@@ -289,7 +289,7 @@ async fn bodies_over_the_limit_get_413_naming_it() {
     };
     assert_eq!(r.0, 413);
     let body: serde_json::Value = serde_json::from_slice(&r.1.unwrap()).unwrap();
-    assert_eq!(body["limit_bytes"], 8 * 1024 * 1024);
+    assert_eq!(body["limit_bytes"], vpbx::http::DOCUMENT_LIMIT);
     // A login body too.
     let r = send(
         &app,

@@ -13,7 +13,7 @@
 //!
 //! Every answer carries security headers (`nosniff`, a CSP with `frame-ancestors 'none'`,
 //! `no-referrer`, `no-store`, `Server: vpbx`). Bodies are limited per route ([`body_limit`]:
-//! 1 MiB of JSON, 8 MiB for the configuration document; 413 JSON past it). The API runs
+//! 1 MiB of JSON, 16 MiB for the configuration document; 413 JSON past it). The API runs
 //! `[http] workers` threads, over HTTPS with `[http] tls` ([`tls`]); an optional monitoring
 //! address serves `/health` and `/metrics` alone on a thread of its own ([`start`]).
 
@@ -217,8 +217,9 @@ impl From<ConfigError> for ApiError {
 
 /// Largest JSON body.
 pub const JSON_LIMIT: usize = 1024 * 1024;
-/// Largest configuration document (`PUT /api/v1/config`).
-pub const DOCUMENT_LIMIT: usize = 8 * 1024 * 1024;
+/// Largest configuration document (`PUT /api/v1/config`): the store's own bound, so whatever
+/// `vpbx config import` takes the API takes too.
+pub const DOCUMENT_LIMIT: usize = vpbx_store::import::MAX_DOCUMENT_BYTES;
 
 /// The largest body a route accepts: the per-route hook of the size limits (a route with
 /// larger bodies is named here).
