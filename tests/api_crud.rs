@@ -558,3 +558,42 @@ async fn file_paths_stay_in_the_data_directory_and_ids_in_range() {
     }
     sw.stop().await;
 }
+
+/// `POST /numbers` with inline rules without `id`, as docs/api.md shows: the box assigns them.
+#[actix_rt::test]
+async fn inline_rules_get_ids() {
+    let (mut sw, api) = api(None).await;
+    let r = api
+        .post(
+            "/api/v1/numbers",
+            json!({"number": "74957770000", "rules": [
+                {"name": "day", "scenario": 1},
+                {"name": "night", "scenario": 1}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ids: Vec<u64> = r.json["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.iter().all(|id| *id > 0) && ids[0] != ids[1], "{ids:?}");
+    // Replacing the number keeps given ids and fills the missing one.
+    let r = api
+        .put(
+            "/api/v1/numbers/74957770000",
+            json!({"number": "74957770000", "rules": [
+                {"id": ids[0], "name": "day", "scenario": 1},
+                {"name": "weekend", "scenario": 1}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["rules"][0]["id"].as_u64(), Some(ids[0]));
+    let third = r.json["rules"][1]["id"].as_u64().unwrap();
+    assert!(third > 0 && third != ids[0], "{}", r.text);
+    sw.stop().await;
+}

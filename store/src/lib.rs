@@ -25,6 +25,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod admin;
+pub mod cdrs;
 pub mod credentials;
 pub mod envelope;
 pub mod files;
@@ -119,7 +120,7 @@ impl From<sled::Error> for StoreError {
 }
 
 const TREE_CONFIG: &str = "config";
-const TREE_CDR: &str = "cdr";
+pub(crate) const TREE_CDR: &str = "cdr";
 const TREE_REGISTRATIONS: &str = "registrations";
 const TREE_RECORDINGS: &str = "recordings";
 const KEY_COMPANY: &[u8] = b"company";

@@ -335,6 +335,21 @@ impl Entity for VirtualNumber {
     fn entity_ref(id: &String) -> Option<EntityRef> {
         Some(EntityRef::Number(id.clone()))
     }
+    /// Rules posted without an id get one (the docs promise it).
+    fn complete(&mut self, cfg: &CompanyConfig) {
+        let mut used: Vec<u64> = cfg
+            .numbers
+            .iter()
+            .filter(|n| n.number != self.number)
+            .flat_map(|n| n.rules.iter().map(|r| r.id.0))
+            .chain(self.rules.iter().map(|r| r.id.0))
+            .filter(|id| *id != 0)
+            .collect();
+        for rule in self.rules.iter_mut().filter(|r| r.id.0 == 0) {
+            rule.id = RuleId(fresh_id(used.iter().copied()));
+            used.push(rule.id.0);
+        }
+    }
 }
 
 pub(crate) const TREE_SETTINGS: &str = "settings";

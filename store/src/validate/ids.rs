@@ -14,7 +14,7 @@ pub(super) fn ids(cfg: &CompanyConfig, s: &mut Sink) {
             s.push(
                 field,
                 "id.range",
-                format!("id {id} is outside 1..={MAX_ID} (leave it out to have one assigned)"),
+                format!("id {id} is outside 1..={MAX_ID}"),
             );
         }
     };
