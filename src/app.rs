@@ -139,6 +139,10 @@ pub struct Running {
     pub registrar: Arc<sip::Registrar>,
     /// What the HTTP edge serves from (tests build the same app with `http::app`).
     pub http_state: crate::http::HttpState,
+    /// The HTTPS address bound (with `[http] tls`).
+    pub https_addr: Option<std::net::SocketAddr>,
+    /// The monitoring address bound (with `[http] monitoring_addr`).
+    pub monitoring_addr: Option<std::net::SocketAddr>,
     cdrs: CdrSink,
     sip: SipEdge,
     sip_runtime: SipRuntime,
@@ -290,16 +294,18 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         http: settings.http.clone(),
         data_dir: settings.data_dir.clone(),
     };
+    let started_http = crate::http::start(&listen, http_state.clone())?;
+    let (https_addr, monitoring_addr) = (started_http.https_addr, started_http.monitoring_addr);
     let mut http = Vec::new();
-    for server in crate::http::start(&listen, http_state.clone())? {
+    for server in started_http.servers {
         http.push(server.handle());
         actix_rt::spawn(server);
     }
     tracing::info!(
         sip = %settings.sip_addr,
         http = %settings.http_addr,
-        https = ?settings.http.tls.then_some(settings.http.https_addr),
-        monitoring = ?settings.http.monitoring_addr,
+        https = ?https_addr,
+        monitoring = ?monitoring_addr,
         data = %settings.data_dir.display(),
         "vpbx is up"
     );
@@ -311,6 +317,8 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         media,
         registrar,
         http_state,
+        https_addr,
+        monitoring_addr,
         cdrs,
         sip,
         sip_runtime,

@@ -8,11 +8,14 @@ mod api_support;
 mod common;
 use actix_web::test::{init_service, TestRequest};
 use api_support::*;
-use common::free_port;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// A loopback address whose port the system picks (the switch reports what it bound).
+const ANY_PORT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 fn login_from(ip: &str, user: &str, pw: &str) -> TestRequest {
     TestRequest::post()
@@ -332,11 +335,11 @@ async fn plain(addr: SocketAddr, request: &str) -> (u16, String, String) {
 /// the monitoring address, which serves nothing else.
 #[actix_rt::test]
 async fn health_answers_while_api_requests_are_held_open() {
-    let monitoring = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let mut sw = common::TestSwitch::builder()
-        .settings(move |s| s.http.monitoring_addr = Some(monitoring))
+        .settings(|s| s.http.monitoring_addr = Some(ANY_PORT))
         .start()
         .await;
+    let monitoring = sw.running().monitoring_addr.unwrap();
     vpbx::http::auth::set_admin_password(&sw.running().store, PASSWORD).unwrap();
     let app = init_service(vpbx::http::app(state(&sw))).await;
     let t = token(&app).await;
@@ -418,16 +421,16 @@ fn set_cookie<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 /// the session working over TLS, plain HTTP redirecting, monitoring staying plain.
 #[actix_rt::test]
 async fn https_login_with_a_generated_certificate_sets_host_cookies() {
-    let https_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let monitoring = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let mut sw = common::TestSwitch::builder()
-        .settings(move |s| {
+        .settings(|s| {
             s.http.tls = true;
-            s.http.https_addr = https_addr;
-            s.http.monitoring_addr = Some(monitoring);
+            s.http.https_addr = ANY_PORT;
+            s.http.monitoring_addr = Some(ANY_PORT);
         })
         .start()
         .await;
+    let https_addr = sw.running().https_addr.unwrap();
+    let monitoring = sw.running().monitoring_addr.unwrap();
     vpbx::http::auth::set_admin_password(&sw.running().store, PASSWORD).unwrap();
     let cert = sw.data.path().join("data/tls/cert.pem");
     assert!(cert.exists(), "no generated certificate");
@@ -502,15 +505,15 @@ async fn https_login_with_a_generated_certificate_sets_host_cookies() {
 /// HTTPS with `plain_http = "off"`: the plain address is not bound at all.
 #[actix_rt::test]
 async fn plain_http_off_binds_nothing() {
-    let https_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let mut sw = common::TestSwitch::builder()
-        .settings(move |s| {
+        .settings(|s| {
             s.http.tls = true;
-            s.http.https_addr = https_addr;
+            s.http.https_addr = ANY_PORT;
             s.http.plain_http = vpbx::settings::PlainHttp::Off;
         })
         .start()
         .await;
+    let https_addr = sw.running().https_addr.unwrap();
     assert!(tokio::net::TcpStream::connect(sw.http).await.is_err());
     let client = tls_client(&sw.data.path().join("data/tls/cert.pem"));
     let (code, _, _) = https(

@@ -488,15 +488,30 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
 }
 
+/// The HTTP servers started, to run and stop, and the addresses they bound (a port 0 in the
+/// settings becomes the port the system chose).
+pub struct Started {
+    /// Every server.
+    pub servers: Vec<actix_web::dev::Server>,
+    /// The HTTPS address, with TLS.
+    pub https_addr: Option<SocketAddr>,
+    /// The monitoring address, when set.
+    pub monitoring_addr: Option<SocketAddr>,
+}
+
 /// Starts the HTTP servers (the API on plain HTTP or HTTPS, the redirect, the monitoring
-/// address); returns them so the caller can run and stop them.
+/// address).
 ///
 /// The API server runs `[http] workers` threads; password verifies and store access go to the
 /// blocking pool, not the workers. The monitoring server has a thread of its own.
-pub fn start(listen: &Listen, state: HttpState) -> Result<Vec<actix_web::dev::Server>, StartError> {
+pub fn start(listen: &Listen, state: HttpState) -> Result<Started, StartError> {
     let h = &listen.http;
     let bind = |addr: SocketAddr| move |source| StartError::Bind { addr, source };
-    let mut servers = Vec::new();
+    let mut started = Started {
+        servers: Vec::new(),
+        https_addr: None,
+        monitoring_addr: None,
+    };
     let api = {
         let state = state.clone();
         HttpServer::new(move || app(state.clone()))
@@ -511,14 +526,15 @@ pub fn start(listen: &Listen, state: HttpState) -> Result<Vec<actix_web::dev::Se
             h.https_addr,
         )?;
         let config = tls::server_config(&cert, &key)?;
-        servers.push(
-            api.bind_rustls_0_23(h.https_addr, config)
-                .map_err(bind(h.https_addr))?
-                .run(),
-        );
+        let api = api
+            .bind_rustls_0_23(h.https_addr, config)
+            .map_err(bind(h.https_addr))?;
+        let bound = api.addrs().first().copied().unwrap_or(h.https_addr);
+        started.https_addr = Some(bound);
+        started.servers.push(api.run());
         if h.plain_http == crate::settings::PlainHttp::Redirect {
-            let port = h.https_addr.port();
-            servers.push(
+            let port = bound.port();
+            started.servers.push(
                 HttpServer::new(move || {
                     App::new()
                         .app_data(web::Data::new(port))
@@ -540,21 +556,20 @@ pub fn start(listen: &Listen, state: HttpState) -> Result<Vec<actix_web::dev::Se
                  passwords and sessions cross the network in clear (set [http] tls = true)"
             );
         }
-        servers.push(
+        started.servers.push(
             api.bind(listen.http_addr)
                 .map_err(bind(listen.http_addr))?
                 .run(),
         );
     }
     if let Some(addr) = h.monitoring_addr {
-        servers.push(
-            HttpServer::new(move || monitoring_app(state.clone()))
-                .workers(1)
-                .disable_signals()
-                .bind(addr)
-                .map_err(bind(addr))?
-                .run(),
-        );
+        let server = HttpServer::new(move || monitoring_app(state.clone()))
+            .workers(1)
+            .disable_signals()
+            .bind(addr)
+            .map_err(bind(addr))?;
+        started.monitoring_addr = Some(server.addrs().first().copied().unwrap_or(addr));
+        started.servers.push(server.run());
     }
-    Ok(servers)
+    Ok(started)
 }
