@@ -114,6 +114,10 @@ pub enum Refusal {
         /// Our minimum, seconds.
         min_se: u32,
     },
+    /// The INVITE has no Contact, so no dialog can be created (RFC 3261 §8.1.1.8: it must
+    /// carry one). Checked after routing, so a Contact-less RFC 2543 request to nowhere still
+    /// gets its routing answer.
+    NoContact,
     /// The dialog could not be created (after admission).
     NoDialog,
 }
@@ -186,6 +190,7 @@ impl Refusal {
                 Some("session interval too small".into()),
                 vec![ReplyHeader::MinSe(*min_se)],
             ),
+            Refusal::NoContact => (400, Some("missing Contact header".into()), vec![]),
             Refusal::NoDialog => (500, Some("cannot create dialog".into()), vec![]),
         };
         Reply {
@@ -628,6 +633,7 @@ mod tests {
             (call(PhoneRefused::NoTrunk.into()), 403),
             (Refusal::Starting, 503),
             (Refusal::SessionIntervalTooSmall { min_se: 90 }, 422),
+            (Refusal::NoContact, 400),
             (Refusal::NoDialog, 500),
         ];
         for (refusal, code) in table {
