@@ -490,4 +490,53 @@ mod tests {
         let e = Settings::load(&flags).unwrap_err().to_string();
         assert!(e.contains("host bits"), "{e}");
     }
+
+    #[test]
+    fn sip_edge_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vpbx.toml");
+        let flags = Flags {
+            config: path.clone(),
+            ..Default::default()
+        };
+        std::fs::write(&path, "").unwrap();
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(s.sip_user_agent, "vpbx");
+        assert_eq!(s.sip_tcp, SipTcpSettings::default());
+        assert_eq!(s.demo_passwords, DemoPasswords::Random);
+        std::fs::write(
+            &path,
+            "sip_user_agent = \"Acme\"\ndemo_passwords = \"document\"\n\
+             [sip_tcp]\nmax_connections_per_ip = 8\nfirst_request_timeout_s = 5\n\
+             [security]\naccount_fail_max = 4\n",
+        )
+        .unwrap();
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(s.sip_user_agent, "Acme");
+        assert_eq!(s.demo_passwords, DemoPasswords::Document);
+        assert_eq!(s.sip_tcp.max_connections_per_ip, 8);
+        assert_eq!(s.sip_tcp.first_request_timeout_s, 5);
+        assert_eq!(s.sip_tcp.idle_timeout_s, 300);
+        assert_eq!(s.security.account_fail_max, 4);
+        assert_eq!(s.security.account_block_s, 900);
+        // The shipped settings file reads.
+        let shipped = Flags {
+            config: Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vpbx.toml"),
+            ..Default::default()
+        };
+        let s = Settings::load(&shipped).unwrap();
+        assert_eq!(s.sip_tcp, SipTcpSettings::default());
+        assert_eq!(s.security, SecuritySettings::default());
+        for (text, field) in [
+            ("sip_user_agent = \"\"\n", "sip_user_agent"),
+            ("sip_user_agent = \"a\\nb\"\n", "sip_user_agent"),
+            ("[sip_tcp]\nidle_timeout_s = 0\n", "idle_timeout_s"),
+            ("[sip_tcp]\nmax_conns = 1\n", "max_conns"),
+            ("demo_passwords = \"known\"\n", "known"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = Settings::load(&flags).unwrap_err().to_string();
+            assert!(e.contains(field), "{text}: {e}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The SIP edge under attack: a TCP connection flood from one address is capped (others are
-//! still served and `/health` answers), connections that never send a valid request are closed
+//! still served and `/health` answers), at the total cap idle connections make room for
+//! newcomers, connections that never send a valid request are closed
 //! after a short timeout, RFC 5626 keep-alive pings are answered, new connections count in the
 //! flood limit, digest failures against one account from many addresses block that account
 //! (a trusted address still registers), an INVITE without Contact gets 400, and the product name
@@ -211,6 +212,35 @@ async fn a_connection_flood_from_one_address_is_capped_and_others_are_served() {
     assert_eq!(options_tcp(&mut held[0], 100).await, Some(200));
     let refused = metric(&sw, "vpbx_sip_tcp_refused_total{reason=\"per_source\"}").await;
     assert!(refused >= 20.0, "{refused}");
+    sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn at_the_total_cap_idle_connections_make_room_for_phones() {
+    let mut sw = TestSwitch::builder()
+        .settings(|s| {
+            s.sip_tcp.max_connections = 3;
+            s.sip_tcp.max_connections_per_ip = 3;
+            s.sip_tcp.first_request_timeout_s = 600;
+        })
+        .start()
+        .await;
+    let mut phone = connect_from("127.0.0.2", sw.sip).await;
+    assert_eq!(options_tcp(&mut phone, 1).await, Some(200));
+    let mut idle1 = connect_from("127.0.0.1", sw.sip).await;
+    let mut idle2 = connect_from("127.0.0.1", sw.sip).await;
+    // Full: a newcomer pushes out the oldest connection that never sent a request.
+    let mut second = connect_from("127.0.0.3", sw.sip).await;
+    assert_eq!(options_tcp(&mut second, 1).await, Some(200));
+    assert!(closed_within(&mut idle1, PROMPT).await, "idle1 kept");
+    let mut third = connect_from("127.0.0.4", sw.sip).await;
+    assert_eq!(options_tcp(&mut third, 1).await, Some(200));
+    assert!(closed_within(&mut idle2, PROMPT).await, "idle2 kept");
+    // Full of phones that sent requests: a newcomer is refused, the phones stay.
+    let mut refused = connect_from("127.0.0.5", sw.sip).await;
+    assert!(closed_within(&mut refused, PROMPT).await, "over the cap");
+    assert_eq!(options_tcp(&mut phone, 2).await, Some(200));
+    assert_eq!(options_tcp(&mut second, 2).await, Some(200));
     sw.stop().await;
 }
 

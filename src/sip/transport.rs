@@ -116,14 +116,31 @@ impl CapHit {
     }
 }
 
-/// The pure count of open connections per source.
+/// The id of an open connection.
+pub type ConnId = u64;
+
+/// The pure count of open connections per source. When the total cap is reached, the oldest
+/// connection that has not yet sent a valid request makes room for the new one (idle floods are
+/// pushed out by newcomers, and phones that proved themselves are never pushed out).
 #[derive(Debug, Default)]
 pub struct ConnTable {
+    next_id: ConnId,
+    open: HashMap<ConnId, IpAddr>,
+    /// Connections without a valid request yet, oldest first.
+    unproven: std::collections::BTreeSet<ConnId>,
     per_source: HashMap<IpAddr, usize>,
-    total: usize,
     /// Sources at their cap whose refusal was already logged.
     capped: HashSet<IpAddr>,
     total_capped: bool,
+}
+
+/// A connection let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    /// Its id.
+    pub id: ConnId,
+    /// A connection pushed out to make room: close it.
+    pub evicted: Option<ConnId>,
 }
 
 impl ConnTable {
@@ -134,82 +151,136 @@ impl ConnTable {
         ip: IpAddr,
         limits: &TcpLimits,
         trusted: bool,
-    ) -> Result<(), (CapHit, bool)> {
+    ) -> Result<Opened, (CapHit, bool)> {
         let key = source_key(ip);
-        if self.total >= limits.max_total {
-            let first = !self.total_capped;
-            self.total_capped = true;
-            return Err((CapHit::Total, first));
-        }
         let n = self.per_source.get(&key).copied().unwrap_or(0);
         if !trusted && n >= limits.max_per_source {
             return Err((CapHit::PerSource, self.capped.insert(key)));
         }
-        self.per_source.insert(key, n + 1);
-        self.total += 1;
-        Ok(())
+        let mut evicted = None;
+        if self.open.len() >= limits.max_total {
+            let Some(oldest) = self.unproven.first().copied() else {
+                let first = !self.total_capped;
+                self.total_capped = true;
+                return Err((CapHit::Total, first));
+            };
+            self.close(oldest, limits);
+            evicted = Some(oldest);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.open.insert(id, key);
+        self.unproven.insert(id);
+        *self.per_source.entry(key).or_insert(0) += 1;
+        Ok(Opened { id, evicted })
     }
 
-    /// A connection from `ip` closed.
-    pub fn close(&mut self, ip: IpAddr, limits: &TcpLimits) {
-        let key = source_key(ip);
-        if let Some(n) = self.per_source.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_source.remove(&key);
+    /// Connection `id` sent a valid request: it is no longer pushed out for newcomers.
+    pub fn proven(&mut self, id: ConnId) {
+        self.unproven.remove(&id);
+    }
+
+    /// Connection `id` closed (or was pushed out); closing it again does nothing.
+    pub fn close(&mut self, id: ConnId, limits: &TcpLimits) {
+        let Some(key) = self.open.remove(&id) else {
+            return;
+        };
+        self.unproven.remove(&id);
+        let left = match self.per_source.get_mut(&key) {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n
             }
-            if *self.per_source.get(&key).unwrap_or(&0) < limits.max_per_source {
-                self.capped.remove(&key);
-            }
-            self.total = self.total.saturating_sub(1);
+            None => 0,
+        };
+        if left == 0 {
+            self.per_source.remove(&key);
         }
-        if self.total < limits.max_total {
+        if left < limits.max_per_source {
+            self.capped.remove(&key);
+        }
+        if self.open.len() < limits.max_total {
             self.total_capped = false;
         }
     }
 
     /// Connections open now.
     pub fn total(&self) -> usize {
-        self.total
+        self.open.len()
     }
 }
 
-/// The shared connection count of a listener.
+/// The shared connection count of a listener, with a way to close each connection.
 struct Conns {
-    table: Mutex<ConnTable>,
+    state: Mutex<(ConnTable, HashMap<ConnId, CancellationToken>)>,
     limits: TcpLimits,
 }
 
 /// An open connection's place in the count, given back on drop.
 struct ConnSlot {
     conns: Arc<Conns>,
-    ip: IpAddr,
+    id: ConnId,
 }
 
 impl Conns {
-    fn with<T>(&self, f: impl FnOnce(&mut ConnTable) -> T) -> T {
-        match self.table.lock() {
-            Ok(mut t) => f(&mut t),
-            Err(p) => f(&mut p.into_inner()),
+    fn new(limits: TcpLimits) -> Conns {
+        Conns {
+            state: Mutex::new((ConnTable::default(), HashMap::new())),
+            limits,
         }
     }
 
-    fn open(self: &Arc<Self>, ip: IpAddr) -> Result<ConnSlot, (CapHit, bool)> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut ConnTable, &mut HashMap<ConnId, CancellationToken>) -> T,
+    ) -> T {
+        let mut guard = match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let (table, cancels) = &mut *guard;
+        f(table, cancels)
+    }
+
+    /// Lets a connection from `ip` in, closed by `cancel` if it is pushed out later.
+    fn open(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        cancel: CancellationToken,
+    ) -> Result<ConnSlot, (CapHit, bool)> {
         let trusted = crate::cidr::any_contains(&self.limits.trusted, ip);
-        let total = self.with(|t| t.open(ip, &self.limits, trusted).map(|()| t.total()))?;
+        let (opened, victim, total) = self.with(|t, cancels| {
+            let opened = t.open(ip, &self.limits, trusted)?;
+            cancels.insert(opened.id, cancel);
+            let victim = opened.evicted.and_then(|v| cancels.remove(&v));
+            Ok((opened, victim, t.total()))
+        })?;
+        if let Some(victim) = victim {
+            metrics::counter!("vpbx_sip_tcp_evicted_total").increment(1);
+            debug!(src = %ip, "TCP total cap: the oldest connection without a request closed");
+            victim.cancel();
+        }
         metrics::gauge!("vpbx_sip_tcp_connections").set(total as f64);
         Ok(ConnSlot {
             conns: self.clone(),
-            ip,
+            id: opened.id,
         })
+    }
+}
+
+impl ConnSlot {
+    /// The connection sent a valid request.
+    fn proven(&self) {
+        self.conns.with(|t, _| t.proven(self.id));
     }
 }
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
         let limits = &self.conns.limits;
-        let total = self.conns.with(|t| {
-            t.close(self.ip, limits);
+        let total = self.conns.with(|t, cancels| {
+            t.close(self.id, limits);
+            cancels.remove(&self.id);
             t.total()
         });
         metrics::gauge!("vpbx_sip_tcp_connections").set(total as f64);
@@ -317,10 +388,8 @@ pub(super) async fn serve_tcp(
         metrics::counter!("vpbx_sip_tcp_refused_total", "reason" => reason).increment(0);
     }
     metrics::gauge!("vpbx_sip_tcp_connections").set(0.0);
-    let conns = Arc::new(Conns {
-        table: Mutex::new(ConnTable::default()),
-        limits,
-    });
+    metrics::counter!("vpbx_sip_tcp_evicted_total").increment(0);
+    let conns = Arc::new(Conns::new(limits));
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -339,7 +408,8 @@ pub(super) async fn serve_tcp(
             metrics::counter!("vpbx_sip_tcp_refused_total", "reason" => "banned").increment(1);
             continue;
         }
-        let slot = match conns.open(peer.ip()) {
+        let conn_cancel = cancel.child_token();
+        let slot = match conns.open(peer.ip(), conn_cancel.clone()) {
             Ok(slot) => slot,
             Err((hit, first)) => {
                 metrics::counter!("vpbx_sip_tcp_refused_total", "reason" => hit.label())
@@ -363,10 +433,10 @@ pub(super) async fn serve_tcp(
             security: security.clone(),
             server: server.clone(),
             peer,
-            cancel: cancel.child_token(),
+            cancel: conn_cancel,
             first_request_timeout: conns.limits.first_request_timeout,
             idle_timeout: conns.limits.idle_timeout,
-            _slot: slot,
+            slot,
         };
         tokio::spawn(conn.run(stream));
     }
@@ -381,7 +451,7 @@ struct TcpConn {
     first_request_timeout: Duration,
     idle_timeout: Duration,
     /// Held for the connection's life.
-    _slot: ConnSlot,
+    slot: ConnSlot,
 }
 
 /// RFC 5626 §3.5.1: a double CRLF on a stream is a keep-alive ping, answered with one CRLF.
@@ -537,6 +607,9 @@ impl TcpConn {
                     });
                 match parsed {
                     Ok(m) => {
+                        if !valid {
+                            self.slot.proven();
+                        }
                         valid = true;
                         deadline = Instant::now() + self.idle_timeout;
                         let ev = TransportEvent::Incoming(m, connection.clone(), addr.clone());
@@ -604,12 +677,19 @@ mod tests {
         assert_eq!((l.max_total, l.max_per_source), (50, 3));
     }
 
+    /// Opens and returns the id, or panics.
+    fn let_in(t: &mut ConnTable, ip_s: &str, l: &TcpLimits, trusted: bool) -> ConnId {
+        let o = t.open(ip(ip_s), l, trusted).unwrap();
+        assert_eq!(o.evicted, None);
+        o.id
+    }
+
     #[test]
     fn per_source_and_total_caps() {
         let l = limits(5, 2);
         let mut t = ConnTable::default();
-        assert_eq!(t.open(ip("192.0.2.1"), &l, false), Ok(()));
-        assert_eq!(t.open(ip("192.0.2.1"), &l, false), Ok(()));
+        let a1 = let_in(&mut t, "192.0.2.1", &l, false);
+        let a2 = let_in(&mut t, "192.0.2.1", &l, false);
         assert_eq!(
             t.open(ip("192.0.2.1"), &l, false),
             Err((CapHit::PerSource, true))
@@ -620,37 +700,63 @@ mod tests {
             Err((CapHit::PerSource, false))
         );
         // Other sources go on; trusted ones are not capped per source.
-        assert_eq!(t.open(ip("192.0.2.2"), &l, false), Ok(()));
-        assert_eq!(t.open(ip("10.1.1.1"), &l, true), Ok(()));
-        assert_eq!(t.open(ip("10.1.1.1"), &l, true), Ok(()));
+        let b = let_in(&mut t, "192.0.2.2", &l, false);
+        let c1 = let_in(&mut t, "10.1.1.1", &l, true);
+        let c2 = let_in(&mut t, "10.1.1.1", &l, true);
         assert_eq!(t.total(), 5);
+        // All proven: the total cap refuses.
+        for id in [a1, a2, b, c1, c2] {
+            t.proven(id);
+        }
         assert_eq!(t.open(ip("10.1.1.1"), &l, true), Err((CapHit::Total, true)));
         assert_eq!(
             t.open(ip("192.0.2.3"), &l, false),
             Err((CapHit::Total, false))
         );
-        // Closing frees the places.
-        t.close(ip("192.0.2.1"), &l);
+        // Closing frees the places (twice is harmless).
+        t.close(a1, &l);
+        t.close(a1, &l);
         assert_eq!(t.total(), 4);
-        assert_eq!(t.open(ip("192.0.2.1"), &l, false), Ok(()));
-        t.close(ip("192.0.2.1"), &l);
-        t.close(ip("192.0.2.1"), &l);
-        assert_eq!(t.open(ip("192.0.2.1"), &l, false), Ok(()));
-        assert_eq!(t.open(ip("192.0.2.1"), &l, false), Ok(()));
+        let a3 = let_in(&mut t, "192.0.2.1", &l, false);
+        t.close(a2, &l);
+        t.close(a3, &l);
+        let_in(&mut t, "192.0.2.1", &l, false);
+        let_in(&mut t, "192.0.2.1", &l, false);
+        assert_eq!(t.total(), 5);
+    }
+
+    #[test]
+    fn at_the_total_cap_the_oldest_unproven_connection_makes_room() {
+        let l = limits(3, 10);
+        let mut t = ConnTable::default();
+        let phone = let_in(&mut t, "192.0.2.9", &l, false);
+        t.proven(phone);
+        let idle1 = let_in(&mut t, "192.0.2.1", &l, false);
+        let idle2 = let_in(&mut t, "192.0.2.2", &l, false);
+        let o = t.open(ip("192.0.2.3"), &l, false).unwrap();
+        assert_eq!(o.evicted, Some(idle1));
+        t.close(idle1, &l);
+        assert_eq!(t.total(), 3);
+        let o2 = t.open(ip("192.0.2.4"), &l, false).unwrap();
+        assert_eq!(o2.evicted, Some(idle2));
+        // The proven phone is never pushed out.
+        t.proven(o.id);
+        t.proven(o2.id);
         assert_eq!(
-            t.open(ip("192.0.2.1"), &l, false),
+            t.open(ip("192.0.2.5"), &l, false),
             Err((CapHit::Total, true))
         );
+        assert!(t.open.contains_key(&phone));
     }
 
     #[test]
     fn an_ipv6_slash_64_is_one_source() {
         let l = limits(100, 2);
         let mut t = ConnTable::default();
-        assert_eq!(t.open(ip("2001:db8:1:2::1"), &l, false), Ok(()));
-        assert_eq!(t.open(ip("2001:db8:1:2::ffff:1"), &l, false), Ok(()));
+        let_in(&mut t, "2001:db8:1:2::1", &l, false);
+        let_in(&mut t, "2001:db8:1:2::ffff:1", &l, false);
         assert!(t.open(ip("2001:db8:1:2:abcd::9"), &l, false).is_err());
-        assert_eq!(t.open(ip("2001:db8:1:3::1"), &l, false), Ok(()));
+        let_in(&mut t, "2001:db8:1:3::1", &l, false);
         assert_eq!(source_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
     }
 }
