@@ -454,6 +454,11 @@ struct TcpConn {
     slot: ConnSlot,
 }
 
+/// The monotonic clock (through `crate::clock`) as a tokio timer instant.
+fn now() -> Instant {
+    Instant::from_std(crate::clock::monotonic_now())
+}
+
 /// RFC 5626 §3.5.1: a double CRLF on a stream is a keep-alive ping, answered with one CRLF.
 const PING: &[u8] = b"\r\n\r\n";
 const PONG: &[u8] = b"\r\n";
@@ -531,8 +536,8 @@ impl TcpConn {
         // Until the first valid message the deadline is fixed from the opening; after it, each
         // valid message or ping moves it on by `idle_timeout`.
         let mut valid = false;
-        let mut deadline = Instant::now() + self.first_request_timeout;
-        let mut last_bytes = Instant::now();
+        let mut deadline = now() + self.first_request_timeout;
+        let mut last_bytes = now();
         'conn: loop {
             let partial = !buf.iter().all(|b| *b == b'\r' || *b == b'\n');
             let until = if partial {
@@ -559,14 +564,14 @@ impl TcpConn {
                 }
                 Ok(Ok(n)) => n,
             };
-            last_bytes = Instant::now();
+            last_bytes = now();
             buf.extend_from_slice(&chunk[..n]);
             loop {
                 if buf.starts_with(PING) {
                     buf.drain(..PING.len());
                     let _ = raw_tx.send(PONG.to_vec());
                     if valid {
-                        deadline = Instant::now() + self.idle_timeout;
+                        deadline = now() + self.idle_timeout;
                     }
                     continue;
                 }
@@ -611,7 +616,7 @@ impl TcpConn {
                             self.slot.proven();
                         }
                         valid = true;
-                        deadline = Instant::now() + self.idle_timeout;
+                        deadline = now() + self.idle_timeout;
                         let ev = TransportEvent::Incoming(m, connection.clone(), addr.clone());
                         if in_tx.send(ev).is_err() {
                             break 'conn;
