@@ -7,6 +7,7 @@
 //! goes out without its version.
 #![allow(clippy::unwrap_used)]
 
+mod api_support;
 mod common;
 use common::*;
 use std::net::SocketAddr;
@@ -334,6 +335,10 @@ async fn failed_guesses_from_many_addresses_block_the_account_but_not_trusted_on
     assert_eq!(r.status(), Some(200), "{}", r.start);
     let r = register_udp(sw.sip, "127.0.0.9", "102", P102).await;
     assert_eq!(r.status(), Some(200), "{}", r.start);
+    // Calls of the blocked line from an untrusted address are refused too.
+    let mut line = LinePhone::new(sw.sip, "102", P102).await;
+    let r = line.dial("101", 40010).await;
+    assert_eq!(r.status(), Some(403), "{}", r.start);
     assert_eq!(metric(&sw, "vpbx_sip_account_blocks_total").await, 1.0);
     sw.stop().await;
 }
@@ -390,5 +395,29 @@ async fn the_product_name_goes_out_without_its_version() {
     let seen = product_headers(sw.sip).await;
     assert!(!seen.is_empty());
     assert!(seen.iter().all(|v| v == "Acme PBX"), "{seen:?}");
+    sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_fresh_box_generates_the_demo_passwords_and_the_api_shows_them() {
+    let mut sw = TestSwitch::builder()
+        .settings(|s| s.demo_passwords = vpbx::settings::DemoPasswords::Random)
+        .start()
+        .await;
+    vpbx::http::auth::set_admin_password(&sw.running().store, api_support::PASSWORD).unwrap();
+    let app = actix_web::test::init_service(vpbx::http::app(api_support::state(&sw))).await;
+    let api = api_support::Api::login(app).await;
+    let r = api.get("/api/v1/employees/2").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let line = &r.json["phones"][0];
+    assert_eq!(line["login"], "102");
+    let password = line["password"].as_str().unwrap().to_string();
+    assert_ne!(password, P102, "the published password");
+    assert!(password.len() >= 16, "{password}");
+    // The published password is refused, the generated one registers.
+    let r = register_udp(sw.sip, "127.0.0.2", "102", P102).await;
+    assert_eq!(r.status(), Some(403), "{}", r.start);
+    let r = register_udp(sw.sip, "127.0.0.2", "102", &password).await;
+    assert_eq!(r.status(), Some(200), "{}", r.start);
     sw.stop().await;
 }
