@@ -11,8 +11,9 @@
 //!
 //! Every TCP connection holds a file descriptor, so connections are capped ([`TcpLimits`]): in
 //! total and per source address (an IPv6 /64 counts as one), both well below the open-file
-//! limit, and a refused connection is closed at once. Each new connection counts as a request
-//! of its source in the flood limit. A connection must send a valid request within
+//! limit, and a refused connection is closed at once; at the total cap the oldest connection
+//! without a valid request yet is closed to make room instead ([`ConnTable`]). Each new
+//! connection counts as a request of its source in the flood limit. A connection must send a valid request within
 //! `first_request_timeout` of opening; after that it lives while valid messages or RFC 5626
 //! keep-alives (a CRLFCRLF ping, answered with a CRLF pong) arrive within `idle_timeout`.
 
