@@ -209,6 +209,16 @@ pub async fn start(
         .map(|(soft, _)| soft);
     let tcp_limits =
         transport::TcpLimits::resolve(&cfg.tcp, &cfg.security.trusted_networks, nofile);
+    if let Some(n) = nofile {
+        if tcp_limits.max_total as u64 + u64::from(cfg.tcp.fd_reserve) > n {
+            warn!(
+                open_files = n,
+                max_connections = tcp_limits.max_total,
+                fd_reserve = cfg.tcp.fd_reserve,
+                "sip_tcp.max_connections leaves fewer descriptors than fd_reserve for the rest"
+            );
+        }
+    }
     info!(
         open_files = ?nofile,
         max_connections = tcp_limits.max_total,
