@@ -421,3 +421,56 @@ async fn a_fresh_box_generates_the_demo_passwords_and_the_api_shows_them() {
     assert_eq!(r.status(), Some(200), "{}", r.start);
     sw.stop().await;
 }
+
+/// The binary raises its soft open-file limit to the hard one at start (the SIP TCP caps are
+/// derived from it).
+#[cfg(target_os = "linux")]
+#[actix_rt::test]
+async fn the_binary_raises_its_open_file_limit() {
+    let data = tempfile::tempdir().unwrap();
+    let sip = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let hard = std::process::Command::new("sh")
+        .args(["-c", "ulimit -H -n"])
+        .output()
+        .unwrap();
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_string();
+    if hard.parse::<u64>().is_ok_and(|h| h <= 256) {
+        return; // Nothing to raise to.
+    }
+    // Start it with a soft limit below the hard one.
+    let script = format!(
+        "ulimit -S -n 256 && exec \"$0\" --config /nonexistent/vpbx.toml --data-dir {} \
+         --sip-addr {sip} --http-addr {http} --rtp-port-min 36200 --rtp-port-max 36298",
+        data.path().display()
+    );
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_vpbx")])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..400 {
+        if TcpStream::connect(http).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(up, "switch did not come up");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    // "Max open files  <soft>  <hard>  files"
+    assert_eq!(fields[3], fields[4], "{line}");
+    assert_eq!(fields[4], hard, "{line}");
+    assert_ne!(fields[3], "256", "{line}");
+}
