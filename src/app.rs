@@ -59,7 +59,17 @@ pub fn prometheus() -> PrometheusHandle {
 /// them in the cache. A file that fails is logged; calls skip it with a reason in their detail.
 async fn warm_prompts(media: &MediaEngine, snapshots: &Snapshots, data_dir: &std::path::Path) {
     let cfg = snapshots.current();
-    let paths: Vec<_> = cfg.files.iter().map(|f| data_dir.join(&f.path)).collect();
+    let paths: Vec<_> = cfg
+        .files
+        .iter()
+        .filter_map(|f| match vpbx_store::files::confine(data_dir, &f.path) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(file = f.id.0, error = %e, "prompt refused");
+                None
+            }
+        })
+        .collect();
     let cache = media.prompts().clone();
     let res = tokio::task::spawn_blocking(move || {
         for p in paths {

@@ -2,11 +2,14 @@
 //! `vpbx admin set-password`, `vpbx config export FILE`, `vpbx config import FILE`.
 
 use clap::{Parser, Subcommand};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use vpbx::settings::{Flags, Settings};
+use vpbx_store::import::{
+    parse_import, ImportOptions, ImportOutcome, ImportPlan, MAX_DOCUMENT_BYTES,
+};
 use vpbx_store::Store;
 
 #[derive(Debug, Parser)]
@@ -54,17 +57,28 @@ enum ConfigCommand {
         /// Destination.
         file: PathBuf,
     },
-    /// Validates FILE and makes it the configuration, all or nothing.
+    /// Validates FILE (a whole configuration) and makes it the configuration, all or nothing.
+    /// Prints what changes; deleting entities needs --confirm-delete; the replaced
+    /// configuration is kept in <data dir>/backups.
     Import {
         /// Source (`-`: stdin).
         file: PathBuf,
+        /// Only validate and print the changes; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow the import to delete employees, numbers, scenarios and other entities.
+        #[arg(long)]
+        confirm_delete: bool,
     },
 }
 
 fn init_logs(settings: &Settings) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(settings.log_level.clone()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour only on a terminal: a log file or journald gets plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     if settings.log_json {
         builder.json().init();
     } else {
@@ -105,8 +119,16 @@ fn raise_open_file_limit() {
     }
 }
 
-fn run_switch(settings: Settings) -> ExitCode {
+fn run_switch(settings: Settings, config: &Path) -> ExitCode {
     init_logs(&settings);
+    if config.is_file() {
+        tracing::info!(file = %config.display(), "settings loaded");
+    } else {
+        tracing::info!(
+            file = %config.display(),
+            "no settings file there: built-in defaults, environment and flags"
+        );
+    }
     raise_open_file_limit();
     let system = actix_rt::System::new();
     let result = system.block_on(async move {
@@ -125,18 +147,12 @@ fn run_switch(settings: Settings) -> ExitCode {
     }
 }
 
-/// Opens the data directory's store, explaining a lock held by a running switch.
+/// Opens the data directory's store (a lock held by a running switch is explained by the
+/// store's own error).
 fn open_store(dir: &Path) -> Result<Store, String> {
-    Store::open(dir).map_err(|e| {
-        let text = e.to_string();
-        if text.contains("could not acquire lock") {
-            format!(
-                "the data directory {} is in use (is the switch running?); stop it first",
-                dir.display()
-            )
-        } else {
-            format!("opening the store in {}: {text}", dir.display())
-        }
+    Store::open(dir).map_err(|e| match e {
+        vpbx_store::StoreError::InUse(_) => e.to_string(),
+        other => format!("opening the store in {}: {other}", dir.display()),
     })
 }
 
@@ -171,17 +187,64 @@ fn export(settings: &Settings, file: &Path) -> Result<String, String> {
     Ok(format!("configuration exported to {}", file.display()))
 }
 
-fn import(settings: &Settings, file: &Path) -> Result<String, String> {
+fn import(settings: &Settings, file: &Path, options: ImportOptions) -> Result<String, String> {
     let text = if file == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("stdin: {e}"))?
+        let mut text = String::new();
+        std::io::stdin()
+            .take(MAX_DOCUMENT_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("stdin: {e}"))?;
+        text
     } else {
+        let len = std::fs::metadata(file)
+            .map_err(|e| format!("{}: {e}", file.display()))?
+            .len();
+        if len > MAX_DOCUMENT_BYTES as u64 {
+            return Err(format!(
+                "{}: {len} bytes, the limit is {MAX_DOCUMENT_BYTES}",
+                file.display()
+            ));
+        }
         std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?
     };
-    let cfg = vpbx_store::parse_document(&text).map_err(|e| e.to_string())?;
+    let cfg = parse_import(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     let store = open_store(&settings.data_dir)?;
-    match store.replace_all(&cfg).map_err(|e| e.to_string())? {
-        Ok(()) => Ok(format!("configuration imported from {}", file.display())),
-        Err(rejection) => Err(rejection.to_string()),
+    let now_unix_ms = vpbx_actors::clock::Clock::unix_ms(&vpbx::clock::RealClock);
+    let outcome = store
+        .import(&cfg, options, now_unix_ms)
+        .map_err(|e| e.to_string())?;
+    let changes = |plan: &ImportPlan| serde_json::to_string_pretty(plan).unwrap_or_default() + "\n";
+    match outcome {
+        ImportOutcome::Applied { plan, backup } => {
+            eprint!("{}", changes(&plan));
+            Ok(match backup {
+                Some(b) => format!(
+                    "configuration imported from {}; the previous one is in {}",
+                    file.display(),
+                    b.display()
+                ),
+                None => format!("configuration imported from {}", file.display()),
+            })
+        }
+        ImportOutcome::DryRun { plan } => {
+            eprint!("{}", changes(&plan));
+            Ok("dry run: the document is valid; nothing was written".into())
+        }
+        ImportOutcome::NeedsConfirmation { plan } => {
+            eprint!("{}", changes(&plan));
+            Err(format!(
+                "this import deletes {}; nothing was written. Repeat with --confirm-delete to apply it",
+                plan.deletion_summary()
+            ))
+        }
+        ImportOutcome::Invalid { errors } => Err(format!(
+            "the document is invalid; nothing was written:\n  {}",
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        )),
     }
 }
 
@@ -195,7 +258,7 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        None => return run_switch(settings),
+        None => return run_switch(settings, &cli.flags.config),
         Some(Command::Admin {
             command: AdminCommand::SetPassword { password },
         }) => set_password(&settings, password),
@@ -203,8 +266,20 @@ fn main() -> ExitCode {
             command: ConfigCommand::Export { file },
         }) => export(&settings, &file),
         Some(Command::Config {
-            command: ConfigCommand::Import { file },
-        }) => import(&settings, &file),
+            command:
+                ConfigCommand::Import {
+                    file,
+                    dry_run,
+                    confirm_delete,
+                },
+        }) => import(
+            &settings,
+            &file,
+            ImportOptions {
+                dry_run,
+                confirm_delete,
+            },
+        ),
     };
     match outcome {
         Ok(msg) => {

@@ -65,14 +65,134 @@ async fn export_import_round_trip_and_all_or_nothing() {
         r.text
     );
 
-    // A valid change applies at once, to the snapshot too.
+    // A valid change that deletes entities: 409 with the plan until confirmed, then it
+    // applies at once, to the snapshot too.
     let smaller = "company: Small\ntime_zone: UTC\n";
-    assert_eq!(api.send(put_yaml(api.token(), smaller)).await.status, 200);
+    assert_eq!(api.send(put_yaml(api.token(), smaller)).await.status, 409);
+    let r = api
+        .send(
+            req("PUT", "/api/v1/config?confirm_delete=true", api.token())
+                .insert_header(("content-type", "application/yaml"))
+                .set_payload(smaller),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(sw.running().snapshots.current().company, "Small");
     assert!(sw.running().snapshots.current().numbers.is_empty());
     let r = api.get("/api/v1/employees").await;
     assert_eq!(r.json["total"], 0);
     sw.stop().await;
+}
+
+fn put_query(t: &str, query: &str, yaml: &str) -> TestRequest {
+    req("PUT", &format!("/api/v1/config{query}"), t)
+        .insert_header(("content-type", "application/yaml"))
+        .set_payload(yaml.to_owned())
+}
+
+/// Finding: `PUT /config` with an empty body answered 200 and deleted the company.
+#[actix_rt::test]
+async fn an_import_must_be_whole_planned_and_confirmed_before_it_deletes() {
+    let (mut sw, api) = api(None).await;
+    let t = api.token().to_owned();
+    let before = api.get("/api/v1/config").await.text;
+    for (body, says) in [
+        ("", "empty"),
+        ("\n# nothing\n", "empty"),
+        ("{}", "company"),
+        ("employees: []\n", "company"),
+    ] {
+        let r = api.send(put_yaml(&t, body)).await;
+        assert_eq!(
+            (r.status, r.json["error"].as_str()),
+            (400, Some("bad_request")),
+            "{body:?}: {}",
+            r.text
+        );
+        assert!(
+            r.json["message"].as_str().unwrap().contains(says),
+            "{}",
+            r.text
+        );
+    }
+    // Deep nesting is refused before it is parsed.
+    let deep = format!(
+        "company: x\nemployees: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let r = api.send(put_yaml(&t, &deep)).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(api.get("/api/v1/config").await.text, before);
+
+    // The dry run shows what the import deletes and writes nothing.
+    let no_staff = strip_section(&before, "employees");
+    let no_staff = strip_section(&no_staff, "groups");
+    let r = api.send(put_query(&t, "?dry_run=true", &no_staff)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["result"], "dry_run");
+    assert_eq!(
+        r.json["plan"]["changes"]["employees"]["deleted"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(api.get("/api/v1/config").await.text, before);
+    // Without the confirmation: 409 naming what would go, nothing written.
+    let r = api.send(put_yaml(&t, &no_staff)).await;
+    assert_eq!(
+        (r.status, r.json["error"].as_str()),
+        (409, Some("confirmation_required")),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.json["message"].as_str().unwrap().contains("employees"),
+        "{}",
+        r.text
+    );
+    assert_eq!(api.get("/api/v1/employees").await.json["total"], 2);
+    // A bad query is a 400 naming the parameters.
+    let r = api
+        .send(put_query(&t, "?confirm_delete=yes-please", &no_staff))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    // Confirmed: applied, and the replaced configuration is kept as a backup.
+    let r = api
+        .send(put_query(&t, "?confirm_delete=true", &no_staff))
+        .await;
+    assert_eq!(
+        (r.status, r.json["result"].as_str()),
+        (200, Some("applied")),
+        "{}",
+        r.text
+    );
+    assert_eq!(api.get("/api/v1/employees").await.json["total"], 0);
+    let backup = std::path::PathBuf::from(r.json["backup"].as_str().unwrap());
+    let kept = std::fs::read_to_string(&backup).unwrap();
+    assert_eq!(doc(&kept), doc(&before));
+    // Restoring the backup adds everything back (nothing deleted: no confirmation needed).
+    let r = api.send(put_yaml(&t, &kept)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(api.get("/api/v1/employees").await.json["total"], 2);
+    sw.stop().await;
+}
+
+/// `text` without the top-level section `name` (a key at column 0 and its indented lines).
+fn strip_section(text: &str, name: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') && !line.starts_with('-') {
+            skipping = line.starts_with(&format!("{name}:"));
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Normalizes a document for comparison: the store lists every kind in key order (numbers by
@@ -206,6 +326,41 @@ fn cli_import_export_set_password_and_a_locked_store() {
     assert!(err.contains("extension.no_88"), "{err}");
     let (_, stdout, _) = vpbx(&["config", "export", "-"], &data, None);
     assert_eq!(stdout, exported);
+    // An empty file is not a configuration: refused, nothing deleted.
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "").unwrap();
+    let (ok, _, err) = vpbx(&["config", "import", empty.to_str().unwrap()], &data, None);
+    assert!(!ok);
+    assert!(err.contains("empty"), "{err}");
+    // Deleting needs --confirm-delete; --dry-run writes nothing; the replaced configuration
+    // is kept in the data directory's backups.
+    let small = dir.path().join("small.yaml");
+    std::fs::write(&small, "company: Small\ntime_zone: UTC\n").unwrap();
+    let (ok, _, err) = vpbx(
+        &["config", "import", "--dry-run", small.to_str().unwrap()],
+        &data,
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("dry run") && err.contains("deleted"), "{err}");
+    let (ok, _, err) = vpbx(&["config", "import", small.to_str().unwrap()], &data, None);
+    assert!(!ok);
+    assert!(err.contains("--confirm-delete"), "{err}");
+    let (_, stdout, _) = vpbx(&["config", "export", "-"], &data, None);
+    assert_eq!(stdout, exported);
+    let (ok, _, err) = vpbx(
+        &[
+            "config",
+            "import",
+            "--confirm-delete",
+            small.to_str().unwrap(),
+        ],
+        &data,
+        None,
+    );
+    assert!(ok && err.contains("backups"), "{err}");
+    let (ok, _, err) = vpbx(&["config", "import", out.to_str().unwrap()], &data, None);
+    assert!(ok, "{err}");
     // The admin password from stdin; too short is refused.
     let (ok, _, err) = vpbx(&["admin", "set-password"], &data, Some("a new password\n"));
     assert!(ok, "{err}");

@@ -511,3 +511,89 @@ async fn rules_groups_and_every_other_entity_round_trip() {
     assert_eq!((r.status, r.json["items"].is_array()), (200, true));
     sw.stop().await;
 }
+
+/// Findings: traversal and absolute prompt paths were accepted; an id near 2^64 made every
+/// later create of its kind fail with 409.
+#[actix_rt::test]
+async fn file_paths_stay_in_the_data_directory_and_ids_in_range() {
+    let (mut sw, api) = api(None).await;
+    for path in [
+        "../../etc/passwd",
+        "prompts/../../../etc/shadow",
+        "/etc/passwd",
+        "/usr/share/sounds/alsa/Front_Center.wav",
+        "~/x.wav",
+        "prompts\\..\\..\\x.wav",
+    ] {
+        let r = api
+            .post("/api/v1/files", json!({"name": "evil", "path": path}))
+            .await;
+        assert_invalid(&r, "path", "file.path");
+        let r = api
+            .put(
+                "/api/v1/files/1",
+                json!({"id": 1, "name": "evil", "path": path}),
+            )
+            .await;
+        assert_invalid(&r, "path", "file.path");
+    }
+    let r = api
+        .post(
+            "/api/v1/files",
+            json!({"name": "fine", "path": "prompts/fine.wav"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let r = api
+        .post(
+            "/api/v1/tags",
+            json!({"id": 18446744073709551615u64, "name": "huge"}),
+        )
+        .await;
+    assert_invalid(&r, "id", "id.range");
+    for name in ["after-1", "after-2"] {
+        let r = api.post("/api/v1/tags", json!({"name": name})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    sw.stop().await;
+}
+
+/// `POST /numbers` with inline rules without `id`, as docs/api.md shows: the box assigns them.
+#[actix_rt::test]
+async fn inline_rules_get_ids() {
+    let (mut sw, api) = api(None).await;
+    let r = api
+        .post(
+            "/api/v1/numbers",
+            json!({"number": "74957770000", "rules": [
+                {"name": "day", "scenario": 1},
+                {"name": "night", "scenario": 1}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ids: Vec<u64> = r.json["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.iter().all(|id| *id > 0) && ids[0] != ids[1], "{ids:?}");
+    // Replacing the number keeps given ids and fills the missing one.
+    let r = api
+        .put(
+            "/api/v1/numbers/74957770000",
+            json!({"number": "74957770000", "rules": [
+                {"id": ids[0], "name": "day", "scenario": 1},
+                {"name": "weekend", "scenario": 1}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["rules"][0]["id"].as_u64(), Some(ids[0]));
+    let third = r.json["rules"][1]["id"].as_u64().unwrap();
+    assert!(third > 0 && third != ids[0], "{}", r.text);
+    sw.stop().await;
+}

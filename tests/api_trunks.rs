@@ -363,16 +363,25 @@ async fn trunks_are_exported_and_imported() {
     let second = api.get("/api/v1/config").await;
     assert_eq!(second.text, first.text);
 
-    // An import without the trunks removes them; importing the export brings them back.
+    // An import without the trunks removes them once confirmed; importing the export brings
+    // them back.
     let mut without = doc.clone();
     without.trunks.clear();
     let r = api
-        .send(put_yaml(
-            api.token(),
-            &vpbx_store::render_document(&without).unwrap(),
-        ))
+        .send(
+            req("PUT", "/api/v1/config?confirm_delete=true", api.token())
+                .insert_header(("content-type", "application/yaml"))
+                .set_payload(vpbx_store::render_document(&without).unwrap()),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json["plan"]["changes"]["trunks"]["deleted"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(api.get("/api/v1/trunks").await.json["total"], 0);
     let r = api.send(put_yaml(api.token(), &first.text)).await;
     assert_eq!(r.status, 200, "{}", r.text);

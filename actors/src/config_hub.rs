@@ -12,7 +12,8 @@
 use crate::supervision::{ChildExited, ChildKind};
 use actix::prelude::*;
 use std::sync::{Arc, Mutex, RwLock};
-use vpbx_store::{model::CompanyConfig, Rejection, Store, StoreError, ValidationError};
+use vpbx_store::import::{ImportOptions, ImportOutcome};
+use vpbx_store::{model::CompanyConfig, Store, StoreError, ValidationError};
 
 /// The current configuration snapshot, shared by readers.
 #[derive(Clone, Debug, Default)]
@@ -71,11 +72,19 @@ pub enum ConfigError {
     Store(#[from] StoreError),
 }
 
-/// Replace the whole configuration: validated (every rule, the scenario graphs included) and
-/// written by [`Store::replace_all`] in one transaction, then published.
+/// Import a whole configuration ([`Store::import`]): validated (every rule, the scenario graphs
+/// included), planned, refused while it deletes entities without `options.confirm_delete`,
+/// otherwise backed up, written in one transaction and published. A dry run writes nothing.
 #[derive(Message)]
-#[rtype(result = "Result<(), ConfigError>")]
-pub struct ApplyConfig(pub CompanyConfig);
+#[rtype(result = "Result<ImportOutcome, StoreError>")]
+pub struct ApplyConfig {
+    /// The new configuration.
+    pub config: CompanyConfig,
+    /// Dry run, confirmation of deletions.
+    pub options: ImportOptions,
+    /// Now (names the backup).
+    pub now_unix_ms: u64,
+}
 
 /// Publish the store's current configuration (after a repository write). Answers with the
 /// published snapshot.
@@ -145,21 +154,20 @@ impl Handler<Subscribe> for ConfigHub {
 }
 
 impl Handler<ApplyConfig> for ConfigHub {
-    type Result = Result<(), ConfigError>;
+    type Result = Result<ImportOutcome, StoreError>;
     fn handle(&mut self, msg: ApplyConfig, _: &mut Context<Self>) -> Self::Result {
-        match self.store.replace_all(&msg.0)? {
-            Ok(()) => {}
-            Err(Rejection::Invalid(errors)) => return Err(ConfigError::Invalid(errors)),
-            Err(other) => {
-                return Err(ConfigError::Invalid(vec![ValidationError {
-                    field: String::new(),
-                    rule: "config.rejected",
-                    message: other.to_string(),
-                }]))
-            }
+        let out = self
+            .store
+            .import(&msg.config, msg.options, msg.now_unix_ms)?;
+        if let ImportOutcome::Applied { plan, backup } = &out {
+            tracing::info!(
+                deleted = plan.deletions(),
+                backup = ?backup,
+                "configuration imported"
+            );
+            self.publish()?;
         }
-        self.publish()?;
-        Ok(())
+        Ok(out)
     }
 }
 

@@ -130,6 +130,7 @@ impl ResponseError for ApiError {
             ApiError::Csrf => StatusCode::FORBIDDEN,
             ApiError::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(e) if e.is_full() => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -161,6 +162,10 @@ impl ResponseError for ApiError {
                 json!({"error": "locked", "retry_after_s": retry_after_s, "message": message})
             }
             ApiError::Unavailable(_) => json!({"error": "unavailable", "message": message}),
+            ApiError::Store(e) if e.is_full() => {
+                tracing::error!(error = %message, "API write refused: the disk is full");
+                json!({"error": "storage_full", "message": e.to_string()})
+            }
             ApiError::Store(_) | ApiError::Internal(_) => {
                 tracing::error!(error = %message, "API request failed");
                 json!({"error": "internal", "message": message})

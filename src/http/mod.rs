@@ -173,12 +173,21 @@ impl HttpState {
         self.blocking(move |s| snapshots.reload_from(s)).await
     }
 
-    /// Validates and applies a whole configuration through the `ConfigHub` (all or nothing).
-    pub(crate) async fn apply(&self, cfg: CompanyConfig) -> Result<(), ApiError> {
+    /// Imports a whole configuration through the `ConfigHub` ([`ApplyConfig`]: validated,
+    /// planned, backed up, applied all or nothing, published).
+    pub(crate) async fn import(
+        &self,
+        config: CompanyConfig,
+        options: vpbx_store::import::ImportOptions,
+    ) -> Result<vpbx_store::import::ImportOutcome, ApiError> {
+        let now_unix_ms = vpbx_actors::clock::Clock::unix_ms(&crate::clock::RealClock);
+        let msg = ApplyConfig {
+            config,
+            options,
+            now_unix_ms,
+        };
         if let Some(c) = self.registry.children() {
-            match tokio::time::timeout(Duration::from_secs(30), c.config.send(ApplyConfig(cfg)))
-                .await
-            {
+            match tokio::time::timeout(Duration::from_secs(30), c.config.send(msg)).await {
                 Ok(Ok(r)) => return r.map_err(ApiError::from),
                 _ => return Err(ApiError::Unavailable("configuration hub".into())),
             }

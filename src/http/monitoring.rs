@@ -11,6 +11,9 @@ struct Health<'a> {
     version: &'a str,
     uptime_s: u64,
     store_ok: bool,
+    /// Why store writes fail (a full disk), until one succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_fault: Option<String>,
     sip_listeners: &'a [String],
     active_calls: i64,
     finished_calls: u64,
@@ -18,7 +21,9 @@ struct Health<'a> {
 }
 
 async fn health(state: web::Data<HttpState>) -> HttpResponse {
-    let store_ok = state.store.health();
+    // A store that reads but cannot write (a full disk) is not ok: say why.
+    let store_fault = state.store.fault();
+    let store_ok = state.store.health() && store_fault.is_none();
     let body = Health {
         status: if store_ok { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
@@ -26,6 +31,7 @@ async fn health(state: web::Data<HttpState>) -> HttpResponse {
             .saturating_duration_since(state.started)
             .as_secs(),
         store_ok,
+        store_fault,
         sip_listeners: &state.sip_listeners,
         active_calls: state.stats.active_calls(),
         finished_calls: state.stats.finished_calls(),

@@ -8,7 +8,7 @@
 use crate::{envelope, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-const TREE_ADMIN: &str = "admin";
+pub(crate) const TREE_ADMIN: &str = "admin";
 const KEY_PASSWORD: &[u8] = b"password";
 const TOKEN_PREFIX: &[u8] = b"token/";
 const ADMIN_VERSION: u16 = 1;
@@ -71,7 +71,16 @@ fn token_key(hash: &str) -> Vec<u8> {
 
 impl Store {
     fn admin_tree(&self) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(TREE_ADMIN)?)
+        Ok(self.engine()?.admin.clone())
+    }
+
+    fn memory_tokens(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Option<TokenRecord>>> {
+        match self.memory_tokens.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
     }
 
     /// The admin password hash (PHC string), `None` before it was ever set.
@@ -101,18 +110,40 @@ impl Store {
             batch.remove(k);
         }
         tree.apply_batch(batch)?;
-        self.flush()
+        self.flush()?;
+        self.memory_tokens().clear();
+        Ok(())
     }
 
-    /// Stores a token record under the token's hash; durable when this returns.
+    /// Stores a token record under the token's hash; durable when this returns. When the disk
+    /// is full the token is kept in memory instead (valid until a restart), so logging in
+    /// never needs a write.
     pub fn put_token(&self, hash: &str, rec: &TokenRecord) -> Result<(), StoreError> {
-        self.admin_tree()?
-            .insert(token_key(hash), envelope::encode_json(ADMIN_VERSION, rec)?)?;
-        self.flush()
+        let written = self
+            .admin_tree()
+            .and_then(|t| {
+                let bytes = envelope::encode_json(ADMIN_VERSION, rec)?;
+                self.noted(t.insert(token_key(hash), bytes).map_err(StoreError::from))
+            })
+            .and_then(|_| self.flush());
+        match written {
+            Err(e) if e.is_full() => {
+                tracing::warn!(
+                    "the disk is full: this admin session lives in memory until a restart"
+                );
+                self.memory_tokens()
+                    .insert(hash.to_owned(), Some(rec.clone()));
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// The token record with this hash, if any (expired ones included: the caller decides).
     pub fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        if let Some(rec) = self.memory_tokens().get(hash) {
+            return Ok(rec.clone());
+        }
         let key = token_key(hash);
         match self.admin_tree()?.get(&key)? {
             None => Ok(None),
@@ -120,10 +151,18 @@ impl Store {
         }
     }
 
-    /// Revokes a token; durable when this returns.
+    /// Revokes a token; durable when this returns. When the disk is full the revocation holds
+    /// in memory (until a restart) and the removal is retried by the next purge.
     pub fn delete_token(&self, hash: &str) -> Result<(), StoreError> {
-        self.admin_tree()?.remove(token_key(hash))?;
-        self.flush()
+        self.memory_tokens().insert(hash.to_owned(), None);
+        let removed = self
+            .admin_tree()
+            .and_then(|t| self.noted(t.remove(token_key(hash)).map_err(StoreError::from)))
+            .and_then(|_| self.flush());
+        match removed {
+            Err(e) if e.is_full() => Ok(()),
+            other => other,
+        }
     }
 
     /// Removes tokens that expired before `now_unix_ms`; returns how many.
@@ -152,6 +191,23 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_in_memory_serve_and_revoke() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = TokenRecord {
+            kind: TokenKind::Session,
+            user: "admin".into(),
+            created_unix_ms: 1,
+            expires_unix_ms: 10,
+            csrf_hash: None,
+        };
+        store.memory_tokens().insert("h".into(), Some(rec.clone()));
+        assert_eq!(store.token("h").unwrap(), Some(rec));
+        store.delete_token("h").unwrap();
+        assert_eq!(store.token("h").unwrap(), None);
+    }
 
     #[test]
     fn password_and_tokens_round_trip_and_password_change_revokes_tokens() {

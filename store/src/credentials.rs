@@ -77,7 +77,7 @@ pub fn fill_sip_lines(cfg: &CompanyConfig, e: &mut Employee) {
         }
         if l.id.0 == 0 {
             l.id = SipLineId(next);
-            next += 1;
+            next = next.saturating_add(1);
         }
         if l.login.is_empty() || l.password.is_empty() {
             let ext = (!ext_taken).then_some(extension.as_str());

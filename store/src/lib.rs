@@ -25,8 +25,11 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod admin;
+pub mod cdrs;
 pub mod credentials;
 pub mod envelope;
+pub mod files;
+pub mod import;
 pub mod integrity;
 pub mod model;
 pub mod recordings;
@@ -38,7 +41,7 @@ use model::{Cdr, CompanyConfig};
 pub use repo::{Entity, Page, Paged, Rejection, Repo, WriteResult};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 pub use validate::{validate_config, ValidationError};
 
 /// Errors of the store. Every variant is a fail-stop fault of the store itself, never an
@@ -64,64 +67,216 @@ pub enum StoreError {
     /// The demo or imported YAML is not a valid configuration.
     #[error("config document: {0}")]
     Document(String),
+    /// Another process (a running switch, a CLI command) has the database open.
+    #[error("the data directory {0} is in use (is the switch running?); stop it first")]
+    InUse(String),
+    /// The disk holding the data directory is full: the write did not happen. Writes work
+    /// again once space is freed, without a restart.
+    #[error("the disk is full ({0}); free space in the data directory and repeat the write")]
+    Full(String),
+}
+
+impl StoreError {
+    /// An I/O error while doing `what`: [`StoreError::Full`] when the disk or quota is full.
+    pub fn from_io(what: &str, e: std::io::Error) -> StoreError {
+        if is_disk_full(&e) {
+            StoreError::Full(format!("{what}: {e}"))
+        } else {
+            StoreError::Engine(format!("{what}: {e}"))
+        }
+    }
+
+    /// Whether this is the disk being full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Full(_))
+    }
+}
+
+/// ENOSPC, or EDQUOT (a quota), however the error reached us.
+fn is_disk_full(e: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+        || e.to_string().contains("No space left on device")
 }
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Engine(e.to_string())
+        match e {
+            sled::Error::Io(io) if is_disk_full(&io) => {
+                StoreError::Full("no space left on device".into())
+            }
+            other => {
+                let text = other.to_string();
+                // sled keeps a failed write's error as text (io::Error is not Clone).
+                if text.contains("No space left on device") || text.contains("code: 28,") {
+                    StoreError::Full("no space left on device".into())
+                } else {
+                    StoreError::Engine(text)
+                }
+            }
+        }
     }
 }
 
 const TREE_CONFIG: &str = "config";
-const TREE_CDR: &str = "cdr";
+pub(crate) const TREE_CDR: &str = "cdr";
 const TREE_REGISTRATIONS: &str = "registrations";
 const TREE_RECORDINGS: &str = "recordings";
 const KEY_COMPANY: &[u8] = b"company";
+/// Written to prove a reopened store writable.
+const KEY_PROBE: &[u8] = b"write_probe";
+/// Free space a failed store waits for before it reopens (sled grows its file in segments).
+pub const MIN_FREE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The embedded store. Cheap to clone; all clones share one database.
+///
+/// A failed write (a full disk) leaves sled refusing every later write until it is reopened;
+/// [`Store::fault`] says why, and [`Store::recover`] reopens the database in place (every clone
+/// sees the new one), so space freed later brings the store back without a restart.
 #[derive(Clone)]
 pub struct Store {
+    /// The data directory the store lives in (the database is `<dir>/db`).
+    dir: Arc<std::path::PathBuf>,
+    /// The open database; `None` only while a reopen failed.
+    engine: Arc<RwLock<Option<Arc<Engine>>>>,
+    /// Why the last write failed, until a write succeeds.
+    fault: Arc<Mutex<Option<String>>>,
+    /// Serializes configuration writes (read-validate-write must not interleave).
+    lock: Arc<Mutex<()>>,
+    /// Admin sessions and tokens that could not be written (a full disk): valid until a
+    /// restart, so the admin can still log in and fix the box. `None`: revoked.
+    memory_tokens: Arc<Mutex<std::collections::HashMap<String, Option<admin::TokenRecord>>>>,
+}
+
+/// One open sled database and its trees.
+struct Engine {
     db: sled::Db,
     /// Legacy tree: held the whole document under `company` (migrated on open).
     config: sled::Tree,
     cdr: sled::Tree,
     registrations: sled::Tree,
     recordings: sled::Tree,
+    admin: sled::Tree,
     /// Configuration trees by name (see [`repo`]).
-    trees: Arc<BTreeMap<&'static str, sled::Tree>>,
-    /// Serializes configuration writes (read-validate-write must not interleave).
-    lock: Arc<Mutex<()>>,
+    trees: BTreeMap<&'static str, sled::Tree>,
+}
+
+impl Engine {
+    fn open(dir: &Path) -> Result<Engine, StoreError> {
+        let db = open_db(&dir.join("db"))?;
+        let mut trees = BTreeMap::new();
+        for name in repo::CONFIG_TREES {
+            trees.insert(name, db.open_tree(name)?);
+        }
+        Ok(Engine {
+            config: db.open_tree(TREE_CONFIG)?,
+            cdr: db.open_tree(TREE_CDR)?,
+            registrations: db.open_tree(TREE_REGISTRATIONS)?,
+            recordings: db.open_tree(TREE_RECORDINGS)?,
+            admin: db.open_tree(admin::TREE_ADMIN)?,
+            trees,
+            db,
+        })
+    }
 }
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, migrating a legacy single-record
     /// configuration into the repositories.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Engine(e.to_string()))?;
-        let db = open_db(&dir.join("db"))?;
-        let config = db.open_tree(TREE_CONFIG)?;
-        let cdr = db.open_tree(TREE_CDR)?;
-        let registrations = db.open_tree(TREE_REGISTRATIONS)?;
-        let recordings = db.open_tree(TREE_RECORDINGS)?;
-        let mut trees = BTreeMap::new();
-        for name in repo::CONFIG_TREES {
-            trees.insert(name, db.open_tree(name)?);
-        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::from_io("creating the data directory", e))?;
         let store = Store {
-            db,
-            config,
-            cdr,
-            registrations,
-            recordings,
-            trees: Arc::new(trees),
+            dir: Arc::new(dir.to_path_buf()),
+            engine: Arc::new(RwLock::new(Some(Arc::new(Engine::open(dir)?)))),
+            fault: Arc::new(Mutex::new(None)),
             lock: Arc::new(Mutex::new(())),
+            memory_tokens: Arc::default(),
         };
         store.migrate_legacy()?;
         Ok(store)
     }
 
+    /// The open database.
+    fn engine(&self) -> Result<Arc<Engine>, StoreError> {
+        let guard = match self.engine.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        guard.clone().ok_or_else(|| {
+            StoreError::Engine(format!(
+                "the store is closed after a failed reopen ({}); it is retried",
+                self.fault().unwrap_or_default()
+            ))
+        })
+    }
+
+    /// Why the last write failed (a full disk, an I/O error), while no write has succeeded
+    /// since. `None`: healthy.
+    pub fn fault(&self) -> Option<String> {
+        match self.fault.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn set_fault(&self, fault: Option<String>) {
+        let mut g = match self.fault.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if g.is_some() != fault.is_some() {
+            match &fault {
+                Some(why) => tracing::error!(error = %why, "store writes failing"),
+                None => tracing::warn!("store writes work again"),
+            }
+        }
+        *g = fault;
+    }
+
+    /// After a failed write: once the data directory's file system has [`MIN_FREE_BYTES`]
+    /// free again, reopens the database in place and proves it writable with a probe write,
+    /// so writes work again without a restart. Does nothing while healthy. Waits for
+    /// operations in flight on the old database (they hold it briefly). Answers whether the
+    /// store is healthy now.
+    pub fn recover(&self) -> bool {
+        if self.fault().is_none() {
+            return true;
+        }
+        match fs2::available_space(self.dir.as_path()) {
+            Ok(free) if free >= MIN_FREE_BYTES => {}
+            Ok(_) => return false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the free space of the data directory");
+                return false;
+            }
+        }
+        let mut slot = match self.engine.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        // The old database must be closed (its file lock released) before it can reopen.
+        drop(slot.take());
+        match Engine::open(&self.dir) {
+            Ok(engine) => {
+                *slot = Some(Arc::new(engine));
+                drop(slot);
+                let probe = self
+                    .engine()
+                    .and_then(|e| Ok(e.admin.insert(KEY_PROBE, &b"ok"[..])?));
+                self.noted(probe).is_ok() && self.flush().is_ok()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reopening the store failed; it will be retried");
+                self.set_fault(Some(e.to_string()));
+                false
+            }
+        }
+    }
+
     fn migrate_legacy(&self) -> Result<(), StoreError> {
-        let Some(bytes) = self.config.get(KEY_COMPANY)? else {
+        let Some(bytes) = self.engine()?.config.get(KEY_COMPANY)? else {
             return Ok(());
         };
         let cfg =
@@ -144,7 +299,8 @@ impl Store {
     }
 
     pub(crate) fn tree(&self, name: &'static str) -> Result<sled::Tree, StoreError> {
-        self.trees
+        self.engine()?
+            .trees
             .get(name)
             .cloned()
             .ok_or_else(|| StoreError::Engine(format!("tree {name} is not open")))
@@ -198,12 +354,12 @@ impl Store {
         if drop_legacy {
             let mut batch = sled::Batch::default();
             batch.remove(KEY_COMPANY);
-            trees.push(self.config.clone());
+            trees.push(self.engine()?.config.clone());
             batches.push(batch);
         }
         if !trees.is_empty() {
             use sled::Transactional;
-            trees
+            let done = trees
                 .as_slice()
                 .transaction(|views| {
                     for (view, batch) in views.iter().zip(&batches) {
@@ -211,7 +367,13 @@ impl Store {
                     }
                     Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
                 })
-                .map_err(|e| StoreError::Engine(format!("transaction: {e:?}")))?;
+                .map_err(|e| match e {
+                    sled::transaction::TransactionError::Storage(e) => StoreError::from(e),
+                    sled::transaction::TransactionError::Abort(()) => {
+                        StoreError::Engine("transaction aborted".into())
+                    }
+                });
+            self.noted(done)?;
         }
         self.flush()
     }
@@ -272,7 +434,7 @@ impl Store {
         Ok(self
             .tree(repo::TREE_SETTINGS)?
             .contains_key(repo::KEY_SETTINGS)?
-            || self.config.contains_key(KEY_COMPANY)?)
+            || self.engine()?.config.contains_key(KEY_COMPANY)?)
     }
 
     /// The stored company configuration, or `None` on a fresh store. Same as
@@ -308,14 +470,15 @@ impl Store {
             key.extend_from_slice(cdr.call_id.as_bytes());
             batch.insert(key, envelope::encode(envelope::CDR_VERSION, cdr)?);
         }
-        self.cdr.apply_batch(batch)?;
+        let applied = self.engine()?.cdr.apply_batch(batch);
+        self.noted(applied.map_err(StoreError::from))?;
         self.flush()
     }
 
     /// The newest `limit` CDRs, newest first.
     pub fn recent_cdrs(&self, limit: usize) -> Result<Vec<Cdr>, StoreError> {
         let mut out = Vec::new();
-        for item in self.cdr.iter().rev().take(limit) {
+        for item in self.engine()?.cdr.iter().rev().take(limit) {
             let (k, v) = item?;
             let cdr = envelope::decode::<Cdr>(&v).map_err(|reason| StoreError::Decode {
                 tree: TREE_CDR,
@@ -329,13 +492,24 @@ impl Store {
 
     /// Number of stored CDRs.
     pub fn cdr_count(&self) -> usize {
-        self.cdr.len()
+        self.engine().map_or(0, |e| e.cdr.len())
     }
 
     /// Makes every write so far durable.
+    /// A failure is remembered as the store's [`Store::fault`] until a flush succeeds.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        let flushed = self.engine()?.db.flush().map_err(StoreError::from);
+        self.noted(flushed.map(|_| ()))?;
+        self.set_fault(None);
         Ok(())
+    }
+
+    /// Remembers a failed write as the store's fault.
+    pub(crate) fn noted<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &r {
+            self.set_fault(Some(e.to_string()));
+        }
+        r
     }
 
     /// A cheap liveness probe for `/health`: the engine answers a read.
@@ -363,6 +537,13 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
             {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
+                let dir = path.parent().unwrap_or(path);
+                return Err(StoreError::InUse(dir.display().to_string()));
             }
             Err(e) => return Err(e.into()),
         }
@@ -462,11 +643,21 @@ mod tests {
             // What an older binary wrote (as JSON: its bincode records of a non-empty
             // directory could not be read back at all).
             let legacy = envelope::encode_json(1, &cfg).unwrap();
-            store.config.insert(KEY_COMPANY, legacy).unwrap();
+            store
+                .engine()
+                .unwrap()
+                .config
+                .insert(KEY_COMPANY, legacy)
+                .unwrap();
             store.flush().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        assert!(!store.config.contains_key(KEY_COMPANY).unwrap());
+        assert!(!store
+            .engine()
+            .unwrap()
+            .config
+            .contains_key(KEY_COMPANY)
+            .unwrap());
         assert!(store.is_initialized().unwrap());
         let snap = store.load_config().unwrap().unwrap();
         assert_eq!(snap.employees, cfg.employees);
@@ -476,7 +667,12 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             let legacy = envelope::encode(1, &CompanyConfig::default()).unwrap();
-            store.config.insert(KEY_COMPANY, legacy).unwrap();
+            store
+                .engine()
+                .unwrap()
+                .config
+                .insert(KEY_COMPANY, legacy)
+                .unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.load_config().unwrap(), Some(CompanyConfig::default()));

@@ -35,14 +35,15 @@ impl Store {
         let mut key = r.start_unix_ms.to_be_bytes().to_vec();
         key.extend_from_slice(r.call_id.as_bytes());
         let bytes = envelope::encode(<RecordingMeta as envelope::Migrate>::CURRENT, r)?;
-        self.recordings.insert(key, bytes)?;
+        let done = self.engine()?.recordings.insert(key, bytes);
+        self.noted(done.map_err(StoreError::from))?;
         self.flush()
     }
 
     /// The newest `limit` recordings, newest first.
     pub fn recent_recordings(&self, limit: usize) -> Result<Vec<RecordingMeta>, StoreError> {
         let mut out = Vec::new();
-        for item in self.recordings.iter().rev().take(limit) {
+        for item in self.engine()?.recordings.iter().rev().take(limit) {
             let (k, v) = item?;
             out.push(envelope::decode::<RecordingMeta>(&v).map_err(|reason| {
                 StoreError::Decode {

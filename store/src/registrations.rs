@@ -40,20 +40,25 @@ impl Store {
     /// Adds or refreshes a binding; durable when this returns.
     pub fn put_binding(&self, b: &Binding) -> Result<(), StoreError> {
         let bytes = envelope::encode(<Binding as envelope::Migrate>::CURRENT, b)?;
-        self.registrations.insert(key(b.line, &b.contact), bytes)?;
+        let done = self
+            .engine()?
+            .registrations
+            .insert(key(b.line, &b.contact), bytes);
+        self.noted(done.map_err(StoreError::from))?;
         self.flush()
     }
 
     /// Removes one binding; durable when this returns.
     pub fn remove_binding(&self, line: SipLineId, contact: &str) -> Result<(), StoreError> {
-        self.registrations.remove(key(line, contact))?;
+        let done = self.engine()?.registrations.remove(key(line, contact));
+        self.noted(done.map_err(StoreError::from))?;
         self.flush()
     }
 
     /// Every stored binding (expired ones included; the registrar prunes them).
     pub fn bindings(&self) -> Result<Vec<Binding>, StoreError> {
         let mut out = Vec::new();
-        for item in self.registrations.iter() {
+        for item in self.engine()?.registrations.iter() {
             let (k, v) = item?;
             out.push(
                 envelope::decode::<Binding>(&v).map_err(|reason| StoreError::Decode {

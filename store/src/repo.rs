@@ -23,7 +23,7 @@
 
 use crate::integrity::{users_of, EntityRef, UsedBy};
 use crate::model::*;
-use crate::validate::{validate_config, ValidationError};
+use crate::validate::{validate_config, ValidationError, MAX_ID};
 use crate::{envelope, Store, StoreError};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -334,6 +334,21 @@ impl Entity for VirtualNumber {
     }
     fn entity_ref(id: &String) -> Option<EntityRef> {
         Some(EntityRef::Number(id.clone()))
+    }
+    /// Rules posted without an id get one (the docs promise it).
+    fn complete(&mut self, cfg: &CompanyConfig) {
+        let mut used: Vec<u64> = cfg
+            .numbers
+            .iter()
+            .filter(|n| n.number != self.number)
+            .flat_map(|n| n.rules.iter().map(|r| r.id.0))
+            .chain(self.rules.iter().map(|r| r.id.0))
+            .filter(|id| *id != 0)
+            .collect();
+        for rule in self.rules.iter_mut().filter(|r| r.id.0 == 0) {
+            rule.id = RuleId(fresh_id(used.iter().copied()));
+            used.push(rule.id.0);
+        }
     }
 }
 
@@ -697,30 +712,41 @@ impl Store {
     }
 }
 
+/// The id a new entity gets, given the ids in use: one past the largest in range, or, once
+/// [`MAX_ID`] is taken, the smallest free one. Never overflows; when every id in range is
+/// taken it answers `MAX_ID + 1`, which validation refuses (`id.range`).
+pub fn fresh_id(used: impl IntoIterator<Item = u64>) -> u64 {
+    let used: BTreeSet<u64> = used.into_iter().filter(|id| *id <= MAX_ID).collect();
+    match used.last() {
+        None => 1,
+        Some(&max) if max < MAX_ID => max + 1,
+        Some(_) => (1..=MAX_ID)
+            .zip(used.iter().copied().chain(std::iter::once(MAX_ID + 1)))
+            .find(|(want, have)| want != have)
+            .map_or(MAX_ID + 1, |(want, _)| want),
+    }
+}
+
 /// The next free rule id in `cfg`.
 pub fn next_rule_id(cfg: &CompanyConfig) -> RuleId {
-    let max = cfg
-        .numbers
-        .iter()
-        .flat_map(|n| n.rules.iter().map(|r| r.id.0))
-        .max()
-        .unwrap_or(0);
-    RuleId(max + 1)
+    RuleId(fresh_id(
+        cfg.numbers
+            .iter()
+            .flat_map(|n| n.rules.iter().map(|r| r.id.0)),
+    ))
 }
 
 /// The next free SIP line id in `cfg`.
 pub fn next_sip_line_id(cfg: &CompanyConfig) -> SipLineId {
-    let max = cfg
-        .employees
-        .iter()
-        .flat_map(|e| e.phones.iter())
-        .filter_map(|p| match p {
-            Phone::SipLine(l) => Some(l.id.0),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
-    SipLineId(max + 1)
+    SipLineId(fresh_id(
+        cfg.employees
+            .iter()
+            .flat_map(|e| e.phones.iter())
+            .filter_map(|p| match p {
+                Phone::SipLine(l) => Some(l.id.0),
+                _ => None,
+            }),
+    ))
 }
 
 /// The repository of one entity kind. Reads go straight to its tree; writes go through
@@ -781,16 +807,18 @@ impl<T: Entity> Repo<'_, T> {
         self.list(page, |e| e.label().to_lowercase().contains(&q))
     }
 
-    /// The next id a new entity would get (max + 1), for kinds with generated ids.
+    /// The next id a new entity would get ([`fresh_id`]), for kinds with generated ids.
     pub fn next_id(&self) -> Result<Option<T::Id>, StoreError> {
-        let max = match self.tree()?.last()? {
-            None => 0,
-            Some((k, v)) => {
-                let e: T = decode_entity(T::TREE, &k, &v)?;
-                T::numeric(&e.id()).unwrap_or(0)
+        let mut used = Vec::new();
+        for item in self.tree()?.iter() {
+            let (k, v) = item?;
+            let e: T = decode_entity(T::TREE, &k, &v)?;
+            match T::numeric(&e.id()) {
+                Some(n) => used.push(n),
+                None => return Ok(None),
             }
-        };
-        Ok(T::from_numeric(max + 1))
+        }
+        Ok(T::from_numeric(fresh_id(used)))
     }
 
     /// Creates `entity`. A generated-id kind with id 0 gets the next id, then what the box
@@ -798,12 +826,8 @@ impl<T: Entity> Repo<'_, T> {
     pub fn create(&self, mut entity: T) -> WriteResult<T> {
         self.store.modify(|cfg| {
             if T::numeric(&entity.id()) == Some(0) {
-                let max = T::all(cfg)
-                    .iter()
-                    .filter_map(|e| T::numeric(&e.id()))
-                    .max()
-                    .unwrap_or(0);
-                if let Some(id) = T::from_numeric(max + 1) {
+                let used = T::all(cfg).iter().filter_map(|e| T::numeric(&e.id()));
+                if let Some(id) = T::from_numeric(fresh_id(used)) {
                     entity.set_id(id);
                 }
             }
@@ -878,6 +902,17 @@ mod tests {
                 .sum::<u32>(),
             100
         );
+    }
+
+    #[test]
+    fn fresh_ids_never_overflow() {
+        assert_eq!(fresh_id([]), 1);
+        assert_eq!(fresh_id([1, 2, 7]), 8);
+        // An id past the range (a legacy record) does not push new ids past it.
+        assert_eq!(fresh_id([3, u64::MAX]), 4);
+        // Once MAX_ID is taken, the smallest gap.
+        assert_eq!(fresh_id([1, 2, 4, MAX_ID]), 3);
+        assert_eq!(fresh_id([MAX_ID]), 1);
     }
 
     #[test]

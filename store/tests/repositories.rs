@@ -586,3 +586,40 @@ fn reopen(path: &std::path::Path) -> Store {
     }
     panic!("store did not reopen: {last:?}");
 }
+
+#[test]
+fn ids_near_2_pow_64_are_refused_and_creates_keep_working() {
+    let (_dir, store) = opened();
+    for id in [u64::MAX, vpbx_store::validate::MAX_ID + 1] {
+        match store.employees().create(employee(id, "150")).unwrap() {
+            Err(Rejection::Invalid(errors)) => {
+                assert!(
+                    errors
+                        .iter()
+                        .any(|e| e.rule == "id.range" && e.field.ends_with("].id")),
+                    "{errors:?}"
+                );
+            }
+            other => panic!("id {id}: {other:?}"),
+        }
+    }
+    // The largest id in range is accepted, and the next create still gets an id.
+    let top = store
+        .employees()
+        .create(employee(vpbx_store::validate::MAX_ID, "151"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(top.id.0, vpbx_store::validate::MAX_ID);
+    let next = store
+        .employees()
+        .create(employee(0, "152"))
+        .unwrap()
+        .unwrap();
+    assert!(next.id.0 >= 1 && next.id.0 < vpbx_store::validate::MAX_ID);
+    let again = store
+        .employees()
+        .create(employee(0, "153"))
+        .unwrap()
+        .unwrap();
+    assert_ne!(again.id, next.id);
+}

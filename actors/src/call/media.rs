@@ -125,7 +125,8 @@ impl CallActor {
             .snapshot
             .file(file)
             .ok_or_else(|| format!("file {file} is not in the file base"))?;
-        let path = self.deps.data_dir.join(&meta.path);
+        let path = vpbx_store::files::confine(&self.deps.data_dir, &meta.path)
+            .map_err(|e| format!("file {file}: {e}"))?;
         self.deps
             .media
             .prompts()

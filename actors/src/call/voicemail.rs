@@ -111,12 +111,16 @@ impl CallActor {
                 vm.greeting = false;
                 let now = self.deps.clock.unix_ms();
                 vm.started = Some(now);
-                let path = self.deps.data_dir.join(&vm.path);
                 let spec = vm.spec;
-                if let Some(media) = &self.caller.media {
-                    media.record_voicemail(id, path, spec);
+                match vpbx_store::files::confine(&self.deps.data_dir, &vm.path) {
+                    Ok(path) => {
+                        if let Some(media) = &self.caller.media {
+                            media.record_voicemail(id, path, spec);
+                        }
+                        self.note("voicemail: recording after the beep".into());
+                    }
+                    Err(e) => self.note(format!("voicemail: not recorded: {e}")),
                 }
-                self.note("voicemail: recording after the beep".into());
                 None
             }
             MediaEvent::VoicemailDone {

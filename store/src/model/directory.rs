@@ -204,7 +204,7 @@ pub struct FileMeta {
     pub id: FileId,
     /// Name shown to the admin.
     pub name: String,
-    /// Path relative to the data directory (or absolute).
+    /// Path relative to the data directory (never absolute, no `..`: [`crate::files`]).
     pub path: String,
     /// What the file is.
     #[serde(default)]

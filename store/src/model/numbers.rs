@@ -32,7 +32,8 @@ pub struct VirtualNumber {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
-    /// Id.
+    /// Id; left out (0) when creating through the API, which assigns one.
+    #[serde(default)]
     pub id: RuleId,
     /// Name shown to the admin.
     pub name: String,

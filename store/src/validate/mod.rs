@@ -36,6 +36,7 @@ use std::collections::BTreeMap;
 
 mod address_book;
 mod directory;
+mod ids;
 mod number_lists;
 mod numbers;
 mod scenarios;
@@ -47,6 +48,8 @@ mod values;
 
 use address_book::address_book;
 use directory::{employees, groups};
+use ids::ids;
+pub use ids::MAX_ID;
 use number_lists::number_lists;
 use numbers::numbers;
 pub use scenarios::scenario_warnings;
@@ -140,6 +143,13 @@ impl Sink {
 /// Checks the whole configuration; an empty list means valid.
 pub fn validate_config(cfg: &CompanyConfig) -> Vec<ValidationError> {
     let mut s = Sink(Vec::new());
+    ids(cfg, &mut s);
+    for (i, f) in cfg.files.iter().enumerate() {
+        s.all(
+            &format!("files[{i}].path"),
+            crate::files::path_violations(&f.path),
+        );
+    }
     settings(cfg, &mut s);
     employees(cfg, &mut s);
     groups(cfg, &mut s);
