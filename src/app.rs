@@ -39,6 +39,9 @@ pub enum StartError {
     /// The admin account.
     #[error("admin account: {0}")]
     Admin(#[from] crate::http::auth::AdminError),
+    /// The HTTP edge (bind, TLS).
+    #[error(transparent)]
+    Http(#[from] crate::http::StartError),
 }
 
 /// The process-wide Prometheus recorder (installed once; tests start several switches).
@@ -136,10 +139,14 @@ pub struct Running {
     pub registrar: Arc<sip::Registrar>,
     /// What the HTTP edge serves from (tests build the same app with `http::app`).
     pub http_state: crate::http::HttpState,
+    /// The HTTPS address bound (with `[http] tls`).
+    pub https_addr: Option<std::net::SocketAddr>,
+    /// The monitoring address bound (with `[http] monitoring_addr`).
+    pub monitoring_addr: Option<std::net::SocketAddr>,
     cdrs: CdrSink,
     sip: SipEdge,
     sip_runtime: SipRuntime,
-    http: actix_web::dev::ServerHandle,
+    http: Vec<actix_web::dev::ServerHandle>,
     arbiters: Vec<Arbiter>,
 }
 
@@ -274,14 +281,37 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
             registrar: registrar.clone(),
             trunks,
         }),
-        auth: Arc::new(crate::http::auth::AuthState::default()),
+        auth: Arc::new(crate::http::auth::AuthState::with(
+            crate::http::auth::AuthPolicy {
+                max_verifies: settings.http.login_verifies,
+                ..Default::default()
+            },
+            settings.security.trusted_networks.clone(),
+            settings.http.tls,
+        )),
+        server_header: if settings.http.server_version {
+            crate::http::SERVER_NAME_VERSION
+        } else {
+            crate::http::SERVER_NAME
+        },
     };
-    let server = crate::http::start(settings.http_addr, http_state.clone())?;
-    let http = server.handle();
-    actix_rt::spawn(server);
+    let listen = crate::http::Listen {
+        http_addr: settings.http_addr,
+        http: settings.http.clone(),
+        data_dir: settings.data_dir.clone(),
+    };
+    let started_http = crate::http::start(&listen, http_state.clone())?;
+    let (https_addr, monitoring_addr) = (started_http.https_addr, started_http.monitoring_addr);
+    let mut http = Vec::new();
+    for server in started_http.servers {
+        http.push(server.handle());
+        actix_rt::spawn(server);
+    }
     tracing::info!(
         sip = %settings.sip_addr,
         http = %settings.http_addr,
+        https = ?https_addr,
+        monitoring = ?monitoring_addr,
         data = %settings.data_dir.display(),
         "vpbx is up"
     );
@@ -293,6 +323,8 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         media,
         registrar,
         http_state,
+        https_addr,
+        monitoring_addr,
         cdrs,
         sip,
         sip_runtime,
@@ -318,7 +350,9 @@ impl Running {
         }
         // Give the leg tasks a moment to put their BYEs on the wire.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        self.http.stop(true).await;
+        for h in &self.http {
+            h.stop(true).await;
+        }
         self.sip.shutdown();
         drop(self.sip_runtime);
         for a in &self.arbiters {

@@ -78,6 +78,24 @@ pub struct Flags {
     /// in the demo document; for labs and tests).
     #[arg(long, env = "VPBX_DEMO_PASSWORDS")]
     pub demo_passwords: Option<DemoPasswords>,
+    /// Serve the admin API over HTTPS (`true`/`false`).
+    #[arg(long, env = "VPBX_TLS")]
+    pub tls: Option<bool>,
+    /// HTTPS listen address.
+    #[arg(long, env = "VPBX_HTTPS_ADDR")]
+    pub https_addr: Option<SocketAddr>,
+    /// Certificate chain (PEM) for HTTPS.
+    #[arg(long, env = "VPBX_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for HTTPS.
+    #[arg(long, env = "VPBX_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// With TLS, what the plain HTTP address does: `redirect` or `off`.
+    #[arg(long, env = "VPBX_PLAIN_HTTP")]
+    pub plain_http: Option<PlainHttp>,
+    /// Plain-HTTP address serving only /health and /metrics.
+    #[arg(long, env = "VPBX_MONITORING_ADDR")]
+    pub monitoring_addr: Option<SocketAddr>,
 }
 
 /// Where the demo lines' passwords come from on first start.
@@ -174,6 +192,59 @@ impl Default for SecuritySettings {
     }
 }
 
+/// What the plain-HTTP address does when the admin API is served over TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PlainHttp {
+    /// Answers every request with a permanent redirect to the HTTPS address.
+    #[default]
+    Redirect,
+    /// Not bound at all.
+    Off,
+}
+
+/// The HTTP edge (`[http]` in the settings file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Worker threads of the API server (at least 1); default 2.
+    pub workers: usize,
+    /// Admin password verifications (argon2, 19 MiB each) running at once; default 2.
+    pub login_verifies: usize,
+    /// Serve the admin API over HTTPS (rustls) at `https_addr`; default off.
+    pub tls: bool,
+    /// HTTPS listen address; default 127.0.0.1:8443.
+    pub https_addr: SocketAddr,
+    /// Certificate chain (PEM). With `tls` and no `cert`, a self-signed certificate is
+    /// generated into `<data_dir>/tls/` at first start and reused.
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of `cert`.
+    pub key: Option<PathBuf>,
+    /// With `tls`: what `http_addr` does (`redirect` or `off`).
+    pub plain_http: PlainHttp,
+    /// A separate plain-HTTP address serving only `/health` and `/metrics`, on its own thread,
+    /// so monitoring answers whatever the API's load (and without TLS).
+    pub monitoring_addr: Option<SocketAddr>,
+    /// Show the version in the `Server` header (`vpbx/0.1.0`); default the name only.
+    pub server_version: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            workers: 2,
+            login_verifies: 2,
+            tls: false,
+            https_addr: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            cert: None,
+            key: None,
+            plain_http: PlainHttp::Redirect,
+            monitoring_addr: None,
+            server_version: false,
+        }
+    }
+}
+
 /// The settings file.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -191,6 +262,7 @@ struct File {
     sip_threads: Option<usize>,
     digest_algorithms: Option<Vec<String>>,
     security: Option<SecuritySettings>,
+    http: Option<HttpSettings>,
     admin_password: Option<String>,
     min_session_expires_s: Option<u32>,
     qualify_interval_s: Option<u64>,
@@ -228,6 +300,8 @@ pub struct Settings {
     pub digest_algorithms: Vec<String>,
     /// Flood and auth-failure bans of the SIP edge.
     pub security: SecuritySettings,
+    /// The HTTP edge: workers, login verifies, TLS, monitoring address.
+    pub http: HttpSettings,
     /// Admin password for the first start (`VPBX_ADMIN_PASSWORD`, else the file's
     /// `admin_password`); ignored once a password is stored.
     pub admin_password: Option<Secret>,
@@ -357,6 +431,22 @@ impl Settings {
                     ..f
                 }
             },
+            http: {
+                let f = file.http.unwrap_or_default();
+                HttpSettings {
+                    tls: flags.tls.unwrap_or(f.tls),
+                    https_addr: flags.https_addr.unwrap_or(f.https_addr),
+                    cert: flags
+                        .tls_cert
+                        .clone()
+                        .or(f.cert)
+                        .map(|p| config_dir.join(p)),
+                    key: flags.tls_key.clone().or(f.key).map(|p| config_dir.join(p)),
+                    plain_http: flags.plain_http.unwrap_or(f.plain_http),
+                    monitoring_addr: flags.monitoring_addr.or(f.monitoring_addr),
+                    ..f
+                }
+            },
             admin_password: std::env::var("VPBX_ADMIN_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty())
@@ -402,6 +492,18 @@ impl Settings {
                     reason: format!("unknown algorithm {a:?}; use MD5 and/or SHA-256"),
                 });
             }
+        }
+        if s.http.workers == 0 || s.http.login_verifies == 0 {
+            return Err(SettingsError::Invalid {
+                field: "http.workers/http.login_verifies",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if s.http.cert.is_some() != s.http.key.is_some() {
+            return Err(SettingsError::Invalid {
+                field: "http.cert/http.key",
+                reason: "give both the certificate and its key, or neither".into(),
+            });
         }
         if s.rtp_timeout_s == 0 {
             return Err(SettingsError::Invalid {
@@ -538,5 +640,54 @@ mod tests {
             let e = Settings::load(&flags).unwrap_err().to_string();
             assert!(e.contains(field), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn http_table_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vpbx.toml");
+        let flags = Flags {
+            config: path.clone(),
+            ..Default::default()
+        };
+        std::fs::write(&path, "").unwrap();
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(s.http, HttpSettings::default());
+        assert!(!s.http.tls);
+        // The shipped file states the defaults.
+        let shipped = Flags {
+            config: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/vpbx.toml")),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::load(&shipped).unwrap().http,
+            HttpSettings::default()
+        );
+        std::fs::write(
+            &path,
+            "[http]\ntls = true\nworkers = 4\ncert = \"tls/c.pem\"\nkey = \"tls/k.pem\"\n\
+             plain_http = \"off\"\nmonitoring_addr = \"127.0.0.1:9100\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(&flags).unwrap();
+        assert!(s.http.tls);
+        assert_eq!(s.http.workers, 4);
+        assert_eq!(s.http.plain_http, PlainHttp::Off);
+        assert_eq!(s.http.cert, Some(dir.path().join("tls/c.pem")));
+        assert_eq!(
+            s.http.monitoring_addr,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        let off = Flags {
+            tls: Some(false),
+            ..flags.clone()
+        };
+        assert!(!Settings::load(&off).unwrap().http.tls);
+        std::fs::write(&path, "[http]\ncert = \"c.pem\"\n").unwrap();
+        let e = Settings::load(&flags).unwrap_err().to_string();
+        assert!(e.contains("http.cert"), "{e}");
+        std::fs::write(&path, "[http]\nworkers = 0\n").unwrap();
+        let e = Settings::load(&flags).unwrap_err().to_string();
+        assert!(e.contains("http.workers"), "{e}");
     }
 }

@@ -1,5 +1,5 @@
 //! Admin auth on the production app: 401 without credentials, session cookie + CSRF, bearer
-//! tokens, logout, password change revoking tokens, and the login lockout.
+//! tokens, logout, password change revoking tokens, and login throttling.
 #![allow(clippy::unwrap_used)]
 
 mod api_support;
@@ -183,9 +183,9 @@ async fn auth_cookie_csrf_bearer_logout_and_lockout() {
     vpbx::http::auth::set_admin_password(&sw.running().store, PASSWORD).unwrap();
     assert!(vpbx::http::auth::set_admin_password(&sw.running().store, "short").is_err());
 
-    // Lockout: 5 failures from one address → 429 with Retry-After, even for the right
-    // password; the account is locked for other addresses too; other addresses and user
-    // names still get ordinary answers.
+    // Throttling: 5 failures from one address → 429 with Retry-After, even for the right
+    // password; the account is not locked for other addresses (tests/http_edge.rs has the
+    // rest).
     let login_from = |ip: &str, user: &str, pw: &str| {
         TestRequest::post()
             .uri("/api/v1/auth/token")
@@ -198,22 +198,14 @@ async fn auth_cookie_csrf_bearer_logout_and_lockout() {
     }
     let r = send(&app, login_from("192.0.2.1", "admin", PASSWORD)).await;
     assert_eq!(r.status, 429, "{}", r.text);
-    let retry: u64 = r
-        .headers
-        .get("retry-after")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((800..=900).contains(&retry), "{retry}");
+    assert!(r.headers.contains_key("retry-after"));
     assert_eq!(r.json["error"], "locked");
     let r = send(&app, login_from("192.0.2.2", "admin", PASSWORD)).await;
-    assert_eq!(r.status, 429, "the account is locked from everywhere");
+    assert_eq!(r.status, 200, "the account is not locked from elsewhere");
     let r = send(&app, login_from("192.0.2.3", "operator", "x")).await;
     assert_eq!(
         r.status, 401,
-        "another address with another name is not locked"
+        "another address with another name is not throttled"
     );
     // A token issued before the lockout still works (lockout guards logins only).
     let r = send(

@@ -16,7 +16,7 @@ fn cdr(i: u64) -> Cdr {
         start_unix_ms: 1_790_000_000_000 + i * 1000,
         answer_unix_ms: None,
         end_unix_ms: 1_790_000_000_500 + i * 1000,
-        result: if i % 3 == 0 {
+        result: if i.is_multiple_of(3) {
             CallResult::Abandoned
         } else {
             CallResult::Answered

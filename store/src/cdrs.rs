@@ -70,7 +70,7 @@ fn hex(key: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() < 16 {
+    if !s.len().is_multiple_of(2) || s.len() < 16 {
         return None;
     }
     (0..s.len())
@@ -147,7 +147,7 @@ mod tests {
             call_id: id.into(),
             sip_call_id: format!("sip-{id}"),
             numa: numa.into(),
-            numb: if end % 2 == 0 {
+            numb: if end.is_multiple_of(2) {
                 "74950000000"
             } else {
                 "74950000001"
@@ -180,9 +180,9 @@ mod tests {
     fn filters_pages_and_cursors() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let all: Vec<Cdr> = (1..=10)
+        let all: Vec<Cdr> = (1u64..=10)
             .map(|i| {
-                let result = if i % 3 == 0 {
+                let result = if i.is_multiple_of(3) {
                     CallResult::Abandoned
                 } else {
                     CallResult::Answered
@@ -192,7 +192,7 @@ mod tests {
                     1000 + i,
                     &format!("7916000000{}", i % 2),
                     result,
-                    (i % 4 == 0).then_some(7),
+                    i.is_multiple_of(4).then_some(7),
                 )
             })
             .collect();

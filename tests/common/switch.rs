@@ -112,6 +112,7 @@ impl SwitchBuilder {
                 auth_fail_max: 0,
                 ..Default::default()
             },
+            http: Default::default(),
             admin_password: None,
             min_session_expires_s: 2,
             qualify_interval_s: 0,
