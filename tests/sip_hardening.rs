@@ -339,6 +339,8 @@ async fn failed_guesses_from_many_addresses_block_the_account_but_not_trusted_on
     let mut line = LinePhone::new(sw.sip, "102", P102).await;
     let r = line.dial("101", 40010).await;
     assert_eq!(r.status(), Some(403), "{}", r.start);
+    let warning = r.header("Warning").unwrap_or_default().to_string();
+    assert!(warning.contains("blocked"), "{warning}");
     assert_eq!(metric(&sw, "vpbx_sip_account_blocks_total").await, 1.0);
     sw.stop().await;
 }

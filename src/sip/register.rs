@@ -174,8 +174,7 @@ impl Registrar {
             _ => return challenge(false),
         }
         if let Some(why) = account_refusal(security, &creds.username, peer_ip) {
-            tracing::debug!(account = %creds.username, why, "attempt refused unverified");
-            return PhoneAuth::Refused;
+            return PhoneAuth::Throttled(why);
         }
         let snapshot = snapshots.current();
         let line = snapshot.sip_line_by_login(&creds.username);
