@@ -213,7 +213,11 @@ def register(sock, user, password, src):
     auth = (f'Authorization: Digest username="{user}", realm="{realm}", nonce="{nonce}", '
             f'uri="{uri}", response="{resp}", algorithm=MD5\r\n')
     sock.sendto(msg(auth), (HOST, SIP_PORT))
-    return recv()[0]
+    code, data = recv()
+    # A 403 whose Warning says "too many"/"blocked" was refused without checking the guess.
+    if code == 403 and re.search(r"Warning:[^\r\n]*(too many|blocked)", data):
+        return "refused unchecked"
+    return code
 
 
 def sip_guess(args):

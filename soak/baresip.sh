@@ -16,6 +16,9 @@
 # baresip 25191 (BARESIP_PHONE_PORT), SIPp 25192 / media 25194 (+2 video) (BARESIP_SIPP_PORT,
 # BARESIP_SIPP_MEDIA_PORT), rtp_count.py 25198 (BARESIP_COUNTER_PORT).
 set -euo pipefail
+# The demo lines get the passwords written in the company document (config/demo.yaml, or this
+# script's fixture) instead of random ones: the SIPp scenarios and phones here use them.
+export VPBX_DEMO_PASSWORDS=document
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 BIN=${VPBX_BIN:-${CARGO_TARGET_DIR:-target}/release/vpbx}

@@ -16,6 +16,9 @@
 #   INTEROP_SIPP_MEDIA_PORT [25080]  INTEROP_COUNTER_PORT [25090]
 #   INTEROP_KEEP_LOGS=1 keeps the temp dir (logs, SIP traces) even when everything passed.
 set -euo pipefail
+# The demo lines get the passwords written in the company document (config/demo.yaml, or this
+# script's fixture) instead of random ones: the SIPp scenarios and phones here use them.
+export VPBX_DEMO_PASSWORDS=document
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

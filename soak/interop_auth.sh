@@ -24,6 +24,9 @@
 #   AUTH_SIPP_PORT [25370]  AUTH_SIPP_MEDIA_PORT [25380]
 #   INTEROP_KEEP_LOGS=1 keeps the temp dir (logs, SIP traces) even when everything passed.
 set -euo pipefail
+# The demo lines get the passwords written in the company document (config/demo.yaml, or this
+# script's fixture) instead of random ones: the SIPp scenarios and phones here use them.
+export VPBX_DEMO_PASSWORDS=document
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -155,7 +155,12 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
     let started = crate::clock::monotonic_now();
     let prometheus = prometheus();
     let store = Store::open(&settings.data_dir)?;
-    let cfg = crate::demo::ensure_loaded(&store, &settings.data_dir, settings.demo.as_deref())?;
+    let cfg = crate::demo::ensure_loaded(
+        &store,
+        &settings.data_dir,
+        settings.demo.as_deref(),
+        settings.demo_passwords,
+    )?;
     let snapshots = Snapshots::new(cfg);
     let media = MediaEngine::new(MediaConfig {
         bind_ip: settings.rtp_ip,
@@ -245,7 +250,8 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
     let sip_runtime = SipRuntime::new(settings.sip_threads)?;
     let sip_config = SipConfig {
         addr: settings.sip_addr,
-        user_agent: format!("vpbx/{}", env!("CARGO_PKG_VERSION")),
+        user_agent: settings.sip_user_agent.clone(),
+        tcp: settings.sip_tcp.clone(),
         security: settings.security.clone(),
         min_session_expires_s: settings.min_session_expires_s,
         qualify_interval_s: settings.qualify_interval_s,

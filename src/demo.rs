@@ -6,10 +6,18 @@
 //! there when no file is found next to the document. The document is checked like an import
 //! (`vpbx_store::validate_config`: every validation rule, the scenario graphs included) before
 //! any file is copied, and written with `Store::replace_all` (one transaction).
+//!
+//! The demo lines' passwords are generated at first start ([`DemoPasswords::Random`], the
+//! default): a published password is the first thing a SIP scanner tries. Each is logged once
+//! and stays readable through the API (`GET /api/v1/employees/{id}`). `Document` keeps the
+//! passwords written in the document, for labs and tests that need known ones.
 
+use crate::settings::DemoPasswords;
+use rand::Rng;
 use std::path::{Path, PathBuf};
 use vpbx_actors::config_hub;
-use vpbx_store::{model::CompanyConfig, Store};
+use vpbx_store::model::{CompanyConfig, Phone};
+use vpbx_store::Store;
 
 const BUILTIN_DEMO: &str = include_str!("../config/demo.yaml");
 const BUILTIN_GREETING: &[u8] = include_bytes!("../config/prompts/greeting.wav");
@@ -38,6 +46,7 @@ pub fn ensure_loaded(
     store: &Store,
     data_dir: &Path,
     demo: Option<&Path>,
+    passwords: DemoPasswords,
 ) -> Result<CompanyConfig, DemoError> {
     if let Some(cfg) = store.load_config()? {
         return Ok(cfg);
@@ -52,7 +61,11 @@ pub fn ensure_loaded(
         ),
         _ => (BUILTIN_DEMO.to_string(), None),
     };
-    let cfg = vpbx_store::parse_document(&text)?;
+    let mut cfg = vpbx_store::parse_document(&text)?;
+    let generated = match passwords {
+        DemoPasswords::Random => fresh_passwords(&mut cfg, &mut rand::thread_rng()),
+        DemoPasswords::Document => Vec::new(),
+    };
     let errors = vpbx_store::validate_config(&cfg);
     if !errors.is_empty() {
         return Err(config_hub::ConfigError::Invalid(errors).into());
@@ -96,5 +109,77 @@ pub fn ensure_loaded(
         }
     }
     tracing::info!(company = %cfg.company, "first start: demo company loaded");
+    for (employee, login, password) in &generated {
+        // Shown once; afterwards in the API (GET /api/v1/employees/{employee}).
+        tracing::info!(
+            employee,
+            login = %login,
+            password = %password,
+            "demo SIP line password generated"
+        );
+    }
     Ok(cfg)
+}
+
+/// Gives every SIP line of `cfg` a new random password (as long and strong as the ones the box
+/// generates for new lines); returns (employee id, login, password) of each.
+fn fresh_passwords(cfg: &mut CompanyConfig, rng: &mut impl Rng) -> Vec<(u64, String, String)> {
+    let mut out = Vec::new();
+    for e in &mut cfg.employees {
+        for phone in &mut e.phones {
+            if let Phone::SipLine(l) = phone {
+                l.password = (0..vpbx_store::credentials::PASSWORD_LEN)
+                    .map(|_| char::from(rng.sample(rand::distributions::Alphanumeric)))
+                    .collect();
+                out.push((e.id.0, l.login.clone(), l.password.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line_passwords(cfg: &CompanyConfig) -> Vec<(String, String)> {
+        cfg.employees
+            .iter()
+            .flat_map(|e| e.phones.iter())
+            .filter_map(|p| match p {
+                Phone::SipLine(l) => Some((l.login.clone(), l.password.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn demo_line_passwords_are_generated_at_first_start_only() {
+        let document = line_passwords(&vpbx_store::parse_document(BUILTIN_DEMO).unwrap());
+        assert_eq!(document.len(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let cfg = ensure_loaded(&store, dir.path(), None, DemoPasswords::Random).unwrap();
+        let fresh = line_passwords(&cfg);
+        assert_eq!(fresh.len(), 2);
+        for ((login, pw), (doc_login, doc_pw)) in fresh.iter().zip(&document) {
+            assert_eq!(login, doc_login);
+            assert_ne!(pw, doc_pw, "line {login} kept the published password");
+            assert_eq!(pw.len(), vpbx_store::credentials::PASSWORD_LEN);
+            assert!(pw.bytes().all(|b| b.is_ascii_alphanumeric()));
+        }
+        assert_ne!(fresh[0].1, fresh[1].1);
+        // Stored: the next start reads them back unchanged.
+        let again = ensure_loaded(&store, dir.path(), None, DemoPasswords::Random).unwrap();
+        assert_eq!(line_passwords(&again), fresh);
+    }
+
+    #[test]
+    fn document_passwords_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let cfg = ensure_loaded(&store, dir.path(), None, DemoPasswords::Document).unwrap();
+        let document = line_passwords(&vpbx_store::parse_document(BUILTIN_DEMO).unwrap());
+        assert_eq!(line_passwords(&cfg), document);
+    }
 }

@@ -109,6 +109,16 @@ async fn wait_for_signal() {
     }
 }
 
+/// Raises the soft open-file limit to the hard one: every SIP TCP connection, RTP socket and
+/// HTTP client holds a descriptor, and the common soft default of 1,024 is easily exhausted. The
+/// SIP edge derives its connection caps from the result.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(open_files = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 fn run_switch(settings: Settings, config: &Path) -> ExitCode {
     init_logs(&settings);
     if config.is_file() {
@@ -119,6 +129,7 @@ fn run_switch(settings: Settings, config: &Path) -> ExitCode {
             "no settings file there: built-in defaults, environment and flags"
         );
     }
+    raise_open_file_limit();
     let system = actix_rt::System::new();
     let result = system.block_on(async move {
         let running = vpbx::app::start(&settings).await?;

@@ -64,6 +64,20 @@ pub struct Flags {
     /// Auth-failure ban in seconds.
     #[arg(long, env = "VPBX_AUTH_BAN_S")]
     pub auth_ban_s: Option<u64>,
+    /// This many failed digest authentications of one SIP account (from any untrusted
+    /// addresses) within its window block the account (0: off).
+    #[arg(long, env = "VPBX_ACCOUNT_FAIL_MAX")]
+    pub account_fail_max: Option<u32>,
+    /// Block of a SIP account in seconds.
+    #[arg(long, env = "VPBX_ACCOUNT_BLOCK_S")]
+    pub account_block_s: Option<u64>,
+    /// `User-Agent`/`Server` value of SIP messages (default `vpbx`, no version).
+    #[arg(long, env = "VPBX_SIP_USER_AGENT")]
+    pub sip_user_agent: Option<String>,
+    /// Passwords of the demo lines on first start: `random` (default) or `document` (as written
+    /// in the demo document; for labs and tests).
+    #[arg(long, env = "VPBX_DEMO_PASSWORDS")]
+    pub demo_passwords: Option<DemoPasswords>,
     /// Serve the admin API over HTTPS (`true`/`false`).
     #[arg(long, env = "VPBX_TLS")]
     pub tls: Option<bool>,
@@ -82,6 +96,48 @@ pub struct Flags {
     /// Plain-HTTP address serving only /health and /metrics.
     #[arg(long, env = "VPBX_MONITORING_ADDR")]
     pub monitoring_addr: Option<SocketAddr>,
+}
+
+/// Where the demo lines' passwords come from on first start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum DemoPasswords {
+    /// A fresh random password per line, logged once (and readable through the API).
+    #[default]
+    Random,
+    /// The passwords written in the demo document.
+    Document,
+}
+
+/// SIP over TCP (`[sip_tcp]`): connection caps and timeouts. A connection costs a file
+/// descriptor; the caps keep enough of them for UDP, RTP, HTTP and the store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipTcpSettings {
+    /// Most TCP connections at once (0: derived from the open-file limit, see `fd_reserve`).
+    pub max_connections: u32,
+    /// Most TCP connections from one address (an IPv6 /64) at once (0: derived from
+    /// `max_connections`). Trusted networks are exempt; the total cap still applies.
+    pub max_connections_per_ip: u32,
+    /// Descriptors kept out of the derived total for HTTP, the store, UDP and RTP.
+    pub fd_reserve: u32,
+    /// A new connection that sends no valid request within this many seconds is closed.
+    pub first_request_timeout_s: u64,
+    /// A connection that did is closed after this many seconds without a valid message or an
+    /// RFC 5626 keep-alive (CRLF ping).
+    pub idle_timeout_s: u64,
+}
+
+impl Default for SipTcpSettings {
+    fn default() -> Self {
+        SipTcpSettings {
+            max_connections: 0,
+            max_connections_per_ip: 0,
+            fd_reserve: 512,
+            first_request_timeout_s: 20,
+            idle_timeout_s: 300,
+        }
+    }
 }
 
 /// Per-source defences of the SIP edge (`[security]` in the settings file). 0 disables a limit.
@@ -105,6 +161,17 @@ pub struct SecuritySettings {
     pub auth_fail_window_s: u64,
     /// Auth-failure ban, seconds.
     pub auth_ban_s: u64,
+    /// Failed digest authentications of one SIP account, from untrusted addresses, that go
+    /// unanswered by delays; later ones wait 1 s, 2 s, 4 s… (capped at 60 s) before the next
+    /// attempt of that account is verified.
+    pub account_fail_free: u32,
+    /// This many failures of one account within `account_fail_window_s` block it from
+    /// untrusted addresses for `account_block_s` (0: no per-account limit).
+    pub account_fail_max: u32,
+    /// Per-account failure window, seconds.
+    pub account_fail_window_s: u64,
+    /// Per-account block, seconds.
+    pub account_block_s: u64,
 }
 
 impl Default for SecuritySettings {
@@ -117,6 +184,10 @@ impl Default for SecuritySettings {
             auth_fail_max: 10,
             auth_fail_window_s: 600,
             auth_ban_s: 600,
+            account_fail_free: 3,
+            account_fail_max: 10,
+            account_fail_window_s: 900,
+            account_block_s: 900,
         }
     }
 }
@@ -195,6 +266,9 @@ struct File {
     admin_password: Option<String>,
     min_session_expires_s: Option<u32>,
     qualify_interval_s: Option<u64>,
+    sip_user_agent: Option<String>,
+    sip_tcp: Option<SipTcpSettings>,
+    demo_passwords: Option<DemoPasswords>,
 }
 
 /// Effective settings.
@@ -235,6 +309,12 @@ pub struct Settings {
     pub min_session_expires_s: u32,
     /// Seconds between OPTIONS probes of registered contacts (0: no probing); default 30.
     pub qualify_interval_s: u64,
+    /// `User-Agent`/`Server` of SIP messages; default `vpbx` (no version: it helps attackers).
+    pub sip_user_agent: String,
+    /// SIP over TCP: connection caps and timeouts.
+    pub sip_tcp: SipTcpSettings,
+    /// Where the demo lines' passwords come from on first start; default random.
+    pub demo_passwords: DemoPasswords,
 }
 
 /// A secret setting: never printed by `Debug`.
@@ -346,6 +426,9 @@ impl Settings {
                     auth_fail_max: flags.auth_fail_max.unwrap_or(f.auth_fail_max),
                     auth_fail_window_s: flags.auth_fail_window_s.unwrap_or(f.auth_fail_window_s),
                     auth_ban_s: flags.auth_ban_s.unwrap_or(f.auth_ban_s),
+                    account_fail_max: flags.account_fail_max.unwrap_or(f.account_fail_max),
+                    account_block_s: flags.account_block_s.unwrap_or(f.account_block_s),
+                    ..f
                 }
             },
             http: {
@@ -369,7 +452,30 @@ impl Settings {
                 .filter(|p| !p.is_empty())
                 .or(file.admin_password)
                 .map(Secret),
+            sip_user_agent: flags
+                .sip_user_agent
+                .clone()
+                .or(file.sip_user_agent)
+                .unwrap_or_else(|| "vpbx".into()),
+            sip_tcp: file.sip_tcp.unwrap_or_default(),
+            demo_passwords: flags
+                .demo_passwords
+                .or(file.demo_passwords)
+                .unwrap_or_default(),
         };
+        let ua = &s.sip_user_agent;
+        if ua.is_empty() || ua.len() > 64 || !ua.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+            return Err(SettingsError::Invalid {
+                field: "sip_user_agent",
+                reason: format!("need 1 to 64 printable ASCII characters, got {ua:?}"),
+            });
+        }
+        if s.sip_tcp.first_request_timeout_s == 0 || s.sip_tcp.idle_timeout_s == 0 {
+            return Err(SettingsError::Invalid {
+                field: "sip_tcp.first_request_timeout_s/idle_timeout_s",
+                reason: "must be at least 1 second".into(),
+            });
+        }
         if s.rtp_ports.0 >= s.rtp_ports.1 || s.rtp_ports.0 < 1024 {
             return Err(SettingsError::Invalid {
                 field: "rtp_port_min/rtp_port_max",
@@ -485,6 +591,55 @@ mod tests {
         std::fs::write(&path, "[security]\ntrusted_networks = [\"10.0.0.1/8\"]\n").unwrap();
         let e = Settings::load(&flags).unwrap_err().to_string();
         assert!(e.contains("host bits"), "{e}");
+    }
+
+    #[test]
+    fn sip_edge_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vpbx.toml");
+        let flags = Flags {
+            config: path.clone(),
+            ..Default::default()
+        };
+        std::fs::write(&path, "").unwrap();
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(s.sip_user_agent, "vpbx");
+        assert_eq!(s.sip_tcp, SipTcpSettings::default());
+        assert_eq!(s.demo_passwords, DemoPasswords::Random);
+        std::fs::write(
+            &path,
+            "sip_user_agent = \"Acme\"\ndemo_passwords = \"document\"\n\
+             [sip_tcp]\nmax_connections_per_ip = 8\nfirst_request_timeout_s = 5\n\
+             [security]\naccount_fail_max = 4\n",
+        )
+        .unwrap();
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(s.sip_user_agent, "Acme");
+        assert_eq!(s.demo_passwords, DemoPasswords::Document);
+        assert_eq!(s.sip_tcp.max_connections_per_ip, 8);
+        assert_eq!(s.sip_tcp.first_request_timeout_s, 5);
+        assert_eq!(s.sip_tcp.idle_timeout_s, 300);
+        assert_eq!(s.security.account_fail_max, 4);
+        assert_eq!(s.security.account_block_s, 900);
+        // The shipped settings file reads.
+        let shipped = Flags {
+            config: Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vpbx.toml"),
+            ..Default::default()
+        };
+        let s = Settings::load(&shipped).unwrap();
+        assert_eq!(s.sip_tcp, SipTcpSettings::default());
+        assert_eq!(s.security, SecuritySettings::default());
+        for (text, field) in [
+            ("sip_user_agent = \"\"\n", "sip_user_agent"),
+            ("sip_user_agent = \"a\\nb\"\n", "sip_user_agent"),
+            ("[sip_tcp]\nidle_timeout_s = 0\n", "idle_timeout_s"),
+            ("[sip_tcp]\nmax_conns = 1\n", "max_conns"),
+            ("demo_passwords = \"known\"\n", "known"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = Settings::load(&flags).unwrap_err().to_string();
+            assert!(e.contains(field), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -48,7 +48,7 @@ async fn cancel_before_answer_gets_487() {
 
     let store = sw.running().store.clone();
     let mut cdrs = Vec::new();
-    for _ in 0..50 {
+    for _ in 0..3000 {
         cdrs = store.recent_cdrs(10).unwrap();
         if !cdrs.is_empty() {
             break;

@@ -47,7 +47,7 @@ async fn demo_number_plays_the_greeting_then_hangs_up() {
     // The CDR reaches the store.
     let store = sw.running().store.clone();
     let mut cdrs = Vec::new();
-    for _ in 0..50 {
+    for _ in 0..3000 {
         cdrs = store.recent_cdrs(10).unwrap();
         if !cdrs.is_empty() {
             break;

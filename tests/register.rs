@@ -209,6 +209,7 @@ async fn registrations_survive_a_restart_of_the_binary() {
                 &http.to_string(),
             ])
             .args(["--rtp-port-min", "36000", "--rtp-port-max", "36100"])
+            .args(["--demo-passwords", "document"])
             .env("RUST_LOG", "warn")
             .spawn()
             .unwrap()

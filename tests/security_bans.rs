@@ -31,6 +31,7 @@ async fn start(security: SecuritySettings) -> TestSwitch {
     settings.call_threads = Some(1);
     settings.sip_threads = Some(2);
     settings.security = security;
+    settings.demo_passwords = vpbx::settings::DemoPasswords::Document;
     let running = vpbx::app::start(&settings).await.unwrap();
     TestSwitch {
         running: Some(running),

@@ -54,7 +54,7 @@ async fn trunk_registers_carries_outbound_calls_and_delivers_dids() {
     carrier.respond(&reg2, 200, "OK", None, None).await;
     // The registration shows in /metrics (and `GET /api/v1/trunks/1/status`).
     let mut registered = false;
-    for _ in 0..50 {
+    for _ in 0..600 {
         let (_, m) = http_get(sw.http, "/metrics").await;
         if m.contains("vpbx_trunk_registered{trunk=\"Carrier\"} 1") {
             registered = true;

@@ -57,7 +57,7 @@ async fn voicemail_records_until_silence_then_the_scenario_goes_on() {
     caller.ok_to(&bye).await;
     let store = sw.running().store.clone();
     let mut meta = None;
-    for _ in 0..50 {
+    for _ in 0..600 {
         meta = store.recent_recordings(10).unwrap().into_iter().find(|r| {
             r.mono_path
                 .as_deref()
@@ -111,7 +111,7 @@ async fn the_employee_starts_and_stops_recording_with_a_talk_option() {
     }
     let store = sw.running().store.clone();
     let mut meta = None;
-    for _ in 0..50 {
+    for _ in 0..600 {
         meta = store
             .recent_recordings(10)
             .unwrap()

@@ -35,6 +35,8 @@ pub enum PhoneAuth {
     Challenge(Vec<String>),
     /// Bad credentials, or an unknown user (the same answer, so lines cannot be enumerated).
     Refused,
+    /// Not verified: the account is waiting out failed attempts or blocked (this says which).
+    Throttled(String),
 }
 
 /// An INVITE as plain data, with what the edge knows at its arrival.
@@ -98,6 +100,8 @@ pub enum Refusal {
     Challenge(Vec<String>),
     /// The phone's credentials are wrong, or its line is gone.
     BadCredentials,
+    /// The line's credentials were not checked: too many failed attempts (the reason).
+    AccountThrottled(String),
     /// A call the switch looked up and refuses; it is reported as a call.
     Call {
         /// Caller number (as sent, or the calling line's extension).
@@ -114,6 +118,10 @@ pub enum Refusal {
         /// Our minimum, seconds.
         min_se: u32,
     },
+    /// The INVITE has no Contact, so no dialog can be created (RFC 3261 §8.1.1.8: it must
+    /// carry one). Checked after routing, so a Contact-less RFC 2543 request to nowhere still
+    /// gets its routing answer.
+    NoContact,
     /// The dialog could not be created (after admission).
     NoDialog,
 }
@@ -163,6 +171,7 @@ impl Refusal {
                     .collect(),
             ),
             Refusal::BadCredentials => (403, Some("bad credentials".into()), vec![]),
+            Refusal::AccountThrottled(why) => (403, Some(why.clone()), vec![]),
             Refusal::Call { refused, .. } => {
                 let code = match refused {
                     Refused::Number(NotRouted::UnknownNumber) => 404,
@@ -186,6 +195,7 @@ impl Refusal {
                 Some("session interval too small".into()),
                 vec![ReplyHeader::MinSe(*min_se)],
             ),
+            Refusal::NoContact => (400, Some("missing Contact header".into()), vec![]),
             Refusal::NoDialog => (500, Some("cannot create dialog".into()), vec![]),
         };
         Reply {
@@ -248,6 +258,7 @@ pub fn admit(view: &InviteView, cfg: &CompanyConfig, unix_ms: u64) -> Result<Adm
             Some(PhoneAuth::Line(login)) => login,
             Some(PhoneAuth::Challenge(values)) => return Err(Refusal::Challenge(values.clone())),
             Some(PhoneAuth::Refused) | None => return Err(Refusal::BadCredentials),
+            Some(PhoneAuth::Throttled(why)) => return Err(Refusal::AccountThrottled(why.clone())),
         };
         let (employee, line) = cfg
             .sip_line_by_login(login)
@@ -598,6 +609,7 @@ mod tests {
             (Refusal::BadSdp("x".into()), 400),
             (Refusal::Challenge(vec![]), 407),
             (Refusal::BadCredentials, 403),
+            (Refusal::AccountThrottled("account blocked".into()), 403),
             (call(NotRouted::UnknownNumber.into()), 404),
             (
                 call(
@@ -628,6 +640,7 @@ mod tests {
             (call(PhoneRefused::NoTrunk.into()), 403),
             (Refusal::Starting, 503),
             (Refusal::SessionIntervalTooSmall { min_se: 90 }, 422),
+            (Refusal::NoContact, 400),
             (Refusal::NoDialog, 500),
         ];
         for (refusal, code) in table {

@@ -79,6 +79,8 @@ pub struct SipConfig {
     pub user_agent: String,
     /// Flood and auth-failure bans.
     pub security: crate::settings::SecuritySettings,
+    /// SIP over TCP: connection caps and timeouts.
+    pub tcp: crate::settings::SipTcpSettings,
     /// Smallest session interval accepted (RFC 4028 `Min-SE`).
     pub min_session_expires_s: u32,
     /// Seconds between OPTIONS probes of registered contacts (0: none).
@@ -202,11 +204,33 @@ pub async fn start(
     let listeners = vec![format!("udp:{}", cfg.addr), format!("tcp:{}", cfg.addr)];
     let accepting = Arc::new(AtomicBool::new(true));
 
+    let nofile = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .ok()
+        .map(|(soft, _)| soft);
+    let tcp_limits =
+        transport::TcpLimits::resolve(&cfg.tcp, &cfg.security.trusted_networks, nofile);
+    if let Some(n) = nofile {
+        if tcp_limits.max_total as u64 + u64::from(cfg.tcp.fd_reserve) > n {
+            warn!(
+                open_files = n,
+                max_connections = tcp_limits.max_total,
+                fd_reserve = cfg.tcp.fd_reserve,
+                "sip_tcp.max_connections leaves fewer descriptors than fd_reserve for the rest"
+            );
+        }
+    }
+    info!(
+        open_files = ?nofile,
+        max_connections = tcp_limits.max_total,
+        max_connections_per_ip = tcp_limits.max_per_source,
+        "SIP TCP connection caps"
+    );
     tokio::spawn(transport::serve_tcp(
         tcp,
         endpoint.inner.clone(),
         security.clone(),
         cfg.user_agent.clone(),
+        tcp_limits,
         cancel.child_token(),
     ));
     let inner = endpoint.inner.clone();
@@ -360,6 +384,14 @@ impl Router {
         let Some(children) = self.ctx.registry.children() else {
             return self.refuse(&mut tx, &view, Refusal::Starting, now).await;
         };
+        if !tx
+            .original
+            .headers
+            .iter()
+            .any(|h| matches!(h, Header::Contact(_)))
+        {
+            return self.refuse(&mut tx, &view, Refusal::NoContact, now).await;
+        }
         fix_nat_contact(&mut tx);
         let Some((dialog, state_rx)) = self.server_dialog(&tx) else {
             return self.refuse(&mut tx, &view, Refusal::NoDialog, now).await;

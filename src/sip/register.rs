@@ -5,7 +5,7 @@
 use super::digest::{self, NonceCheck, NonceKey};
 use super::invite::PhoneAuth;
 use super::registrar::{Change, Contacts, Limits, Outcome, Register, Table};
-use super::security::Security;
+use super::security::{AccountCheck, Security};
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
@@ -173,12 +173,16 @@ impl Registrar {
             NonceCheck::Stale => return challenge(true),
             _ => return challenge(false),
         }
+        if let Some(why) = account_refusal(security, &creds.username, peer_ip) {
+            return PhoneAuth::Throttled(why);
+        }
         let snapshot = snapshots.current();
         let line = snapshot.sip_line_by_login(&creds.username);
         let password = line.map(|(_, l)| l.password.as_str());
         match (digest::verify(&creds, method, &self.realm, password), line) {
             (Ok(()), Some((_, l))) => PhoneAuth::Line(l.login.clone()),
             _ => {
+                security.account_failed(&creds.username, peer_ip);
                 metrics::counter!("vpbx_sip_auth_failures_total", "method" => method.to_string())
                     .increment(1);
                 warn!(
@@ -191,6 +195,26 @@ impl Registrar {
                 PhoneAuth::Refused
             }
         }
+    }
+}
+
+/// Why an attempt on `login` is refused without verifying it (see
+/// [`Accounts`](super::security::Accounts)), or None to verify it.
+fn account_refusal(
+    security: &Security,
+    login: &str,
+    peer_ip: Option<std::net::IpAddr>,
+) -> Option<String> {
+    match security.account_check(login, peer_ip) {
+        AccountCheck::Verify => None,
+        AccountCheck::Wait(ms) => Some(format!(
+            "too many failed authentications for this account; retry in {} s",
+            ms.div_ceil(1000)
+        )),
+        AccountCheck::Blocked(ms) => Some(format!(
+            "account blocked after too many failed authentications; retry in {} s",
+            ms.div_ceil(1000)
+        )),
     }
 }
 
@@ -328,6 +352,9 @@ pub async fn handle(
             return send(tx, 401, headers).await;
         }
     }
+    if let Some(why) = account_refusal(security, &creds.username, peer_ip) {
+        return send(tx, 403, vec![warning(&why)]).await;
+    }
     let snapshot = snapshots.current();
     let line = snapshot.sip_line_by_login(&creds.username);
     let password = line.map(|(_, l)| l.password.as_str());
@@ -345,6 +372,7 @@ pub async fn handle(
             source = %source.1,
             "REGISTER with bad credentials"
         );
+        security.account_failed(&creds.username, peer_ip);
         if let Some(ip) = peer_ip {
             security.auth_failed(ip);
         }

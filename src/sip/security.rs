@@ -2,10 +2,17 @@
 //! `pike_requests` requests in `pike_window_s` → banned for `pike_ban_s`) and an auth-failure ban
 //! (like fail2ban's Asterisk jail: more than `auth_fail_max` failed authentications in
 //! `auth_fail_window_s` → banned for `auth_ban_s`). Banned sources are dropped silently at the
-//! gate. A limit of 0 disables that limit.
+//! gate. A limit of 0 disables that limit. Sources in `trusted_networks` are never banned (their
+//! requests are still authenticated).
 //!
-//! [`Guard`] is the pure core (time is an argument, in ms); [`Security`] is the shell with the
-//! clock, the log's security events and the `/metrics` counters.
+//! Per account ([`Accounts`]): failed digest authentications of one SIP login are counted across
+//! every untrusted address, so spreading guesses over many sources does not help; past a few
+//! failures each next attempt waits a growing delay, and `account_fail_max` failures block the
+//! account from untrusted addresses for `account_block_s`. Attempts refused this way are not
+//! verified at all, so they tell a guesser nothing.
+//!
+//! [`Guard`] and [`Accounts`] are the pure cores (time is an argument, in ms); [`Security`] is
+//! the shell with the clock, the log's security events and the `/metrics` counters.
 
 use crate::settings::SecuritySettings;
 use std::collections::{HashMap, VecDeque};
@@ -95,6 +102,10 @@ impl Guard {
             .is_some_and(|s| s.banned_until > now_ms)
     }
 
+    fn trusted(&self, ip: IpAddr) -> bool {
+        crate::cidr::any_contains(&self.limits.trusted_networks, ip)
+    }
+
     fn source(&mut self, ip: IpAddr, now_ms: u64) -> Option<&mut Source> {
         self.calls += 1;
         if self.calls & 4095 == 0 || self.sources.len() >= MAX_SOURCES {
@@ -125,7 +136,7 @@ impl Guard {
             return Admit::Banned;
         }
         let l = self.limits.clone();
-        if l.pike_requests == 0 || l.pike_window_s == 0 {
+        if l.pike_requests == 0 || l.pike_window_s == 0 || self.trusted(ip) {
             return Admit::Allow;
         }
         let Some(s) = self.source(ip, now_ms) else {
@@ -156,7 +167,11 @@ impl Guard {
     /// An authentication from `ip` failed; Some if this bans the source.
     pub fn on_auth_failure(&mut self, ip: IpAddr, now_ms: u64) -> Option<BanReason> {
         let l = self.limits.clone();
-        if l.auth_fail_max == 0 || l.auth_fail_window_s == 0 || self.is_banned(ip, now_ms) {
+        if l.auth_fail_max == 0
+            || l.auth_fail_window_s == 0
+            || self.is_banned(ip, now_ms)
+            || self.trusted(ip)
+        {
             return None;
         }
         let s = self.source(ip, now_ms)?;
@@ -179,9 +194,128 @@ impl Guard {
     }
 }
 
+/// Longest wait between two verified attempts of one account.
+const MAX_ACCOUNT_DELAY_MS: u64 = 60_000;
+/// Most accounts (logins, known or not) tracked at once; past this, idle ones are forgotten
+/// first and then new logins are not tracked.
+const MAX_ACCOUNTS: usize = 50_000;
+
+/// What to do with a digest attempt on an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountCheck {
+    /// Verify the credentials.
+    Verify,
+    /// Too soon after the last failure: refuse unverified; the next attempt is verified after
+    /// this many ms.
+    Wait(u64),
+    /// The account is blocked from untrusted addresses for this many more ms.
+    Blocked(u64),
+}
+
+/// The tracked key of a login: at most 64 bytes (logins are short; this bounds the memory a
+/// spray of long made-up names can take).
+fn account_key(login: &str) -> &str {
+    let mut end = login.len().min(64);
+    while !login.is_char_boundary(end) {
+        end -= 1;
+    }
+    &login[..end]
+}
+
+#[derive(Debug, Default)]
+struct Account {
+    failures: VecDeque<u64>,
+    next_try: u64,
+    blocked_until: u64,
+    last_seen: u64,
+}
+
+/// The per-account core: failed authentications of each login from untrusted addresses.
+#[derive(Debug)]
+pub struct Accounts {
+    limits: SecuritySettings,
+    accounts: HashMap<String, Account>,
+}
+
+impl Accounts {
+    /// A tracker with these limits.
+    pub fn new(limits: SecuritySettings) -> Self {
+        Accounts {
+            limits,
+            accounts: HashMap::new(),
+        }
+    }
+
+    fn off(&self, trusted: bool) -> bool {
+        trusted || self.limits.account_fail_max == 0 || self.limits.account_fail_window_s == 0
+    }
+
+    /// Whether an attempt on `login` at `now_ms` is verified; `trusted`: the source is in the
+    /// trusted networks (always verified).
+    pub fn check(&self, login: &str, trusted: bool, now_ms: u64) -> AccountCheck {
+        if self.off(trusted) {
+            return AccountCheck::Verify;
+        }
+        match self.accounts.get(account_key(login)) {
+            Some(a) if a.blocked_until > now_ms => AccountCheck::Blocked(a.blocked_until - now_ms),
+            Some(a) if a.next_try > now_ms => AccountCheck::Wait(a.next_try - now_ms),
+            _ => AccountCheck::Verify,
+        }
+    }
+
+    /// A verified attempt on `login` failed; Some(block in ms) if this blocks the account.
+    pub fn on_failure(&mut self, login: &str, trusted: bool, now_ms: u64) -> Option<u64> {
+        if self.off(trusted) {
+            return None;
+        }
+        let l = self.limits.clone();
+        let login = account_key(login);
+        if self.accounts.len() >= MAX_ACCOUNTS && !self.accounts.contains_key(login) {
+            let keep_ms = l.account_fail_window_s * 1000;
+            self.accounts.retain(|_, a| {
+                a.blocked_until > now_ms || now_ms.saturating_sub(a.last_seen) < keep_ms
+            });
+            if self.accounts.len() >= MAX_ACCOUNTS {
+                return None;
+            }
+        }
+        let a = self.accounts.entry(login.to_string()).or_default();
+        a.last_seen = now_ms;
+        a.failures.push_back(now_ms);
+        let window_ms = l.account_fail_window_s * 1000;
+        while a
+            .failures
+            .front()
+            .is_some_and(|t| now_ms.saturating_sub(*t) >= window_ms)
+        {
+            a.failures.pop_front();
+        }
+        let n = a.failures.len() as u64;
+        if n >= u64::from(l.account_fail_max) {
+            a.failures.clear();
+            a.next_try = 0;
+            let block_ms = l.account_block_s * 1000;
+            a.blocked_until = now_ms + block_ms;
+            return Some(block_ms);
+        }
+        let free = u64::from(l.account_fail_free);
+        if n > free {
+            let doublings = (n - free - 1).min(16) as u32;
+            a.next_try = now_ms + (1000u64 << doublings).min(MAX_ACCOUNT_DELAY_MS);
+        }
+        None
+    }
+
+    /// Accounts tracked now (for tests).
+    pub fn tracked(&self) -> usize {
+        self.accounts.len()
+    }
+}
+
 /// The shell: a [`Guard`] behind a lock, with the clock, security log events and counters.
 pub struct Security {
     guard: Mutex<Guard>,
+    accounts: Mutex<Accounts>,
     epoch: std::time::Instant,
     limits: SecuritySettings,
 }
@@ -196,8 +330,13 @@ impl Security {
             metrics::counter!("vpbx_sip_dropped_total", "reason" => reason).increment(0);
         }
         metrics::counter!("vpbx_sip_auth_failures_total", "method" => "REGISTER").increment(0);
+        metrics::counter!("vpbx_sip_account_blocks_total").increment(0);
+        for reason in ["wait", "blocked"] {
+            metrics::counter!("vpbx_sip_account_refusals_total", "reason" => reason).increment(0);
+        }
         Security {
             guard: Mutex::new(Guard::new(limits.clone())),
+            accounts: Mutex::new(Accounts::new(limits.clone())),
             epoch: crate::clock::monotonic_now(),
             limits,
         }
@@ -248,6 +387,48 @@ impl Security {
         }
     }
 
+    fn trusted(&self, ip: Option<IpAddr>) -> bool {
+        ip.is_some_and(|ip| crate::cidr::any_contains(&self.limits.trusted_networks, ip))
+    }
+
+    /// Whether to verify a digest attempt on `login` from `ip` (see [`Accounts`]); a refusal is
+    /// counted in `vpbx_sip_account_refusals_total`.
+    pub fn account_check(&self, login: &str, ip: Option<IpAddr>) -> AccountCheck {
+        let now = self.now_ms();
+        let trusted = self.trusted(ip);
+        let check = match self.accounts.lock() {
+            Ok(a) => a.check(login, trusted, now),
+            Err(p) => p.into_inner().check(login, trusted, now),
+        };
+        let reason = match check {
+            AccountCheck::Verify => return check,
+            AccountCheck::Wait(_) => "wait",
+            AccountCheck::Blocked(_) => "blocked",
+        };
+        metrics::counter!("vpbx_sip_account_refusals_total", "reason" => reason).increment(1);
+        check
+    }
+
+    /// A digest authentication of `login` from `ip` failed verification.
+    pub fn account_failed(&self, login: &str, ip: Option<IpAddr>) {
+        let now = self.now_ms();
+        let trusted = self.trusted(ip);
+        let blocked = match self.accounts.lock() {
+            Ok(mut a) => a.on_failure(login, trusted, now),
+            Err(p) => p.into_inner().on_failure(login, trusted, now),
+        };
+        if let Some(block_ms) = blocked {
+            metrics::counter!("vpbx_sip_account_blocks_total").increment(1);
+            warn!(
+                security = "account_block",
+                account = login,
+                last_source = ?ip,
+                block_s = block_ms / 1000,
+                "SIP account blocked from untrusted addresses after repeated failed authentications"
+            );
+        }
+    }
+
     fn banned(&self, ip: IpAddr, reason: BanReason) {
         let ban_s = match reason {
             BanReason::Flood => self.limits.pike_ban_s,
@@ -277,6 +458,10 @@ mod tests {
             auth_fail_max: 2,
             auth_fail_window_s: 60,
             auth_ban_s: 30,
+            account_fail_free: 2,
+            account_fail_max: 5,
+            account_fail_window_s: 900,
+            account_block_s: 600,
         }
     }
 
@@ -356,5 +541,82 @@ mod tests {
             g.on_request(ip, u64::from(i) * 100);
         }
         assert!(g.tracked() < 5000, "{}", g.tracked());
+    }
+
+    #[test]
+    fn trusted_sources_are_never_banned() {
+        let t = IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 2, 3));
+        let mut g = Guard::new(SecuritySettings {
+            trusted_networks: vec!["10.0.0.0/8".parse().unwrap()],
+            ..limits()
+        });
+        for i in 0..1000 {
+            assert_eq!(g.on_request(t, i), Admit::Allow, "request {i}");
+            assert_eq!(g.on_auth_failure(t, i), None, "failure {i}");
+        }
+        assert!(!g.is_banned(t, 1000));
+        // Others are still banned.
+        for t in 0..3 {
+            g.on_request(A, t);
+        }
+        assert_eq!(g.on_request(A, 3), Admit::NewBan(BanReason::Flood));
+    }
+
+    #[test]
+    fn account_failures_delay_then_block_across_sources() {
+        let mut a = Accounts::new(limits());
+        // Two failures are free.
+        assert_eq!(a.check("101", false, 0), AccountCheck::Verify);
+        assert_eq!(a.on_failure("101", false, 0), None);
+        assert_eq!(a.on_failure("101", false, 10), None);
+        assert_eq!(a.check("101", false, 20), AccountCheck::Verify);
+        // Then 1 s, 2 s, 4 s between verified attempts.
+        assert_eq!(a.on_failure("101", false, 20), None);
+        assert_eq!(a.check("101", false, 20), AccountCheck::Wait(1000));
+        assert_eq!(a.check("101", false, 1019), AccountCheck::Wait(1));
+        assert_eq!(a.check("101", false, 1020), AccountCheck::Verify);
+        assert_eq!(a.on_failure("101", false, 1020), None);
+        assert_eq!(a.check("101", false, 1020), AccountCheck::Wait(2000));
+        // Other accounts are not affected.
+        assert_eq!(a.check("102", false, 1020), AccountCheck::Verify);
+        // The fifth failure blocks for account_block_s.
+        assert_eq!(a.on_failure("101", false, 3020), Some(600_000));
+        assert_eq!(a.check("101", false, 3020), AccountCheck::Blocked(600_000));
+        assert_eq!(a.check("101", false, 603_019), AccountCheck::Blocked(1));
+        // Trusted sources are verified meanwhile and their failures not counted.
+        assert_eq!(a.check("101", true, 4000), AccountCheck::Verify);
+        assert_eq!(a.on_failure("101", true, 4000), None);
+        // After the block the count starts over.
+        assert_eq!(a.check("101", false, 603_020), AccountCheck::Verify);
+        assert_eq!(a.on_failure("101", false, 603_020), None);
+        assert_eq!(a.check("101", false, 603_020), AccountCheck::Verify);
+    }
+
+    #[test]
+    fn account_failures_outside_the_window_are_forgotten() {
+        let mut a = Accounts::new(limits());
+        // One failure every 300 s never holds more than 3 in the 900 s window.
+        for i in 0..50u64 {
+            let now = i * 300_000;
+            assert_eq!(
+                a.check("101", false, now),
+                AccountCheck::Verify,
+                "attempt {i}"
+            );
+            assert_eq!(a.on_failure("101", false, now), None, "attempt {i}");
+        }
+    }
+
+    #[test]
+    fn account_limit_zero_disables() {
+        let mut a = Accounts::new(SecuritySettings {
+            account_fail_max: 0,
+            ..limits()
+        });
+        for i in 0..100 {
+            assert_eq!(a.on_failure("101", false, i), None);
+            assert_eq!(a.check("101", false, i), AccountCheck::Verify);
+        }
+        assert_eq!(a.tracked(), 0);
     }
 }

@@ -116,6 +116,10 @@ impl SwitchBuilder {
             admin_password: None,
             min_session_expires_s: 2,
             qualify_interval_s: 0,
+            sip_user_agent: "vpbx".into(),
+            sip_tcp: Default::default(),
+            // The tests' phones use the demo document's passwords (`P101`, `P102`).
+            demo_passwords: vpbx::settings::DemoPasswords::Document,
         };
         (self.tune)(&mut settings);
         let running = vpbx::app::start(&settings).await.unwrap();
