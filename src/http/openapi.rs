@@ -791,7 +791,8 @@ struct Entity {
     name: &'static str,
     description: &'static str,
     build: fn(Shape) -> Value,
-    /// The field that names it when it is not a server-assigned `id` (`number`, `year`).
+    /// The field that names it when the path names it on replace and it is not a read-only
+    /// `id` (`number`, `year`, a rule's `id`).
     key: Option<&'static str>,
     example: Value,
 }
@@ -881,7 +882,7 @@ fn entities() -> Result<Vec<Entity>, String> {
             name: "Rule",
             description: "A rule: callers.kind is all, numbers, contacts, contact_groups, unknown or number_list.",
             build: |s| rule(s, if s == Shape::Request { Opt } else { Req }),
-            key: None,
+            key: Some("id"),
             example: example::<Rule>(json!({
                 "id": 1, "name": "Office hours", "schedule": 1,
                 "callers": {"kind": "numbers", "masks": ["7812*"]}, "scenario": 1
@@ -1347,7 +1348,10 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
         op.insert("parameters".into(), params.into());
     }
     let entity = schema_of(tag, r.path);
-    let keyed = matches!(entity, Some("VirtualNumber" | "ProductionCalendar"));
+    let keyed = matches!(
+        entity,
+        Some("VirtualNumber" | "ProductionCalendar" | "Rule")
+    );
     let body: Option<Value> = match (r.method, r.path) {
         ("POST", "/auth/login") | ("POST", "/auth/token") => Some(reference("Credentials")),
         ("PUT", "/auth/password") => Some(obj(
