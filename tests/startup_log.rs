@@ -17,6 +17,10 @@ fn free_port() -> u16 {
 }
 
 fn switch(config: &std::path::Path, data: &std::path::Path) -> Child {
+    switch_with(config, data, "first-password-1")
+}
+
+fn switch_with(config: &std::path::Path, data: &std::path::Path, admin_password: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_vpbx"))
         .arg("--config")
         .arg(config)
@@ -29,6 +33,7 @@ fn switch(config: &std::path::Path, data: &std::path::Path) -> Child {
         .env_remove("VPBX_CONFIG")
         .env_remove("VPBX_DATA_DIR")
         .env("VPBX_LOG_LEVEL", "info")
+        .env("VPBX_ADMIN_PASSWORD", admin_password)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -90,4 +95,20 @@ fn plain_logs_name_the_settings_file_and_a_held_data_directory_is_explained() {
     assert!(stdout.contains("no settings file"), "{stdout}");
     first.kill().unwrap();
     first.wait().unwrap();
+
+    // A later start with another VPBX_ADMIN_PASSWORD says it is ignored and how to change it;
+    // the same one says nothing.
+    let mut again = switch_with(&config, &data, "another-password-2");
+    let text = read_until(&mut again, "vpbx is up").join("\n");
+    assert!(
+        text.contains("is ignored") && text.contains("vpbx admin set-password"),
+        "{text}"
+    );
+    again.kill().unwrap();
+    again.wait().unwrap();
+    let mut same = switch_with(&config, &data, "first-password-1");
+    let text = read_until(&mut same, "vpbx is up").join("\n");
+    assert!(!text.contains("is ignored"), "{text}");
+    same.kill().unwrap();
+    same.wait().unwrap();
 }

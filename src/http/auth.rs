@@ -499,11 +499,15 @@ pub fn set_admin_password(store: &Store, password: &str) -> Result<(), AdminErro
 /// with none, generates one and prints it once to the log. Later starts change nothing (use
 /// `vpbx admin set-password`).
 pub fn ensure_admin(store: &Store, configured: Option<&str>) -> Result<(), AdminError> {
-    if store.admin_password_hash()?.is_some() {
-        if configured.is_some() {
-            tracing::debug!(
-                "admin password already set; the configured one applies only on first start"
-            );
+    if let Some(phc) = store.admin_password_hash()? {
+        match configured {
+            Some(pw) if !verify_password(&phc, pw) => tracing::warn!(
+                "VPBX_ADMIN_PASSWORD / admin_password is ignored: the admin password was set on \
+                 the first start and is kept; change it with `vpbx admin set-password` (switch \
+                 stopped) or PUT /api/v1/auth/password"
+            ),
+            Some(_) => tracing::debug!("the configured admin password is the stored one"),
+            None => {}
         }
         return Ok(());
     }
