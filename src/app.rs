@@ -58,6 +58,78 @@ pub fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
+/// Puts every metric family on `/metrics` at zero from the start (families with a label get a
+/// series per value the switch knows in advance), so dashboards and alerts see them before the
+/// first event. `tests/metrics_at_start.rs` reads the families from the source and checks.
+/// Families with one series per configured entity (`vpbx_trunk_registered{trunk}`) appear with
+/// the entity.
+fn register_metric_families() {
+    use vpbx_store::model::CallResult;
+    for actor in [
+        "call_supervisor",
+        "line_supervisor",
+        "queue_supervisor",
+        "config_hub",
+    ] {
+        metrics::counter!("vpbx_actor_restarts_total", "actor" => actor).increment(0);
+    }
+    for counter in [
+        "vpbx_rtp_packets_sent_total",
+        "vpbx_rtp_packets_received_total",
+        "vpbx_rtp_packets_lost_total",
+        "vpbx_rtp_packets_late_total",
+        "vpbx_rtp_packets_invalid_total",
+        "vpbx_mixer_frames_late_total",
+        "vpbx_calls_started_total",
+        "vpbx_cdr_dropped_total",
+        "vpbx_http_login_verifies_total",
+        "vpbx_http_login_refused_total",
+        "vpbx_http_login_busy_total",
+        "vpbx_http_login_throttled_total",
+    ] {
+        metrics::counter!(counter).increment(0);
+    }
+    for result in [
+        CallResult::Answered,
+        CallResult::NotAnswered,
+        CallResult::Busy,
+        CallResult::Refused,
+        CallResult::Blocked,
+        CallResult::Failed,
+        CallResult::Abandoned,
+    ] {
+        metrics::counter!("vpbx_calls_finished_total", "result" => result.as_str()).increment(0);
+    }
+    for direction in ["in", "out"] {
+        for method in [
+            "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "REFER", "NOTIFY",
+        ] {
+            metrics::counter!("vpbx_sip_requests_total", "direction" => direction, "method" => method)
+                .increment(0);
+        }
+    }
+    metrics::counter!("vpbx_sip_responses_total", "direction" => "out", "method" => "INVITE", "code" => "200")
+        .increment(0);
+    for valid in ["yes", "no"] {
+        metrics::counter!("vpbx_sip_tcp_timeouts_total", "valid" => valid).increment(0);
+    }
+    for kind in sip::gate::SipViolation::LABELS {
+        metrics::counter!("vpbx_sip_violations_total", "kind" => *kind).increment(0);
+    }
+    for gauge in [
+        "vpbx_active_calls",
+        "vpbx_media_sessions_active",
+        "vpbx_cdr_pending",
+    ] {
+        metrics::gauge!(gauge).increment(0.0);
+    }
+    // A histogram is rendered once it has a sample; its handle registers the family's help.
+    metrics::describe_histogram!(
+        "vpbx_rtp_jitter_ms",
+        "RTP interarrival jitter of each media leg at its close (RFC 3550), ms"
+    );
+}
+
 /// Converts every prompt file of the configuration once, off the actor threads, so calls find
 /// them in the cache. A file that fails is logged; calls skip it with a reason in their detail.
 async fn warm_prompts(media: &MediaEngine, snapshots: &Snapshots, data_dir: &std::path::Path) {
@@ -170,23 +242,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
     });
     warm_prompts(&media, &snapshots, &settings.data_dir).await;
     let (cdrs, _writer) = CdrSink::start(store.clone())?;
-    for actor in [
-        "call_supervisor",
-        "line_supervisor",
-        "queue_supervisor",
-        "config_hub",
-    ] {
-        // Registered at zero so dashboards see the series before the first restart.
-        metrics::counter!("vpbx_actor_restarts_total", "actor" => actor).increment(0);
-    }
-    for counter in [
-        "vpbx_rtp_packets_sent_total",
-        "vpbx_rtp_packets_received_total",
-        "vpbx_calls_started_total",
-    ] {
-        metrics::counter!(counter).increment(0);
-    }
-    metrics::gauge!("vpbx_active_calls").increment(0.0);
+    register_metric_families();
     let clock = Arc::new(RealClock);
     let (dialer, dials) = vpbx_actors::leg::Dialer::new();
     let trunks = Arc::new(sip::trunk::TrunkState::default());

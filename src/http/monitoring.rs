@@ -45,9 +45,53 @@ async fn health(state: web::Data<HttpState>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
+    let mut body = state.prometheus.render();
+    trunk_series(&state, &mut body);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.prometheus.render())
+        .body(body)
+}
+
+/// The per-trunk families, rendered from the configuration in force and the trunks' live state
+/// at each scrape: a trunk has its series exactly while it is configured (a deleted or renamed
+/// trunk's series goes with it), and the families are there, empty, on a switch without trunks.
+fn trunk_series(state: &HttpState, out: &mut String) {
+    use std::fmt::Write as _;
+    let cfg = state.snapshots.current();
+    let statuses: Vec<_> = cfg
+        .trunks
+        .iter()
+        .map(|t| (label_value(&t.name), state.presence.trunk_status(t)))
+        .collect();
+    out.push_str(
+        "# HELP vpbx_trunk_registered 1 while the trunk's registration with the carrier is \
+         current; 0 while registering, failed or disabled (IP trunks have no registration)\n\
+         # TYPE vpbx_trunk_registered gauge\n",
+    );
+    for (name, status) in &statuses {
+        if status.registration != "ip" {
+            let up = u8::from(status.registration == "registered");
+            let _ = writeln!(out, "vpbx_trunk_registered{{trunk=\"{name}\"}} {up}");
+        }
+    }
+    out.push_str(
+        "# HELP vpbx_trunk_channels Calls in progress on the trunk\n\
+         # TYPE vpbx_trunk_channels gauge\n",
+    );
+    for (name, status) in &statuses {
+        let _ = writeln!(
+            out,
+            "vpbx_trunk_channels{{trunk=\"{name}\"}} {}",
+            status.channels
+        );
+    }
+}
+
+/// A Prometheus label value: backslash, double quote and line feed escaped.
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Routes of the monitoring endpoints.

@@ -161,6 +161,30 @@ impl SipViolation {
         }
     }
 
+    /// Every value of [`SipViolation::label`] (the series registered at start).
+    pub const LABELS: &'static [&'static str] = &[
+        "too_large",
+        "uri_too_long",
+        "start_line",
+        "version",
+        "method",
+        "header_line",
+        "no_end_of_headers",
+        "missing_header",
+        "duplicate_header",
+        "content_length",
+        "cseq_number",
+        "cseq_method",
+        "unknown_method",
+        "uri_scheme",
+        "request_uri",
+        "max_forwards",
+        "require",
+        "content_type",
+        "accept",
+        "header_value",
+    ];
+
     /// Metric label (`vpbx_sip_violations_total{kind}`).
     pub fn label(&self) -> &'static str {
         match self {

@@ -71,9 +71,7 @@ impl TrunkState {
         }
     }
 
-    fn set(&self, trunk: TrunkId, name: &str, state: &str, last: String) {
-        metrics::gauge!("vpbx_trunk_registered", "trunk" => name.to_string())
-            .set(if state == "registered" { 1.0 } else { 0.0 });
+    fn set(&self, trunk: TrunkId, state: &str, last: String) {
         self.registration.insert(trunk, (state.into(), last));
     }
 }
@@ -149,7 +147,7 @@ pub(super) async fn registrations(
             };
             let server = format!("sip:{}:{}{tp}", key.host, key.port);
             let Ok(server) = rsipstack::sip::Uri::try_from(server.as_str()) else {
-                state.set(id, &trunk.name, "failed", "bad server address".into());
+                state.set(id, "failed", "bad server address".into());
                 continue;
             };
             let credential = Credential {
@@ -170,15 +168,15 @@ pub(super) async fn registrations(
                 let name2 = name.clone();
                 reg.keep_alive(server.clone(), expires, t2, move |outcome| match outcome {
                     RefreshOutcome::Registered(r) => {
-                        st2.set(id, &name2, "registered", r.status_code.to_string())
+                        st2.set(id, "registered", r.status_code.to_string())
                     }
                     RefreshOutcome::Rejected(r) => {
                         warn!(trunk = %name2, status = %r.status_code, "carrier refused registration");
-                        st2.set(id, &name2, "failed", r.status_code.to_string())
+                        st2.set(id, "failed", r.status_code.to_string())
                     }
                     RefreshOutcome::Failed(e) => {
                         warn!(trunk = %name2, error = %e, "carrier registration failed");
-                        st2.set(id, &name2, "failed", e.to_string())
+                        st2.set(id, "failed", e.to_string())
                     }
                 })
                 .await;
