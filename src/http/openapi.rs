@@ -576,13 +576,12 @@ pub struct OperationDoc {
 
 /// Every scenario operation the switch accepts, in the order of [`Action::KINDS`].
 pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
-    const NEXT: &[(&str, &str)] = &[("next", "the operation is over")];
     let docs = vec![
         OperationDoc {
             kind: "info_message",
             summary: "Answers the call and plays a prompt once: a file of the file base or a text spoken by text-to-speech.",
             fields: |s| vec![("prompt", described(prompt(s), "What to play"), Req)],
-            exits: NEXT,
+            exits: &[("next", "the prompt was played")],
             example: json!({"kind": "info_message", "prompt": {"kind": "text", "text": "Welcome to Demo Company.", "voice": "en"}}),
         },
         OperationDoc {
