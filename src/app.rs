@@ -363,12 +363,22 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         http.push(server.handle());
         actix_rt::spawn(server);
     }
+    // Where a newcomer finds the API reference (the page needs no login).
+    let api_docs = match https_addr {
+        Some(a) => format!("https://{a}{}", crate::http::reference::PAGE_PATH),
+        None => format!(
+            "http://{}{}",
+            settings.http_addr,
+            crate::http::reference::PAGE_PATH
+        ),
+    };
     tracing::info!(
         sip = %settings.sip_addr,
         http = %settings.http_addr,
         https = ?https_addr,
         monitoring = ?monitoring_addr,
         data = %settings.data_dir.display(),
+        api_docs = %api_docs,
         "vpbx is up"
     );
     Ok(Running {

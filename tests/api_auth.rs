@@ -13,19 +13,18 @@ async fn auth_cookie_csrf_bearer_logout_and_lockout() {
     let mut sw = switch(None).await;
     let app = init_service(vpbx::http::app(state(&sw))).await;
 
-    // Open: /health and /metrics. Everything under /api/v1 else: 401 JSON.
-    assert_eq!(
-        send(&app, TestRequest::get().uri("/health")).await.status,
-        200
-    );
-    assert_eq!(
-        send(&app, TestRequest::get().uri("/metrics")).await.status,
-        200
-    );
+    // Open: /health, /metrics, the OpenAPI document and the reference page. Everything under
+    // /api/v1 else: 401 JSON.
+    for p in ["/health", "/metrics", "/api/v1/openapi.json", "/api/docs"] {
+        assert_eq!(
+            send(&app, TestRequest::get().uri(p)).await.status,
+            200,
+            "{p}"
+        );
+    }
     for (m, p) in [
         ("GET", "/api/v1/employees"),
         ("GET", "/api/v1/config"),
-        ("GET", "/api/v1/openapi.json"),
         ("POST", "/api/v1/routing/trace"),
         ("GET", "/api/v1/no-such-route"),
     ] {

@@ -483,3 +483,299 @@ fn document_percents_take_number_and_string_keys() {
         assert!(vpbx_store::parse_document(&yaml).is_err(), "{key}");
     }
 }
+
+/// The section of `docs/api.md` about scenario operation `kind`: from its heading to the next
+/// heading of the same or a higher level.
+fn api_md_section<'a>(md: &'a str, kind: &str) -> Option<&'a str> {
+    let heading = format!("\n### `{kind}`");
+    let start = md.find(&heading)? + 1;
+    let rest = &md[start..];
+    let end = rest[4..]
+        .find("\n### ")
+        .into_iter()
+        .chain(rest[4..].find("\n## "))
+        .min()
+        .map_or(rest.len(), |e| e + 4);
+    Some(&rest[..end])
+}
+
+/// The first ```json block of `text`.
+fn first_json_block(text: &str) -> Option<Value> {
+    let start = text.find("```json\n")? + "```json\n".len();
+    let len = text[start..].find("```")?;
+    serde_json::from_str(&text[start..start + len]).ok()
+}
+
+/// A scenario made of `op` (an operation: action and exits) plus a hang_up for every exit it
+/// names, so the graph is whole.
+fn scenario_around(name: &str, op: &Value) -> Value {
+    let mut operations = serde_json::Map::new();
+    operations.insert("op".into(), op.clone());
+    for target in op["exits"].as_object().into_iter().flat_map(|e| e.values()) {
+        operations.insert(
+            target.as_str().unwrap().to_owned(),
+            serde_json::json!({"action": {"kind": "hang_up"}}),
+        );
+    }
+    serde_json::json!({"name": name, "start": "op", "operations": operations})
+}
+
+/// Every operation kind the switch accepts (the model's own list, [`Action::KINDS`]) is in the
+/// OpenAPI document — one schema per kind in every shape, behind a discriminator on `kind`,
+/// with its exits and an example — and has a section in docs/api.md with a table naming every
+/// field and exit and a JSON example; and every one of those examples is accepted by the API
+/// inside a minimal scenario (201), and read back with its kind.
+#[actix_rt::test]
+async fn every_operation_kind_is_documented_with_an_example_the_api_accepts() {
+    use serde_json::json;
+    use vpbx_store::model::Action;
+    let doc: Value = serde_json::from_str(vpbx::http::openapi::DOCUMENT).unwrap();
+    let md = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let action_of = |scenario: &str| {
+        schemas[scenario]["properties"]["operations"]["additionalProperties"]["properties"]
+            ["action"]
+            .clone()
+    };
+    assert!(Action::KINDS.len() >= 7, "{:?}", Action::KINDS);
+    let (mut sw, api) = api(None).await;
+    let mut examples: Vec<(String, Value)> = Vec::new();
+    for kind in Action::KINDS {
+        // The document: a component per shape, reached through the discriminator.
+        for scenario in ["Scenario", "ScenarioInput"] {
+            let action = action_of(scenario);
+            assert_eq!(
+                action["discriminator"]["propertyName"], "kind",
+                "{scenario}"
+            );
+            let target = action["discriminator"]["mapping"][*kind]
+                .as_str()
+                .unwrap_or_else(|| panic!("{scenario}: no mapping for operation {kind}"));
+            assert!(
+                action["oneOf"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!({"$ref": target})),
+                "{scenario}: {kind} is not among the oneOf"
+            );
+            let name = target.trim_start_matches("#/components/schemas/");
+            let s = &schemas[name];
+            assert_eq!(s["properties"]["kind"]["enum"], json!([kind]), "{name}");
+            assert_eq!(s["title"], json!(kind), "{name}");
+            assert!(
+                s["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("Exits:")),
+                "{name}"
+            );
+            let example = s["example"].clone();
+            assert_eq!(example["kind"], json!(kind), "the example of {name}");
+            let exits: Vec<String> = serde_json::from_value::<Action>(example.clone())
+                .unwrap()
+                .exits()
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect();
+            assert_eq!(s["x-exits"], json!(exits), "{name}");
+            // Every field is described; every optional one says its default.
+            let required: Vec<&Value> = s["required"].as_array().unwrap().iter().collect();
+            for (field, f) in s["properties"].as_object().unwrap() {
+                if field != "kind" {
+                    assert!(
+                        f["description"].is_string(),
+                        "{name}.{field} has no description"
+                    );
+                }
+                if scenario == "ScenarioInput" && !required.contains(&&json!(field)) {
+                    assert!(f.get("default").is_some(), "{name}.{field} has no default");
+                }
+            }
+            examples.push((format!("{name} example"), json!({"action": example, "exits": exits.iter().map(|e| (e.clone(), json!(format!("after_{e}")))).collect::<serde_json::Map<_, _>>()})));
+        }
+        // docs/api.md: a section with a row per field and exit, and an example.
+        let section = api_md_section(&md, kind)
+            .unwrap_or_else(|| panic!("docs/api.md has no section \"### `{kind}`\""));
+        let input = action_of("ScenarioInput")["discriminator"]["mapping"][*kind]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("#/components/schemas/")
+            .to_owned();
+        for field in schemas[&input]["properties"].as_object().unwrap().keys() {
+            if field != "kind" {
+                assert!(
+                    section.contains(&format!("| `{field}` |")),
+                    "docs/api.md, operation {kind}: no row for field {field}"
+                );
+            }
+        }
+        for exit in schemas[&input]["x-exits"].as_array().unwrap() {
+            let exit = exit.as_str().unwrap();
+            assert!(
+                section.contains(&format!("`{exit}`")),
+                "docs/api.md, operation {kind}: exit {exit} is not named"
+            );
+        }
+        let example = first_json_block(section)
+            .unwrap_or_else(|| panic!("docs/api.md, operation {kind}: no ```json example"));
+        assert_eq!(
+            example["action"]["kind"],
+            json!(kind),
+            "docs/api.md example of {kind}"
+        );
+        examples.push((format!("docs/api.md example of {kind}"), example));
+    }
+    // Each example is accepted by the switch as written, and read back with its kind.
+    for (what, op) in examples {
+        let r = api
+            .post("/api/v1/scenarios", scenario_around(&what, &op))
+            .await;
+        assert_eq!(r.status, 201, "{what}: {}", r.text);
+        let got = api
+            .get(&format!("/api/v1/scenarios/{}", r.json["id"]))
+            .await;
+        assert_eq!(
+            got.json["operations"]["op"]["action"]["kind"], op["action"]["kind"],
+            "{what}: {}",
+            got.text
+        );
+    }
+    sw.stop().await;
+}
+
+/// The OpenAPI document is readable without a token or a session (it holds no secrets), and
+/// says so (`security: []`); the rest of the API still needs one.
+#[actix_rt::test]
+async fn openapi_document_is_readable_without_a_token() {
+    let (mut sw, api) = api(None).await;
+    let r = send(
+        api.app(),
+        actix_web::test::TestRequest::get().uri("/api/v1/openapi.json"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json")),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(r.json["openapi"], "3.0.3");
+    assert_eq!(
+        r.json["paths"]["/api/v1/openapi.json"]["get"]["security"],
+        serde_json::json!([])
+    );
+    let r = send(
+        api.app(),
+        actix_web::test::TestRequest::get().uri("/api/v1/employees"),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    sw.stop().await;
+}
+
+/// `src` and `href` values of an HTML page.
+fn urls_in(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["src=", "href=", "spec-url=", "action=", "url("] {
+        let mut rest = html;
+        while let Some(i) = rest.find(attr) {
+            rest = &rest[i + attr.len()..];
+            let quote = rest.chars().next().unwrap_or(' ');
+            let value: String = if quote == '"' || quote == '\'' {
+                rest[1..].chars().take_while(|c| *c != quote).collect()
+            } else {
+                rest.chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '>' && *c != ')')
+                    .collect()
+            };
+            out.push(value);
+        }
+    }
+    out
+}
+
+/// The browsable reference: `GET /api/docs` without a login is an HTML page that loads only
+/// this switch's URLs (Redoc from the binary, the document), under a policy that allows no
+/// other origin; the bundle is JavaScript, cached for long (its path names its version); both
+/// keep the other security headers.
+#[actix_rt::test]
+async fn api_reference_page_is_served_offline_without_a_token() {
+    let (mut sw, api) = api(None).await;
+    let page = send(
+        api.app(),
+        actix_web::test::TestRequest::get().uri("/api/docs"),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let h = |r: &Resp, name: &str| {
+        r.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(
+        h(&page, "content-type").starts_with("text/html"),
+        "{:?}",
+        page.headers
+    );
+    assert!(
+        page.text
+            .contains("<redoc spec-url=\"/api/v1/openapi.json\""),
+        "{}",
+        page.text
+    );
+    let urls = urls_in(&page.text);
+    assert!(urls.len() >= 2, "{urls:?}");
+    for u in &urls {
+        assert!(
+            u.starts_with('/') && !u.starts_with("//"),
+            "the page refers to a non-local URL {u}"
+        );
+    }
+    let csp = h(&page, "content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("http") && !csp.contains("unsafe-eval") && !csp.contains('*'),
+        "{csp}"
+    );
+    assert!(!csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
+    assert_eq!(h(&page, "x-frame-options"), "DENY");
+    assert_eq!(h(&page, "x-content-type-options"), "nosniff");
+    // Every script the page loads is served, as JavaScript, cacheable for long.
+    let scripts: Vec<&String> = urls.iter().filter(|u| u.ends_with(".js")).collect();
+    assert!(!scripts.is_empty(), "{urls:?}");
+    for s in scripts {
+        let r = send(api.app(), actix_web::test::TestRequest::get().uri(s)).await;
+        assert_eq!(r.status, 200, "{s}");
+        assert!(
+            h(&r, "content-type").starts_with("text/javascript"),
+            "{s}: {:?}",
+            r.headers
+        );
+        assert!(r.text.len() > 100_000 && r.text.contains("Redoc"), "{s}");
+        let cache = h(&r, "cache-control");
+        assert!(
+            cache.contains("max-age=31536000") && cache.contains("immutable"),
+            "{cache}"
+        );
+        assert_eq!(h(&r, "x-content-type-options"), "nosniff");
+    }
+    // The document the page reads is there for it, without a login.
+    let doc = send(
+        api.app(),
+        actix_web::test::TestRequest::get().uri("/api/v1/openapi.json"),
+    )
+    .await;
+    assert_eq!(doc.status, 200);
+    // Answers of the API keep the strict policy and no-store.
+    let r = api.get("/api/v1/employees").await;
+    assert_eq!(h(&r, "content-security-policy"), vpbx::http::CSP);
+    assert_eq!(h(&r, "cache-control"), "no-store");
+    sw.stop().await;
+}

@@ -73,6 +73,12 @@ fn plain_logs_name_the_settings_file_and_a_held_data_directory_is_explained() {
     let lines = read_until(&mut first, "vpbx is up");
     let text = lines.join("\n");
     assert!(text.contains("vpbx is up"), "{text}");
+    // Where the API reference is.
+    let up = lines.iter().find(|l| l.contains("vpbx is up")).unwrap();
+    assert!(
+        up.contains("api_docs=http://127.0.0.1:") && up.contains("/api/docs"),
+        "{up}"
+    );
     assert!(
         !text.contains('\u{1b}'),
         "colour codes in a log that is not a terminal: {text}"

@@ -641,10 +641,15 @@ fn authenticate(store: &Store, auth: &AuthState, req: &HttpRequest) -> Result<Pr
     })
 }
 
-/// Paths under `/api/v1` that need no authentication.
-const OPEN: [&str; 2] = ["/api/v1/auth/login", "/api/v1/auth/token"];
+/// Routes of `/api/v1` that need no authentication: logging in, and the OpenAPI document (it
+/// holds no secrets; the reference page `/api/docs` reads it).
+const OPEN: [&str; 3] = [
+    "/api/v1/auth/login",
+    "/api/v1/auth/token",
+    "/api/v1/openapi.json",
+];
 
-/// Middleware of the `/api/v1` scope: every route except login and token needs a session or
+/// Middleware of the `/api/v1` scope: every route except those in [`OPEN`] needs a session or
 /// a bearer token.
 pub async fn require_auth(
     req: ServiceRequest,

@@ -8,8 +8,9 @@
 //! `ConfigHub` to publish the new snapshot (`HttpState::publish`) before answering, so the
 //! next call — and the next API read — sees the change; live calls keep their snapshot.
 //!
-//! Every `/api/v1` route except `auth/login` and `auth/token` requires authentication
-//! ([`auth`]); `/health` and `/metrics` stay open (docs/decisions.md D7).
+//! Every `/api/v1` route except `auth/login`, `auth/token` and `openapi.json` requires
+//! authentication ([`auth`]); `/health` and `/metrics` stay open (docs/decisions.md D7), and so
+//! does the API reference page `/api/docs` ([`reference`]).
 //!
 //! Every answer carries security headers (`nosniff`, a CSP with `frame-ancestors 'none'`,
 //! `no-referrer`, `no-store`, `Server: vpbx`). Bodies are limited per route ([`body_limit`]:
@@ -69,6 +70,7 @@ mod monitoring;
 mod number_lists;
 mod numbers;
 pub mod openapi;
+pub mod reference;
 mod routing;
 mod scenarios;
 mod schedules;
@@ -313,7 +315,9 @@ fn body_configs(cfg: &mut web::ServiceConfig) {
 
 /// Security headers on every answer, errors included: no MIME sniffing, no framing, no
 /// referrer, no caching, and a `Server` header naming the product (its version only when
-/// `[http] server_version` says so).
+/// `[http] server_version` says so). A route that needs another content security policy or
+/// caching (the API reference page and its script, [`reference`]) sets its own header, which
+/// is kept; every other answer gets [`CSP`] and `no-store`.
 async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -327,16 +331,20 @@ async fn security_headers(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
+        if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            );
+        }
         h.insert(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         );
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if !h.contains_key(header::CACHE_CONTROL) {
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
         h.insert(header::SERVER, HeaderValue::from_static(server));
     };
     match next.call(req).await {
@@ -409,6 +417,7 @@ pub fn app(
         .app_data(web::Data::new(state))
         .wrap(actix_web::middleware::from_fn(security_headers))
         .configure(monitoring::configure)
+        .configure(reference::configure)
         .configure(configure_api)
 }
 

@@ -30,7 +30,7 @@ async fn serve() -> HttpResponse {
 }
 
 routes! {
-    GET "/openapi.json" => serve, "This document";
+    GET "/openapi.json" => serve, "This document (no login needed; browsable at /api/docs)";
 }
 
 /// Which of the three shapes of an entity a schema describes.
@@ -512,9 +512,26 @@ fn prompt(shape: Shape) -> Value {
     )
 }
 
-fn scenario(shape: Shape) -> Value {
-    let timeout = || nullable(u32_any());
-    let target = tagged(
+/// `v` with a `default` (what the switch uses when the field is left out).
+fn defaulted(mut v: Value, default: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.insert("default".into(), default);
+    }
+    v
+}
+
+/// A target of a forward operation.
+fn forward_target(shape: Shape) -> Value {
+    let timeout = || {
+        defaulted(
+            described(
+                nullable(u32_any()),
+                "Seconds to ring; null or left out: 30 (0 rings for 1 s)",
+            ),
+            Value::Null,
+        )
+    };
+    tagged(
         shape,
         &[
             ("employee", vec![("id", id_ref("employee"), Req)]),
@@ -538,49 +555,271 @@ fn scenario(shape: Shape) -> Value {
                 ],
             ),
         ],
-    );
-    let action = tagged(
-        shape,
-        &[
-            ("info_message", vec![("prompt", prompt(shape), Req)]),
-            ("ring", vec![("ms", u32_any(), Req)]),
-            ("pause", vec![("ms", u32_any(), Req)]),
-            ("echo", vec![("max_s", u32_any(), Req)]),
-            (
-                "voicemail",
+    )
+}
+
+/// One scenario operation in the reference: its kind, what it does, its fields, what each exit
+/// means, and an example checked against the model (SPEC §3). [`operation_docs`] must name
+/// every kind of [`Action::KINDS`], or the document is not generated.
+pub struct OperationDoc {
+    /// The `kind` tag.
+    pub kind: &'static str,
+    /// What it does.
+    pub summary: &'static str,
+    /// Its fields besides `kind`.
+    fields: fn(Shape) -> Vec<Field<'static>>,
+    /// Exit name → when the call takes it; the names are checked against the model's.
+    pub exits: &'static [(&'static str, &'static str)],
+    /// An example `action`, as a client would write it (checked by deserializing it).
+    pub example: Value,
+}
+
+/// Every scenario operation the switch accepts, in the order of [`Action::KINDS`].
+pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
+    let docs = vec![
+        OperationDoc {
+            kind: "info_message",
+            summary: "Answers the call and plays a prompt once: a file of the file base or a text spoken by text-to-speech.",
+            fields: |s| vec![("prompt", described(prompt(s), "What to play"), Req)],
+            exits: &[("next", "the prompt was played")],
+            example: json!({"kind": "info_message", "prompt": {"kind": "text", "text": "Welcome to Demo Company.", "voice": "en"}}),
+        },
+        OperationDoc {
+            kind: "ring",
+            summary: "Rings the caller (180 Ringing, not answered) for a while, e.g. before a greeting or between rings.",
+            fields: |_| vec![("ms", described(u32_any(), "Milliseconds to ring"), Req)],
+            exits: &[("next", "the time is up")],
+            example: json!({"kind": "ring", "ms": 3000}),
+        },
+        OperationDoc {
+            kind: "pause",
+            summary: "Answers the call and sends silence for a while.",
+            fields: |_| vec![("ms", described(u32_any(), "Milliseconds of silence"), Req)],
+            exits: &[("next", "the time is up")],
+            example: json!({"kind": "pause", "ms": 1000}),
+        },
+        OperationDoc {
+            kind: "echo",
+            summary: "Answers the call and sends the caller's audio back (a test of a phone's audio path).",
+            fields: |_| {
+                vec![(
+                    "max_s",
+                    described(u32_any(), "Seconds after which the echo stops"),
+                    Req,
+                )]
+            },
+            exits: &[("next", "max_s seconds passed")],
+            example: json!({"kind": "echo", "max_s": 60}),
+        },
+        OperationDoc {
+            kind: "voicemail",
+            summary: "Answers the call, plays the prompt (if any) and a beep, then records the caller until silence after speech, hang-up or max_s. The message is kept with the call's recordings (under voicemail/); with email set, a notification with the caller's number and the time in the subject goes there.",
+            fields: |s| {
                 vec![
-                    ("prompt", nullable(prompt(shape)), Opt),
-                    ("max_s", int(1, 600), Opt),
-                    ("silence_s", int(0, 60), Opt),
-                    ("email", nullable(string()), Opt),
-                ],
-            ),
-            (
-                "forward",
+                    (
+                        "prompt",
+                        defaulted(
+                            described(nullable(prompt(s)), "Played before the beep; null: the beep alone"),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "max_s",
+                        defaulted(described(int(1, 600), "Longest message in seconds (rule voicemail.max_s)"), json!(120)),
+                        Opt,
+                    ),
+                    (
+                        "silence_s",
+                        defaulted(
+                            described(int(0, 60), "Seconds of silence after speech that end the message; 0: only hang-up or max_s end it (rule voicemail.silence_s)"),
+                            json!(5),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "email",
+                        defaulted(described(nullable(string()), "Where the notification goes; null: none"), Value::Null),
+                        Opt,
+                    ),
+                ]
+            },
+            exits: &[("next", "the message is recorded and the caller is still on the line")],
+            example: json!({"kind": "voicemail", "prompt": {"kind": "text", "text": "Please leave a message after the tone."}, "max_s": 120, "silence_s": 5, "email": "office@demo.invalid"}),
+        },
+        OperationDoc {
+            kind: "forward",
+            summary: "Rings employees, groups, external numbers or SIP URIs and connects the caller to whoever answers first. An employee rings their phones in priority order, each for its dial timeout; a group rings its members' phones, simultaneous_lines at a time.",
+            fields: |s| {
                 vec![
                     (
                         "targets",
-                        json!({"type": "array", "items": target, "minItems": 1}),
+                        json!({"type": "array", "items": forward_target(s), "minItems": 1, "description": "What to ring, in order (rule forward.targets_required); references must exist (ref.employee, ref.group)"}),
                         Req,
                     ),
-                    ("mode", string_enum(&["sequential", "simultaneous"]), Opt),
-                    ("max_wait_s", nullable(int(1, u64::from(u32::MAX))), Opt),
-                    ("ringback", nullable(prompt(shape)), Opt),
-                    ("present_virtual_number", boolean(), Opt),
-                ],
-            ),
-            ("hang_up", vec![]),
-        ],
-    );
+                    (
+                        "mode",
+                        defaulted(
+                            described(
+                                string_enum(&["sequential", "simultaneous"]),
+                                "sequential: one phone (or group batch) after another; simultaneous: every phone at once",
+                            ),
+                            json!("sequential"),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "max_wait_s",
+                        defaulted(
+                            described(
+                                nullable(int(1, u64::from(u32::MAX))),
+                                "Upper bound on the whole ringing in seconds (rule forward.max_wait_positive); null: until every target was tried",
+                            ),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "ringback",
+                        defaulted(
+                            described(
+                                nullable(prompt(s)),
+                                "A file played to the caller in a loop while ringing, when the call is already answered (e.g. after a greeting); null (or a text): the ringback tone. A caller not yet answered gets 180 Ringing",
+                            ),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "present_virtual_number",
+                        defaulted(
+                            described(
+                                boolean(),
+                                "Show the dialled virtual number instead of the caller's number on SIP phones",
+                            ),
+                            json!(false),
+                        ),
+                        Opt,
+                    ),
+                ]
+            },
+            exits: &[
+                ("answered", "someone answered and the talk is over, the employee's side having hung up first"),
+                ("no_answer", "phones rang and nobody answered in time"),
+                ("busy", "every phone refused (busy, unavailable, not registered), or there was nothing to ring"),
+            ],
+            example: json!({
+                "kind": "forward",
+                "targets": [{"kind": "group", "id": 1}, {"kind": "external", "number": "79161234567", "timeout_s": 20}],
+                "mode": "sequential", "max_wait_s": 60, "present_virtual_number": false
+            }),
+        },
+        OperationDoc {
+            kind: "hang_up",
+            summary: "Ends the call (e.g. after hours, or after a blacklist match). It has no fields and no exits.",
+            fields: |_| Vec::new(),
+            exits: &[],
+            example: json!({"kind": "hang_up"}),
+        },
+    ];
+    let kinds: Vec<&str> = docs.iter().map(|d| d.kind).collect();
+    if kinds != Action::KINDS {
+        return Err(format!(
+            "scenario operations documented {kinds:?}, the model has {:?}: document every kind in operation_docs",
+            Action::KINDS
+        ));
+    }
+    for d in &docs {
+        let action: Action = serde_json::from_value(d.example.clone())
+            .map_err(|e| format!("the example of operation {}: {e}", d.kind))?;
+        let named: Vec<&str> = d.exits.iter().map(|(e, _)| *e).collect();
+        if action.kind() != d.kind || named != action.exits() {
+            return Err(format!(
+                "operation {}: example of kind {} with exits {:?}, documented {named:?}",
+                d.kind,
+                action.kind(),
+                action.exits()
+            ));
+        }
+    }
+    Ok(docs)
+}
+
+/// The component schema name of an operation in a shape (`ForwardOperation`,
+/// `ForwardOperationInput`: requests and configuration documents).
+pub fn operation_schema_name(kind: &str, shape: Shape) -> String {
+    let camel: String = kind
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    match shape {
+        Shape::Response => format!("{camel}Operation"),
+        Shape::Request | Shape::Document => format!("{camel}OperationInput"),
+    }
+}
+
+/// The schema of one operation's `action` in `shape`.
+fn operation_schema(d: &OperationDoc, shape: Shape) -> Result<Value, String> {
+    let mut fields = vec![("kind", json!({"type": "string", "enum": [d.kind]}), Req)];
+    fields.extend((d.fields)(shape));
+    let mut o = obj(shape, &fields);
+    let exits = if d.exits.is_empty() {
+        "none (the call ends here)".to_owned()
+    } else {
+        d.exits
+            .iter()
+            .map(|(e, when)| format!("{e} ({when})"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    o["title"] = d.kind.into();
+    o["description"] = format!("{} Exits: {exits}.", d.summary).into();
+    o["x-exits"] = d.exits.iter().map(|(e, _)| *e).collect::<Vec<_>>().into();
+    // Requests show the example as written; answers as the switch returns it (defaults filled).
+    o["example"] = match shape {
+        Shape::Response => example::<Action>(d.example.clone())?,
+        Shape::Request | Shape::Document => d.example.clone(),
+    };
+    Ok(o)
+}
+
+/// An operation's `action`: one component per kind, told apart by `kind`.
+fn action(shape: Shape) -> Value {
+    let refs: Vec<Value> = Action::KINDS
+        .iter()
+        .map(|k| reference(&operation_schema_name(k, shape)))
+        .collect();
+    let mapping: Map<String, Value> = Action::KINDS
+        .iter()
+        .map(|k| {
+            (
+                (*k).to_owned(),
+                format!("#/components/schemas/{}", operation_schema_name(k, shape)).into(),
+            )
+        })
+        .collect();
+    json!({
+        "description": "What the operation does; kind is one of: ".to_owned() + &Action::KINDS.join(", "),
+        "oneOf": refs,
+        "discriminator": {"propertyName": "kind", "mapping": mapping}
+    })
+}
+
+fn scenario(shape: Shape) -> Value {
     let operation = obj(
         shape,
         &[
-            ("action", action, Req),
+            ("action", action(shape), Req),
             (
                 "exits",
                 described(
                     map(string()),
-                    "Exit name → next operation; an exit left out ends the call",
+                    "Exit name → next operation; an exit left out ends the call. Each kind has its own exits (x-exits of its schema; scenario.graph otherwise)",
                 ),
                 Opt,
             ),
@@ -1129,6 +1368,14 @@ fn schemas() -> Result<Map<String, Value>, String> {
             Some(&json!({"order": [3, 1, 2]})),
         ),
     );
+    for d in operation_docs()? {
+        for shape in [Shape::Response, Shape::Request] {
+            m.insert(
+                operation_schema_name(d.kind, shape),
+                operation_schema(&d, shape)?,
+            );
+        }
+    }
     m.insert("Error".into(), error_schema());
     Ok(m)
 }
@@ -1512,7 +1759,7 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
             json!({"$ref": format!("#/components/responses/{name}")}),
         );
     }
-    if matches!(r.path, "/auth/login" | "/auth/token") {
+    if matches!(r.path, "/auth/login" | "/auth/token" | "/openapi.json") {
         op.insert("security".into(), json!([]));
     }
     op.insert("responses".into(), responses.into());
@@ -1571,7 +1818,7 @@ pub fn generate() -> Result<Value, String> {
         "info": {
             "title": "vpbx admin API",
             "version": "1",
-            "description": "REST API of the vpbx switch. Authenticate with POST /api/v1/auth/login (session cookie; send X-CSRF-Token on unsafe methods) or POST /api/v1/auth/token (Authorization: Bearer). /health and /metrics are open and outside this document. Rules that need the rest of the configuration (references, uniqueness, percent sums, the box's extension length) answer 422 naming the field and the rule. See docs/api.md."
+            "description": "REST API of the vpbx switch. Authenticate with POST /api/v1/auth/login (session cookie; send X-CSRF-Token on unsafe methods) or POST /api/v1/auth/token (Authorization: Bearer). /health and /metrics are open and outside this document; so are this document itself and its browsable form at /api/docs. A scenario operation's action is one of the *Operation schemas, told apart by kind. Rules that need the rest of the configuration (references, uniqueness, percent sums, the box's extension length) answer 422 naming the field and the rule. See docs/api.md."
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"session": []}],

@@ -95,6 +95,11 @@ macro_rules! actions {
         }
 
         impl Action {
+            /// Every operation kind the switch accepts, in declaration order: the same literals
+            /// as the serde tags, so the list cannot miss one (the API reference is checked
+            /// against it).
+            pub const KINDS: &'static [&'static str] = &[$($kind,)*];
+
             /// The operation's kind as written in documents (`info_message`, `forward`, ...).
             pub fn kind(&self) -> &'static str {
                 match self {
