@@ -182,6 +182,17 @@ impl Party {
     }
 }
 
+impl Party {
+    /// Ends a leg that was ringing when another phone answered (its CANCEL says so) and
+    /// closes its media.
+    fn lose(self) {
+        let _ = self.commands.send(LegCommand::CompletedElsewhere);
+        if let Some(m) = self.media {
+            m.close();
+        }
+    }
+}
+
 /// The call record being written.
 struct Record {
     start_unix_ms: u64,

@@ -172,6 +172,7 @@ pub async fn start(
         reason: e.to_string(),
     };
     let security = Arc::new(Security::new(cfg.security.clone()));
+    let annotations = Arc::new(inspector::Annotations::default());
     // UDP: rsipstack reads through our gate socket (see `transport`).
     let udp_socket = tokio::net::UdpSocket::bind(cfg.addr)
         .await
@@ -195,7 +196,9 @@ pub async fn start(
         .with_cancel_token(cancel.clone())
         .with_transport_layer(transport)
         .with_user_agent(&cfg.user_agent)
-        .with_inspector(Box::new(inspector::Metrics))
+        .with_inspector(Box::new(inspector::Metrics {
+            annotations: annotations.clone(),
+        }))
         .build();
     let incoming = endpoint
         .incoming_transactions()
@@ -246,6 +249,7 @@ pub async fn start(
             dialogs: dialogs.clone(),
             ctx: ctx.clone(),
             local: cfg.addr,
+            annotations: annotations.clone(),
         }),
     ));
     if cfg.qualify_interval_s > 0 {
@@ -270,6 +274,7 @@ pub async fn start(
         accepting: accepting.clone(),
         security,
         min_se: cfg.min_session_expires_s,
+        annotations,
     };
     tokio::spawn(router.run(incoming));
     tokio::spawn(expire_registrations(
@@ -293,6 +298,7 @@ struct Router {
     accepting: Arc<AtomicBool>,
     security: Arc<Security>,
     min_se: u32,
+    annotations: Arc<inspector::Annotations>,
 }
 
 /// Answers a transaction with a status and an optional specific reason phrase.
@@ -429,6 +435,7 @@ impl Router {
             commands: cmd_rx,
             events: ev_tx,
             session_timer: admitted.session_timer,
+            annotations: self.annotations.clone(),
         })
         .await;
         self.dialogs.remove_dialog(&dialog_id);

@@ -14,6 +14,7 @@ use super::in_dialog::{
     local_addr_of, notify_refer, on_refer, reason_header, reinvite, sip_info_dtmf, FINAL_WAIT,
     TRYING_WAIT,
 };
+use super::inspector::Annotated;
 use super::EdgeContext;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rsipstack::dialog::authenticate::Credential;
@@ -31,6 +32,9 @@ use vpbx_actors::leg::{Dial, DialRequest, DialTarget, Dialog, LegCommand, LegEve
 use vpbx_store::model::LegCause;
 use vpbx_store::model::{TrunkAuth, TrunkTransport};
 
+/// The `Reason` of the CANCEL sent to the devices that lost a fork (RFC 3326 §2).
+pub(super) const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
+
 /// Where one branch of an outbound leg goes.
 struct Destination {
     callee: String,
@@ -46,6 +50,8 @@ pub(super) struct Outbound {
     pub ctx: EdgeContext,
     /// Our SIP address (From host for lines, Contact).
     pub local: SocketAddr,
+    /// Headers for the messages the stack builds (the `Reason` of a CANCEL).
+    pub annotations: Arc<super::inspector::Annotations>,
 }
 
 /// Serves dial requests until the channel closes.
@@ -264,6 +270,21 @@ impl Outbound {
         loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
+                    Some(LegCommand::CompletedElsewhere) => {
+                        if winner.is_none() {
+                            for (d, _) in &branches {
+                                self.annotations.set(
+                                    &d.id().call_id,
+                                    Annotated::Cancel,
+                                    "Reason",
+                                    COMPLETED_ELSEWHERE.into(),
+                                );
+                            }
+                        }
+                        end_all(&branches, winner, "call completed elsewhere", refer_pending).await;
+                        let _ = events.send(LegEvent::Ended);
+                        break;
+                    }
                     Some(LegCommand::Hangup { reason }) | Some(LegCommand::Reject { reason, .. }) => {
                         end_all(&branches, winner, &reason, refer_pending).await;
                         let _ = events.send(LegEvent::Ended);
@@ -306,8 +327,16 @@ impl Outbound {
                                     });
                                     // The losers are cancelled on their own tasks: a device that
                                     // never answers its CANCEL must not hold up the winner's talk.
+                                    // Their CANCEL says the call was answered elsewhere (RFC 3326),
+                                    // so phones do not log a missed call.
                                     for (j, (d, _)) in branches.iter().enumerate() {
                                         if j != i {
+                                            self.annotations.set(
+                                                &d.id().call_id,
+                                                Annotated::Cancel,
+                                                "Reason",
+                                                COMPLETED_ELSEWHERE.into(),
+                                            );
                                             let d = d.clone();
                                             tokio::spawn(async move {
                                                 let _ = d.cancel().await;
@@ -404,6 +433,9 @@ impl Outbound {
         {}
         for id in confirmed_ids {
             self.dialogs.remove_dialog(&id);
+        }
+        for (d, _) in &branches {
+            self.annotations.forget(&d.id().call_id);
         }
         drop(trunk_guard);
     }

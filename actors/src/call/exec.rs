@@ -47,6 +47,12 @@ impl CallActor {
                     p.release(&reason);
                 }
             }
+            Effect::LoseFork { party } => {
+                self.dialling.remove(&party);
+                if let Some(p) = self.parties.remove(&party) {
+                    p.lose();
+                }
+            }
             Effect::ReferFailed { party, code } => {
                 if let Some(p) = self.parties.get(&party) {
                     let _ = p.commands.send(LegCommand::ReferFailed { code });

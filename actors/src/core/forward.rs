@@ -278,8 +278,15 @@ pub enum RingAction {
         /// The phone.
         ring: Ring,
     },
-    /// Cancel (or hang up) a leg that lost.
+    /// Cancel (or hang up) a leg that stopped ringing without an answer (its round or the
+    /// operation timed out, or it answered too late).
     Cancel {
+        /// Leg number.
+        leg: u32,
+    },
+    /// Cancel a leg that was ringing when another phone answered the call (its CANCEL says
+    /// the call was completed elsewhere).
+    Lost {
         /// Leg number.
         leg: u32,
     },
@@ -346,6 +353,8 @@ pub struct Ringer {
     legs: BTreeMap<u32, RingLeg>,
     next_leg: u32,
     timed_out: bool,
+    /// A phone refused because it was busy (486/600), not just offline or unreachable.
+    busy_here: bool,
     done: bool,
 }
 
@@ -360,6 +369,7 @@ impl Ringer {
             legs: BTreeMap::new(),
             next_leg: first_leg,
             timed_out: false,
+            busy_here: false,
             done: false,
         }
     }
@@ -377,6 +387,11 @@ impl Ringer {
     /// The phone behind a leg.
     pub fn ring(&self, leg: u32) -> Option<&Ring> {
         self.legs.get(&leg).map(|l| &l.ring)
+    }
+
+    /// Whether a phone refused as busy (486 or 600): the caller hears busy, not "unavailable".
+    pub fn busy_here(&self) -> bool {
+        self.busy_here
     }
 
     /// Whether the ringing has finished (connected or done).
@@ -469,6 +484,9 @@ impl Ringer {
         if matches!(cause, LegCause::NoAnswer | LegCause::Cancelled) {
             self.timed_out = true;
         }
+        if cause == LegCause::Busy {
+            self.busy_here = true;
+        }
         out.push(RingAction::Event(entry.ended(
             RingOutcome::Refused,
             Some(cause),
@@ -512,7 +530,7 @@ impl Ringer {
                     None,
                 )));
             }
-            out.push(RingAction::Cancel { leg: l });
+            out.push(RingAction::Lost { leg: l });
         }
         out.push(RingAction::Connect { leg });
         out
@@ -735,8 +753,8 @@ mod tests {
         let started = r.start();
         assert_eq!(dials(&started), vec![1, 2, 3]);
         let out = r.answered(2);
-        assert!(out.contains(&RingAction::Cancel { leg: 1 }));
-        assert!(out.contains(&RingAction::Cancel { leg: 3 }));
+        assert!(out.contains(&RingAction::Lost { leg: 1 }));
+        assert!(out.contains(&RingAction::Lost { leg: 3 }));
         assert_eq!(out.last(), Some(&RingAction::Connect { leg: 2 }));
         // A late answer loses.
         assert_eq!(r.answered(1), vec![RingAction::Cancel { leg: 1 }]);

@@ -185,6 +185,12 @@ pub enum Effect {
         /// Why (Reason header).
         reason: String,
     },
+    /// End a ringing party's leg because another phone answered the call: CANCEL saying the
+    /// call was completed elsewhere (RFC 3326), so the phone logs no missed call.
+    LoseFork {
+        /// The party.
+        party: PartyId,
+    },
     /// Final NOTIFY of a failed blind transfer to the transferring party (the leg stays up).
     ReferFailed {
         /// The transferring party.
@@ -335,6 +341,11 @@ pub struct CallCore {
     recording: bool,
     next_party: u32,
     last_forward: Option<ForwardOutcome>,
+    /// Who the last forward operation rang, in words (`Extension 101`), for the `Warning` of
+    /// a busy answer.
+    last_forward_target: Option<String>,
+    /// A phone of the last forward operation answered busy (486/600).
+    last_forward_busy_here: bool,
     /// Talk-option keys of the talk in progress.
     keys: Option<TalkKeys>,
     out: Vec<Effect>,
@@ -360,6 +371,8 @@ impl CallCore {
             recording: false,
             next_party: 1,
             last_forward: None,
+            last_forward_target: None,
+            last_forward_busy_here: false,
             keys: None,
             out: Vec::new(),
         }
@@ -558,6 +571,7 @@ impl CallCore {
 
     fn forward(&mut self, now: Instant, op: u64, forward: Forward, transferor: Option<Party>) {
         let ringer = Ringer::new(plan(&self.snapshot, &forward), self.next_party);
+        self.last_forward_target = Some(describe_targets(&self.snapshot, &forward.targets));
         if self.answered {
             self.out.push(Effect::Ringback {
                 prompt: forward.ringback.clone(),
@@ -622,7 +636,7 @@ impl CallCore {
                         caller_id,
                     });
                 }
-                RingAction::Cancel { leg } => {
+                RingAction::Cancel { leg } | RingAction::Lost { leg } => {
                     let party = PartyId(leg);
                     if let State::Ringing(r) = &mut self.state {
                         r.parties.remove(&party);
@@ -631,9 +645,12 @@ impl CallCore {
                             self.out.push(Effect::Unbridge);
                         }
                     }
-                    self.out.push(Effect::Release {
-                        party,
-                        reason: "call answered elsewhere".into(),
+                    self.out.push(match a {
+                        RingAction::Lost { .. } => Effect::LoseFork { party },
+                        _ => Effect::Release {
+                            party,
+                            reason: "no answer".into(),
+                        },
                     });
                 }
                 RingAction::Timer { ms, .. } => {
@@ -694,6 +711,7 @@ impl CallCore {
         self.timers.cancel(Timer::RingRound);
         self.timers.cancel(Timer::MaxWait);
         self.last_forward = Some(outcome);
+        self.last_forward_busy_here = r.ringer.busy_here();
         for id in r.parties.keys() {
             self.out.push(Effect::Release {
                 party: *id,
@@ -1140,6 +1158,25 @@ impl CallCore {
                 _ => CallResult::NotAnswered,
             },
         };
+        if result == CallResult::Busy && by == EndedBy::Switch {
+            // The caller learns whether the phones were busy (486, not a generic 480) or
+            // could not be reached, and who.
+            let who = self
+                .last_forward_target
+                .as_deref()
+                .unwrap_or("Everyone called");
+            self.out.push(if self.last_forward_busy_here {
+                Effect::RejectCaller {
+                    code: 486,
+                    reason: format!("{who} is busy"),
+                }
+            } else {
+                Effect::RejectCaller {
+                    code: 480,
+                    reason: format!("{who} is not available"),
+                }
+            });
+        }
         let side = match by {
             EndedBy::Caller => HangupSide::Caller,
             EndedBy::Callee => HangupSide::Callee,
@@ -1156,6 +1193,28 @@ impl CallCore {
             side,
             reason,
         });
+    }
+}
+
+/// The targets of a forward operation in words, e.g. `Extension 101`, `Group Sales (200)`.
+fn describe_targets(cfg: &CompanyConfig, targets: &[ForwardTarget]) -> String {
+    let [target] = targets else {
+        return "Everyone called".into();
+    };
+    match target {
+        ForwardTarget::Employee { id } => match cfg.employees.iter().find(|e| e.id == *id) {
+            Some(e) => format!("Extension {}", e.extension),
+            None => "The employee called".into(),
+        },
+        ForwardTarget::Group { id } => match cfg.groups.iter().find(|g| g.id == *id) {
+            Some(g) => match &g.extension {
+                Some(ext) => format!("Group {} ({ext})", g.name),
+                None => format!("Group {}", g.name),
+            },
+            None => "The group called".into(),
+        },
+        ForwardTarget::External { number, .. } => format!("Number {number}"),
+        ForwardTarget::SipUri { uri, .. } => format!("sip:{uri}"),
     }
 }
 

@@ -162,7 +162,7 @@ fn forward_with_early_media_then_no_answer_ends_unanswered() {
     assert_eq!(sim.now.duration_since(t0).as_secs(), 15);
     assert!(out.contains(&Effect::Release {
         party: PartyId(1),
-        reason: "call answered elsewhere".into()
+        reason: "no answer".into()
     }));
     assert!(out.contains(&Effect::Unbridge));
     assert_eq!(
@@ -422,4 +422,52 @@ fn ring_operation_waits_on_the_timer_table() {
         ended(&out),
         Some((CallResult::NotAnswered, HangupSide::Switch))
     );
+}
+
+#[test]
+fn a_busy_extension_rejects_the_caller_with_486_naming_it_and_the_call_is_busy() {
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    let out = sim.party(
+        1,
+        Signal::Rejected {
+            code: 486,
+            cause: LegCause::Busy,
+        },
+    );
+    assert!(
+        out.contains(&Effect::RejectCaller {
+            code: 486,
+            reason: "Extension 101 is busy".into()
+        }),
+        "{out:#?}"
+    );
+    assert_eq!(ended(&out), Some((CallResult::Busy, HangupSide::Switch)));
+    // The rejection comes before the end, which is always last.
+    assert!(matches!(out.last(), Some(Effect::End { .. })));
+}
+
+#[test]
+fn the_phones_that_lost_a_fork_are_told_the_call_was_completed_elsewhere() {
+    const GROUP: &str = r#"
+  - id: 1
+    name: to both
+    start: ring
+    operations:
+      ring:
+        action: { kind: forward, targets: [ { kind: employee, id: 1 }, { kind: employee, id: 2 } ], mode: simultaneous }
+        exits: {}
+"#;
+    let mut sim = Sim::new(GROUP);
+    let out = sim.answered_by(2);
+    assert!(
+        out.contains(&Effect::LoseFork { party: PartyId(1) }),
+        "{out:#?}"
+    );
+    assert!(!out.iter().any(|e| matches!(
+        e,
+        Effect::Release {
+            party: PartyId(1),
+            ..
+        }
+    )));
 }

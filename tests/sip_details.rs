@@ -1,0 +1,172 @@
+//! SIP details phones notice (issue 13, item 5): a busy extension's 486 reaches the caller as
+//! 486 with a `Warning` naming it and the call record says `busy`; the phones that lost a fork
+//! get a CANCEL saying the call was completed elsewhere (RFC 3326), while a caller's own
+//! cancel carries no such reason; `Allow` names every method the switch handles, and each of
+//! them is answered; internal calls show the calling employee's name; a line dialling its own
+//! group does not ring itself.
+#![allow(clippy::unwrap_used)]
+
+mod api_support;
+mod common;
+use api_support::*;
+use common::*;
+use serde_json::Value;
+
+/// Polls `GET /api/v1/calls` until a record satisfies `pick` (generous deadline).
+async fn record<S, B>(api: &Api<S>, pick: impl Fn(&Value) -> bool) -> Value
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = api.get("/api/v1/calls?limit=20").await;
+        let items = r.json["items"].as_array().cloned().unwrap_or_default();
+        if let Some(v) = items.iter().find(|v| pick(v)) {
+            return v.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no matching call record: {items:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn a_busy_extension_is_486_with_a_warning_and_the_record_says_busy() {
+    let (mut sw, api) = api(None).await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    anna.register().await;
+    let mut boris = LinePhone::new(sw.sip, "102", P102).await;
+    let (r, _) = tokio::join!(boris.dial("101", 40800), async {
+        let inv = anna.expect_request("INVITE", 30).await.expect("101 rings");
+        anna.respond(&inv, 486, "Busy Here", None, Some("busy-a"))
+            .await;
+    });
+    assert_eq!(r.status(), Some(486), "{}", r.start);
+    let warning = r.header("Warning").unwrap_or("");
+    assert!(
+        warning.starts_with("399 ") && warning.contains("Extension 101 is busy"),
+        "Warning: {warning:?}"
+    );
+    let rec = record(&api, |v| v["numb"] == "101").await;
+    assert_eq!(rec["result"], "busy", "{rec:#?}");
+    sw.stop().await;
+}
+
+const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
+
+#[actix_rt::test]
+async fn the_device_that_lost_a_fork_gets_cancel_with_completed_elsewhere() {
+    let mut sw = TestSwitch::start().await;
+    let mut desk = LinePhone::new(sw.sip, "101", P101).await;
+    let mut mobile = LinePhone::new(sw.sip, "101", P101).await;
+    desk.register().await;
+    mobile.register().await;
+    let mut boris = LinePhone::new(sw.sip, "102", P102).await;
+    let (ok, cancel) = tokio::join!(boris.dial("101", 40810), async {
+        let inv_desk = desk.expect_request("INVITE", 30).await.expect("desk rings");
+        let inv_mobile = mobile
+            .expect_request("INVITE", 30)
+            .await
+            .expect("mobile rings");
+        desk.respond(&inv_desk, 180, "Ringing", None, Some("d1"))
+            .await;
+        mobile.answer(&inv_mobile, 40812).await;
+        let cancel = desk
+            .expect_request("CANCEL", 30)
+            .await
+            .expect("desk gets CANCEL");
+        desk.respond(&cancel, 200, "OK", None, None).await;
+        desk.respond(&inv_desk, 487, "Request Terminated", None, Some("d1"))
+            .await;
+        cancel
+    });
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    assert_eq!(
+        cancel.header("Reason"),
+        Some(COMPLETED_ELSEWHERE),
+        "{:?}",
+        cancel.headers
+    );
+    boris.in_dialog("BYE", "", None).await;
+    let bye = mobile.expect_request("BYE", 30).await.expect("BYE");
+    mobile.respond(&bye, 200, "OK", None, None).await;
+    sw.stop().await;
+}
+
+fn with_group_number() -> String {
+    demo_company_with(
+        "  - id: 20\n    name: Ring Sales at once\n    start: ring\n    operations:\n      ring:\n        action:\n          kind: forward\n          targets: [ { kind: group, id: 1 } ]\n          mode: simultaneous\n        exits: { answered: bye, no_answer: bye, busy: bye }\n      bye:\n        action: { kind: hang_up }\n",
+        "  - number: \"74957000200\"\n    rules:\n      - id: 20\n        name: Sales\n        scenario: 20\n",
+        "",
+    )
+}
+
+#[actix_rt::test]
+async fn a_group_member_that_lost_gets_completed_elsewhere_but_a_caller_cancel_has_no_such_reason()
+{
+    let mut sw = TestSwitch::builder()
+        .company(&with_group_number())
+        .start()
+        .await;
+    let mut a = LinePhone::new(sw.sip, "101", P101).await;
+    let mut b = LinePhone::new(sw.sip, "102", P102).await;
+    a.register().await;
+    b.register().await;
+
+    // 102 answers: 101's CANCEL says the call was completed elsewhere.
+    let mut caller = Phone::new(sw.sip).await;
+    caller
+        .invite("74957000200", &Phone::sdp(40820, &[0, 101]))
+        .await;
+    let inv_a = a.expect_request("INVITE", 30).await.expect("101 rings");
+    let inv_b = b.expect_request("INVITE", 30).await.expect("102 rings");
+    a.respond(&inv_a, 180, "Ringing", None, Some("ga")).await;
+    b.answer(&inv_b, 40822).await;
+    let ok = caller.recv_final(30).await.expect("caller answered");
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    caller.to_tag = ok.to_tag();
+    caller.ack(true).await;
+    let cancel = a.expect_request("CANCEL", 30).await.expect("101 CANCEL");
+    a.respond(&cancel, 200, "OK", None, None).await;
+    a.respond(&inv_a, 487, "Request Terminated", None, Some("ga"))
+        .await;
+    assert_eq!(
+        cancel.header("Reason"),
+        Some(COMPLETED_ELSEWHERE),
+        "{:?}",
+        cancel.headers
+    );
+    b.in_dialog("BYE", "", None).await;
+    let _ = a.expect_request("ACK", 2).await;
+
+    // The caller gives up while both ring: their CANCELs carry no "completed elsewhere".
+    let mut caller = Phone::new(sw.sip).await;
+    caller
+        .invite("74957000200", &Phone::sdp(40824, &[0, 101]))
+        .await;
+    let inv_a = a.expect_request("INVITE", 30).await.expect("101 rings");
+    let inv_b = b.expect_request("INVITE", 30).await.expect("102 rings");
+    a.respond(&inv_a, 180, "Ringing", None, Some("ga2")).await;
+    b.respond(&inv_b, 180, "Ringing", None, Some("gb2")).await;
+    caller.cancel().await;
+    for (phone, inv, tag) in [(&a, &inv_a, "ga2"), (&b, &inv_b, "gb2")] {
+        let cancel = phone.expect_request("CANCEL", 30).await.expect("CANCEL");
+        phone.respond(&cancel, 200, "OK", None, None).await;
+        phone
+            .respond(inv, 487, "Request Terminated", None, Some(tag))
+            .await;
+        assert!(
+            !cancel.header("Reason").unwrap_or("").contains("cause=200"),
+            "{:?}",
+            cancel.headers
+        );
+    }
+    sw.stop().await;
+}
