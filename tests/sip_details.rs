@@ -170,3 +170,98 @@ async fn a_group_member_that_lost_gets_completed_elsewhere_but_a_caller_cancel_h
     }
     sw.stop().await;
 }
+
+/// A request inside `phone`'s answered call; returns its final response (a request the switch
+/// sends meanwhile is skipped).
+async fn in_call(phone: &mut Phone, method: &str, extra: &str, body: Option<(&str, &str)>) -> Msg {
+    phone.cseq += 1;
+    let br = phone.branch();
+    let mut t = format!(
+        "{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: <{target}>;tag={tt}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\nContact: <sip:79161234567@{l}>\r\n{extra}",
+        l = phone.local,
+        ft = phone.from_tag,
+        target = phone.target,
+        tt = phone.to_tag.clone().unwrap(),
+        cid = phone.call_id,
+        cseq = phone.cseq,
+    );
+    match body {
+        Some((ct, b)) => t.push_str(&format!(
+            "Content-Type: {ct}\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        )),
+        None => t.push_str("Content-Length: 0\r\n\r\n"),
+    }
+    phone.send(&t).await;
+    loop {
+        let m = phone.recv_final(30).await.expect("a final response");
+        if m.header("CSeq").unwrap_or("").ends_with(method) && m.status().is_some() {
+            return m;
+        }
+    }
+}
+
+fn allows_everything(m: &Msg) {
+    let allow = m.header("Allow").unwrap_or("");
+    for method in [
+        "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "REFER", "INFO", "UPDATE",
+    ] {
+        assert!(
+            allow.split(',').any(|a| a.trim() == method),
+            "{method} missing from Allow in {}: {allow:?}",
+            m.start
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn allow_names_every_method_handled_and_each_is_answered() {
+    let mut sw = TestSwitch::start().await;
+    // Outside a call: OPTIONS lists everything; INFO, UPDATE and REFER are "no such call".
+    let mut probe = Phone::new(sw.sip).await;
+    for method in ["OPTIONS", "INFO", "UPDATE", "REFER"] {
+        let br = probe.branch();
+        probe
+            .send(&format!(
+                "{method} sip:vpbx@{srv} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={br}\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: {br}\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n",
+                srv = sw.sip,
+                l = probe.local
+            ))
+            .await;
+        let m = probe.recv_final(30).await.expect("an answer");
+        if method == "OPTIONS" {
+            assert_eq!(m.status(), Some(200), "{}", m.start);
+            allows_everything(&m);
+        } else {
+            assert_eq!(m.status(), Some(481), "{method}: {}", m.start);
+            assert!(m.header("Warning").unwrap_or("").contains("within a call"));
+        }
+    }
+
+    // Inside a call (the echo test): the 200 to the INVITE lists everything, and so does the
+    // answer to OPTIONS; UPDATE, INFO and REFER get real answers; MESSAGE gets 405 with Allow.
+    let mut phone = Phone::new(sw.sip).await;
+    let ok = phone.call("74950000001", 40830).await;
+    allows_everything(&ok);
+    let m = in_call(&mut phone, "OPTIONS", "", None).await;
+    assert_eq!(m.status(), Some(200), "{}", m.start);
+    allows_everything(&m);
+    let m = in_call(&mut phone, "UPDATE", "", None).await;
+    assert_eq!(m.status(), Some(200), "{}", m.start);
+    let m = in_call(
+        &mut phone,
+        "INFO",
+        "",
+        Some(("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n")),
+    )
+    .await;
+    assert_eq!(m.status(), Some(200), "{}", m.start);
+    // A REFER without Refer-To is a bad request, not an unknown method.
+    let m = in_call(&mut phone, "REFER", "", None).await;
+    assert_eq!(m.status(), Some(400), "{}", m.start);
+    let m = in_call(&mut phone, "MESSAGE", "", Some(("text/plain", "hi"))).await;
+    assert_eq!(m.status(), Some(405), "{}", m.start);
+    allows_everything(&m);
+    phone.bye().await;
+    sw.stop().await;
+}

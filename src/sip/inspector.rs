@@ -1,7 +1,7 @@
 //! Sees every SIP message in and out: counts them by method and status code for `/metrics`,
 //! and adds the headers the stack's API cannot take to the messages it builds itself
 //! ([`Annotations`]): the `Reason` of a CANCEL (RFC 3326) and the `Warning` of a final error
-//! response to an INVITE (RFC 3261 §20.43).
+//! response to an INVITE (RFC 3261 §20.43); and `Allow` to the stack's own 405 answers.
 
 use dashmap::DashMap;
 use rsipstack::sip::prelude::HeadersExt;
@@ -42,6 +42,7 @@ impl Annotations {
     }
 
     fn apply(&self, msg: SipMessage) -> SipMessage {
+        let msg = allow_in_405(msg);
         if self.extra.is_empty() {
             return msg;
         }
@@ -74,6 +75,20 @@ impl Annotations {
             }
             other => other,
         }
+    }
+}
+
+/// A 405 must say what is allowed (RFC 3261 §21.4.6); the stack's own 405s (a method a dialog
+/// does not take) say nothing.
+fn allow_in_405(msg: SipMessage) -> SipMessage {
+    match msg {
+        SipMessage::Response(mut r) if u16::from(r.status_code.clone()) == 405 => {
+            if !r.headers.iter().any(|h| matches!(h, Header::Allow(_))) {
+                r.headers.push(Header::Allow(super::ALLOW.into()));
+            }
+            SipMessage::Response(r)
+        }
+        other => other,
     }
 }
 

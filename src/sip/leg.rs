@@ -5,8 +5,8 @@
 //! ended here: BYE when answered, 500 when not. A call is never left hanging on the wire.
 
 use super::in_dialog::{
-    local_addr_of, notify_refer, on_refer, reason_header, reinvite, sip_info_dtmf, FINAL_WAIT,
-    TRYING_WAIT,
+    in_dialog_options, local_addr_of, notify_refer, on_refer, reason_header, reinvite,
+    sip_info_dtmf, FINAL_WAIT, TRYING_WAIT,
 };
 use super::inspector::Annotated;
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
@@ -94,7 +94,10 @@ async fn drive(task: LegTask) {
                 }
                 Some(LegCommand::Answer { sdp }) => {
                     local_media = local_addr_of(&sdp);
-                    let mut headers = vec![Header::ContentType("application/sdp".into())];
+                    let mut headers = vec![
+                        Header::ContentType("application/sdp".into()),
+                        Header::Allow(super::ALLOW.into()),
+                    ];
                     if let Some(t) = &session_timer {
                         headers.push(Header::SessionExpires(t.header_value().into()));
                         if t.require {
@@ -212,6 +215,14 @@ async fn drive(task: LegTask) {
                             handle.reply(StatusCode::from(469)).await.ok();
                         }
                     }
+                }
+                Some(DialogState::Options(_, _, handle)) => in_dialog_options(&handle).await,
+                Some(DialogState::Notify(_, _, handle)) => {
+                    // We subscribe to nothing (RFC 6665 §4.1.3).
+                    handle.reply(StatusCode::from(481)).await.ok();
+                }
+                Some(DialogState::Message(_, _, handle)) => {
+                    handle.reply(StatusCode::from(405)).await.ok();
                 }
                 Some(DialogState::Refer(_, req, handle)) => {
                     let accepted = on_refer(&req, &handle, &events).await;

@@ -356,6 +356,12 @@ impl Router {
             }
             Method::Ack => {}
             Method::Bye => reply(&mut tx, 481, None, vec![]).await,
+            Method::Refer | Method::Info | Method::Update => {
+                // These work inside a call only (RFC 3515, 6086, 3311): outside one there is
+                // no call to act on.
+                let why = format!("{} is accepted only within a call", tx.original.method);
+                reply(&mut tx, 481, Some(&why), vec![]).await;
+            }
             _ => {
                 let headers = vec![Header::Allow(ALLOW.into())];
                 reply(&mut tx, 501, None, headers).await;

@@ -11,8 +11,8 @@
 //!   trunk's number format and, for registration trunks, its credentials for 401/407.
 
 use super::in_dialog::{
-    local_addr_of, notify_refer, on_refer, reason_header, reinvite, sip_info_dtmf, FINAL_WAIT,
-    TRYING_WAIT,
+    in_dialog_options, local_addr_of, notify_refer, on_refer, reason_header, reinvite,
+    sip_info_dtmf, FINAL_WAIT, TRYING_WAIT,
 };
 use super::inspector::Annotated;
 use super::EdgeContext;
@@ -216,7 +216,7 @@ impl Outbound {
                 failures.push((400, format!("{}: bad URI", d.label)));
                 continue;
             };
-            let mut headers = Vec::new();
+            let mut headers = vec![Header::Allow(super::ALLOW.into())];
             if let Some(r) = &request.replaces {
                 headers.push(Header::Other(
                     "Replaces".into(),
@@ -232,7 +232,7 @@ impl Outbound {
                 offer: Some(request.offer_sdp.clone().into_bytes()),
                 contact: contact.clone().unwrap_or_default(),
                 credential: d.credential,
-                headers: (!headers.is_empty()).then_some(headers),
+                headers: Some(headers),
                 // Our own Call-ID (the stack's default names its vendor's domain).
                 call_id: Some(format!(
                     "{:016x}{:08x}@{}",
@@ -409,6 +409,15 @@ impl Outbound {
                         }
                         DialogState::Updated(id, req, handle) if is_winner(&id.call_id) => {
                             reinvite(&req, &handle, &events, &mut local_media, Vec::new()).await;
+                        }
+                        DialogState::Options(id, _, handle) if is_winner(&id.call_id) => {
+                            in_dialog_options(&handle).await;
+                        }
+                        DialogState::Notify(id, _, handle) if is_winner(&id.call_id) => {
+                            handle.reply(StatusCode::from(481)).await.ok();
+                        }
+                        DialogState::Message(id, _, handle) if is_winner(&id.call_id) => {
+                            handle.reply(StatusCode::from(405)).await.ok();
                         }
                         DialogState::Refer(id, req, handle) if is_winner(&id.call_id) => {
                             let accepted = on_refer(&req, &handle, &events).await;
