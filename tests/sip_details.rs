@@ -192,13 +192,18 @@ async fn in_call(phone: &mut Phone, method: &str, extra: &str, body: Option<(&st
         )),
         None => t.push_str("Content-Length: 0\r\n\r\n"),
     }
-    phone.send(&t).await;
-    loop {
-        let m = phone.recv_final(30).await.expect("a final response");
-        if m.header("CSeq").unwrap_or("").ends_with(method) && m.status().is_some() {
-            return m;
+    // Sent again each second without an answer, as a UDP phone does (RFC 3261 Timer E): a
+    // request that overtakes the ACK of the call's 200 is not taken yet.
+    for _ in 0..60 {
+        phone.send(&t).await;
+        while let Some(m) = phone.recv(1).await {
+            let ours = m.header("CSeq").unwrap_or("").ends_with(method);
+            if ours && m.status().is_some_and(|c| c >= 200) {
+                return m;
+            }
         }
     }
+    panic!("no final response to {method}");
 }
 
 fn allows_everything(m: &Msg) {
@@ -263,5 +268,62 @@ async fn allow_names_every_method_handled_and_each_is_answered() {
     assert_eq!(m.status(), Some(405), "{}", m.start);
     allows_everything(&m);
     phone.bye().await;
+    sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn internal_calls_show_the_callers_name_and_a_line_dialling_its_group_is_not_rung() {
+    let (mut sw, api) = api(None).await;
+    // Anna's line is registered from two devices; she calls her own group (Sales, 200) from
+    // the desk: only Boris rings, and sees her name.
+    let mut desk = LinePhone::new(sw.sip, "101", P101).await;
+    let mut mobile = LinePhone::new(sw.sip, "101", P101).await;
+    desk.register().await;
+    mobile.register().await;
+    let mut boris = LinePhone::new(sw.sip, "102", P102).await;
+    boris.register().await;
+    let (ok, inv) = tokio::join!(desk.dial("200", 40840), async {
+        let inv = boris.expect_request("INVITE", 30).await.expect("102 rings");
+        boris.answer(&inv, 40842).await;
+        inv
+    });
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    let from = inv.header("From").unwrap_or("");
+    assert!(
+        from.starts_with("\"Anna Petrova\" <sip:101@"),
+        "From: {from:?}"
+    );
+    desk.in_dialog("BYE", "", None).await;
+    let bye = boris.expect_request("BYE", 30).await.expect("BYE");
+    boris.respond(&bye, 200, "OK", None, None).await;
+    // The call record: one phone rang (Boris's); Anna's line was left out as the caller.
+    let rec = record(&api, |v| v["numb"] == "200").await;
+    let text = rec.to_string();
+    assert!(text.contains("is the caller"), "{rec:#?}");
+    assert_eq!(text.matches("\"ring_started\"").count(), 1, "{rec:#?}");
+    // Nor did her mobile get an INVITE for it (anything it got is answered and skipped).
+    assert!(mobile.expect_request("INVITE", 1).await.is_none());
+
+    // Boris calls Anna directly: both her devices ring, showing his name.
+    let (ok, _) = tokio::join!(boris.dial("101", 40844), async {
+        let inv_desk = desk.expect_request("INVITE", 30).await.expect("desk rings");
+        let inv_mobile = mobile
+            .expect_request("INVITE", 30)
+            .await
+            .expect("mobile rings");
+        for inv in [&inv_desk, &inv_mobile] {
+            let from = inv.header("From").unwrap_or("");
+            assert!(
+                from.starts_with("\"Boris Ivanov\" <sip:102@"),
+                "From: {from:?}"
+            );
+        }
+        desk.respond(&inv_desk, 486, "Busy Here", None, Some("dd"))
+            .await;
+        mobile
+            .respond(&inv_mobile, 486, "Busy Here", None, Some("mm"))
+            .await;
+    });
+    assert_eq!(ok.status(), Some(486), "{}", ok.start);
     sw.stop().await;
 }

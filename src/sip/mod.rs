@@ -432,6 +432,7 @@ impl Router {
             scenario: Arc::new(admitted.scenario),
             snapshot,
             outbound_caller_id: admitted.outbound_caller_id,
+            caller_line: admitted.caller_line,
         }));
         leg::run(leg::LegTask {
             call_id,

@@ -6,7 +6,7 @@ use super::leg::DialTarget;
 use std::collections::BTreeMap;
 use vpbx_store::model::{
     CompanyConfig, Employee, Event, Forward, ForwardTarget, LegCause, Phone, PhoneType, RingMode,
-    RingOutcome,
+    RingOutcome, SipLineId,
 };
 
 /// Seconds an external number or SIP URI target rings when its timeout is unset.
@@ -45,6 +45,8 @@ pub enum SkipReason {
     NoPhones,
     /// No member of the group can take calls.
     NoMemberAvailable,
+    /// The phone is the line that placed the call (e.g. it dialled its own group).
+    Caller,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -54,6 +56,7 @@ impl std::fmt::Display for SkipReason {
             SkipReason::CallStatusOff => "call status off",
             SkipReason::NoPhones => "has no phones",
             SkipReason::NoMemberAvailable => "no member can take calls",
+            SkipReason::Caller => "is the caller",
         })
     }
 }
@@ -122,14 +125,26 @@ fn phone_ring(e: Option<&Employee>, p: &Phone) -> (Ring, u32) {
 /// time. Under [`RingMode::Simultaneous`] everything rings in one round. A phone reached twice
 /// (an employee listed and also in a group) rings once.
 pub fn plan(cfg: &CompanyConfig, fwd: &Forward) -> Plan {
+    plan_for(cfg, fwd, None)
+}
+
+/// [`plan`] for a call placed by the line `caller`: that line is not rung (a line that dials
+/// its own group rings the other members, and the employee's other phones).
+pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, caller: Option<SipLineId>) -> Plan {
     let mut out = Plan::default();
     let mut seen: Vec<DialTarget> = Vec::new();
     let mut batches: Vec<(Vec<(Ring, u32)>, usize)> = Vec::new();
+    let mut itself: Vec<Skip> = Vec::new();
     let mut push_phones = |phones: Vec<(Ring, u32)>, batch: usize, seen: &mut Vec<DialTarget>| {
         let fresh: Vec<(Ring, u32)> = phones
             .into_iter()
             .filter(|(r, _)| {
-                if seen.contains(&r.target) {
+                if caller.is_some() && r.line() == caller {
+                    if !itself.iter().any(|s| s.target == r.label) {
+                        itself.push(skip(r.label.clone(), SkipReason::Caller));
+                    }
+                    false
+                } else if seen.contains(&r.target) {
                     false
                 } else {
                     seen.push(r.target.clone());
@@ -217,6 +232,7 @@ pub fn plan(cfg: &CompanyConfig, fwd: &Forward) -> Plan {
             ),
         }
     }
+    out.skipped.extend(itself);
     match fwd.mode {
         RingMode::Simultaneous => {
             let all: Vec<(Ring, u32)> = batches.into_iter().flat_map(|(p, _)| p).collect();

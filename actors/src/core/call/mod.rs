@@ -21,8 +21,9 @@ mod talk;
 mod tests;
 
 use super::dialplan::{classify, Dialled};
-use super::forward::{plan, ForwardOutcome, Ring, RingAction, Ringer};
+use super::forward::{plan_for, ForwardOutcome, Ring, RingAction, Ringer};
 pub use super::leg::{DialTarget, Dialog, Replaces};
+pub use super::routing::phone::CallerLine;
 use super::scenario::{self, Command, Ending, ScenarioRun};
 use super::timer::TimerTable;
 use std::collections::BTreeMap;
@@ -66,6 +67,9 @@ pub struct CallInfo {
     /// Number presented on legs to external numbers when the call is a phone's outbound call
     /// (the line's caller ID); `None`: the dialled virtual number (SPEC §5).
     pub outbound_caller_id: Option<String>,
+    /// The line that placed the call, when a phone of the box did: it is never rung by its own
+    /// call, and its employee's name is shown to the SIP phones the call rings.
+    pub caller_line: Option<CallerLine>,
 }
 
 /// Something that happened on a leg (the caller's or a party's).
@@ -177,6 +181,8 @@ pub enum Effect {
         target: DialTarget,
         /// Number presented as the caller.
         caller_id: String,
+        /// Name presented with it (From display name), if any.
+        caller_name: Option<String>,
     },
     /// End a party's leg (CANCEL before answer, BYE after) and close its media.
     Release {
@@ -570,7 +576,11 @@ impl CallCore {
     // ---- ringing ----
 
     fn forward(&mut self, now: Instant, op: u64, forward: Forward, transferor: Option<Party>) {
-        let ringer = Ringer::new(plan(&self.snapshot, &forward), self.next_party);
+        let caller_line = self.info.caller_line.as_ref().map(|c| c.line);
+        let ringer = Ringer::new(
+            plan_for(&self.snapshot, &forward, caller_line),
+            self.next_party,
+        );
         self.last_forward_target = Some(describe_targets(&self.snapshot, &forward.targets));
         if self.answered {
             self.out.push(Effect::Ringback {
@@ -625,6 +635,13 @@ impl CallCore {
                         continue;
                     };
                     let caller_id = self.caller_id(ring.kind, r.present_virtual_number);
+                    // SIP phones ringing for a colleague's call show the colleague's name.
+                    let caller_name = match (&self.info.caller_line, ring.kind) {
+                        (Some(c), PhoneType::S) if !r.present_virtual_number => {
+                            Some(c.name.clone()).filter(|n| !n.is_empty())
+                        }
+                        _ => None,
+                    };
                     let party = PartyId(leg);
                     self.next_party = self.next_party.max(leg + 1);
                     if let State::Ringing(r) = &mut self.state {
@@ -634,6 +651,7 @@ impl CallCore {
                         party,
                         target: ring.target,
                         caller_id,
+                        caller_name,
                     });
                 }
                 RingAction::Cancel { leg } | RingAction::Lost { leg } => {

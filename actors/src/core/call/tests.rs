@@ -60,6 +60,7 @@ impl Sim {
                 remote_tag: "them".into(),
             },
             outbound_caller_id: None,
+            caller_line: None,
         };
         let mut sim = Sim {
             core: CallCore::new(info, scenario, cfg, 50),
@@ -469,5 +470,77 @@ fn the_phones_that_lost_a_fork_are_told_the_call_was_completed_elsewhere() {
             party: PartyId(1),
             ..
         }
+    )));
+}
+
+/// A group of Anna and Boris dialled by Anna's own line (id 1).
+fn anna_dials_the_group() -> Sim {
+    const GROUP: &str = r#"
+  - id: 1
+    name: to the group
+    start: ring
+    operations:
+      ring:
+        action: { kind: forward, targets: [ { kind: group, id: 7 } ], mode: simultaneous }
+        exits: {}
+"#;
+    let (cfg, scenario) = company(GROUP);
+    let mut cfg = (*cfg).clone();
+    cfg.groups = vec![serde_yaml::from_str(
+        "{ id: 7, name: Sales, extension: \"200\", members: [1, 2], simultaneous_lines: 2 }",
+    )
+    .expect("group")];
+    let info = CallInfo {
+        numa: "101".into(),
+        numb: "200".into(),
+        dialog: Dialog {
+            call_id: "caller-call".into(),
+            local_tag: "us".into(),
+            remote_tag: "them".into(),
+        },
+        outbound_caller_id: None,
+        caller_line: Some(CallerLine {
+            line: vpbx_store::model::SipLineId(1),
+            name: "Anna Petrova".into(),
+        }),
+    };
+    let mut sim = Sim {
+        core: CallCore::new(info, scenario, Arc::new(cfg), 50),
+        now: crate::clock::test_origin(),
+        log: Vec::new(),
+    };
+    let out = sim.core.start(sim.now);
+    sim.log.extend(out.iter().cloned());
+    sim
+}
+
+#[test]
+fn a_line_dialling_its_own_group_rings_the_others_with_its_name() {
+    let sim = anna_dials_the_group();
+    let dialled: Vec<_> = sim
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Dial {
+                target,
+                caller_name,
+                ..
+            } => Some((target.clone(), caller_name.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        dialled,
+        vec![(
+            DialTarget::Line {
+                line: vpbx_store::model::SipLineId(2),
+                login: "102".into()
+            },
+            Some("Anna Petrova".into())
+        )]
+    );
+    assert!(sim.events().iter().any(|e| matches!(
+        e,
+        Event::TargetSkipped { why, .. } if why == "is the caller"
     )));
 }
