@@ -327,3 +327,37 @@ async fn internal_calls_show_the_callers_name_and_a_line_dialling_its_group_is_n
     assert_eq!(ok.status(), Some(486), "{}", ok.start);
     sw.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_dead_trunk_fails_the_caller_with_408_and_a_warning_after_its_response_timeout() {
+    // An IP trunk to a "carrier" socket that reads everything and answers nothing.
+    let carrier = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let carrier_port = carrier.local_addr().unwrap().port();
+    let company = demo_company_with(
+        "",
+        "",
+        &format!("trunks:\n  - id: 1\n    name: Silent\n    host: 127.0.0.1\n    port: {carrier_port}\n    auth: {{ kind: ip, addresses: [\"127.0.0.1\"] }}\n    response_timeout_s: 2\n"),
+    );
+    let mut sw = TestSwitch::builder().company(&company).start().await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    let (r, invites) = tokio::join!(anna.dial("79991234567", 40850), async {
+        // The INVITE does reach the carrier (and is retransmitted, unanswered).
+        let mut buf = vec![0u8; 65536];
+        let (n, _) = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            carrier.recv_from(&mut buf),
+        )
+        .await
+        .expect("INVITE to the carrier")
+        .unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
+    assert!(invites.starts_with("INVITE sip:79991234567@"), "{invites}");
+    assert_eq!(r.status(), Some(408), "{}", r.start);
+    let warning = r.header("Warning").unwrap_or("");
+    assert!(
+        warning.contains("Number 79991234567 could not be reached: the carrier did not answer"),
+        "Warning: {warning:?}"
+    );
+    sw.stop().await;
+}

@@ -196,13 +196,30 @@ impl Outbound {
                 return;
             }
         };
+        let mut carrier_wait: Option<(u32, String)> = None;
         let trunk_guard = match &request.target {
             DialTarget::External(n) => {
                 let snapshot = self.ctx.snapshots.current();
-                pick_trunk(&snapshot.trunks, n).map(|t| self.ctx.trunks.acquire(t.id))
+                pick_trunk(&snapshot.trunks, n).map(|t| {
+                    carrier_wait = Some((t.response_timeout_s.max(1), t.name.clone()));
+                    self.ctx.trunks.acquire(t.id)
+                })
             }
             _ => None,
         };
+        // A carrier that answers nothing at all (not even 100 Trying) fails the call after the
+        // trunk's response timeout, not after the INVITE transaction's 32 s.
+        let silent_for = carrier_wait
+            .as_ref()
+            .map(|(s, _)| std::time::Duration::from_secs(u64::from(*s)));
+        let carrier_silence = async move {
+            match silent_for {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(carrier_silence);
+        let mut heard_from_peer = false;
         let (state_tx, mut states) = self.dialogs.new_dialog_state_channel();
         let contact = Uri::try_from(format!("sip:vpbx@{}", self.local).as_str()).ok();
         let mut branches: Vec<(InviteDialog, String)> = Vec::new();
@@ -269,6 +286,18 @@ impl Outbound {
         let mut confirmed_ids = Vec::new();
         loop {
             tokio::select! {
+                () = &mut carrier_silence, if !heard_from_peer && winner.is_none() => {
+                    let (secs, trunk) = carrier_wait.clone().unwrap_or_default();
+                    let reason = format!("trunk {trunk}: the carrier did not answer within {secs} s");
+                    tracing::warn!(trunk = %trunk, timeout_s = secs, "the carrier did not answer an INVITE");
+                    end_all(&branches, None, &reason, false).await;
+                    let _ = events.send(LegEvent::Rejected {
+                        code: 408,
+                        cause: LegCause::Failed,
+                        reason,
+                    });
+                    break;
+                }
                 cmd = commands.recv() => match cmd {
                     Some(LegCommand::CompletedElsewhere) => {
                         if winner.is_none() {
@@ -303,6 +332,7 @@ impl Outbound {
                     Some(other) => debug!(command = ?other, "not applicable to an outbound leg"),
                 },
                 Some((i, res)) = pending.next(), if !pending.is_empty() => {
+                    heard_from_peer = true;
                     match res {
                         Ok(Ok((id, Some(resp)))) if resp.status_code.kind()
                             == rsipstack::sip::StatusCodeKind::Successful =>
@@ -370,6 +400,9 @@ impl Outbound {
                 }
                 st = states.recv() => {
                     let Some(st) = st else { break };
+                    if !matches!(st, DialogState::Calling(_)) {
+                        heard_from_peer = true;
+                    }
                     let is_winner = |call_id: &str| {
                         winner.is_some_and(|w| branches[w].0.id().call_id == call_id)
                     };
@@ -534,6 +567,7 @@ mod tests {
             prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
             number_format: NumberFormat::International,
             max_channels: None,
+            response_timeout_s: 5,
         }
     }
 

@@ -371,6 +371,10 @@ pub struct Ringer {
     timed_out: bool,
     /// A phone refused because it was busy (486/600), not just offline or unreachable.
     busy_here: bool,
+    /// The status of the last leg that failed (a dead trunk's 408, a 5xx).
+    failed_code: Option<u16>,
+    /// A leg was refused for another reason (offline, unreachable, declined).
+    other_refusal: bool,
     done: bool,
 }
 
@@ -386,6 +390,8 @@ impl Ringer {
             next_leg: first_leg,
             timed_out: false,
             busy_here: false,
+            failed_code: None,
+            other_refusal: false,
             done: false,
         }
     }
@@ -408,6 +414,16 @@ impl Ringer {
     /// Whether a phone refused as busy (486 or 600): the caller hears busy, not "unavailable".
     pub fn busy_here(&self) -> bool {
         self.busy_here
+    }
+
+    /// When every phone that refused failed (a dead trunk, a server error) rather than being
+    /// busy or offline: the status to tell the caller (e.g. 408 when the carrier was silent).
+    pub fn failed_code(&self) -> Option<u16> {
+        if self.busy_here || self.other_refusal {
+            None
+        } else {
+            self.failed_code
+        }
     }
 
     /// Whether the ringing has finished (connected or done).
@@ -500,8 +516,11 @@ impl Ringer {
         if matches!(cause, LegCause::NoAnswer | LegCause::Cancelled) {
             self.timed_out = true;
         }
-        if cause == LegCause::Busy {
-            self.busy_here = true;
+        match cause {
+            LegCause::Busy => self.busy_here = true,
+            LegCause::Failed => self.failed_code = Some(code),
+            LegCause::NoAnswer | LegCause::Cancelled => {}
+            _ => self.other_refusal = true,
         }
         out.push(RingAction::Event(entry.ended(
             RingOutcome::Refused,

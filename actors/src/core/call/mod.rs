@@ -352,6 +352,8 @@ pub struct CallCore {
     last_forward_target: Option<String>,
     /// A phone of the last forward operation answered busy (486/600).
     last_forward_busy_here: bool,
+    /// Every phone of the last forward operation failed with this status (e.g. a dead trunk).
+    last_forward_failed: Option<u16>,
     /// Talk-option keys of the talk in progress.
     keys: Option<TalkKeys>,
     out: Vec<Effect>,
@@ -379,6 +381,7 @@ impl CallCore {
             last_forward: None,
             last_forward_target: None,
             last_forward_busy_here: false,
+            last_forward_failed: None,
             keys: None,
             out: Vec::new(),
         }
@@ -730,6 +733,7 @@ impl CallCore {
         self.timers.cancel(Timer::MaxWait);
         self.last_forward = Some(outcome);
         self.last_forward_busy_here = r.ringer.busy_here();
+        self.last_forward_failed = r.ringer.failed_code();
         for id in r.parties.keys() {
             self.out.push(Effect::Release {
                 party: *id,
@@ -1187,6 +1191,16 @@ impl CallCore {
                 Effect::RejectCaller {
                     code: 486,
                     reason: format!("{who} is busy"),
+                }
+            } else if let Some(code) = self.last_forward_failed {
+                let why = if code == 408 {
+                    "the carrier did not answer"
+                } else {
+                    "the call failed"
+                };
+                Effect::RejectCaller {
+                    code: if code == 408 { 408 } else { 503 },
+                    reason: format!("{who} could not be reached: {why}"),
                 }
             } else {
                 Effect::RejectCaller {

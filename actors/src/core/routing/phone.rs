@@ -169,6 +169,7 @@ mod tests {
             prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
             number_format: NumberFormat::International,
             max_channels: None,
+            response_timeout_s: 5,
         }
     }
 
