@@ -59,7 +59,7 @@ async fn trunks_round_trip_with_defaults_and_validation() {
                      "expires_s": 300, "realm": null},
             "dids": [{"did": "4951234567", "number": "74951234567"}],
             "outbound": true, "prefixes": [], "number_format": "international",
-            "max_channels": null
+            "max_channels": null, "response_timeout_s": 5
         })
     );
     // An IP-authenticated trunk with every field.
@@ -215,6 +215,22 @@ async fn trunks_round_trip_with_defaults_and_validation() {
             ),
             "trunks[2].max_channels",
             "trunk.max_channels",
+        ),
+        (
+            with(
+                ip_trunk(),
+                json!({"name": "P", "dids": [], "response_timeout_s": 0}),
+            ),
+            "trunks[2].response_timeout_s",
+            "trunk.response_timeout_s",
+        ),
+        (
+            with(
+                ip_trunk(),
+                json!({"name": "P", "dids": [], "response_timeout_s": 33}),
+            ),
+            "trunks[2].response_timeout_s",
+            "trunk.response_timeout_s",
         ),
     ];
     for (body, field, rule) in cases {

@@ -117,6 +117,8 @@ pub struct CallSetup {
     /// Number presented on legs to external numbers when the call is a phone's outbound call
     /// (the line's caller ID); `None`: the dialled virtual number (SPEC §5).
     pub outbound_caller_id: Option<String>,
+    /// The line that placed the call, when a phone of the box did.
+    pub caller_line: Option<crate::core::call::CallerLine>,
 }
 
 /// Sent by a call actor to its supervisor when it stops, for whatever reason.
@@ -176,6 +178,17 @@ impl Party {
         let _ = self
             .commands
             .send(LegCommand::Hangup { reason: why.into() });
+        if let Some(m) = self.media {
+            m.close();
+        }
+    }
+}
+
+impl Party {
+    /// Ends a leg that was ringing when another phone answered (its CANCEL says so) and
+    /// closes its media.
+    fn lose(self) {
+        let _ = self.commands.send(LegCommand::CompletedElsewhere);
         if let Some(m) = self.media {
             m.close();
         }
@@ -268,6 +281,7 @@ impl CallActor {
                     remote_tag: info.remote_tag.clone(),
                 },
                 outbound_caller_id: setup.outbound_caller_id,
+                caller_line: setup.caller_line,
             },
             setup.scenario,
             setup.snapshot.clone(),

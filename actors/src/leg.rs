@@ -63,6 +63,9 @@ pub enum LegCommand {
         /// Why (sent in a `Reason` header).
         reason: String,
     },
+    /// End an outbound leg that was ringing when another phone answered the call: CANCEL with
+    /// `Reason: SIP;cause=200;text="Call completed elsewhere"` (RFC 3326).
+    CompletedElsewhere,
 }
 
 /// An event from the leg to the call actor.

@@ -965,6 +965,7 @@ fn trunk(shape: Shape) -> Value {
                 Opt,
             ),
             ("max_channels", nullable(int(1, u64::from(u32::MAX))), Opt),
+            ("response_timeout_s", int(1, 32), Opt),
         ],
     )
 }
@@ -1170,7 +1171,7 @@ fn entities() -> Result<Vec<Entity>, String> {
         },
         Entity {
             name: "Trunk",
-            description: "A SIP trunk to a carrier. auth.kind is registration (username, password, expires_s 60–3600, realm) or ip (addresses: IPs or CIDR blocks); transport udp or tcp; number_format international (digits) or plus (+digits); dids map carrier DIDs to virtual numbers; prefixes choose outbound numbers (empty = all); max_channels null = unlimited.",
+            description: "A SIP trunk to a carrier. auth.kind is registration (username, password, expires_s 60–3600, realm) or ip (addresses: IPs or CIDR blocks); transport udp or tcp; number_format international (digits) or plus (+digits); dids map carrier DIDs to virtual numbers; prefixes choose outbound numbers (empty = all); max_channels null = unlimited; response_timeout_s (1–32, default 5) is how long an outbound INVITE waits for the carrier's first answer before the call fails with 408.",
             build: trunk,
             key: None,
             example: example::<Trunk>(json!({

@@ -14,9 +14,11 @@ use std::ops::Range;
 pub const MAX_MESSAGE: usize = 16 * 1024;
 /// Longest Request-URI we accept.
 pub const MAX_REQUEST_URI: usize = 512;
-/// Methods this switch implements, advertised in `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
-const IMPLEMENTED: [&str; 6] = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER"];
+/// Methods this switch handles, advertised in `Allow` (REFER, INFO and UPDATE inside a call).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, REFER, INFO, UPDATE";
+const IMPLEMENTED: [&str; 9] = [
+    "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "REFER", "INFO", "UPDATE",
+];
 /// Methods the stack parses; in-dialog requests with these go on to the dialog layer.
 const STACK_METHODS: [&str; 14] = [
     "INVITE",

@@ -149,3 +149,15 @@ pub(super) async fn on_refer(
         }
     }
 }
+
+/// An OPTIONS inside a call (a keep-alive or a capability query): 200 with what we take.
+pub(super) async fn in_dialog_options(handle: &rsipstack::dialog::dialog::TransactionHandle) {
+    let headers = vec![
+        Header::Allow(super::ALLOW.into()),
+        Header::Accept("application/sdp".into()),
+    ];
+    handle
+        .respond(StatusCode::OK, Some(headers), None)
+        .await
+        .ok();
+}

@@ -81,6 +81,8 @@ pub struct Admitted {
     pub scenario: Scenario,
     /// The number presented to external numbers on a phone's outbound call.
     pub outbound_caller_id: Option<String>,
+    /// The line that placed the call, when a phone of the box did.
+    pub caller_line: Option<vpbx_actors::core::routing::phone::CallerLine>,
     /// The negotiated session timer.
     pub session_timer: Option<SessionTimer>,
 }
@@ -236,7 +238,7 @@ pub fn admit(view: &InviteView, cfg: &CompanyConfig, unix_ms: u64) -> Result<Adm
         numb: numb.clone(),
         refused,
     };
-    let (numa, routed, scenario, outbound_caller_id) = if cfg.number(&numb).is_some() {
+    let (numa, routed, scenario, outbound_caller_id, caller_line) = if cfg.number(&numb).is_some() {
         let numa = view.from_user.clone();
         let request = RouteRequest {
             numa: &numa,
@@ -252,7 +254,7 @@ pub fn admit(view: &InviteView, cfg: &CompanyConfig, unix_ms: u64) -> Result<Adm
             };
             refuse(&numa, missing.into())
         })?;
-        (numa, routed, scenario, None)
+        (numa, routed, scenario, None, None)
     } else {
         let login = match &view.phone {
             Some(PhoneAuth::Line(login)) => login,
@@ -265,7 +267,13 @@ pub fn admit(view: &InviteView, cfg: &CompanyConfig, unix_ms: u64) -> Result<Adm
             .ok_or(Refusal::BadCredentials)?;
         let r = phone::route_phone(cfg, employee, line, &numb)
             .map_err(|e| refuse(&employee.extension, e.into()))?;
-        (r.numa, r.routed, r.scenario, r.outbound_caller_id)
+        (
+            r.numa,
+            r.routed,
+            r.scenario,
+            r.outbound_caller_id,
+            Some(r.caller_line),
+        )
     };
     if !view.started {
         return Err(Refusal::Starting);
@@ -283,6 +291,7 @@ pub fn admit(view: &InviteView, cfg: &CompanyConfig, unix_ms: u64) -> Result<Adm
         routed,
         scenario,
         outbound_caller_id,
+        caller_line,
         session_timer,
     })
 }

@@ -5,9 +5,10 @@
 //! ended here: BYE when answered, 500 when not. A call is never left hanging on the wire.
 
 use super::in_dialog::{
-    local_addr_of, notify_refer, on_refer, reason_header, reinvite, sip_info_dtmf, FINAL_WAIT,
-    TRYING_WAIT,
+    in_dialog_options, local_addr_of, notify_refer, on_refer, reason_header, reinvite,
+    sip_info_dtmf, FINAL_WAIT, TRYING_WAIT,
 };
+use super::inspector::Annotated;
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode};
@@ -26,6 +27,8 @@ pub(super) struct LegTask {
     pub events: UnboundedSender<LegEvent>,
     /// RFC 4028 session timer negotiated from the INVITE.
     pub session_timer: Option<super::timer::SessionTimer>,
+    /// Headers for the messages the stack builds (the `Warning` of our rejection).
+    pub annotations: std::sync::Arc<super::inspector::Annotations>,
 }
 
 pub(super) async fn run(task: LegTask) {
@@ -44,7 +47,9 @@ async fn drive(task: LegTask) {
         mut commands,
         events,
         session_timer,
+        annotations,
     } = task;
+    let sip_call_id = dialog.id().call_id;
     // Session timer: when the caller refreshes, the session ends if no refresh arrives in time
     // (RFC 4028 §10: interval minus min(32 s, interval/3)); when we refresh, a re-INVITE with
     // our SDP goes out at half the interval.
@@ -89,7 +94,10 @@ async fn drive(task: LegTask) {
                 }
                 Some(LegCommand::Answer { sdp }) => {
                     local_media = local_addr_of(&sdp);
-                    let mut headers = vec![Header::ContentType("application/sdp".into())];
+                    let mut headers = vec![
+                        Header::ContentType("application/sdp".into()),
+                        Header::Allow(super::ALLOW.into()),
+                    ];
                     if let Some(t) = &session_timer {
                         headers.push(Header::SessionExpires(t.header_value().into()));
                         if t.require {
@@ -110,7 +118,16 @@ async fn drive(task: LegTask) {
                     }
                 }
                 Some(LegCommand::Reject { code, reason }) => {
-                    dialog.reject(Some(StatusCode::from(code)), Some(reason_header(&reason))).ok();
+                    // The caller's phone shows why (RFC 3261 §20.43), e.g. who was busy.
+                    annotations.set(
+                        &sip_call_id,
+                        Annotated::InviteRejection,
+                        "Warning",
+                        warning_value(&reason),
+                    );
+                    dialog
+                        .reject(Some(StatusCode::from(code)), Some(reject_reason(code, &reason)))
+                        .ok();
                     let _ = events.send(LegEvent::Ended);
                     break;
                 }
@@ -126,6 +143,12 @@ async fn drive(task: LegTask) {
                         .await;
                     }
                 }
+                Some(LegCommand::CompletedElsewhere) => {
+                    // Not an outbound leg: end it like a hang-up.
+                    end(&dialog, answered, 480, "call completed elsewhere").await;
+                    let _ = events.send(LegEvent::Ended);
+                    break;
+                }
                 Some(LegCommand::Hangup { reason }) => {
                     if refer_pending {
                         notify_refer(
@@ -135,6 +158,14 @@ async fn drive(task: LegTask) {
                             FINAL_WAIT,
                         )
                         .await;
+                    }
+                    if !answered {
+                        annotations.set(
+                            &sip_call_id,
+                            Annotated::InviteRejection,
+                            "Warning",
+                            warning_value(&reason),
+                        );
                     }
                     end(&dialog, answered, 480, &reason).await;
                     let _ = events.send(LegEvent::Ended);
@@ -185,6 +216,14 @@ async fn drive(task: LegTask) {
                         }
                     }
                 }
+                Some(DialogState::Options(_, _, handle)) => in_dialog_options(&handle).await,
+                Some(DialogState::Notify(_, _, handle)) => {
+                    // We subscribe to nothing (RFC 6665 §4.1.3).
+                    handle.reply(StatusCode::from(481)).await.ok();
+                }
+                Some(DialogState::Message(_, _, handle)) => {
+                    handle.reply(StatusCode::from(405)).await.ok();
+                }
                 Some(DialogState::Refer(_, req, handle)) => {
                     let accepted = on_refer(&req, &handle, &events).await;
                     refer_pending |= accepted.is_some();
@@ -234,6 +273,27 @@ async fn drive(task: LegTask) {
     if !invite_done {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(40), invite).await;
     }
+    annotations.forget(&sip_call_id);
+}
+
+/// A `Warning` value (code 399, miscellaneous) with `text` made safe for a quoted string.
+pub(super) fn warning_value(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+        .take(120)
+        .collect();
+    format!("399 vpbx \"{clean}\"")
+}
+
+/// The `Reason` of a final error response we send: the Q.850 cause that matches the status.
+fn reject_reason(code: u16, text: &str) -> String {
+    let cause = match code {
+        486 | 600 => 17,
+        480 | 408 => 19,
+        _ => 16,
+    };
+    reason_header(text).replacen("cause=16", &format!("cause={cause}"), 1)
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {

@@ -172,6 +172,7 @@ pub async fn start(
         reason: e.to_string(),
     };
     let security = Arc::new(Security::new(cfg.security.clone()));
+    let annotations = Arc::new(inspector::Annotations::default());
     // UDP: rsipstack reads through our gate socket (see `transport`).
     let udp_socket = tokio::net::UdpSocket::bind(cfg.addr)
         .await
@@ -195,7 +196,9 @@ pub async fn start(
         .with_cancel_token(cancel.clone())
         .with_transport_layer(transport)
         .with_user_agent(&cfg.user_agent)
-        .with_inspector(Box::new(inspector::Metrics))
+        .with_inspector(Box::new(inspector::Metrics {
+            annotations: annotations.clone(),
+        }))
         .build();
     let incoming = endpoint
         .incoming_transactions()
@@ -246,6 +249,7 @@ pub async fn start(
             dialogs: dialogs.clone(),
             ctx: ctx.clone(),
             local: cfg.addr,
+            annotations: annotations.clone(),
         }),
     ));
     if cfg.qualify_interval_s > 0 {
@@ -270,6 +274,7 @@ pub async fn start(
         accepting: accepting.clone(),
         security,
         min_se: cfg.min_session_expires_s,
+        annotations,
     };
     tokio::spawn(router.run(incoming));
     tokio::spawn(expire_registrations(
@@ -293,6 +298,7 @@ struct Router {
     accepting: Arc<AtomicBool>,
     security: Arc<Security>,
     min_se: u32,
+    annotations: Arc<inspector::Annotations>,
 }
 
 /// Answers a transaction with a status and an optional specific reason phrase.
@@ -350,6 +356,12 @@ impl Router {
             }
             Method::Ack => {}
             Method::Bye => reply(&mut tx, 481, None, vec![]).await,
+            Method::Refer | Method::Info | Method::Update => {
+                // These work inside a call only (RFC 3515, 6086, 3311): outside one there is
+                // no call to act on.
+                let why = format!("{} is accepted only within a call", tx.original.method);
+                reply(&mut tx, 481, Some(&why), vec![]).await;
+            }
             _ => {
                 let headers = vec![Header::Allow(ALLOW.into())];
                 reply(&mut tx, 501, None, headers).await;
@@ -420,6 +432,7 @@ impl Router {
             scenario: Arc::new(admitted.scenario),
             snapshot,
             outbound_caller_id: admitted.outbound_caller_id,
+            caller_line: admitted.caller_line,
         }));
         leg::run(leg::LegTask {
             call_id,
@@ -429,6 +442,7 @@ impl Router {
             commands: cmd_rx,
             events: ev_tx,
             session_timer: admitted.session_timer,
+            annotations: self.annotations.clone(),
         })
         .await;
         self.dialogs.remove_dialog(&dialog_id);

@@ -11,9 +11,10 @@
 //!   trunk's number format and, for registration trunks, its credentials for 401/407.
 
 use super::in_dialog::{
-    local_addr_of, notify_refer, on_refer, reason_header, reinvite, sip_info_dtmf, FINAL_WAIT,
-    TRYING_WAIT,
+    in_dialog_options, local_addr_of, notify_refer, on_refer, reason_header, reinvite,
+    sip_info_dtmf, FINAL_WAIT, TRYING_WAIT,
 };
+use super::inspector::Annotated;
 use super::EdgeContext;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rsipstack::dialog::authenticate::Credential;
@@ -31,6 +32,9 @@ use vpbx_actors::leg::{Dial, DialRequest, DialTarget, Dialog, LegCommand, LegEve
 use vpbx_store::model::LegCause;
 use vpbx_store::model::{TrunkAuth, TrunkTransport};
 
+/// The `Reason` of the CANCEL sent to the devices that lost a fork (RFC 3326 §2).
+pub(super) const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
+
 /// Where one branch of an outbound leg goes.
 struct Destination {
     callee: String,
@@ -46,6 +50,8 @@ pub(super) struct Outbound {
     pub ctx: EdgeContext,
     /// Our SIP address (From host for lines, Contact).
     pub local: SocketAddr,
+    /// Headers for the messages the stack builds (the `Reason` of a CANCEL).
+    pub annotations: Arc<super::inspector::Annotations>,
 }
 
 /// Serves dial requests until the channel closes.
@@ -190,13 +196,30 @@ impl Outbound {
                 return;
             }
         };
+        let mut carrier_wait: Option<(u32, String)> = None;
         let trunk_guard = match &request.target {
             DialTarget::External(n) => {
                 let snapshot = self.ctx.snapshots.current();
-                pick_trunk(&snapshot.trunks, n).map(|t| self.ctx.trunks.acquire(t.id))
+                pick_trunk(&snapshot.trunks, n).map(|t| {
+                    carrier_wait = Some((t.response_timeout_s.max(1), t.name.clone()));
+                    self.ctx.trunks.acquire(t.id)
+                })
             }
             _ => None,
         };
+        // A carrier that answers nothing at all (not even 100 Trying) fails the call after the
+        // trunk's response timeout, not after the INVITE transaction's 32 s.
+        let silent_for = carrier_wait
+            .as_ref()
+            .map(|(s, _)| std::time::Duration::from_secs(u64::from(*s)));
+        let carrier_silence = async move {
+            match silent_for {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(carrier_silence);
+        let mut heard_from_peer = false;
         let (state_tx, mut states) = self.dialogs.new_dialog_state_channel();
         let contact = Uri::try_from(format!("sip:vpbx@{}", self.local).as_str()).ok();
         let mut branches: Vec<(InviteDialog, String)> = Vec::new();
@@ -210,7 +233,7 @@ impl Outbound {
                 failures.push((400, format!("{}: bad URI", d.label)));
                 continue;
             };
-            let mut headers = Vec::new();
+            let mut headers = vec![Header::Allow(super::ALLOW.into())];
             if let Some(r) = &request.replaces {
                 headers.push(Header::Other(
                     "Replaces".into(),
@@ -226,7 +249,7 @@ impl Outbound {
                 offer: Some(request.offer_sdp.clone().into_bytes()),
                 contact: contact.clone().unwrap_or_default(),
                 credential: d.credential,
-                headers: (!headers.is_empty()).then_some(headers),
+                headers: Some(headers),
                 // Our own Call-ID (the stack's default names its vendor's domain).
                 call_id: Some(format!(
                     "{:016x}{:08x}@{}",
@@ -263,7 +286,34 @@ impl Outbound {
         let mut confirmed_ids = Vec::new();
         loop {
             tokio::select! {
+                () = &mut carrier_silence, if !heard_from_peer && winner.is_none() => {
+                    let (secs, trunk) = carrier_wait.clone().unwrap_or_default();
+                    let reason = format!("trunk {trunk}: the carrier did not answer within {secs} s");
+                    tracing::warn!(trunk = %trunk, timeout_s = secs, "the carrier did not answer an INVITE");
+                    end_all(&branches, None, &reason, false).await;
+                    let _ = events.send(LegEvent::Rejected {
+                        code: 408,
+                        cause: LegCause::Failed,
+                        reason,
+                    });
+                    break;
+                }
                 cmd = commands.recv() => match cmd {
+                    Some(LegCommand::CompletedElsewhere) => {
+                        if winner.is_none() {
+                            for (d, _) in &branches {
+                                self.annotations.set(
+                                    &d.id().call_id,
+                                    Annotated::Cancel,
+                                    "Reason",
+                                    COMPLETED_ELSEWHERE.into(),
+                                );
+                            }
+                        }
+                        end_all(&branches, winner, "call completed elsewhere", refer_pending).await;
+                        let _ = events.send(LegEvent::Ended);
+                        break;
+                    }
                     Some(LegCommand::Hangup { reason }) | Some(LegCommand::Reject { reason, .. }) => {
                         end_all(&branches, winner, &reason, refer_pending).await;
                         let _ = events.send(LegEvent::Ended);
@@ -282,6 +332,7 @@ impl Outbound {
                     Some(other) => debug!(command = ?other, "not applicable to an outbound leg"),
                 },
                 Some((i, res)) = pending.next(), if !pending.is_empty() => {
+                    heard_from_peer = true;
                     match res {
                         Ok(Ok((id, Some(resp)))) if resp.status_code.kind()
                             == rsipstack::sip::StatusCodeKind::Successful =>
@@ -306,8 +357,16 @@ impl Outbound {
                                     });
                                     // The losers are cancelled on their own tasks: a device that
                                     // never answers its CANCEL must not hold up the winner's talk.
+                                    // Their CANCEL says the call was answered elsewhere (RFC 3326),
+                                    // so phones do not log a missed call.
                                     for (j, (d, _)) in branches.iter().enumerate() {
                                         if j != i {
+                                            self.annotations.set(
+                                                &d.id().call_id,
+                                                Annotated::Cancel,
+                                                "Reason",
+                                                COMPLETED_ELSEWHERE.into(),
+                                            );
                                             let d = d.clone();
                                             tokio::spawn(async move {
                                                 let _ = d.cancel().await;
@@ -341,6 +400,9 @@ impl Outbound {
                 }
                 st = states.recv() => {
                     let Some(st) = st else { break };
+                    if !matches!(st, DialogState::Calling(_)) {
+                        heard_from_peer = true;
+                    }
                     let is_winner = |call_id: &str| {
                         winner.is_some_and(|w| branches[w].0.id().call_id == call_id)
                     };
@@ -381,6 +443,15 @@ impl Outbound {
                         DialogState::Updated(id, req, handle) if is_winner(&id.call_id) => {
                             reinvite(&req, &handle, &events, &mut local_media, Vec::new()).await;
                         }
+                        DialogState::Options(id, _, handle) if is_winner(&id.call_id) => {
+                            in_dialog_options(&handle).await;
+                        }
+                        DialogState::Notify(id, _, handle) if is_winner(&id.call_id) => {
+                            handle.reply(StatusCode::from(481)).await.ok();
+                        }
+                        DialogState::Message(id, _, handle) if is_winner(&id.call_id) => {
+                            handle.reply(StatusCode::from(405)).await.ok();
+                        }
                         DialogState::Refer(id, req, handle) if is_winner(&id.call_id) => {
                             let accepted = on_refer(&req, &handle, &events).await;
                             refer_pending |= accepted.is_some();
@@ -404,6 +475,9 @@ impl Outbound {
         {}
         for id in confirmed_ids {
             self.dialogs.remove_dialog(&id);
+        }
+        for (d, _) in &branches {
+            self.annotations.forget(&d.id().call_id);
         }
         drop(trunk_guard);
     }
@@ -493,6 +567,7 @@ mod tests {
             prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
             number_format: NumberFormat::International,
             max_channels: None,
+            response_timeout_s: 5,
         }
     }
 

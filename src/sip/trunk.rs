@@ -76,6 +76,36 @@ impl TrunkState {
     }
 }
 
+/// Why a registration to the carrier did not succeed, as the log tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RegistrationFailure {
+    /// No answer: a 408 (the stack's own, when the transaction timed out, or the carrier's)
+    /// or a transaction timeout.
+    Timeout,
+    /// The carrier answered with this final error status (4xx/5xx/6xx).
+    Refused(u16),
+    /// Transport or other failure (no route, connection refused, ...), with the status if any.
+    Failed(u16),
+}
+
+/// Classifies a failed registration from its final status or the stack's error text.
+pub(super) fn registration_failure(
+    status: Option<u16>,
+    error: Option<&str>,
+) -> RegistrationFailure {
+    match (status, error) {
+        (Some(408), _) => RegistrationFailure::Timeout,
+        (Some(code), _) => RegistrationFailure::Refused(code),
+        (None, Some(e))
+            if e.to_ascii_lowercase().contains("timeout")
+                || e.to_ascii_lowercase().contains("timed out") =>
+        {
+            RegistrationFailure::Timeout
+        }
+        _ => RegistrationFailure::Failed(status.unwrap_or(0)),
+    }
+}
+
 /// What a registration task was started with; a change restarts it.
 #[derive(PartialEq)]
 struct RegKey {
@@ -171,12 +201,36 @@ pub(super) async fn registrations(
                         st2.set(id, "registered", r.status_code.to_string())
                     }
                     RefreshOutcome::Rejected(r) => {
-                        warn!(trunk = %name2, status = %r.status_code, "carrier refused registration");
+                        let code = u16::from(r.status_code.clone());
+                        match registration_failure(Some(code), None) {
+                            RegistrationFailure::Timeout => warn!(
+                                trunk = %name2,
+                                status = code,
+                                "carrier did not answer the registration (timeout)"
+                            ),
+                            RegistrationFailure::Refused(status)
+                            | RegistrationFailure::Failed(status) => warn!(
+                                trunk = %name2,
+                                status,
+                                reason = %r.status_code,
+                                "carrier refused registration"
+                            ),
+                        }
                         st2.set(id, "failed", r.status_code.to_string())
                     }
                     RefreshOutcome::Failed(e) => {
-                        warn!(trunk = %name2, error = %e, "carrier registration failed");
-                        st2.set(id, "failed", e.to_string())
+                        let text = e.to_string();
+                        match registration_failure(None, Some(&text)) {
+                            RegistrationFailure::Timeout => warn!(
+                                trunk = %name2,
+                                error = %text,
+                                "carrier did not answer the registration (timeout)"
+                            ),
+                            _ => {
+                                warn!(trunk = %name2, error = %text, "carrier registration failed")
+                            }
+                        }
+                        st2.set(id, "failed", text)
                     }
                 })
                 .await;
@@ -193,5 +247,34 @@ pub(super) async fn registrations(
     }
     for (_, (_, token)) in running {
         token.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{registration_failure, RegistrationFailure};
+
+    #[test]
+    fn a_timeout_is_not_a_refusal() {
+        assert_eq!(
+            registration_failure(Some(408), None),
+            RegistrationFailure::Timeout
+        );
+        assert_eq!(
+            registration_failure(None, Some("transaction timed out")),
+            RegistrationFailure::Timeout
+        );
+        assert_eq!(
+            registration_failure(Some(403), None),
+            RegistrationFailure::Refused(403)
+        );
+        assert_eq!(
+            registration_failure(Some(503), None),
+            RegistrationFailure::Refused(503)
+        );
+        assert_eq!(
+            registration_failure(None, Some("connection refused")),
+            RegistrationFailure::Failed(0)
+        );
     }
 }

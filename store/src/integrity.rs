@@ -435,6 +435,7 @@ mod tests {
             prefixes: vec![],
             number_format: NumberFormat::International,
             max_channels: None,
+            response_timeout_s: 5,
         });
         let Some(Phone::SipLine(line)) = cfg.employees[0].phones.first_mut() else {
             panic!("the demo's first employee has a SIP line first");

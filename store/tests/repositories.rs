@@ -329,6 +329,7 @@ fn trunk(id: u64, name: &str, did: &str, number: &str) -> Trunk {
         prefixes: vec![],
         number_format: NumberFormat::Plus,
         max_channels: None,
+        response_timeout_s: 5,
     }
 }
 

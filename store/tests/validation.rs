@@ -101,6 +101,7 @@ fn base() -> CompanyConfig {
         prefixes: vec!["7".into()],
         number_format: NumberFormat::International,
         max_channels: Some(30),
+        response_timeout_s: 5,
     });
     cfg.trunks.push(Trunk {
         id: TrunkId(2),
@@ -120,6 +121,7 @@ fn base() -> CompanyConfig {
         prefixes: vec![],
         number_format: NumberFormat::Plus,
         max_channels: None,
+        response_timeout_s: 5,
     });
     if let Phone::SipLine(l) = &mut cfg.employees[0].phones[0] {
         l.outbound_caller_id = Some("74951234567".into());
@@ -677,6 +679,17 @@ fn trunk_rules() {
         c.trunks[0].max_channels = Some(0)
     });
     passes(|c| c.trunks[0].max_channels = Some(1));
+    fails(
+        "trunk.response_timeout_s",
+        "trunks[0].response_timeout_s",
+        |c| c.trunks[0].response_timeout_s = 0,
+    );
+    fails(
+        "trunk.response_timeout_s",
+        "trunks[0].response_timeout_s",
+        |c| c.trunks[0].response_timeout_s = 33,
+    );
+    passes(|c| c.trunks[0].response_timeout_s = 32);
 }
 
 #[test]

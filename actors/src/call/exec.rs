@@ -40,11 +40,18 @@ impl CallActor {
                 party,
                 target,
                 caller_id,
-            } => self.dial(party, target, caller_id, ctx),
+                caller_name,
+            } => self.dial(party, target, caller_id, caller_name, ctx),
             Effect::Release { party, reason } => {
                 self.dialling.remove(&party);
                 if let Some(p) = self.parties.remove(&party) {
                     p.release(&reason);
+                }
+            }
+            Effect::LoseFork { party } => {
+                self.dialling.remove(&party);
+                if let Some(p) = self.parties.remove(&party) {
+                    p.lose();
                 }
             }
             Effect::ReferFailed { party, code } => {
@@ -142,6 +149,7 @@ impl CallActor {
         party: PartyId,
         target: DialTarget,
         caller_id: String,
+        caller_name: Option<String>,
         ctx: &mut Context<Self>,
     ) {
         let engine = self.deps.media.clone();
@@ -173,7 +181,7 @@ impl CallActor {
                     call_id: act.id.0.clone(),
                     target,
                     caller_id,
-                    caller_name: None,
+                    caller_name,
                     offer_sdp: offer,
                     replaces: None,
                 });

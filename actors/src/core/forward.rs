@@ -6,7 +6,7 @@ use super::leg::DialTarget;
 use std::collections::BTreeMap;
 use vpbx_store::model::{
     CompanyConfig, Employee, Event, Forward, ForwardTarget, LegCause, Phone, PhoneType, RingMode,
-    RingOutcome,
+    RingOutcome, SipLineId,
 };
 
 /// Seconds an external number or SIP URI target rings when its timeout is unset.
@@ -45,6 +45,8 @@ pub enum SkipReason {
     NoPhones,
     /// No member of the group can take calls.
     NoMemberAvailable,
+    /// The phone is the line that placed the call (e.g. it dialled its own group).
+    Caller,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -54,6 +56,7 @@ impl std::fmt::Display for SkipReason {
             SkipReason::CallStatusOff => "call status off",
             SkipReason::NoPhones => "has no phones",
             SkipReason::NoMemberAvailable => "no member can take calls",
+            SkipReason::Caller => "is the caller",
         })
     }
 }
@@ -122,14 +125,26 @@ fn phone_ring(e: Option<&Employee>, p: &Phone) -> (Ring, u32) {
 /// time. Under [`RingMode::Simultaneous`] everything rings in one round. A phone reached twice
 /// (an employee listed and also in a group) rings once.
 pub fn plan(cfg: &CompanyConfig, fwd: &Forward) -> Plan {
+    plan_for(cfg, fwd, None)
+}
+
+/// [`plan`] for a call placed by the line `caller`: that line is not rung (a line that dials
+/// its own group rings the other members, and the employee's other phones).
+pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, caller: Option<SipLineId>) -> Plan {
     let mut out = Plan::default();
     let mut seen: Vec<DialTarget> = Vec::new();
     let mut batches: Vec<(Vec<(Ring, u32)>, usize)> = Vec::new();
+    let mut itself: Vec<Skip> = Vec::new();
     let mut push_phones = |phones: Vec<(Ring, u32)>, batch: usize, seen: &mut Vec<DialTarget>| {
         let fresh: Vec<(Ring, u32)> = phones
             .into_iter()
             .filter(|(r, _)| {
-                if seen.contains(&r.target) {
+                if caller.is_some() && r.line() == caller {
+                    if !itself.iter().any(|s| s.target == r.label) {
+                        itself.push(skip(r.label.clone(), SkipReason::Caller));
+                    }
+                    false
+                } else if seen.contains(&r.target) {
                     false
                 } else {
                     seen.push(r.target.clone());
@@ -217,6 +232,7 @@ pub fn plan(cfg: &CompanyConfig, fwd: &Forward) -> Plan {
             ),
         }
     }
+    out.skipped.extend(itself);
     match fwd.mode {
         RingMode::Simultaneous => {
             let all: Vec<(Ring, u32)> = batches.into_iter().flat_map(|(p, _)| p).collect();
@@ -278,8 +294,15 @@ pub enum RingAction {
         /// The phone.
         ring: Ring,
     },
-    /// Cancel (or hang up) a leg that lost.
+    /// Cancel (or hang up) a leg that stopped ringing without an answer (its round or the
+    /// operation timed out, or it answered too late).
     Cancel {
+        /// Leg number.
+        leg: u32,
+    },
+    /// Cancel a leg that was ringing when another phone answered the call (its CANCEL says
+    /// the call was completed elsewhere).
+    Lost {
         /// Leg number.
         leg: u32,
     },
@@ -346,6 +369,12 @@ pub struct Ringer {
     legs: BTreeMap<u32, RingLeg>,
     next_leg: u32,
     timed_out: bool,
+    /// A phone refused because it was busy (486/600), not just offline or unreachable.
+    busy_here: bool,
+    /// The status of the last leg that failed (a dead trunk's 408, a 5xx).
+    failed_code: Option<u16>,
+    /// A leg was refused for another reason (offline, unreachable, declined).
+    other_refusal: bool,
     done: bool,
 }
 
@@ -360,6 +389,9 @@ impl Ringer {
             legs: BTreeMap::new(),
             next_leg: first_leg,
             timed_out: false,
+            busy_here: false,
+            failed_code: None,
+            other_refusal: false,
             done: false,
         }
     }
@@ -377,6 +409,21 @@ impl Ringer {
     /// The phone behind a leg.
     pub fn ring(&self, leg: u32) -> Option<&Ring> {
         self.legs.get(&leg).map(|l| &l.ring)
+    }
+
+    /// Whether a phone refused as busy (486 or 600): the caller hears busy, not "unavailable".
+    pub fn busy_here(&self) -> bool {
+        self.busy_here
+    }
+
+    /// When every phone that refused failed (a dead trunk, a server error) rather than being
+    /// busy or offline: the status to tell the caller (e.g. 408 when the carrier was silent).
+    pub fn failed_code(&self) -> Option<u16> {
+        if self.busy_here || self.other_refusal {
+            None
+        } else {
+            self.failed_code
+        }
     }
 
     /// Whether the ringing has finished (connected or done).
@@ -469,6 +516,12 @@ impl Ringer {
         if matches!(cause, LegCause::NoAnswer | LegCause::Cancelled) {
             self.timed_out = true;
         }
+        match cause {
+            LegCause::Busy => self.busy_here = true,
+            LegCause::Failed => self.failed_code = Some(code),
+            LegCause::NoAnswer | LegCause::Cancelled => {}
+            _ => self.other_refusal = true,
+        }
         out.push(RingAction::Event(entry.ended(
             RingOutcome::Refused,
             Some(cause),
@@ -512,7 +565,7 @@ impl Ringer {
                     None,
                 )));
             }
-            out.push(RingAction::Cancel { leg: l });
+            out.push(RingAction::Lost { leg: l });
         }
         out.push(RingAction::Connect { leg });
         out
@@ -735,8 +788,8 @@ mod tests {
         let started = r.start();
         assert_eq!(dials(&started), vec![1, 2, 3]);
         let out = r.answered(2);
-        assert!(out.contains(&RingAction::Cancel { leg: 1 }));
-        assert!(out.contains(&RingAction::Cancel { leg: 3 }));
+        assert!(out.contains(&RingAction::Lost { leg: 1 }));
+        assert!(out.contains(&RingAction::Lost { leg: 3 }));
         assert_eq!(out.last(), Some(&RingAction::Connect { leg: 2 }));
         // A late answer loses.
         assert_eq!(r.answered(1), vec![RingAction::Cancel { leg: 1 }]);

@@ -44,10 +44,22 @@ pub struct Trunk {
     /// Simultaneous calls on the trunk (in and out); `None` means unlimited.
     #[serde(default)]
     pub max_channels: Option<u32>,
+    /// Seconds an outbound INVITE waits for the carrier's first answer (100 Trying or any
+    /// response, 1–32). With none, the call fails at once with 408 and a Warning instead of
+    /// ringing until the SIP transaction gives up (32 s).
+    #[serde(default = "default_response_timeout")]
+    pub response_timeout_s: u32,
 }
 
 fn default_port() -> u16 {
     5060
+}
+
+/// Default of [`Trunk::response_timeout_s`].
+pub const DEFAULT_RESPONSE_TIMEOUT_S: u32 = 5;
+
+fn default_response_timeout() -> u32 {
+    DEFAULT_RESPONSE_TIMEOUT_S
 }
 
 fn default_expires() -> u32 {

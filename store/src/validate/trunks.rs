@@ -107,6 +107,13 @@ pub(super) fn trunks(cfg: &CompanyConfig, s: &mut Sink) {
                 );
             }
         }
+        if !(1..=32).contains(&t.response_timeout_s) {
+            s.push(
+                format!("{p}.response_timeout_s"),
+                "trunk.response_timeout_s",
+                "the wait for the carrier's first answer is 1 to 32 seconds",
+            );
+        }
         if t.max_channels == Some(0) {
             s.push(
                 format!("{p}.max_channels"),

@@ -21,8 +21,9 @@ mod talk;
 mod tests;
 
 use super::dialplan::{classify, Dialled};
-use super::forward::{plan, ForwardOutcome, Ring, RingAction, Ringer};
+use super::forward::{plan_for, ForwardOutcome, Ring, RingAction, Ringer};
 pub use super::leg::{DialTarget, Dialog, Replaces};
+pub use super::routing::phone::CallerLine;
 use super::scenario::{self, Command, Ending, ScenarioRun};
 use super::timer::TimerTable;
 use std::collections::BTreeMap;
@@ -66,6 +67,9 @@ pub struct CallInfo {
     /// Number presented on legs to external numbers when the call is a phone's outbound call
     /// (the line's caller ID); `None`: the dialled virtual number (SPEC §5).
     pub outbound_caller_id: Option<String>,
+    /// The line that placed the call, when a phone of the box did: it is never rung by its own
+    /// call, and its employee's name is shown to the SIP phones the call rings.
+    pub caller_line: Option<CallerLine>,
 }
 
 /// Something that happened on a leg (the caller's or a party's).
@@ -177,6 +181,8 @@ pub enum Effect {
         target: DialTarget,
         /// Number presented as the caller.
         caller_id: String,
+        /// Name presented with it (From display name), if any.
+        caller_name: Option<String>,
     },
     /// End a party's leg (CANCEL before answer, BYE after) and close its media.
     Release {
@@ -184,6 +190,12 @@ pub enum Effect {
         party: PartyId,
         /// Why (Reason header).
         reason: String,
+    },
+    /// End a ringing party's leg because another phone answered the call: CANCEL saying the
+    /// call was completed elsewhere (RFC 3326), so the phone logs no missed call.
+    LoseFork {
+        /// The party.
+        party: PartyId,
     },
     /// Final NOTIFY of a failed blind transfer to the transferring party (the leg stays up).
     ReferFailed {
@@ -335,6 +347,13 @@ pub struct CallCore {
     recording: bool,
     next_party: u32,
     last_forward: Option<ForwardOutcome>,
+    /// Who the last forward operation rang, in words (`Extension 101`), for the `Warning` of
+    /// a busy answer.
+    last_forward_target: Option<String>,
+    /// A phone of the last forward operation answered busy (486/600).
+    last_forward_busy_here: bool,
+    /// Every phone of the last forward operation failed with this status (e.g. a dead trunk).
+    last_forward_failed: Option<u16>,
     /// Talk-option keys of the talk in progress.
     keys: Option<TalkKeys>,
     out: Vec<Effect>,
@@ -360,6 +379,9 @@ impl CallCore {
             recording: false,
             next_party: 1,
             last_forward: None,
+            last_forward_target: None,
+            last_forward_busy_here: false,
+            last_forward_failed: None,
             keys: None,
             out: Vec::new(),
         }
@@ -557,7 +579,12 @@ impl CallCore {
     // ---- ringing ----
 
     fn forward(&mut self, now: Instant, op: u64, forward: Forward, transferor: Option<Party>) {
-        let ringer = Ringer::new(plan(&self.snapshot, &forward), self.next_party);
+        let caller_line = self.info.caller_line.as_ref().map(|c| c.line);
+        let ringer = Ringer::new(
+            plan_for(&self.snapshot, &forward, caller_line),
+            self.next_party,
+        );
+        self.last_forward_target = Some(describe_targets(&self.snapshot, &forward.targets));
         if self.answered {
             self.out.push(Effect::Ringback {
                 prompt: forward.ringback.clone(),
@@ -611,6 +638,13 @@ impl CallCore {
                         continue;
                     };
                     let caller_id = self.caller_id(ring.kind, r.present_virtual_number);
+                    // SIP phones ringing for a colleague's call show the colleague's name.
+                    let caller_name = match (&self.info.caller_line, ring.kind) {
+                        (Some(c), PhoneType::S) if !r.present_virtual_number => {
+                            Some(c.name.clone()).filter(|n| !n.is_empty())
+                        }
+                        _ => None,
+                    };
                     let party = PartyId(leg);
                     self.next_party = self.next_party.max(leg + 1);
                     if let State::Ringing(r) = &mut self.state {
@@ -620,9 +654,10 @@ impl CallCore {
                         party,
                         target: ring.target,
                         caller_id,
+                        caller_name,
                     });
                 }
-                RingAction::Cancel { leg } => {
+                RingAction::Cancel { leg } | RingAction::Lost { leg } => {
                     let party = PartyId(leg);
                     if let State::Ringing(r) = &mut self.state {
                         r.parties.remove(&party);
@@ -631,9 +666,12 @@ impl CallCore {
                             self.out.push(Effect::Unbridge);
                         }
                     }
-                    self.out.push(Effect::Release {
-                        party,
-                        reason: "call answered elsewhere".into(),
+                    self.out.push(match a {
+                        RingAction::Lost { .. } => Effect::LoseFork { party },
+                        _ => Effect::Release {
+                            party,
+                            reason: "no answer".into(),
+                        },
                     });
                 }
                 RingAction::Timer { ms, .. } => {
@@ -694,6 +732,8 @@ impl CallCore {
         self.timers.cancel(Timer::RingRound);
         self.timers.cancel(Timer::MaxWait);
         self.last_forward = Some(outcome);
+        self.last_forward_busy_here = r.ringer.busy_here();
+        self.last_forward_failed = r.ringer.failed_code();
         for id in r.parties.keys() {
             self.out.push(Effect::Release {
                 party: *id,
@@ -1140,6 +1180,35 @@ impl CallCore {
                 _ => CallResult::NotAnswered,
             },
         };
+        if result == CallResult::Busy && by == EndedBy::Switch {
+            // The caller learns whether the phones were busy (486, not a generic 480) or
+            // could not be reached, and who.
+            let who = self
+                .last_forward_target
+                .as_deref()
+                .unwrap_or("Everyone called");
+            self.out.push(if self.last_forward_busy_here {
+                Effect::RejectCaller {
+                    code: 486,
+                    reason: format!("{who} is busy"),
+                }
+            } else if let Some(code) = self.last_forward_failed {
+                let why = if code == 408 {
+                    "the carrier did not answer"
+                } else {
+                    "the call failed"
+                };
+                Effect::RejectCaller {
+                    code: if code == 408 { 408 } else { 503 },
+                    reason: format!("{who} could not be reached: {why}"),
+                }
+            } else {
+                Effect::RejectCaller {
+                    code: 480,
+                    reason: format!("{who} is not available"),
+                }
+            });
+        }
         let side = match by {
             EndedBy::Caller => HangupSide::Caller,
             EndedBy::Callee => HangupSide::Callee,
@@ -1156,6 +1225,28 @@ impl CallCore {
             side,
             reason,
         });
+    }
+}
+
+/// The targets of a forward operation in words, e.g. `Extension 101`, `Group Sales (200)`.
+fn describe_targets(cfg: &CompanyConfig, targets: &[ForwardTarget]) -> String {
+    let [target] = targets else {
+        return "Everyone called".into();
+    };
+    match target {
+        ForwardTarget::Employee { id } => match cfg.employees.iter().find(|e| e.id == *id) {
+            Some(e) => format!("Extension {}", e.extension),
+            None => "The employee called".into(),
+        },
+        ForwardTarget::Group { id } => match cfg.groups.iter().find(|g| g.id == *id) {
+            Some(g) => match &g.extension {
+                Some(ext) => format!("Group {} ({ext})", g.name),
+                None => format!("Group {}", g.name),
+            },
+            None => "The group called".into(),
+        },
+        ForwardTarget::External { number, .. } => format!("Number {number}"),
+        ForwardTarget::SipUri { uri, .. } => format!("sip:{uri}"),
     }
 }
 

@@ -60,6 +60,7 @@ impl Sim {
                 remote_tag: "them".into(),
             },
             outbound_caller_id: None,
+            caller_line: None,
         };
         let mut sim = Sim {
             core: CallCore::new(info, scenario, cfg, 50),
@@ -162,7 +163,7 @@ fn forward_with_early_media_then_no_answer_ends_unanswered() {
     assert_eq!(sim.now.duration_since(t0).as_secs(), 15);
     assert!(out.contains(&Effect::Release {
         party: PartyId(1),
-        reason: "call answered elsewhere".into()
+        reason: "no answer".into()
     }));
     assert!(out.contains(&Effect::Unbridge));
     assert_eq!(
@@ -422,4 +423,124 @@ fn ring_operation_waits_on_the_timer_table() {
         ended(&out),
         Some((CallResult::NotAnswered, HangupSide::Switch))
     );
+}
+
+#[test]
+fn a_busy_extension_rejects_the_caller_with_486_naming_it_and_the_call_is_busy() {
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    let out = sim.party(
+        1,
+        Signal::Rejected {
+            code: 486,
+            cause: LegCause::Busy,
+        },
+    );
+    assert!(
+        out.contains(&Effect::RejectCaller {
+            code: 486,
+            reason: "Extension 101 is busy".into()
+        }),
+        "{out:#?}"
+    );
+    assert_eq!(ended(&out), Some((CallResult::Busy, HangupSide::Switch)));
+    // The rejection comes before the end, which is always last.
+    assert!(matches!(out.last(), Some(Effect::End { .. })));
+}
+
+#[test]
+fn the_phones_that_lost_a_fork_are_told_the_call_was_completed_elsewhere() {
+    const GROUP: &str = r#"
+  - id: 1
+    name: to both
+    start: ring
+    operations:
+      ring:
+        action: { kind: forward, targets: [ { kind: employee, id: 1 }, { kind: employee, id: 2 } ], mode: simultaneous }
+        exits: {}
+"#;
+    let mut sim = Sim::new(GROUP);
+    let out = sim.answered_by(2);
+    assert!(
+        out.contains(&Effect::LoseFork { party: PartyId(1) }),
+        "{out:#?}"
+    );
+    assert!(!out.iter().any(|e| matches!(
+        e,
+        Effect::Release {
+            party: PartyId(1),
+            ..
+        }
+    )));
+}
+
+/// A group of Anna and Boris dialled by Anna's own line (id 1).
+fn anna_dials_the_group() -> Sim {
+    const GROUP: &str = r#"
+  - id: 1
+    name: to the group
+    start: ring
+    operations:
+      ring:
+        action: { kind: forward, targets: [ { kind: group, id: 7 } ], mode: simultaneous }
+        exits: {}
+"#;
+    let (cfg, scenario) = company(GROUP);
+    let mut cfg = (*cfg).clone();
+    cfg.groups = vec![serde_yaml::from_str(
+        "{ id: 7, name: Sales, extension: \"200\", members: [1, 2], simultaneous_lines: 2 }",
+    )
+    .expect("group")];
+    let info = CallInfo {
+        numa: "101".into(),
+        numb: "200".into(),
+        dialog: Dialog {
+            call_id: "caller-call".into(),
+            local_tag: "us".into(),
+            remote_tag: "them".into(),
+        },
+        outbound_caller_id: None,
+        caller_line: Some(CallerLine {
+            line: vpbx_store::model::SipLineId(1),
+            name: "Anna Petrova".into(),
+        }),
+    };
+    let mut sim = Sim {
+        core: CallCore::new(info, scenario, Arc::new(cfg), 50),
+        now: crate::clock::test_origin(),
+        log: Vec::new(),
+    };
+    let out = sim.core.start(sim.now);
+    sim.log.extend(out.iter().cloned());
+    sim
+}
+
+#[test]
+fn a_line_dialling_its_own_group_rings_the_others_with_its_name() {
+    let sim = anna_dials_the_group();
+    let dialled: Vec<_> = sim
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Dial {
+                target,
+                caller_name,
+                ..
+            } => Some((target.clone(), caller_name.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        dialled,
+        vec![(
+            DialTarget::Line {
+                line: vpbx_store::model::SipLineId(2),
+                login: "102".into()
+            },
+            Some("Anna Petrova".into())
+        )]
+    );
+    assert!(sim.events().iter().any(|e| matches!(
+        e,
+        Event::TargetSkipped { why, .. } if why == "is the caller"
+    )));
 }

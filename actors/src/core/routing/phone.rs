@@ -7,7 +7,7 @@
 use super::Routed;
 use crate::core::dialplan::{self, Dialled};
 use vpbx_store::model::{
-    CompanyConfig, Employee, ForwardTarget, RuleId, Scenario, ScenarioId, SipLine,
+    CompanyConfig, Employee, ForwardTarget, RuleId, Scenario, ScenarioId, SipLine, SipLineId,
 };
 
 /// Seconds an external number rings on a phone's direct call.
@@ -24,6 +24,17 @@ pub struct PhoneRoute {
     pub scenario: Scenario,
     /// The number presented on the leg to an external number; `None` for internal calls.
     pub outbound_caller_id: Option<String>,
+    /// The calling line and its employee's name.
+    pub caller_line: CallerLine,
+}
+
+/// The caller of a phone's own call: which line of the box placed it and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerLine {
+    /// The line (it is not rung by the call it placed, e.g. when it dials its own group).
+    pub line: SipLineId,
+    /// The employee's name, shown by the phones an internal call rings (`Anna Petrova`).
+    pub name: String,
 }
 
 /// Why a phone's call is refused.
@@ -86,6 +97,12 @@ pub fn route_phone(
         },
         scenario: dialplan::direct_scenario(name, target),
         outbound_caller_id,
+        caller_line: CallerLine {
+            line: line.id,
+            name: format!("{} {}", employee.first_name, employee.last_name)
+                .trim()
+                .to_string(),
+        },
     })
 }
 
@@ -152,6 +169,7 @@ mod tests {
             prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
             number_format: NumberFormat::International,
             max_channels: None,
+            response_timeout_s: 5,
         }
     }
 
