@@ -1,11 +1,14 @@
 //! A small client of the running switch's admin API, for the CLI commands that act on live
-//! state (`vpbx bans list`, `vpbx bans lift`): plain HTTP/1.1 over a TCP connection, one
-//! request per connection, JSON bodies. Errors are sentences an admin can act on (the switch
+//! state (`vpbx bans list`, `vpbx bans lift`): HTTP/1.1 over a TCP connection (HTTPS with
+//! rustls, trusting the switch's own certificate file), one request per connection, JSON
+//! bodies. Errors are sentences an admin can act on (the switch
 //! is not running, the token is wrong, the address is not banned).
 
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the CLI authenticates to the API.
@@ -23,6 +26,11 @@ pub struct AdminApi {
     base: String,
     host: String,
     addr: SocketAddr,
+    /// HTTPS: the client configuration and the name the certificate must carry.
+    tls: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
     token: String,
     /// A token issued for this session (revoked by [`AdminApi::close`]).
     issued: bool,
@@ -54,22 +62,21 @@ pub fn base_url(http_addr: SocketAddr) -> String {
     format!("http://{ip}:{}", http_addr.port())
 }
 
-fn split_url(url: &str) -> Result<(String, SocketAddr), String> {
-    let rest = match url.strip_prefix("http://") {
-        Some(r) => r,
-        None if url.starts_with("https://") => {
-            return Err(format!(
-                "{url}: the CLI speaks plain HTTP only; point --api at a plain-HTTP address of the switch (e.g. http://127.0.0.1:8080 with [http] plain_http not \"off\" and tls off)"
-            ))
-        }
-        None => return Err(format!("{url}: --api must be an http:// URL")),
+/// Host (as written), socket address, and whether it is HTTPS.
+fn split_url(url: &str) -> Result<(String, SocketAddr, bool), String> {
+    let (rest, https, default_port) = if let Some(r) = url.strip_prefix("http://") {
+        (r, false, 80)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (r, true, 443)
+    } else {
+        return Err(format!("{url}: --api must be an http:// or https:// URL"));
     };
     let host = rest.split('/').next().unwrap_or("").to_string();
     if host.is_empty() {
         return Err(format!("{url}: no host in the URL"));
     }
     let with_port = if host.ends_with(']') || !host.contains(':') {
-        format!("{host}:80")
+        format!("{host}:{default_port}")
     } else {
         host.clone()
     };
@@ -78,17 +85,64 @@ fn split_url(url: &str) -> Result<(String, SocketAddr), String> {
         .map_err(|e| format!("{url}: {e}"))?
         .next()
         .ok_or_else(|| format!("{url}: the host has no address"))?;
-    Ok((host, addr))
+    Ok((host, addr, https))
+}
+
+/// A TLS client trusting the certificates in `ca` (PEM), e.g. the switch's own self-signed one.
+fn tls_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(ca)
+        .map_err(|e| format!("{}: {e}", ca.display()))?;
+    for c in certs {
+        let c = c.map_err(|e| format!("{}: {e}", ca.display()))?;
+        roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no certificate in the file", ca.display()));
+    }
+    #[allow(deprecated)] // the server's provider (src/http/tls.rs): ring, no C toolchain
+    let provider = rustls::crypto::ring::default_provider();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The name in the URL's host the server's certificate must carry.
+fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, String> {
+    let bare = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+    };
+    rustls::pki_types::ServerName::try_from(bare.to_string()).map_err(|e| format!("{host}: {e}"))
 }
 
 impl AdminApi {
-    /// Connects to the API at `url` (`http://host:port`) and authenticates.
-    pub fn connect(url: &str, credentials: Credentials) -> Result<AdminApi, String> {
-        let (host, addr) = split_url(url)?;
+    /// Connects to the API at `url` (`http://host:port` or `https://…`, whose certificate must
+    /// be in the PEM file `ca`) and authenticates.
+    pub fn connect(
+        url: &str,
+        ca: Option<&Path>,
+        credentials: Credentials,
+    ) -> Result<AdminApi, String> {
+        let (host, addr, https) = split_url(url)?;
+        let tls = if https {
+            let ca = ca.ok_or_else(|| {
+                format!("{url}: HTTPS needs the switch's certificate: give --cacert FILE")
+            })?;
+            Some((tls_config(ca)?, server_name(&host)?))
+        } else {
+            None
+        };
         let mut api = AdminApi {
             base: url.trim_end_matches('/').to_string(),
             host,
             addr,
+            tls,
             token: String::new(),
             issued: false,
         };
@@ -146,15 +200,32 @@ impl AdminApi {
         body: Option<&Value>,
     ) -> Result<Answer, String> {
         let unreachable = |e: std::io::Error| {
-            format!(
-                "cannot reach the switch's admin API at {} ({e}): is the switch running? Its address is [http] http_addr in the settings, or give --api URL",
+            match e
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            Some(tls) => format!(
+                "{}: TLS: {tls} (is --cacert the switch's certificate, and does it name this host?)",
                 self.base
-            )
+            ),
+            None => format!(
+                "cannot reach the switch's admin API at {} ({e}): is the switch running? Its address is [http] http_addr (https_addr with tls) in the settings, or give --api URL",
+                self.base
+            ),
+        }
         };
-        let mut s =
+        let tcp =
             TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).map_err(unreachable)?;
-        let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-        let _ = s.set_write_timeout(Some(Duration::from_secs(30)));
+        let _ = tcp.set_read_timeout(Some(Duration::from_secs(30)));
+        let _ = tcp.set_write_timeout(Some(Duration::from_secs(30)));
+        let mut s: Box<dyn ReadWrite> = match &self.tls {
+            None => Box::new(tcp),
+            Some((config, name)) => {
+                let conn = rustls::ClientConnection::new(config.clone(), name.clone())
+                    .map_err(|e| format!("{}: {e}", self.base))?;
+                Box::new(rustls::StreamOwned::new(conn, tcp))
+            }
+        };
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\nUser-Agent: vpbx-cli\r\n",
@@ -170,15 +241,23 @@ impl AdminApi {
         s.write_all(head.as_bytes()).map_err(unreachable)?;
         s.write_all(payload.as_bytes()).map_err(unreachable)?;
         let mut raw = Vec::new();
-        s.read_to_end(&mut raw).map_err(unreachable)?;
+        if let Err(e) = s.read_to_end(&mut raw) {
+            // A TLS peer may close without close_notify once the answer is complete.
+            if raw.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
+                return Err(unreachable(e));
+            }
+        }
         parse_answer(&raw).ok_or_else(|| {
             format!(
-                "{}: not an HTTP answer (is this the switch's admin API? with [http] tls the plain address only redirects)",
+                "{}: not an HTTP answer (is this the switch's admin API? With [http] tls its plain address only redirects: use the https:// address)",
                 self.base
             )
         })
     }
 }
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// Status and JSON body of a `Connection: close` answer (plain or chunked body).
 fn parse_answer(raw: &[u8]) -> Option<Answer> {
@@ -239,10 +318,14 @@ mod tests {
             "http://127.0.0.1:8080"
         );
         assert_eq!(base_url("[::1]:8080".parse().unwrap()), "http://[::1]:8080");
-        assert!(split_url("https://x:1").unwrap_err().contains("plain HTTP"));
+        assert!(split_url("ftp://x:1").unwrap_err().contains("http://"));
+        let (host, addr, https) = split_url("https://127.0.0.1:9/").unwrap();
         assert_eq!(
-            split_url("http://127.0.0.1:9/").unwrap().1,
-            "127.0.0.1:9".parse::<SocketAddr>().unwrap()
+            (host.as_str(), addr, https),
+            ("127.0.0.1:9", "127.0.0.1:9".parse().unwrap(), true)
         );
+        assert!(server_name("localhost:8443").is_ok());
+        assert!(server_name("[::1]:8443").is_ok());
+        assert!(server_name("127.0.0.1").is_ok());
     }
 }

@@ -51,9 +51,13 @@ enum Command {
 /// How to reach the running switch's admin API.
 #[derive(Debug, clap::Args)]
 struct ApiArgs {
-    /// The admin API's URL (default: http:// and the settings' http_addr).
+    /// The admin API's URL (default: the settings' http_addr, or https_addr with [http] tls).
     #[arg(long, env = "VPBX_API", global = true)]
     api: Option<String>,
+    /// For an https:// API: the certificate to trust, PEM (default: the settings' [http] cert,
+    /// else the one the switch generated, <data dir>/tls/cert.pem).
+    #[arg(long, env = "VPBX_API_CACERT", global = true)]
+    cacert: Option<PathBuf>,
     /// An API token (POST /api/v1/auth/token issues one); without it the admin password in
     /// VPBX_ADMIN_PASSWORD is used.
     #[arg(long, env = "VPBX_ADMIN_TOKEN", global = true, hide_env_values = true)]
@@ -309,10 +313,20 @@ fn ban_line(b: &serde_json::Value) -> String {
 
 fn bans(settings: &Settings, command: BansCommand, args: ApiArgs) -> Result<String, String> {
     use vpbx::admin_client::{AdminApi, Credentials};
-    let url = args
-        .api
-        .clone()
-        .unwrap_or_else(|| vpbx::admin_client::base_url(settings.http_addr));
+    let url = args.api.clone().unwrap_or_else(|| {
+        if settings.http.tls {
+            vpbx::admin_client::base_url(settings.http.https_addr).replacen("http:", "https:", 1)
+        } else {
+            vpbx::admin_client::base_url(settings.http_addr)
+        }
+    });
+    let cacert = args.cacert.clone().unwrap_or_else(|| {
+        settings
+            .http
+            .cert
+            .clone()
+            .unwrap_or_else(|| vpbx::http::tls::generated_paths(&settings.data_dir).0)
+    });
     let credentials = match (args.token, &settings.admin_password) {
         (Some(t), _) if !t.is_empty() => Credentials::Token(t),
         (_, Some(p)) => Credentials::Password(p.expose().to_string()),
@@ -323,7 +337,7 @@ fn bans(settings: &Settings, command: BansCommand, args: ApiArgs) -> Result<Stri
             )
         }
     };
-    let api = AdminApi::connect(&url, credentials)?;
+    let api = AdminApi::connect(&url, Some(&cacert), credentials)?;
     let outcome = bans_with(&api, command, args.json);
     api.close();
     outcome

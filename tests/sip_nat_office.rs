@@ -179,7 +179,10 @@ where
             // flood is answered, every flood packet has passed the gate (none is left to count
             // again after a lift).
             let marker = tokio::net::UdpSocket::bind((MARKER, 0)).await.unwrap();
-            assert!(answered(&marker, sw.sip, 1000 + n).await, "the marker is answered");
+            assert!(
+                answered(&marker, sw.sip, 1000 + n).await,
+                "the marker is answered"
+            );
             return b.clone();
         }
         assert!(
@@ -448,5 +451,60 @@ async fn the_cli_lists_and_lifts_bans_of_the_running_switch() {
     .await;
     assert!(!ok);
     assert!(err.contains("refused the admin password"), "{err}");
+    sw.stop().await;
+}
+
+/// With `[http] tls` the CLI finds the HTTPS address and the switch's generated certificate
+/// from the same settings the switch runs with.
+#[actix_rt::test]
+async fn the_cli_reaches_the_api_over_https() {
+    let mut sw = TestSwitch::builder()
+        .company(&office())
+        .settings(|s| {
+            s.security = vpbx::settings::SecuritySettings::default();
+            s.http.tls = true;
+            s.http.https_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        })
+        .start()
+        .await;
+    vpbx::http::auth::set_admin_password(&sw.running().store, PASSWORD).unwrap();
+    let app = actix_web::test::init_service(vpbx::http::app(sw.running().http_state.clone())).await;
+    let api = api_support::Api::login(app).await;
+    let token = api.token().to_owned();
+    let https = sw.running().https_addr.unwrap().to_string();
+    let data = sw.data.path().join("data");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_owned();
+    flood_until_banned(&sw, &api).await;
+    let settings = [
+        ("VPBX_TLS", "true"),
+        ("VPBX_HTTPS_ADDR", https.as_str()),
+        ("VPBX_DATA_DIR", data.to_str().unwrap()),
+        ("VPBX_ADMIN_TOKEN", token.as_str()),
+    ];
+    let (ok, out, err) = run_cli(d.clone(), &["bans", "list"], &settings).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(FLOODER), "{out}{err}");
+    // A certificate that is not the switch's is refused, saying so.
+    let other = d.join("other.pem");
+    std::fs::write(
+        &other,
+        rcgen::generate_simple_self_signed(vec!["localhost".into()])
+            .unwrap()
+            .cert
+            .pem(),
+    )
+    .unwrap();
+    let (ok, _, err) = run_cli(
+        d.clone(),
+        &["bans", "list", "--cacert", other.to_str().unwrap()],
+        &settings,
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("TLS"), "{err}");
+    let (ok, _, err) = run_cli(d.clone(), &["bans", "lift", FLOODER], &settings).await;
+    assert!(ok, "{err}");
+    assert!(err.contains("lifted"), "{err}");
     sw.stop().await;
 }
