@@ -508,3 +508,69 @@ async fn the_cli_reaches_the_api_over_https() {
     assert!(err.contains("lifted"), "{err}");
     sw.stop().await;
 }
+
+/// An INFO inside the caller's call (answered 469: no Info-Package).
+fn info(caller: &mut Phone) -> String {
+    caller.cseq += 1;
+    let br = caller.branch();
+    format!(
+        "INFO {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: <{target}>;tag={tt}\r\nCall-ID: {cid}\r\nCSeq: {cseq} INFO\r\nContent-Length: 0\r\n\r\n",
+        target = caller.target,
+        local = caller.local,
+        ft = caller.from_tag,
+        tt = caller.to_tag.clone().unwrap_or_default(),
+        cid = caller.call_id,
+        cseq = caller.cseq,
+    )
+}
+
+/// A caller that never authenticates (a carrier trusted by its address, or anyone calling a
+/// public number): the requests of its established call do not spend the anonymous budget.
+#[actix_rt::test]
+async fn in_dialog_requests_of_a_live_call_do_not_count_as_anonymous() {
+    let mut sw = TestSwitch::builder()
+        .settings(|s| s.security = vpbx::settings::SecuritySettings::default())
+        .rtp_timeout_s(600)
+        .start()
+        .await;
+    let mut caller = Phone::new(sw.sip).await;
+    let media = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // The demo's echo test: the call stays up.
+    caller
+        .call("74950000001", media.local_addr().unwrap().port())
+        .await;
+    // The dialog ignores requests until the ACK is processed: retry the first one until the
+    // dialog answers (deadline 60 s), as a phone retransmits.
+    let deadline = vpbx::clock::monotonic_now() + Duration::from_secs(60);
+    loop {
+        let text = info(&mut caller);
+        caller.send(&text).await;
+        if caller
+            .recv_final(2)
+            .await
+            .is_some_and(|m| m.status().is_some())
+        {
+            break;
+        }
+        assert!(
+            vpbx::clock::monotonic_now() < deadline,
+            "the dialog never answered"
+        );
+    }
+    // Sixty more in-dialog requests, each answered, far past the anonymous limit of 16.
+    for i in 0..60 {
+        let text = info(&mut caller);
+        caller.send(&text).await;
+        let answer = caller.recv_final(60).await;
+        assert!(
+            answer.as_ref().and_then(|m| m.status()).is_some(),
+            "in-dialog request {i} not answered: {answer:?}"
+        );
+    }
+    caller.bye().await;
+    let ok = caller.recv_final(60).await.map(|m| m.status());
+    assert_eq!(ok, Some(Some(200)));
+    // (The metrics are per process, shared with the other tests here: ask this switch.)
+    assert!(sw.running().http_state.sip_security.bans().is_empty());
+    sw.stop().await;
+}
