@@ -1178,10 +1178,14 @@ fn path_param(name: &str) -> Value {
         ),
         "entry" => (string(), "A number or mask of the blacklist"),
         "address" => (
-            described(
-                string(),
-                "An IPv4 or IPv6 address (400 naming `address` otherwise)",
-            ),
+            // Schema-valid addresses are read (404 when not banned), anything else is a 400.
+            json!({
+                "oneOf": [
+                    {"type": "string", "format": "ipv4"},
+                    {"type": "string", "format": "ipv6"}
+                ],
+                "description": "An IPv4 or IPv6 address (400 naming `address` otherwise)"
+            }),
             "The banned source address",
         ),
         "rule" => (
