@@ -594,6 +594,31 @@ mod tests {
             Settings::load(&none).unwrap().security,
             SecuritySettings::default()
         );
+        // The verified-source limit: file, then flag.
+        std::fs::write(
+            &path,
+            "[security]\npike_verified_requests = 100\nverified_source_s = 60\n",
+        )
+        .unwrap();
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(
+            (
+                s.security.pike_verified_requests,
+                s.security.verified_source_s
+            ),
+            (100, 60)
+        );
+        let flagged = Flags {
+            pike_verified_requests: Some(7),
+            ..flags.clone()
+        };
+        assert_eq!(
+            Settings::load(&flagged)
+                .unwrap()
+                .security
+                .pike_verified_requests,
+            7
+        );
         std::fs::write(&path, "[security]\npike = 1\n").unwrap();
         assert!(Settings::load(&flags).is_err());
         std::fs::write(&path, "[security]\ntrusted_networks = [\"10.0.0.0/8\"]\n").unwrap();
