@@ -312,12 +312,14 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         min_session_expires_s: settings.min_session_expires_s,
         qualify_interval_s: settings.qualify_interval_s,
     };
+    let sip_security = Arc::new(sip::security::Security::new(settings.security.clone()));
     let edge_ctx = EdgeContext {
         snapshots: snapshots.clone(),
         registry: registry.clone(),
         registrar: registrar.clone(),
         clock,
         trunks: trunks.clone(),
+        security: sip_security.clone(),
     };
     let sip = sip_runtime
         .handle()
@@ -345,6 +347,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
             settings.security.trusted_networks.clone(),
             settings.http.tls,
         )),
+        sip_security,
         server_header: if settings.http.server_version {
             crate::http::SERVER_NAME_VERSION
         } else {

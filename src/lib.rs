@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod admin_client;
 pub mod app;
 pub mod cidr;
 pub mod clock;

@@ -1,5 +1,6 @@
 //! `vpbx`: runs the switch (no subcommand), or works on a stopped switch's data directory:
-//! `vpbx admin set-password`, `vpbx config export FILE`, `vpbx config import FILE`.
+//! `vpbx admin set-password`, `vpbx config export FILE`, `vpbx config import FILE`; or talks to
+//! the running switch's admin API: `vpbx bans list`, `vpbx bans lift ADDRESS|--all`.
 
 use clap::{Parser, Subcommand};
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -36,6 +37,49 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// SIP sources the running switch has banned (flood, failed authentications): list and
+    /// lift them through its admin API.
+    Bans {
+        #[command(subcommand)]
+        command: BansCommand,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// How to reach the running switch's admin API.
+#[derive(Debug, clap::Args)]
+struct ApiArgs {
+    /// The admin API's URL (default: the settings' http_addr, or https_addr with [http] tls).
+    #[arg(long, env = "VPBX_API", global = true)]
+    api: Option<String>,
+    /// For an https:// API: the certificate to trust, PEM (default: the settings' [http] cert,
+    /// else the one the switch generated, <data dir>/tls/cert.pem).
+    #[arg(long, env = "VPBX_API_CACERT", global = true)]
+    cacert: Option<PathBuf>,
+    /// An API token (POST /api/v1/auth/token issues one); without it the admin password in
+    /// VPBX_ADMIN_PASSWORD is used.
+    #[arg(long, env = "VPBX_ADMIN_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// Print the API's JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum BansCommand {
+    /// The sources banned now: address, reason, since, until, seconds left.
+    List,
+    /// Lifts the ban of ADDRESS (an IPv4 or IPv6 address), or every ban with --all; the
+    /// source is answered again at once.
+    Lift {
+        /// The banned address.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        address: Option<String>,
+        /// Lift every ban.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -248,6 +292,133 @@ fn import(settings: &Settings, file: &Path, options: ImportOptions) -> Result<St
     }
 }
 
+fn utc(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn ban_line(b: &serde_json::Value) -> String {
+    format!(
+        "{:<40} {:<14} {:<21} {:<21} {}",
+        b["address"].as_str().unwrap_or("?"),
+        b["reason"].as_str().unwrap_or("?"),
+        utc(b["banned_at_unix_ms"].as_u64().unwrap_or(0)),
+        utc(b["until_unix_ms"].as_u64().unwrap_or(0)),
+        b["remaining_s"].as_u64().unwrap_or(0)
+    )
+}
+
+fn bans(settings: &Settings, command: BansCommand, args: ApiArgs) -> Result<String, String> {
+    use vpbx::admin_client::{AdminApi, Credentials};
+    let url = args.api.clone().unwrap_or_else(|| {
+        if settings.http.tls {
+            vpbx::admin_client::base_url(settings.http.https_addr).replacen("http:", "https:", 1)
+        } else {
+            vpbx::admin_client::base_url(settings.http_addr)
+        }
+    });
+    let cacert = args.cacert.clone().unwrap_or_else(|| {
+        settings
+            .http
+            .cert
+            .clone()
+            .unwrap_or_else(|| vpbx::http::tls::generated_paths(&settings.data_dir).0)
+    });
+    let credentials = match (args.token, &settings.admin_password) {
+        (Some(t), _) if !t.is_empty() => Credentials::Token(t),
+        (_, Some(p)) => Credentials::Password(p.expose().to_string()),
+        _ => {
+            return Err(
+                "no credentials for the admin API: give an API token with --token or VPBX_ADMIN_TOKEN (POST /api/v1/auth/token issues one), or the admin password in VPBX_ADMIN_PASSWORD"
+                    .into(),
+            )
+        }
+    };
+    let api = AdminApi::connect(&url, Some(&cacert), credentials)?;
+    let outcome = bans_with(&api, command, args.json);
+    api.close();
+    outcome
+}
+
+fn bans_with(
+    api: &vpbx::admin_client::AdminApi,
+    command: BansCommand,
+    json: bool,
+) -> Result<String, String> {
+    let header = format!(
+        "{:<40} {:<14} {:<21} {:<21} {}",
+        "ADDRESS", "REASON", "SINCE (UTC)", "UNTIL (UTC)", "LEFT_S"
+    );
+    match command {
+        BansCommand::List => {
+            let a = api.request("GET", "/api/v1/sip/bans", None)?;
+            if a.status != 200 {
+                return Err(api.failure("listing the bans", a.status, &a.json));
+            }
+            let items = a.json["items"].as_array().cloned().unwrap_or_default();
+            if json {
+                println!("{}", a.json);
+                return Ok(String::new());
+            }
+            if items.is_empty() {
+                return Ok("no SIP source is banned".into());
+            }
+            println!("{header}");
+            for b in &items {
+                println!("{}", ban_line(b));
+            }
+            Ok(format!("{} banned", items.len()))
+        }
+        BansCommand::Lift { all: true, .. } => {
+            let a = api.request("DELETE", "/api/v1/sip/bans", None)?;
+            if a.status != 200 {
+                return Err(api.failure("lifting the bans", a.status, &a.json));
+            }
+            if json {
+                println!("{}", a.json);
+                return Ok(String::new());
+            }
+            let items = a.json["items"].as_array().cloned().unwrap_or_default();
+            for b in &items {
+                println!("{}", ban_line(b));
+            }
+            Ok(format!("{} ban(s) lifted", items.len()))
+        }
+        BansCommand::Lift { address, .. } => {
+            let address = address.unwrap_or_default();
+            let encoded: String = address
+                .chars()
+                .map(|c| match c {
+                    'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | ':' | '-' | '_' => c.to_string(),
+                    c => format!("%{:02X}", c as u32 & 0xff),
+                })
+                .collect();
+            let a = api.request("DELETE", &format!("/api/v1/sip/bans/{encoded}"), None)?;
+            match a.status {
+                200 if json => {
+                    println!("{}", a.json);
+                    Ok(String::new())
+                }
+                200 => Ok(format!(
+                    "ban of {} lifted ({}, {} s were left)",
+                    a.json["lifted"]["address"].as_str().unwrap_or(&address),
+                    a.json["lifted"]["reason"].as_str().unwrap_or("?"),
+                    a.json["lifted"]["remaining_s"].as_u64().unwrap_or(0)
+                )),
+                404 if a.json["error"] == "not_found" => Err(format!("{address} is not banned")),
+                400 => Err(a.json["message"]
+                    .as_str()
+                    .unwrap_or("bad address")
+                    .to_string()),
+                s => Err(api.failure("lifting the ban", s, &a.json)),
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::load(&cli.flags) {
@@ -265,6 +436,7 @@ fn main() -> ExitCode {
         Some(Command::Config {
             command: ConfigCommand::Export { file },
         }) => export(&settings, &file),
+        Some(Command::Bans { command, api }) => bans(&settings, command, api),
         Some(Command::Config {
             command:
                 ConfigCommand::Import {

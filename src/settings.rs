@@ -49,6 +49,9 @@ pub struct Flags {
     /// SIP flood limit: more than this many requests from one IP in the window bans it (0: off).
     #[arg(long, env = "VPBX_PIKE_REQUESTS")]
     pub pike_requests: Option<u32>,
+    /// SIP flood limit of a verified source (a digest from it verified recently; 0: none).
+    #[arg(long, env = "VPBX_PIKE_VERIFIED_REQUESTS")]
+    pub pike_verified_requests: Option<u32>,
     /// SIP flood window in seconds.
     #[arg(long, env = "VPBX_PIKE_WINDOW_S")]
     pub pike_window_s: Option<u64>,
@@ -155,6 +158,12 @@ pub struct SecuritySettings {
     pub pike_window_s: u64,
     /// Flood ban, seconds.
     pub pike_ban_s: u64,
+    /// The flood limit of a verified source (one from which a digest authentication verified
+    /// within `verified_source_s`) instead of `pike_requests` (0: no limit for them).
+    pub pike_verified_requests: u32,
+    /// How long a source stays verified after its last verified digest, seconds (0: sources
+    /// are never verified; every request counts against `pike_requests`).
+    pub verified_source_s: u64,
     /// More than this many failed authentications from one IP within `auth_fail_window_s` bans it.
     pub auth_fail_max: u32,
     /// Auth-failure window, seconds.
@@ -181,6 +190,8 @@ impl Default for SecuritySettings {
             pike_requests: 16,
             pike_window_s: 2,
             pike_ban_s: 300,
+            pike_verified_requests: 400,
+            verified_source_s: 3600,
             auth_fail_max: 10,
             auth_fail_window_s: 600,
             auth_ban_s: 600,
@@ -423,6 +434,9 @@ impl Settings {
                     pike_requests: flags.pike_requests.unwrap_or(f.pike_requests),
                     pike_window_s: flags.pike_window_s.unwrap_or(f.pike_window_s),
                     pike_ban_s: flags.pike_ban_s.unwrap_or(f.pike_ban_s),
+                    pike_verified_requests: flags
+                        .pike_verified_requests
+                        .unwrap_or(f.pike_verified_requests),
                     auth_fail_max: flags.auth_fail_max.unwrap_or(f.auth_fail_max),
                     auth_fail_window_s: flags.auth_fail_window_s.unwrap_or(f.auth_fail_window_s),
                     auth_ban_s: flags.auth_ban_s.unwrap_or(f.auth_ban_s),
@@ -579,6 +593,31 @@ mod tests {
         assert_eq!(
             Settings::load(&none).unwrap().security,
             SecuritySettings::default()
+        );
+        // The verified-source limit: file, then flag.
+        std::fs::write(
+            &path,
+            "[security]\npike_verified_requests = 100\nverified_source_s = 60\n",
+        )
+        .unwrap();
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(
+            (
+                s.security.pike_verified_requests,
+                s.security.verified_source_s
+            ),
+            (100, 60)
+        );
+        let flagged = Flags {
+            pike_verified_requests: Some(7),
+            ..flags.clone()
+        };
+        assert_eq!(
+            Settings::load(&flagged)
+                .unwrap()
+                .security
+                .pike_verified_requests,
+            7
         );
         std::fs::write(&path, "[security]\npike = 1\n").unwrap();
         assert!(Settings::load(&flags).is_err());

@@ -58,6 +58,7 @@ fn concrete(path: &str) -> String {
         .replace("{rule}", "1")
         .replace("{year}", "2026")
         .replace("{entry}", "7916")
+        .replace("{address}", "192.0.2.10")
 }
 
 #[actix_rt::test]

@@ -840,7 +840,7 @@ async fn token(
     })))
 }
 
-fn principal(req: &HttpRequest) -> Result<Principal, ApiError> {
+pub(crate) fn principal(req: &HttpRequest) -> Result<Principal, ApiError> {
     req.extensions()
         .get::<Principal>()
         .cloned()

@@ -75,6 +75,7 @@ mod routing;
 mod scenarios;
 mod schedules;
 mod settings;
+mod sip_bans;
 mod tags;
 mod talk_options;
 pub mod tls;
@@ -95,7 +96,7 @@ pub struct RouteDoc {
 
 /// Every route of the API, in registration order (with the resource it belongs to).
 pub fn api_routes() -> Vec<(&'static str, RouteDoc)> {
-    let tables: [(&'static str, &[RouteDoc]); 20] = [
+    let tables: [(&'static str, &[RouteDoc]); 21] = [
         ("auth", auth::ROUTES),
         ("employees", employees::ROUTES),
         ("groups", groups::ROUTES),
@@ -114,6 +115,7 @@ pub fn api_routes() -> Vec<(&'static str, RouteDoc)> {
         ("lines", lines::ROUTES),
         ("calls", calls::ROUTES),
         ("routing", routing::ROUTES),
+        ("sip bans", sip_bans::ROUTES),
         ("config", config::ROUTES),
         ("openapi", openapi::ROUTES),
     ];
@@ -144,6 +146,8 @@ pub struct HttpState {
     pub presence: Arc<dyn crate::presence::Presence>,
     /// Login rate limits and session policy.
     pub auth: Arc<auth::AuthState>,
+    /// The SIP edge's per-source bans (listed and lifted by `/sip/bans`).
+    pub sip_security: Arc<crate::sip::security::Security>,
     /// The `Server` header ([`SERVER_NAME`] or [`SERVER_NAME_VERSION`]).
     pub server_header: &'static str,
 }
@@ -395,6 +399,7 @@ fn configure_api(cfg: &mut web::ServiceConfig) {
             .configure(lines::configure)
             .configure(calls::configure)
             .configure(routing::configure)
+            .configure(sip_bans::configure)
             .configure(config::configure)
             .configure(openapi::configure)
             .default_service(web::to(error::unrouted)),

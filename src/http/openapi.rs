@@ -1425,6 +1425,17 @@ fn path_param(name: &str) -> Value {
             "The calendar's year",
         ),
         "entry" => (string(), "A number or mask of the blacklist"),
+        "address" => (
+            // Schema-valid addresses are read (404 when not banned), anything else is a 400.
+            json!({
+                "oneOf": [
+                    {"type": "string", "format": "ipv4"},
+                    {"type": "string", "format": "ipv6"}
+                ],
+                "description": "An IPv4 or IPv6 address (400 naming `address` otherwise)"
+            }),
+            "The banned source address",
+        ),
         "rule" => (
             json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
             "The rule's id",
@@ -1439,6 +1450,7 @@ fn path_param(name: &str) -> Value {
         "number" => json!("74951234567"),
         "year" => json!(2026),
         "entry" => json!("79160000000"),
+        "address" => json!("192.0.2.10"),
         _ => json!(1),
     };
     json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema, "example": example})
@@ -1724,6 +1736,12 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
             }})
         }
         ("GET", "/openapi.json", _) => json!({"type": "object", "required": ["openapi", "paths"]}),
+        // SIP bans (src/http/sip_bans.rs).
+        ("GET", "/sip/bans", _) | ("DELETE", "/sip/bans", _) => items(sip_ban()),
+        ("DELETE", "/sip/bans/{address}", _) => json!({
+            "type": "object", "additionalProperties": false, "required": ["lifted"],
+            "properties": {"lifted": sip_ban()}
+        }),
         _ => json!({"type": "object"}),
     };
     let mut responses = Map::new();
@@ -1738,7 +1756,7 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
         && !r.path.contains("reorder")
         && !r.path.contains("equalize");
     match r.method {
-        "DELETE" if !r.path.starts_with("/blacklist") => {
+        "DELETE" if !r.path.starts_with("/blacklist") && !r.path.starts_with("/sip/bans") => {
             responses.insert("204".into(), json!({"description": "Deleted"}));
         }
         _ if creates => {
@@ -1765,6 +1783,25 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
     }
     op.insert("responses".into(), responses.into());
     op.into()
+}
+
+/// A SIP ban as `/sip/bans` answers it.
+fn sip_ban() -> Value {
+    let ms = |d: &str| described(json!({"type": "integer", "minimum": 0}), d);
+    json!({
+        "type": "object", "additionalProperties": false,
+        "required": ["address", "reason", "banned_at_unix_ms", "until_unix_ms", "remaining_s"],
+        "properties": {
+            "address": described(string(), "The banned source (IPv4 or IPv6 address)"),
+            "reason": described(
+                string_enum(&["flood", "auth_failures"]),
+                "flood: too many requests; auth_failures: too many failed authentications",
+            ),
+            "banned_at_unix_ms": ms("When the ban started (ms since the Unix epoch)"),
+            "until_unix_ms": ms("When it ends unless lifted (ms since the Unix epoch)"),
+            "remaining_s": ms("Seconds left, rounded up"),
+        }
+    })
 }
 
 fn error_responses() -> Value {

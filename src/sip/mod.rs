@@ -100,6 +100,8 @@ pub struct EdgeContext {
     pub registrar: Arc<Registrar>,
     /// Trunk channels and registration state.
     pub trunks: Arc<trunk::TrunkState>,
+    /// Per-source bans and counts (shared with the admin API, which lists and lifts bans).
+    pub security: Arc<Security>,
 }
 
 /// The SIP edge's live state as the read model ([`crate::presence`]) shows it to other edges.
@@ -171,7 +173,7 @@ pub async fn start(
         addr: cfg.addr,
         reason: e.to_string(),
     };
-    let security = Arc::new(Security::new(cfg.security.clone()));
+    let security = ctx.security.clone();
     let annotations = Arc::new(inspector::Annotations::default());
     // UDP: rsipstack reads through our gate socket (see `transport`).
     let udp_socket = tokio::net::UdpSocket::bind(cfg.addr)
@@ -370,7 +372,14 @@ impl Router {
     }
 
     async fn in_dialog(&self, mut tx: Transaction) {
-        match self.dialogs.match_dialog(&tx) {
+        let matched = self.dialogs.match_dialog(&tx);
+        if matched.is_some() {
+            // A request of a live dialog is not part of an anonymous flood (security.rs).
+            if let Some(ip) = peer_ip(&tx) {
+                self.security.in_dialog(ip);
+            }
+        }
+        match matched {
             Some(Dialog::Invite(mut d)) => {
                 if let Err(e) = d.handle(&mut tx).await {
                     debug!(error = %e, "in-dialog request failed");

@@ -180,7 +180,12 @@ impl Registrar {
         let line = snapshot.sip_line_by_login(&creds.username);
         let password = line.map(|(_, l)| l.password.as_str());
         match (digest::verify(&creds, method, &self.realm, password), line) {
-            (Ok(()), Some((_, l))) => PhoneAuth::Line(l.login.clone()),
+            (Ok(()), Some((_, l))) => {
+                if let Some(ip) = peer_ip {
+                    security.auth_succeeded(ip);
+                }
+                PhoneAuth::Line(l.login.clone())
+            }
             _ => {
                 security.account_failed(&creds.username, peer_ip);
                 metrics::counter!("vpbx_sip_auth_failures_total", "method" => method.to_string())
@@ -394,6 +399,10 @@ pub async fn handle(
             vec![warning("a line may register only its own address")],
         )
         .await;
+    }
+    // The digest verified: the source is a verified one (a higher flood limit, see security.rs).
+    if let Some(ip) = peer_ip {
+        security.auth_succeeded(ip);
     }
     let contact_values: Vec<String> = req
         .contact_headers()

@@ -5,6 +5,18 @@
 //! gate. A limit of 0 disables that limit. Sources in `trusted_networks` are never banned (their
 //! requests are still authenticated).
 //!
+//! Verified sources (docs/decisions.md, "A NAT'd office is not an attack"): an address from
+//! which a digest authentication verified within `verified_source_s` is held to the much higher
+//! `pike_verified_requests` instead of `pike_requests`, so the phones of an office behind one
+//! router can all re-register at once. Only a verified digest makes a source verified; a
+//! request with credentials that do not verify counts as anonymous (and as an auth failure).
+//! An in-dialog request that matches a live dialog is moved out of an anonymous source's count
+//! into the verified-size window (so a carrier's ACKs and BYEs do not eat its budget, yet a
+//! dialog cannot be used to flood without limit).
+//!
+//! Bans can be listed and lifted ([`Security::bans`], [`Security::lift`]); every ban and lift
+//! is a security event in the log (target `vpbx::security`).
+//!
 //! Per account ([`Accounts`]): failed digest authentications of one SIP login are counted across
 //! every untrusted address, so spreading guesses over many sources does not help; past a few
 //! failures each next attempt waits a growing delay, and `account_fail_max` failures block the
@@ -50,12 +62,45 @@ pub enum Admit {
     NewBan(BanReason),
 }
 
+/// A ban of one source (times in the guard's ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ban {
+    /// Why.
+    pub reason: BanReason,
+    /// When it started.
+    pub at_ms: u64,
+    /// When it ends.
+    pub until_ms: u64,
+}
+
 #[derive(Debug, Default)]
 struct Source {
+    /// Requests counted against the anonymous limit.
     requests: VecDeque<u64>,
+    /// Requests counted against the verified limit (a verified source's, and in-dialog ones).
+    verified_requests: VecDeque<u64>,
     failures: VecDeque<u64>,
-    banned_until: u64,
+    ban: Option<Ban>,
+    /// A digest from this source verified; it is held to the verified limit until then.
+    verified_until: u64,
     last_seen: u64,
+}
+
+impl Source {
+    fn banned_at(&self, now_ms: u64) -> Option<Ban> {
+        self.ban.filter(|b| b.until_ms > now_ms)
+    }
+
+    fn ban(&mut self, reason: BanReason, now_ms: u64, ban_s: u64) {
+        self.requests.clear();
+        self.verified_requests.clear();
+        self.failures.clear();
+        self.ban = Some(Ban {
+            reason,
+            at_ms: now_ms,
+            until_ms: now_ms + ban_s * 1000,
+        });
+    }
 }
 
 /// Most sources tracked at once; beyond this, idle ones are forgotten first and then new
@@ -99,7 +144,45 @@ impl Guard {
     pub fn is_banned(&self, ip: IpAddr, now_ms: u64) -> bool {
         self.sources
             .get(&ip)
-            .is_some_and(|s| s.banned_until > now_ms)
+            .is_some_and(|s| s.banned_at(now_ms).is_some())
+    }
+
+    /// The sources banned at `now_ms`, by address.
+    pub fn bans(&self, now_ms: u64) -> Vec<(IpAddr, Ban)> {
+        let mut out: Vec<(IpAddr, Ban)> = self
+            .sources
+            .iter()
+            .filter_map(|(ip, s)| Some((*ip, s.banned_at(now_ms)?)))
+            .collect();
+        out.sort_by_key(|(ip, _)| *ip);
+        out
+    }
+
+    /// Lifts the ban of `ip`, if it is banned at `now_ms`; its counts start over.
+    pub fn lift(&mut self, ip: IpAddr, now_ms: u64) -> Option<Ban> {
+        let s = self.sources.get_mut(&ip)?;
+        let ban = s.banned_at(now_ms)?;
+        s.ban = None;
+        s.requests.clear();
+        s.verified_requests.clear();
+        s.failures.clear();
+        Some(ban)
+    }
+
+    /// Lifts every ban in force at `now_ms`.
+    pub fn lift_all(&mut self, now_ms: u64) -> Vec<(IpAddr, Ban)> {
+        let banned: Vec<IpAddr> = self.bans(now_ms).into_iter().map(|(ip, _)| ip).collect();
+        banned
+            .into_iter()
+            .filter_map(|ip| Some((ip, self.lift(ip, now_ms)?)))
+            .collect()
+    }
+
+    /// True if a digest from `ip` verified recently enough to hold it to the verified limit.
+    pub fn is_verified(&self, ip: IpAddr, now_ms: u64) -> bool {
+        self.sources
+            .get(&ip)
+            .is_some_and(|s| s.verified_until > now_ms)
     }
 
     fn trusted(&self, ip: IpAddr) -> bool {
@@ -126,8 +209,11 @@ impl Guard {
             .pike_window_s
             .max(self.limits.auth_fail_window_s))
             * 1000;
-        self.sources
-            .retain(|_, s| s.banned_until > now_ms || now_ms.saturating_sub(s.last_seen) < keep_ms);
+        self.sources.retain(|_, s| {
+            s.banned_at(now_ms).is_some()
+                || s.verified_until > now_ms
+                || now_ms.saturating_sub(s.last_seen) < keep_ms
+        });
     }
 
     /// A request arrived from `ip`.
@@ -142,17 +228,59 @@ impl Guard {
         let Some(s) = self.source(ip, now_ms) else {
             return Admit::Allow;
         };
-        if push_window(
-            &mut s.requests,
-            now_ms,
-            l.pike_window_s * 1000,
-            l.pike_requests,
-        ) {
-            s.requests.clear();
-            s.banned_until = now_ms + l.pike_ban_s * 1000;
+        let (window, max) = if s.verified_until > now_ms {
+            if l.pike_verified_requests == 0 {
+                return Admit::Allow;
+            }
+            (&mut s.verified_requests, l.pike_verified_requests)
+        } else {
+            (&mut s.requests, l.pike_requests)
+        };
+        if push_window(window, now_ms, l.pike_window_s * 1000, max) {
+            s.ban(BanReason::Flood, now_ms, l.pike_ban_s);
             return Admit::NewBan(BanReason::Flood);
         }
         Admit::Allow
+    }
+
+    /// A digest authentication from `ip` verified: the source is held to the verified limit
+    /// for `verified_source_s` from now.
+    pub fn on_auth_success(&mut self, ip: IpAddr, now_ms: u64) {
+        let l = &self.limits;
+        if l.verified_source_s == 0 || l.pike_requests == 0 || self.trusted(ip) {
+            return;
+        }
+        let until = now_ms + self.limits.verified_source_s * 1000;
+        if let Some(s) = self.source(ip, now_ms) {
+            s.verified_until = s.verified_until.max(until);
+        }
+    }
+
+    /// A request from `ip` matched a live dialog: if it was counted against the anonymous
+    /// limit it moves to the verified-size window; Some if that window overflows (a flood of
+    /// in-dialog requests still bans).
+    pub fn on_in_dialog(&mut self, ip: IpAddr, now_ms: u64) -> Option<BanReason> {
+        let l = self.limits.clone();
+        if l.pike_requests == 0 || l.pike_window_s == 0 || self.trusted(ip) {
+            return None;
+        }
+        let s = self.sources.get_mut(&ip)?;
+        if s.verified_until > now_ms || s.banned_at(now_ms).is_some() {
+            return None;
+        }
+        s.requests.pop_back()?;
+        if l.pike_verified_requests > 0
+            && push_window(
+                &mut s.verified_requests,
+                now_ms,
+                l.pike_window_s * 1000,
+                l.pike_verified_requests,
+            )
+        {
+            s.ban(BanReason::Flood, now_ms, l.pike_ban_s);
+            return Some(BanReason::Flood);
+        }
+        None
     }
 
     /// A message that is not a request (a response) arrived from `ip`: only the ban applies.
@@ -181,8 +309,7 @@ impl Guard {
             l.auth_fail_window_s * 1000,
             l.auth_fail_max,
         ) {
-            s.failures.clear();
-            s.banned_until = now_ms + l.auth_ban_s * 1000;
+            s.ban(BanReason::AuthFailures, now_ms, l.auth_ban_s);
             return Some(BanReason::AuthFailures);
         }
         None
@@ -312,6 +439,21 @@ impl Accounts {
     }
 }
 
+/// A ban as the API and the CLI show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BanInfo {
+    /// The banned source.
+    pub address: IpAddr,
+    /// `flood` or `auth_failures`.
+    pub reason: &'static str,
+    /// When the ban started (ms since the Unix epoch).
+    pub banned_at_unix_ms: u64,
+    /// When it ends unless lifted.
+    pub until_unix_ms: u64,
+    /// Seconds left (rounded up).
+    pub remaining_s: u64,
+}
+
 /// The shell: a [`Guard`] behind a lock, with the clock, security log events and counters.
 pub struct Security {
     guard: Mutex<Guard>,
@@ -331,6 +473,7 @@ impl Security {
         }
         metrics::counter!("vpbx_sip_auth_failures_total", "method" => "REGISTER").increment(0);
         metrics::counter!("vpbx_sip_account_blocks_total").increment(0);
+        metrics::counter!("vpbx_sip_bans_lifted_total").increment(0);
         for reason in ["wait", "blocked"] {
             metrics::counter!("vpbx_sip_account_refusals_total", "reason" => reason).increment(0);
         }
@@ -377,6 +520,77 @@ impl Security {
                 false
             }
         }
+    }
+
+    /// A digest authentication from `ip` verified: the source is verified (see [`Guard`]).
+    pub fn auth_succeeded(&self, ip: IpAddr) {
+        let now = self.now_ms();
+        self.with(|g| g.on_auth_success(ip, now));
+    }
+
+    /// A request from `ip` matched a live dialog (see [`Guard::on_in_dialog`]).
+    pub fn in_dialog(&self, ip: IpAddr) {
+        let now = self.now_ms();
+        if let Some(reason) = self.with(|g| g.on_in_dialog(ip, now)) {
+            self.banned(ip, reason);
+        }
+    }
+
+    /// A ban as the API shows it, with wall times.
+    fn info(&self, ip: IpAddr, ban: Ban, now: u64) -> BanInfo {
+        let wall = vpbx_actors::clock::Clock::unix_ms(&crate::clock::RealClock);
+        BanInfo {
+            address: ip,
+            reason: ban.reason.label(),
+            banned_at_unix_ms: wall.saturating_sub(now.saturating_sub(ban.at_ms)),
+            until_unix_ms: wall + ban.until_ms.saturating_sub(now),
+            remaining_s: ban.until_ms.saturating_sub(now).div_ceil(1000),
+        }
+    }
+
+    /// The sources banned now, by address.
+    pub fn bans(&self) -> Vec<BanInfo> {
+        let now = self.now_ms();
+        self.with(|g| g.bans(now))
+            .into_iter()
+            .map(|(ip, b)| self.info(ip, b, now))
+            .collect()
+    }
+
+    /// Lifts the ban of `ip` (None if it is not banned); `by` says who, for the security log.
+    pub fn lift(&self, ip: IpAddr, by: &str) -> Option<BanInfo> {
+        let now = self.now_ms();
+        let ban = self.with(|g| g.lift(ip, now))?;
+        let info = self.info(ip, ban, now);
+        self.lifted(&info, by);
+        Some(info)
+    }
+
+    /// Lifts every ban; `by` says who, for the security log.
+    pub fn lift_all(&self, by: &str) -> Vec<BanInfo> {
+        let now = self.now_ms();
+        let lifted: Vec<BanInfo> = self
+            .with(|g| g.lift_all(now))
+            .into_iter()
+            .map(|(ip, b)| self.info(ip, b, now))
+            .collect();
+        for info in &lifted {
+            self.lifted(info, by);
+        }
+        lifted
+    }
+
+    fn lifted(&self, info: &BanInfo, by: &str) {
+        metrics::counter!("vpbx_sip_bans_lifted_total").increment(1);
+        warn!(
+            target: "vpbx::security",
+            security = "unban",
+            source = %info.address,
+            reason = info.reason,
+            remaining_s = info.remaining_s,
+            lifted_by = by,
+            "SIP source ban lifted"
+        );
     }
 
     /// An authentication from `ip` failed (already counted and logged by the caller).
@@ -436,6 +650,7 @@ impl Security {
         };
         metrics::counter!("vpbx_sip_bans_total", "reason" => reason.label()).increment(1);
         warn!(
+            target: "vpbx::security",
             security = "ban",
             source = %ip,
             reason = reason.label(),
@@ -455,6 +670,8 @@ mod tests {
             pike_requests: 3,
             pike_window_s: 2,
             pike_ban_s: 10,
+            pike_verified_requests: 6,
+            verified_source_s: 100,
             auth_fail_max: 2,
             auth_fail_window_s: 60,
             auth_ban_s: 30,
@@ -560,6 +777,191 @@ mod tests {
             g.on_request(A, t);
         }
         assert_eq!(g.on_request(A, 3), Admit::NewBan(BanReason::Flood));
+    }
+
+    #[test]
+    fn a_verified_source_gets_the_higher_limit_until_it_expires() {
+        let mut g = Guard::new(limits());
+        // An anonymous source: more than 3 in 2 s bans.
+        for t in 0..3 {
+            assert_eq!(g.on_request(A, t), Admit::Allow);
+        }
+        assert_eq!(g.on_request(A, 3), Admit::NewBan(BanReason::Flood));
+        // B authenticated once: 6 in 2 s are fine, the 7th bans.
+        g.on_request(B, 0);
+        g.on_auth_success(B, 1);
+        assert!(g.is_verified(B, 1));
+        for t in 0..6 {
+            assert_eq!(g.on_request(B, 10 + t), Admit::Allow, "request {t}");
+        }
+        assert_eq!(g.on_request(B, 20), Admit::NewBan(BanReason::Flood));
+        // After verified_source_s without a verified digest, B is anonymous again.
+        let mut g = Guard::new(limits());
+        g.on_auth_success(B, 0);
+        assert!(g.is_verified(B, 99_999));
+        assert!(!g.is_verified(B, 100_000));
+        let mut g = Guard::new(limits());
+        g.on_auth_success(B, 0);
+        for t in 0..3 {
+            assert_eq!(g.on_request(B, 100_000 + t), Admit::Allow);
+        }
+        assert_eq!(g.on_request(B, 100_003), Admit::NewBan(BanReason::Flood));
+    }
+
+    #[test]
+    fn fifty_phones_behind_one_router_with_the_default_limits() {
+        let mut g = Guard::new(SecuritySettings::default());
+        // The office registered before: one phone's digest verified an hour ago at most.
+        g.on_request(A, 0);
+        g.on_auth_success(A, 1);
+        // Power cut: 50 phones, each an unauthenticated REGISTER (401) then an authenticated
+        // one, plus a retransmission each, within one second.
+        let now = 3_000_000;
+        for i in 0..150 {
+            assert_eq!(g.on_request(A, now + i * 6), Admit::Allow, "request {i}");
+        }
+        // Their digests verify: the source stays verified.
+        g.on_auth_success(A, now + 900);
+        assert!(g.is_verified(A, now + 3_000_000));
+        // An anonymous flood from elsewhere is still banned at the 17th request.
+        for i in 0..16 {
+            assert_eq!(g.on_request(B, now + i), Admit::Allow);
+        }
+        assert_eq!(g.on_request(B, now + 16), Admit::NewBan(BanReason::Flood));
+    }
+
+    #[test]
+    fn failed_credentials_do_not_verify_a_source() {
+        let mut g = Guard::new(limits());
+        for t in 0..2 {
+            g.on_request(A, t);
+            assert_eq!(g.on_auth_failure(A, t), None);
+        }
+        assert!(!g.is_verified(A, 2));
+        g.on_request(A, 2);
+        assert_eq!(g.on_request(A, 3), Admit::NewBan(BanReason::Flood));
+    }
+
+    #[test]
+    fn in_dialog_requests_leave_the_anonymous_count_but_stay_bounded() {
+        let mut g = Guard::new(limits());
+        // A carrier (never authenticates): each of its in-dialog requests is given back.
+        for t in 0..3 {
+            assert_eq!(g.on_request(A, t), Admit::Allow);
+            assert_eq!(g.on_in_dialog(A, t), None);
+        }
+        for t in 3..6 {
+            assert_eq!(g.on_request(A, t), Admit::Allow, "request {t}");
+        }
+        // The moved ones count in the verified-size window: 3 there now, 6 allowed.
+        for t in 6..9 {
+            assert_eq!(g.on_in_dialog(A, t), None);
+            assert_eq!(g.on_request(A, t), Admit::Allow, "request {t}");
+        }
+        assert_eq!(g.on_in_dialog(A, 9), Some(BanReason::Flood));
+        assert!(g.is_banned(A, 10));
+        // Unknown sources and nothing counted: nothing to move.
+        assert_eq!(g.on_in_dialog(B, 10), None);
+        assert_eq!(g.tracked(), 1);
+    }
+
+    #[test]
+    fn bans_are_listed_and_lifted() {
+        let mut g = Guard::new(limits());
+        for t in 0..4 {
+            g.on_request(A, t);
+        }
+        for t in 0..3 {
+            g.on_auth_failure(B, t);
+        }
+        let bans = g.bans(10);
+        assert_eq!(bans.len(), 2);
+        assert_eq!(
+            bans[0],
+            (
+                A,
+                Ban {
+                    reason: BanReason::Flood,
+                    at_ms: 3,
+                    until_ms: 10_003
+                }
+            )
+        );
+        assert_eq!(bans[1].1.reason, BanReason::AuthFailures);
+        // Lifting A answers it again at once, with its counts started over.
+        assert_eq!(g.lift(A, 20).map(|b| b.reason), Some(BanReason::Flood));
+        assert_eq!(g.lift(A, 20), None);
+        for t in 0..3 {
+            assert_eq!(g.on_request(A, 21 + t), Admit::Allow);
+        }
+        // An expired ban is not listed nor liftable.
+        assert!(g.bans(40_000).is_empty());
+        assert_eq!(g.lift(B, 40_000), None);
+        // Lift all.
+        let mut g = Guard::new(limits());
+        for t in 0..4 {
+            g.on_request(A, t);
+            g.on_request(B, t);
+        }
+        assert_eq!(g.lift_all(5).len(), 2);
+        assert!(g.bans(5).is_empty());
+    }
+
+    /// Log lines written while `f` runs.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+        text
+    }
+
+    #[test]
+    fn bans_and_lifts_are_security_events_in_the_log() {
+        // A window of an hour: the test does not depend on how fast it runs.
+        let sec = Security::new(SecuritySettings {
+            pike_window_s: 3600,
+            ..limits()
+        });
+        let log = logged(|| {
+            for _ in 0..4 {
+                sec.admit(A, true);
+            }
+            assert_eq!(sec.bans().len(), 1);
+            assert_eq!(sec.bans()[0].reason, "flood");
+            assert!(sec.lift(A, "admin (api token, from 127.0.0.1)").is_some());
+            assert!(sec.lift(A, "admin").is_none());
+            assert!(sec.bans().is_empty());
+            assert!(sec.admit(A, true));
+        });
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 2, "{log}");
+        assert!(lines[0].contains("vpbx::security"), "{log}");
+        assert!(lines[0].contains("security=\"ban\""), "{log}");
+        assert!(lines[0].contains("source=192.0.2.1"), "{log}");
+        assert!(lines[0].contains("reason=\"flood\""), "{log}");
+        assert!(lines[1].contains("vpbx::security"), "{log}");
+        assert!(lines[1].contains("security=\"unban\""), "{log}");
+        assert!(lines[1].contains("source=192.0.2.1"), "{log}");
+        assert!(
+            lines[1].contains("lifted_by=\"admin (api token, from 127.0.0.1)\""),
+            "{log}"
+        );
     }
 
     #[test]
