@@ -38,11 +38,11 @@ fn parse_time(v: Option<Value>) -> Result<u64, ApiError> {
                 // A well-formed time out of range breaks a rule of the value: 422, like the
                 // rules the store checks.
                 u64::try_from(t.timestamp_millis()).map_err(|_| {
-                    ApiError::Invalid(vec![vpbx_store::ValidationError {
-                        field: "time".into(),
-                        rule: "trace.time_range",
-                        message: format!("'{s}' is before 1970-01-01T00:00:00Z"),
-                    }])
+                    ApiError::Invalid(vec![vpbx_store::ValidationError::new(
+                        "time",
+                        "trace.time_range",
+                        format!("'{s}' is before 1970-01-01T00:00:00Z"),
+                    )])
                 })
             }),
         Some(other) => Err(bad(format!(
