@@ -117,6 +117,9 @@ pub struct CallSetup {
     /// Number presented on legs to external numbers when the call is a phone's outbound call
     /// (the line's caller ID); `None`: the dialled virtual number (SPEC §5).
     pub outbound_caller_id: Option<String>,
+    /// The SIP line that placed the call, when it is a phone's own call (it never rings for
+    /// it).
+    pub calling_line: Option<vpbx_store::model::SipLineId>,
 }
 
 /// Sent by a call actor to its supervisor when it stops, for whatever reason.
@@ -268,6 +271,7 @@ impl CallActor {
                     remote_tag: info.remote_tag.clone(),
                 },
                 outbound_caller_id: setup.outbound_caller_id,
+                calling_line: setup.calling_line,
             },
             setup.scenario,
             setup.snapshot.clone(),

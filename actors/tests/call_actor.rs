@@ -214,6 +214,7 @@ impl Harness {
             scenario: Arc::new(s),
             snapshot: self.cfg.clone(),
             outbound_caller_id: None,
+            calling_line: None,
         };
         let deps = self.deps.clone();
         let sup = self.exits_addr.clone();

@@ -420,6 +420,7 @@ impl Router {
             scenario: Arc::new(admitted.scenario),
             snapshot,
             outbound_caller_id: admitted.outbound_caller_id,
+            calling_line: admitted.calling_line,
         }));
         leg::run(leg::LegTask {
             call_id,

@@ -6,7 +6,7 @@ use super::leg::DialTarget;
 use std::collections::BTreeMap;
 use vpbx_store::model::{
     CompanyConfig, Employee, Event, Forward, ForwardTarget, LegCause, Phone, PhoneType, RingMode,
-    RingOutcome,
+    RingOutcome, SipLineId,
 };
 
 /// Seconds an external number or SIP URI target rings when its timeout is unset.
@@ -45,6 +45,8 @@ pub enum SkipReason {
     NoPhones,
     /// No member of the group can take calls.
     NoMemberAvailable,
+    /// The phone is the calling line itself (a line that dials its own group or extension).
+    CallingLine,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -54,6 +56,7 @@ impl std::fmt::Display for SkipReason {
             SkipReason::CallStatusOff => "call status off",
             SkipReason::NoPhones => "has no phones",
             SkipReason::NoMemberAvailable => "no member can take calls",
+            SkipReason::CallingLine => "the calling line itself",
         })
     }
 }
@@ -122,7 +125,26 @@ fn phone_ring(e: Option<&Employee>, p: &Phone) -> (Ring, u32) {
 /// time. Under [`RingMode::Simultaneous`] everything rings in one round. A phone reached twice
 /// (an employee listed and also in a group) rings once.
 pub fn plan(cfg: &CompanyConfig, fwd: &Forward) -> Plan {
+    plan_for(cfg, fwd, None)
+}
+
+/// [`plan`] for a call placed by the SIP line `calling_line` (a phone's own call): that line
+/// never rings for its own call (skipped with [`SkipReason::CallingLine`]); the employee's other
+/// phones and the other members still ring.
+pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, calling_line: Option<SipLineId>) -> Plan {
     let mut out = Plan::default();
+    let not_the_caller = |phones: Vec<(Ring, u32)>, skipped: &mut Vec<Skip>| {
+        phones
+            .into_iter()
+            .filter(|(r, _)| match &r.target {
+                DialTarget::Line { line, .. } if Some(*line) == calling_line => {
+                    skipped.push(skip(r.label.clone(), SkipReason::CallingLine));
+                    false
+                }
+                _ => true,
+            })
+            .collect::<Vec<_>>()
+    };
     let mut seen: Vec<DialTarget> = Vec::new();
     let mut batches: Vec<(Vec<(Ring, u32)>, usize)> = Vec::new();
     let mut push_phones = |phones: Vec<(Ring, u32)>, batch: usize, seen: &mut Vec<DialTarget>| {
@@ -155,6 +177,7 @@ pub fn plan(cfg: &CompanyConfig, fwd: &Forward) -> Plan {
                     .push(skip(employee_label(e), SkipReason::NoPhones)),
                 Some(e) => {
                     let phones = e.phones.iter().map(|p| phone_ring(Some(e), p)).collect();
+                    let phones = not_the_caller(phones, &mut out.skipped);
                     push_phones(phones, 1, &mut seen);
                 }
             },
@@ -176,6 +199,7 @@ pub fn plan(cfg: &CompanyConfig, fwd: &Forward) -> Plan {
                             }
                         }
                     }
+                    let mut phones = not_the_caller(phones, &mut out.skipped);
                     if let Some(first) = g.sort_by_type {
                         // Stable: member order is kept within each type.
                         phones.sort_by_key(|(r, _)| r.kind != first);
@@ -676,6 +700,41 @@ mod tests {
             p.rounds[1].rings[0].target,
             DialTarget::External("79990000001".into())
         );
+    }
+
+    #[test]
+    fn the_calling_line_never_rings_for_its_own_call() {
+        let group = fwd(
+            vec![ForwardTarget::Group { id: GroupId(1) }],
+            RingMode::Sequential,
+        );
+        let p = plan_for(&cfg(), &group, Some(SipLineId(1)));
+        let rung: Vec<&DialTarget> = p
+            .rounds
+            .iter()
+            .flat_map(|r| r.rings.iter().map(|x| &x.target))
+            .collect();
+        assert!(
+            !rung
+                .iter()
+                .any(|t| matches!(t, DialTarget::Line { line, .. } if *line == SipLineId(1))),
+            "{rung:?}"
+        );
+        // The caller's mobile and the other member still ring.
+        assert!(rung.contains(&&DialTarget::External("79990000001".into())));
+        assert!(rung
+            .iter()
+            .any(|t| matches!(t, DialTarget::Line { line, .. } if *line == SipLineId(2))));
+        assert!(p
+            .skipped
+            .iter()
+            .any(|s| s.why == SkipReason::CallingLine && s.target.contains("line 101")));
+        // Without a calling line (a call from outside) every phone rings.
+        assert_eq!(plan(&cfg(), &group), plan_for(&cfg(), &group, None));
+        assert!(plan(&cfg(), &group)
+            .skipped
+            .iter()
+            .all(|s| s.why != SkipReason::CallingLine));
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod talk;
 mod tests;
 
 use super::dialplan::{classify, Dialled};
-use super::forward::{plan, ForwardOutcome, Ring, RingAction, Ringer};
+use super::forward::{plan_for, ForwardOutcome, Ring, RingAction, Ringer};
 pub use super::leg::{DialTarget, Dialog, Replaces};
 use super::scenario::{self, Command, Ending, ScenarioRun};
 use super::timer::TimerTable;
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 pub use talk::TalkKeys;
 use vpbx_store::model::{
     CallResult, CompanyConfig, EmployeeId, Event, Forward, ForwardTarget, HangupSide, LegCause,
-    PhoneType, Prompt, RingMode, Scenario, Side, TransferKind,
+    PhoneType, Prompt, RingMode, Scenario, Side, SipLineId, TransferKind,
 };
 
 /// An outbound party of the call (a ringing phone, the employee in the talk). Unique within a
@@ -66,6 +66,9 @@ pub struct CallInfo {
     /// Number presented on legs to external numbers when the call is a phone's outbound call
     /// (the line's caller ID); `None`: the dialled virtual number (SPEC §5).
     pub outbound_caller_id: Option<String>,
+    /// The SIP line that placed the call when it is a phone's own call: it never rings for
+    /// its own call ([`crate::core::forward::plan_for`]).
+    pub calling_line: Option<SipLineId>,
 }
 
 /// Something that happened on a leg (the caller's or a party's).
@@ -557,7 +560,10 @@ impl CallCore {
     // ---- ringing ----
 
     fn forward(&mut self, now: Instant, op: u64, forward: Forward, transferor: Option<Party>) {
-        let ringer = Ringer::new(plan(&self.snapshot, &forward), self.next_party);
+        let ringer = Ringer::new(
+            plan_for(&self.snapshot, &forward, self.info.calling_line),
+            self.next_party,
+        );
         if self.answered {
             self.out.push(Effect::Ringback {
                 prompt: forward.ringback.clone(),
@@ -1029,7 +1035,7 @@ impl CallCore {
                 number,
                 timeout_s: None,
             },
-            Dialled::Unknown => {
+            Dialled::Pickup(_) | Dialled::Unknown => {
                 self.event(Event::TransferFailed {
                     kind: TransferKind::Blind,
                     why: format!("{by}: unknown target '{target}' ignored"),

@@ -60,6 +60,7 @@ impl Sim {
                 remote_tag: "them".into(),
             },
             outbound_caller_id: None,
+            calling_line: None,
         };
         let mut sim = Sim {
             core: CallCore::new(info, scenario, cfg, 50),
