@@ -285,3 +285,63 @@ pub fn validate_config(cfg: &CompanyConfig) -> Vec<ValidationError> {
     trunks(cfg, &mut s);
     s.0
 }
+
+#[cfg(test)]
+mod localize_tests {
+    use super::*;
+
+    #[test]
+    fn paths_inside_the_written_entity_lose_its_prefix_and_clashes_move_to_it() {
+        let mut clash = ValidationError::new(
+            "groups[0].extension",
+            "extension.unique",
+            "extension 200 is already used by employee Vera (id 11)",
+        );
+        clash.clash = Some(Clash {
+            field: "employees[1].extension".into(),
+            message: "extension 200 is already used by group Sales (id 1)".into(),
+        });
+        let errors = vec![
+            ValidationError::new("employees[1].extension", "extension.no_88", "188"),
+            ValidationError::new(
+                "employees[1].phones[0].login",
+                "login.unique",
+                "SIP login a is already used at employees[1].phones[1].login",
+            ),
+            // Another entity whose index starts the same: untouched.
+            ValidationError::new("employees[10].extension", "extension.digits", "x"),
+            clash,
+        ];
+        let got = ValidationError::localize(errors, "employees[1]", "");
+        let fields: Vec<(&str, &str)> = got
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("extension", "188"),
+                (
+                    "phones[0].login",
+                    "SIP login a is already used at phones[1].login"
+                ),
+                ("employees[10].extension", "x"),
+                (
+                    "extension",
+                    "extension 200 is already used by group Sales (id 1)"
+                ),
+            ]
+        );
+        // A request that names the entity itself (a blacklist entry is the body's `number`).
+        let got = ValidationError::localize(
+            vec![ValidationError::new(
+                "number_lists[0].entries[2]",
+                "mask.format",
+                "bad",
+            )],
+            "number_lists[0].entries[2]",
+            "number",
+        );
+        assert_eq!(got[0].field, "number");
+    }
+}
