@@ -303,7 +303,7 @@ async fn in_use_conflicts_name_every_user() {
     // A scenario whose exit leads nowhere: 422 scenario.graph.
     let r = api.post("/api/v1/scenarios", json!({"name": "Broken", "start": "a",
         "operations": {"a": {"action": {"kind": "pause", "ms": 10}, "exits": {"next": "missing"}}}})).await;
-    assert_invalid(&r, "scenarios", "scenario.graph");
+    assert_invalid(&r, "operations.a.exits.next", "scenario.graph");
     sw.stop().await;
 }
 
@@ -493,7 +493,7 @@ async fn rules_groups_and_every_other_entity_round_trip() {
     let r = api
         .post("/api/v1/blacklist/entries", json!({"number": "7a"}))
         .await;
-    assert_invalid(&r, "entries", "mask.format");
+    assert_invalid(&r, "number", "mask.format");
     let r = api.get("/api/v1/number-lists?kind=black").await;
     assert_eq!(r.json["items"][0]["entries"], json!(["7916*"]));
     assert_eq!(
@@ -595,5 +595,192 @@ async fn inline_rules_get_ids() {
     assert_eq!(r.json["rules"][0]["id"].as_u64(), Some(ids[0]));
     let third = r.json["rules"][1]["id"].as_u64().unwrap();
     assert!(third > 0 && third != ids[0], "{}", r.text);
+    sw.stop().await;
+}
+
+/// A 422 whose errors are exactly `want` (field, rule), with each message containing the
+/// given text: the posted entity's own field names, no document paths.
+fn assert_errors(r: &Resp, want: &[(&str, &str, &str)]) {
+    assert_eq!(r.status, 422, "{}", r.text);
+    let got: Vec<(String, String, String)> = r.json["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["rule"].as_str().unwrap().to_owned(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), want.len(), "{}", r.text);
+    for (field, rule, text) in want {
+        assert!(
+            got.iter()
+                .any(|(f, r, m)| f == field && r == rule && m.contains(text)),
+            "no {rule} at exactly {field} with '{text}' in {got:?}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn errors_name_the_posted_entitys_own_fields_and_the_holder_of_a_clash() {
+    let (mut sw, api) = api(None).await;
+    // The demo: Anna Petrova (1, extension 101, SIP line 101), Boris Ivanov (2, 102), group
+    // Sales (1, 200).
+    let emp = |ext: &str| json!({"first_name": "Vera", "last_name": "Orlova", "extension": ext});
+
+    // Own fields, not `employees[2].extension`.
+    let r = api.post("/api/v1/employees", emp("188")).await;
+    assert_errors(&r, &[("extension", "extension.no_88", "88")]);
+    let mut bad_phone = emp("104");
+    bad_phone["phones"] = json!([{"kind": "external", "number": "12345"}]);
+    let r = api.post("/api/v1/employees", bad_phone).await;
+    assert_errors(&r, &[("phones[0].number", "international.length", "")]);
+    let r = api
+        .put(
+            "/api/v1/employees/2",
+            json!({"last_name": "", "extension": "102"}),
+        )
+        .await;
+    assert_errors(&r, &[("last_name", "name.required", "")]);
+
+    // A clash with a group is reported on the posted field, naming the group (POST and PUT;
+    // the group comes after every employee in the document, so the store first saw it there).
+    let r = api.post("/api/v1/employees", emp("200")).await;
+    assert_errors(
+        &r,
+        &[(
+            "extension",
+            "extension.unique",
+            "extension 200 is already used by group Sales (id 1)",
+        )],
+    );
+    let r = api.put("/api/v1/employees/2", emp("200")).await;
+    assert_errors(
+        &r,
+        &[(
+            "extension",
+            "extension.unique",
+            "extension 200 is already used by group Sales (id 1)",
+        )],
+    );
+    // An employee taking a later employee's extension: named too.
+    let r = api.put("/api/v1/employees/1", emp("102")).await;
+    assert_errors(
+        &r,
+        &[(
+            "extension",
+            "extension.unique",
+            "already used by employee Boris Ivanov (id 2)",
+        )],
+    );
+    // A SIP login another employee's line has.
+    let mut login = emp("104");
+    login["phones"] = json!([{"kind": "sip_line", "login": "101", "password": "secret-secret"}]);
+    let r = api.post("/api/v1/employees", login).await;
+    assert_errors(
+        &r,
+        &[(
+            "phones[0].login",
+            "login.unique",
+            "already used by a SIP line of employee Anna Petrova (id 1)",
+        )],
+    );
+
+    // A group clashing with an employee, POST and PUT.
+    let r = api
+        .post(
+            "/api/v1/groups",
+            json!({"name": "Support", "extension": "101"}),
+        )
+        .await;
+    assert_errors(
+        &r,
+        &[(
+            "extension",
+            "extension.unique",
+            "extension 101 is already used by employee Anna Petrova (id 1)",
+        )],
+    );
+    let r = api
+        .put(
+            "/api/v1/groups/1",
+            json!({"name": "Sales", "extension": "102"}),
+        )
+        .await;
+    assert_errors(
+        &r,
+        &[(
+            "extension",
+            "extension.unique",
+            "extension 102 is already used by employee Boris Ivanov (id 2)",
+        )],
+    );
+
+    // Every other kind goes through the same repository path.
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "/api/v1/contacts",
+            json!({"last_name": "X", "phones": ["123"]}),
+            "phones[0]",
+            "international.length",
+        ),
+        (
+            "/api/v1/tags",
+            json!({"name": " "}),
+            "name",
+            "name.required",
+        ),
+        (
+            "/api/v1/contact-groups",
+            json!({"name": ""}),
+            "name",
+            "name.required",
+        ),
+        (
+            "/api/v1/number-lists",
+            json!({"name": "L", "kind": "white", "entries": ["7a"]}),
+            "entries[0]",
+            "mask.format",
+        ),
+        (
+            "/api/v1/files",
+            json!({"name": "f", "kind": "sound", "path": "../x.wav"}),
+            "path",
+            "file.path",
+        ),
+        (
+            "/api/v1/numbers",
+            json!({"number": "74950000099", "rules": [{"name": "r", "scenario": 99}]}),
+            "rules[0].scenario",
+            "ref.scenario",
+        ),
+        (
+            "/api/v1/numbers/74951234567/rules",
+            json!({"name": "r", "scenario": 99}),
+            "scenario",
+            "ref.scenario",
+        ),
+        (
+            "/api/v1/blacklist/entries",
+            json!({"number": "7a"}),
+            "number",
+            "mask.format",
+        ),
+    ];
+    for (path, body, field, rule) in cases {
+        let r = api.post(path, body).await;
+        assert_eq!(r.status, 422, "{path}: {}", r.text);
+        let fields: Vec<&str> = r.json["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["rule"] == rule)
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert_eq!(fields, vec![field], "{path}: {}", r.text);
+    }
     sw.stop().await;
 }

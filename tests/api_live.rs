@@ -211,3 +211,184 @@ async fn tracer_explains_schedules_holidays_and_caller_filters() {
     assert_eq!((r.status, r.json["field"].as_str()), (400, Some("time")));
     sw.stop().await;
 }
+
+#[actix_rt::test]
+async fn tracer_explains_a_lines_internal_dialling() {
+    let (mut sw, api) = api(None).await;
+    let trace = |caller: &str, number: &str| {
+        api.req("POST", "/api/v1/routing/trace")
+            .set_json(json!({"caller": caller, "number": number}))
+    };
+    let logins = |phones: &serde_json::Value| -> Vec<String> {
+        phones
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["login"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    // Anna's line (login 101) dials Boris's extension: his devices ring, no trunk, no caller id.
+    let r = api.send(trace("101", "102")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.json["result"].as_str(), r.json["kind"].as_str()),
+        (Some("routed"), Some("internal")),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.json["caller"]["login"], "101");
+    assert_eq!(r.json["caller"]["employee"]["id"], 1);
+    assert_eq!(r.json["numa"], "101");
+    assert_eq!(r.json["dialled"]["kind"], "extension");
+    assert_eq!(r.json["dialled"]["employee"]["name"], "Boris Ivanov");
+    assert_eq!(logins(&r.json["rounds"][0]["phones"]), vec!["102"]);
+    assert_eq!(r.json["rounds"][0]["timeout_s"], 20);
+    assert_eq!(
+        (&r.json["trunk"], &r.json["caller_id"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
+
+    // The group Sales (200): its members ring, but not the calling line itself.
+    let r = api.send(trace("101", "200")).await;
+    assert_eq!(r.json["result"], "routed", "{}", r.text);
+    assert_eq!(r.json["dialled"]["kind"], "group");
+    assert_eq!(r.json["dialled"]["group"]["name"], "Sales");
+    assert_eq!(r.json["dialled"]["group"]["members"], json!([1, 2]));
+    let rung: Vec<String> = r.json["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|round| logins(&round["phones"]))
+        .collect();
+    assert_eq!(rung, vec!["102"], "{}", r.text);
+    assert_eq!(
+        r.json["skipped"],
+        json!([{"target": "Petrova (101) line 101", "why": "the calling line itself"}])
+    );
+
+    // The caller named by an employee's extension: that employee's first SIP line.
+    let r = api
+        .post(
+            "/api/v1/employees",
+            json!({"first_name": "Vera", "last_name": "Orlova", "extension": "104",
+                   "phones": [{"kind": "sip_line", "login": "vera", "password": "vera-secret-123"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.send(trace("104", "101")).await;
+    assert_eq!(r.json["caller"]["login"], "vera", "{}", r.text);
+    assert_eq!(r.json["numa"], "104");
+    assert_eq!(logins(&r.json["rounds"][0]["phones"]), vec!["101"]);
+
+    // The pickup code: recognised, and refused as the switch refuses it.
+    let r = api.send(trace("101", "88")).await;
+    assert_eq!(
+        (
+            r.json["result"].as_str(),
+            r.json["dialled"]["kind"].as_str()
+        ),
+        (Some("not_routed"), Some("pickup")),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.json["sip_code"], 501);
+    assert!(r.json["reason"].as_str().unwrap().contains("pickup"));
+    let r = api.send(trace("101", "88102")).await;
+    assert_eq!(r.json["dialled"]["employee"]["id"], 2, "{}", r.text);
+
+    // An unknown extension: 404 with the reason.
+    let r = api.send(trace("101", "999")).await;
+    assert_eq!(
+        (
+            r.json["result"].as_str(),
+            r.json["dialled"]["kind"].as_str(),
+            r.json["reason"].as_str(),
+            r.json["sip_code"].as_u64()
+        ),
+        (
+            Some("not_routed"),
+            Some("unknown"),
+            Some("unknown extension or number"),
+            Some(404)
+        ),
+        "{}",
+        r.text
+    );
+
+    // An external number: no trunk yet, refused (403); with a trunk for 7…, which trunk, the
+    // number as the trunk sends it, and the caller id presented.
+    let r = api.send(trace("101", "+79161234567")).await;
+    assert_eq!(
+        (
+            r.json["result"].as_str(),
+            r.json["reason"].as_str(),
+            r.json["sip_code"].as_u64()
+        ),
+        (
+            Some("not_routed"),
+            Some("no trunk serves this number"),
+            Some(403)
+        ),
+        "{}",
+        r.text
+    );
+    let r = api
+        .post(
+            "/api/v1/trunks",
+            json!({"name": "Carrier", "host": "192.0.2.10", "prefixes": ["7"],
+                   "number_format": "plus",
+                   "auth": {"kind": "ip", "addresses": ["192.0.2.10"]}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let first_number = api.get("/api/v1/numbers").await.json["items"][0]["number"].clone();
+    let r = api.send(trace("101", "+79161234567")).await;
+    assert_eq!(r.json["result"], "routed", "{}", r.text);
+    assert_eq!(
+        r.json["dialled"],
+        json!({"kind": "external", "number": "79161234567"})
+    );
+    assert_eq!(
+        r.json["trunk"],
+        json!({"id": 1, "name": "Carrier", "request_user": "+79161234567"})
+    );
+    assert_eq!(r.json["caller_id"], first_number);
+    assert_eq!(r.json["rounds"][0]["phones"][0]["kind"], "external");
+    // A number the trunk does not serve.
+    let r = api.send(trace("101", "12025550100")).await;
+    assert_eq!(
+        r.json["reason"], "no trunk serves this number",
+        "{}",
+        r.text
+    );
+    // An incoming-only line may not call out: refused, still calls colleagues.
+    let mut anna = api.get("/api/v1/employees/1").await.json;
+    anna["phones"][0]["outbound_allowed"] = json!(false);
+    assert_eq!(api.put("/api/v1/employees/1", anna).await.status, 200);
+    let r = api.send(trace("101", "79161234567")).await;
+    assert_eq!(
+        (r.json["reason"].as_str(), r.json["sip_code"].as_u64()),
+        (
+            Some("outbound calls are not allowed for this line"),
+            Some(403)
+        ),
+        "{}",
+        r.text
+    );
+    assert_eq!(api.send(trace("101", "102")).await.json["result"], "routed");
+
+    // A caller that is no line, to a number that is not a virtual number: as before.
+    let r = api.send(trace("79161234567", "102")).await;
+    assert_eq!(
+        (
+            r.json["result"].as_str(),
+            r.json["kind"].as_str(),
+            r.json["reason"].as_str()
+        ),
+        (Some("not_routed"), Some("rules"), Some("unknown number")),
+        "{}",
+        r.text
+    );
+    sw.stop().await;
+}

@@ -324,3 +324,56 @@ async fn a_sip_uri_target_is_called_directly() {
     far.respond(&bye, 200, "OK", None, None).await;
     sw.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_line_dialling_its_own_group_rings_the_others_not_itself() {
+    let mut sw = TestSwitch::start().await;
+    // Line 101 is registered from one device and calls from another; 102 is registered too.
+    let mut own = LinePhone::new(sw.sip, "101", P101).await;
+    own.register().await;
+    let mut b = LinePhone::new(sw.sip, "102", P102).await;
+    b.register().await;
+    let mut caller = LinePhone::new(sw.sip, "101", P101).await;
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = rtp.local_addr().unwrap().port();
+
+    // Sales (200) = Anna (101) and Boris (102), both at once.
+    let dial = caller.dial("200", port);
+    let answer = async {
+        let inv = b.expect_request("INVITE", 30).await.expect("102 rings");
+        b.answer(&inv, 40010).await;
+    };
+    let (ok, ()) = tokio::join!(dial, answer);
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    caller.in_dialog("BYE", "", None).await;
+    let bye = b.expect_request("BYE", 30).await.expect("BYE to 102");
+    b.respond(&bye, 200, "OK", None, None).await;
+
+    // The call record says who rang and who was left out.
+    let store = sw.running().store.clone();
+    let mut cdrs = Vec::new();
+    for _ in 0..3000 {
+        cdrs = store.recent_cdrs(10).unwrap();
+        if !cdrs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let cdr = cdrs.first().expect("a call record");
+    let rang: Vec<&str> = cdr
+        .events
+        .iter()
+        .filter_map(|e| match &e.what {
+            vpbx_store::model::Event::RingStarted { target, .. } => Some(target.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rang, vec!["Ivanov (102) line 102"], "{cdr:?}");
+    assert!(
+        cdr.events.iter().any(|e| matches!(&e.what,
+            vpbx_store::model::Event::TargetSkipped { target, why }
+                if target == "Petrova (101) line 101" && why == "the calling line itself")),
+        "{cdr:?}"
+    );
+    sw.stop().await;
+}

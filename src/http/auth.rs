@@ -884,11 +884,11 @@ async fn change_password(
 ) -> Result<HttpResponse, LoginError> {
     let c: PasswordChange = from_body(body.into_inner())?;
     if c.new.chars().count() < MIN_PASSWORD_LEN {
-        return Err(ApiError::Invalid(vec![vpbx_store::ValidationError {
-            field: "new".into(),
-            rule: "password.min_length",
-            message: AdminError::Weak.to_string(),
-        }])
+        return Err(ApiError::Invalid(vec![vpbx_store::ValidationError::new(
+            "new",
+            "password.min_length",
+            AdminError::Weak.to_string(),
+        )])
         .into());
     }
     check_credentials(

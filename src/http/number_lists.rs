@@ -48,32 +48,41 @@ async fn block(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let entry: Entry = from_body(body.into_inner())?;
+    let posted = entry.number.clone();
     let list = state
         .write(move |s| {
-            s.modify(|cfg| {
-                let next = cfg.number_lists.iter().map(|l| l.id.0).max().unwrap_or(0) + 1;
-                if cfg.blacklist().is_none() {
-                    cfg.number_lists.push(NumberList {
-                        id: NumberListId(next),
-                        name: "Blacklist".into(),
-                        kind: ListKind::Black,
-                        blacklist: true,
-                        entries: Vec::new(),
-                    });
-                }
-                let l = cfg
-                    .number_lists
-                    .iter_mut()
-                    .find(|l| l.blacklist)
-                    .ok_or_else(|| Rejection::NotFound {
-                        kind: "blacklist",
-                        id: String::new(),
-                    })?;
-                if !l.entries.contains(&entry.number) {
-                    l.entries.push(entry.number);
-                }
-                Ok(l.clone())
-            })
+            s.modify_scoped(
+                |cfg| {
+                    let next = cfg.number_lists.iter().map(|l| l.id.0).max().unwrap_or(0) + 1;
+                    if cfg.blacklist().is_none() {
+                        cfg.number_lists.push(NumberList {
+                            id: NumberListId(next),
+                            name: "Blacklist".into(),
+                            kind: ListKind::Black,
+                            blacklist: true,
+                            entries: Vec::new(),
+                        });
+                    }
+                    let l = cfg
+                        .number_lists
+                        .iter_mut()
+                        .find(|l| l.blacklist)
+                        .ok_or_else(|| Rejection::NotFound {
+                            kind: "blacklist",
+                            id: String::new(),
+                        })?;
+                    if !l.entries.contains(&entry.number) {
+                        l.entries.push(entry.number);
+                    }
+                    Ok(l.clone())
+                },
+                |cfg, list| {
+                    // The posted entry is the body's `number`.
+                    let i = cfg.number_lists.iter().position(|l| l.id == list.id)?;
+                    let j = list.entries.iter().position(|e| *e == posted)?;
+                    Some((format!("number_lists[{i}].entries[{j}]"), "number".into()))
+                },
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(list))

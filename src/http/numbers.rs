@@ -104,6 +104,16 @@ async fn get_rule(
     }
 }
 
+/// Where a written rule sits in the document, so its errors name the rule's own fields.
+fn rule_scope(cfg: &CompanyConfig, rule: &Rule) -> Option<(String, String)> {
+    cfg.numbers.iter().enumerate().find_map(|(i, n)| {
+        n.rules
+            .iter()
+            .position(|r| r.id == rule.id)
+            .map(|j| (format!("numbers[{i}].rules[{j}]"), String::new()))
+    })
+}
+
 /// `?position=` (0 = first) for a new rule; the end by default.
 async fn add_rule(
     state: web::Data<HttpState>,
@@ -122,24 +132,27 @@ async fn add_rule(
     let mut rule = rule_body(body.into_inner(), None)?;
     let stored = state
         .write(move |s| {
-            s.modify(|cfg| {
-                if rule.id.0 == 0 {
-                    rule.id = next_rule_id(cfg);
-                } else if cfg
-                    .numbers
-                    .iter()
-                    .any(|n| n.rules.iter().any(|r| r.id == rule.id))
-                {
-                    return Err(Rejection::Exists {
-                        kind: "rule",
-                        id: rule.id.to_string(),
-                    });
-                }
-                let n = number_mut(cfg, &number)?;
-                let at = position.unwrap_or(n.rules.len()).min(n.rules.len());
-                n.rules.insert(at, rule.clone());
-                Ok(rule)
-            })
+            s.modify_scoped(
+                |cfg| {
+                    if rule.id.0 == 0 {
+                        rule.id = next_rule_id(cfg);
+                    } else if cfg
+                        .numbers
+                        .iter()
+                        .any(|n| n.rules.iter().any(|r| r.id == rule.id))
+                    {
+                        return Err(Rejection::Exists {
+                            kind: "rule",
+                            id: rule.id.to_string(),
+                        });
+                    }
+                    let n = number_mut(cfg, &number)?;
+                    let at = position.unwrap_or(n.rules.len()).min(n.rules.len());
+                    n.rules.insert(at, rule.clone());
+                    Ok(rule)
+                },
+                rule_scope,
+            )
         })
         .await?;
     Ok(HttpResponse::Created().json(stored))
@@ -154,19 +167,22 @@ async fn update_rule(
     let rule = rule_body(body.into_inner(), Some(rule_id(&raw)?))?;
     let stored = state
         .write(move |s| {
-            s.modify(|cfg| {
-                let n = number_mut(cfg, &number)?;
-                let slot = n
-                    .rules
-                    .iter_mut()
-                    .find(|r| r.id == rule.id)
-                    .ok_or_else(|| Rejection::NotFound {
-                        kind: "rule",
-                        id: rule.id.to_string(),
-                    })?;
-                *slot = rule.clone();
-                Ok(rule)
-            })
+            s.modify_scoped(
+                |cfg| {
+                    let n = number_mut(cfg, &number)?;
+                    let slot = n
+                        .rules
+                        .iter_mut()
+                        .find(|r| r.id == rule.id)
+                        .ok_or_else(|| Rejection::NotFound {
+                            kind: "rule",
+                            id: rule.id.to_string(),
+                        })?;
+                    *slot = rule.clone();
+                    Ok(rule)
+                },
+                rule_scope,
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(stored))

@@ -1295,8 +1295,8 @@ fn schemas() -> Result<Map<String, Value>, String> {
             obj(
                 Shape::Request,
                 &[
-                    ("caller", string(), Req),
-                    ("number", string(), Req),
+                    ("caller", described(string(), "The caller's number; or, for a phone's own call (number is not a virtual number), a SIP line's login or an employee's extension"), Req),
+                    ("number", described(string(), "The number called: a virtual number, or what a line dialled (extension, group, 88 pickup code, external number)"), Req),
                     (
                         "time",
                         json!({"nullable": true, "anyOf": [
@@ -1307,7 +1307,7 @@ fn schemas() -> Result<Map<String, Value>, String> {
                     ),
                 ],
             ),
-            "A call to trace; time is RFC 3339 or Unix milliseconds (default now).",
+            "A call to trace; time is RFC 3339 or Unix milliseconds (default now). A call to a virtual number is traced through its rules; a call from a SIP line of the box (login or extension) to anything else is traced as the line's own call.",
             Some(
                 &json!({"caller": "79161234567", "number": "74951234567", "time": "2026-11-23T10:00:00+03:00"}),
             ),
@@ -1319,17 +1319,30 @@ fn schemas() -> Result<Map<String, Value>, String> {
         "additionalProperties": false,
         "properties": {"rule": {"type": "integer", "minimum": 0}, "name": string(), "why": string()}
     }));
+    let employee_ref = json!({"type": "object", "required": ["id", "name", "extension", "calls_enabled"], "additionalProperties": false,
+        "properties": {"id": {"type": "integer", "minimum": 0}, "name": string(), "extension": string(), "calls_enabled": boolean()}});
+    let trace_caller = json!({"type": "object", "required": ["line", "login", "employee", "outbound_allowed"], "additionalProperties": false,
+        "properties": {"line": {"type": "integer", "minimum": 0}, "login": string(), "employee": employee_ref.clone(), "outbound_allowed": boolean()}});
+    let dialled = json!({"type": "object", "required": ["kind"],
+        "description": "What the dial plan made of the dialled string: extension (employee), group (group), pickup (employee or null: the caller's groups), external (number), unknown",
+        "properties": {"kind": string_enum(&["extension", "group", "pickup", "external", "unknown"]),
+            "employee": nullable(employee_ref),
+            "group": nullable(json!({"type": "object", "required": ["id", "name", "extension", "members", "simultaneous_lines"],
+                "properties": {"id": {"type": "integer", "minimum": 0}, "name": string(), "extension": nullable(string()),
+                    "members": array(json!({"type": "integer", "minimum": 0})), "simultaneous_lines": {"type": "integer", "minimum": 0}}})),
+            "number": string()}});
     m.insert(
         "TraceResult".into(),
         json!({
-            "description": "Routing trace; result is routed (matched, scenario, first_operation) or not_routed (reason).",
+            "description": "Routing trace. kind rules (a call to a virtual number): routed (matched, scenario, first_operation) or not_routed (reason). kind internal (a line's own call): routed (dialled, rounds of phones, skipped phones, trunk, caller_id) or not_routed (reason, sip_code: the switch's answer to the INVITE).",
             "oneOf": [
                 {
                     "type": "object",
                     "additionalProperties": false,
-                    "required": ["result", "time_unix_ms", "matched", "skipped", "scenario", "first_operation"],
+                    "required": ["result", "kind", "time_unix_ms", "matched", "skipped", "scenario", "first_operation"],
                     "properties": {
                         "result": {"type": "string", "enum": ["routed"]},
+                        "kind": {"type": "string", "enum": ["rules"]},
                         "time_unix_ms": {"type": "integer", "minimum": 0},
                         "matched": {"type": "object", "required": ["rule", "name"], "additionalProperties": false,
                             "properties": {"rule": {"type": "integer", "minimum": 0}, "name": string()}},
@@ -1343,17 +1356,58 @@ fn schemas() -> Result<Map<String, Value>, String> {
                 {
                     "type": "object",
                     "additionalProperties": false,
-                    "required": ["result", "time_unix_ms", "reason", "skipped"],
+                    "required": ["result", "kind", "time_unix_ms", "reason", "skipped"],
                     "properties": {
                         "result": {"type": "string", "enum": ["not_routed"]},
+                        "kind": {"type": "string", "enum": ["rules"]},
                         "time_unix_ms": {"type": "integer", "minimum": 0},
                         "reason": string(),
                         "skipped": skipped
                     }
+                },
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["result", "kind", "time_unix_ms", "caller", "numa", "dialled", "call", "rounds", "skipped", "trunk", "caller_id"],
+                    "properties": {
+                        "result": {"type": "string", "enum": ["routed"]},
+                        "kind": {"type": "string", "enum": ["internal"]},
+                        "time_unix_ms": {"type": "integer", "minimum": 0},
+                        "caller": trace_caller.clone(),
+                        "numa": described(string(), "The caller number the call carries (the employee's extension)"),
+                        "dialled": dialled.clone(),
+                        "call": described(string(), "The call's name in its record"),
+                        "rounds": array(json!({"type": "object", "required": ["timeout_s", "phones"], "additionalProperties": false,
+                            "properties": {"timeout_s": {"type": "integer", "minimum": 0},
+                                "phones": array(json!({"type": "object", "required": ["label", "employee", "kind"],
+                                    "properties": {"label": string(), "employee": nullable(json!({"type": "integer", "minimum": 0})),
+                                        "kind": string_enum(&["sip_line", "external", "sip_uri"]),
+                                        "line": {"type": "integer", "minimum": 0}, "login": string(), "number": string(), "uri": string()}}))}})),
+                        "skipped": array(json!({"type": "object", "required": ["target", "why"], "additionalProperties": false,
+                            "properties": {"target": string(), "why": string()}})),
+                        "trunk": nullable(json!({"type": "object", "required": ["id", "name", "request_user"], "additionalProperties": false,
+                            "properties": {"id": {"type": "integer", "minimum": 0}, "name": string(), "request_user": nullable(string())}})),
+                        "caller_id": nullable(described(string(), "The number presented to an external number"))
+                    }
+                },
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["result", "kind", "time_unix_ms", "caller", "dialled", "reason", "sip_code", "skipped"],
+                    "properties": {
+                        "result": {"type": "string", "enum": ["not_routed"]},
+                        "kind": {"type": "string", "enum": ["internal"]},
+                        "time_unix_ms": {"type": "integer", "minimum": 0},
+                        "caller": trace_caller,
+                        "dialled": dialled,
+                        "reason": string(),
+                        "sip_code": {"type": "integer", "minimum": 400, "maximum": 699},
+                        "skipped": {"type": "array", "maxItems": 0}
+                    }
                 }
             ],
             "example": {
-                "result": "routed", "time_unix_ms": 1795417200000u64,
+                "result": "routed", "kind": "rules", "time_unix_ms": 1795417200000u64,
                 "matched": {"rule": 2, "name": "Office hours"},
                 "skipped": [{"rule": 1, "name": "VIP", "why": "caller is not in contact group 'VIP'"}],
                 "scenario": {"id": 1, "name": "Greeting"},

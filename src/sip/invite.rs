@@ -22,7 +22,9 @@
 
 use super::timer::{self, SessionTimer};
 use vpbx_actors::core::routing::phone::{self, PhoneRefused};
-use vpbx_actors::core::routing::{route, NotRouted, Refused, RouteRequest, Routed};
+use vpbx_actors::core::routing::{
+    route, routes_by_rules, NotRouted, Refused, RouteRequest, Routed,
+};
 use vpbx_media::{Negotiated, SdpError};
 use vpbx_store::model::{CompanyConfig, Scenario};
 
@@ -188,6 +190,7 @@ impl Refusal {
                     Refused::Number(NotRouted::MissingScenario { .. }) => 500,
                     Refused::Phone(PhoneRefused::UnknownExtension) => 404,
                     Refused::Phone(PhoneRefused::OutboundNotAllowed | PhoneRefused::NoTrunk) => 403,
+                    Refused::Phone(PhoneRefused::PickupUnsupported) => 501,
                 };
                 (code, Some(refused.to_string()), vec![])
             }
@@ -222,7 +225,7 @@ pub fn called(view: &InviteView, cfg: &CompanyConfig) -> String {
 /// the checks before it. Credentials are checked no earlier than before, so a refused offer never
 /// counts as an authentication failure (the registrar's bans).
 pub fn needs_phone_auth(view: &InviteView, cfg: &CompanyConfig) -> bool {
-    view.accepting && cfg.number(&called(view, cfg)).is_none() && offer(&view.body).is_ok()
+    view.accepting && !routes_by_rules(cfg, &called(view, cfg)) && offer(&view.body).is_ok()
 }
 
 /// Decides one INVITE against one configuration snapshot at `unix_ms` (wall time, for the
@@ -238,7 +241,7 @@ pub fn admit(view: &InviteView, cfg: &CompanyConfig, unix_ms: u64) -> Result<Adm
         numb: numb.clone(),
         refused,
     };
-    let (numa, routed, scenario, outbound_caller_id, caller_line) = if cfg.number(&numb).is_some() {
+    let (numa, routed, scenario, outbound_caller_id, caller_line) = if routes_by_rules(cfg, &numb) {
         let numa = view.from_user.clone();
         let request = RouteRequest {
             numa: &numa,
@@ -647,6 +650,7 @@ mod tests {
             (call(PhoneRefused::UnknownExtension.into()), 404),
             (call(PhoneRefused::OutboundNotAllowed.into()), 403),
             (call(PhoneRefused::NoTrunk.into()), 403),
+            (call(PhoneRefused::PickupUnsupported.into()), 501),
             (Refusal::Starting, 503),
             (Refusal::SessionIntervalTooSmall { min_se: 90 }, 422),
             (Refusal::NoContact, 400),

@@ -483,28 +483,13 @@ impl Outbound {
     }
 }
 
-/// The trunk for an outbound number: among the enabled outbound trunks that serve it, the one
-/// with the longest matching prefix (a trunk without prefixes matches with length 0); the
-/// first in order on a tie.
+/// The trunk for an outbound number ([`vpbx_store::model::pick_outbound`]: the longest
+/// matching prefix, the first on a tie).
 pub(super) fn pick_trunk<'a>(
     trunks: &'a [vpbx_store::model::Trunk],
     number: &str,
 ) -> Option<&'a vpbx_store::model::Trunk> {
-    let digits = number.trim_start_matches('+');
-    let mut best: Option<(&vpbx_store::model::Trunk, usize)> = None;
-    for t in trunks.iter().filter(|t| t.serves_outbound(digits)) {
-        let len = t
-            .prefixes
-            .iter()
-            .filter(|p| digits.starts_with(p.as_str()))
-            .map(|p| p.len())
-            .max()
-            .unwrap_or(0);
-        if best.is_none_or(|(_, l)| len > l) {
-            best = Some((t, len));
-        }
-    }
-    best.map(|(t, _)| t)
+    vpbx_store::model::pick_outbound(trunks, number)
 }
 
 /// The final status reported for a leg none of whose branches answered: busy wins (the phone

@@ -42,7 +42,7 @@ pub use schedule::{DayType, Interval, ProductionCalendar, Schedule, ScheduleKind
 pub use settings::{BoxSettings, CompanySettings};
 pub use talk::{SaveTarget, TalkAction, TalkOption};
 pub use time::{days_in_month, Date, TimeOfDay, Weekday};
-pub use trunk::{DidMapping, IpNet, NumberFormat, Trunk, TrunkAuth, TrunkTransport};
+pub use trunk::{pick_outbound, DidMapping, IpNet, NumberFormat, Trunk, TrunkAuth, TrunkTransport};
 
 /// The whole configuration of the box: one consistent snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

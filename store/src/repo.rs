@@ -495,6 +495,35 @@ impl Store {
         Ok(Ok(out))
     }
 
+    /// [`Store::modify`] for a request that writes one entity: `scope` finds, in the changed
+    /// document, the entity's path (`employees[2]`) and what the request calls it (`""`: the
+    /// body itself), and validation errors are named from there
+    /// ([`ValidationError::localize`]), so an admin posting an employee reads `extension`,
+    /// not `employees[2].extension`, and a clash is reported on the posted field.
+    pub fn modify_scoped<R>(
+        &self,
+        change: impl FnOnce(&mut CompanyConfig) -> Result<R, Rejection>,
+        scope: impl FnOnce(&CompanyConfig, &R) -> Option<(String, String)>,
+    ) -> WriteResult<R> {
+        let _guard = self.write_lock();
+        let before = self.snapshot_unlocked()?;
+        let mut after = before.clone();
+        let out = match change(&mut after) {
+            Ok(r) => r,
+            Err(rej) => return Ok(Err(rej)),
+        };
+        if let Err(rej) = new_errors(&before, &after) {
+            return Ok(Err(match (rej, scope(&after, &out)) {
+                (Rejection::Invalid(errors), Some((prefix, root))) => {
+                    Rejection::Invalid(ValidationError::localize(errors, &prefix, &root))
+                }
+                (rej, _) => rej,
+            }));
+        }
+        self.write_images(&images(&after)?)?;
+        Ok(Ok(out))
+    }
+
     /// The typed repository of `T`.
     pub fn repo<T: Entity>(&self) -> Repo<'_, T> {
         Repo {
@@ -591,11 +620,11 @@ impl Store {
             have.sort();
             want.sort();
             if have != want {
-                return Err(Rejection::Invalid(vec![ValidationError {
-                    field: "order".into(),
-                    rule: "rules.permutation",
-                    message: format!("the new order must name each rule of {number} exactly once"),
-                }]));
+                return Err(Rejection::Invalid(vec![ValidationError::new(
+                    "order",
+                    "rules.permutation",
+                    format!("the new order must name each rule of {number} exactly once"),
+                )]));
             }
             let mut old = std::mem::take(&mut n.rules);
             for id in order {
@@ -824,40 +853,55 @@ impl<T: Entity> Repo<'_, T> {
     /// Creates `entity`. A generated-id kind with id 0 gets the next id, then what the box
     /// generates is filled in ([`Entity::complete`]). Returns what was stored.
     pub fn create(&self, mut entity: T) -> WriteResult<T> {
-        self.store.modify(|cfg| {
-            if T::numeric(&entity.id()) == Some(0) {
-                let used = T::all(cfg).iter().filter_map(|e| T::numeric(&e.id()));
-                if let Some(id) = T::from_numeric(fresh_id(used)) {
-                    entity.set_id(id);
+        self.store.modify_scoped(
+            |cfg| {
+                if T::numeric(&entity.id()) == Some(0) {
+                    let used = T::all(cfg).iter().filter_map(|e| T::numeric(&e.id()));
+                    if let Some(id) = T::from_numeric(fresh_id(used)) {
+                        entity.set_id(id);
+                    }
                 }
-            }
-            let id = entity.id();
-            if T::all(cfg).iter().any(|e| e.id() == id) {
-                return Err(Rejection::Exists {
-                    kind: T::KIND,
-                    id: id.to_string(),
-                });
-            }
-            entity.complete(cfg);
-            let all = T::all_mut(cfg);
-            let at = all.partition_point(|e| e.id() < id);
-            all.insert(at, entity.clone());
-            Ok(entity)
-        })
+                let id = entity.id();
+                if T::all(cfg).iter().any(|e| e.id() == id) {
+                    return Err(Rejection::Exists {
+                        kind: T::KIND,
+                        id: id.to_string(),
+                    });
+                }
+                entity.complete(cfg);
+                let all = T::all_mut(cfg);
+                let at = all.partition_point(|e| e.id() < id);
+                all.insert(at, entity.clone());
+                Ok(entity)
+            },
+            Self::scope,
+        )
+    }
+
+    /// Where the written entity sits in `cfg`, for [`Store::modify_scoped`].
+    fn scope(cfg: &CompanyConfig, written: &T) -> Option<(String, String)> {
+        let id = written.id();
+        T::all(cfg)
+            .iter()
+            .position(|e| e.id() == id)
+            .map(|i| (format!("{}[{i}]", T::TREE), String::new()))
     }
 
     /// Replaces the entity with the same id.
     pub fn update(&self, mut entity: T) -> WriteResult<T> {
-        self.store.modify(|cfg| {
-            entity.complete(cfg);
-            let id = entity.id();
-            let slot = T::all_mut(cfg)
-                .iter_mut()
-                .find(|e| e.id() == id)
-                .ok_or_else(|| Self::not_found(&id))?;
-            *slot = entity.clone();
-            Ok(entity)
-        })
+        self.store.modify_scoped(
+            |cfg| {
+                entity.complete(cfg);
+                let id = entity.id();
+                let slot = T::all_mut(cfg)
+                    .iter_mut()
+                    .find(|e| e.id() == id)
+                    .ok_or_else(|| Self::not_found(&id))?;
+                *slot = entity.clone();
+                Ok(entity)
+            },
+            Self::scope,
+        )
     }
 
     /// Deletes an entity; refused with the list of users while anything refers to it.

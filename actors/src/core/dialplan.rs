@@ -1,5 +1,5 @@
-//! What a phone of the box dialled (SPEC §5): an employee's extension, a group's extension, or
-//! an external number — and the one-operation scenario such a call runs.
+//! What a phone of the box dialled (SPEC §5): an employee's extension, a group's extension, a
+//! call-pickup code, or an external number — and the one-operation scenario such a call runs.
 
 use std::collections::BTreeMap;
 use vpbx_store::model::{
@@ -10,6 +10,11 @@ use vpbx_store::model::{
 /// Shortest string treated as an external number (extensions have at most 5 digits).
 pub const MIN_EXTERNAL_DIGITS: usize = 6;
 
+/// The call-pickup code (SPEC §1.1: no extension contains `88`, it is reserved for pickup):
+/// `88` alone picks up a call ringing in the caller's groups, `88` + an extension the call
+/// ringing that employee.
+pub const PICKUP_CODE: &str = "88";
+
 /// The classification of a dialled string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dialled {
@@ -17,6 +22,9 @@ pub enum Dialled {
     Employee(EmployeeId, String),
     /// A group's extension.
     Group(GroupId, String),
+    /// The call-pickup code: alone (`None`, a call ringing in the caller's groups) or followed
+    /// by an employee's extension (that employee's ringing call).
+    Pickup(Option<(EmployeeId, String)>),
     /// An external number (digits, international format; a leading `+` dropped).
     External(String),
     /// Nothing this box knows.
@@ -34,6 +42,14 @@ pub fn classify(cfg: &CompanyConfig, dialled: &str) -> Dialled {
         .find(|g| g.extension.as_deref() == Some(dialled))
     {
         return Dialled::Group(g.id, g.name.clone());
+    }
+    if let Some(rest) = dialled.strip_prefix(PICKUP_CODE) {
+        if rest.is_empty() {
+            return Dialled::Pickup(None);
+        }
+        if let Some(e) = cfg.employees.iter().find(|e| e.extension == rest) {
+            return Dialled::Pickup(Some((e.id, e.extension.clone())));
+        }
     }
     let digits = dialled.strip_prefix('+').unwrap_or(dialled);
     if digits.len() >= MIN_EXTERNAL_DIGITS
@@ -117,6 +133,12 @@ mod tests {
             Dialled::External("79161234567".into())
         );
         assert_eq!(classify(&cfg, "999"), Dialled::Unknown);
+        assert_eq!(classify(&cfg, "88"), Dialled::Pickup(None));
+        assert_eq!(
+            classify(&cfg, "88101"),
+            Dialled::Pickup(Some((EmployeeId(1), "101".into())))
+        );
+        assert_eq!(classify(&cfg, "88999"), Dialled::Unknown);
         assert_eq!(classify(&cfg, "12ab5678"), Dialled::Unknown);
     }
 }

@@ -45,8 +45,8 @@ pub enum SkipReason {
     NoPhones,
     /// No member of the group can take calls.
     NoMemberAvailable,
-    /// The phone is the line that placed the call (e.g. it dialled its own group).
-    Caller,
+    /// The phone is the calling line itself (a line that dials its own group or extension).
+    CallingLine,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -56,7 +56,7 @@ impl std::fmt::Display for SkipReason {
             SkipReason::CallStatusOff => "call status off",
             SkipReason::NoPhones => "has no phones",
             SkipReason::NoMemberAvailable => "no member can take calls",
-            SkipReason::Caller => "is the caller",
+            SkipReason::CallingLine => "is the caller",
         })
     }
 }
@@ -128,23 +128,30 @@ pub fn plan(cfg: &CompanyConfig, fwd: &Forward) -> Plan {
     plan_for(cfg, fwd, None)
 }
 
-/// [`plan`] for a call placed by the line `caller`: that line is not rung (a line that dials
-/// its own group rings the other members, and the employee's other phones).
-pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, caller: Option<SipLineId>) -> Plan {
+/// [`plan`] for a call placed by the SIP line `calling_line` (a phone's own call): that line
+/// never rings for its own call (skipped with [`SkipReason::CallingLine`]); the employee's other
+/// phones and the other members still ring.
+pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, calling_line: Option<SipLineId>) -> Plan {
     let mut out = Plan::default();
+    let not_the_caller = |phones: Vec<(Ring, u32)>, skipped: &mut Vec<Skip>| {
+        phones
+            .into_iter()
+            .filter(|(r, _)| match &r.target {
+                DialTarget::Line { line, .. } if Some(*line) == calling_line => {
+                    skipped.push(skip(r.label.clone(), SkipReason::CallingLine));
+                    false
+                }
+                _ => true,
+            })
+            .collect::<Vec<_>>()
+    };
     let mut seen: Vec<DialTarget> = Vec::new();
     let mut batches: Vec<(Vec<(Ring, u32)>, usize)> = Vec::new();
-    let mut itself: Vec<Skip> = Vec::new();
     let mut push_phones = |phones: Vec<(Ring, u32)>, batch: usize, seen: &mut Vec<DialTarget>| {
         let fresh: Vec<(Ring, u32)> = phones
             .into_iter()
             .filter(|(r, _)| {
-                if caller.is_some() && r.line() == caller {
-                    if !itself.iter().any(|s| s.target == r.label) {
-                        itself.push(skip(r.label.clone(), SkipReason::Caller));
-                    }
-                    false
-                } else if seen.contains(&r.target) {
+                if seen.contains(&r.target) {
                     false
                 } else {
                     seen.push(r.target.clone());
@@ -170,6 +177,7 @@ pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, caller: Option<SipLineId>) -
                     .push(skip(employee_label(e), SkipReason::NoPhones)),
                 Some(e) => {
                     let phones = e.phones.iter().map(|p| phone_ring(Some(e), p)).collect();
+                    let phones = not_the_caller(phones, &mut out.skipped);
                     push_phones(phones, 1, &mut seen);
                 }
             },
@@ -191,6 +199,7 @@ pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, caller: Option<SipLineId>) -
                             }
                         }
                     }
+                    let mut phones = not_the_caller(phones, &mut out.skipped);
                     if let Some(first) = g.sort_by_type {
                         // Stable: member order is kept within each type.
                         phones.sort_by_key(|(r, _)| r.kind != first);
@@ -232,7 +241,6 @@ pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, caller: Option<SipLineId>) -
             ),
         }
     }
-    out.skipped.extend(itself);
     match fwd.mode {
         RingMode::Simultaneous => {
             let all: Vec<(Ring, u32)> = batches.into_iter().flat_map(|(p, _)| p).collect();
@@ -729,6 +737,41 @@ mod tests {
             p.rounds[1].rings[0].target,
             DialTarget::External("79990000001".into())
         );
+    }
+
+    #[test]
+    fn the_calling_line_never_rings_for_its_own_call() {
+        let group = fwd(
+            vec![ForwardTarget::Group { id: GroupId(1) }],
+            RingMode::Sequential,
+        );
+        let p = plan_for(&cfg(), &group, Some(SipLineId(1)));
+        let rung: Vec<&DialTarget> = p
+            .rounds
+            .iter()
+            .flat_map(|r| r.rings.iter().map(|x| &x.target))
+            .collect();
+        assert!(
+            !rung
+                .iter()
+                .any(|t| matches!(t, DialTarget::Line { line, .. } if *line == SipLineId(1))),
+            "{rung:?}"
+        );
+        // The caller's mobile and the other member still ring.
+        assert!(rung.contains(&&DialTarget::External("79990000001".into())));
+        assert!(rung
+            .iter()
+            .any(|t| matches!(t, DialTarget::Line { line, .. } if *line == SipLineId(2))));
+        assert!(p
+            .skipped
+            .iter()
+            .any(|s| s.why == SkipReason::CallingLine && s.target.contains("line 101")));
+        // Without a calling line (a call from outside) every phone rings.
+        assert_eq!(plan(&cfg(), &group), plan_for(&cfg(), &group, None));
+        assert!(plan(&cfg(), &group)
+            .skipped
+            .iter()
+            .all(|s| s.why != SkipReason::CallingLine));
     }
 
     #[test]

@@ -66,6 +66,28 @@ fn default_expires() -> u32 {
     300
 }
 
+/// The trunk an outbound call to `number` leaves by: among the enabled outbound trunks that
+/// serve it, the one with the longest matching prefix (a trunk without prefixes matches with
+/// length 0); the first in order on a tie. The ringing of external numbers and the routing
+/// tracer both ask this.
+pub fn pick_outbound<'a>(trunks: &'a [Trunk], number: &str) -> Option<&'a Trunk> {
+    let digits = number.trim_start_matches('+');
+    let mut best: Option<(&Trunk, usize)> = None;
+    for t in trunks.iter().filter(|t| t.serves_outbound(digits)) {
+        let len = t
+            .prefixes
+            .iter()
+            .filter(|p| digits.starts_with(p.as_str()))
+            .map(|p| p.len())
+            .max()
+            .unwrap_or(0);
+        if best.is_none_or(|(_, l)| len > l) {
+            best = Some((t, len));
+        }
+    }
+    best.map(|(t, _)| t)
+}
+
 impl Trunk {
     /// Whether a request from `source` comes from this trunk's carrier by address: one of the
     /// addresses of IP authentication (an address or a CIDR block) contains it. Always false

@@ -16,15 +16,19 @@ pub(super) fn employees(cfg: &CompanyConfig, s: &mut Sink) {
             .enumerate()
             .map(|(i, e)| (e.id, format!("employees[{i}].id"))),
     );
-    let mut extensions: Vec<(String, String)> = Vec::new();
-    let mut logins: Vec<(String, String)> = Vec::new();
+    let mut extensions: Vec<(String, String, String)> = Vec::new();
+    let mut logins: Vec<(String, String, String)> = Vec::new();
     let mut line_ids: Vec<(SipLineId, String)> = Vec::new();
     for (i, e) in cfg.employees.iter().enumerate() {
         let p = format!("employees[{i}]");
         s.required(format!("{p}.last_name"), &e.last_name, "last name");
         let field = format!("{p}.extension");
         s.all(&field, extension_violations(&e.extension, &cfg.settings));
-        extensions.push((e.extension.clone(), field));
+        extensions.push((
+            e.extension.clone(),
+            field,
+            format!("by {}", employee_name(e)),
+        ));
         if let Some(sch) = e.schedule {
             if !schedule_ids.contains(&sch) {
                 s.push(
@@ -106,7 +110,11 @@ pub(super) fn employees(cfg: &CompanyConfig, s: &mut Sink) {
                             );
                         }
                     }
-                    logins.push((l.login.clone(), format!("{pp}.login")));
+                    logins.push((
+                        l.login.clone(),
+                        format!("{pp}.login"),
+                        format!("by a SIP line of {}", employee_name(e)),
+                    ));
                     line_ids.push((l.id, format!("{pp}.id")));
                 }
                 Phone::External { number, lines, .. } => {
@@ -136,11 +144,11 @@ pub(super) fn employees(cfg: &CompanyConfig, s: &mut Sink) {
         if let Some(x) = &g.extension {
             let field = format!("groups[{i}].extension");
             s.all(&field, extension_violations(x, &cfg.settings));
-            extensions.push((x.clone(), field));
+            extensions.push((x.clone(), field, format!("by {}", group_name(g))));
         }
     }
-    s.unique("extension.unique", "extension", extensions);
-    s.unique("login.unique", "SIP login", logins);
+    s.unique_by("extension.unique", "extension", extensions);
+    s.unique_by("login.unique", "SIP login", logins);
     s.unique("id.unique", "SIP line id", line_ids);
 }
 
@@ -216,5 +224,22 @@ pub(super) fn groups(cfg: &CompanyConfig, s: &mut Sink) {
                 format!("member percents sum to {sum}, not 100"),
             );
         }
+    }
+}
+
+/// How a clash names an employee: `employee Anna Petrova (id 1)`.
+fn employee_name(e: &Employee) -> String {
+    let name = format!("{} {}", e.first_name, e.last_name);
+    match name.trim() {
+        "" => format!("employee {}", e.id),
+        n => format!("employee {n} (id {})", e.id),
+    }
+}
+
+/// How a clash names a group: `group Sales (id 1)`.
+fn group_name(g: &Group) -> String {
+    match g.name.trim() {
+        "" => format!("group {}", g.id),
+        n => format!("group {n} (id {})", g.id),
     }
 }

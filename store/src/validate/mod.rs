@@ -72,6 +72,103 @@ pub struct ValidationError {
     pub rule: &'static str,
     /// What is wrong, for a human.
     pub message: String,
+    /// For a clash between two entities (a value that must be unique), the same error seen
+    /// from the other party: the error sits on the later of the two in document order, and
+    /// [`ValidationError::localize`] moves it to the other one when that is the entity being
+    /// written. Not part of the API's JSON.
+    #[serde(skip)]
+    pub clash: Option<Clash>,
+}
+
+/// The other side of a clash: where the first holder of the value is, and the message that
+/// names the later one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clash {
+    /// Path of the first holder's field.
+    pub field: String,
+    /// The message as seen from that field.
+    pub message: String,
+}
+
+impl ValidationError {
+    /// A broken rule at `field`.
+    pub fn new(
+        field: impl Into<String>,
+        rule: &'static str,
+        message: impl Into<String>,
+    ) -> ValidationError {
+        ValidationError {
+            field: field.into(),
+            rule,
+            message: message.into(),
+            clash: None,
+        }
+    }
+
+    /// Re-expresses errors of a whole document for a request that wrote one entity at
+    /// `prefix` (`employees[2]`, `numbers[0].rules[1]`): a field inside it is named from the
+    /// entity itself (`employees[2].phones[0].login` → `phones[0].login`; the entity's own
+    /// path becomes `root`, which is empty for a request body), and a clash whose other party
+    /// is this entity is reported on this entity's field, naming the holder. Errors about
+    /// other entities keep their document paths.
+    pub fn localize(
+        errors: Vec<ValidationError>,
+        prefix: &str,
+        root: &str,
+    ) -> Vec<ValidationError> {
+        let mut out: Vec<ValidationError> = Vec::with_capacity(errors.len());
+        for e in errors {
+            let moved = if let Some(local) = local_path(&e.field, prefix, root) {
+                Some(ValidationError::new(
+                    local,
+                    e.rule,
+                    local_message(&e.message, prefix, root),
+                ))
+            } else {
+                e.clash.as_ref().and_then(|c| {
+                    local_path(&c.field, prefix, root).map(|local| {
+                        ValidationError::new(local, e.rule, local_message(&c.message, prefix, root))
+                    })
+                })
+            };
+            let e = moved.unwrap_or(e);
+            if !out
+                .iter()
+                .any(|x| x.field == e.field && x.rule == e.rule && x.message == e.message)
+            {
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+/// `field` relative to `prefix`, when it is inside it.
+fn local_path(field: &str, prefix: &str, root: &str) -> Option<String> {
+    let rest = field.strip_prefix(prefix)?;
+    if rest.is_empty() {
+        Some(root.to_owned())
+    } else if let Some(r) = rest.strip_prefix('.') {
+        Some(if root.is_empty() {
+            r.to_owned()
+        } else {
+            format!("{root}.{r}")
+        })
+    } else if rest.starts_with('[') {
+        Some(format!("{root}{rest}"))
+    } else {
+        None
+    }
+}
+
+/// A message's mentions of paths inside `prefix`, made relative like the fields.
+fn local_message(message: &str, prefix: &str, root: &str) -> String {
+    let dotted = format!("{prefix}.");
+    if root.is_empty() {
+        message.replace(&dotted, "")
+    } else {
+        message.replace(&dotted, &format!("{root}."))
+    }
 }
 
 impl std::fmt::Display for ValidationError {
@@ -106,11 +203,7 @@ impl Sink {
         rule: &'static str,
         message: impl Into<String>,
     ) {
-        self.0.push(ValidationError {
-            field: field.into(),
-            rule,
-            message: message.into(),
-        });
+        self.0.push(ValidationError::new(field, rule, message));
     }
     pub(crate) fn all(&mut self, field: &str, violations: Vec<Violation>) {
         for x in violations {
@@ -122,19 +215,48 @@ impl Sink {
             self.push(field, "name.required", format!("{what} is required"));
         }
     }
+    /// Values that must be unique, each with the path that holds it: every repeat is an
+    /// error at the repeat, naming the first holder's path.
     pub(crate) fn unique<K: Ord + std::fmt::Display>(
         &mut self,
         rule: &'static str,
         what: &str,
         items: impl IntoIterator<Item = (K, String)>,
     ) {
-        let mut seen: BTreeMap<K, String> = BTreeMap::new();
-        for (k, path) in items {
-            if let Some(first) = seen.get(&k) {
-                let msg = format!("{what} {k} is already used at {first}");
-                self.push(path, rule, msg);
+        self.unique_by(
+            rule,
+            what,
+            items.into_iter().map(|(k, path)| {
+                let holder = format!("at {path}");
+                (k, path, holder)
+            }),
+        );
+    }
+
+    /// Like [`Sink::unique`], with how each holder is named in messages (`by group Sales
+    /// (id 1)`). The error carries the other side of the clash ([`Clash`]), so a request that
+    /// writes the first holder is told on its own field who else has the value.
+    pub(crate) fn unique_by<K: Ord + std::fmt::Display>(
+        &mut self,
+        rule: &'static str,
+        what: &str,
+        items: impl IntoIterator<Item = (K, String, String)>,
+    ) {
+        let mut seen: BTreeMap<K, (String, String)> = BTreeMap::new();
+        for (k, path, holder) in items {
+            if let Some((first, first_holder)) = seen.get(&k) {
+                let mut e = ValidationError::new(
+                    path,
+                    rule,
+                    format!("{what} {k} is already used {first_holder}"),
+                );
+                e.clash = Some(Clash {
+                    field: first.clone(),
+                    message: format!("{what} {k} is already used {holder}"),
+                });
+                self.0.push(e);
             } else {
-                seen.insert(k, path);
+                seen.insert(k, (path, holder));
             }
         }
     }
@@ -162,4 +284,64 @@ pub fn validate_config(cfg: &CompanyConfig) -> Vec<ValidationError> {
     talk_options(cfg, &mut s);
     trunks(cfg, &mut s);
     s.0
+}
+
+#[cfg(test)]
+mod localize_tests {
+    use super::*;
+
+    #[test]
+    fn paths_inside_the_written_entity_lose_its_prefix_and_clashes_move_to_it() {
+        let mut clash = ValidationError::new(
+            "groups[0].extension",
+            "extension.unique",
+            "extension 200 is already used by employee Vera (id 11)",
+        );
+        clash.clash = Some(Clash {
+            field: "employees[1].extension".into(),
+            message: "extension 200 is already used by group Sales (id 1)".into(),
+        });
+        let errors = vec![
+            ValidationError::new("employees[1].extension", "extension.no_88", "188"),
+            ValidationError::new(
+                "employees[1].phones[0].login",
+                "login.unique",
+                "SIP login a is already used at employees[1].phones[1].login",
+            ),
+            // Another entity whose index starts the same: untouched.
+            ValidationError::new("employees[10].extension", "extension.digits", "x"),
+            clash,
+        ];
+        let got = ValidationError::localize(errors, "employees[1]", "");
+        let fields: Vec<(&str, &str)> = got
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("extension", "188"),
+                (
+                    "phones[0].login",
+                    "SIP login a is already used at phones[1].login"
+                ),
+                ("employees[10].extension", "x"),
+                (
+                    "extension",
+                    "extension 200 is already used by group Sales (id 1)"
+                ),
+            ]
+        );
+        // A request that names the entity itself (a blacklist entry is the body's `number`).
+        let got = ValidationError::localize(
+            vec![ValidationError::new(
+                "number_lists[0].entries[2]",
+                "mask.format",
+                "bad",
+            )],
+            "number_lists[0].entries[2]",
+            "number",
+        );
+        assert_eq!(got[0].field, "number");
+    }
 }

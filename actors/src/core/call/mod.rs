@@ -1069,7 +1069,7 @@ impl CallCore {
                 number,
                 timeout_s: None,
             },
-            Dialled::Unknown => {
+            Dialled::Pickup(_) | Dialled::Unknown => {
                 self.event(Event::TransferFailed {
                     kind: TransferKind::Blind,
                     why: format!("{by}: unknown target '{target}' ignored"),

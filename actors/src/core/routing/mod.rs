@@ -179,6 +179,14 @@ fn blacklisted(cfg: &CompanyConfig, numa: &str) -> Option<(String, String)> {
         })
 }
 
+/// Whether a call to `numb` is routed by a virtual number's rules (a call into the company,
+/// from whoever sent it) rather than as a phone's own call (a line of the box dialling an
+/// extension, a group, a pickup code or an external number, [`phone::route_phone`]). The SIP
+/// edge and the routing tracer branch on this.
+pub fn routes_by_rules(cfg: &CompanyConfig, numb: &str) -> bool {
+    cfg.number(numb).is_some()
+}
+
 /// Routes one call against one configuration snapshot: unknown number, then the blacklist,
 /// then the number's rules in order.
 pub fn route(cfg: &CompanyConfig, req: &RouteRequest<'_>) -> Result<Routed, NotRouted> {

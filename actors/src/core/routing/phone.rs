@@ -1,5 +1,5 @@
 //! Routing of a phone's own call (SPEC §5): a line of the box dialled an employee's extension, a
-//! group's extension or an external number. This decides what the dialled string is (through
+//! group's extension, the call-pickup code or an external number. This decides what the dialled string is (through
 //! [`dialplan::classify`]), whether the line may make the call (outbound policy, a trunk that
 //! serves the number), the number presented outside (the caller-ID choice), and the
 //! one-operation scenario the call runs.
@@ -7,7 +7,8 @@
 use super::Routed;
 use crate::core::dialplan::{self, Dialled};
 use vpbx_store::model::{
-    CompanyConfig, Employee, ForwardTarget, RuleId, Scenario, ScenarioId, SipLine, SipLineId,
+    pick_outbound, CompanyConfig, Employee, ForwardTarget, RuleId, Scenario, ScenarioId, SipLine,
+    SipLineId, TrunkId,
 };
 
 /// Seconds an external number rings on a phone's direct call.
@@ -26,6 +27,9 @@ pub struct PhoneRoute {
     pub outbound_caller_id: Option<String>,
     /// The calling line and its employee's name.
     pub caller_line: CallerLine,
+    /// The trunk an external number is called through ([`pick_outbound`], which the ringing
+    /// of the leg asks again when it dials); `None` for internal calls.
+    pub trunk: Option<TrunkId>,
 }
 
 /// The caller of a phone's own call: which line of the box placed it and whose it is.
@@ -46,6 +50,8 @@ pub enum PhoneRefused {
     OutboundNotAllowed,
     /// No enabled outbound trunk serves the external number.
     NoTrunk,
+    /// The call-pickup code: recognised, but picking up a ringing call is not supported yet.
+    PickupUnsupported,
 }
 
 impl std::fmt::Display for PhoneRefused {
@@ -54,6 +60,7 @@ impl std::fmt::Display for PhoneRefused {
             PhoneRefused::UnknownExtension => "unknown extension or number",
             PhoneRefused::OutboundNotAllowed => "outbound calls are not allowed for this line",
             PhoneRefused::NoTrunk => "no trunk serves this number",
+            PhoneRefused::PickupUnsupported => "call pickup (88) is not supported yet",
         })
     }
 }
@@ -66,6 +73,7 @@ pub fn route_phone(
     dialled: &str,
 ) -> Result<PhoneRoute, PhoneRefused> {
     let mut outbound_caller_id = None;
+    let mut trunk = None;
     let (target, label) = match dialplan::classify(cfg, dialled) {
         Dialled::Employee(id, ext) => (ForwardTarget::Employee { id }, format!("extension {ext}")),
         Dialled::Group(id, name) => (ForwardTarget::Group { id }, format!("group {name}")),
@@ -73,9 +81,10 @@ pub fn route_phone(
             if !line.outbound_allowed {
                 return Err(PhoneRefused::OutboundNotAllowed);
             }
-            if !cfg.trunks.iter().any(|t| t.serves_outbound(&number)) {
+            let Some(t) = pick_outbound(&cfg.trunks, &number) else {
                 return Err(PhoneRefused::NoTrunk);
-            }
+            };
+            trunk = Some(t.id);
             outbound_caller_id = Some(outbound_caller_id_of(cfg, employee, line));
             let label = format!("external number {number}");
             let target = ForwardTarget::External {
@@ -84,6 +93,7 @@ pub fn route_phone(
             };
             (target, label)
         }
+        Dialled::Pickup(_) => return Err(PhoneRefused::PickupUnsupported),
         Dialled::Unknown => return Err(PhoneRefused::UnknownExtension),
     };
     let name = format!("call from {} to {label}", line.login);
@@ -103,6 +113,7 @@ pub fn route_phone(
                 .trim()
                 .to_string(),
         },
+        trunk,
     })
 }
 
@@ -286,6 +297,37 @@ mod tests {
             route_phone(&no_trunks, anna, &line(None, true), "79161234567"),
             Err(PhoneRefused::NoTrunk)
         );
+    }
+
+    #[test]
+    fn the_pickup_code_is_recognised_and_refused_until_pickup_exists() {
+        let cfg = company();
+        let anna = &cfg.employees[0];
+        for code in ["88", "88102"] {
+            assert_eq!(
+                route_phone(&cfg, anna, &line(None, true), code),
+                Err(PhoneRefused::PickupUnsupported)
+            );
+        }
+        assert_eq!(
+            route_phone(&cfg, anna, &line(None, true), "88999"),
+            Err(PhoneRefused::UnknownExtension)
+        );
+    }
+
+    #[test]
+    fn an_external_call_names_the_trunk_it_leaves_by() {
+        let mut cfg = company();
+        let mut longer = trunk(&["7916"]);
+        longer.id = TrunkId(2);
+        cfg.trunks.push(longer);
+        let anna = cfg.employees[0].clone();
+        let r = route_phone(&cfg, &anna, &line(None, true), "79161234567").unwrap();
+        assert_eq!(r.trunk, Some(TrunkId(2)), "the longest prefix wins");
+        let r = route_phone(&cfg, &anna, &line(None, true), "74991234567").unwrap();
+        assert_eq!(r.trunk, Some(TrunkId(1)));
+        let r = route_phone(&cfg, &anna, &line(None, true), "102").unwrap();
+        assert_eq!(r.trunk, None);
     }
 
     #[test]

@@ -102,11 +102,7 @@ fn prompt_ref(field: &str, prompt: Option<&Prompt>) -> Option<RefAt> {
 
 /// A broken rule at `field`.
 fn broken(field: &str, rule: &'static str, message: impl Into<String>) -> ValidationError {
-    ValidationError {
-        field: field.to_owned(),
-        rule,
-        message: message.into(),
-    }
+    ValidationError::new(field, rule, message)
 }
 
 /// The exit of operations that have one way on.
