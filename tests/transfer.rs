@@ -92,6 +92,117 @@ async fn hold_plays_music_to_the_other_side_and_resume_reconnects() {
     sw.stop().await;
 }
 
+/// Whether an RTP packet carries audible PCMU/PCMA.
+fn loud(pkt: &[u8]) -> bool {
+    if pkt.len() <= 12 || pkt[1] & 0x7f > 8 {
+        return false;
+    }
+    let codec = if pkt[1] & 0x7f == 8 {
+        vpbx_media::Codec::Pcma
+    } else {
+        vpbx_media::Codec::Pcmu
+    };
+    let pcm = codec.decode(&pkt[12..]);
+    let energy: f64 = pcm.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / pcm.len() as f64;
+    energy.sqrt() > 500.0
+}
+
+/// While Anna holds: the caller talks (a tone) and hears music on hold. The window is measured
+/// by the music the caller receives (60 loud packets, waited for with a generous deadline), not
+/// by wall time. Returns the RTP packets Anna's socket received meanwhile.
+async fn holder_receives_during_hold(
+    caller_rtp: &tokio::net::UdpSocket,
+    to_caller_side: SocketAddr,
+    anna_rtp: &tokio::net::UdpSocket,
+) -> usize {
+    let mut buf = [0u8; 2048];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    // The music reaching the caller shows the switch has acted on the hold: Anna's leg was told
+    // to stop sending before the caller's leg was told to play the music.
+    loop {
+        let got = tokio::time::timeout_at(deadline, caller_rtp.recv_from(&mut buf)).await;
+        let (n, _) = got.expect("music on hold reaches the caller").unwrap();
+        if loud(&buf[..n]) {
+            break;
+        }
+    }
+    // The caller said nothing before, so nothing is owed to Anna; clear her socket anyway.
+    while anna_rtp.try_recv_from(&mut buf).is_ok() {}
+    let talk = send_tone(caller_rtp, to_caller_side, 900.0, 100);
+    let listen = async {
+        let mut buf = [0u8; 2048];
+        let mut moh = 0;
+        while moh < 60 {
+            let got = tokio::time::timeout_at(deadline, caller_rtp.recv_from(&mut buf)).await;
+            let (n, _) = got.expect("music on hold goes on").unwrap();
+            moh += usize::from(loud(&buf[..n]));
+        }
+    };
+    tokio::join!(talk, listen);
+    let mut leaked = 0;
+    while anna_rtp.try_recv_from(&mut buf).is_ok() {
+        leaked += 1;
+    }
+    leaked
+}
+
+/// Anna re-INVITEs with `direction` and the switch answers `answer`.
+async fn anna_sets_direction(anna: &mut LinePhone, anna_port: u16, direction: &str, answer: &str) {
+    let sdp = Phone::sdp(anna_port, &[0, 101])
+        .replace("t=0 0\r\n", &format!("t=0 0\r\na={direction}\r\n"));
+    anna.in_dialog("INVITE", "", Some(&sdp)).await;
+    let ok = anna
+        .expect_response("INVITE", 200, 10)
+        .await
+        .expect("re-INVITE answered");
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    assert!(ok.body.contains(&format!("a={answer}")), "{}", ok.body);
+    anna.ack_in_dialog().await;
+}
+
+#[actix_rt::test]
+async fn a_holder_receives_no_rtp_until_it_resumes() {
+    let mut sw = TestSwitch::builder().company(&company()).start().await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    anna.register().await;
+    let (mut caller, caller_rtp, to_caller_side, anna_rtp, _) =
+        caller_talks_to_anna(&sw, &mut anna).await;
+    let anna_port = anna_rtp.local_addr().unwrap().port();
+
+    // Hold with sendonly: the switch answers recvonly and sends Anna nothing.
+    anna_sets_direction(&mut anna, anna_port, "sendonly", "recvonly").await;
+    let leaked = holder_receives_during_hold(&caller_rtp, to_caller_side, &anna_rtp).await;
+    assert_eq!(leaked, 0, "RTP sent to Anna while she held with sendonly");
+
+    // Resume: Anna hears the caller again.
+    anna_sets_direction(&mut anna, anna_port, "sendrecv", "sendrecv").await;
+    let mut heard = 0;
+    for _ in 0..20 {
+        let (_, n) = tokio::join!(
+            send_tone(&caller_rtp, to_caller_side, 900.0, 50),
+            count_loud(&anna_rtp, 1500)
+        );
+        heard = n;
+        if heard >= 20 {
+            break;
+        }
+    }
+    assert!(
+        heard >= 20,
+        "Anna hears the caller after resuming ({heard})"
+    );
+
+    // Hold with inactive: inactive both ways.
+    anna_sets_direction(&mut anna, anna_port, "inactive", "inactive").await;
+    let leaked = holder_receives_during_hold(&caller_rtp, to_caller_side, &anna_rtp).await;
+    assert_eq!(leaked, 0, "RTP sent to Anna while she held with inactive");
+
+    caller.bye().await;
+    let bye = anna.expect_request("BYE", 10).await.expect("BYE to Anna");
+    anna.respond(&bye, 200, "OK", None, None).await;
+    sw.stop().await;
+}
+
 #[actix_rt::test]
 async fn blind_transfer_connects_the_caller_to_the_target_and_releases_the_transferor() {
     let mut sw = TestSwitch::builder().company(&company()).start().await;

@@ -548,6 +548,8 @@ impl Handler<FromLeg> for CallActor {
             LegEvent::RemoteMedia { offer } => {
                 if let Some(media) = &self.caller.media {
                     media.set_remote(offer.remote);
+                    // Nothing is sent to a caller holding with sendonly/inactive.
+                    media.set_direction(offer.direction);
                 }
                 Signal::Media {
                     held: held(&offer),
@@ -654,6 +656,8 @@ impl Handler<FromParty> for CallActor {
                 LegEvent::RemoteMedia { offer } => {
                     if let Some(m) = &party.media {
                         m.set_remote(offer.remote);
+                        // Nothing is sent to a party holding with sendonly/inactive.
+                        m.set_direction(offer.direction);
                     }
                     let s = Signal::Media {
                         held: held(&offer),
