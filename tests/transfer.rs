@@ -29,11 +29,33 @@ async fn caller_talks_to_anna(
     tokio::net::UdpSocket,
     SocketAddr,
 ) {
+    caller_with_allow_talks_to_anna(sw, anna, None).await
+}
+
+/// As [`caller_talks_to_anna`], the caller's INVITE listing `allow` in an `Allow` header.
+async fn caller_with_allow_talks_to_anna(
+    sw: &TestSwitch,
+    anna: &mut LinePhone,
+    allow: Option<&str>,
+) -> (
+    Phone,
+    tokio::net::UdpSocket,
+    SocketAddr,
+    tokio::net::UdpSocket,
+    SocketAddr,
+) {
     let caller_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let anna_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut caller = Phone::new(sw.sip).await;
     let sdp = Phone::sdp(caller_rtp.local_addr().unwrap().port(), &[0, 101]);
-    caller.invite("74957000101", &sdp).await;
+    let mut invite = caller.invite_text("74957000101", &sdp);
+    if let Some(allow) = allow {
+        invite = invite.replace(
+            "Max-Forwards: 70\r\n",
+            &format!("Max-Forwards: 70\r\nAllow: {allow}\r\n"),
+        );
+    }
+    caller.send(&invite).await;
     let inv = anna.expect_request("INVITE", 10).await.expect("Anna rings");
     anna.answer(&inv, anna_rtp.local_addr().unwrap().port())
         .await;
@@ -116,11 +138,11 @@ async fn holder_receives_during_hold(
     anna_rtp: &tokio::net::UdpSocket,
 ) -> usize {
     let mut buf = [0u8; 2048];
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let wait = std::time::Duration::from_secs(30);
     // The music reaching the caller shows the switch has acted on the hold: Anna's leg was told
     // to stop sending before the caller's leg was told to play the music.
     loop {
-        let got = tokio::time::timeout_at(deadline, caller_rtp.recv_from(&mut buf)).await;
+        let got = tokio::time::timeout(wait, caller_rtp.recv_from(&mut buf)).await;
         let (n, _) = got.expect("music on hold reaches the caller").unwrap();
         if loud(&buf[..n]) {
             break;
@@ -133,7 +155,7 @@ async fn holder_receives_during_hold(
         let mut buf = [0u8; 2048];
         let mut moh = 0;
         while moh < 60 {
-            let got = tokio::time::timeout_at(deadline, caller_rtp.recv_from(&mut buf)).await;
+            let got = tokio::time::timeout(wait, caller_rtp.recv_from(&mut buf)).await;
             let (n, _) = got.expect("music on hold goes on").unwrap();
             moh += usize::from(loud(&buf[..n]));
         }
@@ -203,15 +225,83 @@ async fn a_holder_receives_no_rtp_until_it_resumes() {
     sw.stop().await;
 }
 
+/// The request telling the caller's phone who it talks to after a transfer (RFC 4916 style):
+/// `method` (UPDATE or re-INVITE) with a `P-Asserted-Identity` naming `display` and `number`.
+/// Answered (a re-INVITE with our SDP, then its ACK awaited). Other requests are answered 200.
+async fn expect_identity_update(
+    caller: &Phone,
+    caller_rtp_port: u16,
+    method: &str,
+    display: &str,
+    number: &str,
+) {
+    let m = loop {
+        let m = caller
+            .recv(30)
+            .await
+            .expect("a request naming the new party");
+        match m.method() {
+            Some(x) if x == method => break m,
+            Some("INVITE") | Some("UPDATE") => panic!("{} instead of {method}", m.start),
+            Some(_) => caller.ok_to(&m).await,
+            None => {}
+        }
+    };
+    let pai = m
+        .header("P-Asserted-Identity")
+        .unwrap_or_else(|| panic!("P-Asserted-Identity in {}", m.start));
+    assert!(pai.contains(&format!("\"{display}\"")), "{pai}");
+    assert!(pai.contains(&format!("<sip:{number}@")), "{pai}");
+    if method == "UPDATE" {
+        assert!(m.body.is_empty(), "an UPDATE without an offer: {}", m.body);
+        caller.ok_to(&m).await;
+        return;
+    }
+    // A re-INVITE offers the switch's SDP unchanged: answer it, the switch ACKs.
+    assert!(m.body.contains("m=audio "), "{}", m.body);
+    let sdp = Phone::sdp(caller_rtp_port, &[0, 101]);
+    let mut t = String::from("SIP/2.0 200 OK\r\n");
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        for (n, v) in &m.headers {
+            if n.eq_ignore_ascii_case(name) {
+                t.push_str(&format!("{name}: {v}\r\n"));
+            }
+        }
+    }
+    t.push_str(&format!(
+        "Contact: <sip:79161234567@{}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        caller.local,
+        sdp.len()
+    ));
+    caller.send(&t).await;
+    loop {
+        let m = caller.recv(30).await.expect("ACK for the re-INVITE's 200");
+        if m.method() == Some("ACK") {
+            break;
+        }
+    }
+}
+
 #[actix_rt::test]
 async fn blind_transfer_connects_the_caller_to_the_target_and_releases_the_transferor() {
+    blind_transfer(None, "INVITE").await;
+}
+
+#[actix_rt::test]
+async fn blind_transfer_updates_the_identity_of_a_caller_that_allows_update() {
+    blind_transfer(Some("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"), "UPDATE").await;
+}
+
+/// A blind transfer from Anna to Boris; the caller's phone allows `allow` and learns who it now
+/// talks to by `update_method`.
+async fn blind_transfer(allow: Option<&str>, update_method: &str) {
     let mut sw = TestSwitch::builder().company(&company()).start().await;
     let mut anna = LinePhone::new(sw.sip, "101", P101).await;
     let mut boris = LinePhone::new(sw.sip, "102", P102).await;
     anna.register().await;
     boris.register().await;
     let (mut caller, caller_rtp, to_caller_side, _anna_rtp, _) =
-        caller_talks_to_anna(&sw, &mut anna).await;
+        caller_with_allow_talks_to_anna(&sw, &mut anna, allow).await;
 
     let refer_to = format!("Refer-To: <sip:102@{}>\r\n", sw.sip);
     anna.in_dialog("REFER", &refer_to, None).await;
@@ -266,6 +356,10 @@ async fn blind_transfer_connects_the_caller_to_the_target_and_releases_the_trans
         }
     }
     assert!(notified_ok, "a NOTIFY with 200 preceded the BYE");
+
+    // The caller's phone is told it talks to Boris now.
+    let caller_port = caller_rtp.local_addr().unwrap().port();
+    expect_identity_update(&caller, caller_port, update_method, "Boris Ivanov", "102").await;
 
     // The caller now talks to Boris.
     let (_, heard) = tokio::join!(
@@ -381,6 +475,30 @@ async fn attended_transfer_joins_the_caller_and_the_consulted_colleague() {
         count_loud(&boris_rtp, 1500)
     );
     assert!(heard >= 20, "Boris heard the caller ({heard} loud packets)");
+
+    // Each remaining phone is told who it talks to now: the caller learns it is Boris (a
+    // re-INVITE: its INVITE had no Allow), Boris learns the caller's number.
+    let caller_port = caller_rtp.local_addr().unwrap().port();
+    expect_identity_update(&caller, caller_port, "INVITE", "Boris Ivanov", "102").await;
+    let update = boris
+        .expect_request("INVITE", 30)
+        .await
+        .expect("a re-INVITE naming the caller to Boris");
+    let pai = update.header("P-Asserted-Identity").unwrap_or("");
+    assert!(pai.starts_with("<sip:79161234567@"), "{}", update.start);
+    boris
+        .respond(
+            &update,
+            200,
+            "OK",
+            Some(&Phone::sdp(boris_port, &[0, 101])),
+            None,
+        )
+        .await;
+    boris
+        .expect_request("ACK", 30)
+        .await
+        .expect("ACK for Boris's 200");
 
     // Boris hangs up: the caller is released too.
     boris.in_dialog("BYE", "", None).await;

@@ -12,7 +12,7 @@
 
 use crate::cdr::CdrSink;
 use crate::clock::Clock;
-use crate::core::call::{CallCore, CallInfo, Dialog, Effect, Input, PartyId, Signal};
+use crate::core::call::{CallCore, CallInfo, Dialog, Effect, Identity, Input, PartyId, Signal};
 use crate::core::routing::Routed;
 use crate::leg::{Dialer, Leg, LegCommand, LegEvent, LegInfo, Replaces};
 use crate::pii::Pii;
@@ -213,13 +213,16 @@ enum PartyEvent {
 }
 
 /// Another call's attended transfer names one of this call's dialogs: the leg of that dialog
-/// ends and this call's remaining side is bridged to `media`. Answers this call's address.
+/// ends and this call's remaining side is bridged to `media`. Answers this call's address and
+/// who its remaining side is (display name, number).
 #[derive(Message)]
-#[rtype(result = "Result<Addr<CallActor>, String>")]
+#[rtype(result = "Result<(Addr<CallActor>, Identity), String>")]
 struct JoinRequest {
     replaces: Replaces,
     partner: Addr<CallActor>,
     media: MediaHandle,
+    /// Who the requesting call keeps (display name, number), for this call's remaining phone.
+    identity: Identity,
 }
 
 /// The call this one is joined with (attended transfer) ended.
@@ -680,10 +683,10 @@ impl Handler<FromParty> for CallActor {
 }
 
 impl Handler<JoinRequest> for CallActor {
-    type Result = Result<Addr<CallActor>, String>;
+    type Result = Result<(Addr<CallActor>, Identity), String>;
     fn handle(&mut self, msg: JoinRequest, ctx: &mut Context<Self>) -> Self::Result {
         let _g = self.span.clone().entered();
-        let (keep, fx) = self.core.join_request(&msg.replaces)?;
+        let (keep, fx, kept) = self.core.join_request(&msg.replaces, msg.identity)?;
         let far = self.media_of(keep);
         self.apply(fx, ctx);
         let Some(far) = far else {
@@ -693,7 +696,7 @@ impl Handler<JoinRequest> for CallActor {
             return Err(format!("bridge failed: {e}"));
         }
         self.joined = Some(msg.partner);
-        Ok(ctx.address())
+        Ok((ctx.address(), kept))
     }
 }
 
