@@ -129,9 +129,10 @@ fn loud(pkt: &[u8]) -> bool {
     energy.sqrt() > 500.0
 }
 
-/// While Anna holds: the caller talks (a tone) and hears music on hold. The window is measured
-/// by the music the caller receives (60 loud packets, waited for with a generous deadline), not
-/// by wall time. Returns the RTP packets Anna's socket received meanwhile.
+/// While one side holds, the other (`caller_rtp`, sending to `to_caller_side`) talks (a tone) and
+/// hears music on hold. The window is measured by the music it receives (60 loud packets, each
+/// waited for with a generous deadline), not by wall time. Returns the RTP packets the holder's
+/// socket (`anna_rtp`) received meanwhile.
 async fn holder_receives_during_hold(
     caller_rtp: &tokio::net::UdpSocket,
     to_caller_side: SocketAddr,
@@ -219,6 +220,72 @@ async fn a_holder_receives_no_rtp_until_it_resumes() {
     let leaked = holder_receives_during_hold(&caller_rtp, to_caller_side, &anna_rtp).await;
     assert_eq!(leaked, 0, "RTP sent to Anna while she held with inactive");
 
+    caller.bye().await;
+    let bye = anna.expect_request("BYE", 10).await.expect("BYE to Anna");
+    anna.respond(&bye, 200, "OK", None, None).await;
+    sw.stop().await;
+}
+
+/// The caller re-INVITEs with `direction` (to the switch's Contact, `sip:vpbx@…`); returns the
+/// switch's 200 (ACKed).
+async fn caller_sets_direction(caller: &mut Phone, rtp_port: u16, direction: &str) -> Msg {
+    caller.cseq += 1;
+    let br = caller.branch();
+    let sdp = Phone::sdp(rtp_port, &[0, 101])
+        .replace("o=test 1 1", &format!("o=test 1 {}", caller.cseq))
+        .replace("t=0 0\r\n", &format!("t=0 0\r\na={direction}\r\n"));
+    let t = format!(
+        "INVITE sip:vpbx@{srv} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: <{target}>;tag={tt}\r\nCall-ID: {cid}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:79161234567@{l}>\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+        target = caller.target,
+        srv = caller.server,
+        l = caller.local,
+        ft = caller.from_tag,
+        tt = caller.to_tag.clone().unwrap(),
+        cid = caller.call_id,
+        cseq = caller.cseq,
+        len = sdp.len(),
+    );
+    caller.send(&t).await;
+    let ok = caller.recv_final(10).await.expect("re-INVITE answered");
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    caller.ack(true).await;
+    ok
+}
+
+#[actix_rt::test]
+async fn a_caller_holding_receives_no_rtp() {
+    let mut sw = TestSwitch::builder().company(&company()).start().await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    anna.register().await;
+    let (mut caller, caller_rtp, _, anna_rtp, to_anna_side) =
+        caller_talks_to_anna(&sw, &mut anna).await;
+    let caller_port = caller_rtp.local_addr().unwrap().port();
+    // Before the hold the caller hears Anna. (This also keeps the re-INVITE well behind the
+    // caller's ACK: rsipstack drops an ACK overtaken by a re-INVITE with a higher CSeq.)
+    let mut heard = 0;
+    for _ in 0..20 {
+        let (_, n) = tokio::join!(
+            send_tone(&anna_rtp, to_anna_side, 700.0, 50),
+            count_loud(&caller_rtp, 1500)
+        );
+        heard = n;
+        if heard >= 20 {
+            break;
+        }
+    }
+    assert!(
+        heard >= 20,
+        "the caller hears Anna before the hold ({heard})"
+    );
+    // The caller holds with sendonly: Anna hears music on hold while she talks, and nothing she
+    // says reaches the caller.
+    let ok = caller_sets_direction(&mut caller, caller_port, "sendonly").await;
+    assert!(ok.body.contains("a=recvonly"), "{}", ok.body);
+    let leaked = holder_receives_during_hold(&anna_rtp, to_anna_side, &caller_rtp).await;
+    assert_eq!(
+        leaked, 0,
+        "RTP sent to the caller while it held with sendonly"
+    );
     caller.bye().await;
     let bye = anna.expect_request("BYE", 10).await.expect("BYE to Anna");
     anna.respond(&bye, 200, "OK", None, None).await;
