@@ -269,6 +269,7 @@ register_line() {
 # SIPp trace reader (inline python3): the messages SIPp NAME received, from its -trace_msg file.
 #   sipp_rx NAME first REGEX: the first received message whose start line matches REGEX
 #     (headers and body, CRs stripped; empty if none);
+#   sipp_rx NAME all REGEX: every received message whose start line matches REGEX, in order;
 #   sipp_rx NAME summary: one line per received message, "HH:MM:SS.micros WHAT": WHAT is a
 #     request's method (a NOTIFY adds "[first body line] <Subscription-State value>") or a
 #     response's "code CSeq-method".
@@ -294,6 +295,10 @@ for chunk in re.split(r"^-{20,} ", text, flags=re.M):
         if re.search(regex, first):
             print(msg)
             break
+        continue
+    if mode == "all":
+        if re.search(regex, first):
+            print(msg)
         continue
     cseq = re.search(r"^CSeq:\s*\d+\s+(\S+)", msg, flags=re.M | re.I)
     if first.startswith("SIP/2.0"):
@@ -658,6 +663,14 @@ fi
 verdict blind_transfer_release_after_answer \
     "NOTIFY 200 (terminated) at $notify200 and BYE at $bye101 to 101 after 102 answered at $blind_answer" "$problem"
 
+# The caller's phone is told it talks to 102 now (re-INVITE: its INVITE did not allow UPDATE).
+blind_pai="$(sipp_rx blind_caller first '^INVITE' | grep -i '^P-Asserted-Identity:' || true)"
+problem=""
+if [[ "$blind_pai" != *"<sip:102@"* ]]; then
+    problem="the caller got no re-INVITE naming 102 after the transfer: '${blind_pai:-no INVITE}'"
+fi
+verdict blind_transfer_identity_update "re-INVITE to the caller with ${blind_pai}" "$problem"
+
 # =============================================================================================
 # 7. Attended transfer: 101 consults 102 from a second SIPp (line 101 again, its own dialog),
 #    then answers a caller and REFERs with Replaces naming the consultation; 102 hangs up 6 s
@@ -700,6 +713,18 @@ else
 fi
 finish_check attended_transfer \
     "REFER Refer-To <sip:102@...?Replaces=$replaces> → $att_seq consultation released by BYE; the caller heard 102 ($att_heard audible packets); 102's BYE reached the caller"
+
+# Both remaining phones are told who they talk to now: the caller learns 102, 102 the caller.
+att_caller_pai="$(sipp_rx attended_caller first '^INVITE' | grep -i '^P-Asserted-Identity:' || true)"
+att_102_pai="$(sipp_rx attended_102 all '^INVITE' | grep -i '^P-Asserted-Identity:' | head -n 1 || true)"
+problem=""
+if [[ "$att_caller_pai" != *"<sip:102@"* ]]; then
+    problem="the caller got no re-INVITE naming 102: '${att_caller_pai:-no INVITE}'"
+elif [[ "$att_102_pai" != *"<sip:79161234567@"* ]]; then
+    problem="102 got no re-INVITE naming the caller: '${att_102_pai:-no re-INVITE}'"
+fi
+verdict attended_transfer_identity_update \
+    "re-INVITE to the caller with ${att_caller_pai}; to 102 with ${att_102_pai}" "$problem"
 
 # =============================================================================================
 # 8. No call left behind; 9. clean shutdown.

@@ -286,11 +286,14 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
     let registrar = Arc::new(sip::Registrar::new(
         store.clone(),
         "vpbx".to_string(),
-        settings
-            .digest_algorithms
-            .iter()
-            .filter_map(|a| sip::digest::Algorithm::parse(a))
-            .collect(),
+        sip::digest::Offer::new(
+            settings
+                .digest_algorithms
+                .iter()
+                .filter_map(|a| sip::digest::Algorithm::parse(a))
+                .collect(),
+            &settings.digest_md5_only_user_agents,
+        ),
         vpbx_actors::clock::Clock::unix_ms(clock.as_ref()),
     ));
     for line in registrar.registered_lines() {

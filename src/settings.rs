@@ -43,6 +43,9 @@ pub struct Flags {
     /// Digest algorithms offered to phones, in order of preference, e.g. `SHA-256,MD5`.
     #[arg(long, env = "VPBX_DIGEST_ALGORITHMS", value_delimiter = ',')]
     pub digest_algorithms: Option<Vec<String>>,
+    /// `User-Agent` substrings (case-insensitive, comma separated) offered MD5 only.
+    #[arg(long, env = "VPBX_DIGEST_MD5_ONLY_USER_AGENTS", value_delimiter = ',')]
+    pub digest_md5_only_user_agents: Option<Vec<String>>,
     /// Trusted networks (CIDR, comma separated): never banned nor throttled, still authenticated.
     #[arg(long, env = "VPBX_TRUSTED_NETWORKS", value_delimiter = ',')]
     pub trusted_networks: Option<Vec<crate::cidr::Cidr>>,
@@ -272,6 +275,7 @@ struct File {
     call_threads: Option<usize>,
     sip_threads: Option<usize>,
     digest_algorithms: Option<Vec<String>>,
+    digest_md5_only_user_agents: Option<Vec<String>>,
     security: Option<SecuritySettings>,
     http: Option<HttpSettings>,
     admin_password: Option<String>,
@@ -307,8 +311,12 @@ pub struct Settings {
     pub call_threads: Option<usize>,
     /// Worker threads of the SIP edge's runtime; default one per core.
     pub sip_threads: Option<usize>,
-    /// Digest algorithms offered, in order of preference (`MD5`, `SHA-256`); default MD5 only.
+    /// Digest algorithms offered, in order of preference (`MD5`, `SHA-256`); default
+    /// `SHA-256, MD5`.
     pub digest_algorithms: Vec<String>,
+    /// `User-Agent` substrings (case-insensitive) offered MD5 alone, as are requests without a
+    /// `User-Agent`; default `baresip, SIPp` (both abort on a SHA-256 challenge).
+    pub digest_md5_only_user_agents: Vec<String>,
     /// Flood and auth-failure bans of the SIP edge.
     pub security: SecuritySettings,
     /// The HTTP edge: workers, login verifies, TLS, monitoring address.
@@ -426,7 +434,12 @@ impl Settings {
                 .digest_algorithms
                 .clone()
                 .or(file.digest_algorithms)
-                .unwrap_or_else(|| vec!["MD5".into()]),
+                .unwrap_or_else(|| vec!["SHA-256".into(), "MD5".into()]),
+            digest_md5_only_user_agents: flags
+                .digest_md5_only_user_agents
+                .clone()
+                .or(file.digest_md5_only_user_agents)
+                .unwrap_or_else(|| vec!["baresip".into(), "SIPp".into()]),
             security: {
                 let f = file.security.unwrap_or_default();
                 SecuritySettings {
@@ -498,6 +511,19 @@ impl Settings {
                     s.rtp_ports.0, s.rtp_ports.1
                 ),
             });
+        }
+        for ua in &s.digest_md5_only_user_agents {
+            if ua.trim().is_empty()
+                || ua.len() > 64
+                || !ua.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+            {
+                return Err(SettingsError::Invalid {
+                    field: "digest_md5_only_user_agents",
+                    reason: format!(
+                        "each entry needs 1 to 64 printable ASCII characters, got {ua:?}"
+                    ),
+                });
+            }
         }
         for a in &s.digest_algorithms {
             if crate::sip::digest::Algorithm::parse(a).is_none() {
@@ -674,11 +700,40 @@ mod tests {
             ("[sip_tcp]\nidle_timeout_s = 0\n", "idle_timeout_s"),
             ("[sip_tcp]\nmax_conns = 1\n", "max_conns"),
             ("demo_passwords = \"known\"\n", "known"),
+            (
+                "digest_md5_only_user_agents = [\"\"]\n",
+                "digest_md5_only_user_agents",
+            ),
+            ("digest_algorithms = [\"SHA-512\"]\n", "digest_algorithms"),
         ] {
             std::fs::write(&path, text).unwrap();
             let e = Settings::load(&flags).unwrap_err().to_string();
             assert!(e.contains(field), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn digest_offer_defaults_and_shipped_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vpbx.toml");
+        std::fs::write(&path, "").unwrap();
+        let flags = Flags {
+            config: path,
+            ..Default::default()
+        };
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(s.digest_algorithms, ["SHA-256", "MD5"]);
+        assert_eq!(s.digest_md5_only_user_agents, ["baresip", "SIPp"]);
+        let shipped = Flags {
+            config: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/vpbx.toml")),
+            ..Default::default()
+        };
+        let shipped = Settings::load(&shipped).unwrap();
+        assert_eq!(shipped.digest_algorithms, s.digest_algorithms);
+        assert_eq!(
+            shipped.digest_md5_only_user_agents,
+            s.digest_md5_only_user_agents
+        );
     }
 
     #[test]

@@ -31,6 +31,8 @@ fn param<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 struct Reg {
     phone: Phone,
     cseq: u32,
+    /// The `User-Agent` sent (it decides the digest algorithms offered).
+    ua: Option<&'static str>,
 }
 
 impl Reg {
@@ -38,6 +40,7 @@ impl Reg {
         Reg {
             phone: Phone::new(server).await,
             cseq: 0,
+            ua: Some("vpbx-test"),
         }
     }
 
@@ -52,13 +55,16 @@ impl Reg {
         let p = &mut self.phone;
         let br = p.branch();
         let mut t = format!(
-            "REGISTER sip:{srv} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{user}@{srv}>;tag={ft}\r\nTo: <sip:{user}@{srv}>\r\nCall-ID: {cid}\r\nCSeq: {cseq} REGISTER\r\nUser-Agent: vpbx-test\r\n",
+            "REGISTER sip:{srv} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{user}@{srv}>;tag={ft}\r\nTo: <sip:{user}@{srv}>\r\nCall-ID: {cid}\r\nCSeq: {cseq} REGISTER\r\n",
             srv = p.server,
             l = p.local,
             ft = p.from_tag,
             cid = p.call_id,
             cseq = self.cseq
         );
+        if let Some(ua) = self.ua {
+            t.push_str(&format!("User-Agent: {ua}\r\n"));
+        }
         if let Some(c) = contact {
             t.push_str(&format!("Contact: {c}\r\n"));
         }
@@ -125,6 +131,31 @@ async fn register_with_digest_auth() {
     assert_eq!(www.len(), 2);
     assert!(www[0].1.contains("SHA-256") && www[1].1.contains("MD5"));
     assert!(www[0].1.contains("qop=\"auth\""));
+    // The INVITE challenge (407) follows the same policy.
+    for (ua, offered) in [
+        ("User-Agent: Linphone/5.2.0\r\n", &["SHA-256", "MD5"][..]),
+        (
+            "User-Agent: baresip v1.0.0 (x86_64/linux)\r\n",
+            &["MD5"][..],
+        ),
+        ("", &["MD5"][..]),
+    ] {
+        let mut p = Phone::new(sw.sip).await;
+        let inv = p
+            .invite_text("999", &Phone::sdp(40000, &[0]))
+            .replace("Max-Forwards: 70\r\n", &format!("Max-Forwards: 70\r\n{ua}"));
+        p.send(&inv).await;
+        let m = p.recv_final(5).await.expect("a final answer to the INVITE");
+        p.ack(false).await;
+        assert_eq!(m.status(), Some(407), "{}", m.start);
+        let algs: Vec<_> = m
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("Proxy-Authenticate"))
+            .map(|(_, v)| param(v, "algorithm").unwrap().to_string())
+            .collect();
+        assert_eq!(algs, offered, "offered to {ua:?}");
+    }
 
     // MD5 works and the 200 lists the binding with its expiry.
     let ok = reg
@@ -234,19 +265,39 @@ async fn registrations_survive_a_restart_of_the_binary() {
 
     let child = spawn();
     wait_up().await;
+    // The defaults (D49): SHA-256 then MD5, except for User-Agents known to abort on a SHA-256
+    // challenge (baresip 1.0, SIPp) and requests that do not say what they are: MD5 alone.
+    for (ua, offered) in [
+        (
+            Some("Linphone/5.2.0 (belle-sip/5.2.0)"),
+            &["SHA-256", "MD5"][..],
+        ),
+        (Some("baresip v1.0.0 (x86_64/linux)"), &["MD5"][..]),
+        (Some("SIPp vpbx-interop"), &["MD5"][..]),
+        (None, &["MD5"][..]),
+    ] {
+        let mut r = Reg::new(sip).await;
+        r.ua = ua;
+        let contact = format!("<sip:101@{}>", r.phone.local);
+        let ch = r.send("101", Some(&contact), None, None).await;
+        assert_eq!(ch.status(), Some(401), "{}", ch.start);
+        let algs: Vec<_> = ch
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "WWW-Authenticate")
+            .map(|(_, v)| param(v, "algorithm").unwrap().to_string())
+            .collect();
+        assert_eq!(algs, offered, "offered to {ua:?}");
+        // Whatever was offered, both algorithms are verified.
+        for alg in offered {
+            let ok = r.register("101", P101, alg, Some(&contact), Some(0)).await;
+            assert_eq!(ok.status(), Some(200), "{ua:?} {alg}: {}", ok.start);
+        }
+    }
     let mut reg = Reg::new(sip).await;
     let contact = format!("<sip:102@{}>", reg.phone.local);
-    // By default only MD5 is offered (old phones abort on any algorithm they do not know).
-    let ch = reg.send("102", Some(&contact), None, None).await;
-    let www: Vec<_> = ch
-        .headers
-        .iter()
-        .filter(|(n, _)| n == "WWW-Authenticate")
-        .collect();
-    assert_eq!(www.len(), 1, "{www:?}");
-    assert!(www[0].1.contains("algorithm=MD5"));
     let ok = reg
-        .register("102", P102, "MD5", Some(&contact), Some(600))
+        .register("102", P102, "SHA-256", Some(&contact), Some(600))
         .await;
     assert_eq!(ok.status(), Some(200));
     stop(child);

@@ -29,11 +29,33 @@ async fn caller_talks_to_anna(
     tokio::net::UdpSocket,
     SocketAddr,
 ) {
+    caller_with_allow_talks_to_anna(sw, anna, None).await
+}
+
+/// As [`caller_talks_to_anna`], the caller's INVITE listing `allow` in an `Allow` header.
+async fn caller_with_allow_talks_to_anna(
+    sw: &TestSwitch,
+    anna: &mut LinePhone,
+    allow: Option<&str>,
+) -> (
+    Phone,
+    tokio::net::UdpSocket,
+    SocketAddr,
+    tokio::net::UdpSocket,
+    SocketAddr,
+) {
     let caller_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let anna_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut caller = Phone::new(sw.sip).await;
     let sdp = Phone::sdp(caller_rtp.local_addr().unwrap().port(), &[0, 101]);
-    caller.invite("74957000101", &sdp).await;
+    let mut invite = caller.invite_text("74957000101", &sdp);
+    if let Some(allow) = allow {
+        invite = invite.replace(
+            "Max-Forwards: 70\r\n",
+            &format!("Max-Forwards: 70\r\nAllow: {allow}\r\n"),
+        );
+    }
+    caller.send(&invite).await;
     let inv = anna.expect_request("INVITE", 10).await.expect("Anna rings");
     anna.answer(&inv, anna_rtp.local_addr().unwrap().port())
         .await;
@@ -92,15 +114,261 @@ async fn hold_plays_music_to_the_other_side_and_resume_reconnects() {
     sw.stop().await;
 }
 
+/// Whether an RTP packet carries audible PCMU/PCMA.
+fn loud(pkt: &[u8]) -> bool {
+    if pkt.len() <= 12 || pkt[1] & 0x7f > 8 {
+        return false;
+    }
+    let codec = if pkt[1] & 0x7f == 8 {
+        vpbx_media::Codec::Pcma
+    } else {
+        vpbx_media::Codec::Pcmu
+    };
+    let pcm = codec.decode(&pkt[12..]);
+    let energy: f64 = pcm.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / pcm.len() as f64;
+    energy.sqrt() > 500.0
+}
+
+/// While one side holds, the other (`caller_rtp`, sending to `to_caller_side`) talks (a tone) and
+/// hears music on hold. The window is measured by the music it receives (60 loud packets, each
+/// waited for with a generous deadline), not by wall time. Returns the RTP packets the holder's
+/// socket (`anna_rtp`) received meanwhile.
+async fn holder_receives_during_hold(
+    caller_rtp: &tokio::net::UdpSocket,
+    to_caller_side: SocketAddr,
+    anna_rtp: &tokio::net::UdpSocket,
+) -> usize {
+    let mut buf = [0u8; 2048];
+    let wait = std::time::Duration::from_secs(30);
+    // The music reaching the caller shows the switch has acted on the hold: Anna's leg was told
+    // to stop sending before the caller's leg was told to play the music.
+    loop {
+        let got = tokio::time::timeout(wait, caller_rtp.recv_from(&mut buf)).await;
+        let (n, _) = got.expect("music on hold reaches the caller").unwrap();
+        if loud(&buf[..n]) {
+            break;
+        }
+    }
+    // The caller said nothing before, so nothing is owed to Anna; clear her socket anyway.
+    while anna_rtp.try_recv_from(&mut buf).is_ok() {}
+    let talk = send_tone(caller_rtp, to_caller_side, 900.0, 100);
+    let listen = async {
+        let mut buf = [0u8; 2048];
+        let mut moh = 0;
+        while moh < 60 {
+            let got = tokio::time::timeout(wait, caller_rtp.recv_from(&mut buf)).await;
+            let (n, _) = got.expect("music on hold goes on").unwrap();
+            moh += usize::from(loud(&buf[..n]));
+        }
+    };
+    tokio::join!(talk, listen);
+    let mut leaked = 0;
+    while anna_rtp.try_recv_from(&mut buf).is_ok() {
+        leaked += 1;
+    }
+    leaked
+}
+
+/// Anna re-INVITEs with `direction` and the switch answers `answer`.
+async fn anna_sets_direction(anna: &mut LinePhone, anna_port: u16, direction: &str, answer: &str) {
+    let sdp = Phone::sdp(anna_port, &[0, 101])
+        .replace("t=0 0\r\n", &format!("t=0 0\r\na={direction}\r\n"));
+    anna.in_dialog("INVITE", "", Some(&sdp)).await;
+    let ok = anna
+        .expect_response("INVITE", 200, 10)
+        .await
+        .expect("re-INVITE answered");
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    assert!(ok.body.contains(&format!("a={answer}")), "{}", ok.body);
+    anna.ack_in_dialog().await;
+}
+
+#[actix_rt::test]
+async fn a_holder_receives_no_rtp_until_it_resumes() {
+    let mut sw = TestSwitch::builder().company(&company()).start().await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    anna.register().await;
+    let (mut caller, caller_rtp, to_caller_side, anna_rtp, _) =
+        caller_talks_to_anna(&sw, &mut anna).await;
+    let anna_port = anna_rtp.local_addr().unwrap().port();
+
+    // Hold with sendonly: the switch answers recvonly and sends Anna nothing.
+    anna_sets_direction(&mut anna, anna_port, "sendonly", "recvonly").await;
+    let leaked = holder_receives_during_hold(&caller_rtp, to_caller_side, &anna_rtp).await;
+    assert_eq!(leaked, 0, "RTP sent to Anna while she held with sendonly");
+
+    // Resume: Anna hears the caller again.
+    anna_sets_direction(&mut anna, anna_port, "sendrecv", "sendrecv").await;
+    let mut heard = 0;
+    for _ in 0..20 {
+        let (_, n) = tokio::join!(
+            send_tone(&caller_rtp, to_caller_side, 900.0, 50),
+            count_loud(&anna_rtp, 1500)
+        );
+        heard = n;
+        if heard >= 20 {
+            break;
+        }
+    }
+    assert!(
+        heard >= 20,
+        "Anna hears the caller after resuming ({heard})"
+    );
+
+    // Hold with inactive: inactive both ways.
+    anna_sets_direction(&mut anna, anna_port, "inactive", "inactive").await;
+    let leaked = holder_receives_during_hold(&caller_rtp, to_caller_side, &anna_rtp).await;
+    assert_eq!(leaked, 0, "RTP sent to Anna while she held with inactive");
+
+    caller.bye().await;
+    let bye = anna.expect_request("BYE", 10).await.expect("BYE to Anna");
+    anna.respond(&bye, 200, "OK", None, None).await;
+    sw.stop().await;
+}
+
+/// The caller re-INVITEs with `direction` (to the switch's Contact, `sip:vpbx@…`); returns the
+/// switch's 200 (ACKed).
+async fn caller_sets_direction(caller: &mut Phone, rtp_port: u16, direction: &str) -> Msg {
+    caller.cseq += 1;
+    let br = caller.branch();
+    let sdp = Phone::sdp(rtp_port, &[0, 101])
+        .replace("o=test 1 1", &format!("o=test 1 {}", caller.cseq))
+        .replace("t=0 0\r\n", &format!("t=0 0\r\na={direction}\r\n"));
+    let t = format!(
+        "INVITE sip:vpbx@{srv} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={br};rport\r\nMax-Forwards: 70\r\nFrom: \"Tester\" <sip:79161234567@127.0.0.1>;tag={ft}\r\nTo: <{target}>;tag={tt}\r\nCall-ID: {cid}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:79161234567@{l}>\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+        target = caller.target,
+        srv = caller.server,
+        l = caller.local,
+        ft = caller.from_tag,
+        tt = caller.to_tag.clone().unwrap(),
+        cid = caller.call_id,
+        cseq = caller.cseq,
+        len = sdp.len(),
+    );
+    caller.send(&t).await;
+    let ok = caller.recv_final(10).await.expect("re-INVITE answered");
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    caller.ack(true).await;
+    ok
+}
+
+#[actix_rt::test]
+async fn a_caller_holding_receives_no_rtp() {
+    let mut sw = TestSwitch::builder().company(&company()).start().await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    anna.register().await;
+    let (mut caller, caller_rtp, _, anna_rtp, to_anna_side) =
+        caller_talks_to_anna(&sw, &mut anna).await;
+    let caller_port = caller_rtp.local_addr().unwrap().port();
+    // Before the hold the caller hears Anna. (This also keeps the re-INVITE well behind the
+    // caller's ACK: rsipstack drops an ACK overtaken by a re-INVITE with a higher CSeq.)
+    let mut heard = 0;
+    for _ in 0..20 {
+        let (_, n) = tokio::join!(
+            send_tone(&anna_rtp, to_anna_side, 700.0, 50),
+            count_loud(&caller_rtp, 1500)
+        );
+        heard = n;
+        if heard >= 20 {
+            break;
+        }
+    }
+    assert!(
+        heard >= 20,
+        "the caller hears Anna before the hold ({heard})"
+    );
+    // The caller holds with sendonly: Anna hears music on hold while she talks, and nothing she
+    // says reaches the caller.
+    let ok = caller_sets_direction(&mut caller, caller_port, "sendonly").await;
+    assert!(ok.body.contains("a=recvonly"), "{}", ok.body);
+    let leaked = holder_receives_during_hold(&anna_rtp, to_anna_side, &caller_rtp).await;
+    assert_eq!(
+        leaked, 0,
+        "RTP sent to the caller while it held with sendonly"
+    );
+    caller.bye().await;
+    let bye = anna.expect_request("BYE", 10).await.expect("BYE to Anna");
+    anna.respond(&bye, 200, "OK", None, None).await;
+    sw.stop().await;
+}
+
+/// The request telling the caller's phone who it talks to after a transfer (RFC 4916 style):
+/// `method` (UPDATE or re-INVITE) with a `P-Asserted-Identity` naming `display` and `number`.
+/// Answered (a re-INVITE with our SDP, then its ACK awaited). Other requests are answered 200.
+async fn expect_identity_update(
+    caller: &Phone,
+    caller_rtp_port: u16,
+    method: &str,
+    display: &str,
+    number: &str,
+) {
+    let m = loop {
+        let m = caller
+            .recv(30)
+            .await
+            .expect("a request naming the new party");
+        match m.method() {
+            Some(x) if x == method => break m,
+            Some("INVITE") | Some("UPDATE") => panic!("{} instead of {method}", m.start),
+            Some(_) => caller.ok_to(&m).await,
+            None => {}
+        }
+    };
+    let pai = m
+        .header("P-Asserted-Identity")
+        .unwrap_or_else(|| panic!("P-Asserted-Identity in {}", m.start));
+    assert!(pai.contains(&format!("\"{display}\"")), "{pai}");
+    assert!(pai.contains(&format!("<sip:{number}@")), "{pai}");
+    if method == "UPDATE" {
+        assert!(m.body.is_empty(), "an UPDATE without an offer: {}", m.body);
+        caller.ok_to(&m).await;
+        return;
+    }
+    // A re-INVITE offers the switch's SDP unchanged: answer it, the switch ACKs.
+    assert!(m.body.contains("m=audio "), "{}", m.body);
+    let sdp = Phone::sdp(caller_rtp_port, &[0, 101]);
+    let mut t = String::from("SIP/2.0 200 OK\r\n");
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        for (n, v) in &m.headers {
+            if n.eq_ignore_ascii_case(name) {
+                t.push_str(&format!("{name}: {v}\r\n"));
+            }
+        }
+    }
+    t.push_str(&format!(
+        "Contact: <sip:79161234567@{}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        caller.local,
+        sdp.len()
+    ));
+    caller.send(&t).await;
+    loop {
+        let m = caller.recv(30).await.expect("ACK for the re-INVITE's 200");
+        if m.method() == Some("ACK") {
+            break;
+        }
+    }
+}
+
 #[actix_rt::test]
 async fn blind_transfer_connects_the_caller_to_the_target_and_releases_the_transferor() {
+    blind_transfer(None, "INVITE").await;
+}
+
+#[actix_rt::test]
+async fn blind_transfer_updates_the_identity_of_a_caller_that_allows_update() {
+    blind_transfer(Some("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"), "UPDATE").await;
+}
+
+/// A blind transfer from Anna to Boris; the caller's phone allows `allow` and learns who it now
+/// talks to by `update_method`.
+async fn blind_transfer(allow: Option<&str>, update_method: &str) {
     let mut sw = TestSwitch::builder().company(&company()).start().await;
     let mut anna = LinePhone::new(sw.sip, "101", P101).await;
     let mut boris = LinePhone::new(sw.sip, "102", P102).await;
     anna.register().await;
     boris.register().await;
     let (mut caller, caller_rtp, to_caller_side, _anna_rtp, _) =
-        caller_talks_to_anna(&sw, &mut anna).await;
+        caller_with_allow_talks_to_anna(&sw, &mut anna, allow).await;
 
     let refer_to = format!("Refer-To: <sip:102@{}>\r\n", sw.sip);
     anna.in_dialog("REFER", &refer_to, None).await;
@@ -155,6 +423,10 @@ async fn blind_transfer_connects_the_caller_to_the_target_and_releases_the_trans
         }
     }
     assert!(notified_ok, "a NOTIFY with 200 preceded the BYE");
+
+    // The caller's phone is told it talks to Boris now.
+    let caller_port = caller_rtp.local_addr().unwrap().port();
+    expect_identity_update(&caller, caller_port, update_method, "Boris Ivanov", "102").await;
 
     // The caller now talks to Boris.
     let (_, heard) = tokio::join!(
@@ -270,6 +542,30 @@ async fn attended_transfer_joins_the_caller_and_the_consulted_colleague() {
         count_loud(&boris_rtp, 1500)
     );
     assert!(heard >= 20, "Boris heard the caller ({heard} loud packets)");
+
+    // Each remaining phone is told who it talks to now: the caller learns it is Boris (a
+    // re-INVITE: its INVITE had no Allow), Boris learns the caller's number.
+    let caller_port = caller_rtp.local_addr().unwrap().port();
+    expect_identity_update(&caller, caller_port, "INVITE", "Boris Ivanov", "102").await;
+    let update = boris
+        .expect_request("INVITE", 30)
+        .await
+        .expect("a re-INVITE naming the caller to Boris");
+    let pai = update.header("P-Asserted-Identity").unwrap_or("");
+    assert!(pai.starts_with("<sip:79161234567@"), "{}", update.start);
+    boris
+        .respond(
+            &update,
+            200,
+            "OK",
+            Some(&Phone::sdp(boris_port, &[0, 101])),
+            None,
+        )
+        .await;
+    boris
+        .expect_request("ACK", 30)
+        .await
+        .expect("ACK for Boris's 200");
 
     // Boris hangs up: the caller is released too.
     boris.in_dialog("BYE", "", None).await;

@@ -12,7 +12,7 @@
 
 use crate::cdr::CdrSink;
 use crate::clock::Clock;
-use crate::core::call::{CallCore, CallInfo, Dialog, Effect, Input, PartyId, Signal};
+use crate::core::call::{CallCore, CallInfo, Dialog, Effect, Identity, Input, PartyId, Signal};
 use crate::core::routing::Routed;
 use crate::leg::{Dialer, Leg, LegCommand, LegEvent, LegInfo, Replaces};
 use crate::pii::Pii;
@@ -226,13 +226,16 @@ enum PartyEvent {
 }
 
 /// Another call's attended transfer names one of this call's dialogs: the leg of that dialog
-/// ends and this call's remaining side is bridged to `media`. Answers this call's address.
+/// ends and this call's remaining side is bridged to `media`. Answers this call's address and
+/// who its remaining side is (display name, number).
 #[derive(Message)]
-#[rtype(result = "Result<Addr<CallActor>, String>")]
+#[rtype(result = "Result<(Addr<CallActor>, Identity), String>")]
 struct JoinRequest {
     replaces: Replaces,
     partner: Addr<CallActor>,
     media: MediaHandle,
+    /// Who the requesting call keeps (display name, number), for this call's remaining phone.
+    identity: Identity,
 }
 
 /// The call this one is joined with (attended transfer) ended.
@@ -562,6 +565,8 @@ impl Handler<FromLeg> for CallActor {
             LegEvent::RemoteMedia { offer } => {
                 if let Some(media) = &self.caller.media {
                     media.set_remote(offer.remote);
+                    // Nothing is sent to a caller holding with sendonly/inactive.
+                    media.set_direction(offer.direction);
                 }
                 Signal::Media {
                     held: held(&offer),
@@ -668,6 +673,8 @@ impl Handler<FromParty> for CallActor {
                 LegEvent::RemoteMedia { offer } => {
                     if let Some(m) = &party.media {
                         m.set_remote(offer.remote);
+                        // Nothing is sent to a party holding with sendonly/inactive.
+                        m.set_direction(offer.direction);
                     }
                     let s = Signal::Media {
                         held: held(&offer),
@@ -690,10 +697,10 @@ impl Handler<FromParty> for CallActor {
 }
 
 impl Handler<JoinRequest> for CallActor {
-    type Result = Result<Addr<CallActor>, String>;
+    type Result = Result<(Addr<CallActor>, Identity), String>;
     fn handle(&mut self, msg: JoinRequest, ctx: &mut Context<Self>) -> Self::Result {
         let _g = self.span.clone().entered();
-        let (keep, fx) = self.core.join_request(&msg.replaces)?;
+        let (keep, fx, kept) = self.core.join_request(&msg.replaces, msg.identity)?;
         let far = self.media_of(keep);
         self.apply(fx, ctx);
         let Some(far) = far else {
@@ -703,7 +710,7 @@ impl Handler<JoinRequest> for CallActor {
             return Err(format!("bridge failed: {e}"));
         }
         self.joined = Some(msg.partner);
-        Ok(ctx.address())
+        Ok((ctx.address(), kept))
     }
 }
 

@@ -57,6 +57,15 @@ pub enum LegCommand {
         /// SIP status of the failed attempt.
         code: u16,
     },
+    /// Tell the phone who it now talks to (after a transfer), RFC 4916 style: an UPDATE when the
+    /// phone allows it, else a re-INVITE with our unchanged SDP, carrying
+    /// `P-Asserted-Identity: "display" <sip:number@…>`.
+    UpdateIdentity {
+        /// Display name (may be empty).
+        display: String,
+        /// Number or extension.
+        number: String,
+    },
     /// End the leg: BYE when answered, a final error response when not (CANCEL for an
     /// outbound leg that has not answered).
     Hangup {

@@ -30,6 +30,8 @@ pub enum Logged {
     StopOutput,
     /// The peer's address moved.
     SetRemote(SocketAddr),
+    /// Our media direction toward the peer changed (hold, resume).
+    SetDirection(crate::sdp::Direction),
     /// An audio link to another leg was connected.
     Connect {
         /// The link.
@@ -98,6 +100,7 @@ pub(crate) async fn run(
             Command::Echo { id, .. } => (Logged::Echo { id }, Some(MediaEvent::EchoDone { id })),
             Command::StopOutput => (Logged::StopOutput, None),
             Command::SetRemote(a) => (Logged::SetRemote(a), None),
+            Command::SetDirection(d) => (Logged::SetDirection(d), None),
             Command::SendDtmf { digit, .. } => (Logged::SendDtmf(digit), None),
             Command::Connect(l) => {
                 let id = l.id;

@@ -27,6 +27,7 @@ use crate::playlist::{PlayOptions, Playlist};
 use crate::prompt::{Prompt, PromptCache};
 use crate::recorder::{RecordSpec, Recording};
 use crate::rtp_stats::{Arrival, RxStats};
+use crate::sdp::Direction;
 use crate::tones;
 use crate::voicemail::{VoicemailReason, VoicemailRecording, VoicemailSpec};
 
@@ -314,6 +315,8 @@ impl MediaLeg {
             output: Output::Idle,
             last_sent: None,
             resume_pending: false,
+            sending: true,
+            expect_rx: true,
             inactivity_timeout: self.inactivity_timeout,
             epoch: Instant::now(),
             rx_stats: RxStats::new(),
@@ -465,6 +468,7 @@ pub(crate) enum Command {
     },
     StopOutput,
     SetRemote(SocketAddr),
+    SetDirection(Direction),
     SendDtmf {
         digit: char,
         duration_ms: u32,
@@ -555,6 +559,15 @@ impl MediaHandle {
     /// Change where RTP is sent (e.g. after a re-INVITE); resets RTP latching.
     pub fn set_remote(&self, remote: SocketAddr) {
         self.command(Command::SetRemote(remote));
+    }
+
+    /// Our media direction toward the peer, from the last offer/answer (RFC 3264 §6.1): with
+    /// `recvonly`/`inactive` (the peer holds with `sendonly`/`inactive`) nothing is sent to it —
+    /// prompts, bridged audio and digits are dropped, not queued — and with `sendonly`/`inactive`
+    /// no RTP is expected, so the inactivity timeout is suspended. `sendrecv` (the default)
+    /// restores both; sending resumes as a new talkspurt (timestamp jump, marker).
+    pub fn set_direction(&self, direction: Direction) {
+        self.command(Command::SetDirection(direction));
     }
 
     /// Record this leg: received audio (left) and sent audio (right), see
@@ -688,6 +701,10 @@ struct SessionTask {
     last_sent: Option<(Instant, u32)>,
     /// Output just (re)started from idle: the next send checks for a gap.
     resume_pending: bool,
+    /// RTP may be sent to the peer (our direction is sendrecv or sendonly).
+    sending: bool,
+    /// RTP is expected from the peer (our direction is sendrecv or recvonly).
+    expect_rx: bool,
     inactivity_timeout: Duration,
     /// Origin of the arrival clock used for jitter.
     epoch: Instant,
@@ -742,7 +759,7 @@ async fn run(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut buf = vec![0u8; RECV_BUF];
 
-    let timeout_enabled = !task.inactivity_timeout.is_zero();
+    let timeout_configured = !task.inactivity_timeout.is_zero();
     let mut last_rx = Instant::now();
     let mut timed_out = false;
     let inactivity = tokio::time::sleep_until(deadline(last_rx, task.inactivity_timeout));
@@ -755,6 +772,8 @@ async fn run(
             _ => None,
         };
         let linked = task.link.is_some();
+        // A peer that holds with `sendonly`/`inactive` toward us sends nothing: no timeout then.
+        let timeout_enabled = timeout_configured && task.expect_rx;
         // Biased: commands first, then the (rarely ready) timers, then link
         // frames and the socket last, so a flood of inbound datagrams cannot
         // starve pacing or control.
@@ -762,7 +781,17 @@ async fn run(
             biased;
             cmd = rx.recv() => match cmd {
                 None | Some(Command::Close) => break,
-                Some(cmd) => task.command(cmd, &mut ticker, Instant::now()),
+                Some(cmd) => {
+                    let now = Instant::now();
+                    let expected = task.expect_rx;
+                    task.command(cmd, &mut ticker, now);
+                    if task.expect_rx && !expected {
+                        // Media resumes: the silence of the hold does not count.
+                        last_rx = now;
+                        timed_out = false;
+                        inactivity.as_mut().reset(deadline(now, task.inactivity_timeout));
+                    }
+                }
             },
             _ = ticker.tick(), if ticking => task.on_tick(&socket, Instant::now()),
             _ = tokio::time::sleep_until(echo_until.unwrap_or_else(Instant::now)), if echo_until.is_some() => {
@@ -874,6 +903,15 @@ impl SessionTask {
             }
             Command::StopOutput => self.set_idle(),
             Command::SetRemote(remote) => self.latch.reset(remote),
+            Command::SetDirection(d) => {
+                let sending = matches!(d, Direction::SendRecv | Direction::SendOnly);
+                if sending && !self.sending {
+                    // The first packet after the hold starts a new talkspurt.
+                    self.resume_pending = true;
+                }
+                self.sending = sending;
+                self.expect_rx = matches!(d, Direction::SendRecv | Direction::RecvOnly);
+            }
             Command::SendDtmf { digit, duration_ms } => {
                 if digit_to_event(digit).is_none() || self.dtmf_queue.len() >= MAX_DTMF_QUEUE {
                     return;
@@ -1244,6 +1282,9 @@ impl SessionTask {
 
     /// Encode and send one frame of our own audio (recorded as the leg's output).
     fn send_pcm(&mut self, pcm: &[i16], socket: &UdpSocket, now: Instant) {
+        if !self.sending {
+            return;
+        }
         if let Some(rec) = self.recording.as_mut() {
             rec.push_tx(pcm);
         }
@@ -1276,6 +1317,9 @@ impl SessionTask {
     }
 
     fn transmit_on(&self, pkt: &[u8], socket: &UdpSocket) {
+        if !self.sending {
+            return;
+        }
         let remote = self.latch.target();
         match socket.try_send_to(pkt, remote) {
             Ok(n) => {
@@ -1646,6 +1690,30 @@ mod tests {
         assert_eq!(next_event(&mut ev).await, MediaEvent::Timeout);
         h.close();
         assert_eq!(next_event(&mut ev).await, MediaEvent::Closed);
+    }
+
+    #[tokio::test]
+    async fn a_holding_peer_gets_nothing_and_is_not_timed_out() {
+        let eng = engine(47200, 47219, Duration::from_millis(150));
+        let leg = eng.open_leg().await.unwrap();
+        let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+        let (tx, mut ev) = mpsc::unbounded_channel();
+        let h = leg.start(peer.local_addr().unwrap(), Codec::Pcmu, None, tx);
+        // The peer holds with `inactive`: a prompt plays out unsent, and its silence is no timeout.
+        h.set_direction(Direction::Inactive);
+        h.play(1, tone(400));
+        assert_eq!(next_event(&mut ev).await, MediaEvent::PlayDone { id: 1 });
+        assert_eq!(h.stats().packets_sent, 0);
+        // Resumed: RTP flows again and the silence is watched again.
+        h.set_direction(Direction::SendRecv);
+        h.play(2, tone(100));
+        let first = recv_rtp(&peer).await;
+        assert!(RtpReader::new(&first).unwrap().mark(), "a new talkspurt");
+        let mut seen = Vec::new();
+        while !seen.contains(&MediaEvent::Timeout) {
+            seen.push(next_event(&mut ev).await);
+        }
+        h.close();
     }
 
     #[tokio::test]

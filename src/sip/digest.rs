@@ -117,10 +117,62 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// What the switch offers a requester: the configured algorithms in order of preference
+/// (RFC 8760 §2.4), except that a `User-Agent` known to fail on any challenge whose algorithm it
+/// does not know (baresip 1.0 / libre aborts with ENOSYS whatever the order; SIPp refuses a first
+/// challenge that is not MD5), or a request without `User-Agent`, is offered MD5 alone — when MD5
+/// is configured at all. See docs/decisions.md (D11, D49).
+#[derive(Debug, Clone)]
+pub struct Offer {
+    algorithms: Vec<Algorithm>,
+    /// Lower-cased `User-Agent` substrings.
+    md5_only: Vec<String>,
+}
+
+const MD5_ONLY: &[Algorithm] = &[Algorithm::Md5];
+
+impl Offer {
+    /// `algorithms` in order of preference (MD5 when empty); `md5_only_agents` are matched as
+    /// case-insensitive substrings of the `User-Agent` header.
+    pub fn new(algorithms: Vec<Algorithm>, md5_only_agents: &[String]) -> Offer {
+        let mut algs: Vec<Algorithm> = Vec::new();
+        for a in algorithms {
+            if !algs.contains(&a) {
+                algs.push(a);
+            }
+        }
+        if algs.is_empty() {
+            algs.push(Algorithm::Md5);
+        }
+        Offer {
+            algorithms: algs,
+            md5_only: md5_only_agents
+                .iter()
+                .map(|a| a.trim().to_ascii_lowercase())
+                .filter(|a| !a.is_empty())
+                .collect(),
+        }
+    }
+
+    /// The algorithms to challenge a request carrying this `User-Agent` with, in order.
+    pub fn for_agent(&self, user_agent: Option<&str>) -> &[Algorithm] {
+        let legacy = match user_agent.map(str::trim) {
+            None | Some("") => true,
+            Some(ua) => {
+                let ua = ua.to_ascii_lowercase();
+                self.md5_only.iter().any(|a| ua.contains(a.as_str()))
+            }
+        };
+        if legacy && self.algorithms.contains(&Algorithm::Md5) {
+            MD5_ONLY
+        } else {
+            &self.algorithms
+        }
+    }
+}
+
 /// `WWW-Authenticate` / `Proxy-Authenticate` values, one per offered algorithm, in the order
-/// given (RFC 8760 §2.4: order of preference). The switch offers MD5 only by default: phones that
-/// predate RFC 8760 (baresip 1.0 in Debian, many desk phones) fail on any challenge whose
-/// algorithm they do not know — see docs/decisions.md (D11).
+/// given (RFC 8760 §2.4: order of preference); see [`Offer`] for who is offered what.
 pub fn challenges(realm: &str, nonce: &str, stale: bool, algorithms: &[Algorithm]) -> Vec<String> {
     algorithms
         .iter()
@@ -287,6 +339,30 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn offer_depends_on_the_user_agent() {
+        use Algorithm::*;
+        let agents = vec!["baresip".to_string(), "SIPp".to_string()];
+        let offer = Offer::new(vec![Sha256, Md5], &agents);
+        assert_eq!(
+            offer.for_agent(Some("Linphone/5.2 (belle-sip/5.2)")),
+            &[Sha256, Md5]
+        );
+        assert_eq!(
+            offer.for_agent(Some("baresip v1.0.0 (x86_64/linux)")),
+            &[Md5]
+        );
+        assert_eq!(offer.for_agent(Some("SIPP vpbx-interop")), &[Md5]);
+        assert_eq!(offer.for_agent(None), &[Md5]);
+        assert_eq!(offer.for_agent(Some("  ")), &[Md5]);
+        // SHA-256 alone is the admin's explicit choice: offered to everyone.
+        let strict = Offer::new(vec![Sha256], &agents);
+        assert_eq!(strict.for_agent(Some("baresip v1.0.0")), &[Sha256]);
+        // Empty: MD5; duplicates collapse.
+        assert_eq!(Offer::new(vec![], &[]).for_agent(Some("x")), &[Md5]);
+        assert_eq!(Offer::new(vec![Md5, Md5], &[]).for_agent(Some("x")), &[Md5]);
+    }
+
     use super::*;
 
     /// RFC 2617 §3.5's worked example (MD5, qop=auth), adapted to the values it lists.

@@ -47,22 +47,22 @@ pub(super) fn local_addr_of(sdp: &str) -> Option<(std::net::SocketAddr, u64, u64
 
 /// A re-INVITE on an answered leg: follow the peer's new address/direction, answer with our
 /// unchanged address and codec (new session version). An offerless re-INVITE gets our current
-/// description as the offer.
+/// description as the offer. Returns the SDP we sent, if any (our current description).
 pub(super) async fn reinvite(
     req: &rsipstack::sip::Request,
     handle: &rsipstack::dialog::dialog::TransactionHandle,
     events: &UnboundedSender<LegEvent>,
     local: &mut Option<(std::net::SocketAddr, u64, u64)>,
     extra: Vec<Header>,
-) {
+) -> Option<String> {
     if req.method == rsipstack::sip::Method::Update && req.body.is_empty() {
         // A session refresh (RFC 4028) or another offerless UPDATE: nothing to negotiate.
         handle.respond(StatusCode::OK, Some(extra), None).await.ok();
-        return;
+        return None;
     }
     let Some((addr, session, version)) = local.as_mut() else {
         handle.reply(StatusCode::from(491)).await.ok();
-        return;
+        return None;
     };
     *version += 1;
     let body = String::from_utf8_lossy(&req.body).into_owned();
@@ -73,7 +73,7 @@ pub(super) async fn reinvite(
             Ok(n) => Some(n),
             Err(_) => {
                 handle.reply(StatusCode::from(488)).await.ok();
-                return;
+                return None;
             }
         }
     };
@@ -88,7 +88,7 @@ pub(super) async fn reinvite(
             ))
             .and_then(|d| vpbx_media::negotiate(&d)) else {
                 handle.reply(StatusCode::from(500)).await.ok();
-                return;
+                return None;
             };
             d
         }
@@ -100,9 +100,14 @@ pub(super) async fn reinvite(
     let mut headers = vec![Header::ContentType("application/sdp".into())];
     headers.extend(extra);
     handle
-        .respond(StatusCode::OK, Some(headers), Some(sdp.into_bytes()))
+        .respond(
+            StatusCode::OK,
+            Some(headers),
+            Some(sdp.clone().into_bytes()),
+        )
         .await
         .ok();
+    Some(sdp)
 }
 
 /// Sends a NOTIFY for a REFER (RFC 3515 §2.4.4) and waits at most `wait` for its answer, so a
@@ -160,4 +165,101 @@ pub(super) async fn in_dialog_options(handle: &rsipstack::dialog::dialog::Transa
         .respond(StatusCode::OK, Some(headers), None)
         .await
         .ok();
+}
+
+/// Whether a phone's request or response lists `method` in its `Allow` header(s).
+pub(super) fn allows<'a>(headers: impl IntoIterator<Item = &'a Header>, method: &str) -> bool {
+    headers.into_iter().any(|h| {
+        let v = match h {
+            Header::Allow(a) => a.value().to_string(),
+            Header::Other(n, v) if n.eq_ignore_ascii_case("allow") => v.clone(),
+            _ => return false,
+        };
+        v.split(',').any(|m| m.trim().eq_ignore_ascii_case(method))
+    })
+}
+
+/// `"display" <sip:number@host>` for a `P-Asserted-Identity` (RFC 3325), the display name and
+/// number cleaned of anything that would break the header.
+pub(super) fn identity_value(display: &str, number: &str, host: &str) -> String {
+    let display: String = display
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+        .take(64)
+        .collect();
+    let number: String = number
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+-._*#".contains(*c))
+        .take(64)
+        .collect();
+    let display = display.trim();
+    if display.is_empty() {
+        format!("<sip:{number}@{host}>")
+    } else {
+        format!("\"{display}\" <sip:{number}@{host}>")
+    }
+}
+
+/// Tells the phone of an answered dialog who it talks to now (after a transfer), the way
+/// RFC 4916 updates a connected identity: an UPDATE without a body when the phone allows UPDATE,
+/// else a re-INVITE offering our current SDP unchanged; both carry `P-Asserted-Identity`. Runs on
+/// its own task so the leg keeps serving its dialog while the phone answers.
+pub(super) fn update_identity(
+    dialog: &InviteDialog,
+    use_update: bool,
+    identity: String,
+    sdp: Option<String>,
+) {
+    let dialog = dialog.clone();
+    tokio::spawn(async move {
+        let pai = Header::Other("P-Asserted-Identity".into(), identity);
+        let result = match (use_update, sdp) {
+            (true, _) => dialog.update(Some(vec![pai]), None).await,
+            (false, Some(sdp)) => {
+                let headers = vec![Header::ContentType("application/sdp".into()), pai];
+                dialog
+                    .reinvite_with_glare_retry(Some(headers), Some(sdp.into_bytes()), 2)
+                    .await
+            }
+            (false, None) => return,
+        };
+        match result {
+            Ok(Some(r)) => debug!(status = %r.status_code, "identity update answered"),
+            Ok(None) => debug!("identity update not sent: dialog not confirmed"),
+            Err(e) => debug!(error = %e, "identity update failed"),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_values_are_clean_headers() {
+        assert_eq!(
+            identity_value("Boris Ivanov", "102", "10.0.0.1:5060"),
+            "\"Boris Ivanov\" <sip:102@10.0.0.1:5060>"
+        );
+        assert_eq!(
+            identity_value("", "+79161234567", "pbx"),
+            "<sip:+79161234567@pbx>"
+        );
+        // Quotes, backslashes, line breaks and URI-breaking characters never get through.
+        assert_eq!(
+            identity_value("Ev\"il\\\r\nName", "1<2>;x", "pbx"),
+            "\"EvilName\" <sip:12x@pbx>"
+        );
+    }
+
+    #[test]
+    fn allow_lists_are_read_case_insensitively_across_headers() {
+        let headers = [
+            Header::Allow("INVITE, ACK, BYE".into()),
+            Header::Other("allow".into(), "OPTIONS,update".into()),
+        ];
+        assert!(allows(headers.iter(), "UPDATE"));
+        assert!(!allows(headers[..1].iter(), "UPDATE"));
+        assert!(!allows(std::iter::empty(), "UPDATE"));
+    }
 }

@@ -5,8 +5,8 @@
 //! ended here: BYE when answered, 500 when not. A call is never left hanging on the wire.
 
 use super::in_dialog::{
-    in_dialog_options, local_addr_of, notify_refer, on_refer, reason_header, reinvite,
-    sip_info_dtmf, FINAL_WAIT, TRYING_WAIT,
+    allows, identity_value, in_dialog_options, local_addr_of, notify_refer, on_refer,
+    reason_header, reinvite, sip_info_dtmf, update_identity, FINAL_WAIT, TRYING_WAIT,
 };
 use super::inspector::Annotated;
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
@@ -149,6 +149,18 @@ async fn drive(task: LegTask) {
                     let _ = events.send(LegEvent::Ended);
                     break;
                 }
+                Some(LegCommand::UpdateIdentity { display, number }) => {
+                    if answered {
+                        let invite = dialog.initial_request();
+                        let host = invite.uri.host_with_port.to_string();
+                        update_identity(
+                            &dialog,
+                            allows(invite.headers.iter(), "UPDATE"),
+                            identity_value(&display, &number, &host),
+                            last_sdp.clone(),
+                        );
+                    }
+                }
                 Some(LegCommand::Hangup { reason }) => {
                     if refer_pending {
                         notify_refer(
@@ -242,7 +254,9 @@ async fn drive(task: LegTask) {
                         .iter()
                         .map(|t| Header::SessionExpires(t.header_value().into()))
                         .collect();
-                    reinvite(&req, &handle, &events, &mut local_media, extra).await;
+                    if let Some(sdp) = reinvite(&req, &handle, &events, &mut local_media, extra).await {
+                        last_sdp = Some(sdp);
+                    }
                     if let (Some(t), Some(_)) = (&session_timer, timer_deadline) {
                         if t.refresher == super::timer::Refresher::Uac {
                             // The caller refreshed.

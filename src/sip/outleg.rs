@@ -11,8 +11,8 @@
 //!   trunk's number format and, for registration trunks, its credentials for 401/407.
 
 use super::in_dialog::{
-    in_dialog_options, local_addr_of, notify_refer, on_refer, reason_header, reinvite,
-    sip_info_dtmf, FINAL_WAIT, TRYING_WAIT,
+    allows, identity_value, in_dialog_options, local_addr_of, notify_refer, on_refer,
+    reason_header, reinvite, sip_info_dtmf, update_identity, FINAL_WAIT, TRYING_WAIT,
 };
 use super::inspector::Annotated;
 use super::EdgeContext;
@@ -280,6 +280,9 @@ impl Outbound {
         }
         let local_media = local_addr_of(&request.offer_sdp);
         let mut local_media = local_media;
+        // Our current SDP and whether the answering phone allows UPDATE (identity updates).
+        let mut last_sdp = request.offer_sdp.clone();
+        let mut allow_update = false;
         let mut winner: Option<usize> = None;
         let mut ringing_sent = false;
         let mut refer_pending = false;
@@ -329,6 +332,12 @@ impl Outbound {
                             notify_refer(&branches[w].0, code, "terminated;reason=noresource", FINAL_WAIT).await;
                         }
                     }
+                    Some(LegCommand::UpdateIdentity { display, number }) => {
+                        if let Some(w) = winner {
+                            let identity = identity_value(&display, &number, &self.local.to_string());
+                            update_identity(&branches[w].0, allow_update, identity, Some(last_sdp.clone()));
+                        }
+                    }
                     Some(other) => debug!(command = ?other, "not applicable to an outbound leg"),
                 },
                 Some((i, res)) = pending.next(), if !pending.is_empty() => {
@@ -349,6 +358,7 @@ impl Outbound {
                             {
                                 Ok(answer) => {
                                     winner = Some(i);
+                                    allow_update = allows(resp.headers.iter(), "UPDATE");
                                     confirmed_ids.push(id.clone());
                                     let _ = events.send(LegEvent::Answered {
                                         answer,
@@ -441,7 +451,9 @@ impl Outbound {
                             }
                         }
                         DialogState::Updated(id, req, handle) if is_winner(&id.call_id) => {
-                            reinvite(&req, &handle, &events, &mut local_media, Vec::new()).await;
+                            if let Some(sdp) = reinvite(&req, &handle, &events, &mut local_media, Vec::new()).await {
+                                last_sdp = sdp;
+                            }
                         }
                         DialogState::Options(id, _, handle) if is_winner(&id.call_id) => {
                             in_dialog_options(&handle).await;

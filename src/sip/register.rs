@@ -25,7 +25,7 @@ pub struct Registrar {
     limits: Limits,
     nonces: NonceKey,
     realm: String,
-    algorithms: Vec<digest::Algorithm>,
+    offer: digest::Offer,
     store: Store,
     /// OPTIONS probes in a row without an answer, per (line, contact).
     misses: Mutex<std::collections::HashMap<(vpbx_store::model::SipLineId, String), u32>>,
@@ -33,18 +33,8 @@ pub struct Registrar {
 
 impl Registrar {
     /// A registrar over the bindings stored in `store` (expired ones are dropped), challenging
-    /// with `algorithms` in order of preference (MD5 when empty).
-    pub fn new(
-        store: Store,
-        realm: String,
-        algorithms: Vec<digest::Algorithm>,
-        now_ms: u64,
-    ) -> Self {
-        let algorithms = if algorithms.is_empty() {
-            vec![digest::Algorithm::Md5]
-        } else {
-            algorithms
-        };
+    /// as `offer` says.
+    pub fn new(store: Store, realm: String, offer: digest::Offer, now_ms: u64) -> Self {
         let stored = store.bindings().unwrap_or_else(|e| {
             warn!(error = %e, "stored registrations unreadable; starting empty");
             Vec::new()
@@ -58,7 +48,7 @@ impl Registrar {
             limits: Limits::default(),
             nonces: NonceKey::new(secret, 300_000),
             realm,
-            algorithms,
+            offer,
             store,
             misses: Mutex::new(Default::default()),
         }
@@ -162,7 +152,7 @@ impl Registrar {
                 &self.realm,
                 &nonce,
                 stale,
-                &self.algorithms,
+                self.offer.for_agent(user_agent(req).as_deref()),
             ))
         };
         let Some(creds) = creds else {
@@ -305,6 +295,15 @@ fn warning(text: &str) -> Header {
     Header::Warning(format!("399 vpbx \"{text}\"").into())
 }
 
+/// The request's `User-Agent`, which decides the digest algorithms offered.
+fn user_agent(req: &rsipstack::sip::Request) -> Option<String> {
+    req.headers.iter().find_map(|h| match h {
+        Header::UserAgent(u) => Some(u.value().to_string()),
+        Header::Other(n, v) if n.eq_ignore_ascii_case("user-agent") => Some(v.clone()),
+        _ => None,
+    })
+}
+
 /// Handles one REGISTER transaction.
 pub async fn handle(
     tx: &mut Transaction,
@@ -335,7 +334,8 @@ pub async fn handle(
         .and_then(|v| digest::parse_credentials(&v));
     let Some(creds) = auth else {
         let nonce = registrar.nonces.issue(now);
-        let headers = digest::challenges(&registrar.realm, &nonce, false, &registrar.algorithms)
+        let offer = registrar.offer.for_agent(user_agent(req).as_deref());
+        let headers = digest::challenges(&registrar.realm, &nonce, false, offer)
             .into_iter()
             .map(|c| Header::WwwAuthenticate(c.into()))
             .collect();
@@ -349,7 +349,7 @@ pub async fn handle(
                 &registrar.realm,
                 &nonce,
                 check == NonceCheck::Stale,
-                &registrar.algorithms,
+                registrar.offer.for_agent(user_agent(req).as_deref()),
             )
             .into_iter()
             .map(|c| Header::WwwAuthenticate(c.into()))

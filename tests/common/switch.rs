@@ -105,6 +105,7 @@ impl SwitchBuilder {
             call_threads: None,
             sip_threads: Some(2),
             digest_algorithms: vec!["SHA-256".into(), "MD5".into()],
+            digest_md5_only_user_agents: vec!["baresip".into(), "SIPp".into()],
             // The tests send hundreds of requests per second from 127.0.0.1: no flood or
             // auth-failure bans here; the security tests set their own thresholds.
             security: vpbx::settings::SecuritySettings {

@@ -54,6 +54,21 @@ impl CallActor {
                     p.lose();
                 }
             }
+            Effect::UpdateIdentity {
+                to,
+                display,
+                number,
+            } => {
+                let cmd = LegCommand::UpdateIdentity { display, number };
+                match to {
+                    Listener::Caller => self.send_leg(cmd),
+                    Listener::Party(id) => {
+                        if let Some(p) = self.parties.get(&id) {
+                            let _ = p.commands.send(cmd);
+                        }
+                    }
+                }
+            }
             Effect::ReferFailed { party, code } => {
                 if let Some(p) = self.parties.get(&party) {
                     let _ = p.commands.send(LegCommand::ReferFailed { code });
@@ -245,18 +260,27 @@ impl CallActor {
             return Some(Input::Joined(Err("a call cannot replace itself".into())));
         }
         let me = ctx.address();
+        let identity = self.core.identity(keep);
         partner
             .send(JoinRequest {
                 replaces,
                 partner: me,
                 media,
+                identity,
             })
             .into_actor(self)
             .map(move |res, act, ctx| {
                 let _g = act.span.clone().entered();
                 let res = match res {
-                    Ok(Ok(partner)) => {
+                    Ok(Ok((partner, (display, number)))) => {
                         act.joined = Some(partner);
+                        // Our remaining phone learns who it talks to now.
+                        let fx = vec![Effect::UpdateIdentity {
+                            to: keep,
+                            display,
+                            number,
+                        }];
+                        act.apply(fx, ctx);
                         Ok(())
                     }
                     Ok(Err(why)) => Err(why),

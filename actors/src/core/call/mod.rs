@@ -55,6 +55,9 @@ pub enum Listener {
     Party(PartyId),
 }
 
+/// Who a side of a call is, as the other side's phone shows it: (display name, number).
+pub type Identity = (String, String);
+
 /// What the call is set up with (plain data from the edge and the routing).
 #[derive(Debug, Clone)]
 pub struct CallInfo {
@@ -197,6 +200,16 @@ pub enum Effect {
         /// The party.
         party: PartyId,
     },
+    /// Tell a remaining side's phone who it now talks to (after a transfer): the edge sends an
+    /// UPDATE or re-INVITE with the new identity (RFC 4916 style).
+    UpdateIdentity {
+        /// Whose phone.
+        to: Listener,
+        /// Display name of the new peer (may be empty).
+        display: String,
+        /// Its number or extension.
+        number: String,
+    },
     /// Final NOTIFY of a failed blind transfer to the transferring party (the leg stays up).
     ReferFailed {
         /// The transferring party.
@@ -271,6 +284,8 @@ struct Party {
     id: PartyId,
     label: String,
     employee: Option<EmployeeId>,
+    /// The number or login dialled to reach it (its identity when it is no employee's).
+    number: String,
     /// The answered dialog, for attended transfers that name it.
     dialog: Option<Dialog>,
 }
@@ -281,7 +296,26 @@ impl Party {
             id,
             label: ring.label.clone(),
             employee: ring.employee,
+            number: match &ring.target {
+                DialTarget::Line { login, .. } => login.clone(),
+                DialTarget::External(n) => n.clone(),
+                DialTarget::Uri(u) => u.split('@').next().unwrap_or(u).to_string(),
+            },
             dialog: None,
+        }
+    }
+
+    /// Display name and number shown to the other side: the employee's name and extension, else
+    /// the number dialled.
+    fn identity(&self, snapshot: &CompanyConfig) -> Identity {
+        match self.employee.and_then(|e| snapshot.employee(e)) {
+            Some(e) => (
+                format!("{} {}", e.first_name, e.last_name)
+                    .trim()
+                    .to_string(),
+                e.extension.clone(),
+            ),
+            None => (String::new(), self.number.clone()),
         }
     }
 }
@@ -479,22 +513,37 @@ impl CallCore {
 
     /// Another call's attended transfer names one of our dialogs `r`: our side that its
     /// remaining party must be bridged with, and the effects for our replaced leg.
-    pub fn join_request(&mut self, r: &Replaces) -> Result<(Listener, Vec<Effect>), String> {
+    ///
+    /// `partner` is who the other call keeps (display name, number): the side kept here is told
+    /// it talks to them now. Returns the side kept, the effects and who that side is (for the
+    /// other call to tell its own side).
+    pub fn join_request(
+        &mut self,
+        r: &Replaces,
+        partner: Identity,
+    ) -> Result<(Listener, Vec<Effect>, Identity), String> {
         let State::Talking(talk) = &self.state else {
             return Err("no dialog of this call matches Replaces".into());
         };
+        let (display, number) = partner;
         if self.info.dialog.is_named_by(r) {
             // The transferring phone is our caller: our party stays, the caller's leg ends.
             let party = talk.party.clone();
+            let kept = party.identity(&self.snapshot);
             self.out.push(Effect::HangupCaller {
                 reason: "call transferred".into(),
+            });
+            self.out.push(Effect::UpdateIdentity {
+                to: Listener::Party(party.id),
+                display,
+                number,
             });
             self.out.push(Effect::Event(Event::Note(
                 "joined with another call (attended transfer)".into(),
             )));
             let keep = Listener::Party(party.id);
             self.state = State::Joined { party: Some(party) };
-            return Ok((keep, self.take()));
+            return Ok((keep, self.take(), kept));
         }
         if talk.party.dialog.as_ref().is_some_and(|d| d.is_named_by(r)) {
             // The transferring phone is our party: our caller stays, the party's leg ends.
@@ -504,13 +553,55 @@ impl CallCore {
                 party: id,
                 reason: "call transferred".into(),
             });
+            self.out.push(Effect::UpdateIdentity {
+                to: Listener::Caller,
+                display,
+                number,
+            });
             self.out.push(Effect::Event(Event::Note(
                 "joined with another call (attended transfer)".into(),
             )));
             self.state = State::Joined { party: None };
-            return Ok((Listener::Caller, self.take()));
+            return Ok((Listener::Caller, self.take(), self.caller_identity()));
         }
         Err("no dialog of this call matches Replaces".into())
+    }
+
+    /// Who a side of this call is, as the phone of the side it is joined with should show it:
+    /// (display name, number). Empty when that side is gone.
+    pub fn identity(&self, who: Listener) -> Identity {
+        match who {
+            Listener::Caller => self.caller_identity(),
+            Listener::Party(id) => {
+                let party = match &self.state {
+                    State::Talking(t) if t.party.id == id => Some(&t.party),
+                    State::Joined { party: Some(p) } if p.id == id => Some(p),
+                    _ => None,
+                };
+                party
+                    .map(|p| p.identity(&self.snapshot))
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// The caller: an employee's name when the number is their extension, else the number.
+    fn caller_identity(&self) -> Identity {
+        let numa = &self.info.numa;
+        match self
+            .snapshot
+            .employees
+            .iter()
+            .find(|e| &e.extension == numa)
+        {
+            Some(e) => (
+                format!("{} {}", e.first_name, e.last_name)
+                    .trim()
+                    .to_string(),
+                numa.clone(),
+            ),
+            None => (String::new(), numa.clone()),
+        }
     }
 
     fn take(&mut self) -> Vec<Effect> {
@@ -712,6 +803,13 @@ impl CallCore {
             self.out.push(Effect::Release {
                 party: t.id,
                 reason: "call transferred".into(),
+            });
+            // The caller's phone learns who it talks to now.
+            let (display, number) = party.identity(&self.snapshot);
+            self.out.push(Effect::UpdateIdentity {
+                to: Listener::Caller,
+                display,
+                number,
             });
         }
         self.keys = None;

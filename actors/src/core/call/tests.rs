@@ -272,6 +272,12 @@ fn blind_transfer_completes_when_the_target_answers() {
         party: PartyId(1),
         reason: "call transferred".into()
     }));
+    // The caller's phone is told it talks to Boris now.
+    assert!(out.contains(&Effect::UpdateIdentity {
+        to: Listener::Caller,
+        display: "Boris Ivanov".into(),
+        number: "102".into(),
+    }));
     assert!(sim.events().contains(&&Event::TransferCompleted {
         kind: TransferKind::Blind
     }));
@@ -355,8 +361,16 @@ fn a_join_request_naming_our_caller_hangs_the_caller_up_and_keeps_the_party() {
         to_tag: "them".into(),
         from_tag: "us".into(),
     };
-    let (keep, out) = sim.core.join_request(&r).unwrap();
+    let partner = ("Boris Ivanov".to_string(), "102".to_string());
+    let (keep, out, kept) = sim.core.join_request(&r, partner).unwrap();
     assert_eq!(keep, Listener::Party(PartyId(1)));
+    // Anna, kept, is told she talks to Boris now; Boris's call learns she is Anna.
+    assert!(out.contains(&Effect::UpdateIdentity {
+        to: Listener::Party(PartyId(1)),
+        display: "Boris Ivanov".into(),
+        number: "102".into(),
+    }));
+    assert_eq!(kept, ("Anna Petrova".to_string(), "101".to_string()));
     assert!(out.contains(&Effect::HangupCaller {
         reason: "call transferred".into()
     }));
@@ -367,7 +381,7 @@ fn a_join_request_naming_our_caller_hangs_the_caller_up_and_keeps_the_party() {
     );
     // A dialog this call does not have is refused.
     let mut other = Sim::new(FORWARD_TO_ANNA);
-    assert!(other.core.join_request(&r).is_err());
+    assert!(other.core.join_request(&r, Default::default()).is_err());
 }
 
 #[test]
