@@ -264,7 +264,7 @@ async fn tracer_explains_a_lines_internal_dialling() {
     assert_eq!(rung, vec!["102"], "{}", r.text);
     assert_eq!(
         r.json["skipped"],
-        json!([{"target": "Petrova (101) line 101", "why": "the calling line itself"}])
+        json!([{"target": "Petrova (101) line 101", "why": "is the caller"}])
     );
 
     // The caller named by an employee's extension: that employee's first SIP line.

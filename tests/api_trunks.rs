@@ -221,7 +221,7 @@ async fn trunks_round_trip_with_defaults_and_validation() {
                 ip_trunk(),
                 json!({"name": "P", "dids": [], "response_timeout_s": 0}),
             ),
-            "trunks[2].response_timeout_s",
+            "response_timeout_s",
             "trunk.response_timeout_s",
         ),
         (
@@ -229,7 +229,7 @@ async fn trunks_round_trip_with_defaults_and_validation() {
                 ip_trunk(),
                 json!({"name": "P", "dids": [], "response_timeout_s": 33}),
             ),
-            "trunks[2].response_timeout_s",
+            "response_timeout_s",
             "trunk.response_timeout_s",
         ),
     ];

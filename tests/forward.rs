@@ -372,7 +372,7 @@ async fn a_line_dialling_its_own_group_rings_the_others_not_itself() {
     assert!(
         cdr.events.iter().any(|e| matches!(&e.what,
             vpbx_store::model::Event::TargetSkipped { target, why }
-                if target == "Petrova (101) line 101" && why == "the calling line itself")),
+                if target == "Petrova (101) line 101" && why == "is the caller")),
         "{cdr:?}"
     );
     sw.stop().await;

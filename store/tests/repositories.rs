@@ -351,7 +351,7 @@ fn trunks_are_stored_validated_and_keep_their_numbers() {
     };
     assert_eq!(
         (errs[0].rule, errs[0].field.as_str()),
-        ("trunk.did_unique", "trunks[1].dids[0].did")
+        ("trunk.did_unique", "dids[0].did")
     );
     repo.create(trunk(0, "Backup", "4950000001", "74950000001"))
         .unwrap()
@@ -597,7 +597,7 @@ fn ids_near_2_pow_64_are_refused_and_creates_keep_working() {
                 assert!(
                     errors
                         .iter()
-                        .any(|e| e.rule == "id.range" && e.field.ends_with("].id")),
+                        .any(|e| e.rule == "id.range" && e.field == "id"),
                     "{errors:?}"
                 );
             }
