@@ -649,8 +649,8 @@ const OPEN: [&str; 3] = [
     "/api/v1/openapi.json",
 ];
 
-/// Middleware of the `/api/v1` scope: every route except those in [`OPEN`] needs a session or
-/// a bearer token.
+/// Middleware of the `/api/v1` scope: every route except the open ones (logging in, the OpenAPI
+/// document) needs a session or a bearer token.
 pub async fn require_auth(
     req: ServiceRequest,
     next: Next<impl MessageBody>,

@@ -10,7 +10,7 @@
 //!
 //! Every `/api/v1` route except `auth/login`, `auth/token` and `openapi.json` requires
 //! authentication ([`auth`]); `/health` and `/metrics` stay open (docs/decisions.md D7), and so
-//! does the API reference page `/api/docs` ([`reference`]).
+//! does the API reference page `/api/docs` ([`mod@reference`]).
 //!
 //! Every answer carries security headers (`nosniff`, a CSP with `frame-ancestors 'none'`,
 //! `no-referrer`, `no-store`, `Server: vpbx`). Bodies are limited per route ([`body_limit`]:
