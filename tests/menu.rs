@@ -57,6 +57,27 @@ fn path(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// The events of the finished call to `number` (waits for its record).
+macro_rules! events_of {
+    ($api:expr, $number:expr) => {{
+        let mut events = Vec::new();
+        for _ in 0..600 {
+            let r = $api.get("/api/v1/calls/recent?limit=10").await;
+            if let Some(c) = r.json["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["numb"] == $number)
+            {
+                events = c["events"].as_array().cloned().unwrap_or_default();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        events
+    }};
+}
+
 #[actix_rt::test]
 async fn a_two_level_menu_takes_keys_goes_back_on_hash_and_times_out() {
     let (mut sw, api) = api(None).await;
@@ -112,31 +133,8 @@ async fn a_two_level_menu_takes_keys_goes_back_on_hash_and_times_out() {
         send_digit(&rtp, to, d, &mut seq, &mut ts).await;
     }
     // `last` times out and the scenario hangs up.
-    let bye = loop {
-        let m = caller
-            .recv(60)
-            .await
-            .expect("BYE after the last menu's timeout");
-        if m.method() == Some("BYE") {
-            break m;
-        }
-    };
-    caller.ok_to(&bye).await;
-
-    let mut events = Vec::new();
-    for _ in 0..600 {
-        let r = api.get("/api/v1/calls/recent?limit=10").await;
-        if let Some(c) = r.json["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["numb"] == number)
-        {
-            events = c["events"].as_array().cloned().unwrap_or_default();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    bye_from_switch(&caller).await;
+    let events = events_of!(api, number);
     assert_eq!(
         path(&events),
         [
@@ -169,5 +167,129 @@ async fn a_two_level_menu_takes_keys_goes_back_on_hash_and_times_out() {
         .filter_map(|d| d["digit"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(digits, ["1", "#", "9"], "{events:#?}");
+    sw.stop().await;
+}
+
+/// Waits for the switch's BYE and answers it.
+async fn bye_from_switch(caller: &Phone) {
+    let bye = loop {
+        let m = caller.recv(60).await.expect("BYE from the switch");
+        if m.method() == Some("BYE") {
+            break m;
+        }
+    };
+    caller.ok_to(&bye).await;
+}
+
+fn entered(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| e["what"].get("operation_entered"))
+        .filter_map(|x| x["op"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Extension entry: keys typed during the prompt cut it short; an unknown extension says so and
+/// the menu starts again (then times out); a known one rings the employee, and the `extension`
+/// exit is taken when that talk ends.
+#[actix_rt::test]
+async fn extension_entry_unknown_replays_the_menu_known_rings_the_employee() {
+    let (mut sw, api) = api(None).await;
+    let r = api
+        .post(
+            "/api/v1/scenarios",
+            json!({
+                "name": "Extension menu",
+                "start": "m",
+                "operations": {
+                    "m": {"action": {"kind": "menu", "timeout_s": 5, "extension_entry": true,
+                                     "prompt": {"kind": "text", "voice": "en",
+                                                "text": "Welcome to the demo company. Press one for the operator, or dial the extension of the person you are calling."}},
+                          "exits": {"1": "bye", "extension": "bye", "timeout": "bye", "invalid": "bye"}},
+                    "bye": {"action": {"kind": "hang_up"}}
+                }
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let scenario = r.json["id"].as_u64().unwrap();
+    for number in ["74957000778", "74957000779"] {
+        let r = api
+            .post(
+                "/api/v1/numbers",
+                json!({"number": number, "rules": [{"name": "menu", "scenario": scenario}]}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+
+    // Unknown extension 555, typed while the prompt plays.
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut caller = Phone::new(sw.sip).await;
+    let ok = caller
+        .call("74957000778", rtp.local_addr().unwrap().port())
+        .await;
+    let to = ok.sdp_media_addr().unwrap();
+    let (mut seq, mut ts) = (1u16, 0u32);
+    for d in ['5', '5', '5', '#'] {
+        send_digit(&rtp, to, d, &mut seq, &mut ts).await;
+    }
+    bye_from_switch(&caller).await;
+    let events = events_of!(api, "74957000778");
+    assert_eq!(
+        path(&events),
+        ["m:555:unknown_extension", "m::timeout", "m->timeout"],
+        "{events:#?}"
+    );
+    assert_eq!(entered(&events), ["m", "m", "bye"], "{events:#?}");
+    assert!(
+        events.iter().any(|e| e["what"]
+            .get("prompt_played")
+            .is_some_and(|p| p["interrupted_by"] == "5")),
+        "barge-in: {events:#?}"
+    );
+
+    // Known extension 101: Anna's phone rings; she answers, then hangs up.
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    anna.register().await;
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut caller = Phone::new(sw.sip).await;
+    let ok = caller
+        .call("74957000779", rtp.local_addr().unwrap().port())
+        .await;
+    let to = ok.sdp_media_addr().unwrap();
+    let (mut seq, mut ts) = (1u16, 0u32);
+    for d in ['1', '0', '1'] {
+        send_digit(&rtp, to, d, &mut seq, &mut ts).await;
+    }
+    let inv = anna.expect_request("INVITE", 60).await.expect("101 rings");
+    let anna_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    anna.answer(&inv, anna_rtp.local_addr().unwrap().port())
+        .await;
+    // Anna hangs up once the talk is up: the caller's voice reaches her phone.
+    let mut buf = [0u8; 2048];
+    let mut bridged = false;
+    for _ in 0..150 {
+        send_tone(&rtp, to, 600.0, 10).await;
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(200), anna_rtp.recv_from(&mut buf)).await
+        {
+            if rtp_header(&buf[..n]).is_some() {
+                bridged = true;
+                break;
+            }
+        }
+    }
+    assert!(bridged, "the caller is bridged to 101");
+
+    anna.in_dialog("BYE", "", None).await;
+    bye_from_switch(&caller).await;
+    let events = events_of!(api, "74957000779");
+    assert_eq!(
+        path(&events),
+        ["m:101:extension", "m->extension"],
+        "{events:#?}"
+    );
+    assert_eq!(entered(&events), ["m", "bye"], "{events:#?}");
     sw.stop().await;
 }
