@@ -80,3 +80,37 @@ impl Op for Menu {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_rules_and_exits() {
+        let m: Menu = serde_json::from_str("{}").unwrap();
+        assert_eq!(m.timeout_s, 5);
+        assert!(!m.extension_entry && m.prompt.is_none());
+        assert!(m.violations().is_empty());
+        for bad in [0, 61] {
+            let v = Menu {
+                timeout_s: bad,
+                ..m.clone()
+            }
+            .violations();
+            assert_eq!(v.len(), 1);
+            assert_eq!(
+                (v[0].field.as_str(), v[0].rule),
+                ("timeout_s", "menu.timeout_s")
+            );
+        }
+        assert!(serde_json::from_str::<Menu>(r#"{"timeout": 3}"#).is_err());
+        // Keys, then the named exits; only timeout/invalid (and extension) are expected.
+        assert_eq!(&m.exits()[..12], MENU_KEYS);
+        assert_eq!(m.expected_exits(), &["timeout", "invalid"]);
+        let x = Menu {
+            extension_entry: true,
+            ..m
+        };
+        assert!(x.expected_exits().contains(&"extension"));
+    }
+}
