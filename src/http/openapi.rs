@@ -585,6 +585,56 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
             example: json!({"kind": "info_message", "prompt": {"kind": "text", "text": "Welcome to Demo Company.", "voice": "en"}}),
         },
         OperationDoc {
+            kind: "menu",
+            summary: "Voice menu (IVR): answers the call, plays the prompt (if any) and waits for one key. A key typed while the prompt plays cuts it short. Exits are named after the keys (0-9, *, #); a key with no exit of its own takes invalid; no key within timeout_s takes timeout. # with no exit of its own returns to the previous menu when the menu was reached from another one. With extension_entry the caller may dial an employee's or a group's extension instead (inter-digit timeout = timeout_s, # ends the entry): a first digit that has an exit and starts no extension takes its exit at once, a single digit left alone follows its exit if it has one; a known extension is rung and the extension exit is taken when that call ends; an unknown one plays \"Number entered incorrectly\", one second of silence and the menu again.",
+            fields: |s| {
+                vec![
+                    (
+                        "prompt",
+                        defaulted(
+                            described(nullable(prompt(s)), "Played before waiting for a key; null: wait at once"),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "timeout_s",
+                        defaulted(
+                            described(int(1, 60), "Seconds to wait for a key after the prompt, and between the digits of an extension (rule menu.timeout_s)"),
+                            json!(5),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "extension_entry",
+                        defaulted(
+                            described(boolean(), "The caller may dial an extension instead of a key"),
+                            json!(false),
+                        ),
+                        Opt,
+                    ),
+                ]
+            },
+            exits: &[
+                ("0", "key 0 pressed"),
+                ("1", "key 1 pressed"),
+                ("2", "key 2 pressed"),
+                ("3", "key 3 pressed"),
+                ("4", "key 4 pressed"),
+                ("5", "key 5 pressed"),
+                ("6", "key 6 pressed"),
+                ("7", "key 7 pressed"),
+                ("8", "key 8 pressed"),
+                ("9", "key 9 pressed"),
+                ("*", "key * pressed"),
+                ("#", "key # pressed (unset: back to the previous menu, or invalid in the first one)"),
+                ("timeout", "no key within timeout_s"),
+                ("invalid", "a key with no exit of its own"),
+                ("extension", "the call to the dialled extension ended (extension_entry only)"),
+            ],
+            example: json!({"kind": "menu", "prompt": {"kind": "text", "text": "For sales press 1, for support press 2, or dial an extension.", "voice": "en"}, "timeout_s": 5, "extension_entry": true}),
+        },
+        OperationDoc {
             kind: "ring",
             summary: "Rings the caller (180 Ringing, not answered) for a while, e.g. before a greeting or between rings.",
             fields: |_| vec![("ms", described(u32_any(), "Milliseconds to ring"), Req)],

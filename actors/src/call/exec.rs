@@ -152,6 +152,8 @@ impl CallActor {
             Command::Answer
             | Command::Ring { .. }
             | Command::Forward { .. }
+            | Command::Timer { .. }
+            | Command::StopPlay { .. }
             | Command::Event(_)
             | Command::Hangup { .. } => {}
         }

@@ -190,6 +190,17 @@ pub enum Event {
         /// Exit name (`next`, `answered`, `busy`, ...).
         exit: String,
     },
+    /// A menu decided what the caller's keys mean (before its exit is taken).
+    MenuInput {
+        /// The menu operation.
+        op: String,
+        /// The keys it acted on (one key, or an extension).
+        digits: String,
+        /// `key` (the key's own exit), `invalid` (a key with no exit), `timeout` (nothing
+        /// typed), `back` (`#` to the previous menu), `extension` (a known extension, forwarded
+        /// to) or `unknown_extension` (played "number entered incorrectly", then the menu again).
+        outcome: String,
+    },
     /// The switch answered the caller.
     CallerAnswered,
     /// A prompt was played to the end or cut short.

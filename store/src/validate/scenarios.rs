@@ -105,7 +105,7 @@ pub fn scenario_warnings(cfg: &CompanyConfig) -> Vec<ValidationError> {
 
 fn graph_warnings(p: &str, sc: &Scenario, s: &mut Sink) {
     for (name, op) in &sc.operations {
-        for exit in op.action.exits() {
+        for exit in op.action.op().expected_exits() {
             if !op.exits.contains_key(*exit) {
                 s.push(
                     format!("{p}.operations.{name}.exits.{exit}"),

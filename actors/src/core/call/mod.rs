@@ -268,7 +268,7 @@ pub enum Effect {
 /// The call's named deadlines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Timer {
-    /// A scenario operation that waits (the ring operation).
+    /// A scenario wait (the ring operation, a menu waiting for a key).
     Scenario(u64),
     /// The ringing round in progress gives up.
     RingRound,
@@ -403,7 +403,8 @@ impl CallCore {
     ) -> Self {
         CallCore {
             record: scenario.record,
-            run: ScenarioRun::new(scenario, step_budget),
+            run: ScenarioRun::new(scenario, step_budget)
+                .with_extensions(Arc::new(extensions(&snapshot))),
             info,
             snapshot,
             state: State::Scenario,
@@ -483,7 +484,7 @@ impl CallCore {
             return Vec::new();
         }
         match input {
-            Input::Caller(s) => self.caller_signal(s),
+            Input::Caller(s) => self.caller_signal(now, s),
             Input::Party(p, s) => self.party_signal(now, p, s),
             Input::Scenario(i) => {
                 let cmds = self.run.handle(i);
@@ -630,6 +631,14 @@ impl CallCore {
                         Duration::from_millis(u64::from(ms)),
                     );
                 }
+                Command::Timer { id, ms } => self.timers.set_after(
+                    Timer::Scenario(id),
+                    now,
+                    Duration::from_millis(u64::from(ms)),
+                ),
+                Command::StopPlay { .. } => self.out.push(Effect::StopOutput {
+                    of: Listener::Caller,
+                }),
                 Command::Forward { id, forward } => self.forward(now, id, forward, None),
                 Command::Hangup { reason } => {
                     let by = match reason {
@@ -878,7 +887,7 @@ impl CallCore {
 
     // ---- signals ----
 
-    fn caller_signal(&mut self, s: Signal) {
+    fn caller_signal(&mut self, now: Instant, s: Signal) {
         match s {
             Signal::Confirmed => {}
             Signal::Cancelled => self.end(EndedBy::Caller, "caller cancelled".into()),
@@ -889,12 +898,20 @@ impl CallCore {
                 digit,
                 duration_ms,
                 sip_info,
-            } => self.event(Event::Digit {
-                side: Side::Caller,
-                digit,
-                duration_ms,
-                sip_info,
-            }),
+            } => {
+                self.event(Event::Digit {
+                    side: Side::Caller,
+                    digit,
+                    duration_ms,
+                    sip_info,
+                });
+                // Keys reach the scenario while it runs alone (menus); in a talk they are
+                // the talk options' (see `talk_signal`).
+                if matches!(self.state, State::Scenario) {
+                    let cmds = self.run.handle(scenario::Input::Digit { digit });
+                    self.scenario_commands(now, cmds);
+                }
+            }
             Signal::Media { held, to } => {
                 self.event(Event::MediaMoved {
                     side: Side::Caller,
@@ -1327,6 +1344,20 @@ impl CallCore {
 }
 
 /// The targets of a forward operation in words, e.g. `Extension 101`, `Group Sales (200)`.
+/// The extensions a menu's extension entry reaches: employees' and groups' (SPEC §1).
+fn extensions(cfg: &CompanyConfig) -> scenario::Extensions {
+    let mut out = scenario::Extensions::new();
+    for e in &cfg.employees {
+        out.insert(e.extension.clone(), ForwardTarget::Employee { id: e.id });
+    }
+    for g in &cfg.groups {
+        if let Some(x) = &g.extension {
+            out.insert(x.clone(), ForwardTarget::Group { id: g.id });
+        }
+    }
+    out
+}
+
 fn describe_targets(cfg: &CompanyConfig, targets: &[ForwardTarget]) -> String {
     let [target] = targets else {
         return "Everyone called".into();

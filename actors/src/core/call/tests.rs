@@ -558,3 +558,73 @@ fn a_line_dialling_its_own_group_rings_the_others_with_its_name() {
         Event::TargetSkipped { why, .. } if why == "is the caller"
     )));
 }
+
+fn dtmf(digit: char) -> Input {
+    Input::Caller(Signal::Dtmf {
+        digit,
+        duration_ms: 100,
+        sip_info: false,
+    })
+}
+
+/// The menu in the call core: caller keys reach the scenario (barge-in stops the prompt on the
+/// caller's media), the menu's wait is a timer of the table, and extension entry rings the
+/// employee through the forward machinery.
+#[test]
+fn menu_keys_timers_and_extension_entry_in_the_call_core() {
+    let yaml = r#"
+  - id: 1
+    name: menu
+    start: m
+    operations:
+      m:
+        action: { kind: menu, prompt: { kind: file, id: 1 }, timeout_s: 7, extension_entry: true }
+        exits: { "2": m, timeout: bye, extension: bye }
+      bye: { action: { kind: hang_up }, exits: {} }
+"#;
+    let t0 = crate::clock::test_origin();
+    let mut sim = Sim::new(yaml);
+    assert!(sim.log.contains(&Effect::AnswerCaller));
+    // `2` over the prompt: the prompt stops, the menu starts again.
+    let out = sim.feed(dtmf('2'));
+    assert_eq!(
+        out.iter()
+            .filter(|e| matches!(
+                e,
+                Effect::StopOutput {
+                    of: Listener::Caller
+                }
+            ))
+            .count(),
+        1,
+        "{out:?}"
+    );
+    assert!(sim.events().iter().any(|e| matches!(e,
+        Event::MenuInput { digits, outcome, .. } if digits == "2" && outcome == "key")));
+    // The replayed prompt ends; nothing typed for 7 s: timeout → hang up.
+    let play = out.iter().rev().find_map(|e| match e {
+        Effect::Media(Command::Play { id, .. }) => Some(*id),
+        _ => None,
+    });
+    sim.feed(Input::Scenario(scenario::Input::PlayDone {
+        id: play.expect("the menu plays again"),
+    }));
+    let (reason, out) = sim.step().unwrap();
+    assert!(matches!(reason, Timer::Scenario(_)));
+    assert_eq!(sim.now.duration_since(t0).as_millis(), 7000);
+    assert!(ended(&out).is_some(), "{out:?}");
+
+    // Extension 101 typed: Anna's phone is dialled.
+    let mut sim = Sim::new(yaml);
+    let mut out = Vec::new();
+    for d in ['1', '0', '1'] {
+        out = sim.feed(dtmf(d));
+    }
+    assert_eq!(dials(&out).len(), 1, "{out:?}");
+    assert!(sim.events().iter().any(|e| matches!(e,
+        Event::MenuInput { digits, outcome, .. } if digits == "101" && outcome == "extension")));
+    // While it rings, keys are not the menu's.
+    sim.feed(dtmf('2'));
+    assert!(!sim.events().iter().any(|e| matches!(e,
+        Event::MenuInput { digits, .. } if digits == "2")));
+}

@@ -7,12 +7,20 @@
 //!
 //! Inputs carry the id of the command they answer, so a stale result (a `PlayDone` for a prompt
 //! that was already cut short) is ignored instead of advancing the walk twice.
+//!
+//! Each operation lives in a file of its own under `ops/` with its `enter` (the commands it
+//! starts with) and its `handle` (how it reacts to inputs); this module keeps the walk: start,
+//! following exits, the step budget that ends loops ("scenario loop") and the menu stack. The
+//! run has no clock: a wait is a [`Command::Timer`] whose firing comes back as
+//! [`Input::TimerFired`].
+
+mod ops;
 
 use super::forward::ForwardOutcome;
+use ops::{OpState, Step};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use vpbx_store::model::{
-    Action, Echo, Event, Forward, InfoMessage, OpName, Pause, Prompt, Ring, Scenario, Voicemail,
-};
+use vpbx_store::model::{Event, Forward, ForwardTarget, OpName, Prompt, Scenario};
 
 /// What the call actor must do.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +77,19 @@ pub enum Command {
         silence_s: u32,
         /// Notification address.
         email: Option<String>,
+    },
+    /// Start a timer of `ms`; report [`Input::TimerFired`] with this id when it fires (a timer
+    /// the run no longer waits for is ignored, so timers are never cancelled).
+    Timer {
+        /// Correlation id.
+        id: u64,
+        /// Milliseconds.
+        ms: u32,
+    },
+    /// Barge-in: stop the prompt with this id now (its late `PlayDone` is ignored).
+    StopPlay {
+        /// The prompt's correlation id.
+        id: u64,
     },
     /// A step for the call detail.
     Event(Event),
@@ -134,17 +155,52 @@ pub enum Input {
         /// How.
         outcome: ForwardOutcome,
     },
+    /// The caller pressed a key while the scenario runs (no talk in progress).
+    Digit {
+        /// `0-9`, `*`, `#`, `A-D`.
+        digit: char,
+    },
 }
 
-/// What the run is waiting for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the run is doing.
+#[derive(Debug)]
 enum State {
     /// Not started.
     Idle,
-    /// An operation is executing and waits for the result with this id.
-    Waiting { op: OpName, id: u64 },
+    /// An operation is executing.
+    Running { op: OpName, st: OpState },
     /// The run returned `Hangup`.
     Done,
+}
+
+/// The extensions a menu's extension entry can reach: extension → what to ring.
+pub type Extensions = BTreeMap<String, ForwardTarget>;
+
+/// What the operations share: ids, whether the caller is answered, the menus walked through.
+#[derive(Debug, Default)]
+pub(crate) struct Ctx {
+    next_id: u64,
+    answered: bool,
+    /// Menus entered, oldest first: `#` goes back to the one before the current menu.
+    menus: Vec<OpName>,
+    extensions: Arc<Extensions>,
+}
+
+impl Ctx {
+    /// A fresh correlation id.
+    pub(crate) fn id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Answers the caller, once.
+    pub(crate) fn answer(&mut self, out: &mut Vec<Command>) {
+        if !self.answered {
+            self.answered = true;
+            out.push(Command::Answer);
+        }
+    }
 }
 
 /// One call's walk through a scenario.
@@ -153,8 +209,7 @@ pub struct ScenarioRun {
     scenario: Arc<Scenario>,
     state: State,
     steps_left: u32,
-    next_id: u64,
-    answered: bool,
+    ctx: Ctx,
 }
 
 impl ScenarioRun {
@@ -164,19 +219,27 @@ impl ScenarioRun {
             scenario,
             state: State::Idle,
             steps_left: step_budget,
-            next_id: 1,
-            answered: false,
+            ctx: Ctx {
+                next_id: 1,
+                ..Ctx::default()
+            },
         }
+    }
+
+    /// The extensions menus with extension entry can forward to (none by default).
+    pub fn with_extensions(mut self, extensions: Arc<Extensions>) -> Self {
+        self.ctx.extensions = extensions;
+        self
     }
 
     /// Whether the run has ended the call.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        matches!(self.state, State::Done)
     }
 
     /// Starts the walk at the scenario's start operation.
     pub fn start(&mut self) -> Vec<Command> {
-        if self.state != State::Idle {
+        if !matches!(self.state, State::Idle) {
             return Vec::new();
         }
         let mut out = vec![Command::Event(Event::ScenarioStarted {
@@ -189,38 +252,25 @@ impl ScenarioRun {
 
     /// Feeds one result.
     pub fn handle(&mut self, input: Input) -> Vec<Command> {
-        let (op, waiting_id) = match &self.state {
-            State::Waiting { op, id } => (op.clone(), *id),
-            State::Idle | State::Done => return Vec::new(),
-        };
         let mut out = Vec::new();
-        match input {
-            Input::PlayDone { id }
-            | Input::EchoDone { id }
-            | Input::TimerFired { id }
-            | Input::VoicemailDone { id }
-                if id == waiting_id =>
-            {
-                self.follow(&op, "next", &mut out);
-            }
-            Input::ForwardDone { id, outcome } if id == waiting_id => {
-                if outcome == ForwardOutcome::Answered {
-                    // The talk answered the caller.
-                    self.answered = true;
-                }
-                self.follow(&op, outcome.exit(), &mut out);
-            }
-            Input::PlayFailed { id, why } if id == waiting_id => {
-                // A prompt that cannot be played is skipped, as a PBX would do, and logged in the
-                // call detail: the caller is never lost because a file is missing.
-                out.push(Command::Event(Event::PromptFailed {
-                    why: format!("{op}: {why}, skipped"),
-                }));
-                self.follow(&op, "next", &mut out);
-            }
-            _ => {}
-        }
+        let State::Running { op, st } = &mut self.state else {
+            return out;
+        };
+        let name = op.clone();
+        let Some(operation) = self.scenario.operations.get(&name) else {
+            return out;
+        };
+        let step = ops::handle(&mut self.ctx, &name, operation, st, input, &mut out);
+        self.step(&name, step, &mut out);
         out
+    }
+
+    fn step(&mut self, from: &OpName, step: Step, out: &mut Vec<Command>) {
+        match step {
+            Step::Stay => {}
+            Step::Exit(exit) => self.follow(from, &exit, out),
+            Step::Enter(next) => self.enter(next, out),
+        }
     }
 
     fn follow(&mut self, from: &OpName, exit: &str, out: &mut Vec<Command>) {
@@ -263,65 +313,10 @@ impl ScenarioRun {
             op: name.to_string(),
             kind: op.action.kind().to_string(),
         }));
-        let action = op.action.clone();
-        match action {
-            Action::InfoMessage(InfoMessage { prompt }) => {
-                self.answer(out);
-                let id = self.wait(name);
-                out.push(Command::Play { id, prompt });
-            }
-            Action::Ring(Ring { ms }) => {
-                let id = self.wait(name);
-                out.push(Command::Ring { id, ms });
-            }
-            Action::Pause(Pause { ms }) => {
-                self.answer(out);
-                let id = self.wait(name);
-                out.push(Command::Silence { id, ms });
-            }
-            Action::Echo(Echo { max_s }) => {
-                self.answer(out);
-                let id = self.wait(name);
-                out.push(Command::Echo { id, max_s });
-            }
-            Action::Voicemail(Voicemail {
-                prompt,
-                max_s,
-                silence_s,
-                email,
-            }) => {
-                self.answer(out);
-                let id = self.wait(name);
-                out.push(Command::Voicemail {
-                    id,
-                    prompt,
-                    max_s,
-                    silence_s,
-                    email,
-                });
-            }
-            Action::Forward(forward) => {
-                let id = self.wait(name);
-                out.push(Command::Forward { id, forward });
-            }
-            Action::HangUp(_) => {
-                self.finish(Ending::Finished(format!("{name}: hang up")), out);
-            }
+        match ops::enter(&mut self.ctx, &name, &op.action, out) {
+            Ok(st) => self.state = State::Running { op: name, st },
+            Err(ending) => self.finish(ending, out),
         }
-    }
-
-    fn answer(&mut self, out: &mut Vec<Command>) {
-        if !self.answered {
-            self.answered = true;
-            out.push(Command::Answer);
-        }
-    }
-
-    fn wait(&mut self, op: OpName) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.state = State::Waiting { op, id };
-        id
     }
 
     fn finish(&mut self, ending: Ending, out: &mut Vec<Command>) {
@@ -330,13 +325,16 @@ impl ScenarioRun {
     }
 }
 
+/// Helpers of the operations' unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-    use vpbx_store::model::{FileId, HangUp, Operation};
+pub(crate) mod testkit {
+    pub(crate) use super::*;
+    pub(crate) use std::collections::BTreeMap;
+    pub(crate) use vpbx_store::model::{
+        Action, Echo, FileId, HangUp, InfoMessage, Operation, Pause, Ring, Voicemail,
+    };
 
-    fn op(action: Action, next: Option<&str>) -> Operation {
+    pub(crate) fn op(action: Action, next: Option<&str>) -> Operation {
         Operation {
             action,
             exits: next
@@ -345,7 +343,7 @@ mod tests {
         }
     }
 
-    fn scenario(ops: Vec<(&str, Operation)>) -> Arc<Scenario> {
+    pub(crate) fn scenario(ops: Vec<(&str, Operation)>) -> Arc<Scenario> {
         Arc::new(Scenario {
             id: vpbx_store::model::ScenarioId(1),
             name: "t".into(),
@@ -358,88 +356,16 @@ mod tests {
         })
     }
 
-    fn without_traces(cmds: Vec<Command>) -> Vec<Command> {
+    pub(crate) fn without_traces(cmds: Vec<Command>) -> Vec<Command> {
         cmds.into_iter()
             .filter(|c| !matches!(c, Command::Event(_)))
             .collect()
     }
+}
 
-    #[test]
-    fn greeting_then_hang_up() {
-        let s = scenario(vec![
-            (
-                "greet",
-                op(
-                    Action::InfoMessage(InfoMessage {
-                        prompt: Prompt::File { id: FileId(1) },
-                    }),
-                    Some("bye"),
-                ),
-            ),
-            ("bye", op(Action::HangUp(HangUp {}), None)),
-        ]);
-        let mut run = ScenarioRun::new(s, 100);
-        assert_eq!(
-            without_traces(run.start()),
-            vec![
-                Command::Answer,
-                Command::Play {
-                    id: 1,
-                    prompt: Prompt::File { id: FileId(1) }
-                }
-            ]
-        );
-        // A stale id does nothing.
-        assert!(run.handle(Input::PlayDone { id: 7 }).is_empty());
-        let out = without_traces(run.handle(Input::PlayDone { id: 1 }));
-        assert!(matches!(
-            out.as_slice(),
-            [Command::Hangup {
-                reason: Ending::Finished(_)
-            }]
-        ));
-        assert!(run.is_done());
-        assert!(run.handle(Input::PlayDone { id: 1 }).is_empty());
-    }
-
-    #[test]
-    fn answer_is_issued_once_and_pause_then_missing_exit_ends() {
-        let s = scenario(vec![
-            ("a", op(Action::Pause(Pause { ms: 500 }), Some("b"))),
-            ("b", op(Action::Pause(Pause { ms: 10 }), None)),
-        ]);
-        let mut run = ScenarioRun::new(s, 100);
-        assert_eq!(
-            without_traces(run.start()),
-            vec![Command::Answer, Command::Silence { id: 1, ms: 500 }]
-        );
-        assert_eq!(
-            without_traces(run.handle(Input::PlayDone { id: 1 })),
-            vec![Command::Silence { id: 2, ms: 10 }]
-        );
-        let out = run.handle(Input::PlayDone { id: 2 });
-        assert!(matches!(
-            out.last(),
-            Some(Command::Hangup { reason: Ending::Finished(r) }) if r.contains("leads nowhere")
-        ));
-    }
-
-    #[test]
-    fn ring_waits_unanswered_then_continues() {
-        let s = scenario(vec![
-            ("r", op(Action::Ring(Ring { ms: 3000 }), Some("p"))),
-            ("p", op(Action::Pause(Pause { ms: 10 }), None)),
-        ]);
-        let mut run = ScenarioRun::new(s, 10);
-        assert_eq!(
-            without_traces(run.start()),
-            vec![Command::Ring { id: 1, ms: 3000 }]
-        );
-        assert_eq!(
-            without_traces(run.handle(Input::TimerFired { id: 1 })),
-            vec![Command::Answer, Command::Silence { id: 2, ms: 10 }]
-        );
-    }
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
 
     #[test]
     fn loops_end_on_the_step_budget() {
@@ -458,96 +384,6 @@ mod tests {
             last.last(),
             Some(Command::Hangup { reason: Ending::Broken(r) }) if r.contains("step budget")
         ));
-    }
-
-    #[test]
-    fn failed_prompt_is_skipped_not_fatal() {
-        let s = scenario(vec![
-            (
-                "a",
-                op(
-                    Action::InfoMessage(InfoMessage {
-                        prompt: Prompt::File { id: FileId(9) },
-                    }),
-                    Some("e"),
-                ),
-            ),
-            ("e", op(Action::Echo(Echo { max_s: 3 }), None)),
-        ]);
-        let mut run = ScenarioRun::new(s, 10);
-        run.start();
-        let out = without_traces(run.handle(Input::PlayFailed {
-            id: 1,
-            why: "no such file".into(),
-        }));
-        assert_eq!(out, vec![Command::Echo { id: 2, max_s: 3 }]);
-    }
-
-    #[test]
-    fn forward_follows_the_exit_of_its_outcome_and_counts_the_talk_as_answered() {
-        let fwd = Forward {
-            targets: vec![],
-            mode: Default::default(),
-            max_wait_s: None,
-            ringback: None,
-            present_virtual_number: false,
-        };
-        let mut ops = vec![
-            (
-                "f",
-                Operation {
-                    action: Action::Forward(fwd.clone()),
-                    exits: BTreeMap::from([
-                        ("answered".to_string(), OpName("p".into())),
-                        ("busy".to_string(), OpName("p".into())),
-                    ]),
-                },
-            ),
-            ("p", op(Action::Pause(Pause { ms: 5 }), None)),
-        ];
-        let mut run = ScenarioRun::new(scenario(ops.clone()), 10);
-        assert_eq!(
-            without_traces(run.start()),
-            vec![Command::Forward {
-                id: 1,
-                forward: fwd.clone()
-            }]
-        );
-        // After a talk the caller is answered already: no second Answer.
-        assert_eq!(
-            without_traces(run.handle(Input::ForwardDone {
-                id: 1,
-                outcome: ForwardOutcome::Answered
-            })),
-            vec![Command::Silence { id: 2, ms: 5 }]
-        );
-        ops.truncate(2);
-        let mut run = ScenarioRun::new(scenario(ops), 10);
-        run.start();
-        assert_eq!(
-            without_traces(run.handle(Input::ForwardDone {
-                id: 1,
-                outcome: ForwardOutcome::Busy
-            })),
-            vec![Command::Answer, Command::Silence { id: 2, ms: 5 }]
-        );
-        // no_answer has no exit: the call ends.
-        let mut run = ScenarioRun::new(
-            scenario(vec![(
-                "f",
-                Operation {
-                    action: Action::Forward(fwd),
-                    exits: BTreeMap::new(),
-                },
-            )]),
-            10,
-        );
-        run.start();
-        let out = run.handle(Input::ForwardDone {
-            id: 1,
-            outcome: ForwardOutcome::NoAnswer,
-        });
-        assert!(matches!(out.last(), Some(Command::Hangup { .. })));
     }
 
     #[test]

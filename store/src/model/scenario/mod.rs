@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub mod ops;
 
 pub use ops::{
-    Echo, Forward, ForwardTarget, HangUp, InfoMessage, Op, Pause, Ref, RefAt, Ring, RingMode,
+    Echo, Forward, ForwardTarget, HangUp, InfoMessage, Menu, Op, Pause, Ref, RefAt, Ring, RingMode,
     Voicemail,
 };
 
@@ -120,6 +120,8 @@ macro_rules! actions {
 actions! {
     /// Play a prompt once.
     InfoMessage(InfoMessage) = "info_message",
+    /// A voice menu: a prompt, then one key (or an extension).
+    Menu(Menu) = "menu",
     /// Ring the caller unanswered for a while.
     Ring(Ring) = "ring",
     /// Silence for a while (answered).

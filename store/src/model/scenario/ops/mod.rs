@@ -12,6 +12,7 @@ mod echo;
 mod forward;
 mod hang_up;
 mod info_message;
+mod menu;
 mod pause;
 mod ring;
 mod voicemail;
@@ -20,6 +21,7 @@ pub use echo::Echo;
 pub use forward::{Forward, ForwardTarget, RingMode};
 pub use hang_up::HangUp;
 pub use info_message::InfoMessage;
+pub use menu::{Menu, MENU_KEYS};
 pub use pause::Pause;
 pub use ring::Ring;
 pub use voicemail::Voicemail;
@@ -83,6 +85,13 @@ pub trait Op {
 
     /// The entities and prompt files the operation uses.
     fn refs(&self) -> Vec<RefAt>;
+
+    /// The exits whose absence is warned about ("calls can be lost here"): by default every
+    /// exit; an operation whose unset exits have a fallback of their own (a menu's keys go to
+    /// `invalid`) names fewer.
+    fn expected_exits(&self) -> &'static [&'static str] {
+        self.exits()
+    }
 
     /// Broken rules of the operation's own values (ranges, required lists), with fields relative
     /// to the operation's `action`. References and the graph are checked from

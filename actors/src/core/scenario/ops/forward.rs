@@ -1,0 +1,103 @@
+//! Forward: ring the targets and connect the caller to whoever answers (the call core does the
+//! ringing); the exit is the outcome's (`answered`, `no_answer`, `busy`).
+
+use super::{Command, Ctx, Input, OpState, Step};
+use vpbx_store::model::Forward;
+
+pub(super) fn enter(ctx: &mut Ctx, op: &Forward, out: &mut Vec<Command>) -> OpState {
+    let id = ctx.id();
+    out.push(Command::Forward {
+        id,
+        forward: op.clone(),
+    });
+    OpState::Waiting(id)
+}
+
+pub(super) fn handle(ctx: &mut Ctx, id: u64, input: Input) -> Step {
+    match input {
+        Input::ForwardDone { id: i, outcome } if i == id => {
+            forward_done(ctx, outcome);
+            Step::Exit(outcome.exit().into())
+        }
+        _ => Step::Stay,
+    }
+}
+
+/// A forward ended with `outcome`: after a talk the caller is answered already.
+pub(super) fn forward_done(ctx: &mut Ctx, outcome: crate::core::forward::ForwardOutcome) {
+    if outcome == crate::core::forward::ForwardOutcome::Answered {
+        ctx.answered = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::scenario::testkit::*;
+
+    #[test]
+    fn forward_follows_the_exit_of_its_outcome_and_counts_the_talk_as_answered() {
+        let fwd = Forward {
+            targets: vec![],
+            mode: Default::default(),
+            max_wait_s: None,
+            ringback: None,
+            present_virtual_number: false,
+        };
+        let mut ops = vec![
+            (
+                "f",
+                Operation {
+                    action: Action::Forward(fwd.clone()),
+                    exits: BTreeMap::from([
+                        ("answered".to_string(), OpName("p".into())),
+                        ("busy".to_string(), OpName("p".into())),
+                    ]),
+                },
+            ),
+            ("p", op(Action::Pause(Pause { ms: 5 }), None)),
+        ];
+        let mut run = ScenarioRun::new(scenario(ops.clone()), 10);
+        assert_eq!(
+            without_traces(run.start()),
+            vec![Command::Forward {
+                id: 1,
+                forward: fwd.clone()
+            }]
+        );
+        // After a talk the caller is answered already: no second Answer.
+        assert_eq!(
+            without_traces(run.handle(Input::ForwardDone {
+                id: 1,
+                outcome: crate::core::forward::ForwardOutcome::Answered
+            })),
+            vec![Command::Silence { id: 2, ms: 5 }]
+        );
+        ops.truncate(2);
+        let mut run = ScenarioRun::new(scenario(ops), 10);
+        run.start();
+        assert_eq!(
+            without_traces(run.handle(Input::ForwardDone {
+                id: 1,
+                outcome: crate::core::forward::ForwardOutcome::Busy
+            })),
+            vec![Command::Answer, Command::Silence { id: 2, ms: 5 }]
+        );
+        // no_answer has no exit: the call ends.
+        let mut run = ScenarioRun::new(
+            scenario(vec![(
+                "f",
+                Operation {
+                    action: Action::Forward(fwd),
+                    exits: BTreeMap::new(),
+                },
+            )]),
+            10,
+        );
+        run.start();
+        let out = run.handle(Input::ForwardDone {
+            id: 1,
+            outcome: crate::core::forward::ForwardOutcome::NoAnswer,
+        });
+        assert!(matches!(out.last(), Some(Command::Hangup { .. })));
+    }
+}

@@ -1,0 +1,101 @@
+//! One file per scenario operation: its `enter` (the commands it starts with) and its `handle`
+//! (how it reacts to an input: stay, take an exit, or enter another operation).
+
+mod echo;
+mod forward;
+mod hang_up;
+mod info_message;
+mod menu;
+mod pause;
+mod ring;
+mod voicemail;
+
+use super::{Command, Ctx, Ending, Input};
+use vpbx_store::model::{Action, Event, OpName, Operation};
+
+/// What an operation keeps while it runs.
+#[derive(Debug)]
+pub(crate) enum OpState {
+    /// Waits for the result with this id.
+    Waiting(u64),
+    /// A menu.
+    Menu(menu::MenuState),
+}
+
+/// What an operation decided on an input.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Step {
+    /// Keep running.
+    Stay,
+    /// Take this exit.
+    Exit(String),
+    /// Enter this operation without an exit of ours (a menu replayed, `#` back).
+    Enter(OpName),
+}
+
+/// Starts operation `name`; `Err` ends the call.
+pub(crate) fn enter(
+    ctx: &mut Ctx,
+    name: &OpName,
+    action: &Action,
+    out: &mut Vec<Command>,
+) -> Result<OpState, Ending> {
+    Ok(match action {
+        Action::InfoMessage(a) => info_message::enter(ctx, a, out),
+        Action::Menu(a) => menu::enter(ctx, name, a, out),
+        Action::Ring(a) => ring::enter(ctx, a, out),
+        Action::Pause(a) => pause::enter(ctx, a, out),
+        Action::Echo(a) => echo::enter(ctx, a, out),
+        Action::Voicemail(a) => voicemail::enter(ctx, a, out),
+        Action::Forward(a) => forward::enter(ctx, a, out),
+        Action::HangUp(a) => return Err(hang_up::enter(name, a)),
+    })
+}
+
+/// Feeds `input` to the running operation `name`.
+pub(crate) fn handle(
+    ctx: &mut Ctx,
+    name: &OpName,
+    operation: &Operation,
+    st: &mut OpState,
+    input: Input,
+    out: &mut Vec<Command>,
+) -> Step {
+    match (&operation.action, st) {
+        (Action::Menu(m), OpState::Menu(ms)) => {
+            menu::handle(ctx, name, m, &operation.exits, ms, input, out)
+        }
+        (Action::InfoMessage(_), OpState::Waiting(id)) => {
+            info_message::handle(name, *id, input, out)
+        }
+        (Action::Ring(_), OpState::Waiting(id)) => ring::handle(name, *id, input, out),
+        (Action::Pause(_), OpState::Waiting(id)) => pause::handle(name, *id, input, out),
+        (Action::Echo(_), OpState::Waiting(id)) => echo::handle(name, *id, input, out),
+        (Action::Voicemail(_), OpState::Waiting(id)) => voicemail::handle(name, *id, input, out),
+        (Action::Forward(_), OpState::Waiting(id)) => forward::handle(ctx, *id, input),
+        _ => Step::Stay,
+    }
+}
+
+/// Operations that wait for one result and go on at `next`: the result with `id` (whatever its
+/// kind) is the exit; a prompt that cannot be played is skipped, as a PBX would do, and logged
+/// in the call detail — the caller is never lost because a file is missing.
+fn next_on(name: &OpName, id: u64, input: Input, out: &mut Vec<Command>) -> Step {
+    match input {
+        Input::PlayDone { id: i }
+        | Input::EchoDone { id: i }
+        | Input::TimerFired { id: i }
+        | Input::VoicemailDone { id: i }
+            if i == id =>
+        {
+            Step::Exit("next".into())
+        }
+        Input::PlayFailed { id: i, why } if i == id => {
+            out.push(Command::Event(Event::PromptFailed {
+                why: format!("{name}: {why}, skipped"),
+            }));
+            Step::Exit("next".into())
+        }
+        _ => Step::Stay,
+    }
+}
