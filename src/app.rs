@@ -381,8 +381,8 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
     tracing::info!(
         sip = %settings.sip_addr,
         http = %settings.http_addr,
-        https = ?https_addr,
-        monitoring = ?monitoring_addr,
+        https = %https_addr.map_or_else(|| "off".to_string(), |a| a.to_string()),
+        monitoring = %monitoring_addr.map_or_else(|| "on http".to_string(), |a| a.to_string()),
         data = %settings.data_dir.display(),
         api_docs = %api_docs,
         "vpbx is up"
