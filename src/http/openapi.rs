@@ -765,6 +765,52 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
             }),
         },
         OperationDoc {
+            kind: "pin",
+            summary: "Authorization (PIN): answers the call, plays the prompt (if any) and collects a code: digits until #, until as many digits as the longest code, or until timeout_s passes without a digit (inter-digit timeout, as in the menu). A digit typed while the prompt plays cuts it short and counts. A code among codes takes correct; a wrong one before the last of attempts plays the prompt again, the last wrong one takes incorrect; nothing typed within timeout_s takes timeout. The digits are never logged nor put in the call's events: pin_input gives the attempt, the number of digits and the outcome, and the caller's digit events are left out while the operation runs.",
+            fields: |s| {
+                vec![
+                    (
+                        "prompt",
+                        defaulted(
+                            described(nullable(prompt(s)), "Played before waiting for the code, and before each new attempt; null: wait at once"),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "codes",
+                        described(
+                            json!({"type": "array", "minItems": 1, "items": pattern("^[0-9]{1,16}$", "A code: 1-16 digits")}),
+                            "The accepted codes, at least one (rules pin.codes, pin.code)",
+                        ),
+                        Req,
+                    ),
+                    (
+                        "timeout_s",
+                        defaulted(
+                            described(int(1, 60), "Seconds to wait for the first digit after the prompt, and between digits (rule pin.timeout_s)"),
+                            json!(5),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "attempts",
+                        defaulted(
+                            described(int(1, 5), "Tries before incorrect; a wrong code before the last one plays the prompt again (rule pin.attempts)"),
+                            json!(1),
+                        ),
+                        Opt,
+                    ),
+                ]
+            },
+            exits: &[
+                ("correct", "the code typed is one of codes"),
+                ("incorrect", "a wrong code on the last attempt"),
+                ("timeout", "no digit within timeout_s after the prompt"),
+            ],
+            example: json!({"kind": "pin", "prompt": {"kind": "text", "text": "Please enter your PIN code, then press hash.", "voice": "en"}, "codes": ["2468", "13579"], "timeout_s": 5, "attempts": 3}),
+        },
+        OperationDoc {
             kind: "hang_up",
             summary: "Ends the call (e.g. after hours, or after a blacklist match). It has no fields and no exits.",
             fields: |_| Vec::new(),

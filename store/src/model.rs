@@ -36,7 +36,7 @@ pub use number_list::{ListKind, NumberList};
 pub use numbers::{CallerFilter, NumberKind, Rule, VirtualNumber};
 pub use scenario::{
     ops, Action, Echo, Forward, ForwardTarget, HangUp, InfoMessage, Menu, Op, Operation, Pause,
-    Prompt, Ref, RefAt, Ring, RingMode, Scenario, Voicemail,
+    Pin, Prompt, Ref, RefAt, Ring, RingMode, Scenario, Voicemail,
 };
 pub use schedule::{DayType, Interval, ProductionCalendar, Schedule, ScheduleKind};
 pub use settings::{BoxSettings, CompanySettings};

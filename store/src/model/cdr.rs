@@ -201,6 +201,17 @@ pub enum Event {
         /// to) or `unknown_extension` (played "number entered incorrectly", then the menu again).
         outcome: String,
     },
+    /// A PIN operation judged the code typed (never the digits themselves).
+    PinInput {
+        /// The PIN operation.
+        op: String,
+        /// Which try, from 1.
+        attempt: u32,
+        /// How many digits were typed (`#` not counted).
+        length: u32,
+        /// `correct`, `incorrect` or `timeout` (nothing typed).
+        outcome: String,
+    },
     /// The switch answered the caller.
     CallerAnswered,
     /// A prompt was played to the end or cut short.

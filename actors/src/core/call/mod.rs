@@ -899,12 +899,15 @@ impl CallCore {
                 duration_ms,
                 sip_info,
             } => {
-                self.event(Event::Digit {
-                    side: Side::Caller,
-                    digit,
-                    duration_ms,
-                    sip_info,
-                });
+                // A PIN's digits stay out of the call's events (its `pin_input` counts them).
+                if !(matches!(self.state, State::Scenario) && self.run.hides_digits()) {
+                    self.event(Event::Digit {
+                        side: Side::Caller,
+                        digit,
+                        duration_ms,
+                        sip_info,
+                    });
+                }
                 // Keys reach the scenario while it runs alone (menus); in a talk they are
                 // the talk options' (see `talk_signal`).
                 if matches!(self.state, State::Scenario) {

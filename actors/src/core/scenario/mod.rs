@@ -237,6 +237,18 @@ impl ScenarioRun {
         matches!(self.state, State::Done)
     }
 
+    /// Whether the caller's keys are secret now (a PIN operation runs): the call core leaves
+    /// them out of the call's events.
+    pub fn hides_digits(&self) -> bool {
+        matches!(
+            self.state,
+            State::Running {
+                st: ops::OpState::Pin(_),
+                ..
+            }
+        )
+    }
+
     /// Starts the walk at the scenario's start operation.
     pub fn start(&mut self) -> Vec<Command> {
         if !matches!(self.state, State::Idle) {

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 pub mod ops;
 
 pub use ops::{
-    Echo, Forward, ForwardTarget, HangUp, InfoMessage, Menu, Op, Pause, Ref, RefAt, Ring, RingMode,
-    Voicemail,
+    Echo, Forward, ForwardTarget, HangUp, InfoMessage, Menu, Op, Pause, Pin, Ref, RefAt, Ring,
+    RingMode, Voicemail,
 };
 
 use super::FileId;
@@ -132,6 +132,8 @@ actions! {
     Voicemail(Voicemail) = "voicemail",
     /// Ring employees, groups, numbers or SIP URIs and connect the caller to whoever answers.
     Forward(Forward) = "forward",
+    /// Ask for a PIN code and compare it with the configured ones.
+    Pin(Pin) = "pin",
     /// End the call.
     HangUp(HangUp) = "hang_up",
 }

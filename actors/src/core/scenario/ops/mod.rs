@@ -7,6 +7,7 @@ mod hang_up;
 mod info_message;
 mod menu;
 mod pause;
+mod pin;
 mod ring;
 mod voicemail;
 
@@ -20,6 +21,8 @@ pub(crate) enum OpState {
     Waiting(u64),
     /// A menu.
     Menu(menu::MenuState),
+    /// A PIN operation.
+    Pin(pin::PinState),
 }
 
 /// What an operation decided on an input.
@@ -48,6 +51,7 @@ pub(crate) fn enter(
         Action::Echo(a) => echo::enter(ctx, a, out),
         Action::Voicemail(a) => voicemail::enter(ctx, a, out),
         Action::Forward(a) => forward::enter(ctx, a, out),
+        Action::Pin(a) => pin::enter(ctx, a, out),
         Action::HangUp(a) => return Err(hang_up::enter(name, a)),
     })
 }
@@ -65,6 +69,7 @@ pub(crate) fn handle(
         (Action::Menu(m), OpState::Menu(ms)) => {
             menu::handle(ctx, name, m, &operation.exits, ms, input, out)
         }
+        (Action::Pin(p), OpState::Pin(ps)) => pin::handle(ctx, name, p, ps, input, out),
         (Action::InfoMessage(_), OpState::Waiting(id)) => {
             info_message::handle(name, *id, input, out)
         }

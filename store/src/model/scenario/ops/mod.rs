@@ -14,6 +14,7 @@ mod hang_up;
 mod info_message;
 mod menu;
 mod pause;
+mod pin;
 mod ring;
 mod voicemail;
 
@@ -23,6 +24,7 @@ pub use hang_up::HangUp;
 pub use info_message::InfoMessage;
 pub use menu::{Menu, MENU_KEYS};
 pub use pause::Pause;
+pub use pin::{Pin, PIN_MAX_DIGITS};
 pub use ring::Ring;
 pub use voicemail::Voicemail;
 
