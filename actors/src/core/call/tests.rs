@@ -61,6 +61,7 @@ impl Sim {
             },
             outbound_caller_id: None,
             caller_line: None,
+            start_unix_ms: 0,
         };
         let mut sim = Sim {
             core: CallCore::new(info, scenario, cfg, 50),
@@ -517,6 +518,7 @@ fn anna_dials_the_group() -> Sim {
             line: vpbx_store::model::SipLineId(1),
             name: "Anna Petrova".into(),
         }),
+        start_unix_ms: 0,
     };
     let mut sim = Sim {
         core: CallCore::new(info, scenario, Arc::new(cfg), 50),
