@@ -625,7 +625,22 @@ async fn every_operation_kind_is_documented_with_an_example_the_api_accepts() {
         );
         examples.push((format!("docs/api.md example of {kind}"), example));
     }
-    // Each example is accepted by the switch as written, and read back with its kind.
+    // Each example is accepted by the switch as written, and read back with its kind (the
+    // schedule and the number list the branch examples name exist).
+    let r = api
+        .post(
+            "/api/v1/schedules",
+            json!({"name": "Office", "days": {"kind": "always"}}),
+        )
+        .await;
+    assert_eq!((r.status, &r.json["id"]), (201, &json!(1)), "{}", r.text);
+    let r = api
+        .post(
+            "/api/v1/number-lists",
+            json!({"name": "VIP", "entries": ["7916*"]}),
+        )
+        .await;
+    assert_eq!((r.status, &r.json["id"]), (201, &json!(1)), "{}", r.text);
     for (what, op) in examples {
         let r = api
             .post("/api/v1/scenarios", scenario_around(&what, &op))

@@ -285,6 +285,7 @@ impl CallActor {
                 },
                 outbound_caller_id: setup.outbound_caller_id,
                 caller_line: setup.caller_line,
+                start_unix_ms,
             },
             setup.scenario,
             setup.snapshot.clone(),

@@ -817,6 +817,38 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
             exits: &[],
             example: json!({"kind": "hang_up"}),
         },
+        OperationDoc {
+            kind: "schedule_branch",
+            summary: "Goes on at in when the call's time, as it enters the operation, is inside the activity schedule (the company's time zone and production calendar, evaluated as for routing rules), else at out. Answers nothing and plays nothing; the call's events note the decision and why.",
+            fields: |_| {
+                vec![(
+                    "schedule",
+                    described(id_ref("schedule"), "The activity schedule (rule ref.schedule)"),
+                    Req,
+                )]
+            },
+            exits: &[
+                ("in", "the call's time is inside the schedule"),
+                ("out", "the call's time is outside the schedule"),
+            ],
+            example: json!({"kind": "schedule_branch", "schedule": 1}),
+        },
+        OperationDoc {
+            kind: "list_branch",
+            summary: "Goes on at in_list when the caller's number is in the number list (its entries may be masks; a leading + is ignored on both sides, as routing rules match), else at not_in_list. Answers nothing and plays nothing; the call's events note the decision and why.",
+            fields: |_| {
+                vec![(
+                    "list",
+                    described(id_ref("number list"), "The number list (rule ref.number_list)"),
+                    Req,
+                )]
+            },
+            exits: &[
+                ("in_list", "the caller's number is in the list"),
+                ("not_in_list", "the caller's number is not in the list"),
+            ],
+            example: json!({"kind": "list_branch", "list": 1}),
+        },
     ];
     let kinds: Vec<&str> = docs.iter().map(|d| d.kind).collect();
     if kinds != Action::KINDS {

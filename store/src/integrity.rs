@@ -43,6 +43,8 @@ impl From<Ref> for EntityRef {
             Ref::Employee(id) => EntityRef::Employee(id),
             Ref::Group(id) => EntityRef::Group(id),
             Ref::File(id) => EntityRef::File(id),
+            Ref::Schedule(id) => EntityRef::Schedule(id),
+            Ref::NumberList(id) => EntityRef::NumberList(id),
         }
     }
 }

@@ -36,6 +36,8 @@ fn every_operation_refuses_unknown_fields() {
         r#"{"kind":"echo","max_s":10,"x":1}"#,
         r#"{"kind":"forward","targets":[],"max_wait":5}"#,
         r#"{"kind":"hang_up","x":1}"#,
+        r#"{"kind":"schedule_branch","schedule":1,"x":1}"#,
+        r#"{"kind":"list_branch","list":1,"x":1}"#,
         r#"{"kind":"voicemail","prompt":{"kind":"text","text":"hi","speed":2}}"#,
     ] {
         let err = action(json).unwrap_err();
@@ -79,6 +81,8 @@ fn the_serialized_shape_is_the_one_stored_before() {
         r#"{"kind":"voicemail","prompt":{"kind":"file","id":2},"max_s":60,"silence_s":0,"email":"a@b.example"}"#,
         r#"{"kind":"forward","targets":[{"kind":"employee","id":1},{"kind":"group","id":1},{"kind":"external","number":"79161234567","timeout_s":null},{"kind":"sip_uri","uri":"a@b.example","timeout_s":30}],"mode":"simultaneous","max_wait_s":40,"ringback":{"kind":"file","id":1},"present_virtual_number":true}"#,
         r#"{"kind":"hang_up"}"#,
+        r#"{"kind":"schedule_branch","schedule":1}"#,
+        r#"{"kind":"list_branch","list":2}"#,
     ] {
         let a = action(json).unwrap();
         assert_eq!(serde_json::to_string(&a).unwrap(), json);
@@ -227,4 +231,56 @@ fn unset_exits_unreachable_operations_and_endless_loops_are_warnings() {
         ]
     );
     assert!(scenario_warnings(&demo()).is_empty());
+}
+
+#[test]
+fn branches_name_their_schedule_and_list_which_must_exist_and_are_in_use() {
+    let ops = "  hours:\n    action: { kind: schedule_branch, schedule: 7 }\n    exits: { in: vip, out: bye }\n  vip:\n    action: { kind: list_branch, list: 3 }\n    exits: { in_list: bye, not_in_list: bye }\n  bye:\n    action: { kind: hang_up }\n";
+    let cfg = with_scenario("hours", ops);
+    let errors = validate_config(&cfg);
+    let at = |field: &str| {
+        errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| (e.rule, e.message.clone()))
+    };
+    let p = format!("scenarios[{}].operations", cfg.scenarios.len() - 1);
+    assert_eq!(
+        at(&format!("{p}.hours.action.schedule")),
+        Some(("ref.schedule", "schedule 7 does not exist".into())),
+        "{errors:?}"
+    );
+    assert_eq!(
+        at(&format!("{p}.vip.action.list")),
+        Some(("ref.number_list", "number list 3 does not exist".into())),
+        "{errors:?}"
+    );
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    // With both defined the scenario is valid, every exit set, and both are in use by it.
+    let mut cfg = cfg;
+    cfg.schedules
+        .push(serde_yaml::from_str("id: 7\nname: Office\ndays: { kind: always }\n").unwrap());
+    cfg.number_lists
+        .push(serde_yaml::from_str("id: 3\nname: VIP\nentries: ['7916*']\n").unwrap());
+    assert!(
+        validate_config(&cfg).is_empty(),
+        "{:?}",
+        validate_config(&cfg)
+    );
+    assert!(
+        scenario_warnings(&cfg).is_empty(),
+        "{:?}",
+        scenario_warnings(&cfg)
+    );
+    for what in [
+        EntityRef::Schedule(ScheduleId(7)),
+        EntityRef::NumberList(NumberListId(3)),
+    ] {
+        assert!(
+            users_of(&cfg, &what)
+                .iter()
+                .any(|u| matches!(u, UsedBy::ScenarioOperation { scenario, .. } if *scenario == ScenarioId(9))),
+            "{what:?}"
+        );
+    }
 }

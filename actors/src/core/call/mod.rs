@@ -73,6 +73,10 @@ pub struct CallInfo {
     /// The line that placed the call, when a phone of the box did: it is never rung by its own
     /// call, and its employee's name is shown to the SIP phones the call rings.
     pub caller_line: Option<CallerLine>,
+    /// Wall-clock time of [`CallCore::start`], milliseconds since the Unix epoch: the core adds
+    /// the monotonic time since then to tell a schedule branch the wall-clock time it is
+    /// entered at.
+    pub start_unix_ms: u64,
 }
 
 /// Something that happened on a leg (the caller's or a party's).
@@ -372,6 +376,8 @@ pub struct CallCore {
     info: CallInfo,
     snapshot: Arc<CompanyConfig>,
     run: ScenarioRun,
+    /// The monotonic instant of [`CallCore::start`] (`info.start_unix_ms` on the wall clock).
+    started: Option<Instant>,
     /// Record the call from answer on (the scenario's option).
     record: bool,
     state: State,
@@ -404,7 +410,9 @@ impl CallCore {
         CallCore {
             record: scenario.record,
             run: ScenarioRun::new(scenario, step_budget)
-                .with_extensions(Arc::new(extensions(&snapshot))),
+                .with_extensions(Arc::new(extensions(&snapshot)))
+                .with_call(Arc::clone(&snapshot), info.numa.clone()),
+            started: None,
             info,
             snapshot,
             state: State::Scenario,
@@ -434,9 +442,20 @@ impl CallCore {
 
     /// Starts the scenario (the caller's media is ready).
     pub fn start(&mut self, now: Instant) -> Vec<Effect> {
-        let cmds = self.run.start();
+        self.started = Some(now);
+        let cmds = self.run.start_at(self.info.start_unix_ms);
         self.scenario_commands(now, cmds);
         self.take()
+    }
+
+    /// The wall-clock time at `now`, milliseconds since the Unix epoch.
+    fn unix_ms(&self, now: Instant) -> u64 {
+        let since = self
+            .started
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        self.info
+            .start_unix_ms
+            .saturating_add(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
     }
 
     /// The next deadline and its reason.
@@ -452,7 +471,9 @@ impl CallCore {
             }
             match t {
                 Timer::Scenario(id) => {
-                    let cmds = self.run.handle(scenario::Input::TimerFired { id });
+                    let cmds = self
+                        .run
+                        .handle_at(self.unix_ms(now), scenario::Input::TimerFired { id });
                     self.scenario_commands(now, cmds);
                 }
                 Timer::RingRound => {
@@ -487,7 +508,7 @@ impl CallCore {
             Input::Caller(s) => self.caller_signal(now, s),
             Input::Party(p, s) => self.party_signal(now, p, s),
             Input::Scenario(i) => {
-                let cmds = self.run.handle(i);
+                let cmds = self.run.handle_at(self.unix_ms(now), i);
                 self.scenario_commands(now, cmds);
             }
             Input::AnswerFailed(why) => self.end(EndedBy::Failure, why),
@@ -879,9 +900,10 @@ impl CallCore {
                 of: Listener::Caller,
             });
         }
+        let at = self.unix_ms(now);
         let cmds = self
             .run
-            .handle(scenario::Input::ForwardDone { id: r.op, outcome });
+            .handle_at(at, scenario::Input::ForwardDone { id: r.op, outcome });
         self.scenario_commands(now, cmds);
     }
 
@@ -911,7 +933,9 @@ impl CallCore {
                 // Keys reach the scenario while it runs alone (menus); in a talk they are
                 // the talk options' (see `talk_signal`).
                 if matches!(self.state, State::Scenario) {
-                    let cmds = self.run.handle(scenario::Input::Digit { digit });
+                    let cmds = self
+                        .run
+                        .handle_at(self.unix_ms(now), scenario::Input::Digit { digit });
                     self.scenario_commands(now, cmds);
                 }
             }
@@ -1162,10 +1186,13 @@ impl CallCore {
             party: t.party.id,
             reason: why,
         });
-        let cmds = self.run.handle(scenario::Input::ForwardDone {
-            id: t.op,
-            outcome: ForwardOutcome::Answered,
-        });
+        let cmds = self.run.handle_at(
+            self.unix_ms(now),
+            scenario::Input::ForwardDone {
+                id: t.op,
+                outcome: ForwardOutcome::Answered,
+            },
+        );
         self.scenario_commands(now, cmds);
     }
 

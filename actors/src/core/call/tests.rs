@@ -61,6 +61,7 @@ impl Sim {
             },
             outbound_caller_id: None,
             caller_line: None,
+            start_unix_ms: 0,
         };
         let mut sim = Sim {
             core: CallCore::new(info, scenario, cfg, 50),
@@ -517,6 +518,7 @@ fn anna_dials_the_group() -> Sim {
             line: vpbx_store::model::SipLineId(1),
             name: "Anna Petrova".into(),
         }),
+        start_unix_ms: 0,
     };
     let mut sim = Sim {
         core: CallCore::new(info, scenario, Arc::new(cfg), 50),
@@ -627,4 +629,65 @@ fn menu_keys_timers_and_extension_entry_in_the_call_core() {
     sim.feed(dtmf('2'));
     assert!(!sim.events().iter().any(|e| matches!(e,
         Event::MenuInput { digits, .. } if digits == "2")));
+}
+
+/// A schedule branch decides on the wall-clock time it is entered at: the call's start time
+/// plus the virtual time since (here an hour of ringing carries the call into office hours).
+#[test]
+fn a_schedule_branch_decides_on_the_time_it_is_entered_at() {
+    let (cfg, scenario) = company(
+        r#"
+  - id: 1
+    name: hours
+    start: wait
+    operations:
+      wait:
+        action: { kind: ring, ms: 3600000 }
+        exits: { next: hours }
+      hours:
+        action: { kind: schedule_branch, schedule: 1 }
+        exits: {}
+"#,
+    );
+    let mut cfg = (*cfg).clone();
+    cfg.time_zone = String::new();
+    cfg.schedules.push(
+        serde_yaml::from_str(
+            "id: 1\nname: Office\ndays: { kind: weekly, week: { mon: [ { start: \"09:00\", end: \"18:00\" } ] } }\n",
+        )
+        .expect("schedule"),
+    );
+    // Monday 2026-12-07 08:30 UTC: outside when the call starts, inside an hour later.
+    let info = CallInfo {
+        numa: "79001234567".into(),
+        numb: "74951234567".into(),
+        dialog: Dialog {
+            call_id: "caller-call".into(),
+            local_tag: "us".into(),
+            remote_tag: "them".into(),
+        },
+        outbound_caller_id: None,
+        caller_line: None,
+        start_unix_ms: 1_796_632_200_000,
+    };
+    let mut sim = Sim {
+        core: CallCore::new(info, scenario, Arc::new(cfg), 50),
+        now: crate::clock::test_origin(),
+        log: Vec::new(),
+    };
+    let out = sim.core.start(sim.now);
+    sim.log.extend(out);
+    let (timer, _) = sim.step().expect("the ring's timer");
+    assert_eq!(timer, Timer::Scenario(1));
+    let events = sim.events();
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::Note(n) if n.contains("hours: schedule 'Office': inside (Mon 2026-12-07 09:30 UTC"))),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::ExitTaken { op, exit } if op == "hours" && exit == "in")),
+        "{events:#?}"
+    );
 }

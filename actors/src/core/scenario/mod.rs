@@ -12,7 +12,9 @@
 //! starts with) and its `handle` (how it reacts to inputs); this module keeps the walk: start,
 //! following exits, the step budget that ends loops ("scenario loop") and the menu stack. The
 //! run has no clock: a wait is a [`Command::Timer`] whose firing comes back as
-//! [`Input::TimerFired`].
+//! [`Input::TimerFired`]. The wall-clock time that branches on a schedule read is data too: the
+//! call core passes it with each input ([`ScenarioRun::start_at`], [`ScenarioRun::handle_at`]),
+//! and the caller's number and the configuration come with [`ScenarioRun::with_call`].
 
 mod ops;
 
@@ -20,7 +22,7 @@ use super::forward::ForwardOutcome;
 use ops::{OpState, Step};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use vpbx_store::model::{Event, Forward, ForwardTarget, OpName, Prompt, Scenario};
+use vpbx_store::model::{CompanyConfig, Event, Forward, ForwardTarget, OpName, Prompt, Scenario};
 
 /// What the call actor must do.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,6 +186,12 @@ pub(crate) struct Ctx {
     /// Menus entered, oldest first: `#` goes back to the one before the current menu.
     menus: Vec<OpName>,
     extensions: Arc<Extensions>,
+    /// The configuration the call runs with (schedules, number lists, time zone, calendars).
+    config: Arc<CompanyConfig>,
+    /// The caller's number, as routing saw it.
+    caller: String,
+    /// Wall-clock time of the input being handled, milliseconds since the Unix epoch.
+    unix_ms: u64,
 }
 
 impl Ctx {
@@ -232,6 +240,27 @@ impl ScenarioRun {
         self
     }
 
+    /// The configuration and the caller's number that branches read (schedules, number lists;
+    /// an empty configuration and caller by default).
+    pub fn with_call(mut self, config: Arc<CompanyConfig>, caller: impl Into<String>) -> Self {
+        self.ctx.config = config;
+        self.ctx.caller = caller.into();
+        self
+    }
+
+    /// [`ScenarioRun::start`] at wall-clock time `unix_ms` (milliseconds since the Unix epoch).
+    pub fn start_at(&mut self, unix_ms: u64) -> Vec<Command> {
+        self.ctx.unix_ms = unix_ms;
+        self.start()
+    }
+
+    /// [`ScenarioRun::handle`] at wall-clock time `unix_ms`: operations entered while handling
+    /// the input see that time (a schedule branch decides on it).
+    pub fn handle_at(&mut self, unix_ms: u64, input: Input) -> Vec<Command> {
+        self.ctx.unix_ms = unix_ms;
+        self.handle(input)
+    }
+
     /// Whether the run has ended the call.
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
@@ -249,7 +278,8 @@ impl ScenarioRun {
         )
     }
 
-    /// Starts the walk at the scenario's start operation.
+    /// Starts the walk at the scenario's start operation (at the last wall-clock time given,
+    /// 0 if none).
     pub fn start(&mut self) -> Vec<Command> {
         if !matches!(self.state, State::Idle) {
             return Vec::new();
@@ -286,6 +316,14 @@ impl ScenarioRun {
     }
 
     fn follow(&mut self, from: &OpName, exit: &str, out: &mut Vec<Command>) {
+        if let Some(next) = self.exit_to(from, exit, out) {
+            self.enter(next, out);
+        }
+    }
+
+    /// Logs the exit and returns the operation it leads to; an exit that leads nowhere ends
+    /// the call.
+    fn exit_to(&mut self, from: &OpName, exit: &str, out: &mut Vec<Command>) -> Option<OpName> {
         out.push(Command::Event(Event::ExitTaken {
             op: from.to_string(),
             exit: exit.to_string(),
@@ -296,38 +334,54 @@ impl ScenarioRun {
             .get(from)
             .and_then(|op| op.exits.get(exit))
             .cloned();
-        match next {
-            Some(next) => self.enter(next, out),
-            None => self.finish(
+        if next.is_none() {
+            self.finish(
                 Ending::Finished(format!("{from}: exit '{exit}' leads nowhere, call ended")),
                 out,
-            ),
+            );
         }
+        next
     }
 
+    /// Enters `name`; an operation that decides at once (a branch) takes its exit here, in a
+    /// loop rather than by recursion, so a chain of branches costs no stack.
     fn enter(&mut self, name: OpName, out: &mut Vec<Command>) {
-        if self.steps_left == 0 {
-            self.finish(
-                Ending::Broken(format!("step budget exhausted at '{name}' (scenario loop)")),
-                out,
-            );
-            return;
-        }
-        self.steps_left -= 1;
-        let Some(op) = self.scenario.operations.get(&name) else {
-            self.finish(
-                Ending::Broken(format!("operation '{name}' does not exist")),
-                out,
-            );
-            return;
-        };
-        out.push(Command::Event(Event::OperationEntered {
-            op: name.to_string(),
-            kind: op.action.kind().to_string(),
-        }));
-        match ops::enter(&mut self.ctx, &name, &op.action, out) {
-            Ok(st) => self.state = State::Running { op: name, st },
-            Err(ending) => self.finish(ending, out),
+        let mut name = name;
+        loop {
+            if self.steps_left == 0 {
+                self.finish(
+                    Ending::Broken(format!("step budget exhausted at '{name}' (scenario loop)")),
+                    out,
+                );
+                return;
+            }
+            self.steps_left -= 1;
+            let scenario = Arc::clone(&self.scenario);
+            let Some(op) = scenario.operations.get(&name) else {
+                self.finish(
+                    Ending::Broken(format!("operation '{name}' does not exist")),
+                    out,
+                );
+                return;
+            };
+            out.push(Command::Event(Event::OperationEntered {
+                op: name.to_string(),
+                kind: op.action.kind().to_string(),
+            }));
+            match ops::enter(&mut self.ctx, &name, &op.action, out) {
+                Ok(ops::Entered::Run(st)) => {
+                    self.state = State::Running { op: name, st };
+                    return;
+                }
+                Ok(ops::Entered::Exit(exit)) => match self.exit_to(&name, &exit, out) {
+                    Some(next) => name = next,
+                    None => return,
+                },
+                Err(ending) => {
+                    self.finish(ending, out);
+                    return;
+                }
+            }
         }
     }
 
@@ -343,7 +397,8 @@ pub(crate) mod testkit {
     pub(crate) use super::*;
     pub(crate) use std::collections::BTreeMap;
     pub(crate) use vpbx_store::model::{
-        Action, Echo, FileId, HangUp, InfoMessage, Operation, Pause, Ring, Voicemail,
+        Action, Echo, FileId, HangUp, InfoMessage, ListBranch, Operation, Pause, Ring,
+        ScheduleBranch, Voicemail,
     };
 
     pub(crate) fn op(action: Action, next: Option<&str>) -> Operation {

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 pub mod ops;
 
 pub use ops::{
-    Echo, Forward, ForwardTarget, HangUp, InfoMessage, Menu, Op, Pause, Pin, Ref, RefAt, Ring,
-    RingMode, Voicemail,
+    Echo, Forward, ForwardTarget, HangUp, InfoMessage, ListBranch, Menu, Op, Pause, Pin, Ref,
+    RefAt, Ring, RingMode, ScheduleBranch, Voicemail,
 };
 
 use super::FileId;
@@ -136,6 +136,10 @@ actions! {
     Pin(Pin) = "pin",
     /// End the call.
     HangUp(HangUp) = "hang_up",
+    /// Branch on whether the call's time is inside an activity schedule.
+    ScheduleBranch(ScheduleBranch) = "schedule_branch",
+    /// Branch on whether the caller's number is in a number list.
+    ListBranch(ListBranch) = "list_branch",
 }
 
 impl Action {

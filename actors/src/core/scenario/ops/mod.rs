@@ -5,10 +5,12 @@ mod echo;
 mod forward;
 mod hang_up;
 mod info_message;
+mod list_branch;
 mod menu;
 mod pause;
 mod pin;
 mod ring;
+mod schedule_branch;
 mod voicemail;
 
 use super::{Command, Ctx, Ending, Input};
@@ -36,14 +38,23 @@ pub(crate) enum Step {
     Enter(OpName),
 }
 
+/// What entering an operation started.
+#[derive(Debug)]
+pub(crate) enum Entered {
+    /// The operation runs and waits for inputs.
+    Run(OpState),
+    /// The operation decided at once (a branch): take this exit.
+    Exit(String),
+}
+
 /// Starts operation `name`; `Err` ends the call.
 pub(crate) fn enter(
     ctx: &mut Ctx,
     name: &OpName,
     action: &Action,
     out: &mut Vec<Command>,
-) -> Result<OpState, Ending> {
-    Ok(match action {
+) -> Result<Entered, Ending> {
+    Ok(Entered::Run(match action {
         Action::InfoMessage(a) => info_message::enter(ctx, a, out),
         Action::Menu(a) => menu::enter(ctx, name, a, out),
         Action::Ring(a) => ring::enter(ctx, a, out),
@@ -53,7 +64,11 @@ pub(crate) fn enter(
         Action::Forward(a) => forward::enter(ctx, a, out),
         Action::Pin(a) => pin::enter(ctx, a, out),
         Action::HangUp(a) => return Err(hang_up::enter(name, a)),
-    })
+        Action::ScheduleBranch(a) => {
+            return Ok(Entered::Exit(schedule_branch::enter(ctx, name, a, out)))
+        }
+        Action::ListBranch(a) => return Ok(Entered::Exit(list_branch::enter(ctx, name, a, out))),
+    }))
 }
 
 /// Feeds `input` to the running operation `name`.

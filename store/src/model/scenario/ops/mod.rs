@@ -5,27 +5,31 @@
 //! rules live in its own file. Every struct refuses unknown fields: a typo in an operation's
 //! settings is a 400 naming the field, never a silently used default.
 
-use crate::model::{EmployeeId, FileId, GroupId, Prompt};
+use crate::model::{EmployeeId, FileId, GroupId, NumberListId, Prompt, ScheduleId};
 use crate::validate::ValidationError;
 
 mod echo;
 mod forward;
 mod hang_up;
 mod info_message;
+mod list_branch;
 mod menu;
 mod pause;
 mod pin;
 mod ring;
+mod schedule_branch;
 mod voicemail;
 
 pub use echo::Echo;
 pub use forward::{Forward, ForwardTarget, RingMode};
 pub use hang_up::HangUp;
 pub use info_message::InfoMessage;
+pub use list_branch::ListBranch;
 pub use menu::{Menu, MENU_KEYS};
 pub use pause::Pause;
 pub use pin::{Pin, PIN_MAX_DIGITS};
 pub use ring::Ring;
+pub use schedule_branch::ScheduleBranch;
 pub use voicemail::Voicemail;
 
 /// Something outside its scenario that an operation uses: it must exist when the scenario is
@@ -38,6 +42,10 @@ pub enum Ref {
     Group(GroupId),
     /// A file of the file base (a prompt).
     File(FileId),
+    /// An activity schedule.
+    Schedule(ScheduleId),
+    /// A number list.
+    NumberList(NumberListId),
 }
 
 impl Ref {
@@ -47,6 +55,8 @@ impl Ref {
             Ref::Employee(_) => "employee",
             Ref::Group(_) => "group",
             Ref::File(_) => "file",
+            Ref::Schedule(_) => "schedule",
+            Ref::NumberList(_) => "number_list",
         }
     }
 
@@ -56,6 +66,8 @@ impl Ref {
             Ref::Employee(_) => "ref.employee",
             Ref::Group(_) => "ref.group",
             Ref::File(_) => "ref.file",
+            Ref::Schedule(_) => "ref.schedule",
+            Ref::NumberList(_) => "ref.number_list",
         }
     }
 }
@@ -66,6 +78,8 @@ impl std::fmt::Display for Ref {
             Ref::Employee(id) => write!(f, "employee {id}"),
             Ref::Group(id) => write!(f, "group {id}"),
             Ref::File(id) => write!(f, "file {id}"),
+            Ref::Schedule(id) => write!(f, "schedule {id}"),
+            Ref::NumberList(id) => write!(f, "number list {id}"),
         }
     }
 }

@@ -1,0 +1,182 @@
+//! The schedule and list branches on a live switch, built only through the API: a call walks
+//! an always-open schedule (`in`), a never-open one (`out`), a number list that holds the caller
+//! (`in_list`) and one that does not (`not_in_list`); the call's events (call detail API) show
+//! each exit and why. The schedules do not depend on the wall clock.
+#![allow(clippy::unwrap_used)]
+
+mod api_support;
+mod common;
+use api_support::*;
+use common::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The events of the finished call to `number` (waits for its record).
+macro_rules! events_of {
+    ($api:expr, $number:expr) => {{
+        let mut events = Vec::new();
+        for _ in 0..600 {
+            let r = $api.get("/api/v1/calls/recent?limit=10").await;
+            if let Some(c) = r.json["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["numb"] == $number)
+            {
+                events = c["events"].as_array().cloned().unwrap_or_default();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        events
+    }};
+}
+
+/// `op->exit` of every `exit_taken`, in order.
+fn path(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| e["what"].get("exit_taken"))
+        .map(|x| {
+            format!(
+                "{}->{}",
+                x["op"].as_str().unwrap(),
+                x["exit"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn notes(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| e["what"].get("note"))
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[actix_rt::test]
+async fn schedule_and_list_branches_take_their_exits_on_a_live_call() {
+    let (mut sw, api) = api(None).await;
+    let id = |r: Resp| {
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json["id"].as_u64().unwrap()
+    };
+    let always = id(api
+        .post(
+            "/api/v1/schedules",
+            json!({"name": "Always open", "days": {"kind": "always"}}),
+        )
+        .await);
+    let never = id(api
+        .post(
+            "/api/v1/schedules",
+            json!({"name": "Never open", "days": {"kind": "weekly", "week": {}}}),
+        )
+        .await);
+    // The test phone calls as 79161234567.
+    let vip = id(api
+        .post(
+            "/api/v1/number-lists",
+            json!({"name": "VIP", "entries": ["+7916*"]}),
+        )
+        .await);
+    let partners = id(api
+        .post(
+            "/api/v1/number-lists",
+            json!({"name": "Partners", "entries": ["7812*"]}),
+        )
+        .await);
+    // A reference to a missing schedule or list is refused naming the field.
+    let bad = api
+        .post(
+            "/api/v1/scenarios",
+            json!({"name": "Bad", "start": "a", "operations": {
+                "a": {"action": {"kind": "schedule_branch", "schedule": 999}, "exits": {"in": "b", "out": "b"}},
+                "b": {"action": {"kind": "list_branch", "list": 999}}}}),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    for what in [
+        "operations.a.action.schedule",
+        "ref.schedule",
+        "operations.b.action.list",
+        "ref.number_list",
+    ] {
+        assert!(bad.text.contains(what), "{what}: {}", bad.text);
+    }
+
+    // Every wrong turn ends at `wrong`; the right path ends with a pause (the call is answered
+    // only there, the branches answer nothing) and a hang-up.
+    let r = api
+        .post(
+            "/api/v1/scenarios",
+            json!({
+                "name": "Branches",
+                "start": "open",
+                "operations": {
+                    "open": {"action": {"kind": "schedule_branch", "schedule": always},
+                             "exits": {"in": "closed", "out": "wrong"}},
+                    "closed": {"action": {"kind": "schedule_branch", "schedule": never},
+                               "exits": {"in": "wrong", "out": "vip"}},
+                    "vip": {"action": {"kind": "list_branch", "list": vip},
+                            "exits": {"in_list": "partners", "not_in_list": "wrong"}},
+                    "partners": {"action": {"kind": "list_branch", "list": partners},
+                                 "exits": {"in_list": "wrong", "not_in_list": "done"}},
+                    "done": {"action": {"kind": "pause", "ms": 300}, "exits": {"next": "bye"}},
+                    "wrong": {"action": {"kind": "pause", "ms": 300}, "exits": {"next": "bye"}},
+                    "bye": {"action": {"kind": "hang_up"}}
+                }
+            }),
+        )
+        .await;
+    let scenario = id(r);
+    let number = "74957000881";
+    let r = api
+        .post(
+            "/api/v1/numbers",
+            json!({"number": number, "rules": [{"name": "branches", "scenario": scenario}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut caller = Phone::new(sw.sip).await;
+    caller.call(number, rtp.local_addr().unwrap().port()).await;
+    let bye = loop {
+        let m = caller.recv(60).await.expect("BYE from the switch");
+        if m.method() == Some("BYE") {
+            break m;
+        }
+    };
+    caller.ok_to(&bye).await;
+
+    let events = events_of!(api, number);
+    assert_eq!(
+        path(&events),
+        [
+            "open->in",
+            "closed->out",
+            "vip->in_list",
+            "partners->not_in_list",
+            "done->next"
+        ],
+        "{events:#?}"
+    );
+    let notes = notes(&events);
+    let has = |s: &str| notes.iter().any(|n| n.contains(s));
+    assert!(has("open: schedule 'Always open': inside ("), "{notes:#?}");
+    assert!(
+        has("closed: schedule 'Never open': outside ("),
+        "{notes:#?}"
+    );
+    assert!(
+        has("vip: caller 79161234567 is in number list 'VIP'"),
+        "{notes:#?}"
+    );
+    assert!(
+        has("partners: caller 79161234567: caller is not in number list 'Partners'"),
+        "{notes:#?}"
+    );
+    sw.stop().await;
+}
