@@ -9,28 +9,6 @@ mod common;
 use api_support::*;
 use common::*;
 use serde_json::{json, Value};
-use std::time::Duration;
-
-/// The events of the finished call to `number` (waits for its record).
-macro_rules! events_of {
-    ($api:expr, $number:expr) => {{
-        let mut events = Vec::new();
-        for _ in 0..600 {
-            let r = $api.get("/api/v1/calls/recent?limit=10").await;
-            if let Some(c) = r.json["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["numb"] == $number)
-            {
-                events = c["events"].as_array().cloned().unwrap_or_default();
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        events
-    }};
-}
 
 /// `op->exit` of every `exit_taken`, in order.
 fn path(events: &[Value]) -> Vec<String> {
@@ -151,7 +129,7 @@ async fn schedule_and_list_branches_take_their_exits_on_a_live_call() {
     };
     caller.ok_to(&bye).await;
 
-    let events = events_of!(api, number);
+    let events = api.finished_call_events(number).await;
     assert_eq!(
         path(&events),
         [

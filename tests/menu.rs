@@ -8,37 +8,7 @@ mod common;
 use api_support::*;
 use common::*;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::time::Duration;
-
-/// Sends `digit` as an RFC 4733 telephone-event (payload type 101, as the test phone offers):
-/// five updates of 20 ms and three end packets, all with one timestamp.
-async fn send_digit(
-    sock: &tokio::net::UdpSocket,
-    to: SocketAddr,
-    digit: char,
-    seq: &mut u16,
-    ts: &mut u32,
-) {
-    let event = match digit {
-        '0'..='9' => digit as u8 - b'0',
-        '*' => 10,
-        '#' => 11,
-        _ => panic!("digit {digit}"),
-    };
-    *ts = ts.wrapping_add(8000);
-    for i in 0..8u16 {
-        let end = i >= 5;
-        let duration = 160 * (i.min(4) + 1);
-        let mut payload = vec![event, if end { 0x80 | 10 } else { 10 }];
-        payload.extend_from_slice(&duration.to_be_bytes());
-        let mut p = rtp_packet(*seq, *ts, 0x4733_0001, &payload);
-        p[1] = 101 | if i == 0 { 0x80 } else { 0 };
-        *seq = seq.wrapping_add(1);
-        sock.send_to(&p, to).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// `op->exit` of every `exit_taken` and `op:digits:outcome` of every `menu_input`, in order.
 fn path(events: &[Value]) -> Vec<String> {
@@ -55,27 +25,6 @@ fn path(events: &[Value]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// The events of the finished call to `number` (waits for its record).
-macro_rules! events_of {
-    ($api:expr, $number:expr) => {{
-        let mut events = Vec::new();
-        for _ in 0..600 {
-            let r = $api.get("/api/v1/calls/recent?limit=10").await;
-            if let Some(c) = r.json["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["numb"] == $number)
-            {
-                events = c["events"].as_array().cloned().unwrap_or_default();
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        events
-    }};
 }
 
 #[actix_rt::test]
@@ -134,7 +83,7 @@ async fn a_two_level_menu_takes_keys_goes_back_on_hash_and_times_out() {
     }
     // `last` times out and the scenario hangs up.
     bye_from_switch(&caller).await;
-    let events = events_of!(api, number);
+    let events = api.finished_call_events(number).await;
     assert_eq!(
         path(&events),
         [
@@ -235,7 +184,7 @@ async fn extension_entry_unknown_replays_the_menu_known_rings_the_employee() {
         send_digit(&rtp, to, d, &mut seq, &mut ts).await;
     }
     bye_from_switch(&caller).await;
-    let events = events_of!(api, "74957000778");
+    let events = api.finished_call_events("74957000778").await;
     assert_eq!(
         path(&events),
         ["m:555:unknown_extension", "m::timeout", "m->timeout"],
@@ -284,7 +233,7 @@ async fn extension_entry_unknown_replays_the_menu_known_rings_the_employee() {
 
     anna.in_dialog("BYE", "", None).await;
     bye_from_switch(&caller).await;
-    let events = events_of!(api, "74957000779");
+    let events = api.finished_call_events("74957000779").await;
     assert_eq!(
         path(&events),
         ["m:101:extension", "m->extension"],

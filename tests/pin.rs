@@ -9,37 +9,6 @@ mod common;
 use api_support::*;
 use common::*;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::time::Duration;
-
-/// Sends `digit` as an RFC 4733 telephone-event (payload type 101, as the test phone offers):
-/// five updates of 20 ms and three end packets, all with one timestamp.
-async fn send_digit(
-    sock: &tokio::net::UdpSocket,
-    to: SocketAddr,
-    digit: char,
-    seq: &mut u16,
-    ts: &mut u32,
-) {
-    let event = match digit {
-        '0'..='9' => digit as u8 - b'0',
-        '*' => 10,
-        '#' => 11,
-        _ => panic!("digit {digit}"),
-    };
-    *ts = ts.wrapping_add(8000);
-    for i in 0..8u16 {
-        let end = i >= 5;
-        let duration = 160 * (i.min(4) + 1);
-        let mut payload = vec![event, if end { 0x80 | 10 } else { 10 }];
-        payload.extend_from_slice(&duration.to_be_bytes());
-        let mut p = rtp_packet(*seq, *ts, 0x4733_0001, &payload);
-        p[1] = 101 | if i == 0 { 0x80 } else { 0 };
-        *seq = seq.wrapping_add(1);
-        sock.send_to(&p, to).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// `op#attempt:length:outcome` of every `pin_input` and `op->exit` of every `exit_taken`.
 fn path(events: &[Value]) -> Vec<String> {
@@ -62,27 +31,6 @@ fn path(events: &[Value]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// The events of the finished call to `number` (waits for its record).
-macro_rules! events_of {
-    ($api:expr, $number:expr) => {{
-        let mut events = Vec::new();
-        for _ in 0..600 {
-            let r = $api.get("/api/v1/calls/recent?limit=10").await;
-            if let Some(c) = r.json["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["numb"] == $number)
-            {
-                events = c["events"].as_array().cloned().unwrap_or_default();
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        events
-    }};
 }
 
 #[actix_rt::test]
@@ -151,7 +99,7 @@ async fn a_pin_takes_correct_incorrect_and_timeout_and_never_shows_the_digits() 
             send_digit(&rtp, to, *d, &mut seq, &mut ts).await;
         }
         bye_from_switch(&caller).await;
-        let events = events_of!(api, number);
+        let events = api.finished_call_events(number).await;
         assert_eq!(path(&events), expected, "{number}: {events:#?}");
         // No event carries a digit of the code.
         assert!(

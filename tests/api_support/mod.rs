@@ -205,6 +205,24 @@ where
     pub async fn delete(&self, path: &str) -> Resp {
         self.send(self.req("DELETE", path)).await
     }
+
+    /// The events of the finished call to `number`, once its record is written (waits up to
+    /// 60 s; empty if it never is).
+    pub async fn finished_call_events(&self, number: &str) -> Vec<Value> {
+        for _ in 0..600 {
+            let r = self.get("/api/v1/calls/recent?limit=10").await;
+            if let Some(c) = r.json["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["numb"] == number)
+            {
+                return c["events"].as_array().cloned().unwrap_or_default();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Vec::new()
+    }
 }
 
 /// Asserts a 422 that names `field` (substring) with `rule`.

@@ -103,3 +103,32 @@ pub fn media_addr(sdp: &str) -> SocketAddr {
     .sdp_media_addr()
     .unwrap()
 }
+
+/// Sends `digit` as an RFC 4733 telephone-event (payload type 101, as the test phone offers):
+/// five updates of 20 ms and three end packets, all with one timestamp.
+pub async fn send_digit(
+    sock: &tokio::net::UdpSocket,
+    to: SocketAddr,
+    digit: char,
+    seq: &mut u16,
+    ts: &mut u32,
+) {
+    let event = match digit {
+        '0'..='9' => digit as u8 - b'0',
+        '*' => 10,
+        '#' => 11,
+        _ => panic!("digit {digit}"),
+    };
+    *ts = ts.wrapping_add(8000);
+    for i in 0..8u16 {
+        let end = i >= 5;
+        let duration = 160 * (i.min(4) + 1);
+        let mut payload = vec![event, if end { 0x80 | 10 } else { 10 }];
+        payload.extend_from_slice(&duration.to_be_bytes());
+        let mut p = rtp_packet(*seq, *ts, 0x4733_0001, &payload);
+        p[1] = 101 | if i == 0 { 0x80 } else { 0 };
+        *seq = seq.wrapping_add(1);
+        sock.send_to(&p, to).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
