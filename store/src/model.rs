@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 mod cdr;
 mod contacts;
 mod directory;
+mod dist;
 mod ids;
 mod number_list;
 mod numbers;
@@ -28,6 +29,7 @@ pub use cdr::{
 };
 pub use contacts::{Contact, ContactGroup, Tag};
 pub use directory::{Employee, FileKind, FileMeta, Group, Phone, PhoneType, SipLine};
+pub use dist::{QueueSettings, Strategy};
 pub use ids::{
     ContactGroupId, ContactId, EmployeeId, FileId, GroupId, NumberListId, OpName, RuleId,
     ScenarioId, ScheduleId, SipLineId, TagId, TalkOptionId, TrunkId,

@@ -77,6 +77,9 @@ pub fn direct_scenario(name: String, target: ForwardTarget) -> Scenario {
                     max_wait_s: None,
                     ringback: None,
                     present_virtual_number: false,
+                    strategy: None,
+                    queue: None,
+                    wrap_up_s: 0,
                 }),
                 exits: BTreeMap::new(),
             },
@@ -108,6 +111,7 @@ mod tests {
                 percent_distribution: false,
             }],
             groups: vec![Group {
+                strategy: None,
                 id: GroupId(2),
                 name: "Sales".into(),
                 extension: Some("200".into()),

@@ -693,6 +693,7 @@ mod tests {
                 off,
             ],
             groups: vec![Group {
+                strategy: None,
                 id: GroupId(1),
                 name: "Sales".into(),
                 extension: Some("200".into()),
@@ -709,6 +710,9 @@ mod tests {
 
     fn fwd(targets: Vec<ForwardTarget>, mode: RingMode) -> Forward {
         Forward {
+            queue: None,
+            strategy: None,
+            wrap_up_s: 0,
             targets,
             mode,
             max_wait_s: None,

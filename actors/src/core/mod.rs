@@ -5,6 +5,7 @@
 pub mod call;
 pub mod dialplan;
 pub mod digits;
+pub mod dist;
 pub mod forward;
 pub mod leg;
 pub mod routing;

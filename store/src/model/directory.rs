@@ -195,6 +195,10 @@ pub struct Group {
     /// Member → share of calls under percentage distribution.
     #[serde(default, deserialize_with = "member_percents")]
     pub percents: BTreeMap<EmployeeId, u8>,
+    /// How the group rings its members when the forward operation sets no strategy
+    /// (SPEC §4.2). Unset: `simultaneous_lines` phones at a time in member order.
+    #[serde(default)]
+    pub strategy: Option<super::Strategy>,
 }
 
 /// An employee id as a map key: a number, or a string of digits. YAML keeps the type of a key
@@ -232,7 +236,9 @@ impl<'de> Deserialize<'de> for MemberKey {
     }
 }
 
-fn member_percents<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<EmployeeId, u8>, D::Error> {
+pub(super) fn member_percents<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<EmployeeId, u8>, D::Error> {
     let m: BTreeMap<MemberKey, u8> = BTreeMap::deserialize(d)?;
     Ok(m.into_iter().map(|(k, v)| (k.0, v)).collect())
 }

@@ -1237,6 +1237,9 @@ impl CallCore {
             max_wait_s: None,
             ringback: None,
             present_virtual_number: false,
+            strategy: None,
+            queue: None,
+            wrap_up_s: 0,
         };
         self.forward(now, t.op, forward, Some(t.party));
     }

@@ -196,6 +196,7 @@ mod tests {
         CompanyConfig {
             employees: vec![employee(1, "101"), employee(2, "102")],
             groups: vec![Group {
+                strategy: None,
                 id: GroupId(5),
                 name: "Sales".into(),
                 extension: Some("200".into()),

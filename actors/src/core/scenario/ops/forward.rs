@@ -37,6 +37,9 @@ mod tests {
     #[test]
     fn forward_follows_the_exit_of_its_outcome_and_counts_the_talk_as_answered() {
         let fwd = Forward {
+            queue: None,
+            strategy: None,
+            wrap_up_s: 0,
             targets: vec![],
             mode: Default::default(),
             max_wait_s: None,

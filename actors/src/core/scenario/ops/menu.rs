@@ -236,6 +236,9 @@ impl At<'_> {
                     max_wait_s: None,
                     ringback: None,
                     present_virtual_number: false,
+                    strategy: None,
+                    queue: None,
+                    wrap_up_s: 0,
                 },
             });
             st.phase = Phase::Forwarding(id);

@@ -3,7 +3,7 @@
 //! employee hung up first), `no_answer`, `busy`.
 
 use super::{broken, prompt_ref, Op, Ref, RefAt};
-use crate::model::{EmployeeId, GroupId, Prompt};
+use crate::model::{EmployeeId, GroupId, Prompt, QueueSettings, Strategy};
 use crate::validate::ValidationError;
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,18 @@ pub struct Forward {
     /// Present the virtual number instead of the caller's number to SIP phones.
     #[serde(default)]
     pub present_virtual_number: bool,
+    /// How the employees' phones are rung (SPEC §4.2). Unset: a group rings by its own
+    /// strategy, and everything else by `mode`.
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    /// Callers nobody could take after one full round wait in the queue of these employees'
+    /// numbers (SPEC §4.3). Unset: no queue.
+    #[serde(default)]
+    pub queue: Option<QueueSettings>,
+    /// Wrap-up: a phone that talked on a call of this operation gets no call for this many
+    /// seconds afterwards.
+    #[serde(default)]
+    pub wrap_up_s: u32,
 }
 
 impl Op for Forward {
@@ -93,6 +105,12 @@ impl Op for Forward {
             })
             .collect();
         out.extend(prompt_ref("ringback", self.ringback.as_ref()));
+        if let Some(st) = &self.strategy {
+            out.extend(st.employees().into_iter().map(|(field, id)| RefAt {
+                field: format!("strategy.{field}"),
+                target: Ref::Employee(id),
+            }));
+        }
         out
     }
 
@@ -110,6 +128,25 @@ impl Op for Forward {
                 "max_wait_s",
                 "forward.max_wait_positive",
                 "max_wait_s must be at least 1 second when set",
+            ));
+        }
+        if let Some(st) = &self.strategy {
+            out.extend(st.violations().into_iter().map(|mut e| {
+                e.field = format!("strategy.{}", e.field);
+                e
+            }));
+        }
+        if let Some(q) = &self.queue {
+            out.extend(q.violations().into_iter().map(|mut e| {
+                e.field = format!("queue.{}", e.field);
+                e
+            }));
+        }
+        if self.wrap_up_s > 3600 {
+            out.push(broken(
+                "wrap_up_s",
+                "forward.wrap_up_range",
+                "wrap_up_s is at most 3600 seconds",
             ));
         }
         for (k, t) in self.targets.iter().enumerate() {
