@@ -85,6 +85,14 @@ pub enum LegCause {
     Cancelled,
     /// Failed inside the switch or on the transport (no media port, no trunk, 5xx).
     Failed,
+    /// Not rung: the line is in wrap-up after a talk.
+    WrapUp,
+    /// Not rung: callers wait in the queue of this number.
+    QueueWaiting,
+    /// Not rung: outside the employee's activity schedule.
+    NotAllowedBySchedule,
+    /// Not rung: the employee switched calls off.
+    CallStatusOff,
 }
 
 impl LegCause {
@@ -109,6 +117,10 @@ impl LegCause {
             LegCause::Declined(_) => "declined",
             LegCause::Cancelled => "cancelled",
             LegCause::Failed => "failed",
+            LegCause::WrapUp => "wrap-up",
+            LegCause::QueueWaiting => "other callers are waiting in queue",
+            LegCause::NotAllowedBySchedule => "not allowed by schedule",
+            LegCause::CallStatusOff => "call status off",
         }
     }
 }

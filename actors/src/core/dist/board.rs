@@ -1,1 +1,658 @@
-//! (in progress)
+//! The distribution board: every agent line of the switch, the queues, the pointers and the
+//! statistics, in one pure value. It is the one place that claims lines and decides who waits
+//! (FIFO and "other callers are waiting in queue" are decided here and nowhere else).
+//!
+//! Calls are named by a [`CallKey`]; the shell maps it to the call. Contract:
+//! - [`Board::plan`]: the rounds a call's distribution rings (a strategy over the candidates
+//!   and their facts; the distribution's pointer advances);
+//! - [`Board::claim`] before ringing an agent line, [`Board::answered`] when it answers,
+//!   [`Board::release`] when the ring or the talk ends (wrap-up starts after a talk);
+//! - [`Board::join`] when one full round found nobody and the operation queues;
+//!   [`Board::leave`] when a waiting caller goes (answered, timed out, hung up);
+//! - [`Board::dispatch`] after every change and when [`Board::poll_timeout`] passes: the queue
+//!   heads that can be offered lines now, with those lines claimed for them;
+//!   [`Board::offer_ended`] when such an offer was not answered.
+
+use super::line::{Line, Permit, Refusal};
+use super::stats::{Sample, Stats};
+use super::strategy;
+use super::{Ask, Candidate, LineFacts, LineKey, Round};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+use vpbx_store::model::{CompanyConfig, Phone, ScenarioId, SipLineId, Strategy};
+
+/// A call, as the board knows it.
+pub type CallKey = u64;
+
+/// Seconds before a queue whose head's offer went unanswered is offered again when nothing else
+/// changed.
+pub const OFFER_RETRY: Duration = Duration::from_secs(2);
+
+/// Expected talk time when the lines have no talk in the last 30 days (for the announcement).
+pub const DEFAULT_TALK_MS: u64 = 60_000;
+
+/// What a call asks the board to distribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The scenario the call runs (fairness counts within it).
+    pub scenario: Option<ScenarioId>,
+    /// The distribution's own key (its pointer and percentage counters): the scenario and the
+    /// operation, e.g. `3/support`.
+    pub anchor: String,
+    /// The phones, in listed order.
+    pub candidates: Vec<Candidate>,
+    /// How they ring.
+    pub strategy: Strategy,
+    /// At most this many phones at once.
+    pub cap: Option<usize>,
+    /// The queue the call joins when a full round finds nobody (`None`: the operation does
+    /// not queue).
+    pub queue: Option<String>,
+}
+
+/// A caller waiting in a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The call.
+    pub call: CallKey,
+    /// Its place: lower joined earlier, unique across the switch.
+    pub seq: u64,
+    /// Who (the caller's number), for "callers that were ahead".
+    pub caller: String,
+    /// When it joined.
+    pub joined: Instant,
+    /// Its distribution.
+    pub request: Request,
+}
+
+/// One queue: the callers waiting for one set of employee numbers, in strict FIFO.
+#[derive(Debug, Clone, Default)]
+pub struct Queue {
+    waiting: VecDeque<Waiting>,
+    /// The head while lines ring for it: later callers wait until it is answered or gone.
+    offering: Option<CallKey>,
+    /// Not before this instant is the head offered again (after an unanswered offer).
+    retry_at: Option<Instant>,
+}
+
+impl Queue {
+    /// The callers, head first.
+    pub fn waiting(&self) -> impl Iterator<Item = &Waiting> {
+        self.waiting.iter()
+    }
+
+    /// The call being offered lines now.
+    pub fn offering(&self) -> Option<CallKey> {
+        self.offering
+    }
+
+    fn lines(&self) -> impl Iterator<Item = LineKey> + '_ {
+        self.waiting
+            .iter()
+            .flat_map(|w| w.request.candidates.iter().filter_map(|c| c.line))
+    }
+}
+
+/// A caller's place in its queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The queue's key.
+    pub queue: String,
+    /// 1 = next.
+    pub position: usize,
+    /// The callers ahead (their numbers), head first.
+    pub ahead: Vec<String>,
+    /// Expected wait: the 30-day average talk time on the numbers × position, seconds.
+    pub eta_s: u64,
+}
+
+/// Lines offered to a queue head, claimed for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// The call.
+    pub call: CallKey,
+    /// The queue.
+    pub queue: String,
+    /// The phones to ring (each claimed), and how long.
+    pub round: Vec<Candidate>,
+    /// Seconds they ring.
+    pub timeout_s: u32,
+}
+
+/// Every agent line, queue and counter of the switch.
+#[derive(Debug, Clone)]
+pub struct Board {
+    lines: HashMap<LineKey, Line>,
+    /// Lines claimed per call (ringing or talking), to release them when the call goes.
+    claims: HashMap<CallKey, Vec<LineKey>>,
+    queues: BTreeMap<String, Queue>,
+    /// Which queue each waiting call is in.
+    waiting_in: HashMap<CallKey, String>,
+    stats: Stats,
+    turns: HashMap<String, u64>,
+    offered_here: HashMap<(String, LineKey), u64>,
+    next_seq: u64,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Board::new()
+    }
+}
+
+impl Board {
+    /// An empty board.
+    pub fn new() -> Self {
+        Board {
+            lines: HashMap::new(),
+            claims: HashMap::new(),
+            queues: BTreeMap::new(),
+            waiting_in: HashMap::new(),
+            stats: Stats::default(),
+            turns: HashMap::new(),
+            offered_here: HashMap::new(),
+            next_seq: 1,
+        }
+    }
+
+    // ---- lines ----
+
+    /// Brings the lines in line with `cfg`: a line per phone of every employee (line counts,
+    /// call status); lines of removed phones go once no call holds them. `registered` tells
+    /// which SIP lines have a contact.
+    pub fn configure(
+        &mut self,
+        now: Instant,
+        cfg: &CompanyConfig,
+        registered: &dyn Fn(SipLineId) -> bool,
+    ) {
+        let mut wanted = HashSet::new();
+        for e in &cfg.employees {
+            for (k, p) in e.phones.iter().enumerate() {
+                let Ok(phone) = u8::try_from(k) else { continue };
+                let key = LineKey {
+                    employee: e.id,
+                    phone,
+                };
+                wanted.insert(key);
+                let reachable = match p {
+                    Phone::SipLine(l) => registered(l.id),
+                    _ => true,
+                };
+                let line = self
+                    .lines
+                    .entry(key)
+                    .or_insert_with(|| Line::new(p.lines(), reachable, now));
+                line.set_capacity(p.lines());
+                line.set_registered(reachable);
+                if !e.calls_enabled {
+                    line.set_permit(Permit::CallStatusOff);
+                } else if line.state(now) == super::LineState::NotAllowed(Permit::CallStatusOff) {
+                    line.set_permit(Permit::Allowed);
+                }
+            }
+        }
+        self.lines
+            .retain(|k, l| wanted.contains(k) || l.ringing() + l.talking() > 0);
+    }
+
+    /// A SIP line's phones gained or lost their contact.
+    pub fn set_registered(&mut self, cfg: &CompanyConfig, sip: SipLineId, registered: bool) {
+        for e in &cfg.employees {
+            for (k, p) in e.phones.iter().enumerate() {
+                if matches!(p, Phone::SipLine(l) if l.id == sip) {
+                    if let Ok(phone) = u8::try_from(k) {
+                        if let Some(l) = self.lines.get_mut(&LineKey {
+                            employee: e.id,
+                            phone,
+                        }) {
+                            l.set_registered(registered);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An employee's permission now (schedule, call status): applies to all their lines.
+    pub fn set_permit(&mut self, employee: vpbx_store::model::EmployeeId, permit: Permit) {
+        for (k, l) in self.lines.iter_mut() {
+            if k.employee == employee {
+                l.set_permit(permit);
+            }
+        }
+    }
+
+    /// A line.
+    pub fn line(&self, key: LineKey) -> Option<&Line> {
+        self.lines.get(&key)
+    }
+
+    /// Every line.
+    pub fn lines(&self) -> impl Iterator<Item = (&LineKey, &Line)> {
+        self.lines.iter()
+    }
+
+    /// The queues, by key.
+    pub fn queues(&self) -> impl Iterator<Item = (&String, &Queue)> {
+        self.queues.iter().filter(|(_, q)| !q.waiting.is_empty())
+    }
+
+    /// The statistics.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Counts a sample read back from the store at start.
+    pub fn restore_sample(&mut self, s: Sample) {
+        self.stats.add(s);
+    }
+
+    /// A distribution pointer read back from the store.
+    pub fn restore_turn(&mut self, anchor: String, turn: u64) {
+        self.turns.insert(anchor, turn);
+    }
+
+    /// A distribution's pointer (persisted by the shell after [`Board::plan`]).
+    pub fn turn(&self, anchor: &str) -> u64 {
+        self.turns.get(anchor).copied().unwrap_or(0)
+    }
+
+    // ---- planning ----
+
+    fn facts(&self, now: Instant, unix_ms: u64, req: &Request, c: &Candidate) -> LineFacts {
+        let (idle_ms, offered_here) = match c.line {
+            Some(k) => (
+                self.lines.get(&k).map_or(0, |l| l.idle_ms(now)),
+                self.offered_here
+                    .get(&(req.anchor.clone(), k))
+                    .copied()
+                    .unwrap_or(0),
+            ),
+            None => (0, 0),
+        };
+        let (talk_ms_12h, offers_12h) = match c.employee {
+            Some(e) => (
+                self.stats.talk_ms_12h(req.scenario, e, unix_ms),
+                self.stats.offers_12h(req.scenario, e, unix_ms),
+            ),
+            None => (0, 0),
+        };
+        LineFacts {
+            idle_ms,
+            talk_ms_12h,
+            offers_12h,
+            offered_here,
+        }
+    }
+
+    fn rounds_for(
+        &self,
+        now: Instant,
+        unix_ms: u64,
+        req: &Request,
+        cands: &[Candidate],
+    ) -> Vec<Round> {
+        let facts: Vec<LineFacts> = cands
+            .iter()
+            .map(|c| self.facts(now, unix_ms, req, c))
+            .collect();
+        strategy::rounds(
+            &req.strategy,
+            &Ask {
+                candidates: cands,
+                facts: &facts,
+                turn: self.turn(&req.anchor),
+                cap: req.cap,
+            },
+        )
+    }
+
+    /// The rounds a call's distribution rings now; the distribution's pointer advances.
+    pub fn plan(&mut self, now: Instant, unix_ms: u64, req: &Request) -> Vec<Round> {
+        let rounds = self.rounds_for(now, unix_ms, req, &req.candidates);
+        *self.turns.entry(req.anchor.clone()).or_insert(0) += 1;
+        rounds
+    }
+
+    // ---- claims ----
+
+    /// Whether `line` is held back for a queue that `call` is not the offered head of.
+    fn queue_holds(&self, call: CallKey, line: LineKey) -> bool {
+        self.queues.values().any(|q| {
+            !q.waiting.is_empty() && q.offering != Some(call) && q.lines().any(|l| l == line)
+        }) && !self.waiting_in.contains_key(&call)
+    }
+
+    /// Claims `line` for a ring of `call` in the distribution `anchor`.
+    pub fn claim(
+        &mut self,
+        now: Instant,
+        unix_ms: u64,
+        call: CallKey,
+        line: LineKey,
+        anchor: &str,
+        scenario: Option<ScenarioId>,
+    ) -> Result<(), Refusal> {
+        if self.queue_holds(call, line) {
+            return Err(Refusal::QueueWaiting);
+        }
+        self.claim_unchecked(now, unix_ms, call, line, anchor, scenario)
+    }
+
+    fn claim_unchecked(
+        &mut self,
+        now: Instant,
+        unix_ms: u64,
+        call: CallKey,
+        line: LineKey,
+        anchor: &str,
+        scenario: Option<ScenarioId>,
+    ) -> Result<(), Refusal> {
+        let l = self.lines.get_mut(&line).ok_or(Refusal::Unavailable)?;
+        l.claim(now)?;
+        self.claims.entry(call).or_default().push(line);
+        *self
+            .offered_here
+            .entry((anchor.to_string(), line))
+            .or_insert(0) += 1;
+        self.stats.add(Sample {
+            at_ms: unix_ms,
+            scenario,
+            line,
+            offered: true,
+            talk_ms: 0,
+        });
+        Ok(())
+    }
+
+    /// `line`, claimed by `call`, answered.
+    pub fn answered(&mut self, call: CallKey, line: LineKey) {
+        if self.claims.get(&call).is_some_and(|c| c.contains(&line)) {
+            if let Some(l) = self.lines.get_mut(&line) {
+                l.answered();
+            }
+        }
+    }
+
+    /// The ring (`talk_ms` `None`) or the talk of `call` on `line` ended; after a talk the
+    /// line is in wrap-up for `wrap_up`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn release(
+        &mut self,
+        now: Instant,
+        unix_ms: u64,
+        call: CallKey,
+        line: LineKey,
+        talk_ms: Option<u64>,
+        wrap_up: Duration,
+        scenario: Option<ScenarioId>,
+    ) {
+        let Some(held) = self.claims.get_mut(&call) else {
+            return;
+        };
+        let Some(k) = held.iter().position(|l| *l == line) else {
+            return;
+        };
+        held.swap_remove(k);
+        if held.is_empty() {
+            self.claims.remove(&call);
+        }
+        if let Some(l) = self.lines.get_mut(&line) {
+            l.release(now, talk_ms.is_some(), wrap_up);
+        }
+        if let Some(ms) = talk_ms.filter(|ms| *ms > 0) {
+            self.stats.add(Sample {
+                at_ms: unix_ms,
+                scenario,
+                line,
+                offered: false,
+                talk_ms: ms,
+            });
+        }
+    }
+
+    /// Lines `call` holds.
+    pub fn claims_of(&self, call: CallKey) -> &[LineKey] {
+        self.claims.get(&call).map_or(&[], |v| v.as_slice())
+    }
+
+    // ---- queues ----
+
+    /// `call` joins the queue of its request (at the end), or rejoins at `seq` when it had a
+    /// place before (a restarted board hears it again from the call).
+    pub fn join(
+        &mut self,
+        now: Instant,
+        unix_ms: u64,
+        call: CallKey,
+        caller: String,
+        request: Request,
+        seq: Option<u64>,
+    ) -> Option<Place> {
+        let key = request.queue.clone()?;
+        if let Some(old) = self.waiting_in.get(&call) {
+            return self.place(unix_ms, call, &old.clone());
+        }
+        let seq = seq.unwrap_or(self.next_seq);
+        self.next_seq = self.next_seq.max(seq + 1);
+        let q = self.queues.entry(key.clone()).or_default();
+        let at = q
+            .waiting
+            .iter()
+            .position(|w| w.seq > seq)
+            .unwrap_or(q.waiting.len());
+        q.waiting.insert(
+            at,
+            Waiting {
+                call,
+                seq,
+                caller,
+                joined: now,
+                request,
+            },
+        );
+        self.waiting_in.insert(call, key.clone());
+        self.place(unix_ms, call, &key)
+    }
+
+    /// Where `call` waits now.
+    pub fn place_of(&self, unix_ms: u64, call: CallKey) -> Option<Place> {
+        let key = self.waiting_in.get(&call)?;
+        self.place(unix_ms, call, key)
+    }
+
+    fn place(&self, unix_ms: u64, call: CallKey, key: &str) -> Option<Place> {
+        let q = self.queues.get(key)?;
+        let k = q.waiting.iter().position(|w| w.call == call)?;
+        let position = k + 1;
+        let avg = self
+            .stats
+            .average_talk_ms(
+                q.waiting[k]
+                    .request
+                    .candidates
+                    .iter()
+                    .filter_map(|c| c.line),
+                unix_ms,
+            )
+            .unwrap_or(DEFAULT_TALK_MS);
+        Some(Place {
+            queue: key.to_string(),
+            position,
+            ahead: q.waiting.iter().take(k).map(|w| w.caller.clone()).collect(),
+            eta_s: (avg * position as u64).div_ceil(1000),
+        })
+    }
+
+    /// The sequence number of `call`'s place, if it waits.
+    pub fn seq_of(&self, call: CallKey) -> Option<u64> {
+        let key = self.waiting_in.get(&call)?;
+        self.queues
+            .get(key)?
+            .waiting
+            .iter()
+            .find(|w| w.call == call)
+            .map(|w| w.seq)
+    }
+
+    /// `call` leaves its queue (answered, timed out, hung up). Its claims stay until released.
+    pub fn leave(&mut self, call: CallKey) {
+        let Some(key) = self.waiting_in.remove(&call) else {
+            return;
+        };
+        if let Some(q) = self.queues.get_mut(&key) {
+            q.waiting.retain(|w| w.call != call);
+            if q.offering == Some(call) {
+                q.offering = None;
+                q.retry_at = None;
+            }
+            if q.waiting.is_empty() {
+                self.queues.remove(&key);
+            }
+        }
+    }
+
+    /// The lines offered to the head `call` rang without an answer: the head stays first and is
+    /// offered again at the next change, or after [`OFFER_RETRY`].
+    pub fn offer_ended(&mut self, now: Instant, call: CallKey) {
+        let Some(key) = self.waiting_in.get(&call) else {
+            return;
+        };
+        if let Some(q) = self.queues.get_mut(key) {
+            if q.offering == Some(call) {
+                q.offering = None;
+                q.retry_at = Some(now + OFFER_RETRY);
+            }
+        }
+    }
+
+    /// The heads of the queues that can be offered lines now, each with its lines claimed.
+    pub fn dispatch(&mut self, now: Instant, unix_ms: u64) -> Vec<Offer> {
+        let mut out = Vec::new();
+        let keys: Vec<String> = self.queues.keys().cloned().collect();
+        for key in keys {
+            let Some(q) = self.queues.get(&key) else {
+                continue;
+            };
+            if q.offering.is_some() || q.retry_at.is_some_and(|t| t > now) {
+                continue;
+            }
+            let Some(head) = q.waiting.front().cloned() else {
+                continue;
+            };
+            let free: Vec<Candidate> = head
+                .request
+                .candidates
+                .iter()
+                .filter(|c| {
+                    c.line
+                        .and_then(|l| self.lines.get(&l))
+                        .is_some_and(|l| l.can_take(now).is_ok())
+                })
+                .cloned()
+                .collect();
+            let Some(first) = self
+                .rounds_for(now, unix_ms, &head.request, &free)
+                .into_iter()
+                .next()
+            else {
+                continue;
+            };
+            *self.turns.entry(head.request.anchor.clone()).or_insert(0) += 1;
+            let mut round = Vec::new();
+            for k in first.ring {
+                let Some(c) = free.get(k) else { continue };
+                let Some(line) = c.line else { continue };
+                if self
+                    .claim_unchecked(
+                        now,
+                        unix_ms,
+                        head.call,
+                        line,
+                        &head.request.anchor,
+                        head.request.scenario,
+                    )
+                    .is_ok()
+                {
+                    round.push(c.clone());
+                }
+            }
+            if round.is_empty() {
+                continue;
+            }
+            if let Some(q) = self.queues.get_mut(&key) {
+                q.offering = Some(head.call);
+                q.retry_at = None;
+            }
+            out.push(Offer {
+                call: head.call,
+                queue: key,
+                round,
+                timeout_s: first.timeout_s,
+            });
+        }
+        out
+    }
+
+    /// The next instant [`Board::dispatch`] may find something new without any other input:
+    /// a wrap-up ending on a line some waiting caller wants, or a retry.
+    pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut earliest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for q in self.queues.values() {
+            if q.waiting.is_empty() || q.offering.is_some() {
+                continue;
+            }
+            if let Some(t) = q.retry_at {
+                earliest(t);
+            }
+            for l in q.lines() {
+                if let Some(t) = self.lines.get(&l).and_then(|l| l.wrap_up_until(now)) {
+                    earliest(t);
+                }
+            }
+        }
+        next
+    }
+
+    /// Checks the board's invariants (tests and the simulation call it after every step).
+    pub fn check(&self, now: Instant) -> Result<(), String> {
+        let mut held: HashMap<LineKey, usize> = HashMap::new();
+        for lines in self.claims.values() {
+            for l in lines {
+                *held.entry(*l).or_insert(0) += 1;
+            }
+        }
+        for (k, l) in &self.lines {
+            let used = usize::from(l.ringing()) + usize::from(l.talking());
+            if used > usize::from(l.capacity()) {
+                return Err(format!(
+                    "{k} carries {used} calls over its {} lines",
+                    l.capacity()
+                ));
+            }
+            if used != held.get(k).copied().unwrap_or(0) {
+                return Err(format!("{k}: {used} in use but {:?} claims", held.get(k)));
+            }
+        }
+        for (key, q) in &self.queues {
+            if q.waiting
+                .iter()
+                .zip(q.waiting.iter().skip(1))
+                .any(|(a, b)| a.seq >= b.seq)
+            {
+                return Err(format!("queue {key} is out of order"));
+            }
+            if let Some(c) = q.offering {
+                if q.waiting.front().map(|w| w.call) != Some(c) {
+                    return Err(format!(
+                        "queue {key} offers lines to a caller not at its head"
+                    ));
+                }
+            }
+        }
+        let _ = now;
+        Ok(())
+    }
+}
