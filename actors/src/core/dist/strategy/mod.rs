@@ -280,6 +280,30 @@ mod tests {
     }
 
     #[test]
+    fn the_dispatch_builds_each_strategy_from_its_settings() {
+        let list = mixed();
+        let a = ask(&list, &[], 4, Some(3));
+        let p = BTreeMap::from([(EmployeeId(2), 1), (EmployeeId(3), 2)]);
+        let order = [EmployeeId(4), EmployeeId(1)];
+        let expected = [
+            LongestIdle.rounds(&a),
+            LikeSupport.rounds(&a),
+            LikeSales.rounds(&a),
+            ByPriority::new(&p, 2, 15).rounds(&a),
+            StrictlyInTurn.rounds(&a),
+            FastestAnswer::new(2, 1, 5).rounds(&a),
+            Percentage.rounds(&a),
+            Simultaneous.rounds(&a),
+            Sequential.rounds(&a),
+            Even.rounds(&a),
+            Custom::new(2, Some(10), &order, 2).rounds(&a),
+        ];
+        for (strategy, want) in every_strategy().iter().zip(expected) {
+            assert_eq!(rounds(strategy, &a), want, "{}", strategy.name());
+        }
+    }
+
+    #[test]
     fn the_helpers_order_stably_by_rank_then_key() {
         let mut list = phones(4, 10);
         list[0].type_rank = 1;
