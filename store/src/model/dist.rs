@@ -367,6 +367,19 @@ mod tests {
             r#"{"kind":"even"}"#,
             "a kind without settings is written as its kind alone"
         );
+        // Documents (YAML) may key the priorities by number or by string.
+        let st: Strategy =
+            serde_yaml::from_str("{kind: by_priority, priorities: {1: 1, '2': 2}, attempts: 2}")
+                .unwrap();
+        assert_eq!(
+            st,
+            Strategy::ByPriority {
+                priorities: [(EmployeeId(1), 1), (EmployeeId(2), 2)].into(),
+                attempts: 2,
+                attempt_s: 20
+            }
+        );
+        assert!(serde_yaml::from_str::<Strategy>("{kind: simultaneous, lines: 2}").is_err());
         for bad in [
             r#"{"kind":"even","start":1}"#,
             r#"{"kind":"custom","attempt":2}"#,
