@@ -434,7 +434,6 @@ impl Actor for DistActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX);
         self.restore();
         self.configure();
         self.link.set(ctx.address());
