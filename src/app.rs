@@ -65,12 +65,7 @@ pub fn prometheus() -> PrometheusHandle {
 /// the entity.
 fn register_metric_families() {
     use vpbx_store::model::CallResult;
-    for actor in [
-        "call_supervisor",
-        "line_supervisor",
-        "queue_supervisor",
-        "config_hub",
-    ] {
+    for actor in ["call_supervisor", "distributor", "config_hub"] {
         metrics::counter!("vpbx_actor_restarts_total", "actor" => actor).increment(0);
     }
     for counter in [
@@ -120,6 +115,7 @@ fn register_metric_families() {
         "vpbx_active_calls",
         "vpbx_media_sessions_active",
         "vpbx_cdr_pending",
+        "vpbx_queued_callers",
     ] {
         metrics::gauge!(gauge).increment(0.0);
     }

@@ -82,7 +82,7 @@ async fn a_two_level_menu_takes_keys_goes_back_on_hash_and_times_out() {
         send_digit(&rtp, to, d, &mut seq, &mut ts).await;
     }
     // `last` times out and the scenario hangs up.
-    bye_from_switch(&caller).await;
+    caller.bye_from_switch().await;
     let events = api.finished_call_events(number).await;
     assert_eq!(
         path(&events),
@@ -117,17 +117,6 @@ async fn a_two_level_menu_takes_keys_goes_back_on_hash_and_times_out() {
         .collect();
     assert_eq!(digits, ["1", "#", "9"], "{events:#?}");
     sw.stop().await;
-}
-
-/// Waits for the switch's BYE and answers it.
-async fn bye_from_switch(caller: &Phone) {
-    let bye = loop {
-        let m = caller.recv(60).await.expect("BYE from the switch");
-        if m.method() == Some("BYE") {
-            break m;
-        }
-    };
-    caller.ok_to(&bye).await;
 }
 
 fn entered(events: &[Value]) -> Vec<String> {
@@ -183,7 +172,7 @@ async fn extension_entry_unknown_replays_the_menu_known_rings_the_employee() {
     for d in ['5', '5', '5', '#'] {
         send_digit(&rtp, to, d, &mut seq, &mut ts).await;
     }
-    bye_from_switch(&caller).await;
+    caller.bye_from_switch().await;
     let events = api.finished_call_events("74957000778").await;
     assert_eq!(
         path(&events),
@@ -232,7 +221,7 @@ async fn extension_entry_unknown_replays_the_menu_known_rings_the_employee() {
     assert!(bridged, "the caller is bridged to 101");
 
     anna.in_dialog("BYE", "", None).await;
-    bye_from_switch(&caller).await;
+    caller.bye_from_switch().await;
     let events = api.finished_call_events("74957000779").await;
     assert_eq!(
         path(&events),

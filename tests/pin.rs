@@ -98,7 +98,7 @@ async fn a_pin_takes_correct_incorrect_and_timeout_and_never_shows_the_digits() 
         for d in digits {
             send_digit(&rtp, to, *d, &mut seq, &mut ts).await;
         }
-        bye_from_switch(&caller).await;
+        caller.bye_from_switch().await;
         let events = api.finished_call_events(number).await;
         assert_eq!(path(&events), expected, "{number}: {events:#?}");
         // No event carries a digit of the code.
@@ -108,15 +108,4 @@ async fn a_pin_takes_correct_incorrect_and_timeout_and_never_shows_the_digits() 
         );
     }
     sw.stop().await;
-}
-
-/// Waits for the switch's BYE and answers it.
-async fn bye_from_switch(caller: &Phone) {
-    let bye = loop {
-        let m = caller.recv(60).await.expect("BYE from the switch");
-        if m.method() == Some("BYE") {
-            break m;
-        }
-    };
-    caller.ok_to(&bye).await;
 }

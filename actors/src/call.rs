@@ -608,6 +608,7 @@ impl Handler<FromMedia> for CallActor {
         use crate::core::scenario::Input as Scenario;
         let input = match ev {
             MediaEvent::PlayDone { id } if id == acd::QUEUE_PASS_ID => Input::QueuePassDone,
+            MediaEvent::PlayDone { id } if id == acd::SAY_ID => Input::SayDone,
             MediaEvent::PlayDone { id } => Input::Scenario(Scenario::PlayDone { id }),
             MediaEvent::EchoDone { id } => Input::Scenario(Scenario::EchoDone { id }),
             MediaEvent::PlayInterrupted { id, digit } => {
@@ -653,6 +654,10 @@ impl Handler<FromParty> for CallActor {
                 duration_ms,
                 sip_info: false,
             },
+            PartyEvent::Media(MediaEvent::PlayDone { id }) if id == acd::HINT_ID => {
+                self.feed(Input::HintDone, ctx);
+                return;
+            }
             PartyEvent::Media(_) => return,
             PartyEvent::Leg(ev) => match ev {
                 LegEvent::Ringing { early } => {

@@ -170,9 +170,15 @@ impl Handler<EndAllCalls> for CallSupervisor {
 
 impl Handler<crate::dist::ReannounceAll> for CallSupervisor {
     type Result = ();
-    fn handle(&mut self, _: crate::dist::ReannounceAll, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: crate::dist::ReannounceAll, ctx: &mut Context<Self>) {
+        use crate::dist::{GetHoldings, Holding, RestoreExpect};
+        msg.to.do_send(RestoreExpect(self.calls.len()));
         for (addr, _) in self.calls.values() {
-            addr.do_send(crate::dist::QueueNews::Reannounce);
+            let to = msg.to.clone();
+            addr.send(GetHoldings)
+                .into_actor(self)
+                .map(move |res, _, _| to.do_send(Holding(res.ok().flatten())))
+                .spawn(ctx);
         }
     }
 }

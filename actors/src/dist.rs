@@ -49,7 +49,7 @@ impl DistLink {
         }
     }
 
-    fn set(&self, addr: Addr<DistActor>) {
+    pub(crate) fn set(&self, addr: Addr<DistActor>) {
         match self.0.addr.write() {
             Ok(mut g) => *g = Some(addr),
             Err(p) => *p.into_inner() = Some(addr),
@@ -61,7 +61,8 @@ impl DistLink {
         self.0.next_key.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    fn next_seq(&self) -> u64 {
+    /// A fresh queue place number (increasing across restarts of the distributor).
+    pub fn next_seq(&self) -> u64 {
         self.0.next_seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
@@ -81,9 +82,39 @@ pub enum QueueNews {
         /// Seconds they ring.
         timeout_s: u32,
     },
-    /// The distributor restarted: announce your claims and place again.
-    Reannounce,
 }
+
+/// What a live call holds at the distributor: its agent lines (and whether each talks) and its
+/// place in a queue. A restarted distributor rebuilds itself from these.
+#[derive(Clone)]
+pub struct Holdings {
+    /// The call.
+    pub call: CallKey,
+    /// Its lines, and whether each talks.
+    pub lines: Vec<(AgentRing, bool)>,
+    /// Its place: (seq, caller, request), when it waits.
+    pub waiting: Option<(u64, String, Request)>,
+    /// Where offers go.
+    pub news: Recipient<QueueNews>,
+}
+
+/// Ask a call what it holds.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Option<Holdings>")]
+pub struct GetHoldings;
+
+/// A restarted distributor will hear from this many calls.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct RestoreExpect(pub usize);
+
+/// One call's holdings (or `None`: it holds nothing or ended meanwhile).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Holding(pub Option<Holdings>);
+
+/// Seconds a restarted distributor waits for the calls' holdings before it distributes anyway.
+const RESTORE_WAIT: Duration = Duration::from_secs(5);
 
 /// The rounds of a distribution.
 #[derive(Message, Debug, Clone)]
@@ -177,16 +208,6 @@ pub struct CallGone {
     pub call: CallKey,
 }
 
-/// A call that held lines before the distributor restarted holds them again.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct Reclaim {
-    /// The call.
-    pub call: CallKey,
-    /// Its lines, and whether each talks.
-    pub lines: Vec<(AgentRing, bool)>,
-}
-
 /// The registrar's news about a SIP line: it has (or no longer has) a registered contact.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
@@ -256,10 +277,13 @@ pub struct ListQueues;
 #[rtype(result = "()")]
 pub struct StopDist;
 
-/// Asks every live call to announce its claims and queue place to a restarted distributor.
-#[derive(Message, Debug, Clone, Copy)]
+/// Asks every live call what it holds, for the restarted distributor `to`.
+#[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
-pub struct ReannounceAll;
+pub struct ReannounceAll {
+    /// The new distributor.
+    pub to: Addr<DistActor>,
+}
 
 /// The distributor.
 pub struct DistActor {
@@ -272,6 +296,9 @@ pub struct DistActor {
     news: HashMap<CallKey, Recipient<QueueNews>>,
     timer: Option<(Instant, SpawnHandle)>,
     parent: Option<Recipient<ChildExited>>,
+    /// After a restart: calls still to hear from (`usize::MAX` until the count is known).
+    /// Nothing is distributed and no line claimed until they all answered.
+    restoring: Option<usize>,
 }
 
 const THIRTY_DAYS_MS: u64 = 30 * 24 * 60 * 60 * 1000;
@@ -295,6 +322,20 @@ impl DistActor {
             news: HashMap::new(),
             timer: None,
             parent: None,
+            restoring: None,
+        }
+    }
+
+    /// A distributor that replaces a failed one: it waits for the live calls' holdings.
+    pub fn restarted(mut self) -> Self {
+        self.restoring = Some(usize::MAX);
+        self
+    }
+
+    fn restored(&mut self, ctx: &mut Context<Self>) {
+        if self.restoring.take().is_some() {
+            tracing::info!("distributor restored from the live calls");
+            self.pump(ctx);
         }
     }
 
@@ -360,6 +401,9 @@ impl DistActor {
 
     /// Offers lines to the queue heads that can take them, and re-arms the timer.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.restoring.is_some() {
+            return;
+        }
         let now = self.clock.now();
         let unix_ms = self.clock.unix_ms();
         let offers = self.board.dispatch(now, unix_ms);
@@ -437,6 +481,9 @@ impl Actor for DistActor {
         self.restore();
         self.configure();
         self.link.set(ctx.address());
+        if self.restoring.is_some() {
+            ctx.run_later(RESTORE_WAIT, |act, ctx| act.restored(ctx));
+        }
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -485,6 +532,10 @@ impl Handler<Plan> for DistActor {
 impl Handler<Claim> for DistActor {
     type Result = Result<(), Refusal>;
     fn handle(&mut self, msg: Claim, _: &mut Context<Self>) -> Self::Result {
+        if self.restoring.is_some() {
+            // What the lines carry is not known yet: no line is committed twice.
+            return Err(Refusal::Busy);
+        }
         let unix_ms = self.clock.unix_ms();
         let a = &msg.agent;
         self.board.claim(
@@ -589,14 +640,40 @@ impl Handler<CallGone> for DistActor {
     }
 }
 
-impl Handler<Reclaim> for DistActor {
+impl Handler<RestoreExpect> for DistActor {
     type Result = ();
-    fn handle(&mut self, msg: Reclaim, _: &mut Context<Self>) {
-        let now = self.clock.now();
-        let unix_ms = self.clock.unix_ms();
-        for (a, talking) in msg.lines {
-            self.board
-                .restore_claim(now, unix_ms, msg.call, a.line, talking);
+    fn handle(&mut self, msg: RestoreExpect, ctx: &mut Context<Self>) {
+        if self.restoring.is_some() {
+            self.restoring = Some(msg.0);
+            if msg.0 == 0 {
+                self.restored(ctx);
+            }
+        }
+    }
+}
+
+impl Handler<Holding> for DistActor {
+    type Result = ();
+    fn handle(&mut self, msg: Holding, ctx: &mut Context<Self>) {
+        if let Some(h) = msg.0 {
+            let now = self.clock.now();
+            let unix_ms = self.clock.unix_ms();
+            for (a, talking) in &h.lines {
+                self.board
+                    .restore_claim(now, unix_ms, h.call, a.line, *talking);
+            }
+            if let Some((seq, caller, request)) = h.waiting {
+                self.news.insert(h.call, h.news);
+                self.board
+                    .join(now, unix_ms, h.call, caller, request, Some(seq));
+            }
+        }
+        if let Some(left) = self.restoring {
+            let left = left.saturating_sub(1);
+            self.restoring = Some(left);
+            if left == 0 {
+                self.restored(ctx);
+            }
         }
     }
 }

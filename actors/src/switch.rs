@@ -80,16 +80,19 @@ impl Switch {
 }
 
 impl Switch {
-    fn dist(&self, parent: Recipient<ChildExited>) -> Addr<DistActor> {
-        DistActor::new(
+    fn dist(&self, parent: Recipient<ChildExited>, restarted: bool) -> Addr<DistActor> {
+        let dist = DistActor::new(
             self.snapshots.clone(),
             self.deps.clock.clone(),
             self.deps.dist.clone(),
             Some(self.store.clone()),
             self.stats.clone(),
         )
-        .with_parent(parent)
-        .start()
+        .with_parent(parent);
+        let addr = if restarted { dist.restarted() } else { dist }.start();
+        // Calls find the new distributor at once (before it runs `started`).
+        self.deps.dist.set(addr.clone());
+        addr
     }
 }
 
@@ -100,7 +103,7 @@ impl Actor for Switch {
         let config = ConfigHub::new(self.store.clone(), self.snapshots.clone())
             .with_parent(me.clone())
             .start();
-        let dist = self.dist(me.clone());
+        let dist = self.dist(me.clone(), false);
         config.do_send(Subscribe(dist.clone().recipient()));
         let calls = CallSupervisor::new(
             self.call_arbiters.clone(),
@@ -136,10 +139,10 @@ impl Handler<ChildExited> for Switch {
                 "call_supervisor"
             }
             ChildKind::Dist => {
-                c.dist = self.dist(me);
+                c.dist = self.dist(me, true);
                 c.config.do_send(Subscribe(c.dist.clone().recipient()));
                 // The live calls tell the new distributor what they hold and where they wait.
-                c.calls.do_send(ReannounceAll);
+                c.calls.do_send(ReannounceAll { to: c.dist.clone() });
                 "distributor"
             }
             ChildKind::Config => {

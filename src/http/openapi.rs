@@ -974,6 +974,17 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
                         ),
                         Opt,
                     ),
+                    (
+                        "operator_hint",
+                        defaulted(
+                            described(
+                                nullable(prompt(s)),
+                                "Played to the employee who answered, before the caller is connected (who calls and why); the caller hears the ringback meanwhile; null: none",
+                            ),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
                 ]
             },
             exits: &[

@@ -743,7 +743,7 @@ mod tests {
         // defaults.
         let now = body.replace(
             r#""present_virtual_number":false}"#,
-            r#""present_virtual_number":false,"strategy":null,"queue":null,"wrap_up_s":0}"#,
+            r#""present_virtual_number":false,"strategy":null,"queue":null,"wrap_up_s":0,"operator_hint":null}"#,
         );
         let mut expected = vec![0xB6, 0, 1];
         expected.extend_from_slice(now.as_bytes());

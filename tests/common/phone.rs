@@ -157,6 +157,17 @@ pub struct Phone {
 }
 
 impl Phone {
+    /// Waits for the switch's BYE (skipping anything else) and answers it.
+    pub async fn bye_from_switch(&self) {
+        let bye = loop {
+            let m = self.recv(60).await.expect("BYE from the switch");
+            if m.method() == Some("BYE") {
+                break m;
+            }
+        };
+        self.ok_to(&bye).await;
+    }
+
     pub async fn new(server: SocketAddr) -> Phone {
         let n: u64 = rand::random();
         Phone {
@@ -372,9 +383,14 @@ impl LinePhone {
                 return None;
             }
             let m = self.recv(left.as_secs().max(1)).await?;
+            let current = self.dialog.as_ref().map(|d| d.call_id.as_str());
             match m.method() {
+                // A retransmission of the INVITE of the dialog in progress: already answered.
+                Some("INVITE") if current.is_some() && m.header("Call-ID") == current => {}
                 Some(x) if x == method => return Some(m),
                 Some("ACK") | None => {}
+                // Another call rings meanwhile: kept for a later `expect_request("INVITE")`.
+                Some("INVITE") => self.early.lock().unwrap().push_back(m),
                 Some(_) => self.respond(&m, 200, "OK", None, None).await,
             }
         }

@@ -9,8 +9,8 @@ use crate::core::dist::board::Request;
 use crate::core::dist::strategy;
 use crate::core::dist::{Ask, LineFacts, LineKey};
 use crate::dist::{
-    AgentAnswered, AgentReleased, CallGone, Claim, Join, Leave, OfferEnded, Plan, QueueNews,
-    Reclaim, WhereAmI,
+    AgentAnswered, AgentReleased, CallGone, Claim, GetHoldings, Holdings, Join, Leave, OfferEnded,
+    Plan, QueueNews, WhereAmI,
 };
 use actix::prelude::*;
 use std::sync::Arc;
@@ -21,6 +21,10 @@ use vpbx_store::model::Prompt;
 
 /// Media id of one pass of the queue's announcement and ringback.
 pub(super) const QUEUE_PASS_ID: u64 = u64::MAX - 3;
+/// Media id of the operator hint played to the employee.
+pub(super) const HINT_ID: u64 = u64::MAX - 4;
+/// Media id of a text spoken to the caller by the call itself (the rating question).
+pub(super) const SAY_ID: u64 = u64::MAX - 5;
 /// Periods of the ringing tone in one pass when the operation has no ringback file (5 s each).
 const TONE_PERIODS: usize = 4;
 
@@ -161,11 +165,14 @@ impl CallActor {
                 let Some(dist) = dist else {
                     return Some(Input::QueueJoined(None));
                 };
+                // The place is numbered here, so the call knows it even if the distributor
+                // fails before answering.
+                let seq = self.deps.dist.next_seq();
                 self.waiting = Some(Waiting {
-                    seq: None,
+                    seq: Some(seq),
                     request: request.clone(),
                 });
-                self.join_queue(dist, request, None, ctx);
+                self.join_queue(dist, request, seq, ctx);
             }
             Effect::LeaveQueue => {
                 self.waiting = None;
@@ -199,6 +206,20 @@ impl CallActor {
                     .spawn(ctx);
             }
             Effect::QueuePass { announce, prompt } => self.queue_pass(announce, prompt, ctx),
+            Effect::Hint { party, prompt } => {
+                self.start_party_media(party, ctx);
+                match self.media_of(crate::core::call::Listener::Party(party)) {
+                    Some(m) => self.play_on(m, HINT_ID, prompt, Input::HintDone, ctx),
+                    None => return Some(Input::HintDone),
+                }
+            }
+            Effect::Say { text } => match self.caller.media.clone() {
+                Some(m) => {
+                    let prompt = Prompt::Text { text, voice: None };
+                    self.play_on(m, SAY_ID, prompt, Input::SayDone, ctx);
+                }
+                None => return Some(Input::SayDone),
+            },
             Effect::AgentTalking { party } => {
                 if let Some(hold) = self.agents.get_mut(&party) {
                     hold.talk_since = Some(self.deps.clock.now());
@@ -219,28 +240,22 @@ impl CallActor {
         &mut self,
         dist: Addr<crate::dist::DistActor>,
         request: Request,
-        seq: Option<u64>,
+        seq: u64,
         ctx: &mut Context<Self>,
     ) {
         let msg = Join {
             call: self.key,
             caller: self.caller.info.numa.clone(),
             request,
-            seq,
+            seq: Some(seq),
             news: ctx.address().recipient(),
         };
-        let rejoin = seq.is_some();
         dist.send(msg)
             .into_actor(self)
             .map(move |res, act, ctx| {
                 let _g = act.span.clone().entered();
                 let place = res.ok().flatten();
-                if let (Some(w), Some(p)) = (&mut act.waiting, &place) {
-                    w.seq = Some(p.seq);
-                }
-                if !rejoin {
-                    act.feed(Input::QueueJoined(place), ctx);
-                }
+                act.feed(Input::QueueJoined(place), ctx);
             })
             .spawn(ctx);
     }
@@ -289,6 +304,43 @@ impl CallActor {
     }
 }
 
+impl CallActor {
+    /// Plays `prompt` on `media` as `id`; when it cannot be played, `failed` is fed at once.
+    fn play_on(
+        &mut self,
+        media: vpbx_media::MediaHandle,
+        id: u64,
+        prompt: Prompt,
+        failed: Input,
+        ctx: &mut Context<Self>,
+    ) {
+        match prompt {
+            Prompt::File { id: file } => match self.load_file(file) {
+                Ok(p) => media.play(id, p),
+                Err(e) => {
+                    warn!(error = %e, "prompt not playable; skipped");
+                    self.feed(failed, ctx);
+                }
+            },
+            Prompt::Text { text, voice } => {
+                let tts = self.deps.tts.clone();
+                let voice = voice.unwrap_or_else(|| self.deps.default_voice.clone());
+                ctx.spawn(
+                    async move { tts.speak(&text, &voice).await }
+                        .into_actor(self)
+                        .map(move |res, act, ctx| match res {
+                            Ok(p) => media.play(id, p),
+                            Err(e) => {
+                                warn!(error = %e, "text-to-speech failed; prompt skipped");
+                                act.feed(failed, ctx);
+                            }
+                        }),
+                );
+            }
+        }
+    }
+}
+
 fn tone_pass() -> Vec<Arc<vpbx_media::Prompt>> {
     let tone = Arc::new(vpbx_media::tones::ringback_ru());
     vec![tone; TONE_PERIODS]
@@ -325,6 +377,31 @@ fn local_rounds(request: &Request) -> Vec<crate::core::dist::Round> {
     )
 }
 
+impl Handler<GetHoldings> for CallActor {
+    type Result = Option<Holdings>;
+    fn handle(&mut self, _: GetHoldings, ctx: &mut Context<Self>) -> Option<Holdings> {
+        let lines: Vec<_> = self
+            .agents
+            .values()
+            .map(|h| (h.ring.clone(), h.talk_since.is_some()))
+            .collect();
+        let caller = self.caller.info.numa.clone();
+        let waiting = self
+            .waiting
+            .clone()
+            .and_then(|w| w.seq.map(|seq| (seq, caller, w.request)));
+        if lines.is_empty() && waiting.is_none() {
+            return None;
+        }
+        Some(Holdings {
+            call: self.key,
+            lines,
+            waiting,
+            news: ctx.address().recipient(),
+        })
+    }
+}
+
 impl Handler<QueueNews> for CallActor {
     type Result = ();
     fn handle(&mut self, msg: QueueNews, ctx: &mut Context<Self>) {
@@ -332,25 +409,6 @@ impl Handler<QueueNews> for CallActor {
         match msg {
             QueueNews::Offer { round, timeout_s } => {
                 self.feed(Input::QueueOffer { round, timeout_s }, ctx)
-            }
-            QueueNews::Reannounce => {
-                let Some(dist) = self.deps.dist.addr() else {
-                    return;
-                };
-                let lines: Vec<_> = self
-                    .agents
-                    .values()
-                    .map(|h| (h.ring.clone(), h.talk_since.is_some()))
-                    .collect();
-                if !lines.is_empty() {
-                    dist.do_send(Reclaim {
-                        call: self.key,
-                        lines,
-                    });
-                }
-                if let Some(w) = self.waiting.clone() {
-                    self.join_queue(dist, w.request, w.seq, ctx);
-                }
             }
         }
     }

@@ -64,7 +64,9 @@ impl CallActor {
             | Effect::DeclineOffer { .. }
             | Effect::AskPlace
             | Effect::QueuePass { .. }
-            | Effect::AgentTalking { .. }) => return self.exec_acd(acd, ctx),
+            | Effect::AgentTalking { .. }
+            | Effect::Hint { .. }
+            | Effect::Say { .. }) => return self.exec_acd(acd, ctx),
             Effect::UpdateIdentity {
                 to,
                 display,

@@ -72,6 +72,7 @@ pub fn direct_scenario(name: String, target: ForwardTarget) -> Scenario {
             op,
             Operation {
                 action: Action::Forward(Forward {
+                    operator_hint: None,
                     targets: vec![target],
                     mode: RingMode::Sequential,
                     max_wait_s: None,

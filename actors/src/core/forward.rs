@@ -807,6 +807,7 @@ mod tests {
 
     fn fwd(targets: Vec<ForwardTarget>, mode: RingMode) -> Forward {
         Forward {
+            operator_hint: None,
             queue: None,
             strategy: None,
             wrap_up_s: 0,

@@ -415,6 +415,25 @@ pub enum Event {
         /// How long the caller waited in it, milliseconds.
         waited_ms: u64,
     },
+    /// The operator hint was played to the employee before the caller was connected.
+    HintPlayed {
+        /// The employee's phone.
+        to: String,
+    },
+    /// The caller rated the employee after the talk (SPEC §4.4).
+    Rated {
+        /// The employee credited: the last one who talked.
+        employee: Option<EmployeeId>,
+        /// 1-5; `None`: asked, but no valid key came.
+        score: Option<u8>,
+    },
+    /// The call was tagged during the talk (a talk option).
+    Tagged {
+        /// The tag (`None`: marked without a fixed tag).
+        tag: Option<super::TagId>,
+        /// The employee who tagged it.
+        employee: Option<EmployeeId>,
+    },
 }
 
 /// Call detail record: one per finished call.

@@ -11,7 +11,7 @@ use crate::core::forward::{ForwardOutcome, Plan, Ring, Ringer, Round, Skip};
 use crate::core::scenario;
 use std::collections::BTreeMap;
 use std::time::Instant;
-use vpbx_store::model::{Event, Prompt, ScenarioId};
+use vpbx_store::model::{EmployeeId, Event, Prompt, ScenarioId};
 
 /// The agent line behind a dialled party.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,21 @@ impl Acd {
 pub(super) struct Heard {
     pub(super) ringback: Option<Prompt>,
     pub(super) present_virtual_number: bool,
+    pub(super) hint: Option<Prompt>,
 }
+
+/// The caller rates the employee after the talk.
+#[derive(Debug)]
+pub(super) struct Rating {
+    op: u64,
+    employee: Option<EmployeeId>,
+}
+
+/// What the caller hears before rating.
+pub const RATING_PROMPT: &str = "Please rate the operator from 1 to 5.";
+
+/// Seconds the caller has to press a key, from the start of the question.
+pub const RATING_WAIT_S: u64 = 10;
 
 /// Waiting for the distributor's rounds.
 #[derive(Debug)]
@@ -132,6 +146,7 @@ impl CallCore {
             early: None,
             transferor,
             acd,
+            hint: heard.hint,
         }));
         let actions = match &mut self.state {
             State::Ringing(r) => r.ringer.start(),
@@ -325,6 +340,70 @@ impl CallCore {
         self.scenario_commands(now, cmds);
     }
 
+    /// The operator hint ended: the caller is connected.
+    fn hint_done(&mut self) {
+        let State::Talking(t) = &mut self.state else {
+            return;
+        };
+        if !t.hinting {
+            return;
+        }
+        t.hinting = false;
+        let party = t.party.id;
+        self.out.push(Effect::StopOutput {
+            of: super::Listener::Caller,
+        });
+        self.out.push(Effect::Bridge { party });
+    }
+
+    /// After a talk the employee ended: when the first employee who answered asks for ratings,
+    /// the caller is asked to rate `last` (the one who talked last). Returns whether it asks.
+    pub(super) fn ask_rating(&mut self, now: Instant, op: u64, last: Option<EmployeeId>) -> bool {
+        let asks = self
+            .first_answered
+            .flatten()
+            .and_then(|e| self.snapshot.employee(e))
+            .is_some_and(|e| e.rating);
+        if !asks {
+            return false;
+        }
+        self.state = State::Rating(Rating { op, employee: last });
+        self.out.push(Effect::Say {
+            text: RATING_PROMPT.into(),
+        });
+        self.timers.set_after(
+            Timer::Rating,
+            now,
+            std::time::Duration::from_secs(RATING_WAIT_S),
+        );
+        true
+    }
+
+    /// The caller's rating (`None`: no valid key in time); the scenario goes on at the
+    /// `answered` exit.
+    pub(super) fn rated(&mut self, now: Instant, score: Option<u8>) {
+        let State::Rating(r) = std::mem::replace(&mut self.state, State::Scenario) else {
+            return;
+        };
+        self.timers.cancel(Timer::Rating);
+        self.event(Event::Rated {
+            employee: r.employee,
+            score,
+        });
+        self.out.push(Effect::StopOutput {
+            of: super::Listener::Caller,
+        });
+        let at = self.unix_ms(now);
+        let cmds = self.run.handle_at(
+            at,
+            scenario::Input::ForwardDone {
+                id: r.op,
+                outcome: ForwardOutcome::Answered,
+            },
+        );
+        self.scenario_commands(now, cmds);
+    }
+
     /// Feeds the distribution inputs.
     pub(super) fn acd_input(&mut self, now: Instant, input: Input) {
         match input {
@@ -333,6 +412,8 @@ impl CallCore {
             Input::QueuePlace(place) => self.queue_place(place),
             Input::QueueOffer { round, timeout_s } => self.queue_offer(now, round, timeout_s),
             Input::QueuePassDone => self.queue_pass_done(),
+            Input::HintDone => self.hint_done(),
+            Input::SayDone => {}
             _ => {}
         }
     }

@@ -179,6 +179,10 @@ pub enum Input {
     },
     /// A [`Effect::QueuePass`] finished playing.
     QueuePassDone,
+    /// The [`Effect::Hint`] finished playing to the party.
+    HintDone,
+    /// The [`Effect::Say`] finished playing to the caller.
+    SayDone,
 }
 
 /// What the shell must do, in order.
@@ -321,6 +325,19 @@ pub enum Effect {
         /// The party.
         party: PartyId,
     },
+    /// Play the operator hint to the party (before the caller is connected); feed
+    /// [`Input::HintDone`].
+    Hint {
+        /// The party.
+        party: PartyId,
+        /// What to play.
+        prompt: Prompt,
+    },
+    /// Speak `text` to the caller; feed [`Input::SayDone`].
+    Say {
+        /// The text.
+        text: String,
+    },
     /// The call is over: hang up the caller unless it hung up itself (`side`), release every
     /// party, write the record, stop.
     End {
@@ -344,6 +361,8 @@ pub enum Timer {
     MaxWait,
     /// Talk-option keys typed so far are forgotten.
     TalkKeys,
+    /// The caller's rating is no longer waited for.
+    Rating,
 }
 
 /// A ringing or talking party.
@@ -405,6 +424,8 @@ struct Ringing {
     transferor: Option<Party>,
     /// The distribution behind the ringing.
     acd: acd::Acd,
+    /// The operator hint for the employee who answers.
+    hint: Option<Prompt>,
 }
 
 /// The caller talks with a party.
@@ -416,6 +437,8 @@ struct Talk {
     caller_held: bool,
     /// An attended transfer asked for: our side the other call is to take.
     joining: Option<Listener>,
+    /// The operator hint plays to the party: the caller is connected when it ends.
+    hinting: bool,
 }
 
 /// Where the call is.
@@ -429,6 +452,8 @@ enum State {
     Ringing(Box<Ringing>),
     /// Waiting in a queue.
     Queued(Box<acd::Queued>),
+    /// After a talk: the caller rates the employee.
+    Rating(acd::Rating),
     /// A talk.
     Talking(Talk),
     /// Joined with another call by an attended transfer; `keep` is our remaining side.
@@ -466,6 +491,8 @@ pub struct CallCore {
     last_forward_failed: Option<u16>,
     /// Talk-option keys of the talk in progress.
     keys: Option<TalkKeys>,
+    /// The employee who answered first in this call (whose option decides the rating).
+    first_answered: Option<Option<EmployeeId>>,
     out: Vec<Effect>,
 }
 
@@ -496,6 +523,7 @@ impl CallCore {
             last_forward_busy_here: false,
             last_forward_failed: None,
             keys: None,
+            first_answered: None,
             out: Vec::new(),
         }
     }
@@ -567,6 +595,7 @@ impl CallCore {
                         k.handle_timeout(now);
                     }
                 }
+                Timer::Rating => self.rated(now, None),
             }
         }
         self.take()
@@ -594,7 +623,9 @@ impl CallCore {
             | Input::QueueJoined(_)
             | Input::QueuePlace(_)
             | Input::QueueOffer { .. }
-            | Input::QueuePassDone) => self.acd_input(now, acd),
+            | Input::QueuePassDone
+            | Input::HintDone
+            | Input::SayDone) => self.acd_input(now, acd),
             Input::Shutdown => {
                 let by = if self.answered {
                     EndedBy::Switch
@@ -812,6 +843,7 @@ impl CallCore {
         let heard = acd::Heard {
             ringback: forward.ringback.clone(),
             present_virtual_number: forward.present_virtual_number,
+            hint: forward.operator_hint.clone(),
         };
         let cands = candidates(&self.snapshot, &forward, caller_line);
         if transferor.is_none() && (cands.strategy.is_some() || forward.queue.is_some()) {
@@ -938,14 +970,30 @@ impl CallCore {
         self.left_queue(now, &r.acd, "answered");
         self.answer_caller();
         self.out.push(Effect::AgentTalking { party: id });
+        if self.first_answered.is_none() {
+            self.first_answered = Some(party.employee);
+        }
         self.event(Event::Talk {
             with: party.label.clone(),
             employee: party.employee,
         });
-        self.out.push(Effect::StopOutput {
-            of: Listener::Caller,
-        });
-        self.out.push(Effect::Bridge { party: id });
+        let hint = r.hint.clone().filter(|_| r.transferor.is_none());
+        if let Some(prompt) = hint {
+            // The employee hears who calls first; the caller hears the ringback meanwhile.
+            self.event(Event::HintPlayed {
+                to: party.label.clone(),
+            });
+            self.out.push(Effect::Ringback {
+                prompt: r.ringback.clone(),
+            });
+            self.out.push(Effect::Hint { party: id, prompt });
+        } else {
+            self.out.push(Effect::StopOutput {
+                of: Listener::Caller,
+            });
+            self.out.push(Effect::Bridge { party: id });
+        }
+        let hinting = r.hint.is_some() && r.transferor.is_none();
         if let Some(t) = r.transferor.take() {
             // The transfer succeeded: the transferring party is released (the edge sends the
             // REFER's final NOTIFY, then BYE).
@@ -972,6 +1020,7 @@ impl CallCore {
             party_held: false,
             caller_held: false,
             joining: None,
+            hinting,
         });
     }
 
@@ -997,6 +1046,7 @@ impl CallCore {
             let heard = acd::Heard {
                 ringback: r.ringback.clone(),
                 present_virtual_number: r.present_virtual_number,
+                hint: r.hint.clone(),
             };
             if self.to_queue(r.op, heard, r.acd.clone(), outcome) {
                 return;
@@ -1026,6 +1076,7 @@ impl CallCore {
                 party_held: false,
                 caller_held: false,
                 joining: None,
+                hinting: false,
             });
             return;
         }
@@ -1063,6 +1114,13 @@ impl CallCore {
                         duration_ms,
                         sip_info,
                     });
+                }
+                if matches!(self.state, State::Rating(_)) {
+                    let score = digit.to_digit(10).and_then(|d| u8::try_from(d).ok());
+                    if let Some(score) = score.filter(|s| (1..=5).contains(s)) {
+                        self.rated(now, Some(score));
+                    }
+                    return;
                 }
                 // Keys reach the scenario while it runs alone (menus); in a talk they are
                 // the talk options' (see `talk_signal`).
@@ -1320,6 +1378,9 @@ impl CallCore {
             party: t.party.id,
             reason: why,
         });
+        if self.ask_rating(now, t.op, t.party.employee) {
+            return;
+        }
         let cmds = self.run.handle_at(
             self.unix_ms(now),
             scenario::Input::ForwardDone {
@@ -1366,6 +1427,7 @@ impl CallCore {
         };
         self.out.push(Effect::Unbridge);
         let forward = Forward {
+            operator_hint: None,
             targets: vec![to],
             mode: RingMode::Sequential,
             max_wait_s: None,
@@ -1404,6 +1466,17 @@ impl CallCore {
                     keys: hit.keys,
                     action: action.into(),
                 });
+            }
+            vpbx_store::model::TalkAction::Tag { tag } => {
+                let employee = match &self.state {
+                    State::Talking(t) => t.party.employee,
+                    _ => None,
+                };
+                self.event(Event::TalkOption {
+                    keys: hit.keys,
+                    action: "call tagged".into(),
+                });
+                self.event(Event::Tagged { tag, employee });
             }
             other => self.event(Event::TalkOption {
                 keys: hit.keys,

@@ -37,6 +37,7 @@ mod tests {
     #[test]
     fn forward_follows_the_exit_of_its_outcome_and_counts_the_talk_as_answered() {
         let fwd = Forward {
+            operator_hint: None,
             queue: None,
             strategy: None,
             wrap_up_s: 0,

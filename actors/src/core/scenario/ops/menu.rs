@@ -231,6 +231,7 @@ impl At<'_> {
             out.push(Command::Forward {
                 id,
                 forward: Forward {
+                    operator_hint: None,
                     targets: vec![target],
                     mode: Default::default(),
                     max_wait_s: None,

@@ -80,6 +80,10 @@ pub struct Forward {
     /// seconds afterwards.
     #[serde(default)]
     pub wrap_up_s: u32,
+    /// The operator hint: played to the employee who answered, before the caller is connected
+    /// (SPEC §3: who calls and why).
+    #[serde(default)]
+    pub operator_hint: Option<Prompt>,
 }
 
 impl Op for Forward {
@@ -105,6 +109,7 @@ impl Op for Forward {
             })
             .collect();
         out.extend(prompt_ref("ringback", self.ringback.as_ref()));
+        out.extend(prompt_ref("operator_hint", self.operator_hint.as_ref()));
         if let Some(st) = &self.strategy {
             out.extend(st.employees().into_iter().map(|(field, id)| RefAt {
                 field: format!("strategy.{field}"),
