@@ -195,3 +195,85 @@ async fn without_a_distributor_both_answer_503() {
     let mut sw = sw;
     sw.stop().await;
 }
+
+const QUEUE_NUMBER: &str = "74957000300";
+
+/// The demo with a number whose forward to Anna (one line) queues callers who find her busy.
+fn queue_company() -> String {
+    common::demo_company_with(
+        "  - id: 30\n    name: Support queue\n    start: support\n    operations:\n      support:\n        action:\n          kind: forward\n          targets: [ { kind: employee, id: 1 } ]\n          strategy: { kind: sequential }\n          queue: { announce: false }\n          max_wait_s: 120\n        exits: { answered: bye, no_answer: bye, busy: bye }\n      bye:\n        action: { kind: hang_up }\n",
+        &format!("  - number: \"{QUEUE_NUMBER}\"\n    rules:\n      - id: 30\n        name: Support\n        scenario: 30\n"),
+        "",
+    )
+    .replacen("lines: 2", "lines: 1", 1)
+}
+
+#[actix_rt::test]
+async fn a_caller_who_finds_the_agent_busy_is_listed_in_its_queue() {
+    let (mut sw, api) = api(Some(&queue_company())).await;
+    let mut agent = LinePhone::new(sw.sip, "101", P101).await;
+    agent.register().await;
+    let agent_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let agent_port = agent_rtp.local_addr().unwrap().port();
+    let r = poll(&api, "/api/v1/agents?employee=1", |r| {
+        items(r).first().is_some_and(|a| a["state"] == "available")
+    })
+    .await;
+    assert_eq!(items(&r)[0]["state"], "available", "{}", r.text);
+
+    // A talks with Anna: her one line is busy.
+    let rtp_a = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut a = common::Phone::new(sw.sip).await;
+    let answer = async {
+        let inv = agent
+            .expect_request("INVITE", 30)
+            .await
+            .expect("Anna's phone rings");
+        agent.answer(&inv, agent_port).await;
+    };
+    let (ok_a, ()) = tokio::join!(
+        a.call(QUEUE_NUMBER, rtp_a.local_addr().unwrap().port()),
+        answer
+    );
+    assert_eq!(ok_a.status(), Some(200));
+    let r = poll(&api, "/api/v1/agents?employee=1", |r| {
+        items(r).first().is_some_and(|a| a["talking"] == 1)
+    })
+    .await;
+    let anna = &items(&r)[0];
+    assert_eq!(
+        (&anna["state"], &anna["talking"]),
+        (&json!("busy"), &json!(1)),
+        "{}",
+        r.text
+    );
+
+    // B finds her busy and waits in the queue of extension 101, at its head.
+    let rtp_b = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut b = common::Phone::new(sw.sip).await;
+    let ok_b = b
+        .call(QUEUE_NUMBER, rtp_b.local_addr().unwrap().port())
+        .await;
+    assert_eq!(ok_b.status(), Some(200));
+    let r = poll(&api, "/api/v1/queues", |r| !items(r).is_empty()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let queues = items(&r);
+    assert_eq!(queues.len(), 1, "{}", r.text);
+    assert_eq!(queues[0]["key"], "101");
+    let waiting = queues[0]["waiting"].as_array().unwrap();
+    assert_eq!(waiting.len(), 1, "{}", r.text);
+    assert_eq!(waiting[0]["caller"], "79161234567");
+    assert_eq!(waiting[0]["position"], 1);
+    assert!(waiting[0]["waited_s"].is_u64());
+    assert_eq!(
+        waiting[0]["offered"], false,
+        "Anna is busy: nothing rings for B"
+    );
+
+    // B gives up: the queue is gone.
+    b.bye().await;
+    let r = poll(&api, "/api/v1/queues", |r| items(r).is_empty()).await;
+    assert_eq!(r.json, json!({"items": []}), "{}", r.text);
+    a.bye().await;
+    sw.stop().await;
+}
