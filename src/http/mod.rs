@@ -54,6 +54,7 @@ macro_rules! routes {
     };
 }
 
+mod agents;
 pub mod auth;
 mod calendars;
 mod calls;
@@ -96,7 +97,7 @@ pub struct RouteDoc {
 
 /// Every route of the API, in registration order (with the resource it belongs to).
 pub fn api_routes() -> Vec<(&'static str, RouteDoc)> {
-    let tables: [(&'static str, &[RouteDoc]); 21] = [
+    let tables: [(&'static str, &[RouteDoc]); 22] = [
         ("auth", auth::ROUTES),
         ("employees", employees::ROUTES),
         ("groups", groups::ROUTES),
@@ -114,6 +115,7 @@ pub fn api_routes() -> Vec<(&'static str, RouteDoc)> {
         ("settings", settings::ROUTES),
         ("lines", lines::ROUTES),
         ("calls", calls::ROUTES),
+        ("agents and queues", agents::ROUTES),
         ("routing", routing::ROUTES),
         ("sip bans", sip_bans::ROUTES),
         ("config", config::ROUTES),
@@ -398,6 +400,7 @@ fn configure_api(cfg: &mut web::ServiceConfig) {
             .configure(settings::configure)
             .configure(lines::configure)
             .configure(calls::configure)
+            .configure(agents::configure)
             .configure(routing::configure)
             .configure(sip_bans::configure)
             .configure(config::configure)

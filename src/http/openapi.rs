@@ -1796,6 +1796,9 @@ fn schemas() -> Result<Map<String, Value>, String> {
             );
         }
     }
+    m.insert("Agent".into(), agent_schema());
+    m.insert("Queue".into(), queue_schema());
+    m.insert("QueueCaller".into(), queue_caller_schema());
     m.insert("Error".into(), error_schema());
     Ok(m)
 }
@@ -1995,6 +1998,20 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
             ),
         ]);
     }
+    if (r.method, r.path) == ("GET", "/agents") {
+        params.extend([
+            query_param(
+                "employee",
+                "Only this employee's phones (id)",
+                int(0, u64::MAX),
+            ),
+            query_param(
+                "state",
+                "Only lines in this state",
+                string_enum(super::agents::STATES),
+            ),
+        ]);
+    }
     if (r.method, r.path) == ("PUT", "/config") {
         params.extend([
             query_param(
@@ -2155,6 +2172,9 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
             }})
         }
         ("GET", "/openapi.json", _) => json!({"type": "object", "required": ["openapi", "paths"]}),
+        // Live agents and queues (src/http/agents.rs).
+        ("GET", "/agents", _) => items(reference("Agent")),
+        ("GET", "/queues", _) => items(reference("Queue")),
         // SIP bans (src/http/sip_bans.rs).
         ("GET", "/sip/bans", _) | ("DELETE", "/sip/bans", _) => items(sip_ban()),
         ("DELETE", "/sip/bans/{address}", _) => json!({
@@ -2220,6 +2240,74 @@ fn sip_ban() -> Value {
             "until_unix_ms": ms("When it ends unless lifted (ms since the Unix epoch)"),
             "remaining_s": ms("Seconds left, rounded up"),
         }
+    })
+}
+
+/// An agent line as `/agents` answers it (src/http/agents.rs).
+fn agent_schema() -> Value {
+    let count = |d: &str| described(json!({"type": "integer", "minimum": 0, "maximum": 255}), d);
+    let secs = |d: &str| described(json!({"type": "integer", "minimum": 0}), d);
+    json!({
+        "type": "object", "additionalProperties": false,
+        "description": "One agent line: a phone of an employee, with its live state and counters, named from the configuration in force. name, extension, phone_kind and phone_target are null only for a line whose employee or phone was removed from the configuration a moment ago.",
+        "required": ["employee", "name", "extension", "phone", "phone_kind", "phone_target", "sip_line", "state", "lines", "ringing", "talking", "wrap_up_left_s", "idle_s"],
+        "properties": {
+            "employee": described(json!({"type": "integer", "minimum": 0}), "The employee's id"),
+            "name": nullable(described(string(), "The employee's first and last name")),
+            "extension": nullable(described(string(), "The employee's extension")),
+            "phone": count("Index of the phone in the employee's phones (0 = first, their priority order)"),
+            "phone_kind": nullable(described(string_enum(super::agents::PHONE_KINDS), "The kind of phone")),
+            "phone_target": nullable(described(string(), "The SIP line's login, the external number, or the SIP URI")),
+            "sip_line": nullable(described(json!({"type": "integer", "minimum": 0}), "The SIP line's id (sip_line phones only)")),
+            "state": described(
+                string_enum(super::agents::STATES),
+                "offline (a SIP line with no registered contact), available, ringing (a call rings and a line is still free), talking (a talk and a line is still free), wrap_up (no calls until the wrap-up time is over), busy (every line in use), call_status_off (the employee's calls are off), not_allowed_by_schedule (outside the employee's schedule)",
+            ),
+            "lines": count("Simultaneous calls the phone takes"),
+            "ringing": count("Calls ringing on it now"),
+            "talking": count("Talks on it now"),
+            "wrap_up_left_s": secs("Seconds of wrap-up left (0 outside wrap-up)"),
+            "idle_s": secs("Seconds since its last call ended (0 while in use)"),
+        },
+        "example": {
+            "employee": 1, "name": "Anna Petrova", "extension": "101", "phone": 0,
+            "phone_kind": "sip_line", "phone_target": "101", "sip_line": 101,
+            "state": "available", "lines": 2, "ringing": 0, "talking": 0,
+            "wrap_up_left_s": 0, "idle_s": 42
+        }
+    })
+}
+
+/// A live queue as `/queues` answers it.
+fn queue_schema() -> Value {
+    json!({
+        "type": "object", "additionalProperties": false,
+        "description": "A queue with callers waiting: the callers aimed at the same employees' numbers, first in, first out.",
+        "required": ["key", "waiting"],
+        "properties": {
+            "key": described(string(), "The queue: the extensions of the employees it waits for, sorted and comma-separated (101,102)"),
+            "waiting": described(array(reference("QueueCaller")), "The waiting callers, head first"),
+        },
+        "example": {"key": "101,102", "waiting": [
+            {"caller": "79161234567", "position": 1, "waited_s": 35, "offered": true},
+            {"caller": "79167654321", "position": 2, "waited_s": 12, "offered": false}
+        ]}
+    })
+}
+
+/// A caller waiting in a queue.
+fn queue_caller_schema() -> Value {
+    json!({
+        "type": "object", "additionalProperties": false,
+        "description": "A caller waiting in a queue.",
+        "required": ["caller", "position", "waited_s", "offered"],
+        "properties": {
+            "caller": described(string(), "The caller's number, as the call records show it"),
+            "position": described(json!({"type": "integer", "minimum": 1}), "1 = next"),
+            "waited_s": described(json!({"type": "integer", "minimum": 0}), "Seconds waited so far"),
+            "offered": described(boolean(), "Phones ring for this caller now"),
+        },
+        "example": {"caller": "79161234567", "position": 1, "waited_s": 35, "offered": true}
     })
 }
 
