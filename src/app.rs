@@ -256,6 +256,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         default_voice: "en".into(),
         dialer,
         dialogs: Default::default(),
+        dist: Default::default(),
     };
     let cores = settings.call_threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -298,7 +299,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
     ));
     for line in registrar.registered_lines() {
         if let Some(c) = registry.children() {
-            c.lines.do_send(vpbx_actors::agent_line::LineRegistration {
+            c.dist.do_send(vpbx_actors::dist::LineRegistration {
                 line,
                 registered: true,
             });

@@ -30,6 +30,7 @@ use vpbx_store::model::{
     CallEvent, CallResult, Cdr, CompanyConfig, EmployeeId, Event, HangupSide, Scenario,
 };
 
+mod acd;
 mod exec;
 mod media;
 mod voicemail;
@@ -65,6 +66,8 @@ pub struct CallDeps {
     pub dialer: Dialer,
     /// Live calls by the SIP Call-IDs of their dialogs (for transfers that name a dialog).
     pub dialogs: DialogIndex,
+    /// The distributor (agent lines, queues).
+    pub dist: crate::dist::DistLink,
 }
 
 /// Live calls by the SIP Call-IDs of their dialogs.
@@ -262,6 +265,12 @@ pub struct CallActor {
     joined: Option<Addr<CallActor>>,
     /// SIP Call-IDs this call registered in the dialog index.
     dialog_ids: Vec<String>,
+    /// This call's key at the distributor.
+    key: crate::core::dist::board::CallKey,
+    /// Agent lines the parties hold.
+    agents: HashMap<PartyId, acd::AgentHold>,
+    /// The queue the call waits in.
+    waiting: Option<acd::Waiting>,
 }
 
 impl CallActor {
@@ -269,6 +278,7 @@ impl CallActor {
     pub fn new(setup: CallSetup, deps: CallDeps, supervisor: Recipient<CallExited>) -> Self {
         let span = tracing::info_span!("call", call_id = %setup.call_id);
         let start_unix_ms = deps.clock.unix_ms();
+        let key = deps.dist.next_key();
         let Leg {
             info,
             commands,
@@ -320,6 +330,9 @@ impl CallActor {
             timer: None,
             joined: None,
             dialog_ids: Vec::new(),
+            key,
+            agents: HashMap::new(),
+            waiting: None,
         }
     }
 
@@ -397,6 +410,7 @@ impl CallActor {
         for (_, p) in self.parties.drain() {
             p.release(why);
         }
+        self.free_all_agents();
     }
 }
 
@@ -593,6 +607,7 @@ impl Handler<FromMedia> for CallActor {
         };
         use crate::core::scenario::Input as Scenario;
         let input = match ev {
+            MediaEvent::PlayDone { id } if id == acd::QUEUE_PASS_ID => Input::QueuePassDone,
             MediaEvent::PlayDone { id } => Input::Scenario(Scenario::PlayDone { id }),
             MediaEvent::EchoDone { id } => Input::Scenario(Scenario::EchoDone { id }),
             MediaEvent::PlayInterrupted { id, digit } => {

@@ -168,6 +168,15 @@ impl Handler<EndAllCalls> for CallSupervisor {
     }
 }
 
+impl Handler<crate::dist::ReannounceAll> for CallSupervisor {
+    type Result = ();
+    fn handle(&mut self, _: crate::dist::ReannounceAll, _: &mut Context<Self>) {
+        for (addr, _) in self.calls.values() {
+            addr.do_send(crate::dist::QueueNews::Reannounce);
+        }
+    }
+}
+
 impl Handler<ListCalls> for CallSupervisor {
     type Result = MessageResult<ListCalls>;
     fn handle(&mut self, _: ListCalls, _: &mut Context<Self>) -> Self::Result {

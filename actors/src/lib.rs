@@ -3,8 +3,8 @@
 //! ```text
 //! Switch (root; restarts its children, see switch.rs)
 //!  ├─ CallSupervisor ── CallActor ×N   one per call, spread over one arbiter per core; never restarted
-//!  ├─ LineSupervisor ── AgentLineActor ×M   one per SIP line; restarted from the snapshot
-//!  ├─ QueueSupervisor                  shared call queues (created by forward operations)
+//!  ├─ DistActor                        agent lines and queues (the pure `core::dist::Board`);
+//!  │                                    restarted from the snapshot, the store and the live calls
 //!  └─ ConfigHub                        validates, stores and publishes configuration snapshots
 //! ```
 //!
@@ -16,16 +16,15 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod agent_line;
 pub mod call;
 pub mod call_supervisor;
 pub mod cdr;
 pub mod clock;
 pub mod config_hub;
 pub mod core;
+pub mod dist;
 pub mod leg;
 pub mod pii;
-pub mod queue;
 pub mod stats;
 pub mod supervision;
 pub mod switch;

@@ -8,6 +8,7 @@ pub struct LiveStats {
     active_calls: AtomicI64,
     finished_calls: AtomicU64,
     restarts: AtomicU64,
+    queued: AtomicU64,
 }
 
 impl LiveStats {
@@ -22,6 +23,16 @@ impl LiveStats {
     /// Actor restarts since start.
     pub fn restarts(&self) -> u64 {
         self.restarts.load(Ordering::Relaxed)
+    }
+    /// Callers waiting in queues now.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+    pub(crate) fn set_queued(&self, n: usize) {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        if self.queued.swap(n, Ordering::Relaxed) != n {
+            metrics::gauge!("vpbx_queued_callers").set(n as f64);
+        }
     }
     pub(crate) fn call_started(&self) {
         self.active_calls.fetch_add(1, Ordering::Relaxed);

@@ -10,10 +10,8 @@ use actix::prelude::*;
 pub enum ChildKind {
     /// The call supervisor.
     Calls,
-    /// The line supervisor.
-    Lines,
-    /// The queue supervisor.
-    Queues,
+    /// The distributor (agent lines and queues).
+    Dist,
     /// The configuration hub.
     Config,
 }

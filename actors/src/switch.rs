@@ -1,14 +1,13 @@
-//! `Switch`: the root supervisor. It starts `CallSupervisor`, `LineSupervisor`, `QueueSupervisor`
+//! `Switch`: the root supervisor. It starts `CallSupervisor`, `DistActor`
 //! and `ConfigHub`, publishes their addresses in the [`Registry`], and owns the restart policy for
 //! them: each child reports its exit from `stopped()` and the switch starts a fresh one (state is
 //! rebuilt from the store and the current snapshot, never reused), counting the restart in
 //! `vpbx_actor_restarts_total`.
 
-use crate::agent_line::LineSupervisor;
 use crate::call::CallDeps;
 use crate::call_supervisor::CallSupervisor;
 use crate::config_hub::{ConfigHub, Snapshots, Subscribe};
-use crate::queue::QueueSupervisor;
+use crate::dist::{DistActor, ReannounceAll};
 use crate::stats::LiveStats;
 use crate::supervision::{ChildExited, ChildKind};
 use actix::prelude::*;
@@ -26,10 +25,8 @@ pub struct Registry {
 pub struct Children {
     /// Calls.
     pub calls: Addr<CallSupervisor>,
-    /// Agent lines.
-    pub lines: Addr<LineSupervisor>,
-    /// Queues.
-    pub queues: Addr<QueueSupervisor>,
+    /// Agent lines and queues.
+    pub dist: Addr<DistActor>,
     /// Configuration writer.
     pub config: Addr<ConfigHub>,
 }
@@ -82,6 +79,20 @@ impl Switch {
     }
 }
 
+impl Switch {
+    fn dist(&self, parent: Recipient<ChildExited>) -> Addr<DistActor> {
+        DistActor::new(
+            self.snapshots.clone(),
+            self.deps.clock.clone(),
+            self.deps.dist.clone(),
+            Some(self.store.clone()),
+            self.stats.clone(),
+        )
+        .with_parent(parent)
+        .start()
+    }
+}
+
 impl Actor for Switch {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -89,10 +100,8 @@ impl Actor for Switch {
         let config = ConfigHub::new(self.store.clone(), self.snapshots.clone())
             .with_parent(me.clone())
             .start();
-        let lines = LineSupervisor::new(self.snapshots.clone(), self.stats.clone())
-            .with_parent(me.clone())
-            .start();
-        config.do_send(Subscribe(lines.clone().recipient()));
+        let dist = self.dist(me.clone());
+        config.do_send(Subscribe(dist.clone().recipient()));
         let calls = CallSupervisor::new(
             self.call_arbiters.clone(),
             self.deps.clone(),
@@ -100,11 +109,9 @@ impl Actor for Switch {
         )
         .with_parent(me.clone())
         .start();
-        let queues = QueueSupervisor::default().with_parent(me).start();
         self.registry.set(Children {
             calls,
-            lines,
-            queues,
+            dist,
             config,
         });
     }
@@ -128,22 +135,18 @@ impl Handler<ChildExited> for Switch {
                 .start();
                 "call_supervisor"
             }
-            ChildKind::Lines => {
-                c.lines = LineSupervisor::new(self.snapshots.clone(), self.stats.clone())
-                    .with_parent(me)
-                    .start();
-                c.config.do_send(Subscribe(c.lines.clone().recipient()));
-                "line_supervisor"
-            }
-            ChildKind::Queues => {
-                c.queues = QueueSupervisor::default().with_parent(me).start();
-                "queue_supervisor"
+            ChildKind::Dist => {
+                c.dist = self.dist(me);
+                c.config.do_send(Subscribe(c.dist.clone().recipient()));
+                // The live calls tell the new distributor what they hold and where they wait.
+                c.calls.do_send(ReannounceAll);
+                "distributor"
             }
             ChildKind::Config => {
                 c.config = ConfigHub::new(self.store.clone(), self.snapshots.clone())
                     .with_parent(me)
                     .start();
-                c.config.do_send(Subscribe(c.lines.clone().recipient()));
+                c.config.do_send(Subscribe(c.dist.clone().recipient()));
                 "config_hub"
             }
         };

@@ -166,6 +166,7 @@ impl Harness {
             default_voice: "en".into(),
             dialer,
             dialogs: Default::default(),
+            dist: Default::default(),
         };
         let cfg: CompanyConfig = serde_yaml::from_str(COMPANY).unwrap();
         Harness {

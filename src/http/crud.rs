@@ -109,7 +109,108 @@ pub fn id_of<T: Resource>(raw: &str) -> Result<T::Id, ApiError> {
 /// Deserializes a body value into `T`, naming the failing field.
 pub fn from_body<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
     kinds_are_names(&v, &mut String::new())?;
-    serde_path_to_error::deserialize(v).map_err(ApiError::body)
+    serde_path_to_error::deserialize(&v).map_err(|e| located(ApiError::body(e), &v))
+}
+
+/// Moves a 400 about an unknown field or variant to where it is in the body. Inside an
+/// internally tagged enum that sits inside another (a forward operation's `strategy`), serde
+/// buffers the content and the path stops at the outer one (`operations.a.action`); the
+/// name the message quotes is then looked up below that point: the first object with that
+/// key (an unknown field), or the first string with that value (an unknown variant, usually a
+/// `kind`). A field already present in the body, or a name not found, stays as it is.
+fn located(e: ApiError, body: &Value) -> ApiError {
+    let ApiError::BadRequest { field, message } = e else {
+        return e;
+    };
+    let quoted = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_owned())
+    };
+    let here = field.clone().unwrap_or_default();
+    let found = if let Some(name) = quoted("unknown field `") {
+        if value_at(body, &here).is_some() {
+            None
+        } else {
+            let base = if here == name {
+                ""
+            } else {
+                here.strip_suffix(&format!(".{name}")).unwrap_or(&here)
+            };
+            value_at(body, base)
+                .and_then(|v| find(v, &mut base.to_owned(), &|k, _| k == Some(name.as_str())))
+        }
+    } else if let Some(name) = quoted("unknown variant `") {
+        value_at(body, &here).and_then(|v| {
+            find(v, &mut here.clone(), &|_, x| {
+                x.as_str() == Some(name.as_str())
+            })
+        })
+    } else {
+        None
+    };
+    ApiError::BadRequest {
+        field: found.or(field),
+        message,
+    }
+}
+
+/// The value at a path as the errors name it (`operations.a.action`, `phones[0].line`).
+fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut v = v;
+    if path.is_empty() {
+        return Some(v);
+    }
+    for part in path.split('.') {
+        let (name, mut rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
+        if !name.is_empty() {
+            v = v.get(name)?;
+        }
+        while !rest.is_empty() {
+            let (i, after) = rest.split_once(']')?;
+            v = v.get(i.parse::<usize>().ok()?)?;
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    Some(v)
+}
+
+/// The path of the first value below `v` (depth first, document order) that `hit` accepts,
+/// given the key it sits under.
+fn find(v: &Value, at: &mut String, hit: &dyn Fn(Option<&str>, &Value) -> bool) -> Option<String> {
+    let len = at.len();
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if !at.is_empty() {
+                    at.push('.');
+                }
+                at.push_str(k);
+                if hit(Some(k), x) {
+                    return Some(at.clone());
+                }
+                if let Some(p) = find(x, at, hit) {
+                    return Some(p);
+                }
+                at.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                at.push_str(&format!("[{i}]"));
+                if hit(None, x) {
+                    return Some(at.clone());
+                }
+                if let Some(p) = find(x, at, hit) {
+                    return Some(p);
+                }
+                at.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    None
 }
 
 /// Refuses a `kind` that is not a string, naming the field. serde also reads the tag of an

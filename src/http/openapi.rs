@@ -331,6 +331,17 @@ fn group(shape: Shape) -> Value {
                 keyed_map("^[0-9]{1,19}$", "employee ids", u8_range(0, 100)),
                 Opt,
             ),
+            (
+                "strategy",
+                defaulted(
+                    described(
+                        nullable(strategy(shape)),
+                        "How the group rings its members when the forward operation sets no strategy; null: simultaneous_lines phones at a time in member order",
+                    ),
+                    Value::Null,
+                ),
+                Opt,
+            ),
         ],
     )
 }
@@ -518,6 +529,185 @@ fn defaulted(mut v: Value, default: Value) -> Value {
         o.insert("default".into(), default);
     }
     v
+}
+
+/// How the phones of the employees are rung (SPEC §4.2): a group's own strategy, or a forward
+/// operation's.
+fn strategy(shape: Shape) -> Value {
+    let secs = |what: &str| described(int(1, u64::from(u32::MAX)), what);
+    described(
+        tagged(
+            shape,
+            &[
+                ("longest_idle", vec![]),
+                ("like_support", vec![]),
+                ("like_sales", vec![]),
+                (
+                    "by_priority",
+                    vec![
+                        (
+                            "priorities",
+                            defaulted(
+                                keyed_map(
+                                    "^[0-9]{1,19}$",
+                                    "employee ids; each must exist (ref.employee) and, in a group, be a member (strategy.not_member)",
+                                    described(
+                                        u8_range(1, 255),
+                                        "Priority, 1 rings first (rule strategy.priority_positive); an employee left out rings last",
+                                    ),
+                                ),
+                                json!({}),
+                            ),
+                            Opt,
+                        ),
+                        (
+                            "attempts",
+                            defaulted(
+                                described(
+                                    u8_range(1, 255),
+                                    "How many times each priority level is tried (rule strategy.attempts_positive)",
+                                ),
+                                json!(1),
+                            ),
+                            Opt,
+                        ),
+                        (
+                            "attempt_s",
+                            defaulted(
+                                secs("Seconds each attempt rings (rule strategy.seconds_positive)"),
+                                json!(20),
+                            ),
+                            Opt,
+                        ),
+                    ],
+                ),
+                ("strictly_in_turn", vec![]),
+                (
+                    "fastest_answer",
+                    vec![
+                        (
+                            "start",
+                            defaulted(
+                                described(
+                                    u8_range(1, 255),
+                                    "Phones ringing at first (rule strategy.start_positive)",
+                                ),
+                                json!(5),
+                            ),
+                            Opt,
+                        ),
+                        (
+                            "add",
+                            defaulted(
+                                described(
+                                    u8_range(1, 255),
+                                    "Phones added each step (rule strategy.add_positive)",
+                                ),
+                                json!(1),
+                            ),
+                            Opt,
+                        ),
+                        (
+                            "every_s",
+                            defaulted(
+                                secs("Seconds between steps (rule strategy.seconds_positive)"),
+                                json!(5),
+                            ),
+                            Opt,
+                        ),
+                    ],
+                ),
+                ("percentage", vec![]),
+                ("simultaneous", vec![]),
+                ("sequential", vec![]),
+                ("even", vec![]),
+                (
+                    "custom",
+                    vec![
+                        (
+                            "simultaneous_lines",
+                            defaulted(
+                                described(
+                                    u8_range(1, 255),
+                                    "Phones ringing at once (rule strategy.lines_positive)",
+                                ),
+                                json!(1),
+                            ),
+                            Opt,
+                        ),
+                        (
+                            "per_phone_timeout_s",
+                            defaulted(
+                                described(
+                                    nullable(int(1, u64::from(u32::MAX))),
+                                    "Seconds each phone rings (rule strategy.seconds_positive); null: each phone's own dial timeout",
+                                ),
+                                Value::Null,
+                            ),
+                            Opt,
+                        ),
+                        (
+                            "order",
+                            defaulted(
+                                described(
+                                    array(id_ref("employee")),
+                                    "These employees first, in this order; the others after them",
+                                ),
+                                json!([]),
+                            ),
+                            Opt,
+                        ),
+                        (
+                            "attempts",
+                            defaulted(
+                                described(
+                                    u8_range(1, 255),
+                                    "Passes over the list (rule strategy.attempts_positive)",
+                                ),
+                                json!(1),
+                            ),
+                            Opt,
+                        ),
+                    ],
+                ),
+            ],
+        ),
+        "How the phones are rung (docs/api.md, Distribution): longest_idle, like_support (least talk time in 12 h within the scenario first), like_sales (fewest calls offered in 12 h within the scenario first), by_priority, strictly_in_turn, fastest_answer, percentage, simultaneous, sequential, even, custom",
+    )
+}
+
+/// The queue of a forward operation (SPEC §4.3).
+fn queue_settings(shape: Shape) -> Value {
+    described(
+        obj(
+            shape,
+            &[
+                (
+                    "announce",
+                    defaulted(
+                        described(
+                            boolean(),
+                            "Tell the caller their position and the expected wait when queueing starts and after each pass of the ringback",
+                        ),
+                        json!(true),
+                    ),
+                    Opt,
+                ),
+                (
+                    "callback_key",
+                    defaulted(
+                        described(
+                            nullable(pattern("^[0-9*#]$", "One key: 0-9, * or #")),
+                            "The key a waiting caller presses to hang up and be called back in their place (rule queue.callback_key); null: no callback",
+                        ),
+                        Value::Null,
+                    ),
+                    Opt,
+                ),
+            ],
+        ),
+        "Callers nobody could take after one full round wait in the queue of these employees' numbers, first in, first out",
+    )
 }
 
 /// A target of a forward operation.
@@ -751,6 +941,39 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
                         ),
                         Opt,
                     ),
+                    (
+                        "strategy",
+                        defaulted(
+                            described(
+                                nullable(strategy(s)),
+                                "How the employees' phones are rung; null: a group target rings by its own strategy, everything else by mode. Employees it names must exist (ref.employee)",
+                            ),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "queue",
+                        defaulted(
+                            described(
+                                nullable(queue_settings(s)),
+                                "Queue the caller when nobody could take the call after one full round; null: no queue",
+                            ),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "wrap_up_s",
+                        defaulted(
+                            described(
+                                int(0, 3600),
+                                "Wrap-up: a phone that talked on a call of this operation gets no call for this many seconds afterwards (rule forward.wrap_up_range)",
+                            ),
+                            json!(0),
+                        ),
+                        Opt,
+                    ),
                 ]
             },
             exits: &[
@@ -761,7 +984,9 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
             example: json!({
                 "kind": "forward",
                 "targets": [{"kind": "group", "id": 1}, {"kind": "external", "number": "79161234567", "timeout_s": 20}],
-                "mode": "sequential", "max_wait_s": 60, "present_virtual_number": false
+                "mode": "sequential", "max_wait_s": 60, "present_virtual_number": false,
+                "strategy": {"kind": "by_priority", "priorities": {"1": 1, "2": 2}, "attempts": 2, "attempt_s": 15},
+                "queue": {"announce": true, "callback_key": "#"}, "wrap_up_s": 30
             }),
         },
         OperationDoc {
@@ -1190,7 +1415,8 @@ fn entities() -> Result<Vec<Entity>, String> {
             key: None,
             example: example::<Group>(json!({
                 "id": 1, "name": "Sales", "extension": "200", "members": [1, 2], "simultaneous_lines": 2,
-                "schedule": null, "sort_by_type": "S", "percent_distribution": true, "percents": {"1": 50, "2": 50}
+                "schedule": null, "sort_by_type": "S", "percent_distribution": true, "percents": {"1": 50, "2": 50},
+                "strategy": {"kind": "percentage"}
             }))?,
         },
         Entity {

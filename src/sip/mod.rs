@@ -612,7 +612,7 @@ async fn expire_registrations(
         let gone = registrar.expire(clock.unix_ms());
         if let Some(c) = registry.children() {
             for line in gone {
-                c.lines.do_send(vpbx_actors::agent_line::LineRegistration {
+                c.dist.do_send(vpbx_actors::dist::LineRegistration {
                     line,
                     registered: false,
                 });

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
-use vpbx_actors::agent_line::LineRegistration;
+use vpbx_actors::dist::LineRegistration;
 use vpbx_actors::switch::Registry;
 
 /// Probes without an answer before a contact counts as unreachable.
@@ -118,7 +118,7 @@ pub(super) async fn run(
         for (line, reachable) in changed {
             info!(line = %line, reachable, "line reachability changed");
             if let Some(c) = registry.children() {
-                c.lines.do_send(LineRegistration {
+                c.dist.do_send(LineRegistration {
                     line,
                     registered: reachable,
                 });

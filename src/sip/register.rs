@@ -12,9 +12,9 @@ use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::connection::SipConnection;
 use std::sync::{Arc, Mutex};
 use tracing::{info, warn};
-use vpbx_actors::agent_line::LineRegistration;
 use vpbx_actors::clock::Clock;
 use vpbx_actors::config_hub::Snapshots;
+use vpbx_actors::dist::LineRegistration;
 use vpbx_actors::switch::Registry;
 use vpbx_store::registrations::Binding;
 use vpbx_store::Store;
@@ -462,7 +462,7 @@ pub async fn handle(
                 "registration updated"
             );
             if let Some(c) = registry.children() {
-                c.lines.do_send(LineRegistration {
+                c.dist.do_send(LineRegistration {
                     line: line_id,
                     registered: !bindings.is_empty(),
                 });

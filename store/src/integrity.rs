@@ -73,13 +73,13 @@ pub enum UsedBy {
         /// The operation.
         operation: OpName,
     },
-    /// A group (membership, schedule).
+    /// A group (membership, schedule, the employees its strategy names).
     Group {
         /// The group.
         group: GroupId,
         /// Its name.
         name: String,
-        /// Which field (`members`, `schedule`).
+        /// Which field (`members`, `schedule`, `strategy`).
         field: &'static str,
     },
     /// An employee (trainer, schedule).
@@ -248,6 +248,10 @@ pub fn users_of(cfg: &CompanyConfig, what: &EntityRef) -> Vec<UsedBy> {
         if let EntityRef::Employee(e) = what {
             if g.members.contains(e) {
                 out.push(hit("members"));
+            }
+            let named = g.strategy.as_ref().map(Strategy::employees);
+            if named.is_some_and(|n| n.iter().any(|(_, id)| id == e)) {
+                out.push(hit("strategy"));
             }
         }
         if g.schedule.is_some_and(|s| *what == EntityRef::Schedule(s)) {

@@ -13,6 +13,7 @@ mod cdr;
 mod contacts;
 mod directory;
 mod dist;
+mod dist_state;
 mod ids;
 mod number_list;
 mod numbers;
@@ -30,6 +31,7 @@ pub use cdr::{
 pub use contacts::{Contact, ContactGroup, Tag};
 pub use directory::{Employee, FileKind, FileMeta, Group, Phone, PhoneType, SipLine};
 pub use dist::{QueueSettings, Strategy};
+pub use dist_state::{DistSample, QueueCallback};
 pub use ids::{
     ContactGroupId, ContactId, EmployeeId, FileId, GroupId, NumberListId, OpName, RuleId,
     ScenarioId, ScheduleId, SipLineId, TagId, TalkOptionId, TrunkId,

@@ -41,19 +41,30 @@ impl CallActor {
                 target,
                 caller_id,
                 caller_name,
-            } => self.dial(party, target, caller_id, caller_name, ctx),
+                agent,
+            } => self.claim_then_dial(party, target, caller_id, caller_name, agent, ctx),
             Effect::Release { party, reason } => {
                 self.dialling.remove(&party);
                 if let Some(p) = self.parties.remove(&party) {
                     p.release(&reason);
                 }
+                self.free_agent(party);
             }
             Effect::LoseFork { party } => {
                 self.dialling.remove(&party);
                 if let Some(p) = self.parties.remove(&party) {
                     p.lose();
                 }
+                self.free_agent(party);
             }
+            acd @ (Effect::Distribute { .. }
+            | Effect::JoinQueue { .. }
+            | Effect::LeaveQueue
+            | Effect::OfferEnded
+            | Effect::DeclineOffer { .. }
+            | Effect::AskPlace
+            | Effect::QueuePass { .. }
+            | Effect::AgentTalking { .. }) => return self.exec_acd(acd, ctx),
             Effect::UpdateIdentity {
                 to,
                 display,
@@ -161,7 +172,7 @@ impl CallActor {
 
     /// Opens media for a party, then dials it with our offer; its leg and media events come
     /// back tagged with the party.
-    fn dial(
+    pub(super) fn dial(
         &mut self,
         party: PartyId,
         target: DialTarget,

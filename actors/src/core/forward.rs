@@ -2,6 +2,7 @@
 //! ringing itself ([`Ringer`]): a state machine fed with the legs' outcomes and timer firings,
 //! returning what the call actor must do. No SIP, no clock: timers are requests to the actor.
 
+use super::dist::{Candidate, LineKey, Round as DistRound};
 use super::leg::DialTarget;
 use std::collections::BTreeMap;
 use vpbx_store::model::{
@@ -23,6 +24,11 @@ pub struct Ring {
     pub label: String,
     /// Phone type: decides which caller ID is presented (SPEC §5).
     pub kind: PhoneType,
+    /// The agent line the phone is (every phone of an employee is one): claimed before it
+    /// rings, released after.
+    pub agent: Option<LineKey>,
+    /// Already claimed for this call (a queue's offer): ring without claiming again.
+    pub claimed: bool,
 }
 
 /// Phones that ring together, for `timeout_s`.
@@ -81,13 +87,16 @@ pub struct Plan {
     pub rounds: Vec<Round>,
     /// Targets or phones left out, with the reason (for the call detail).
     pub skipped: Vec<Skip>,
+    /// A phone in two consecutive rounds keeps ringing across them ("fastest answer" widens
+    /// its ring); otherwise every round rings afresh.
+    pub widening: bool,
 }
 
 fn employee_label(e: &Employee) -> String {
     format!("{} ({})", e.last_name, e.extension)
 }
 
-fn phone_ring(e: Option<&Employee>, p: &Phone) -> (Ring, u32) {
+fn phone_ring(e: Option<&Employee>, index: usize, p: &Phone) -> (Ring, u32) {
     let who = e.map(employee_label);
     let (target, what) = match p {
         Phone::SipLine(l) => (
@@ -113,6 +122,11 @@ fn phone_ring(e: Option<&Employee>, p: &Phone) -> (Ring, u32) {
             employee: e.map(|e| e.id),
             label,
             kind: p.phone_type(),
+            agent: e.zip(u8::try_from(index).ok()).map(|(e, phone)| LineKey {
+                employee: e.id,
+                phone,
+            }),
+            claimed: false,
         },
         p.dial_timeout_s().max(1),
     )
@@ -176,7 +190,12 @@ pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, calling_line: Option<SipLine
                     .skipped
                     .push(skip(employee_label(e), SkipReason::NoPhones)),
                 Some(e) => {
-                    let phones = e.phones.iter().map(|p| phone_ring(Some(e), p)).collect();
+                    let phones = e
+                        .phones
+                        .iter()
+                        .enumerate()
+                        .map(|(k, p)| phone_ring(Some(e), k, p))
+                        .collect();
                     let phones = not_the_caller(phones, &mut out.skipped);
                     push_phones(phones, 1, &mut seen);
                 }
@@ -194,9 +213,12 @@ pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, calling_line: Option<SipLine
                                 format!("{} (group {})", employee_label(e), g.name),
                                 SkipReason::CallStatusOff,
                             )),
-                            Some(e) => {
-                                phones.extend(e.phones.iter().map(|p| phone_ring(Some(e), p)))
-                            }
+                            Some(e) => phones.extend(
+                                e.phones
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(k, p)| phone_ring(Some(e), k, p)),
+                            ),
                         }
                     }
                     let mut phones = not_the_caller(phones, &mut out.skipped);
@@ -220,6 +242,8 @@ pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, calling_line: Option<SipLine
                         employee: None,
                         label: format!("number {number}"),
                         kind: PhoneType::T,
+                        agent: None,
+                        claimed: false,
                     },
                     timeout_s.unwrap_or(DEFAULT_TIMEOUT_S).max(1),
                 )],
@@ -233,6 +257,8 @@ pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, calling_line: Option<SipLine
                         employee: None,
                         label: format!("sip:{uri}"),
                         kind: PhoneType::S,
+                        agent: None,
+                        claimed: false,
                     },
                     timeout_s.unwrap_or(DEFAULT_TIMEOUT_S).max(1),
                 )],
@@ -268,6 +294,50 @@ pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, calling_line: Option<SipLine
         }
     }
     out
+}
+
+impl Plan {
+    /// The plan of a distribution: `rounds` over `candidates` (as the board or a strategy gave
+    /// them), with the targets the candidates left out.
+    pub fn from_rounds(
+        candidates: &[Candidate],
+        rounds: &[DistRound],
+        skipped: Vec<Skip>,
+        widening: bool,
+    ) -> Plan {
+        let rounds = rounds
+            .iter()
+            .map(|r| Round {
+                rings: r
+                    .ring
+                    .iter()
+                    .filter_map(|k| candidates.get(*k))
+                    .map(Ring::of)
+                    .collect(),
+                timeout_s: r.timeout_s.max(1),
+            })
+            .filter(|r| !r.rings.is_empty())
+            .collect();
+        Plan {
+            rounds,
+            skipped,
+            widening,
+        }
+    }
+}
+
+impl Ring {
+    /// The ring of a distribution candidate.
+    pub fn of(c: &Candidate) -> Ring {
+        Ring {
+            target: c.target.clone(),
+            employee: c.employee,
+            label: c.label.clone(),
+            kind: c.kind,
+            agent: c.line,
+            claimed: false,
+        }
+    }
 }
 
 /// How a forward operation ended without a talk, or that it had one.
@@ -474,6 +544,18 @@ impl Ringer {
         let rings = r.rings.clone();
         let timeout_s = r.timeout_s;
         for ring in rings {
+            if self.plan.widening {
+                // Still ringing from the round before: it keeps ringing.
+                let kept = self.legs.values_mut().find(|l| {
+                    l.state == LegState::Ringing
+                        && l.round + 1 == round
+                        && l.ring.target == ring.target
+                });
+                if let Some(l) = kept {
+                    l.round = round;
+                    continue;
+                }
+            }
             let leg = self.next_leg;
             self.next_leg += 1;
             out.push(RingAction::Event(Event::RingStarted {
@@ -585,7 +667,22 @@ impl Ringer {
         if self.done || round != self.round {
             return out;
         }
-        let ringing: Vec<u32> = self.ringing_in_round().collect();
+        let next = self
+            .plan
+            .rounds
+            .get(round + 1)
+            .filter(|_| self.plan.widening);
+        let ringing: Vec<u32> = self
+            .ringing_in_round()
+            .filter(|l| {
+                // A widening ring keeps the phones the next round lists.
+                !next.is_some_and(|n| {
+                    self.legs
+                        .get(l)
+                        .is_some_and(|leg| n.rings.iter().any(|r| r.target == leg.ring.target))
+                })
+            })
+            .collect();
         if !ringing.is_empty() {
             self.timed_out = true;
         }

@@ -389,6 +389,32 @@ pub enum Event {
     },
     /// Free text (records migrated from schema version 1, whose detail was text).
     Note(String),
+    /// Nobody could take the call in one full round: the caller joined the queue of these
+    /// employees' numbers (SPEC §4.3).
+    QueueJoined {
+        /// The queue (the employees' extensions).
+        queue: String,
+        /// 1 = next.
+        position: u32,
+        /// The callers that were ahead (their numbers), head first.
+        ahead: Vec<String>,
+        /// Expected wait announced, seconds.
+        eta_s: u64,
+    },
+    /// The position and expected wait were announced to the caller.
+    QueueAnnounced {
+        /// 1 = next.
+        position: u32,
+        /// Expected wait, seconds.
+        eta_s: u64,
+    },
+    /// The caller left the queue.
+    QueueLeft {
+        /// `answered`, `max wait`, ...
+        why: String,
+        /// How long the caller waited in it, milliseconds.
+        waited_ms: u64,
+    },
 }
 
 /// Call detail record: one per finished call.

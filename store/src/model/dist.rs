@@ -11,8 +11,11 @@ use std::collections::BTreeMap;
 use super::EmployeeId;
 
 /// How the phones of the employees are rung (SPEC §4.2).
+///
+/// Read through a private document form, so a kind without settings refuses unknown fields too (serde
+/// ignores them on a unit variant of an internally tagged enum).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", from = "StrategyDoc")]
 pub enum Strategy {
     /// The line idle longest rings first (a line never rung is idle since the switch started).
     #[default]
@@ -27,13 +30,10 @@ pub enum Strategy {
     /// an entry has the lowest priority.
     ByPriority {
         /// Employee → priority (1 = first).
-        #[serde(default, deserialize_with = "super::directory::member_percents")]
         priorities: BTreeMap<EmployeeId, u8>,
         /// How many times each priority level is tried.
-        #[serde(default = "one")]
         attempts: u8,
         /// Seconds each attempt rings.
-        #[serde(default = "twenty")]
         attempt_s: u32,
     },
     /// Caller k in the queue goes to employee k and only to them (the pointer survives
@@ -42,13 +42,10 @@ pub enum Strategy {
     /// Start with `start` phones at once and add `add` more every `every_s` seconds.
     FastestAnswer {
         /// Phones ringing at first.
-        #[serde(default = "five")]
         start: u8,
         /// Phones added each step.
-        #[serde(default = "one")]
         add: u8,
         /// Seconds between steps.
-        #[serde(default = "five_u32")]
         every_s: u32,
     },
     /// Each phone gets its percent share of the calls (the phones' and the group's percents),
@@ -63,18 +60,99 @@ pub enum Strategy {
     /// Everything editable.
     Custom {
         /// Phones ringing at once.
-        #[serde(default = "one")]
         simultaneous_lines: u8,
         /// Seconds each phone rings (its own dial timeout when unset).
-        #[serde(default)]
         per_phone_timeout_s: Option<u32>,
         /// The order of the employees (listed first, in this order; the rest after them).
-        #[serde(default)]
         order: Vec<EmployeeId>,
         /// How many passes over the list.
+        attempts: u8,
+    },
+}
+
+/// The document form of [`Strategy`]: the same kinds, each a struct (settings-less kinds empty),
+/// so unknown fields are refused on every kind, with the defaults of the settings.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum StrategyDoc {
+    LongestIdle {},
+    LikeSupport {},
+    LikeSales {},
+    ByPriority {
+        #[serde(default, deserialize_with = "super::directory::member_percents")]
+        priorities: BTreeMap<EmployeeId, u8>,
+        #[serde(default = "one")]
+        attempts: u8,
+        #[serde(default = "twenty")]
+        attempt_s: u32,
+    },
+    StrictlyInTurn {},
+    FastestAnswer {
+        #[serde(default = "five")]
+        start: u8,
+        #[serde(default = "one")]
+        add: u8,
+        #[serde(default = "five_u32")]
+        every_s: u32,
+    },
+    Percentage {},
+    Simultaneous {},
+    Sequential {},
+    Even {},
+    Custom {
+        #[serde(default = "one")]
+        simultaneous_lines: u8,
+        #[serde(default)]
+        per_phone_timeout_s: Option<u32>,
+        #[serde(default)]
+        order: Vec<EmployeeId>,
         #[serde(default = "one")]
         attempts: u8,
     },
+}
+
+impl From<StrategyDoc> for Strategy {
+    fn from(d: StrategyDoc) -> Strategy {
+        match d {
+            StrategyDoc::LongestIdle {} => Strategy::LongestIdle,
+            StrategyDoc::LikeSupport {} => Strategy::LikeSupport,
+            StrategyDoc::LikeSales {} => Strategy::LikeSales,
+            StrategyDoc::ByPriority {
+                priorities,
+                attempts,
+                attempt_s,
+            } => Strategy::ByPriority {
+                priorities,
+                attempts,
+                attempt_s,
+            },
+            StrategyDoc::StrictlyInTurn {} => Strategy::StrictlyInTurn,
+            StrategyDoc::FastestAnswer {
+                start,
+                add,
+                every_s,
+            } => Strategy::FastestAnswer {
+                start,
+                add,
+                every_s,
+            },
+            StrategyDoc::Percentage {} => Strategy::Percentage,
+            StrategyDoc::Simultaneous {} => Strategy::Simultaneous,
+            StrategyDoc::Sequential {} => Strategy::Sequential,
+            StrategyDoc::Even {} => Strategy::Even,
+            StrategyDoc::Custom {
+                simultaneous_lines,
+                per_phone_timeout_s,
+                order,
+                attempts,
+            } => Strategy::Custom {
+                simultaneous_lines,
+                per_phone_timeout_s,
+                order,
+                attempts,
+            },
+        }
+    }
 }
 
 fn one() -> u8 {
@@ -256,5 +334,116 @@ impl QueueSettings {
             )],
             _ => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrity::{users_of, EntityRef, UsedBy};
+    use crate::validate_config;
+
+    #[test]
+    fn every_kind_reads_with_defaults_and_refuses_unknown_fields() {
+        let st: Strategy =
+            serde_json::from_str(r#"{"kind":"by_priority","priorities":{"1":2}}"#).unwrap();
+        assert_eq!(
+            st,
+            Strategy::ByPriority {
+                priorities: [(EmployeeId(1), 2)].into(),
+                attempts: 1,
+                attempt_s: 20
+            }
+        );
+        let st: Strategy = serde_json::from_str(r#"{"kind":"fastest_answer"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_value(&st).unwrap(),
+            serde_json::json!({"kind": "fastest_answer", "start": 5, "add": 1, "every_s": 5})
+        );
+        let st: Strategy = serde_json::from_str(r#"{"kind":"even"}"#).unwrap();
+        assert_eq!(st, Strategy::Even);
+        assert_eq!(
+            serde_json::to_string(&st).unwrap(),
+            r#"{"kind":"even"}"#,
+            "a kind without settings is written as its kind alone"
+        );
+        // Documents (YAML) may key the priorities by number or by string.
+        let st: Strategy =
+            serde_yaml::from_str("{kind: by_priority, priorities: {1: 1, '2': 2}, attempts: 2}")
+                .unwrap();
+        assert_eq!(
+            st,
+            Strategy::ByPriority {
+                priorities: [(EmployeeId(1), 1), (EmployeeId(2), 2)].into(),
+                attempts: 2,
+                attempt_s: 20
+            }
+        );
+        assert!(serde_yaml::from_str::<Strategy>("{kind: simultaneous, lines: 2}").is_err());
+        for bad in [
+            r#"{"kind":"even","start":1}"#,
+            r#"{"kind":"custom","attempt":2}"#,
+            r#"{"kind":"round_robin"}"#,
+        ] {
+            assert!(serde_json::from_str::<Strategy>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_group_strategy_is_validated_and_its_employees_are_used() {
+        let mut cfg = crate::parse_document(include_str!("../../../config/demo.yaml")).unwrap();
+        let members = cfg.groups[0].members.clone();
+        let (m, outsider) = (members[0], EmployeeId(999));
+        cfg.groups[0].strategy = Some(Strategy::ByPriority {
+            priorities: [(m, 0), (outsider, 1)].into(),
+            attempts: 0,
+            attempt_s: 20,
+        });
+        let errors = validate_config(&cfg);
+        let found =
+            |field: String, rule: &str| errors.iter().any(|e| e.field == field && e.rule == rule);
+        assert!(
+            found(
+                format!("groups[0].strategy.priorities.{m}"),
+                "strategy.priority_positive"
+            ),
+            "{errors:?}"
+        );
+        assert!(
+            found(
+                "groups[0].strategy.attempts".into(),
+                "strategy.attempts_positive"
+            ),
+            "{errors:?}"
+        );
+        assert!(
+            found(
+                format!("groups[0].strategy.priorities.{outsider}"),
+                "ref.employee"
+            ),
+            "{errors:?}"
+        );
+        cfg.groups[0].strategy = Some(Strategy::Custom {
+            simultaneous_lines: 1,
+            per_phone_timeout_s: None,
+            order: vec![m],
+            attempts: 1,
+        });
+        assert!(
+            validate_config(&cfg).is_empty(),
+            "{:?}",
+            validate_config(&cfg)
+        );
+        let users = users_of(&cfg, &EntityRef::Employee(m));
+        assert!(
+            users.iter().any(|u| matches!(
+                u,
+                UsedBy::Group {
+                    field: "strategy",
+                    ..
+                }
+            )),
+            "{users:?}"
+        );
     }
 }

@@ -224,6 +224,39 @@ pub(super) fn groups(cfg: &CompanyConfig, s: &mut Sink) {
                 format!("member percents sum to {sum}, not 100"),
             );
         }
+        if let Some(st) = &g.strategy {
+            group_strategy(&p, g, st, &employees, s);
+        }
+    }
+}
+
+/// A group's strategy: its own rules, and the employees it names must exist and be members
+/// (like `percents`, a setting for someone outside the group would never apply).
+fn group_strategy(
+    p: &str,
+    g: &Group,
+    st: &Strategy,
+    employees: &BTreeSet<EmployeeId>,
+    s: &mut Sink,
+) {
+    for e in st.violations() {
+        s.push(format!("{p}.strategy.{}", e.field), e.rule, e.message);
+    }
+    for (field, id) in st.employees() {
+        let field = format!("{p}.strategy.{field}");
+        if !employees.contains(&id) {
+            s.push(
+                field,
+                "ref.employee",
+                format!("employee {id} does not exist"),
+            );
+        } else if !g.members.contains(&id) {
+            s.push(
+                field,
+                "strategy.not_member",
+                format!("employee {id} is not a member of the group"),
+            );
+        }
     }
 }
 

@@ -16,23 +16,28 @@
 //! (with the early-media party), a talk (with holds), and a call joined to another call by an
 //! attended transfer. A blind transfer is a ringing state that keeps the transferor aside.
 
+mod acd;
 mod talk;
 #[cfg(test)]
 mod tests;
 
 use super::dialplan::{classify, Dialled};
+use super::dist::board::{Place, Request};
+use super::dist::candidates::candidates;
+use super::dist::{Candidate, LineKey, Round as DistRound};
 use super::forward::{plan_for, ForwardOutcome, Ring, RingAction, Ringer};
 pub use super::leg::{DialTarget, Dialog, Replaces};
 pub use super::routing::phone::CallerLine;
 use super::scenario::{self, Command, Ending, ScenarioRun};
 use super::timer::TimerTable;
+pub use acd::AgentRing;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 pub use talk::TalkKeys;
 use vpbx_store::model::{
     CallResult, CompanyConfig, EmployeeId, Event, Forward, ForwardTarget, HangupSide, LegCause,
-    PhoneType, Prompt, RingMode, Scenario, Side, TransferKind,
+    PhoneType, Prompt, RingMode, Scenario, Side, Strategy, TransferKind,
 };
 
 /// An outbound party of the call (a ringing phone, the employee in the talk). Unique within a
@@ -153,6 +158,27 @@ pub enum Input {
     PartnerEnded,
     /// The switch is shutting down.
     Shutdown,
+    /// The answer to an [`Effect::Distribute`]: the rounds to ring.
+    Planned {
+        /// The operation's correlation id.
+        op: u64,
+        /// Rounds over the request's candidates.
+        rounds: Vec<DistRound>,
+    },
+    /// The answer to an [`Effect::JoinQueue`]: the caller's place (`None`: no distributor took
+    /// it, the operation ends as if nobody answered).
+    QueueJoined(Option<Place>),
+    /// The answer to an [`Effect::AskPlace`].
+    QueuePlace(Option<Place>),
+    /// The queue offers these phones (claimed for this call) to the waiting caller.
+    QueueOffer {
+        /// The phones.
+        round: Vec<Candidate>,
+        /// Seconds they ring.
+        timeout_s: u32,
+    },
+    /// A [`Effect::QueuePass`] finished playing.
+    QueuePassDone,
 }
 
 /// What the shell must do, in order.
@@ -190,6 +216,8 @@ pub enum Effect {
         caller_id: String,
         /// Name presented with it (From display name), if any.
         caller_name: Option<String>,
+        /// The agent line it is: claim it first (unless claimed), release it after.
+        agent: Option<AgentRing>,
     },
     /// End a party's leg (CANCEL before answer, BYE after) and close its media.
     Release {
@@ -257,6 +285,42 @@ pub enum Effect {
     StopRecording,
     /// A step for the call detail.
     Event(Event),
+    /// Ask the distributor for the rounds of a distribution; feed [`Input::Planned`].
+    Distribute {
+        /// The operation's correlation id.
+        op: u64,
+        /// What to distribute.
+        request: Request,
+    },
+    /// Join the queue of the request; feed [`Input::QueueJoined`].
+    JoinQueue {
+        /// The distribution (its `queue` names the queue).
+        request: Request,
+    },
+    /// Leave the queue (answered, or gone through the operation's timeout).
+    LeaveQueue,
+    /// The phones the queue offered rang without an answer: the caller stays first in line.
+    OfferEnded,
+    /// Lines offered while the call no longer waits: give them back.
+    DeclineOffer {
+        /// The lines.
+        lines: Vec<LineKey>,
+    },
+    /// Ask where the caller waits; feed [`Input::QueuePlace`].
+    AskPlace,
+    /// Play to the waiting caller the announcement (if any) and one pass of the ringback; feed
+    /// [`Input::QueuePassDone`].
+    QueuePass {
+        /// Spoken first.
+        announce: Option<String>,
+        /// The operation's ringback (files), else the ringing tone.
+        prompt: Option<Prompt>,
+    },
+    /// A party on an agent line answered and talks now (its line talks).
+    AgentTalking {
+        /// The party.
+        party: PartyId,
+    },
     /// The call is over: hang up the caller unless it hung up itself (`side`), release every
     /// party, write the record, stop.
     End {
@@ -339,6 +403,8 @@ struct Ringing {
     early: Option<PartyId>,
     /// A blind transfer in progress: the transferring party, kept until the target answers.
     transferor: Option<Party>,
+    /// The distribution behind the ringing.
+    acd: acd::Acd,
 }
 
 /// The caller talks with a party.
@@ -357,8 +423,12 @@ struct Talk {
 enum State {
     /// The scenario runs with no party.
     Scenario,
+    /// Waiting for the distributor's rounds.
+    Distributing(Box<acd::Pending>),
     /// Parties ring.
     Ringing(Box<Ringing>),
+    /// Waiting in a queue.
+    Queued(Box<acd::Queued>),
     /// A talk.
     Talking(Talk),
     /// Joined with another call by an attended transfer; `keep` is our remaining side.
@@ -485,8 +555,11 @@ impl CallCore {
                 }
                 Timer::MaxWait => {
                     if let State::Ringing(r) = &mut self.state {
+                        r.acd.max_wait_passed = true;
                         let actions = r.ringer.give_up();
                         self.ring_actions(now, actions);
+                    } else {
+                        self.max_wait_waiting(now);
                     }
                 }
                 Timer::TalkKeys => {
@@ -517,6 +590,11 @@ impl CallCore {
                 EndedBy::Callee,
                 "the other party of the transfer hung up".into(),
             ),
+            acd @ (Input::Planned { .. }
+            | Input::QueueJoined(_)
+            | Input::QueuePlace(_)
+            | Input::QueueOffer { .. }
+            | Input::QueuePassDone) => self.acd_input(now, acd),
             Input::Shutdown => {
                 let by = if self.answered {
                     EndedBy::Switch
@@ -701,10 +779,6 @@ impl CallCore {
 
     fn forward(&mut self, now: Instant, op: u64, forward: Forward, transferor: Option<Party>) {
         let caller_line = self.info.caller_line.as_ref().map(|c| c.line);
-        let ringer = Ringer::new(
-            plan_for(&self.snapshot, &forward, caller_line),
-            self.next_party,
-        );
         self.last_forward_target = Some(describe_targets(&self.snapshot, &forward.targets));
         if self.answered {
             self.out.push(Effect::Ringback {
@@ -720,20 +794,64 @@ impl CallCore {
             }
             None => self.timers.cancel(Timer::MaxWait),
         }
-        self.state = State::Ringing(Box::new(Ringing {
-            op,
+        let scenario = Some(self.run.scenario_id());
+        let anchor = format!(
+            "{}/{}",
+            self.run.scenario_id(),
+            self.run.current_op().unwrap_or("")
+        );
+        let mut acd = acd::Acd {
+            anchor,
+            scenario,
+            wrap_up_s: forward.wrap_up_s,
+            request: None,
+            announce: forward.queue.as_ref().is_some_and(|q| q.announce),
+            joined_at: None,
+            max_wait_passed: false,
+        };
+        let heard = acd::Heard {
             ringback: forward.ringback.clone(),
             present_virtual_number: forward.present_virtual_number,
-            ringer,
-            parties: BTreeMap::new(),
-            early: None,
-            transferor,
-        }));
-        let actions = match &mut self.state {
-            State::Ringing(r) => r.ringer.start(),
-            _ => Vec::new(),
         };
-        self.ring_actions(now, actions);
+        let cands = candidates(&self.snapshot, &forward, caller_line);
+        if transferor.is_none() && (cands.strategy.is_some() || forward.queue.is_some()) {
+            let strategy = cands.strategy.clone().unwrap_or(match forward.mode {
+                RingMode::Sequential => Strategy::Sequential,
+                RingMode::Simultaneous => Strategy::Simultaneous,
+            });
+            let key = cands.queue_key(&self.snapshot);
+            let request = Request {
+                scenario,
+                anchor: acd.anchor.clone(),
+                candidates: cands.list.clone(),
+                widening: matches!(strategy, Strategy::FastestAnswer { .. }),
+                strategy,
+                cap: cands.cap,
+                queue: forward
+                    .queue
+                    .as_ref()
+                    .filter(|_| !key.is_empty())
+                    .map(|_| key),
+            };
+            if request.queue.is_some() {
+                acd.request = Some(request.clone());
+            }
+            self.state = State::Distributing(Box::new(acd::Pending {
+                op,
+                heard,
+                acd,
+                candidates: cands.list,
+                skipped: cands.skipped,
+                widening: request.widening,
+            }));
+            self.out.push(Effect::Distribute { op, request });
+            return;
+        }
+        let ringer = Ringer::new(
+            plan_for(&self.snapshot, &forward, caller_line),
+            self.next_party,
+        );
+        self.start_ringing(now, op, heard, ringer, acd, transferor);
     }
 
     /// Caller ID on a leg (SPEC §5): SIP phones see the caller's number, telephone numbers see
@@ -767,6 +885,7 @@ impl CallCore {
                         _ => None,
                     };
                     let party = PartyId(leg);
+                    let agent = r.acd.agent(&ring);
                     self.next_party = self.next_party.max(leg + 1);
                     if let State::Ringing(r) = &mut self.state {
                         r.parties.insert(party, Party::of(party, &ring));
@@ -776,6 +895,7 @@ impl CallCore {
                         target: ring.target,
                         caller_id,
                         caller_name,
+                        agent,
                     });
                 }
                 RingAction::Cancel { leg } | RingAction::Lost { leg } => {
@@ -799,13 +919,13 @@ impl CallCore {
                     self.timers
                         .set_after(Timer::RingRound, now, Duration::from_millis(ms))
                 }
-                RingAction::Connect { leg } => self.connect(PartyId(leg)),
+                RingAction::Connect { leg } => self.connect(now, PartyId(leg)),
                 RingAction::Done(outcome) => self.forward_done(now, outcome),
             }
         }
     }
 
-    fn connect(&mut self, id: PartyId) {
+    fn connect(&mut self, now: Instant, id: PartyId) {
         let State::Ringing(mut r) = std::mem::replace(&mut self.state, State::Scenario) else {
             return;
         };
@@ -815,7 +935,9 @@ impl CallCore {
             return;
         };
         // Every other party was cancelled by the ringer.
+        self.left_queue(now, &r.acd, "answered");
         self.answer_caller();
+        self.out.push(Effect::AgentTalking { party: id });
         self.event(Event::Talk {
             with: party.label.clone(),
             employee: party.employee,
@@ -870,6 +992,18 @@ impl CallCore {
         }
         if r.early.is_some() {
             self.out.push(Effect::Unbridge);
+        }
+        if r.transferor.is_none() {
+            let heard = acd::Heard {
+                ringback: r.ringback.clone(),
+                present_virtual_number: r.present_virtual_number,
+            };
+            if self.to_queue(r.op, heard, r.acd.clone(), outcome) {
+                return;
+            }
+            if r.acd.max_wait_passed {
+                self.left_queue(now, &r.acd, "max wait");
+            }
         }
         if let Some(t) = r.transferor.take() {
             // The transfer failed: tell the transferring phone and give the caller back to it.

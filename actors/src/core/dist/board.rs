@@ -45,6 +45,8 @@ pub struct Request {
     pub strategy: Strategy,
     /// At most this many phones at once.
     pub cap: Option<usize>,
+    /// A phone in two consecutive rounds keeps ringing ("fastest answer").
+    pub widening: bool,
     /// The queue the call joins when a full round finds nobody (`None`: the operation does
     /// not queue).
     pub queue: Option<String>,
@@ -104,6 +106,8 @@ pub struct Place {
     pub ahead: Vec<String>,
     /// Expected wait: the 30-day average talk time on the numbers × position, seconds.
     pub eta_s: u64,
+    /// The caller's place number (to rejoin at after a restart of the distributor).
+    pub seq: u64,
 }
 
 /// Lines offered to a queue head, claimed for it.
@@ -412,6 +416,33 @@ impl Board {
         }
     }
 
+    /// A claim `call` held before the board was rebuilt (a restart): counted again without
+    /// the checks a new claim passes, so a line is never over-committed by the restart itself
+    /// (a line already full keeps its calls; the claim is dropped only when the line is gone).
+    pub fn restore_claim(
+        &mut self,
+        now: Instant,
+        unix_ms: u64,
+        call: CallKey,
+        line: LineKey,
+        talking: bool,
+    ) {
+        let _ = unix_ms;
+        let Some(l) = self.lines.get_mut(&line) else {
+            return;
+        };
+        if self.claims.get(&call).is_some_and(|c| c.contains(&line)) {
+            return;
+        }
+        if l.claim(now).is_err() {
+            l.force_claim();
+        }
+        if talking {
+            l.answered();
+        }
+        self.claims.entry(call).or_default().push(line);
+    }
+
     /// Lines `call` holds.
     pub fn claims_of(&self, call: CallKey) -> &[LineKey] {
         self.claims.get(&call).map_or(&[], |v| v.as_slice())
@@ -482,6 +513,7 @@ impl Board {
             position,
             ahead: q.waiting.iter().take(k).map(|w| w.caller.clone()).collect(),
             eta_s: (avg * position as u64).div_ceil(1000),
+            seq: q.waiting[k].seq,
         })
     }
 

@@ -238,6 +238,12 @@ impl Line {
         Ok(())
     }
 
+    /// Counts a call the line carried before a restart, whatever its state now (the call
+    /// exists; refusing to count it would over-commit the line later).
+    pub fn force_claim(&mut self) {
+        self.ringing = self.ringing.saturating_add(1);
+    }
+
     /// A ring on it was answered: the claimed line now talks.
     pub fn answered(&mut self) {
         if self.ringing > 0 {

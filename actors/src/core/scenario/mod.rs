@@ -261,6 +261,19 @@ impl ScenarioRun {
         self.handle(input)
     }
 
+    /// The scenario's id.
+    pub fn scenario_id(&self) -> vpbx_store::model::ScenarioId {
+        self.scenario.id
+    }
+
+    /// The operation running now.
+    pub fn current_op(&self) -> Option<&str> {
+        match &self.state {
+            State::Running { op, .. } => Some(op.0.as_str()),
+            _ => None,
+        }
+    }
+
     /// Whether the run has ended the call.
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)

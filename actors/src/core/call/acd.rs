@@ -1,0 +1,339 @@
+//! The call's side of distribution (SPEC §4): a forward operation with a strategy asks the
+//! distributor for its rounds, every agent line it rings is claimed and released by the shell,
+//! and a caller nobody could take in one full round waits in the queue — hearing its position
+//! and expected wait after each pass of the ringback — until the queue offers it phones, its
+//! maximum wait passes, or it hangs up.
+
+use super::{CallCore, Effect, Input, Ringing, State, Timer};
+use crate::core::dist::board::{Place, Request};
+use crate::core::dist::{Candidate, LineKey, Round as DistRound};
+use crate::core::forward::{ForwardOutcome, Plan, Ring, Ringer, Round, Skip};
+use crate::core::scenario;
+use std::collections::BTreeMap;
+use std::time::Instant;
+use vpbx_store::model::{Event, Prompt, ScenarioId};
+
+/// The agent line behind a dialled party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRing {
+    /// The line.
+    pub line: LineKey,
+    /// Claimed for this call already (a queue's offer): do not claim it again.
+    pub claimed: bool,
+    /// The distribution it rings for (its pointer and counters).
+    pub anchor: String,
+    /// The scenario the call runs (fairness counts within it).
+    pub scenario: Option<ScenarioId>,
+    /// Wrap-up after a talk on it, seconds.
+    pub wrap_up_s: u32,
+}
+
+/// What a forward operation's distribution carries through ringing and queueing.
+#[derive(Debug, Clone)]
+pub(super) struct Acd {
+    pub(super) anchor: String,
+    pub(super) scenario: Option<ScenarioId>,
+    pub(super) wrap_up_s: u32,
+    /// The request, when the operation queues.
+    pub(super) request: Option<Request>,
+    /// Announce position and expected wait.
+    pub(super) announce: bool,
+    /// When the caller joined the queue.
+    pub(super) joined_at: Option<Instant>,
+    /// The operation's maximum wait passed.
+    pub(super) max_wait_passed: bool,
+}
+
+impl Acd {
+    pub(super) fn agent(&self, ring: &Ring) -> Option<AgentRing> {
+        ring.agent.map(|line| AgentRing {
+            line,
+            claimed: ring.claimed,
+            anchor: self.anchor.clone(),
+            scenario: self.scenario,
+            wrap_up_s: self.wrap_up_s,
+        })
+    }
+}
+
+/// The settings of the forward operation the caller hears.
+#[derive(Debug, Clone)]
+pub(super) struct Heard {
+    pub(super) ringback: Option<Prompt>,
+    pub(super) present_virtual_number: bool,
+}
+
+/// Waiting for the distributor's rounds.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) op: u64,
+    pub(super) heard: Heard,
+    pub(super) acd: Acd,
+    pub(super) candidates: Vec<Candidate>,
+    pub(super) skipped: Vec<Skip>,
+    pub(super) widening: bool,
+}
+
+/// Waiting in a queue.
+#[derive(Debug)]
+pub(super) struct Queued {
+    pub(super) op: u64,
+    pub(super) heard: Heard,
+    pub(super) acd: Acd,
+    /// How the full round ended (the exit when the queue gives up without a distributor).
+    pub(super) outcome: ForwardOutcome,
+}
+
+/// What the caller hears: "You are number 2 in the queue. The expected waiting time is about
+/// 3 minutes."
+pub fn announcement(place: &Place) -> String {
+    let minutes = place.eta_s.div_ceil(60).max(1);
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    format!(
+        "You are number {} in the queue. The expected waiting time is about {minutes} {unit}.",
+        place.position
+    )
+}
+
+impl CallCore {
+    /// The distributor's rounds arrived: ringing starts.
+    pub(super) fn planned(&mut self, now: Instant, op: u64, rounds: Vec<DistRound>) {
+        let State::Distributing(p) = &self.state else {
+            return;
+        };
+        if p.op != op {
+            return;
+        }
+        let State::Distributing(p) = std::mem::replace(&mut self.state, State::Scenario) else {
+            return;
+        };
+        let p = *p;
+        let plan = Plan::from_rounds(&p.candidates, &rounds, p.skipped, p.widening);
+        let ringer = Ringer::new(plan, self.next_party);
+        self.start_ringing(now, p.op, p.heard, ringer, p.acd, None);
+    }
+
+    /// Ringing state over `ringer`, started.
+    pub(super) fn start_ringing(
+        &mut self,
+        now: Instant,
+        op: u64,
+        heard: Heard,
+        ringer: Ringer,
+        acd: Acd,
+        transferor: Option<super::Party>,
+    ) {
+        self.state = State::Ringing(Box::new(Ringing {
+            op,
+            ringback: heard.ringback,
+            present_virtual_number: heard.present_virtual_number,
+            ringer,
+            parties: BTreeMap::new(),
+            early: None,
+            transferor,
+            acd,
+        }));
+        let actions = match &mut self.state {
+            State::Ringing(r) => r.ringer.start(),
+            _ => Vec::new(),
+        };
+        self.ring_actions(now, actions);
+    }
+
+    /// One full round found nobody and the operation queues: the caller is answered, hears the
+    /// ringback, and joins (or, after an offer nobody took, stays first in line).
+    /// Returns false when the operation does not queue (the caller ends the operation).
+    pub(super) fn to_queue(
+        &mut self,
+        op: u64,
+        heard: Heard,
+        mut acd: Acd,
+        outcome: ForwardOutcome,
+    ) -> bool {
+        let Some(request) = acd.request.clone() else {
+            return false;
+        };
+        if acd.max_wait_passed {
+            return false;
+        }
+        let prompt = heard.ringback.clone();
+        if acd.joined_at.is_some() {
+            self.out.push(Effect::OfferEnded);
+            self.out.push(Effect::QueuePass {
+                announce: None,
+                prompt,
+            });
+        } else {
+            self.answer_caller();
+            acd.joined_at = self.started;
+            self.out.push(Effect::Ringback { prompt });
+            self.out.push(Effect::JoinQueue { request });
+        }
+        self.state = State::Queued(Box::new(Queued {
+            op,
+            heard,
+            acd,
+            outcome,
+        }));
+        true
+    }
+
+    /// The caller left the queue for `why` (the call detail says how long it waited).
+    pub(super) fn left_queue(&mut self, now: Instant, acd: &Acd, why: &str) {
+        let Some(joined) = acd.joined_at else {
+            return;
+        };
+        self.out.push(Effect::LeaveQueue);
+        self.event(Event::QueueLeft {
+            why: why.into(),
+            waited_ms: u64::try_from(now.saturating_duration_since(joined).as_millis())
+                .unwrap_or(u64::MAX),
+        });
+    }
+
+    /// The distributor's answer to the join.
+    pub(super) fn queue_joined(&mut self, now: Instant, place: Option<Place>) {
+        let State::Queued(q) = &mut self.state else {
+            return;
+        };
+        q.acd.joined_at = Some(now);
+        let Some(place) = place else {
+            // Nobody keeps a queue: the operation ends as the round did.
+            let outcome = q.outcome;
+            self.queue_done(now, outcome, "no queue");
+            return;
+        };
+        let (announce, prompt) = (q.acd.announce, q.heard.ringback.clone());
+        self.event(Event::QueueJoined {
+            queue: place.queue.clone(),
+            position: u32::try_from(place.position).unwrap_or(u32::MAX),
+            ahead: place.ahead.clone(),
+            eta_s: place.eta_s,
+        });
+        if announce {
+            self.out.push(Effect::QueuePass {
+                announce: Some(announcement(&place)),
+                prompt,
+            });
+        }
+    }
+
+    /// A pass of the queue's ringback ended: the position is announced again.
+    pub(super) fn queue_pass_done(&mut self) {
+        match &self.state {
+            State::Queued(q) if q.acd.announce => self.out.push(Effect::AskPlace),
+            State::Queued(q) => self.out.push(Effect::QueuePass {
+                announce: None,
+                prompt: q.heard.ringback.clone(),
+            }),
+            // Phones ring for the waiting caller: the ringback goes on.
+            State::Ringing(r) if r.acd.joined_at.is_some() => self.out.push(Effect::Ringback {
+                prompt: r.ringback.clone(),
+            }),
+            _ => {}
+        }
+    }
+
+    /// The caller's place, to announce.
+    pub(super) fn queue_place(&mut self, place: Option<Place>) {
+        let State::Queued(q) = &self.state else {
+            return;
+        };
+        let prompt = q.heard.ringback.clone();
+        let announce = place.map(|p| {
+            self.event(Event::QueueAnnounced {
+                position: u32::try_from(p.position).unwrap_or(u32::MAX),
+                eta_s: p.eta_s,
+            });
+            announcement(&p)
+        });
+        self.out.push(Effect::QueuePass { announce, prompt });
+    }
+
+    /// The queue offers phones to the waiting caller: they ring (already claimed).
+    pub(super) fn queue_offer(&mut self, now: Instant, round: Vec<Candidate>, timeout_s: u32) {
+        if !matches!(self.state, State::Queued(_)) {
+            self.out.push(Effect::DeclineOffer {
+                lines: round.iter().filter_map(|c| c.line).collect(),
+            });
+            return;
+        }
+        let State::Queued(q) = std::mem::replace(&mut self.state, State::Scenario) else {
+            return;
+        };
+        let q = *q;
+        let rings = round
+            .iter()
+            .map(|c| Ring {
+                claimed: true,
+                ..Ring::of(c)
+            })
+            .collect();
+        let plan = Plan {
+            rounds: vec![Round {
+                rings,
+                timeout_s: timeout_s.max(1),
+            }],
+            skipped: Vec::new(),
+            widening: false,
+        };
+        let ringer = Ringer::new(plan, self.next_party);
+        self.start_ringing(now, q.op, q.heard, ringer, q.acd, None);
+    }
+
+    /// The operation's maximum wait passed while the caller waited for rounds or in the queue.
+    pub(super) fn max_wait_waiting(&mut self, now: Instant) {
+        match &mut self.state {
+            State::Queued(q) => {
+                q.acd.max_wait_passed = true;
+                self.queue_done(now, ForwardOutcome::NoAnswer, "max wait");
+            }
+            State::Distributing(_) => {
+                let State::Distributing(p) = std::mem::replace(&mut self.state, State::Scenario)
+                else {
+                    return;
+                };
+                self.forward_exit(now, p.op, ForwardOutcome::NoAnswer);
+            }
+            _ => {}
+        }
+    }
+
+    /// The caller leaves the queue through the operation's exit for `outcome`.
+    fn queue_done(&mut self, now: Instant, outcome: ForwardOutcome, why: &str) {
+        let State::Queued(q) = std::mem::replace(&mut self.state, State::Scenario) else {
+            return;
+        };
+        self.left_queue(now, &q.acd, why);
+        self.out.push(Effect::StopOutput {
+            of: super::Listener::Caller,
+        });
+        self.forward_exit(now, q.op, outcome);
+    }
+
+    /// The forward operation `op` ends with `outcome`.
+    pub(super) fn forward_exit(&mut self, now: Instant, op: u64, outcome: ForwardOutcome) {
+        self.timers.cancel(Timer::MaxWait);
+        self.last_forward = Some(outcome);
+        self.event(Event::ForwardEnded {
+            outcome: outcome.exit().into(),
+        });
+        let at = self.unix_ms(now);
+        let cmds = self
+            .run
+            .handle_at(at, scenario::Input::ForwardDone { id: op, outcome });
+        self.scenario_commands(now, cmds);
+    }
+
+    /// Feeds the distribution inputs.
+    pub(super) fn acd_input(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Planned { op, rounds } => self.planned(now, op, rounds),
+            Input::QueueJoined(place) => self.queue_joined(now, place),
+            Input::QueuePlace(place) => self.queue_place(place),
+            Input::QueueOffer { round, timeout_s } => self.queue_offer(now, round, timeout_s),
+            Input::QueuePassDone => self.queue_pass_done(),
+            _ => {}
+        }
+    }
+}
