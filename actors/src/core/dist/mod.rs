@@ -19,6 +19,9 @@ pub mod line;
 pub mod stats;
 pub mod strategy;
 
+#[cfg(test)]
+mod sim;
+
 use super::leg::DialTarget;
 use vpbx_store::model::{EmployeeId, PhoneType};
 
