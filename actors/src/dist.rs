@@ -442,18 +442,13 @@ impl DistActor {
 
     fn gone(&mut self, call: CallKey) {
         let now = self.clock.now();
-        let unix_ms = self.clock.unix_ms();
         self.board.leave(call);
         self.news.remove(&call);
-        for line in self.board.claims_of(call).to_vec() {
-            let talking = self.board.line(line).is_some_and(|l| l.talking() > 0);
-            let talk = talking.then_some(0);
-            self.board
-                .release(now, unix_ms, call, line, talk, Duration::ZERO, None);
-        }
+        self.board.release_all(now, call);
     }
 
     fn arm(&mut self, ctx: &mut Context<Self>) {
+        self.board.prune(self.clock.now());
         let waiting: usize = self.board.queues().map(|(_, q)| q.waiting().count()).sum();
         self.stats.set_queued(waiting);
         let now = self.clock.now();

@@ -17,7 +17,8 @@ use super::line::{Line, Permit, Refusal};
 use super::stats::{Sample, Stats};
 use super::strategy;
 use super::{Ask, Candidate, LineFacts, LineKey, Round};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vpbx_store::model::{CompanyConfig, Phone, ScenarioId, SipLineId, Strategy};
 
@@ -30,6 +31,17 @@ pub const OFFER_RETRY: Duration = Duration::from_secs(2);
 
 /// Expected talk time when the lines have no talk in the last 30 days (for the announcement).
 pub const DEFAULT_TALK_MS: u64 = 60_000;
+
+/// At most this many callers ahead are named in a [`Place`] (the head ones): a call's events
+/// stay small however long the queue.
+pub const AHEAD_NAMED: usize = 20;
+
+/// A line a call holds: ringing for it, or talking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Held {
+    line: LineKey,
+    talking: bool,
+}
 
 /// What a call asks the board to distribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +75,8 @@ pub struct Waiting {
     pub caller: String,
     /// When it joined.
     pub joined: Instant,
-    /// Its distribution.
-    pub request: Request,
+    /// Its distribution (shared by the callers of one operation).
+    pub request: Arc<Request>,
 }
 
 /// One queue: the callers waiting for one set of employee numbers, in strict FIFO.
@@ -86,12 +98,6 @@ impl Queue {
     /// The call being offered lines now.
     pub fn offering(&self) -> Option<CallKey> {
         self.offering
-    }
-
-    fn lines(&self) -> impl Iterator<Item = LineKey> + '_ {
-        self.waiting
-            .iter()
-            .flat_map(|w| w.request.candidates.iter().filter_map(|c| c.line))
     }
 }
 
@@ -128,7 +134,13 @@ pub struct Offer {
 pub struct Board {
     lines: HashMap<LineKey, Line>,
     /// Lines claimed per call (ringing or talking), to release them when the call goes.
-    claims: HashMap<CallKey, Vec<LineKey>>,
+    claims: HashMap<CallKey, Vec<Held>>,
+    /// How many waiting callers want each line (a line wanted is held back for the queue).
+    wanted: HashMap<LineKey, u32>,
+    /// Wrap-ups in progress, by their end (what `poll_timeout` looks through).
+    wrap_ups: BTreeSet<(Instant, LineKey)>,
+    /// The latest request of each distribution, shared by the callers that wait with it.
+    interned: HashMap<String, Arc<Request>>,
     queues: BTreeMap<String, Queue>,
     /// Which queue each waiting call is in.
     waiting_in: HashMap<CallKey, String>,
@@ -150,6 +162,9 @@ impl Board {
         Board {
             lines: HashMap::new(),
             claims: HashMap::new(),
+            wanted: HashMap::new(),
+            wrap_ups: BTreeSet::new(),
+            interned: HashMap::new(),
             queues: BTreeMap::new(),
             waiting_in: HashMap::new(),
             stats: Stats::default(),
@@ -323,9 +338,8 @@ impl Board {
 
     /// Whether `line` is held back for a queue that `call` is not the offered head of.
     fn queue_holds(&self, call: CallKey, line: LineKey) -> bool {
-        self.queues.values().any(|q| {
-            !q.waiting.is_empty() && q.offering != Some(call) && q.lines().any(|l| l == line)
-        }) && !self.waiting_in.contains_key(&call)
+        // A waiting caller rings only the lines its queue offers it (claimed for it).
+        !self.waiting_in.contains_key(&call) && self.wanted.get(&line).is_some_and(|n| *n > 0)
     }
 
     /// Claims `line` for a ring of `call` in the distribution `anchor`.
@@ -355,7 +369,10 @@ impl Board {
     ) -> Result<(), Refusal> {
         let l = self.lines.get_mut(&line).ok_or(Refusal::Unavailable)?;
         l.claim(now)?;
-        self.claims.entry(call).or_default().push(line);
+        self.claims.entry(call).or_default().push(Held {
+            line,
+            talking: false,
+        });
         *self
             .offered_here
             .entry((anchor.to_string(), line))
@@ -372,10 +389,17 @@ impl Board {
 
     /// `line`, claimed by `call`, answered.
     pub fn answered(&mut self, call: CallKey, line: LineKey) {
-        if self.claims.get(&call).is_some_and(|c| c.contains(&line)) {
-            if let Some(l) = self.lines.get_mut(&line) {
-                l.answered();
-            }
+        let Some(held) = self
+            .claims
+            .get_mut(&call)
+            .and_then(|c| c.iter_mut().find(|h| h.line == line && !h.talking))
+        else {
+            // Not ringing for this call (a repeated answer): nothing changes.
+            return;
+        };
+        held.talking = true;
+        if let Some(l) = self.lines.get_mut(&line) {
+            l.answered();
         }
     }
 
@@ -395,17 +419,25 @@ impl Board {
         let Some(held) = self.claims.get_mut(&call) else {
             return;
         };
-        let Some(k) = held.iter().position(|l| *l == line) else {
+        // The claim in the state the shell names ends first (a talk, or a ring).
+        let k = held
+            .iter()
+            .position(|h| h.line == line && h.talking == talk_ms.is_some())
+            .or_else(|| held.iter().position(|h| h.line == line));
+        let Some(k) = k else {
             return;
         };
-        held.swap_remove(k);
+        let talked = held.swap_remove(k).talking;
         if held.is_empty() {
             self.claims.remove(&call);
         }
         if let Some(l) = self.lines.get_mut(&line) {
-            l.release(now, talk_ms.is_some(), wrap_up);
+            l.release(now, talked, wrap_up);
+            if let Some(until) = l.wrap_up_until(now) {
+                self.wrap_ups.insert((until, line));
+            }
         }
-        if let Some(ms) = talk_ms.filter(|ms| *ms > 0) {
+        if let Some(ms) = talk_ms.filter(|ms| *ms > 0 && talked) {
             self.stats.add(Sample {
                 at_ms: unix_ms,
                 scenario,
@@ -431,7 +463,11 @@ impl Board {
         let Some(l) = self.lines.get_mut(&line) else {
             return;
         };
-        if self.claims.get(&call).is_some_and(|c| c.contains(&line)) {
+        if self
+            .claims
+            .get(&call)
+            .is_some_and(|c| c.iter().any(|h| h.line == line))
+        {
             return;
         }
         if l.claim(now).is_err() {
@@ -440,12 +476,41 @@ impl Board {
         if talking {
             l.answered();
         }
-        self.claims.entry(call).or_default().push(line);
+        self.claims
+            .entry(call)
+            .or_default()
+            .push(Held { line, talking });
     }
 
     /// Lines `call` holds.
-    pub fn claims_of(&self, call: CallKey) -> &[LineKey] {
-        self.claims.get(&call).map_or(&[], |v| v.as_slice())
+    pub fn claims_of(&self, call: CallKey) -> Vec<LineKey> {
+        self.claims
+            .get(&call)
+            .map_or_else(Vec::new, |v| v.iter().map(|h| h.line).collect())
+    }
+
+    /// Everything `call` holds is released as it stands (a ring ends unanswered, a talk ends
+    /// without wrap-up): the call is gone without saying how.
+    pub fn release_all(&mut self, now: Instant, call: CallKey) {
+        for h in self.claims.remove(&call).unwrap_or_default() {
+            if let Some(l) = self.lines.get_mut(&h.line) {
+                l.release(now, h.talking, Duration::ZERO);
+            }
+        }
+    }
+
+    fn want(&mut self, request: &Request, add: bool) {
+        for line in request.candidates.iter().filter_map(|c| c.line) {
+            let n = self.wanted.entry(line).or_insert(0);
+            if add {
+                *n += 1;
+            } else {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.wanted.remove(&line);
+                }
+            }
+        }
     }
 
     // ---- queues ----
@@ -467,12 +532,24 @@ impl Board {
         }
         let seq = seq.unwrap_or(self.next_seq);
         self.next_seq = self.next_seq.max(seq + 1);
+        let request = match self.interned.get(&request.anchor) {
+            Some(r) if **r == request => Arc::clone(r),
+            _ => {
+                let r = Arc::new(request);
+                self.interned.insert(r.anchor.clone(), Arc::clone(&r));
+                r
+            }
+        };
+        self.want(&request, true);
         let q = self.queues.entry(key.clone()).or_default();
-        let at = q
-            .waiting
-            .iter()
-            .position(|w| w.seq > seq)
-            .unwrap_or(q.waiting.len());
+        let at = if q.waiting.back().is_none_or(|w| w.seq < seq) {
+            q.waiting.len()
+        } else {
+            q.waiting
+                .iter()
+                .position(|w| w.seq > seq)
+                .unwrap_or(q.waiting.len())
+        };
         q.waiting.insert(
             at,
             Waiting {
@@ -511,7 +588,12 @@ impl Board {
         Some(Place {
             queue: key.to_string(),
             position,
-            ahead: q.waiting.iter().take(k).map(|w| w.caller.clone()).collect(),
+            ahead: q
+                .waiting
+                .iter()
+                .take(k.min(AHEAD_NAMED))
+                .map(|w| w.caller.clone())
+                .collect(),
             eta_s: (avg * position as u64).div_ceil(1000),
             seq: q.waiting[k].seq,
         })
@@ -533,15 +615,30 @@ impl Board {
         let Some(key) = self.waiting_in.remove(&call) else {
             return;
         };
-        if let Some(q) = self.queues.get_mut(&key) {
-            q.waiting.retain(|w| w.call != call);
-            if q.offering == Some(call) {
-                q.offering = None;
-                q.retry_at = None;
+        let Some(q) = self.queues.get_mut(&key) else {
+            return;
+        };
+        let mut gone = None;
+        q.waiting.retain(|w| {
+            if w.call == call {
+                gone = Some(Arc::clone(&w.request));
+                false
+            } else {
+                true
             }
-            if q.waiting.is_empty() {
-                self.queues.remove(&key);
+        });
+        if q.offering == Some(call) {
+            q.offering = None;
+            q.retry_at = None;
+        }
+        if q.waiting.is_empty() {
+            self.queues.remove(&key);
+            if self.queues.is_empty() {
+                self.interned.clear();
             }
+        }
+        if let Some(r) = gone {
+            self.want(&r, false);
         }
     }
 
@@ -564,12 +661,14 @@ impl Board {
         let mut out = Vec::new();
         let keys: Vec<String> = self.queues.keys().cloned().collect();
         for key in keys {
-            let Some(q) = self.queues.get(&key) else {
+            let Some(q) = self.queues.get_mut(&key) else {
                 continue;
             };
             if q.offering.is_some() || q.retry_at.is_some_and(|t| t > now) {
                 continue;
             }
+            // A retry that is due is used now; what follows decides the next one.
+            q.retry_at = None;
             let Some(head) = q.waiting.front().cloned() else {
                 continue;
             };
@@ -630,30 +729,39 @@ impl Board {
     /// The next instant [`Board::dispatch`] may find something new without any other input:
     /// a wrap-up ending on a line some waiting caller wants, or a retry.
     pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let mut earliest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
-        for q in self.queues.values() {
-            if q.waiting.is_empty() || q.offering.is_some() {
-                continue;
-            }
-            if let Some(t) = q.retry_at {
-                earliest(t);
-            }
-            for l in q.lines() {
-                if let Some(t) = self.lines.get(&l).and_then(|l| l.wrap_up_until(now)) {
-                    earliest(t);
-                }
-            }
+        let retry = self
+            .queues
+            .values()
+            .filter(|q| !q.waiting.is_empty() && q.offering.is_none())
+            .filter_map(|q| q.retry_at)
+            .filter(|t| *t > now)
+            .min();
+        let wrap_up = self
+            .wrap_ups
+            .range((now, LineKey::MIN)..)
+            .find(|(t, l)| *t > now && self.wanted.contains_key(l))
+            .map(|(t, _)| *t);
+        match (retry, wrap_up) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        next
+    }
+
+    /// Forgets wrap-ups that ended by `now` (the shell calls it from time to time).
+    pub fn prune(&mut self, now: Instant) {
+        self.wrap_ups = self.wrap_ups.split_off(&(now, LineKey::MIN));
     }
 
     /// Checks the board's invariants (tests and the simulation call it after every step).
     pub fn check(&self, now: Instant) -> Result<(), String> {
         let mut held: HashMap<LineKey, usize> = HashMap::new();
-        for lines in self.claims.values() {
-            for l in lines {
-                *held.entry(*l).or_insert(0) += 1;
+        let mut talking: HashMap<LineKey, usize> = HashMap::new();
+        for claims in self.claims.values() {
+            for h in claims {
+                *held.entry(h.line).or_insert(0) += 1;
+                if h.talking {
+                    *talking.entry(h.line).or_insert(0) += 1;
+                }
             }
         }
         for (k, l) in &self.lines {
@@ -666,6 +774,13 @@ impl Board {
             }
             if used != held.get(k).copied().unwrap_or(0) {
                 return Err(format!("{k}: {used} in use but {:?} claims", held.get(k)));
+            }
+            if usize::from(l.talking()) != talking.get(k).copied().unwrap_or(0) {
+                return Err(format!(
+                    "{k}: {} talking but {:?} talking claims",
+                    l.talking(),
+                    talking.get(k)
+                ));
             }
         }
         for (key, q) in &self.queues {

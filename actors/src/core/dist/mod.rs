@@ -37,6 +37,14 @@ pub struct LineKey {
     pub phone: u8,
 }
 
+impl LineKey {
+    /// The smallest key (a bound for ranges).
+    pub const MIN: LineKey = LineKey {
+        employee: vpbx_store::model::EmployeeId(0),
+        phone: 0,
+    };
+}
+
 impl std::fmt::Display for LineKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "employee {} phone {}", self.employee, self.phone)
