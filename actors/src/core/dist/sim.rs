@@ -1038,8 +1038,7 @@ proptest::proptest! {
 }
 
 // ------------------------------------------------------------------------------------------
-// Board bugs found by the simulation, each shown on its own. Ignored so the suite stays green
-// until board.rs is fixed; run them with `cargo test -p vpbx-actors dist::sim -- --ignored`.
+// Board bugs the simulation found, each shown on its own (fixed; kept as regression tests).
 
 /// After an unanswered offer, the retry instant stays set once it has passed if no line is
 /// free then: [`Board::poll_timeout`] keeps naming that past instant, so the shell, which arms
