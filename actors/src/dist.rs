@@ -113,6 +113,9 @@ pub struct RestoreExpect(pub usize);
 #[rtype(result = "()")]
 pub struct Holding(pub Option<Holdings>);
 
+/// How often employees' activity schedules are applied to their lines.
+const SCHEDULE_EVERY: Duration = Duration::from_secs(30);
+
 /// Seconds a restarted distributor waits for the calls' holdings before it distributes anyway.
 const RESTORE_WAIT: Duration = Duration::from_secs(5);
 
@@ -350,6 +353,7 @@ impl DistActor {
         let registered = self.link.registered().clone();
         self.board
             .configure(self.clock.now(), &cfg, &|l| registered.contains(&l));
+        self.board.apply_schedules(&cfg, self.clock.unix_ms());
     }
 
     fn persist(&self, s: Sample) {
@@ -479,6 +483,12 @@ impl Actor for DistActor {
         if self.restoring.is_some() {
             ctx.run_later(RESTORE_WAIT, |act, ctx| act.restored(ctx));
         }
+        // Activity schedules change lines' permission at minute boundaries.
+        ctx.run_interval(SCHEDULE_EVERY, |act, ctx| {
+            let cfg = act.snapshots.current();
+            act.board.apply_schedules(&cfg, act.clock.unix_ms());
+            act.pump(ctx);
+        });
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {

@@ -158,7 +158,7 @@ impl CallCore {
     /// One full round found nobody and the operation queues: the caller is answered, hears the
     /// ringback, and joins (or, after an offer nobody took, stays first in line).
     /// Returns false when the operation does not queue (the caller ends the operation).
-    pub(super) fn to_queue(
+    pub(super) fn enter_queue(
         &mut self,
         op: u64,
         heard: Heard,

@@ -1048,7 +1048,7 @@ impl CallCore {
                 present_virtual_number: r.present_virtual_number,
                 hint: r.hint.clone(),
             };
-            if self.to_queue(r.op, heard, r.acd.clone(), outcome) {
+            if self.enter_queue(r.op, heard, r.acd.clone(), outcome) {
                 return;
             }
             if r.acd.max_wait_passed {

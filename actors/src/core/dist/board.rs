@@ -215,6 +215,27 @@ impl Board {
             .retain(|k, l| wanted.contains(k) || l.ringing() + l.talking() > 0);
     }
 
+    /// Applies each employee's permission at wall-clock `unix_ms`: call status off, or outside
+    /// the employee's activity schedule (in the company's time zone and production calendar).
+    pub fn apply_schedules(&mut self, cfg: &CompanyConfig, unix_ms: u64) {
+        use crate::core::routing::{box_local_time, is_active};
+        use chrono::Datelike;
+        let local = box_local_time(cfg, unix_ms);
+        for e in &cfg.employees {
+            let permit = if !e.calls_enabled {
+                Permit::CallStatusOff
+            } else {
+                match e.schedule.and_then(|id| cfg.schedule(id)) {
+                    Some(sch) if !is_active(sch, cfg.calendar(local.year()), local).active => {
+                        Permit::OutsideSchedule
+                    }
+                    _ => Permit::Allowed,
+                }
+            };
+            self.set_permit(e.id, permit);
+        }
+    }
+
     /// A SIP line's phones gained or lost their contact.
     pub fn set_registered(&mut self, cfg: &CompanyConfig, sip: SipLineId, registered: bool) {
         for e in &cfg.employees {
@@ -801,5 +822,82 @@ impl Board {
         }
         let _ = now;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vpbx_store::model::{
+        Employee, EmployeeId, Schedule, ScheduleId, ScheduleKind, SipLine, SipLineId,
+    };
+
+    fn cfg(schedule: Option<ScheduleId>, calls_enabled: bool) -> CompanyConfig {
+        CompanyConfig {
+            employees: vec![Employee {
+                id: EmployeeId(1),
+                first_name: String::new(),
+                last_name: "A".into(),
+                email: None,
+                extension: "101".into(),
+                calls_enabled,
+                phones: vec![Phone::SipLine(SipLine {
+                    id: SipLineId(1),
+                    login: "101".into(),
+                    password: "x".into(),
+                    lines: 1,
+                    dial_timeout_s: 20,
+                    percent: 0,
+                    outbound_caller_id: None,
+                    outbound_allowed: true,
+                })],
+                schedule,
+                rating: false,
+                trainer: None,
+                trainer_joins_every_call: false,
+                percent_distribution: false,
+            }],
+            schedules: vec![Schedule {
+                id: ScheduleId(1),
+                name: "Never".into(),
+                days: ScheduleKind::Weekly {
+                    week: Default::default(),
+                },
+                period_start: None,
+                period_end: None,
+                use_production_calendar: false,
+            }],
+            ..Default::default()
+        }
+    }
+
+    const LINE: LineKey = LineKey {
+        employee: EmployeeId(1),
+        phone: 0,
+    };
+
+    #[test]
+    fn a_line_outside_its_employees_schedule_or_with_calls_off_is_not_rung() {
+        let now = crate::clock::test_origin();
+        let unix = 1_780_000_000_000;
+        let mut b = Board::new();
+        let c = cfg(Some(ScheduleId(1)), true);
+        b.configure(now, &c, &|_| true);
+        b.apply_schedules(&c, unix);
+        assert_eq!(
+            b.claim(now, unix, 1, LINE, "a", None),
+            Err(Refusal::NotAllowedBySchedule)
+        );
+        let c = cfg(None, false);
+        b.configure(now, &c, &|_| true);
+        b.apply_schedules(&c, unix);
+        assert_eq!(
+            b.claim(now, unix, 1, LINE, "a", None),
+            Err(Refusal::CallStatusOff)
+        );
+        let c = cfg(None, true);
+        b.configure(now, &c, &|_| true);
+        b.apply_schedules(&c, unix);
+        assert_eq!(b.claim(now, unix, 1, LINE, "a", None), Ok(()));
     }
 }

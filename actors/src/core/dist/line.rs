@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn a_line_never_carries_more_calls_than_its_count() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_origin();
         let mut l = Line::new(2, true, t0);
         assert_eq!(l.claim(t0), Ok(()));
         assert_eq!(l.state(t0), LineState::Ringing);
@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn wrap_up_keeps_the_line_out_until_it_ends() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_origin();
         let mut l = Line::new(1, true, t0);
         l.claim(t0).unwrap();
         l.answered();
@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn refusals_say_why_in_order_of_precedence() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_origin();
         let mut l = Line::new(1, false, t0);
         assert_eq!(l.claim(t0), Err(Refusal::Unavailable));
         assert_eq!(l.state(t0), LineState::Offline);
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn releases_without_a_claim_change_nothing() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_origin();
         let mut l = Line::new(1, true, t0);
         l.release(t0, true, Duration::from_secs(10));
         l.release(t0, false, Duration::ZERO);

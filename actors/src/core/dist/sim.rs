@@ -16,9 +16,8 @@ use vpbx_store::model::{
 };
 
 /// The one instant the tests start from; everything else is an offset from it.
-#[allow(clippy::disallowed_methods)]
 fn base() -> Instant {
-    Instant::now()
+    crate::clock::test_origin()
 }
 
 /// Wall-clock milliseconds at virtual time zero (any fixed value does).
