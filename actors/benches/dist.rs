@@ -249,11 +249,19 @@ fn percentiles(name: &str, mut d: Vec<Duration>) {
     );
 }
 
-/// Heap and inline bytes of one waiting caller's entry on the board.
-fn waiting_bytes(w: &Waiting, queue_key: &str) -> usize {
+/// Heap and inline bytes of one waiting caller's entry on the board; its request (shared by the
+/// callers of one operation) is counted once, for the first caller that holds it.
+fn waiting_bytes(w: &Waiting, queue_key: &str, seen: &mut Vec<*const Request>) -> usize {
     let r = &w.request;
     let mut n = std::mem::size_of::<Waiting>();
     n += w.caller.capacity();
+    // Its entry in the board's call → queue map: the key, the queue's name, one control byte.
+    n += std::mem::size_of::<(CallKey, String)>() + queue_key.len() + 1;
+    let p = std::sync::Arc::as_ptr(r);
+    if seen.contains(&p) {
+        return n;
+    }
+    seen.push(p);
     n += r.anchor.capacity();
     n += r.queue.as_ref().map_or(0, String::capacity);
     n += r.candidates.capacity() * std::mem::size_of::<Candidate>();
@@ -265,8 +273,6 @@ fn waiting_bytes(w: &Waiting, queue_key: &str) -> usize {
             | vpbx_actors::core::leg::DialTarget::External(s) => s.capacity(),
         };
     }
-    // Its entry in the board's call → queue map: the key, the queue's name, one control byte.
-    n += std::mem::size_of::<(CallKey, String)>() + queue_key.len() + 1;
     n
 }
 
@@ -282,9 +288,10 @@ fn memory() {
     let after = resident_bytes();
     let mut total = 0usize;
     let mut callers = 0usize;
+    let mut seen = Vec::new();
     for (key, q) in b.board.queues() {
         for w in q.waiting() {
-            total += waiting_bytes(w, key);
+            total += waiting_bytes(w, key, &mut seen);
             callers += 1;
         }
     }

@@ -385,8 +385,12 @@ impl LinePhone {
             let m = self.recv(left.as_secs().max(1)).await?;
             let current = self.dialog.as_ref().map(|d| d.call_id.as_str());
             match m.method() {
-                // A retransmission of the INVITE of the dialog in progress: already answered.
-                Some("INVITE") if current.is_some() && m.header("Call-ID") == current => {}
+                // A retransmission of the initial INVITE of the dialog in progress (no To tag;
+                // a re-INVITE carries ours): already answered.
+                Some("INVITE")
+                    if current.is_some()
+                        && m.header("Call-ID") == current
+                        && !m.header("To").unwrap_or("").contains("tag=") => {}
                 Some(x) if x == method => return Some(m),
                 Some("ACK") | None => {}
                 // Another call rings meanwhile: kept for a later `expect_request("INVITE")`.
