@@ -2,7 +2,7 @@
 //! in, and the statistics fairness needs. Pure: time arrives as data (`now`, a monotonic
 //! [`Instant`](std::time::Instant), and wall-clock milliseconds for the persisted statistics).
 //!
-//! - [`line`]: one agent line (one phone of one employee) as a state machine: claims, talk,
+//! - [`mod@line`]: one agent line (one phone of one employee) as a state machine: claims, talk,
 //!   wrap-up, registration and permission, each refusal a typed [`Refusal`];
 //! - [`candidates`]: the phones a forward operation may ring, in listed order, each with its
 //!   agent line;
@@ -104,9 +104,9 @@ pub struct Ask<'a> {
     pub cap: Option<usize>,
 }
 
-/// Phones ringing together for `timeout_s`. A phone listed in two consecutive rounds keeps
-/// ringing across them (the "fastest answer" widening); one left out of the next round is
-/// cancelled when that round starts.
+/// Phones ringing together for `timeout_s`. Each round rings afresh, except under "fastest
+/// answer", whose rounds widen: there a phone listed in two consecutive rounds keeps ringing
+/// across them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Round {
     /// Indices into [`Ask::candidates`].

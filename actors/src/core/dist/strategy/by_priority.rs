@@ -11,9 +11,8 @@
 //!   them;
 //! - `attempts` 0 counts as 1 and `attempt_s` 0 as 1 s (the settings validation refuses both).
 //!
-//! A phone listed in two consecutive rounds keeps ringing across them (see
-//! [`Round`](crate::core::dist::Round)), so without a cap the attempts of a level amount to
-//! ringing it for `attempts × attempt_s`.
+//! Each attempt rings afresh: the phones of a level are cancelled when its attempt ends and rung
+//! again for the next one (only "fastest answer" keeps phones ringing across rounds).
 
 use super::{chunked, order_by, Distribute};
 use crate::core::dist::{Ask, Round};
