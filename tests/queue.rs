@@ -46,17 +46,13 @@ async fn answer_next(agent: &mut LinePhone, rtp_port: u16) -> Msg {
 
 /// The agent hangs up its talk; the caller gets the switch's BYE.
 async fn agent_hangs_up(agent: &mut LinePhone, caller: &Phone) {
-    // A BYE that races the switch's own bookkeeping of the fresh dialog can get 481 (a known
-    // limit of the SIP stack, docs/decisions.md D55): the phone tries again, a bounded number
-    // of times, as a real phone's user would.
-    for _ in 0..20 {
-        agent.in_dialog("BYE", "", None).await;
-        let r = agent.expect_response("BYE", 200, 10).await;
-        if r.as_ref().and_then(|m| m.status()) != Some(481) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    agent.in_dialog("BYE", "", None).await;
+    let ok = agent.expect_response("BYE", 200, 10).await;
+    assert_eq!(
+        ok.as_ref().and_then(|m| m.status()),
+        Some(200),
+        "the agent's BYE is taken even right after its answer"
+    );
     let bye = caller.recv_final(10).await.expect("the caller is hung up");
     assert_eq!(bye.method(), Some("BYE"), "{}", bye.start);
     caller.ok_to(&bye).await;

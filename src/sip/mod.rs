@@ -372,7 +372,33 @@ impl Router {
     }
 
     async fn in_dialog(&self, mut tx: Transaction) {
-        let matched = self.dialogs.match_dialog(&tx);
+        let mut matched = self.dialogs.match_dialog(&tx);
+        if matched.is_none() && tx.original.method != Method::Ack {
+            // rsipstack files an outbound dialog under its confirmed id only after it sent the
+            // ACK for the 200: a request the answering phone sends at once (a BYE right after
+            // answering) finds no dialog for that moment. While an outbound INVITE of that
+            // Call-ID is still unconfirmed, wait a little for it (D55) instead of a 481 that
+            // would leave the call up.
+            let call_id = tx
+                .original
+                .call_id_header()
+                .map(|c| c.value().to_string())
+                .unwrap_or_default();
+            for _ in 0..25 {
+                if self
+                    .dialogs
+                    .get_client_dialog_by_call_id(&call_id)
+                    .is_empty()
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                matched = self.dialogs.match_dialog(&tx);
+                if matched.is_some() {
+                    break;
+                }
+            }
+        }
         if matched.is_some() {
             // A request of a live dialog is not part of an anonymous flood (security.rs).
             if let Some(ip) = peer_ip(&tx) {
