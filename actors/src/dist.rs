@@ -671,6 +671,10 @@ impl Handler<Holding> for DistActor {
                 self.news.insert(h.call, h.news);
                 self.board
                     .join(now, unix_ms, h.call, caller, request, Some(seq));
+                if h.lines.iter().any(|(_, talking)| !talking) {
+                    // Lines offered before the restart still ring for it.
+                    self.board.restore_offering(h.call);
+                }
             }
         }
         if let Some(left) = self.restoring {

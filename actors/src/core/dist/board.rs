@@ -620,6 +620,19 @@ impl Board {
         })
     }
 
+    /// `call`, rejoined after a restart while lines rang for it, is the head being offered
+    /// lines (so it is not offered others on top).
+    pub fn restore_offering(&mut self, call: CallKey) {
+        let Some(key) = self.waiting_in.get(&call) else {
+            return;
+        };
+        if let Some(q) = self.queues.get_mut(key) {
+            if q.waiting.front().map(|w| w.call) == Some(call) {
+                q.offering = Some(call);
+            }
+        }
+    }
+
     /// The sequence number of `call`'s place, if it waits.
     pub fn seq_of(&self, call: CallKey) -> Option<u64> {
         let key = self.waiting_in.get(&call)?;
@@ -899,5 +912,34 @@ mod tests {
         b.configure(now, &c, &|_| true);
         b.apply_schedules(&c, unix);
         assert_eq!(b.claim(now, unix, 1, LINE, "a", None), Ok(()));
+    }
+
+    #[test]
+    fn a_head_rejoined_while_its_offer_rings_is_not_offered_again() {
+        let now = crate::clock::test_origin();
+        let unix = 1_780_000_000_000;
+        let mut b = Board::new();
+        let c = cfg(None, true);
+        b.configure(now, &c, &|_| true);
+        let cand = super::super::candidates::phone_candidate(
+            &c.employees[0],
+            0,
+            &c.employees[0].phones[0],
+        );
+        let request = Request {
+            scenario: None,
+            anchor: "1/q".into(),
+            candidates: vec![cand],
+            strategy: vpbx_store::model::Strategy::Sequential,
+            cap: None,
+            widening: false,
+            queue: Some("101".into()),
+        };
+        // The line rang for call 7 before the restart: it holds the claim and its place.
+        b.restore_claim(now, unix, 7, LINE, false);
+        b.join(now, unix, 7, "a".into(), request, Some(3)).unwrap();
+        b.restore_offering(7);
+        assert!(b.dispatch(now, unix).is_empty());
+        b.check(now).unwrap();
     }
 }
