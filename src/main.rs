@@ -13,6 +13,11 @@ use vpbx_store::import::{
 };
 use vpbx_store::Store;
 
+/// mimalloc instead of glibc's allocator: on the shared ruler it costs less CPU per call and
+/// gives memory back after an overload (docs/decisions.md D59, docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vpbx",
