@@ -2,6 +2,7 @@
 //! ringing itself ([`Ringer`]): a state machine fed with the legs' outcomes and timer firings,
 //! returning what the call actor must do. No SIP, no clock: timers are requests to the actor.
 
+use super::dist::candidates::phone_candidate;
 use super::dist::{Candidate, LineKey, Round as DistRound};
 use super::leg::DialTarget;
 use std::collections::BTreeMap;
@@ -92,44 +93,15 @@ pub struct Plan {
     pub widening: bool,
 }
 
-fn employee_label(e: &Employee) -> String {
+/// How an employee is named in the call detail, e.g. `Petrova (101)`.
+pub(crate) fn employee_label(e: &Employee) -> String {
     format!("{} ({})", e.last_name, e.extension)
 }
 
-fn phone_ring(e: Option<&Employee>, index: usize, p: &Phone) -> (Ring, u32) {
-    let who = e.map(employee_label);
-    let (target, what) = match p {
-        Phone::SipLine(l) => (
-            DialTarget::Line {
-                line: l.id,
-                login: l.login.clone(),
-            },
-            format!("line {}", l.login),
-        ),
-        Phone::External { number, .. } => (
-            DialTarget::External(number.clone()),
-            format!("number {number}"),
-        ),
-        Phone::SipUri { uri, .. } => (DialTarget::Uri(uri.clone()), format!("sip:{uri}")),
-    };
-    let label = match who {
-        Some(w) => format!("{w} {what}"),
-        None => what,
-    };
-    (
-        Ring {
-            target,
-            employee: e.map(|e| e.id),
-            label,
-            kind: p.phone_type(),
-            agent: e.zip(u8::try_from(index).ok()).map(|(e, phone)| LineKey {
-                employee: e.id,
-                phone,
-            }),
-            claimed: false,
-        },
-        p.dial_timeout_s().max(1),
-    )
+/// One phone of an employee as a ring, with its dial timeout (the distribution's candidate).
+fn phone_ring(e: &Employee, index: usize, p: &Phone) -> (Ring, u32) {
+    let c = phone_candidate(e, index, p);
+    (Ring::of(&c), c.timeout_s)
 }
 
 /// Expands the targets of `fwd` into rounds of phones.
@@ -194,7 +166,7 @@ pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, calling_line: Option<SipLine
                         .phones
                         .iter()
                         .enumerate()
-                        .map(|(k, p)| phone_ring(Some(e), k, p))
+                        .map(|(k, p)| phone_ring(e, k, p))
                         .collect();
                     let phones = not_the_caller(phones, &mut out.skipped);
                     push_phones(phones, 1, &mut seen);
@@ -217,7 +189,7 @@ pub fn plan_for(cfg: &CompanyConfig, fwd: &Forward, calling_line: Option<SipLine
                                 e.phones
                                     .iter()
                                     .enumerate()
-                                    .map(|(k, p)| phone_ring(Some(e), k, p)),
+                                    .map(|(k, p)| phone_ring(e, k, p)),
                             ),
                         }
                     }

@@ -845,8 +845,19 @@ impl CallCore {
             present_virtual_number: forward.present_virtual_number,
             hint: forward.operator_hint.clone(),
         };
-        let cands = candidates(&self.snapshot, &forward, caller_line);
-        if transferor.is_none() && (cands.strategy.is_some() || forward.queue.is_some()) {
+        // The distributor plans when a strategy or a queue is set (the operation's, or the
+        // strategy of the one group it rings); otherwise `mode` decides here, as before.
+        let group_strategy = match forward.targets.as_slice() {
+            [ForwardTarget::Group { id }] => self
+                .snapshot
+                .group(*id)
+                .is_some_and(|g| g.strategy.is_some()),
+            _ => false,
+        };
+        let distributed = transferor.is_none()
+            && (forward.strategy.is_some() || forward.queue.is_some() || group_strategy);
+        if distributed {
+            let cands = candidates(&self.snapshot, &forward, caller_line);
             let strategy = cands.strategy.clone().unwrap_or(match forward.mode {
                 RingMode::Sequential => Strategy::Sequential,
                 RingMode::Simultaneous => Strategy::Simultaneous,

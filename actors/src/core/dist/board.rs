@@ -783,7 +783,9 @@ impl Board {
 
     /// Forgets wrap-ups that ended by `now` (the shell calls it from time to time).
     pub fn prune(&mut self, now: Instant) {
-        self.wrap_ups = self.wrap_ups.split_off(&(now, LineKey::MIN));
+        while self.wrap_ups.first().is_some_and(|(t, _)| *t <= now) {
+            self.wrap_ups.pop_first();
+        }
     }
 
     /// Checks the board's invariants (tests and the simulation call it after every step).

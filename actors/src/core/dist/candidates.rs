@@ -46,7 +46,7 @@ impl Candidates {
 }
 
 fn label(e: &Employee) -> String {
-    format!("{} ({})", e.last_name, e.extension)
+    crate::core::forward::employee_label(e)
 }
 
 /// One phone of an employee as a candidate.
