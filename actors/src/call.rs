@@ -33,11 +33,23 @@ use vpbx_store::model::{
 mod acd;
 mod exec;
 mod media;
+pub mod origin;
 mod voicemail;
 
 /// Our id of a call (unique per box, also used as the tracing span field `call_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallId(pub String);
+
+impl CallId {
+    /// A fresh random id (16 hex digits) for a call the switch places itself.
+    pub fn fresh() -> CallId {
+        use std::hash::{BuildHasher, Hasher};
+        static PLACED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(PLACED.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        CallId(format!("{:016x}", h.finish()))
+    }
+}
 
 impl std::fmt::Display for CallId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,14 +117,14 @@ impl DialogIndex {
     }
 }
 
-/// A routed inbound call, ready to start.
+/// A routed inbound call, or a call the switch places itself, ready to start.
 pub struct CallSetup {
     /// Our id.
     pub call_id: CallId,
-    /// The inbound leg.
+    /// The inbound leg ([`Leg::unplaced`] when the switch places it: see `origin`).
     pub leg: Leg,
-    /// The routing decision.
-    pub routed: Routed,
+    /// The routing decision (`None`: the switch placed the call).
+    pub routed: Option<Routed>,
     /// The scenario to run (from `snapshot`).
     pub scenario: Arc<Scenario>,
     /// The configuration this call was routed with; it keeps it to the end.
@@ -122,6 +134,8 @@ pub struct CallSetup {
     pub outbound_caller_id: Option<String>,
     /// The line that placed the call, when a phone of the box did.
     pub caller_line: Option<crate::core::call::CallerLine>,
+    /// The switch places the caller's leg itself (a queue callback, the call API).
+    pub origin: Option<origin::Origin>,
 }
 
 /// Sent by a call actor to its supervisor when it stops, for whatever reason.
@@ -161,6 +175,13 @@ struct Caller {
     sdp: Option<String>,
     /// The caller's bridge to a party.
     bridge: Option<BridgeHandle>,
+    /// The switch places this leg: until it is dialled (then `placing` says it rings).
+    origin: Option<origin::Origin>,
+    /// The leg being placed rings (its target).
+    placing: Option<crate::core::call::DialTarget>,
+    /// The switch placed this leg (an outbound dialog): it is never rung, answered or
+    /// rejected, only hung up.
+    dialled: bool,
 }
 
 /// One outbound party's resources.
@@ -278,7 +299,10 @@ impl CallActor {
     pub fn new(setup: CallSetup, deps: CallDeps, supervisor: Recipient<CallExited>) -> Self {
         let span = tracing::info_span!("call", call_id = %setup.call_id);
         let start_unix_ms = deps.clock.unix_ms();
-        let key = deps.dist.next_key();
+        let callback = setup.origin.as_ref().and_then(|o| o.callback.clone());
+        let key = callback
+            .as_ref()
+            .map_or_else(|| deps.dist.next_key(), |c| c.key);
         let Leg {
             info,
             commands,
@@ -296,6 +320,8 @@ impl CallActor {
                 outbound_caller_id: setup.outbound_caller_id,
                 caller_line: setup.caller_line,
                 start_unix_ms,
+                originated: setup.origin.is_some(),
+                resume_at: callback.as_ref().map(|c| c.op.clone()),
             },
             setup.scenario,
             setup.snapshot.clone(),
@@ -306,7 +332,11 @@ impl CallActor {
             record: Record {
                 start_unix_ms,
                 answer_unix_ms: None,
-                events: routing_events(&setup.routed, start_unix_ms),
+                events: match (&setup.routed, &setup.origin) {
+                    (Some(r), _) => routing_events(r, start_unix_ms),
+                    (None, Some(o)) => o.events(start_unix_ms),
+                    (None, None) => Vec::new(),
+                },
                 outcome: None,
                 employees: Vec::new(),
             },
@@ -319,11 +349,14 @@ impl CallActor {
                 info,
                 commands,
                 events: Some(events),
-                open: true,
+                open: setup.origin.is_none(),
                 media_leg: None,
                 media: None,
                 sdp: None,
                 bridge: None,
+                placing: None,
+                dialled: setup.origin.is_some(),
+                origin: setup.origin,
             },
             parties: HashMap::new(),
             dialling: Default::default(),
@@ -332,7 +365,7 @@ impl CallActor {
             dialog_ids: Vec::new(),
             key,
             agents: HashMap::new(),
-            waiting: None,
+            waiting: callback.map(|c| acd::Waiting::kept(c.seq, c.request)),
         }
     }
 
@@ -390,6 +423,18 @@ impl CallActor {
     }
 
     fn send_leg(&mut self, cmd: LegCommand) {
+        let cmd = match cmd {
+            // A leg the switch placed was answered before the call started.
+            LegCommand::Ring | LegCommand::Answer { .. } | LegCommand::Progress { .. }
+                if self.caller.dialled =>
+            {
+                return;
+            }
+            LegCommand::Reject { reason, .. } if self.caller.dialled => {
+                LegCommand::Hangup { reason }
+            }
+            cmd => cmd,
+        };
         if self.caller.open && self.caller.commands.send(cmd).is_err() {
             self.caller.open = false;
         }
@@ -439,6 +484,11 @@ impl Actor for CallActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
+        if let Some(origin) = self.caller.origin.take() {
+            info!(numa = %Pii(&self.caller.info.numa), to = %origin.target, "call placed");
+            self.place_caller(origin, ctx);
+            return;
+        }
         self.register_dialog(self.caller.info.sip_call_id.clone(), ctx);
         info!(
             numa = %Pii(&self.caller.info.numa),
@@ -498,7 +548,7 @@ impl Actor for CallActor {
             // Not ended by the core: the actor failed. End the leg cleanly: BYE when answered,
             // a 500 final response when not.
             self.caller.open = false;
-            let cmd = if self.record.answer_unix_ms.is_some() {
+            let cmd = if self.record.answer_unix_ms.is_some() || self.caller.dialled {
                 LegCommand::Hangup {
                     reason: reason.clone(),
                 }
@@ -554,6 +604,9 @@ impl Handler<FromLeg> for CallActor {
     type Result = ();
     fn handle(&mut self, msg: FromLeg, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
+        if self.placing_event(&msg.0, ctx) {
+            return;
+        }
         let signal = match msg.0 {
             LegEvent::Confirmed => Signal::Confirmed,
             LegEvent::Cancelled => {

@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 use vpbx_store::model::{ScenarioId, SipLineId};
 use vpbx_store::Store;
 
+mod callbacks;
+pub use callbacks::{ListCallbacks, RequestCallback};
+
 /// How calls reach the distributor (the live one, across restarts), and what outlives it.
 #[derive(Clone, Default)]
 pub struct DistLink(Arc<LinkInner>);
@@ -64,6 +67,11 @@ impl DistLink {
     /// A fresh queue place number (increasing across restarts of the distributor).
     pub fn next_seq(&self) -> u64 {
         self.0.next_seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A place numbered before (a persisted callback): later places come after it.
+    pub fn seen_seq(&self, seq: u64) {
+        self.0.next_seq.fetch_max(seq, Ordering::Relaxed);
     }
 
     fn registered(&self) -> std::sync::MutexGuard<'_, HashSet<SipLineId>> {
@@ -262,6 +270,8 @@ pub struct WaitingView {
     pub waited_s: u64,
     /// Phones ring for this caller now.
     pub offered: bool,
+    /// A callback keeps this place: the caller hung up and is called back when it is served.
+    pub callback: bool,
 }
 
 /// The agent lines, for the API.
@@ -302,6 +312,10 @@ pub struct DistActor {
     /// After a restart: calls still to hear from (`usize::MAX` until the count is known).
     /// Nothing is distributed and no line claimed until they all answered.
     restoring: Option<usize>,
+    /// Queue callbacks waiting or being placed, by their key.
+    callbacks: HashMap<CallKey, callbacks::Callback>,
+    /// Where callbacks are placed (the call supervisor).
+    registry: Option<crate::switch::Registry>,
 }
 
 const THIRTY_DAYS_MS: u64 = 30 * 24 * 60 * 60 * 1000;
@@ -326,7 +340,15 @@ impl DistActor {
             timer: None,
             parent: None,
             restoring: None,
+            callbacks: HashMap::new(),
+            registry: None,
         }
+    }
+
+    /// Places queue callbacks through the call supervisor of `registry`.
+    pub fn with_registry(mut self, registry: crate::switch::Registry) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     /// A distributor that replaces a failed one: it waits for the live calls' holdings.
@@ -418,6 +440,9 @@ impl DistActor {
             timeout_s,
         } in offers
         {
+            if self.offer_callback(call, &round, timeout_s) {
+                continue;
+            }
             for c in &round {
                 if let Some(line) = c.line {
                     self.persist(Sample {
@@ -446,6 +471,7 @@ impl DistActor {
 
     fn gone(&mut self, call: CallKey) {
         let now = self.clock.now();
+        self.callback_done(call);
         self.board.leave(call);
         self.news.remove(&call);
         self.board.release_all(now, call);
@@ -479,6 +505,7 @@ impl Actor for DistActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.restore();
         self.configure();
+        self.restore_callbacks();
         self.link.set(ctx.address());
         if self.restoring.is_some() {
             ctx.run_later(RESTORE_WAIT, |act, ctx| act.restored(ctx));
@@ -607,6 +634,7 @@ impl Handler<Join> for DistActor {
             msg.request,
             Some(msg.seq.unwrap_or_else(|| self.link.next_seq())),
         );
+        self.rejoined(msg.call);
         self.pump(ctx);
         // The pump may have offered lines already: the place is as of the join.
         place
@@ -616,6 +644,7 @@ impl Handler<Join> for DistActor {
 impl Handler<Leave> for DistActor {
     type Result = ();
     fn handle(&mut self, msg: Leave, ctx: &mut Context<Self>) {
+        self.callback_done(msg.call);
         self.board.leave(msg.call);
         self.news.remove(&msg.call);
         self.pump(ctx);
@@ -668,6 +697,7 @@ impl Handler<Holding> for DistActor {
                     .restore_claim(now, unix_ms, h.call, a.line, *talking);
             }
             if let Some((seq, caller, request)) = h.waiting {
+                self.adopt_callback(h.call, seq);
                 self.news.insert(h.call, h.news);
                 self.board
                     .join(now, unix_ms, h.call, caller, request, Some(seq));
@@ -729,6 +759,7 @@ impl Handler<ListQueues> for DistActor {
                             position: k + 1,
                             waited_s: now.saturating_duration_since(w.joined).as_secs(),
                             offered: q.offering() == Some(w.call),
+                            callback: self.callbacks.contains_key(&w.call),
                         })
                         .collect(),
                 })

@@ -222,3 +222,30 @@ pub struct Leg {
     /// Events from the edge.
     pub events: UnboundedReceiver<LegEvent>,
 }
+
+impl Leg {
+    /// The caller's leg of a call the switch places itself, before it is dialled: no dialog
+    /// and no edge behind it yet (the call actor dials it, then learns the rest).
+    pub fn unplaced(numa: String, numb: String) -> Leg {
+        let (commands, _) = tokio::sync::mpsc::unbounded_channel();
+        let (_, events) = tokio::sync::mpsc::unbounded_channel();
+        Leg {
+            info: LegInfo {
+                sip_call_id: String::new(),
+                numa,
+                numb,
+                // Learnt from the answer.
+                offer: Negotiated {
+                    codec: vpbx_media::Codec::Pcmu,
+                    telephone_event: None,
+                    remote: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+                    direction: vpbx_media::Direction::SendRecv,
+                },
+                local_tag: String::new(),
+                remote_tag: String::new(),
+            },
+            commands,
+            events,
+        }
+    }
+}

@@ -88,6 +88,7 @@ impl Switch {
             Some(self.store.clone()),
             self.stats.clone(),
         )
+        .with_registry(self.registry.clone())
         .with_parent(parent);
         let addr = if restarted { dist.restarted() } else { dist }.start();
         // Calls find the new distributor at once (before it runs `started`).

@@ -206,16 +206,17 @@ impl Harness {
                 commands: cmd_tx,
                 events: ev_rx,
             },
-            routed: Routed {
+            routed: Some(Routed {
                 rule: RuleId(1),
                 rule_name: "all".into(),
                 scenario: ScenarioId(scenario),
                 skipped: vec![],
-            },
+            }),
             scenario: Arc::new(s),
             snapshot: self.cfg.clone(),
             outbound_caller_id: None,
             caller_line: None,
+            origin: None,
         };
         let deps = self.deps.clone();
         let sup = self.exits_addr.clone();

@@ -463,11 +463,12 @@ impl Router {
                 commands: cmd_tx,
                 events: ev_rx,
             },
-            routed: admitted.routed,
+            routed: Some(admitted.routed),
             scenario: Arc::new(admitted.scenario),
             snapshot,
             outbound_caller_id: admitted.outbound_caller_id,
             caller_line: admitted.caller_line,
+            origin: None,
         }));
         leg::run(leg::LegTask {
             call_id,

@@ -10,7 +10,7 @@ use crate::core::dist::strategy;
 use crate::core::dist::{Ask, LineFacts, LineKey};
 use crate::dist::{
     AgentAnswered, AgentReleased, CallGone, Claim, GetHoldings, Holdings, Join, Leave, OfferEnded,
-    Plan, QueueNews, WhereAmI,
+    Plan, QueueNews, RequestCallback, WhereAmI,
 };
 use actix::prelude::*;
 use std::sync::Arc;
@@ -40,6 +40,16 @@ pub(super) struct AgentHold {
 pub(super) struct Waiting {
     seq: Option<u64>,
     request: Request,
+}
+
+impl Waiting {
+    /// A place kept for a queue callback before the call rejoins it.
+    pub(super) fn kept(seq: u64, request: Request) -> Waiting {
+        Waiting {
+            seq: Some(seq),
+            request,
+        }
+    }
 }
 
 impl CallActor {
@@ -166,8 +176,12 @@ impl CallActor {
                     return Some(Input::QueueJoined(None));
                 };
                 // The place is numbered here, so the call knows it even if the distributor
-                // fails before answering.
-                let seq = self.deps.dist.next_seq();
+                // fails before answering (a callback rejoins the place it kept).
+                let seq = self
+                    .waiting
+                    .as_ref()
+                    .and_then(|w| w.seq)
+                    .unwrap_or_else(|| self.deps.dist.next_seq());
                 self.waiting = Some(Waiting {
                     seq: Some(seq),
                     request: request.clone(),
@@ -206,6 +220,30 @@ impl CallActor {
                     .spawn(ctx);
             }
             Effect::QueuePass { announce, prompt } => self.queue_pass(announce, prompt, ctx),
+            Effect::RequestCallback { scenario, op } => {
+                let Some(dist) = dist else {
+                    return Some(Input::CallbackRegistered(Err("no distributor".into())));
+                };
+                let msg = RequestCallback {
+                    call: self.key,
+                    caller: self.caller.info.numa.clone(),
+                    numb: self.caller.info.numb.clone(),
+                    scenario,
+                    op,
+                };
+                dist.send(msg)
+                    .into_actor(self)
+                    .map(|res, act, ctx| {
+                        let _g = act.span.clone().entered();
+                        let res = res.unwrap_or_else(|e| Err(e.to_string()));
+                        if res.is_ok() {
+                            // The place is the callback's now.
+                            act.waiting = None;
+                        }
+                        act.feed(Input::CallbackRegistered(res), ctx);
+                    })
+                    .spawn(ctx);
+            }
             Effect::Hint { party, prompt } => {
                 self.start_party_media(party, ctx);
                 match self.media_of(crate::core::call::Listener::Party(party)) {

@@ -66,6 +66,7 @@ impl CallActor {
             | Effect::QueuePass { .. }
             | Effect::AgentTalking { .. }
             | Effect::Hint { .. }
+            | Effect::RequestCallback { .. }
             | Effect::Say { .. }) => return self.exec_acd(acd, ctx),
             Effect::UpdateIdentity {
                 to,

@@ -61,6 +61,34 @@ pub fn classify(cfg: &CompanyConfig, dialled: &str) -> Dialled {
     Dialled::Unknown
 }
 
+/// Where the switch dials `number` when it places a call itself (a queue callback, the call
+/// API): an employee's extension rings their first SIP line (else their first phone), a
+/// number of 6 to 15 digits goes out through a trunk. `None`: nothing this box can dial.
+pub fn dial_target(cfg: &CompanyConfig, number: &str) -> Option<crate::core::leg::DialTarget> {
+    use crate::core::leg::DialTarget;
+    use vpbx_store::model::Phone;
+    match classify(cfg, number) {
+        Dialled::Employee(id, _) => {
+            let e = cfg.employee(id)?;
+            let phone = e
+                .phones
+                .iter()
+                .find(|p| matches!(p, Phone::SipLine(_)))
+                .or_else(|| e.phones.first())?;
+            Some(match phone {
+                Phone::SipLine(l) => DialTarget::Line {
+                    line: l.id,
+                    login: l.login.clone(),
+                },
+                Phone::External { number, .. } => DialTarget::External(number.clone()),
+                Phone::SipUri { uri, .. } => DialTarget::Uri(uri.clone()),
+            })
+        }
+        Dialled::External(n) => Some(DialTarget::External(n)),
+        Dialled::Group(..) | Dialled::Pickup(_) | Dialled::Unknown => None,
+    }
+}
+
 /// The scenario of a direct call: one forward operation to `target`, the call ends after it.
 pub fn direct_scenario(name: String, target: ForwardTarget) -> Scenario {
     let op = OpName("dial".into());

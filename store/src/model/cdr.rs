@@ -434,6 +434,32 @@ pub enum Event {
         /// The employee who tagged it.
         employee: Option<EmployeeId>,
     },
+    /// The waiting caller pressed the callback key: they hang up and keep their place; the
+    /// switch calls them back when they reach the head and an employee is free (SPEC §4.3).
+    CallbackRequested {
+        /// The queue.
+        queue: String,
+        /// 1 = next.
+        position: u32,
+        /// A callback for this number was already waiting: it keeps its own (earlier) place.
+        already: bool,
+    },
+    /// This call is a queue callback placed by the switch: the caller answered and rejoins
+    /// the queue in the place they kept.
+    CallbackStarted {
+        /// The queue.
+        queue: String,
+        /// When the caller asked for it, ms since the Unix epoch.
+        requested_unix_ms: u64,
+    },
+    /// The switch placed this call through the call API (SPEC §6.3): who it rang first and
+    /// what it connects them to.
+    Originated {
+        /// The number or extension rung first.
+        to: String,
+        /// What follows once they answer (`employee 3`, `number 7916...`, `scenario 2`).
+        then: String,
+    },
 }
 
 /// Call detail record: one per finished call.

@@ -38,6 +38,8 @@ pub(super) struct Acd {
     pub(super) request: Option<Request>,
     /// Announce position and expected wait.
     pub(super) announce: bool,
+    /// The key a waiting caller presses to be called back.
+    pub(super) callback_key: Option<char>,
     /// When the caller joined the queue.
     pub(super) joined_at: Option<Instant>,
     /// The operation's maximum wait passed.
@@ -96,7 +98,24 @@ pub(super) struct Queued {
     pub(super) acd: Acd,
     /// How the full round ended (the exit when the queue gives up without a distributor).
     pub(super) outcome: ForwardOutcome,
+    /// The caller pressed the callback key; the distributor has not answered yet.
+    pub(super) callback_asked: bool,
 }
+
+/// The distributor kept a waiting caller's place as a callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackReceipt {
+    /// The queue.
+    pub queue: String,
+    /// The place kept (1 = next).
+    pub position: u32,
+    /// A callback for the caller's number was waiting already: it keeps its own place.
+    pub already: bool,
+}
+
+/// What the caller hears after asking for a callback.
+pub const CALLBACK_PROMPT: &str =
+    "Thank you. We will call you back as soon as an operator is free. Goodbye.";
 
 /// What the caller hears: "You are number 2 in the queue. The expected waiting time is about
 /// 3 minutes."
@@ -189,6 +208,7 @@ impl CallCore {
             heard,
             acd,
             outcome,
+            callback_asked: false,
         }));
         true
     }
@@ -404,6 +424,39 @@ impl CallCore {
         self.scenario_commands(now, cmds);
     }
 
+    /// The distributor's answer to the callback key: the caller hears that they will be called
+    /// back and the call ends (their place waits without them); or they keep waiting.
+    fn callback_registered(&mut self, now: Instant, res: Result<CallbackReceipt, String>) {
+        let State::Queued(q) = &mut self.state else {
+            return;
+        };
+        q.callback_asked = false;
+        let receipt = match res {
+            Ok(r) => r,
+            Err(why) => {
+                self.event(Event::Note(format!("callback not registered: {why}")));
+                return;
+            }
+        };
+        let State::Queued(q) = std::mem::replace(&mut self.state, State::Scenario) else {
+            return;
+        };
+        self.timers.cancel(Timer::MaxWait);
+        self.event(Event::CallbackRequested {
+            queue: receipt.queue,
+            position: receipt.position,
+            already: receipt.already,
+        });
+        self.left_queue(now, &q.acd, "callback requested");
+        self.out.push(Effect::StopOutput {
+            of: super::Listener::Caller,
+        });
+        self.out.push(Effect::Say {
+            text: CALLBACK_PROMPT.into(),
+        });
+        self.end_after_say = Some("callback requested".into());
+    }
+
     /// Feeds the distribution inputs.
     pub(super) fn acd_input(&mut self, now: Instant, input: Input) {
         match input {
@@ -413,7 +466,12 @@ impl CallCore {
             Input::QueueOffer { round, timeout_s } => self.queue_offer(now, round, timeout_s),
             Input::QueuePassDone => self.queue_pass_done(),
             Input::HintDone => self.hint_done(),
-            Input::SayDone => {}
+            Input::SayDone => {
+                if let Some(why) = self.end_after_say.take() {
+                    self.end(super::EndedBy::Switch, why);
+                }
+            }
+            Input::CallbackRegistered(res) => self.callback_registered(now, res),
             _ => {}
         }
     }

@@ -30,14 +30,14 @@ pub use super::leg::{DialTarget, Dialog, Replaces};
 pub use super::routing::phone::CallerLine;
 use super::scenario::{self, Command, Ending, ScenarioRun};
 use super::timer::TimerTable;
-pub use acd::AgentRing;
+pub use acd::{AgentRing, CallbackReceipt};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 pub use talk::TalkKeys;
 use vpbx_store::model::{
     CallResult, CompanyConfig, EmployeeId, Event, Forward, ForwardTarget, HangupSide, LegCause,
-    PhoneType, Prompt, RingMode, Scenario, Side, Strategy, TransferKind,
+    PhoneType, Prompt, RingMode, Scenario, Side, TransferKind,
 };
 
 /// An outbound party of the call (a ringing phone, the employee in the talk). Unique within a
@@ -82,6 +82,12 @@ pub struct CallInfo {
     /// the monotonic time since then to tell a schedule branch the wall-clock time it is
     /// entered at.
     pub start_unix_ms: u64,
+    /// The switch placed the caller's leg itself (a queue callback, the call API): the caller
+    /// answered before the call starts, and the scenario begins answered.
+    pub originated: bool,
+    /// A queue callback: the scenario starts at this forward operation, whose queue the caller
+    /// rejoins in the place they kept instead of ringing a round first.
+    pub resume_at: Option<String>,
 }
 
 /// Something that happened on a leg (the caller's or a party's).
@@ -183,6 +189,8 @@ pub enum Input {
     HintDone,
     /// The [`Effect::Say`] finished playing to the caller.
     SayDone,
+    /// The distributor's answer to an [`Effect::RequestCallback`]: the place kept, or why not.
+    CallbackRegistered(Result<acd::CallbackReceipt, String>),
 }
 
 /// What the shell must do, in order.
@@ -332,6 +340,14 @@ pub enum Effect {
         party: PartyId,
         /// What to play.
         prompt: Prompt,
+    },
+    /// The waiting caller asked to be called back: ask the distributor to keep their place
+    /// as a callback; feed [`Input::CallbackRegistered`].
+    RequestCallback {
+        /// The scenario (the callback resumes it).
+        scenario: vpbx_store::model::ScenarioId,
+        /// The forward operation the caller waits in.
+        op: String,
     },
     /// Speak `text` to the caller; feed [`Input::SayDone`].
     Say {
@@ -493,6 +509,10 @@ pub struct CallCore {
     keys: Option<TalkKeys>,
     /// The employee who answered first in this call (whose option decides the rating).
     first_answered: Option<Option<EmployeeId>>,
+    /// A queue callback that has not reached its forward operation yet.
+    resuming: bool,
+    /// The call ends when the text being spoken ends (after a callback request).
+    end_after_say: Option<String>,
     out: Vec<Effect>,
 }
 
@@ -504,6 +524,7 @@ impl CallCore {
         snapshot: Arc<CompanyConfig>,
         step_budget: u32,
     ) -> Self {
+        let resuming = info.resume_at.is_some();
         CallCore {
             record: scenario.record,
             run: ScenarioRun::new(scenario, step_budget)
@@ -524,8 +545,16 @@ impl CallCore {
             last_forward_failed: None,
             keys: None,
             first_answered: None,
+            resuming,
+            end_after_say: None,
             out: Vec::new(),
         }
+    }
+
+    /// The caller's leg, placed by the switch, answered in `dialog` (before [`CallCore::start`]):
+    /// attended transfers may name it from now on.
+    pub fn caller_placed(&mut self, dialog: Dialog) {
+        self.info.dialog = dialog;
     }
 
     /// Whether the call is over.
@@ -541,7 +570,13 @@ impl CallCore {
     /// Starts the scenario (the caller's media is ready).
     pub fn start(&mut self, now: Instant) -> Vec<Effect> {
         self.started = Some(now);
-        let cmds = self.run.start_at(self.info.start_unix_ms);
+        if self.info.originated {
+            self.answer_caller();
+        }
+        let cmds = match self.info.resume_at.clone() {
+            Some(op) => self.run.start_from(self.info.start_unix_ms, &op),
+            None => self.run.start_at(self.info.start_unix_ms),
+        };
         self.scenario_commands(now, cmds);
         self.take()
     }
@@ -625,7 +660,8 @@ impl CallCore {
             | Input::QueueOffer { .. }
             | Input::QueuePassDone
             | Input::HintDone
-            | Input::SayDone) => self.acd_input(now, acd),
+            | Input::SayDone
+            | Input::CallbackRegistered(_)) => self.acd_input(now, acd),
             Input::Shutdown => {
                 let by = if self.answered {
                     EndedBy::Switch
@@ -837,6 +873,12 @@ impl CallCore {
             wrap_up_s: forward.wrap_up_s,
             request: None,
             announce: forward.queue.as_ref().is_some_and(|q| q.announce),
+            // A callback is not asked for again by the caller it calls back.
+            callback_key: forward
+                .queue
+                .as_ref()
+                .and_then(|q| q.callback_key)
+                .filter(|_| self.info.resume_at.is_none()),
             joined_at: None,
             max_wait_passed: false,
         };
@@ -858,26 +900,16 @@ impl CallCore {
             && (forward.strategy.is_some() || forward.queue.is_some() || group_strategy);
         if distributed {
             let cands = candidates(&self.snapshot, &forward, caller_line);
-            let strategy = cands.strategy.clone().unwrap_or(match forward.mode {
-                RingMode::Sequential => Strategy::Sequential,
-                RingMode::Simultaneous => Strategy::Simultaneous,
-            });
-            let key = cands.queue_key(&self.snapshot);
-            let request = Request {
-                scenario,
-                anchor: acd.anchor.clone(),
-                candidates: cands.list.clone(),
-                widening: matches!(strategy, Strategy::FastestAnswer { .. }),
-                strategy,
-                cap: cands.cap,
-                queue: forward
-                    .queue
-                    .as_ref()
-                    .filter(|_| !key.is_empty())
-                    .map(|_| key),
-            };
+            let op_name = self.run.current_op().unwrap_or("").to_string();
+            let request = cands.request(&self.snapshot, self.run.scenario_id(), &op_name, &forward);
             if request.queue.is_some() {
                 acd.request = Some(request.clone());
+                if self.resuming {
+                    // A queue callback: the caller rejoins the place they kept.
+                    self.resuming = false;
+                    self.enter_queue(op, heard, acd, ForwardOutcome::NoAnswer);
+                    return;
+                }
             }
             self.state = State::Distributing(Box::new(acd::Pending {
                 op,
@@ -1125,6 +1157,16 @@ impl CallCore {
                         duration_ms,
                         sip_info,
                     });
+                }
+                if let State::Queued(q) = &mut self.state {
+                    if q.acd.callback_key == Some(digit) && !q.callback_asked {
+                        q.callback_asked = true;
+                        self.out.push(Effect::RequestCallback {
+                            scenario: self.run.scenario_id(),
+                            op: self.run.current_op().unwrap_or_default().to_string(),
+                        });
+                    }
+                    return;
                 }
                 if matches!(self.state, State::Rating(_)) {
                     let score = digit.to_digit(10).and_then(|d| u8::try_from(d).ok());

@@ -50,8 +50,13 @@ const FORWARD_TO_ANNA: &str = r#"
 
 impl Sim {
     fn new(scenario_yaml: &str) -> Sim {
+        Sim::with(scenario_yaml, |_| {})
+    }
+
+    /// A call whose setup `tweak` changes first.
+    fn with(scenario_yaml: &str, tweak: impl FnOnce(&mut CallInfo)) -> Sim {
         let (cfg, scenario) = company(scenario_yaml);
-        let info = CallInfo {
+        let mut info = CallInfo {
             numa: "79001234567".into(),
             numb: "74951234567".into(),
             dialog: Dialog {
@@ -62,7 +67,10 @@ impl Sim {
             outbound_caller_id: None,
             caller_line: None,
             start_unix_ms: 0,
+            originated: false,
+            resume_at: None,
         };
+        tweak(&mut info);
         let mut sim = Sim {
             core: CallCore::new(info, scenario, cfg, 50),
             now: crate::clock::test_origin(),
@@ -519,6 +527,8 @@ fn anna_dials_the_group() -> Sim {
             name: "Anna Petrova".into(),
         }),
         start_unix_ms: 0,
+        originated: false,
+        resume_at: None,
     };
     let mut sim = Sim {
         core: CallCore::new(info, scenario, Arc::new(cfg), 50),
@@ -669,6 +679,8 @@ fn a_schedule_branch_decides_on_the_time_it_is_entered_at() {
         outbound_caller_id: None,
         caller_line: None,
         start_unix_ms: 1_796_632_200_000,
+        originated: false,
+        resume_at: None,
     };
     let mut sim = Sim {
         core: CallCore::new(info, scenario, Arc::new(cfg), 50),
@@ -690,4 +702,147 @@ fn a_schedule_branch_decides_on_the_time_it_is_entered_at() {
             Event::ExitTaken { op, exit } if op == "hours" && exit == "in")),
         "{events:#?}"
     );
+}
+
+/// Forward to Anna with a queue whose callers may press 1 to be called back.
+const QUEUE_WITH_CALLBACK: &str = r#"
+  - id: 1
+    name: support
+    start: ring
+    operations:
+      ring:
+        action: { kind: forward, targets: [ { kind: employee, id: 1 } ], strategy: { kind: sequential }, queue: { announce: false, callback_key: "1" }, max_wait_s: 120 }
+        exits: {}
+"#;
+
+fn place(position: usize) -> Place {
+    Place {
+        queue: "101".into(),
+        position,
+        ahead: Vec::new(),
+        eta_s: 60,
+        seq: 7,
+    }
+}
+
+#[test]
+fn a_waiting_caller_who_presses_the_callback_key_is_told_and_hung_up() {
+    let mut sim = Sim::new(QUEUE_WITH_CALLBACK);
+    let op = sim
+        .log
+        .iter()
+        .find_map(|e| match e {
+            Effect::Distribute { op, .. } => Some(*op),
+            _ => None,
+        })
+        .expect("the operation asks the distributor");
+    // Nobody is free: the caller is answered and joins the queue.
+    let out = sim.feed(Input::Planned {
+        op,
+        rounds: Vec::new(),
+    });
+    assert!(out.contains(&Effect::AnswerCaller), "{out:?}");
+    assert!(out.iter().any(|e| matches!(e, Effect::JoinQueue { .. })));
+    sim.feed(Input::QueueJoined(Some(place(2))));
+    // Another key does nothing; the callback key asks the distributor once.
+    assert!(sim
+        .feed(dtmf('2'))
+        .iter()
+        .all(|e| matches!(e, Effect::Event(_))));
+    let out = sim.feed(dtmf('1'));
+    assert!(
+        out.contains(&Effect::RequestCallback {
+            scenario: vpbx_store::model::ScenarioId(1),
+            op: "ring".into()
+        }),
+        "{out:?}"
+    );
+    assert!(!sim
+        .feed(dtmf('1'))
+        .iter()
+        .any(|e| matches!(e, Effect::RequestCallback { .. })));
+    // The place is kept: the caller hears so, leaves the queue and is hung up.
+    let out = sim.feed(Input::CallbackRegistered(Ok(CallbackReceipt {
+        queue: "101".into(),
+        position: 2,
+        already: false,
+    })));
+    assert!(out.contains(&Effect::Say {
+        text: acd::CALLBACK_PROMPT.into()
+    }));
+    assert!(sim.events().iter().any(|e| matches!(
+        e,
+        Event::CallbackRequested {
+            position: 2,
+            already: false,
+            ..
+        }
+    )));
+    assert!(sim
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::QueueLeft { why, .. } if why == "callback requested")));
+    assert_eq!(sim.core.poll_timeout(), None, "max wait no longer runs");
+    let out = sim.feed(Input::SayDone);
+    assert_eq!(
+        ended(&out),
+        Some((CallResult::Answered, HangupSide::Switch))
+    );
+}
+
+#[test]
+fn a_refused_callback_request_keeps_the_caller_waiting() {
+    let mut sim = Sim::new(QUEUE_WITH_CALLBACK);
+    let op = sim
+        .log
+        .iter()
+        .find_map(|e| match e {
+            Effect::Distribute { op, .. } => Some(*op),
+            _ => None,
+        })
+        .unwrap();
+    sim.feed(Input::Planned {
+        op,
+        rounds: Vec::new(),
+    });
+    sim.feed(Input::QueueJoined(Some(place(1))));
+    sim.feed(dtmf('1'));
+    let out = sim.feed(Input::CallbackRegistered(Err(
+        "phones ring for the caller now".into(),
+    )));
+    assert_eq!(ended(&out), None);
+    // Still waiting: offered phones ring, and the key may be pressed again.
+    assert!(sim
+        .feed(dtmf('1'))
+        .iter()
+        .any(|e| matches!(e, Effect::RequestCallback { .. })));
+}
+
+#[test]
+fn a_callback_starts_answered_at_its_forward_operation_and_rejoins_without_a_round() {
+    let sim = Sim::with(QUEUE_WITH_CALLBACK, |info| {
+        info.originated = true;
+        info.resume_at = Some("ring".into());
+    });
+    assert_eq!(
+        sim.log.first(),
+        Some(&Effect::AnswerCaller),
+        "{:?}",
+        sim.log
+    );
+    assert!(!sim.log.iter().any(|e| matches!(
+        e,
+        Effect::Distribute { .. } | Effect::Dial { .. } | Effect::RingCaller
+    )));
+    let joins: Vec<&Request> = sim
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            Effect::JoinQueue { request } => Some(request),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(joins.len(), 1, "{:?}", sim.log);
+    assert_eq!(joins[0].queue.as_deref(), Some("101"));
+    assert_eq!(joins[0].anchor, "1/ring");
 }

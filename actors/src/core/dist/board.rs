@@ -644,6 +644,46 @@ impl Board {
             .map(|w| w.seq)
     }
 
+    /// The waiting entry of `call`.
+    pub fn waiting_of(&self, call: CallKey) -> Option<&Waiting> {
+        let key = self.waiting_in.get(&call)?;
+        self.queues
+            .get(key)?
+            .waiting
+            .iter()
+            .find(|w| w.call == call)
+    }
+
+    /// Whether lines are offered to `call` now (it heads its queue and phones ring for it).
+    pub fn is_offered(&self, call: CallKey) -> bool {
+        self.waiting_in
+            .get(&call)
+            .and_then(|k| self.queues.get(k))
+            .is_some_and(|q| q.offering == Some(call))
+    }
+
+    /// The place of `call` passes to `to` (a callback keeps the place of the caller who asked
+    /// for it): same queue, same place, same wait. Nothing when `call` does not wait or `to`
+    /// waits already. Lines claimed by `call` stay its own.
+    pub fn rekey(&mut self, call: CallKey, to: CallKey) -> bool {
+        if self.waiting_in.contains_key(&to) {
+            return false;
+        }
+        let Some(key) = self.waiting_in.remove(&call) else {
+            return false;
+        };
+        if let Some(q) = self.queues.get_mut(&key) {
+            if let Some(w) = q.waiting.iter_mut().find(|w| w.call == call) {
+                w.call = to;
+            }
+            if q.offering == Some(call) {
+                q.offering = None;
+            }
+        }
+        self.waiting_in.insert(to, key);
+        true
+    }
+
     /// `call` leaves its queue (answered, timed out, hung up). Its claims stay until released.
     pub fn leave(&mut self, call: CallKey) {
         let Some(key) = self.waiting_in.remove(&call) else {

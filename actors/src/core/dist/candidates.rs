@@ -1,12 +1,13 @@
 //! The phones a forward operation may ring, in listed order, each with its agent line: what the
 //! strategies order and the queue is keyed by.
 
+use super::board::Request;
 use super::{Candidate, LineKey};
 use crate::core::forward::{Skip, SkipReason, DEFAULT_TIMEOUT_S};
 use crate::core::leg::DialTarget;
 use vpbx_store::model::{
-    CompanyConfig, Employee, EmployeeId, Forward, ForwardTarget, Phone, PhoneType, SipLineId,
-    Strategy,
+    CompanyConfig, Employee, EmployeeId, Forward, ForwardTarget, Phone, PhoneType, RingMode,
+    ScenarioId, SipLineId, Strategy,
 };
 
 /// What a forward operation hands the distributor.
@@ -42,6 +43,32 @@ impl Candidates {
     /// The agent lines among the candidates.
     pub fn lines(&self) -> impl Iterator<Item = LineKey> + '_ {
         self.list.iter().filter_map(|c| c.line)
+    }
+
+    /// What a call running forward operation `op` of `scenario` asks the distributor for:
+    /// the strategy in force (the operation's `mode` when none is set), and the queue of these
+    /// phones when the operation queues.
+    pub fn request(
+        &self,
+        cfg: &CompanyConfig,
+        scenario: ScenarioId,
+        op: &str,
+        fwd: &Forward,
+    ) -> Request {
+        let strategy = self.strategy.clone().unwrap_or(match fwd.mode {
+            RingMode::Sequential => Strategy::Sequential,
+            RingMode::Simultaneous => Strategy::Simultaneous,
+        });
+        let key = self.queue_key(cfg);
+        Request {
+            scenario: Some(scenario),
+            anchor: format!("{scenario}/{op}"),
+            candidates: self.list.clone(),
+            widening: matches!(strategy, Strategy::FastestAnswer { .. }),
+            strategy,
+            cap: self.cap,
+            queue: fwd.queue.as_ref().filter(|_| !key.is_empty()).map(|_| key),
+        }
     }
 }
 

@@ -305,6 +305,22 @@ impl ScenarioRun {
         out
     }
 
+    /// Starts the walk at the operation `op` instead of the start operation, the caller
+    /// already answered (a queue callback resumes at its forward operation). An operation that
+    /// does not exist ends the run like a dangling exit.
+    pub fn start_from(&mut self, unix_ms: u64, op: &str) -> Vec<Command> {
+        if !matches!(self.state, State::Idle) {
+            return Vec::new();
+        }
+        self.ctx.unix_ms = unix_ms;
+        self.ctx.answered = true;
+        let mut out = vec![Command::Event(Event::ScenarioStarted {
+            name: self.scenario.name.clone(),
+        })];
+        self.enter(OpName(op.into()), &mut out);
+        out
+    }
+
     /// Feeds one result.
     pub fn handle(&mut self, input: Input) -> Vec<Command> {
         let mut out = Vec::new();
