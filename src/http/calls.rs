@@ -2,13 +2,64 @@
 //! `from`/`to`, `caller`, `number`, `employee`, `result`) with the total that match;
 //! `/calls/recent` is the same list with only `limit`. `/recordings`: recorded conversations,
 //! newest first. `?limit=` defaults to 100, at most 1000.
+//!
+//! `POST /calls` is the call API (SPEC §6.3): the switch dials `to` (an employee's extension or
+//! an external number) and, once they answer, connects them to a number, an employee or a
+//! scenario (click-to-call; a queue-enabled scenario makes the call wait in the queue like an
+//! inbound caller, SPEC §4.3). It answers 202 with the call's id at once; the outcome is in the
+//! call's record (`/calls`), like any call's.
 
 use super::crud::MAX_LIMIT;
 use super::{ApiError, HttpState};
 use actix_web::{web, HttpResponse};
 use std::collections::BTreeMap;
+use vpbx_actors::call::origin::{api_call, Connect};
+use vpbx_actors::call_supervisor::StartCall;
 use vpbx_store::cdrs::CdrQuery;
 use vpbx_store::model::EmployeeId;
+
+/// The body of `POST /calls`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceCall {
+    /// Rung first: an employee's extension or an external number.
+    to: String,
+    /// What `to` is connected to once they answer.
+    connect: Connect,
+    /// The virtual number presented (default: the company's first).
+    #[serde(default)]
+    caller_id: Option<String>,
+}
+
+async fn place(
+    state: web::Data<HttpState>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let req: PlaceCall = super::crud::from_body(body.into_inner())?;
+    let setup = api_call(
+        state.snapshots.current(),
+        req.to.trim(),
+        &req.connect,
+        req.caller_id.as_deref(),
+    )
+    .map_err(|e| {
+        ApiError::Invalid(vec![vpbx_store::ValidationError::new(
+            e.field, e.rule, e.message,
+        )])
+    })?;
+    let children = state
+        .registry
+        .children()
+        .ok_or_else(|| ApiError::Unavailable("call supervisor".into()))?;
+    let call_id = setup.call_id.0.clone();
+    children.calls.do_send(StartCall(setup));
+    tracing::info!(call_id = %call_id, to = %req.to, "call placed through the API");
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "call_id": call_id,
+        "to": req.to.trim(),
+        "connect": req.connect,
+    })))
+}
 
 fn limit(q: &BTreeMap<String, String>) -> Result<usize, ApiError> {
     match q.get("limit") {
@@ -119,6 +170,7 @@ async fn recordings(
 }
 
 routes! {
+    POST "/calls" => place, "Place a call (call API, click-to-call): dial `to`, then connect them to a number, an employee or a scenario; 202 with the call id";
     GET "/calls" => list, "Call detail records, newest first: limit, offset, cursor, from, to (ms or RFC 3339), caller, number, employee, result; with the total";
     GET "/calls/recent" => recent, "Recent call detail records, newest first (limit)";
     GET "/recordings" => recordings, "Recorded conversations, newest first (limit)";

@@ -2061,6 +2061,7 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
                 ),
             ],
         )),
+        ("POST", "/calls") => Some(place_call()),
         ("POST", "/routing/trace") => Some(reference("Trace")),
         ("POST", p) if p.ends_with("/reorder") => Some(reference("Reorder")),
         ("POST", "/blacklist/entries") => Some(obj(
@@ -2172,6 +2173,15 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
             }})
         }
         ("GET", "/openapi.json", _) => json!({"type": "object", "required": ["openapi", "paths"]}),
+        ("POST", "/calls", _) => json!({
+            "type": "object", "additionalProperties": false, "required": ["call_id", "to", "connect"],
+            "properties": {
+                "call_id": described(string(), "The call's id: its record in /calls carries it when the call ends"),
+                "to": described(string(), "Who is rung first, as asked"),
+                "connect": described(json!({"type": "object"}), "What they are connected to, as asked"),
+            },
+            "example": {"call_id": "3f2a9c0d1b7e4a55", "to": "101", "connect": {"kind": "number", "number": "79161234567"}}
+        }),
         // Live agents and queues (src/http/agents.rs).
         ("GET", "/agents", _) => items(reference("Agent")),
         ("GET", "/queues", _) => items(reference("Queue")),
@@ -2198,6 +2208,12 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
         "DELETE" if !r.path.starts_with("/blacklist") && !r.path.starts_with("/sip/bans") => {
             responses.insert("204".into(), json!({"description": "Deleted"}));
         }
+        "POST" if r.path == "/calls" => {
+            responses.insert(
+                "202".into(),
+                json!({"description": "Accepted: the call is being placed", "content": content}),
+            );
+        }
         _ if creates => {
             responses.insert(
                 "201".into(),
@@ -2222,6 +2238,56 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
     }
     op.insert("responses".into(), responses.into());
     op.into()
+}
+
+/// The body of `POST /calls` (src/http/calls.rs).
+fn place_call() -> Value {
+    let id = || int(1, MAX_ID);
+    let mut body = obj(
+        Shape::Request,
+        &[
+            (
+                "to",
+                described(
+                    string(),
+                    "Rung first: an employee's extension (their first SIP line) or an external number (6 to 15 digits, through a trunk)",
+                ),
+                Req,
+            ),
+            (
+                "connect",
+                described(
+                    tagged(
+                        Shape::Request,
+                        &[
+                            (
+                                "number",
+                                vec![(
+                                    "number",
+                                    described(string(), "An extension or an external number"),
+                                    Req,
+                                )],
+                            ),
+                            ("employee", vec![("id", id(), Req)]),
+                            ("scenario", vec![("id", id(), Req)]),
+                        ],
+                    ),
+                    "What `to` is connected to once they answer: a number (click-to-call), an employee, or a scenario from its start (a queue-enabled one makes the call wait in the queue)",
+                ),
+                Req,
+            ),
+            (
+                "caller_id",
+                described(
+                    string(),
+                    "The virtual number presented (one of the company's; default: the first of GET /numbers)",
+                ),
+                Opt,
+            ),
+        ],
+    );
+    body["example"] = json!({"to": "101", "connect": {"kind": "number", "number": "79161234567"}});
+    body
 }
 
 /// A SIP ban as `/sip/bans` answers it.
@@ -2289,8 +2355,8 @@ fn queue_schema() -> Value {
             "waiting": described(array(reference("QueueCaller")), "The waiting callers, head first"),
         },
         "example": {"key": "101,102", "waiting": [
-            {"caller": "79161234567", "position": 1, "waited_s": 35, "offered": true},
-            {"caller": "79167654321", "position": 2, "waited_s": 12, "offered": false}
+            {"caller": "79161234567", "position": 1, "waited_s": 35, "offered": true, "callback": false},
+            {"caller": "79167654321", "position": 2, "waited_s": 12, "offered": false, "callback": true}
         ]}
     })
 }
@@ -2300,14 +2366,15 @@ fn queue_caller_schema() -> Value {
     json!({
         "type": "object", "additionalProperties": false,
         "description": "A caller waiting in a queue.",
-        "required": ["caller", "position", "waited_s", "offered"],
+        "required": ["caller", "position", "waited_s", "offered", "callback"],
         "properties": {
             "caller": described(string(), "The caller's number, as the call records show it"),
             "position": described(json!({"type": "integer", "minimum": 1}), "1 = next"),
             "waited_s": described(json!({"type": "integer", "minimum": 0}), "Seconds waited so far"),
             "offered": described(boolean(), "Phones ring for this caller now"),
+            "callback": described(boolean(), "A callback keeps this place: the caller hung up and is called back when it is served"),
         },
-        "example": {"caller": "79161234567", "position": 1, "waited_s": 35, "offered": true}
+        "example": {"caller": "79161234567", "position": 1, "waited_s": 35, "offered": true, "callback": false}
     })
 }
 

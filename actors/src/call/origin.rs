@@ -3,11 +3,12 @@
 //! call runs like any other, its caller answered from the start. A leg that is refused or not
 //! answered in time ends the call with a record saying so.
 
-use super::{CallActor, FromLeg};
+use super::{CallActor, CallSetup, FromLeg};
 use crate::core::call::{DialTarget, Dialog};
 use crate::core::dist::board::{CallKey, Request};
 use crate::leg::{DialRequest, LegCommand, LegEvent};
 use actix::prelude::*;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::warn;
 use vpbx_store::model::{CallEvent, CallResult, Event, HangupSide, LegCause};
@@ -174,4 +175,162 @@ impl CallActor {
         self.record.outcome = Some((result, HangupSide::Caller, reason));
         ctx.stop();
     }
+}
+
+/// What a call placed through the call API connects its first party to once they answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Connect {
+    /// A number: an employee's extension (their phones ring) or an external number (through a
+    /// trunk). Click-to-call: the employee is rung first, then the customer.
+    Number {
+        /// The number.
+        number: String,
+    },
+    /// An employee: their phones ring (with their agent lines claimed, like any forward).
+    Employee {
+        /// The employee.
+        id: vpbx_store::model::EmployeeId,
+    },
+    /// A scenario, from its start: a greeting, a menu, a queue (the call waits in it like an
+    /// inbound caller, SPEC §4.3).
+    Scenario {
+        /// The scenario.
+        id: vpbx_store::model::ScenarioId,
+    },
+}
+
+/// Why a call cannot be placed: the request's field and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceError {
+    /// The field (`to`, `connect.id`, ...).
+    pub field: &'static str,
+    /// The rule's key (`call.to`, ...).
+    pub rule: &'static str,
+    /// In words.
+    pub message: String,
+}
+
+fn refuse(field: &'static str, rule: &'static str, message: String) -> PlaceError {
+    PlaceError {
+        field,
+        rule,
+        message,
+    }
+}
+
+/// A call the switch places through the call API (SPEC §6.3): it dials `to` first (an
+/// employee's extension or an external number), presenting `caller_id` (one of the company's
+/// virtual numbers; the first one when `None`), and once `to` answers connects them to
+/// `connect`. The call then runs like any other, `to` as its caller, and leaves a call record.
+pub fn api_call(
+    cfg: Arc<vpbx_store::model::CompanyConfig>,
+    to: &str,
+    connect: &Connect,
+    caller_id: Option<&str>,
+) -> Result<CallSetup, PlaceError> {
+    use crate::core::dialplan::{classify, direct_scenario, Dialled};
+    use vpbx_store::model::ForwardTarget;
+    let target = crate::core::dialplan::dial_target(&cfg, to).ok_or_else(|| {
+        refuse(
+            "to",
+            "call.to",
+            format!(
+                "'{to}' is neither an employee's extension nor an external number (6 to 15 digits)"
+            ),
+        )
+    })?;
+    let presented = match caller_id {
+        Some(n) => {
+            if !cfg.numbers.iter().any(|v| v.number == n) {
+                return Err(refuse(
+                    "caller_id",
+                    "call.caller_id",
+                    format!("caller_id must be one of the company's virtual numbers, not '{n}'"),
+                ));
+            }
+            n.to_string()
+        }
+        None => cfg
+            .numbers
+            .first()
+            .map(|v| v.number.clone())
+            .ok_or_else(|| {
+                refuse(
+                    "caller_id",
+                    "call.caller_id",
+                    "the company has no virtual number to present; add one".into(),
+                )
+            })?,
+    };
+    let (scenario, then) = match connect {
+        Connect::Number { number } => {
+            let target = match classify(&cfg, number) {
+                Dialled::Employee(id, _) => ForwardTarget::Employee { id },
+                Dialled::Group(id, _) => ForwardTarget::Group { id },
+                Dialled::External(n) => ForwardTarget::External {
+                    number: n,
+                    timeout_s: None,
+                },
+                Dialled::Pickup(_) | Dialled::Unknown => {
+                    return Err(refuse(
+                        "connect.number",
+                        "call.connect.number",
+                        format!(
+                            "'{number}' is neither an extension nor an external number (6 to 15 digits)"
+                        ),
+                    ))
+                }
+            };
+            (
+                direct_scenario(format!("call API: {to} → {number}"), target),
+                format!("number {number}"),
+            )
+        }
+        Connect::Employee { id } => {
+            if cfg.employee(*id).is_none() {
+                return Err(refuse(
+                    "connect.id",
+                    "call.connect.employee",
+                    format!("no employee has id {id}"),
+                ));
+            }
+            (
+                direct_scenario(
+                    format!("call API: {to} → employee {id}"),
+                    ForwardTarget::Employee { id: *id },
+                ),
+                format!("employee {id}"),
+            )
+        }
+        Connect::Scenario { id } => {
+            let s = cfg.scenario(*id).ok_or_else(|| {
+                refuse(
+                    "connect.id",
+                    "call.connect.scenario",
+                    format!("no scenario has id {id}"),
+                )
+            })?;
+            (s.clone(), format!("scenario {id}"))
+        }
+    };
+    Ok(CallSetup {
+        call_id: crate::call::CallId::fresh(),
+        leg: crate::leg::Leg::unplaced(to.to_string(), presented.clone()),
+        routed: None,
+        scenario: Arc::new(scenario),
+        snapshot: cfg,
+        outbound_caller_id: None,
+        caller_line: None,
+        origin: Some(Origin {
+            target,
+            caller_id: presented,
+            caller_name: None,
+            callback: None,
+            first: Event::Originated {
+                to: to.to_string(),
+                then,
+            },
+        }),
+    })
 }
