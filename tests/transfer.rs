@@ -578,3 +578,47 @@ async fn attended_transfer_joins_the_caller_and_the_consulted_colleague() {
     caller.ok_to(&bye).await;
     sw.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_blind_transfer_to_an_employee_who_queues_transfers_waits_for_him() {
+    // Boris's setting says "join the queue"; his phone is not registered yet.
+    let company = company().replacen(
+        "    extension: \"102\"\n",
+        "    extension: \"102\"\n    transfers_join_queue: true\n",
+        1,
+    );
+    let mut sw = TestSwitch::builder().company(&company).start().await;
+    let mut anna = LinePhone::new(sw.sip, "101", P101).await;
+    anna.register().await;
+    let (mut caller, _caller_rtp, _, _anna_rtp, _) = caller_talks_to_anna(&sw, &mut anna).await;
+    let refer_to = format!("Refer-To: <sip:102@{}>\r\n", sw.sip);
+    anna.in_dialog("REFER", &refer_to, None).await;
+    // Nobody can take it now: the caller waits in Boris's queue and Anna is released.
+    let mut released = false;
+    while !released {
+        let m = anna.recv(10).await.expect("NOTIFYs, then BYE, to Anna");
+        match m.method() {
+            Some("NOTIFY") => anna.respond(&m, 200, "OK", None, None).await,
+            Some("BYE") => {
+                anna.respond(&m, 200, "OK", None, None).await;
+                released = true;
+            }
+            _ => {}
+        }
+    }
+    // Boris registers: his phone rings for the waiting caller; he answers.
+    let mut boris = LinePhone::new(sw.sip, "102", P102).await;
+    boris.register().await;
+    let inv = boris
+        .expect_request("INVITE", 30)
+        .await
+        .expect("Boris rings for the queued caller");
+    let boris_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    boris
+        .answer(&inv, boris_rtp.local_addr().unwrap().port())
+        .await;
+    caller.bye().await;
+    let bye = boris.expect_request("BYE", 5).await.expect("BYE to Boris");
+    boris.respond(&bye, 200, "OK", None, None).await;
+    sw.stop().await;
+}

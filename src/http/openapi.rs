@@ -309,6 +309,14 @@ fn employee(shape: Shape) -> Value {
             ("rating", boolean(), Opt),
             ("trainer", nullable(id_ref("employee")), Opt),
             ("trainer_joins_every_call", boolean(), Opt),
+            (
+                "transfers_join_queue",
+                described(
+                    boolean(),
+                    "A call transferred to this employee while they cannot take it waits in their queue instead of returning to the transferring employee",
+                ),
+                Opt,
+            ),
             ("percent_distribution", boolean(), Opt),
         ],
     )
@@ -1411,7 +1419,7 @@ fn entities() -> Result<Vec<Entity>, String> {
             example: example::<Employee>(json!({
                 "id": 1, "first_name": "Anna", "last_name": "Petrova", "email": "anna@demo.invalid",
                 "extension": "101", "calls_enabled": true, "schedule": null, "rating": false,
-                "trainer": null, "trainer_joins_every_call": false, "percent_distribution": false,
+                "trainer": null, "trainer_joins_every_call": false, "percent_distribution": false, "transfers_join_queue": false,
                 "phones": [
                     {"kind": "sip_line", "id": 101, "login": "101", "password": "generated", "lines": 2, "dial_timeout_s": 20, "percent": 0, "outbound_caller_id": "74951234567", "outbound_allowed": true},
                     {"kind": "external", "number": "79161234567", "dial_timeout_s": 20, "lines": 1, "percent": 0},

@@ -32,6 +32,7 @@ fn employee(id: u64, ext: &str) -> Employee {
         rating: false,
         trainer: None,
         trainer_joins_every_call: false,
+        transfers_join_queue: false,
         percent_distribution: false,
     }
 }

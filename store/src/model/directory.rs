@@ -43,6 +43,10 @@ pub struct Employee {
     /// Calls are spread over the phones by their percents (which must sum to 100).
     #[serde(default)]
     pub percent_distribution: bool,
+    /// A call transferred to this employee while they cannot take it waits in their queue
+    /// instead of going back to the employee who transferred it (SPEC §4.3, "join the queue").
+    #[serde(default)]
+    pub transfers_join_queue: bool,
 }
 
 /// Type of a phone: S (SIP) or T (telephone), implied by the [`Phone`] variant.

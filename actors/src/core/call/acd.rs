@@ -88,6 +88,8 @@ pub(super) struct Pending {
     pub(super) candidates: Vec<Candidate>,
     pub(super) skipped: Vec<Skip>,
     pub(super) widening: bool,
+    /// A blind transfer to an employee who queues transfers: the transferring party.
+    pub(super) transferor: Option<super::Party>,
 }
 
 /// Waiting in a queue.
@@ -143,7 +145,7 @@ impl CallCore {
         let p = *p;
         let plan = Plan::from_rounds(&p.candidates, &rounds, p.skipped, p.widening);
         let ringer = Ringer::new(plan, self.next_party);
-        self.start_ringing(now, p.op, p.heard, ringer, p.acd, None);
+        self.start_ringing(now, p.op, p.heard, ringer, p.acd, p.transferor);
     }
 
     /// Ringing state over `ringer`, started.

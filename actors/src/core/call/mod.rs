@@ -896,8 +896,12 @@ impl CallCore {
                 .is_some_and(|g| g.strategy.is_some()),
             _ => false,
         };
-        let distributed = transferor.is_none()
-            && (forward.strategy.is_some() || forward.queue.is_some() || group_strategy);
+        // A transfer is distributed only when it may queue (SPEC §4.3, "join the queue").
+        let distributed = if transferor.is_none() {
+            forward.strategy.is_some() || forward.queue.is_some() || group_strategy
+        } else {
+            forward.queue.is_some()
+        };
         if distributed {
             let cands = candidates(&self.snapshot, &forward, caller_line);
             let op_name = self.run.current_op().unwrap_or("").to_string();
@@ -918,6 +922,7 @@ impl CallCore {
                 candidates: cands.list,
                 skipped: cands.skipped,
                 widening: request.widening,
+                transferor,
             }));
             self.out.push(Effect::Distribute { op, request });
             return;
@@ -1085,13 +1090,23 @@ impl CallCore {
         if r.early.is_some() {
             self.out.push(Effect::Unbridge);
         }
-        if r.transferor.is_none() {
+        if r.transferor.is_none() || r.acd.request.is_some() {
             let heard = acd::Heard {
                 ringback: r.ringback.clone(),
                 present_virtual_number: r.present_virtual_number,
                 hint: r.hint.clone(),
             };
             if self.enter_queue(r.op, heard, r.acd.clone(), outcome) {
+                if let Some(t) = r.transferor.take() {
+                    // The transfer is done: the caller waits in the target's queue.
+                    self.event(Event::TransferCompleted {
+                        kind: TransferKind::Blind,
+                    });
+                    self.out.push(Effect::Release {
+                        party: t.id,
+                        reason: "call transferred to the queue".into(),
+                    });
+                }
                 return;
             }
             if r.acd.max_wait_passed {
@@ -1479,6 +1494,10 @@ impl CallCore {
             return;
         };
         self.out.push(Effect::Unbridge);
+        // An employee whose setting says "join the queue" keeps the caller in their queue when
+        // they cannot take the call (SPEC §4.3); otherwise a failed transfer goes back.
+        let joins_queue = matches!(to, ForwardTarget::Employee { id }
+            if self.snapshot.employee(id).is_some_and(|e| e.transfers_join_queue));
         let forward = Forward {
             operator_hint: None,
             targets: vec![to],
@@ -1487,7 +1506,7 @@ impl CallCore {
             ringback: None,
             present_virtual_number: false,
             strategy: None,
-            queue: None,
+            queue: joins_queue.then(vpbx_store::model::QueueSettings::default),
             wrap_up_s: 0,
         };
         self.forward(now, t.op, forward, Some(t.party));

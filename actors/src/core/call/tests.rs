@@ -26,6 +26,12 @@ employees:
     last_name: Ivanov
     extension: "102"
     phones: [ {{ kind: sip_line, id: 2, login: "102", password: "pw-102-xxxxxxx", dial_timeout_s: 20 }} ]
+  - id: 3
+    first_name: Vera
+    last_name: Orlova
+    extension: "103"
+    transfers_join_queue: true
+    phones: [ {{ kind: sip_line, id: 3, login: "103", password: "pw-103-xxxxxxx", dial_timeout_s: 20 }} ]
 talk_options:
   - {{ id: 1, keys: "*5", action: {{ kind: recorder }} }}
 scenarios:
@@ -845,4 +851,45 @@ fn a_callback_starts_answered_at_its_forward_operation_and_rejoins_without_a_rou
     assert_eq!(joins.len(), 1, "{:?}", sim.log);
     assert_eq!(joins[0].queue.as_deref(), Some("101"));
     assert_eq!(joins[0].anchor, "1/ring");
+}
+
+#[test]
+fn a_transfer_to_an_employee_who_queues_transfers_leaves_the_caller_in_her_queue() {
+    let mut sim = Sim::new(FORWARD_TO_ANNA);
+    sim.answered_by(1);
+    let out = sim.party(
+        1,
+        Signal::Refer {
+            target: "103".into(),
+            replaces: None,
+        },
+    );
+    // Vera's transfers may queue: the distributor plans her ring; Anna stays meanwhile.
+    let (op, request) = out
+        .iter()
+        .find_map(|e| match e {
+            Effect::Distribute { op, request } => Some((*op, request.clone())),
+            _ => None,
+        })
+        .expect("the transfer is distributed");
+    assert_eq!(request.queue.as_deref(), Some("103"));
+    assert!(!out.iter().any(|e| matches!(e, Effect::Release { .. })));
+    // Vera's line is busy (nothing to ring): the caller joins her queue, Anna is released.
+    let out = sim.feed(Input::Planned {
+        op,
+        rounds: Vec::new(),
+    });
+    assert!(
+        out.iter().any(|e| matches!(e, Effect::JoinQueue { .. })),
+        "{out:?}"
+    );
+    assert!(out.contains(&Effect::Release {
+        party: PartyId(1),
+        reason: "call transferred to the queue".into()
+    }));
+    assert!(!out.iter().any(|e| matches!(e, Effect::ReferFailed { .. })));
+    assert!(sim.events().contains(&&Event::TransferCompleted {
+        kind: TransferKind::Blind
+    }));
+    assert_eq!(ended(&out), None);
 }

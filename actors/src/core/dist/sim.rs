@@ -59,6 +59,7 @@ fn employee(id: u64, phones: Vec<Phone>) -> Employee {
         rating: false,
         trainer: None,
         trainer_joins_every_call: false,
+        transfers_join_queue: false,
         percent_distribution: false,
     }
 }

@@ -160,6 +160,7 @@ mod tests {
             rating: false,
             trainer: None,
             trainer_joins_every_call: false,
+            transfers_join_queue: false,
             percent_distribution: false,
         }
     }
