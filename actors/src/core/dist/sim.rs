@@ -130,6 +130,20 @@ impl Fifo {
         q.len()
     }
 
+    /// `call`'s place passes to `to` (a callback).
+    fn rekey(&mut self, call: CallKey, to: CallKey) {
+        let Some((q, n)) = self.place.remove(&call) else {
+            return;
+        };
+        if let Some(m) = self.queues.get_mut(&q) {
+            m.insert(n, to);
+        }
+        self.place.insert(to, (q, n));
+        if let Some(w) = self.wants.remove(&call) {
+            self.wants.insert(to, w);
+        }
+    }
+
     fn leave(&mut self, call: CallKey) {
         if let Some((q, n)) = self.place.remove(&call) {
             if let Some(m) = self.queues.get_mut(&q) {
@@ -264,7 +278,12 @@ enum Outcome {
     Answered,
     Timeout,
     Abandoned,
+    /// Asked for a callback and did not answer it.
+    CallbackUnanswered,
 }
+
+/// The key of caller `c`'s callback (its place passes to it).
+const CALLBACK: CallKey = 1 << 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -275,10 +294,16 @@ enum Phase {
     /// Waiting, with lines offered to it ringing.
     Offered,
     Talking(LineKey),
+    /// Hung up after the callback key: the place waits without the caller.
+    CallbackWaiting,
+    /// The callback is served: one line is kept while the switch calls the caller.
+    CallbackDialling,
     Done,
 }
 
 struct Caller {
+    /// The caller's key on the board (its callback's, once it asked for one).
+    key: CallKey,
     req: Request,
     phase: Phase,
     /// Bumped at every phase change: events of an older epoch are stale.
@@ -297,6 +322,10 @@ enum Ev {
     TalkEnd(usize),
     Abandon(usize),
     MaxWait(usize),
+    /// The caller presses the callback key (while waiting).
+    CallbackKey(usize),
+    /// The caller answers the callback (or not).
+    CallbackAnswer(usize, u32, bool),
     Poll,
     Permit(u64, bool),
     Register(u64, bool),
@@ -329,6 +358,10 @@ struct Day {
     live: BTreeSet<usize>,
     /// Steps after which [`Board::poll_timeout`] named an instant not after now.
     stale_polls: u64,
+    callbacks_requested: u64,
+    callbacks_placed: u64,
+    /// Most callbacks at once whose caller's phone rang (each with a line kept).
+    max_dialling: usize,
 }
 
 impl Day {
@@ -436,6 +469,9 @@ impl Day {
             steps: 0,
             live: BTreeSet::new(),
             stale_polls: 0,
+            callbacks_requested: 0,
+            callbacks_placed: 0,
+            max_dialling: 0,
         };
         rng = Rng(seed ^ 0xA5A5);
         const H: u64 = 3_600_000;
@@ -459,7 +495,10 @@ impl Day {
             }
             let patience_ms = rng.range(20, 1200) * 1000;
             let max_wait_ms = rng.chance(50).then(|| rng.range(60, 600) * 1000);
+            let callback_at =
+                (req.queue.is_some() && rng.chance(10)).then(|| at + rng.range(10, 300) * 1000);
             day.callers.push(Caller {
+                key: c as CallKey,
                 req,
                 phase: Phase::New,
                 epoch: 0,
@@ -470,6 +509,9 @@ impl Day {
             });
             day.at(at, Ev::Arrive(c));
             day.at(at + patience_ms, Ev::Abandon(c));
+            if let Some(t) = callback_at {
+                day.at(t, Ev::CallbackKey(c));
+            }
         }
         // Agents switch calls off and on; phones lose their registration and get it back.
         for _ in 0..150 {
@@ -534,9 +576,10 @@ impl Day {
 
     fn release_rings(&mut self, c: usize) {
         let (now, unix) = (self.now(), self.unix());
+        let key = self.callers[c].key;
         for line in std::mem::take(&mut self.callers[c].claims) {
             self.board
-                .release(now, unix, c as CallKey, line, None, Duration::ZERO, None);
+                .release(now, unix, key, line, None, Duration::ZERO, None);
         }
     }
 
@@ -558,7 +601,7 @@ impl Day {
                     &self.fifo,
                     now,
                     unix,
-                    c as CallKey,
+                    self.callers[c].key,
                     line,
                     &anchor,
                 ) {
@@ -584,9 +627,9 @@ impl Day {
         let caller = format!("+7495{c:07}");
         let place = self
             .board
-            .join(now, unix, c as CallKey, caller, req, None)
+            .join(now, unix, self.callers[c].key, caller, req, None)
             .expect("a request with a queue gets a place");
-        let n = self.fifo.join(c as CallKey, &queue, lines);
+        let n = self.fifo.join(self.callers[c].key, &queue, lines);
         assert_eq!(
             place.position, n,
             "call {c} joined {queue} at another place"
@@ -600,8 +643,15 @@ impl Day {
     }
 
     fn offered(&mut self, o: Offer) {
-        let c = usize::try_from(o.call).expect("call keys are indices");
+        let c = usize::try_from(o.call % CALLBACK).expect("call keys are indices");
+        assert_eq!(
+            self.callers[c].key, o.call,
+            "offer to a stale key of call {c}"
+        );
         self.fifo.assert_head(o.call, &o.queue, "offered");
+        if self.callers[c].phase == Phase::CallbackWaiting {
+            return self.serve_callback(c, o);
+        }
         assert_eq!(
             self.callers[c].phase,
             Phase::Waiting,
@@ -616,9 +666,35 @@ impl Day {
         self.ring(c, o.timeout_s);
     }
 
+    /// The callback of `c` is the head and lines are free: one is kept for it, the others go
+    /// back; the switch calls the caller.
+    fn serve_callback(&mut self, c: usize, o: Offer) {
+        let (now, unix) = (self.now(), self.unix());
+        let lines: Vec<LineKey> = o.round.iter().filter_map(|x| x.line).collect();
+        assert_eq!(self.board.claims_of(o.call).len(), lines.len());
+        let (keep, rest) = lines.split_at(1);
+        for l in rest {
+            self.board
+                .release(now, unix, o.call, *l, None, Duration::ZERO, None);
+        }
+        self.callers[c].claims = keep.to_vec();
+        self.callbacks_placed += 1;
+        self.bump(c, Phase::CallbackDialling);
+        let dialling = self
+            .live
+            .iter()
+            .filter(|k| self.callers[**k].phase == Phase::CallbackDialling)
+            .count();
+        self.max_dialling = self.max_dialling.max(dialling);
+        let epoch = self.callers[c].epoch;
+        let answers = self.rng.chance(80);
+        let t = self.rng.range(3_000, 30_000);
+        self.after(t, Ev::CallbackAnswer(c, epoch, answers));
+    }
+
     fn answer(&mut self, c: usize, line: LineKey) {
         let (now, unix) = (self.now(), self.unix());
-        let call = c as CallKey;
+        let call = self.callers[c].key;
         if self.callers[c].phase == Phase::Offered {
             let q = self.callers[c].req.queue.clone().unwrap_or_default();
             self.fifo.assert_head(call, &q, "answered");
@@ -641,8 +717,8 @@ impl Day {
     /// The caller goes while ringing or waiting.
     fn gone(&mut self, c: usize, outcome: Outcome) {
         self.release_rings(c);
-        self.board.leave(c as CallKey);
-        self.fifo.leave(c as CallKey);
+        self.board.leave(self.callers[c].key);
+        self.fifo.leave(self.callers[c].key);
         self.bump(c, Phase::Done);
         self.finish(c, outcome);
     }
@@ -673,7 +749,7 @@ impl Day {
                     }
                     Phase::Offered => {
                         self.release_rings(c);
-                        self.board.offer_ended(now, c as CallKey);
+                        self.board.offer_ended(now, self.callers[c].key);
                         self.bump(c, Phase::Waiting);
                     }
                     p => panic!("ring of call {c} ended in {p:?}"),
@@ -685,10 +761,41 @@ impl Day {
                 };
                 let talk_ms = self.rng.range(30, 600) * 1000;
                 let wrap = Duration::from_secs(self.rng.range(10, 60));
-                self.board
-                    .release(now, unix, c as CallKey, line, Some(talk_ms), wrap, None);
+                self.board.release(
+                    now,
+                    unix,
+                    self.callers[c].key,
+                    line,
+                    Some(talk_ms),
+                    wrap,
+                    None,
+                );
                 self.callers[c].claims.clear();
                 self.bump(c, Phase::Done);
+            }
+            Ev::CallbackKey(c) => {
+                // Only while waiting: with phones ringing for it the switch refuses the key.
+                if self.callers[c].phase == Phase::Waiting && self.callers[c].key < CALLBACK {
+                    let (old, new) = (self.callers[c].key, CALLBACK + c as CallKey);
+                    assert!(self.board.rekey(old, new), "call {c} waits on the board");
+                    self.fifo.rekey(old, new);
+                    self.callers[c].key = new;
+                    self.callbacks_requested += 1;
+                    self.bump(c, Phase::CallbackWaiting);
+                }
+            }
+            Ev::CallbackAnswer(c, epoch, answers) => {
+                if self.callers[c].epoch != epoch {
+                    return;
+                }
+                assert_eq!(self.callers[c].phase, Phase::CallbackDialling);
+                if answers {
+                    // The caller rejoins the same place and the kept line rings.
+                    self.bump(c, Phase::Offered);
+                    self.ring(c, 20);
+                } else {
+                    self.gone(c, Outcome::CallbackUnanswered);
+                }
             }
             Ev::Abandon(c) => {
                 if matches!(
@@ -730,7 +837,7 @@ impl Day {
         let mut held = 0;
         for &c in &self.live {
             let mut ours = self.callers[c].claims.clone();
-            let mut theirs = self.board.claims_of(c as CallKey).to_vec();
+            let mut theirs = self.board.claims_of(self.callers[c].key).to_vec();
             ours.sort();
             theirs.sort();
             assert_eq!(ours, theirs, "claims of call {c}");
@@ -771,13 +878,14 @@ impl Day {
     }
 }
 
-/// Answered, timed out, abandoned.
-fn summary(day: &Day) -> (usize, usize, usize) {
+/// Answered, timed out, abandoned, callback not answered.
+fn summary(day: &Day) -> (usize, usize, usize, usize) {
     let count = |o| day.callers.iter().filter(|c| c.outcome == Some(o)).count();
     (
         count(Outcome::Answered),
         count(Outcome::Timeout),
         count(Outcome::Abandoned),
+        count(Outcome::CallbackUnanswered),
     )
 }
 
@@ -793,7 +901,7 @@ fn a_day_of_traffic_keeps_every_invariant() {
         );
         assert_eq!(caller.phase, Phase::Done, "call {c} never finished");
         assert!(
-            day.board.claims_of(c as CallKey).is_empty(),
+            day.board.claims_of(day.callers[c].key).is_empty(),
             "call {c} holds lines"
         );
     }
@@ -802,13 +910,20 @@ fn a_day_of_traffic_keeps_every_invariant() {
     for (k, l) in day.board.lines() {
         assert_eq!((l.ringing(), l.talking()), (0, 0), "{k} still in use");
     }
-    let (answered, timeout, abandoned) = summary(&day);
-    assert_eq!(answered + timeout + abandoned, 5_000);
+    let (answered, timeout, abandoned, unanswered) = summary(&day);
+    assert_eq!(answered + timeout + abandoned + unanswered, 5_000);
+    // Callbacks were asked for, placed, and each placed one held a line of its own.
+    assert!(day.callbacks_requested > 0 && day.callbacks_placed > 0);
+    assert!(day.callbacks_placed <= day.callbacks_requested);
     eprintln!(
         "dist sim: {} callers, {} steps: answered {answered}, timeout {timeout}, abandoned \
-         {abandoned}; {} queue offers; max queue {}; {} stale poll timeouts; refusals {:?}",
+         {abandoned}, callback unanswered {unanswered}; callbacks asked {}, placed {} (at most \
+         {} at once); {} queue offers; max queue {}; {} stale poll timeouts; refusals {:?}",
         day.callers.len(),
         day.steps,
+        day.callbacks_requested,
+        day.callbacks_placed,
+        day.max_dialling,
         day.offers,
         day.max_queue,
         day.stale_polls,
