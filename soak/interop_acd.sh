@@ -22,12 +22,19 @@
 #      ended, and its third after its second (timestamps of the call events);
 #   5. queue_waiting: while callers wait, line 102 dials 101 directly: refused (486/480/503/603),
 #      the call's events show ring_ended with cause queue_waiting;
-#   6. health: active_calls back to 0; 7. shutdown: SIGTERM → exit 0 within 10 s.
+#   6. queue_callback: 102 talks with caller 1 (8 s); caller 2 rings 74957000303 (Boris alone,
+#      queue with callback key 1), is answered by the queue, presses 1 (SIP INFO) and gets the
+#      switch's BYE; when 102's talk ends the switch calls caller 2 back through the trunk
+#      (a SIPp "carrier" UAS: Request-URI user caller 2, From the virtual number), and once the
+#      carrier answers, 102 rings for the callback (INVITEs to 102 from caller 1, then caller
+#      2). Events: caller 2's call callback_requested position 1; the callback's call
+#      callback_started and a talk with employee 2; GET /api/v1/queues empty at the end;
+#   7. health: active_calls back to 0; 8. shutdown: SIGTERM → exit 0 within 10 s.
 # No check asserts a tight timing: each step waits for its event with bounded polling, and time
 # comparisons use the switch's own event timestamps with slack. Prints PASS/FAIL per check;
 # exits non-zero on any failure, printing the merged SIP timeline and the traces of every SIPp
 # instance of the failing check and the switch log tail. The switch and every background SIPp
-# are always stopped. Runs in about 32 s (38 s on a loaded machine).
+# are always stopped. Runs in about 52 s (60 s on a loaded machine).
 #
 # Environment overrides (defaults in brackets):
 #   VPBX_BIN [${CARGO_TARGET_DIR:-target}/release/vpbx]
@@ -55,6 +62,7 @@ C1_PORT=$((BASE + 2))
 C2_PORT=$((BASE + 3))
 C3_PORT=$((BASE + 4))
 DIRECT_PORT=$((BASE + 5))
+CARRIER_PORT=$((BASE + 6))
 # SIPp's media socket takes 4 ports from its -mp (audio RTP/RTCP, video RTP/RTCP).
 L101_MEDIA=$((BASE + 10))
 L102_MEDIA=$((BASE + 14))
@@ -62,6 +70,7 @@ C1_MEDIA=$((BASE + 18))
 C2_MEDIA=$((BASE + 22))
 C3_MEDIA=$((BASE + 26))
 DIRECT_MEDIA=$((BASE + 30))
+CARRIER_MEDIA=$((BASE + 34))
 COUNTER_A=$((BASE + 40))
 COUNTER_B=$((BASE + 42))
 HOST=127.0.0.1
@@ -75,6 +84,7 @@ P101=demo-101-Vx7q
 P102=demo-102-Kp3m
 PRIORITY_NUMBER=74957000301
 QUEUE_NUMBER=74957000302
+CALLBACK_NUMBER=74957000303
 WRAP_UP_MS=3000
 CALLER1=79160000001
 CALLER2=79160000002
@@ -460,6 +470,16 @@ CO_DIR="$WORK/company"
 mkdir -p "$CO_DIR/prompts"
 cp "$ROOT/config/prompts/greeting.wav" "$CO_DIR/prompts/greeting.wav"
 cp "$ROOT/tests/fixtures/acd_company.yaml" "$CO_DIR/company.yaml"
+# The queue callback of check 6 goes out through a trunk to the SIPp "carrier" (IP-authenticated:
+# no registration).
+cat >>"$CO_DIR/company.yaml" <<YAML
+trunks:
+  - id: 1
+    name: Carrier
+    host: $HOST
+    port: $CARRIER_PORT
+    auth: { kind: ip, addresses: [ "$HOST" ] }
+YAML
 cat >"$CO_DIR/vpbx.toml" <<'TOML'
 # interop_acd.sh: the company below is loaded into the empty data dir on first start.
 demo = "company.yaml"
@@ -742,7 +762,72 @@ if [[ $q_judged -eq 1 ]] && [[ "$(wc -l <"$WORK/q_verdicts")" -ne 6 ]]; then
 fi
 
 # =============================================================================================
-# 6. No call left behind; 7. clean shutdown.
+# 6. Callback from the queue: caller 2 asks for it while 102 talks; the switch calls back.
+new_check
+bg_part cb_agent_102 "$SIPP_DIR/uas_answer_bye.xml" "$L102_PORT" "$L102_MEDIA" 60 2 \
+    -key line 102 -key hangup_ms 8000
+bg_part cb_carrier "$SIPP_DIR/uas_answer_wait_bye.xml" "$CARRIER_PORT" "$CARRIER_MEDIA" 60 1 \
+    -key line carrier -key ring_ms 500
+bg_part cb_caller1 "$SIPP_DIR/acd_caller_wait_bye.xml" "$C1_PORT" "$C1_MEDIA" 60 1 \
+    -s "$CALLBACK_NUMBER" -key caller "$CALLER1" -key rtp_port "$C1_MEDIA" \
+    -key answered_file "$WORK/cb_caller1.answered"
+if ! wait_file "$WORK/cb_caller1.answered" 10; then
+    PROBLEMS+=("caller 1 was not answered within 10 s")
+fi
+fg_part cb_caller2 "$SIPP_DIR/acd_caller_callback.xml" "$C2_PORT" "$C2_MEDIA" 30 1 \
+    -s "$CALLBACK_NUMBER" -key caller "$CALLER2" -key rtp_port "$C2_MEDIA" -key key 1
+wait_parts
+agent_froms="$(sipp_rx_summary cb_agent_102 | awk '$2 == "INVITE" { sub(/^from=/, "", $3); printf "%s ", $3 }')"
+agent_froms="${agent_froms% }"
+carrier_inv="$(grep -m1 -E '^INVITE ' "$WORK/cb_carrier.msg.log" 2>/dev/null | tr -d '\r' || true)"
+carrier_from="$(sipp_rx_summary cb_carrier | awk '$2 == "INVITE" { sub(/^from=/, "", $3); print $3; exit }')"
+if [[ "$carrier_inv" != *"sip:$CALLER2@"* ]]; then
+    PROBLEMS+=("the carrier's INVITE is '$carrier_inv' (expected the callback to sip:$CALLER2@...)")
+fi
+if [[ "$carrier_from" != "$CALLBACK_NUMBER" ]]; then
+    PROBLEMS+=("the callback presented '$carrier_from' (expected the virtual number $CALLBACK_NUMBER)")
+fi
+# The talk with caller 1 is from caller 1; the callback's ring shows the caller called back.
+if [[ "$agent_froms" != "$CALLER1 $CALLER2" ]]; then
+    PROBLEMS+=("102 got INVITEs from '$agent_froms', expected '$CALLER1 $CALLER2' (the callback after caller 1's talk)")
+fi
+finish_check queue_callback \
+    "caller 2 pressed 1 and was hung up; after 102's talk with caller 1 the switch called $CALLER2 back through the trunk (From $carrier_from) and 102 rang for it (INVITEs from $agent_froms)"
+
+problem=""
+if wait_calls "$WORK/cb_calls.json" 15 "$CALLBACK_NUMBER:$CALLER2" "$CALLBACK_NUMBER:$CALLER1"; then
+    problem="$(python3 - "$WORK/cb_calls.json" "$CALLBACK_NUMBER" "$CALLER2" 2>"$WORK/verdict_detail" <<'PY'
+import json, sys
+items = json.load(open(sys.argv[1]))["items"]
+mine = [c for c in items if c.get("numb") == sys.argv[2] and c.get("numa") == sys.argv[3]]
+print(json.dumps(mine, indent=1), file=sys.stderr)
+def of(c, kind):
+    return [e["what"][kind] for e in c.get("events", [])
+            if isinstance(e.get("what"), dict) and kind in e["what"]]
+asked = [c for c in mine if of(c, "callback_requested")]
+back = [c for c in mine if of(c, "callback_started")]
+if len(asked) != 1 or of(asked[0], "callback_requested")[0].get("position") != 1:
+    print(f"calls with callback_requested: {len(asked)} (expected one, position 1)")
+elif len(back) != 1:
+    print(f"calls with callback_started: {len(back)} (expected one: the callback's record)")
+elif not [t for t in of(back[0], "talk") if t.get("employee") == 2]:
+    print(f"the callback's talks: {of(back[0], 'talk')} (expected a talk with employee 2)")
+PY
+)" || problem="could not read the call events: $problem"
+    if [[ -z "$problem" ]]; then
+        queues="$(curl -fsS --max-time 3 -H "Authorization: Bearer $TOKEN" \
+            "http://$HOST:$HTTP_PORT/api/v1/queues" 2>/dev/null || echo '?')"
+        [[ "$queues" == '{"items":[]}' ]] || problem="GET /api/v1/queues is '$queues' after the callback (expected no queue)"
+    fi
+else
+    problem="the calls of $CALLER1 and $CALLER2 to $CALLBACK_NUMBER are not all in GET /api/v1/calls/recent within 15 s"
+fi
+verdict queue_callback_events \
+    "events: caller 2 callback_requested position 1; the callback's call callback_started and a talk with employee 2; no queue left" \
+    "$problem"
+
+# =============================================================================================
+# 7. No call left behind; 8. clean shutdown.
 new_check
 if wait_idle 5; then
     pass "health: active_calls 0 after the calls ($(cat "$WORK/health.json"))"
