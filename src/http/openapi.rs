@@ -1093,6 +1093,38 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
             ],
             example: json!({"kind": "list_branch", "list": 1}),
         },
+        OperationDoc {
+            kind: "personal_manager",
+            summary: "Rings the caller's personal manager: the employee set as manager on the address-book contact that has the caller's number (a leading + ignored). Their phones ring as a forward to that employee would, for at most timeout_s; the caller is connected when one answers. The call's events note the contact and manager found, or why none.",
+            fields: |s| {
+                vec![
+                    (
+                        "timeout_s",
+                        defaulted(
+                            described(int(1, 300), "Seconds the manager's phones ring before forward_failed (rule personal_manager.timeout_s)"),
+                            json!(20),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "ringback",
+                        defaulted(
+                            described(
+                                nullable(prompt(s)),
+                                "A file played to the caller in a loop while the manager's phones ring, when the call is already answered; null (or a text): the ringback tone",
+                            ),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                ]
+            },
+            exits: &[
+                ("answered", "the manager answered; taken after the talk"),
+                ("forward_failed", "no contact with the caller's number has a manager, the manager no longer exists, or they did not answer within timeout_s"),
+            ],
+            example: json!({"kind": "personal_manager", "timeout_s": 20}),
+        },
     ];
     let kinds: Vec<&str> = docs.iter().map(|d| d.kind).collect();
     if kinds != Action::KINDS {

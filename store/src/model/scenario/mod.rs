@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 pub mod ops;
 
 pub use ops::{
-    Echo, Forward, ForwardTarget, HangUp, InfoMessage, ListBranch, Menu, Op, Pause, Pin, Ref,
-    RefAt, Ring, RingMode, ScheduleBranch, Voicemail,
+    Echo, Forward, ForwardTarget, HangUp, InfoMessage, ListBranch, Menu, Op, Pause,
+    PersonalManager, Pin, Ref, RefAt, Ring, RingMode, ScheduleBranch, Voicemail,
 };
 
 use super::FileId;
@@ -140,6 +140,8 @@ actions! {
     ScheduleBranch(ScheduleBranch) = "schedule_branch",
     /// Branch on whether the caller's number is in a number list.
     ListBranch(ListBranch) = "list_branch",
+    /// Ring the caller's personal manager from the address book.
+    PersonalManager(PersonalManager) = "personal_manager",
 }
 
 impl Action {

@@ -8,6 +8,7 @@ mod info_message;
 mod list_branch;
 mod menu;
 mod pause;
+mod personal_manager;
 mod pin;
 mod ring;
 mod schedule_branch;
@@ -68,6 +69,10 @@ pub(crate) fn enter(
             return Ok(Entered::Exit(schedule_branch::enter(ctx, name, a, out)))
         }
         Action::ListBranch(a) => return Ok(Entered::Exit(list_branch::enter(ctx, name, a, out))),
+        Action::PersonalManager(a) => match personal_manager::enter(ctx, name, a, out) {
+            personal_manager::Entered::Ring(st) => st,
+            personal_manager::Entered::Failed => return Ok(Entered::Exit("forward_failed".into())),
+        },
     }))
 }
 
@@ -93,6 +98,9 @@ pub(crate) fn handle(
         (Action::Echo(_), OpState::Waiting(id)) => echo::handle(name, *id, input, out),
         (Action::Voicemail(_), OpState::Waiting(id)) => voicemail::handle(name, *id, input, out),
         (Action::Forward(_), OpState::Waiting(id)) => forward::handle(ctx, *id, input),
+        (Action::PersonalManager(_), OpState::Waiting(id)) => {
+            personal_manager::handle(ctx, *id, input)
+        }
         _ => Step::Stay,
     }
 }
