@@ -1125,6 +1125,22 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
             ],
             example: json!({"kind": "personal_manager", "timeout_s": 20}),
         },
+        OperationDoc {
+            kind: "escalation",
+            summary: "Insurance: arms a timer and goes on at next at once. If no employee has answered the call when after_s pass, whatever runs then (a prompt, a menu, phones ringing, the queue) is abandoned — ringing phones are cancelled, the queue place given up — and the call goes on at escalated (e.g. a forward to the head of the department). A talk disarms it; a later escalation operation re-arms it. The call's events note the arming and the escalation.",
+            fields: |_| {
+                vec![(
+                    "after_s",
+                    described(int(1, 3600), "Seconds without an answer by an employee (rule escalation.after_s)"),
+                    Req,
+                )]
+            },
+            exits: &[
+                ("next", "taken at once: the operations the escalation covers"),
+                ("escalated", "no employee answered within after_s"),
+            ],
+            example: json!({"kind": "escalation", "after_s": 30}),
+        },
     ];
     let kinds: Vec<&str> = docs.iter().map(|d| d.kind).collect();
     if kinds != Action::KINDS {

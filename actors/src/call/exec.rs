@@ -168,6 +168,7 @@ impl CallActor {
             | Command::Forward { .. }
             | Command::Timer { .. }
             | Command::StopPlay { .. }
+            | Command::Interrupt
             | Command::Event(_)
             | Command::Hangup { .. } => {}
         }

@@ -805,6 +805,7 @@ impl CallCore {
                 Command::StopPlay { .. } => self.out.push(Effect::StopOutput {
                     of: Listener::Caller,
                 }),
+                Command::Interrupt => self.interrupt(now),
                 Command::Forward { id, forward } => self.forward(now, id, forward, None),
                 Command::Hangup { reason } => {
                     let by = match reason {
@@ -1016,6 +1017,7 @@ impl CallCore {
         };
         // Every other party was cancelled by the ringer.
         self.left_queue(now, &r.acd, "answered");
+        self.run.person_answered();
         self.answer_caller();
         self.out.push(Effect::AgentTalking { party: id });
         if self.first_answered.is_none() {
@@ -1069,6 +1071,41 @@ impl CallCore {
             caller_held: false,
             joining: None,
             hinting,
+        });
+    }
+
+    /// The scenario's escalation fired: what the running operation does stops (prompts,
+    /// ringing phones, the queue place) and the scenario goes on elsewhere. A talk is never
+    /// interrupted (a talk disarms the escalation).
+    fn interrupt(&mut self, now: Instant) {
+        match std::mem::replace(&mut self.state, State::Scenario) {
+            State::Scenario => {}
+            State::Distributing(_) => self.timers.cancel(Timer::MaxWait),
+            State::Ringing(r) => {
+                self.timers.cancel(Timer::RingRound);
+                self.timers.cancel(Timer::MaxWait);
+                for id in r.parties.keys() {
+                    self.out.push(Effect::Release {
+                        party: *id,
+                        reason: "escalated".into(),
+                    });
+                }
+                if r.early.is_some() {
+                    self.out.push(Effect::Unbridge);
+                }
+                self.left_queue(now, &r.acd, "escalated");
+            }
+            State::Queued(q) => {
+                self.timers.cancel(Timer::MaxWait);
+                self.left_queue(now, &q.acd, "escalated");
+            }
+            other => {
+                self.state = other;
+                return;
+            }
+        }
+        self.out.push(Effect::StopOutput {
+            of: Listener::Caller,
         });
     }
 

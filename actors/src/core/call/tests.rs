@@ -893,3 +893,53 @@ fn a_transfer_to_an_employee_who_queues_transfers_leaves_the_caller_in_her_queue
     }));
     assert_eq!(ended(&out), None);
 }
+
+/// Escalation after 10 s over a forward to Anna; escalated: Boris.
+const ESCALATION: &str = r#"
+  - id: 1
+    name: escalation
+    start: guard
+    operations:
+      guard:
+        action: { kind: escalation, after_s: 10 }
+        exits: { next: ring, escalated: head }
+      ring:
+        action: { kind: forward, targets: [ { kind: employee, id: 1 } ], max_wait_s: 60 }
+        exits: {}
+      head:
+        action: { kind: forward, targets: [ { kind: employee, id: 2 } ] }
+        exits: {}
+"#;
+
+#[test]
+fn an_escalation_abandons_the_ringing_and_rings_its_target() {
+    let mut sim = Sim::new(ESCALATION);
+    assert_eq!(dials(&sim.log), vec![(PartyId(1), "79001234567".into())]);
+    // 10 s later nobody answered: Anna's ring is released and Boris rings.
+    let (reason, out) = sim.step().unwrap();
+    assert!(matches!(reason, Timer::Scenario(_)), "{reason:?}");
+    assert!(out.contains(&Effect::Release {
+        party: PartyId(1),
+        reason: "escalated".into()
+    }));
+    assert_eq!(dials(&out), vec![(PartyId(2), "79001234567".into())]);
+    // Anna's late answer is ignored; Boris answers.
+    assert!(dials(&sim.answered_by(1)).is_empty());
+    let out = sim.answered_by(2);
+    assert!(out.contains(&Effect::Bridge { party: PartyId(2) }));
+}
+
+#[test]
+fn an_answered_call_is_not_escalated() {
+    let mut sim = Sim::new(ESCALATION);
+    sim.answered_by(1);
+    // The escalation timer may still fire: nothing happens to the talk.
+    while let Some((_, out)) = sim.step() {
+        assert!(
+            !out.iter()
+                .any(|e| matches!(e, Effect::Release { .. } | Effect::Dial { .. })),
+            "{out:?}"
+        );
+    }
+    assert!(matches!(sim.core.state, State::Talking(_)));
+}

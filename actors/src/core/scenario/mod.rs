@@ -95,6 +95,9 @@ pub enum Command {
     },
     /// A step for the call detail.
     Event(Event),
+    /// The escalation fired: whatever the call does for the running operation (prompts,
+    /// ringing, the queue) stops; the commands that follow start the escalation's target.
+    Interrupt,
     /// End the call with this reason. Always the last command of a run.
     Hangup {
         /// Why, for the CDR.
@@ -192,6 +195,8 @@ pub(crate) struct Ctx {
     caller: String,
     /// Wall-clock time of the input being handled, milliseconds since the Unix epoch.
     unix_ms: u64,
+    /// The armed escalation: its timer id, the escalation operation and its seconds.
+    escalation: Option<(u64, OpName, u32)>,
 }
 
 impl Ctx {
@@ -321,9 +326,25 @@ impl ScenarioRun {
         out
     }
 
+    /// An employee answered the call: a pending escalation no longer applies.
+    pub fn person_answered(&mut self) {
+        self.ctx.escalation = None;
+    }
+
     /// Feeds one result.
     pub fn handle(&mut self, input: Input) -> Vec<Command> {
         let mut out = Vec::new();
+        if let Input::TimerFired { id } = input {
+            if self
+                .ctx
+                .escalation
+                .as_ref()
+                .is_some_and(|(e, _, _)| *e == id)
+            {
+                self.escalate(&mut out);
+                return out;
+            }
+        }
         let State::Running { op, st } = &mut self.state else {
             return out;
         };
@@ -334,6 +355,22 @@ impl ScenarioRun {
         let step = ops::handle(&mut self.ctx, &name, operation, st, input, &mut out);
         self.step(&name, step, &mut out);
         out
+    }
+
+    /// The escalation fired before an employee answered: the running operation is abandoned
+    /// and the call goes on at the escalation operation's `escalated` exit.
+    fn escalate(&mut self, out: &mut Vec<Command>) {
+        let Some((_, op, after_s)) = self.ctx.escalation.take() else {
+            return;
+        };
+        if matches!(self.state, State::Done) {
+            return;
+        }
+        out.push(Command::Interrupt);
+        out.push(Command::Event(Event::Note(format!(
+            "{op}: escalated: no employee answered within {after_s} s"
+        ))));
+        self.follow(&op, "escalated", out);
     }
 
     fn step(&mut self, from: &OpName, step: Step, out: &mut Vec<Command>) {

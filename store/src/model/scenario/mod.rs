@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub mod ops;
 
 pub use ops::{
-    Echo, Forward, ForwardTarget, HangUp, InfoMessage, ListBranch, Menu, Op, Pause,
+    Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, ListBranch, Menu, Op, Pause,
     PersonalManager, Pin, Ref, RefAt, Ring, RingMode, ScheduleBranch, Voicemail,
 };
 
@@ -142,6 +142,8 @@ actions! {
     ListBranch(ListBranch) = "list_branch",
     /// Ring the caller's personal manager from the address book.
     PersonalManager(PersonalManager) = "personal_manager",
+    /// Arm a timer: a call no employee answered in time goes on at `escalated`.
+    Escalation(Escalation) = "escalation",
 }
 
 impl Action {

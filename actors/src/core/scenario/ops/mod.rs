@@ -2,6 +2,7 @@
 //! (how it reacts to an input: stay, take an exit, or enter another operation).
 
 mod echo;
+mod escalation;
 mod forward;
 mod hang_up;
 mod info_message;
@@ -69,6 +70,7 @@ pub(crate) fn enter(
             return Ok(Entered::Exit(schedule_branch::enter(ctx, name, a, out)))
         }
         Action::ListBranch(a) => return Ok(Entered::Exit(list_branch::enter(ctx, name, a, out))),
+        Action::Escalation(a) => return Ok(Entered::Exit(escalation::enter(ctx, name, a, out))),
         Action::PersonalManager(a) => match personal_manager::enter(ctx, name, a, out) {
             personal_manager::Entered::Ring(st) => st,
             personal_manager::Entered::Failed => return Ok(Entered::Exit("forward_failed".into())),

@@ -9,6 +9,7 @@ use crate::model::{EmployeeId, FileId, GroupId, NumberListId, Prompt, ScheduleId
 use crate::validate::ValidationError;
 
 mod echo;
+mod escalation;
 mod forward;
 mod hang_up;
 mod info_message;
@@ -22,6 +23,7 @@ mod schedule_branch;
 mod voicemail;
 
 pub use echo::Echo;
+pub use escalation::Escalation;
 pub use forward::{Forward, ForwardTarget, RingMode};
 pub use hang_up::HangUp;
 pub use info_message::InfoMessage;
