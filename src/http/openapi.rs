@@ -1141,6 +1141,19 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
             ],
             example: json!({"kind": "escalation", "after_s": 30}),
         },
+        OperationDoc {
+            kind: "insert_scenario",
+            summary: "Runs another scenario here, from its start (a sub-scenario: a shared greeting, an after-hours branch). When the sub-scenario's path reaches an exit that leads nowhere, the call comes back and goes on at next (unset: the call ends); a hang-up inside it ends the call. Sub-scenarios nest at most 8 deep; deeper ends the call as a scenario loop. A scenario used this way cannot be deleted (409 naming the operation).",
+            fields: |_| {
+                vec![(
+                    "scenario",
+                    described(id_ref("scenario"), "The scenario to run (rule ref.scenario)"),
+                    Req,
+                )]
+            },
+            exits: &[("next", "the sub-scenario's path ended without ending the call")],
+            example: json!({"kind": "insert_scenario", "scenario": 2}),
+        },
     ];
     let kinds: Vec<&str> = docs.iter().map(|d| d.kind).collect();
     if kinds != Action::KINDS {

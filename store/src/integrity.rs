@@ -45,6 +45,7 @@ impl From<Ref> for EntityRef {
             Ref::File(id) => EntityRef::File(id),
             Ref::Schedule(id) => EntityRef::Schedule(id),
             Ref::NumberList(id) => EntityRef::NumberList(id),
+            Ref::Scenario(id) => EntityRef::Scenario(id),
         }
     }
 }

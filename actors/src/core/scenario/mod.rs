@@ -22,7 +22,10 @@ use super::forward::ForwardOutcome;
 use ops::{OpState, Step};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use vpbx_store::model::{CompanyConfig, Event, Forward, ForwardTarget, OpName, Prompt, Scenario};
+use vpbx_store::model::ops::MAX_NESTING;
+use vpbx_store::model::{
+    CompanyConfig, Event, Forward, ForwardTarget, OpName, Prompt, Scenario, ScenarioId,
+};
 
 /// What the call actor must do.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +200,10 @@ pub(crate) struct Ctx {
     unix_ms: u64,
     /// The armed escalation: its timer id, the escalation operation and its seconds.
     escalation: Option<(u64, OpName, u32)>,
+    /// Sub-scenarios running inside one another now (0: the call's own scenario).
+    depth: usize,
+    /// The depth the armed escalation's operation runs at.
+    escalation_depth: usize,
 }
 
 impl Ctx {
@@ -216,10 +223,21 @@ impl Ctx {
     }
 }
 
+/// A scenario the run left for a sub-scenario: where it comes back to.
+#[derive(Debug)]
+struct Frame {
+    scenario: Arc<Scenario>,
+    /// The `insert_scenario` operation whose `next` the run goes on at.
+    insert: OpName,
+}
+
 /// One call's walk through a scenario.
 #[derive(Debug)]
 pub struct ScenarioRun {
+    /// The scenario running now (a sub-scenario while one runs).
     scenario: Arc<Scenario>,
+    /// The scenarios that inserted the running one, outermost first.
+    frames: Vec<Frame>,
     state: State,
     steps_left: u32,
     ctx: Ctx,
@@ -230,6 +248,7 @@ impl ScenarioRun {
     pub fn new(scenario: Arc<Scenario>, step_budget: u32) -> Self {
         ScenarioRun {
             scenario,
+            frames: Vec::new(),
             state: State::Idle,
             steps_left: step_budget,
             ctx: Ctx {
@@ -366,6 +385,13 @@ impl ScenarioRun {
         if matches!(self.state, State::Done) {
             return;
         }
+        // Back to the scenario the escalation was armed in.
+        while self.frames.len() > self.ctx.escalation_depth {
+            if let Some(frame) = self.frames.pop() {
+                self.scenario = frame.scenario;
+            }
+        }
+        self.ctx.depth = self.frames.len();
         out.push(Command::Interrupt);
         out.push(Command::Event(Event::Note(format!(
             "{op}: escalated: no employee answered within {after_s} s"
@@ -401,6 +427,16 @@ impl ScenarioRun {
             .and_then(|op| op.exits.get(exit))
             .cloned();
         if next.is_none() {
+            if let Some(frame) = self.frames.pop() {
+                // The sub-scenario's path ends here: back to the scenario that inserted it.
+                out.push(Command::Event(Event::Note(format!(
+                    "sub-scenario '{}' done, back in '{}'",
+                    self.scenario.name, frame.scenario.name
+                ))));
+                self.scenario = frame.scenario;
+                self.ctx.depth = self.frames.len();
+                return self.exit_to(&frame.insert, "next", out);
+            }
             self.finish(
                 Ending::Finished(format!("{from}: exit '{exit}' leads nowhere, call ended")),
                 out,
@@ -443,12 +479,49 @@ impl ScenarioRun {
                     Some(next) => name = next,
                     None => return,
                 },
+                Ok(ops::Entered::Insert(id)) => match self.insert(&name, id, out) {
+                    Some(start) => name = start,
+                    None => return,
+                },
                 Err(ending) => {
                     self.finish(ending, out);
                     return;
                 }
             }
         }
+    }
+
+    /// `insert_scenario` operation `at` runs scenario `id`: answers its start operation, or
+    /// ends the call (a missing scenario, nesting too deep).
+    fn insert(&mut self, at: &OpName, id: ScenarioId, out: &mut Vec<Command>) -> Option<OpName> {
+        let Some(sub) = self.ctx.config.scenario(id).cloned() else {
+            self.finish(
+                Ending::Broken(format!("{at}: scenario {id} does not exist")),
+                out,
+            );
+            return None;
+        };
+        if self.frames.len() >= MAX_NESTING {
+            self.finish(
+                Ending::Broken(format!(
+                    "{at}: sub-scenarios nested deeper than {MAX_NESTING} (scenario loop)"
+                )),
+                out,
+            );
+            return None;
+        }
+        out.push(Command::Event(Event::ScenarioStarted {
+            name: sub.name.clone(),
+        }));
+        let sub = Arc::new(sub);
+        let start = sub.start.clone();
+        let parent = std::mem::replace(&mut self.scenario, sub);
+        self.frames.push(Frame {
+            scenario: parent,
+            insert: at.clone(),
+        });
+        self.ctx.depth = self.frames.len();
+        Some(start)
     }
 
     fn finish(&mut self, ending: Ending, out: &mut Vec<Command>) {

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 pub mod ops;
 
 pub use ops::{
-    Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, ListBranch, Menu, Op, Pause,
-    PersonalManager, Pin, Ref, RefAt, Ring, RingMode, ScheduleBranch, Voicemail,
+    Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, InsertScenario, ListBranch,
+    Menu, Op, Pause, PersonalManager, Pin, Ref, RefAt, Ring, RingMode, ScheduleBranch, Voicemail,
 };
 
 use super::FileId;
@@ -144,6 +144,8 @@ actions! {
     PersonalManager(PersonalManager) = "personal_manager",
     /// Arm a timer: a call no employee answered in time goes on at `escalated`.
     Escalation(Escalation) = "escalation",
+    /// Run another scenario here, then go on at `next`.
+    InsertScenario(InsertScenario) = "insert_scenario",
 }
 
 impl Action {

@@ -23,6 +23,7 @@ pub(super) fn enter(
         op.after_s
     ))));
     ctx.escalation = Some((id, name.clone(), op.after_s));
+    ctx.escalation_depth = ctx.depth;
     "next".into()
 }
 

@@ -6,6 +6,7 @@ mod escalation;
 mod forward;
 mod hang_up;
 mod info_message;
+mod insert_scenario;
 mod list_branch;
 mod menu;
 mod pause;
@@ -47,6 +48,8 @@ pub(crate) enum Entered {
     Run(OpState),
     /// The operation decided at once (a branch): take this exit.
     Exit(String),
+    /// Run this scenario here (`insert_scenario`).
+    Insert(vpbx_store::model::ScenarioId),
 }
 
 /// Starts operation `name`; `Err` ends the call.
@@ -70,6 +73,7 @@ pub(crate) fn enter(
             return Ok(Entered::Exit(schedule_branch::enter(ctx, name, a, out)))
         }
         Action::ListBranch(a) => return Ok(Entered::Exit(list_branch::enter(ctx, name, a, out))),
+        Action::InsertScenario(a) => return Ok(Entered::Insert(a.scenario)),
         Action::Escalation(a) => return Ok(Entered::Exit(escalation::enter(ctx, name, a, out))),
         Action::PersonalManager(a) => match personal_manager::enter(ctx, name, a, out) {
             personal_manager::Entered::Ring(st) => st,

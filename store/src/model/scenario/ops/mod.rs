@@ -13,6 +13,7 @@ mod escalation;
 mod forward;
 mod hang_up;
 mod info_message;
+mod insert_scenario;
 mod list_branch;
 mod menu;
 mod pause;
@@ -27,6 +28,7 @@ pub use escalation::Escalation;
 pub use forward::{Forward, ForwardTarget, RingMode};
 pub use hang_up::HangUp;
 pub use info_message::InfoMessage;
+pub use insert_scenario::{InsertScenario, MAX_NESTING};
 pub use list_branch::ListBranch;
 pub use menu::{Menu, MENU_KEYS};
 pub use pause::Pause;
@@ -50,6 +52,8 @@ pub enum Ref {
     Schedule(ScheduleId),
     /// A number list.
     NumberList(NumberListId),
+    /// A scenario (a sub-scenario).
+    Scenario(crate::model::ScenarioId),
 }
 
 impl Ref {
@@ -61,6 +65,7 @@ impl Ref {
             Ref::File(_) => "file",
             Ref::Schedule(_) => "schedule",
             Ref::NumberList(_) => "number_list",
+            Ref::Scenario(_) => "scenario",
         }
     }
 
@@ -72,6 +77,7 @@ impl Ref {
             Ref::File(_) => "ref.file",
             Ref::Schedule(_) => "ref.schedule",
             Ref::NumberList(_) => "ref.number_list",
+            Ref::Scenario(_) => "ref.scenario",
         }
     }
 }
@@ -84,6 +90,7 @@ impl std::fmt::Display for Ref {
             Ref::File(id) => write!(f, "file {id}"),
             Ref::Schedule(id) => write!(f, "schedule {id}"),
             Ref::NumberList(id) => write!(f, "number list {id}"),
+            Ref::Scenario(id) => write!(f, "scenario {id}"),
         }
     }
 }
