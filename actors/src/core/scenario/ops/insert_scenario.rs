@@ -10,19 +10,16 @@ mod tests {
 
     fn sub(id: u64, inner: Option<u64>) -> Scenario {
         let mut ops = BTreeMap::new();
-        match inner {
-            Some(i) => {
-                ops.insert(
-                    OpName("deeper".into()),
-                    Operation {
-                        action: Action::InsertScenario(InsertScenario {
-                            scenario: ScenarioId(i),
-                        }),
-                        exits: BTreeMap::from([("next".to_string(), OpName("say".into()))]),
-                    },
-                );
-            }
-            None => {}
+        if let Some(i) = inner {
+            ops.insert(
+                OpName("deeper".into()),
+                Operation {
+                    action: Action::InsertScenario(InsertScenario {
+                        scenario: ScenarioId(i),
+                    }),
+                    exits: BTreeMap::from([("next".to_string(), OpName("say".into()))]),
+                },
+            );
         }
         ops.insert(
             OpName("say".into()),
