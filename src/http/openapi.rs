@@ -1273,7 +1273,44 @@ fn scenario(shape: Shape) -> Value {
                 described(map(operation), "Operations by name"),
                 Req,
             ),
-            ("record", boolean(), Opt),
+            (
+                "record",
+                described(boolean(), "Record the whole call from the answer on"),
+                Opt,
+            ),
+            (
+                "greeting",
+                defaulted(
+                    described(
+                        nullable(prompt(shape)),
+                        "Greeting melody: played to every caller, answered, before the start operation (not when the scenario is inserted into another, nor on a queue callback)",
+                    ),
+                    Value::Null,
+                ),
+                Opt,
+            ),
+            (
+                "ringback",
+                defaulted(
+                    described(
+                        nullable(prompt(shape)),
+                        "Ringback melody of every forward operation of this scenario that sets none of its own",
+                    ),
+                    Value::Null,
+                ),
+                Opt,
+            ),
+            (
+                "present_virtual_number",
+                defaulted(
+                    described(
+                        boolean(),
+                        "Show employees' SIP phones the virtual number instead of the caller's in every forward operation of this scenario",
+                    ),
+                    json!(false),
+                ),
+                Opt,
+            ),
         ],
     )
 }

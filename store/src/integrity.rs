@@ -65,6 +65,15 @@ pub enum UsedBy {
         /// Which field of the rule (`scenario`, `schedule`, `callers`).
         field: &'static str,
     },
+    /// A scenario-level option (its greeting or ringback melody).
+    ScenarioOption {
+        /// The scenario.
+        scenario: ScenarioId,
+        /// Its name.
+        name: String,
+        /// The option (`greeting`, `ringback`).
+        field: &'static str,
+    },
     /// An operation of a scenario.
     ScenarioOperation {
         /// The scenario.
@@ -146,6 +155,11 @@ impl std::fmt::Display for UsedBy {
                 name,
                 operation,
             } => write!(f, "scenario {scenario} '{name}' operation {operation}"),
+            UsedBy::ScenarioOption {
+                scenario,
+                name,
+                field,
+            } => write!(f, "scenario {scenario} '{name}' ({field})"),
             UsedBy::Group { group, name, field } => write!(f, "group {group} '{name}' ({field})"),
             UsedBy::Employee {
                 employee,
@@ -225,6 +239,15 @@ pub fn users_of(cfg: &CompanyConfig, what: &EntityRef) -> Vec<UsedBy> {
         }
     }
     for s in &cfg.scenarios {
+        for (field, id) in s.option_files() {
+            if *what == EntityRef::File(id) {
+                out.push(UsedBy::ScenarioOption {
+                    scenario: s.id,
+                    name: s.name.clone(),
+                    field,
+                });
+            }
+        }
         for (op_name, op) in &s.operations {
             let uses = op
                 .action

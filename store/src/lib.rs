@@ -739,12 +739,17 @@ mod tests {
             sc.operations[&model::OpName("f".into())].action,
             model::Action::Voicemail(model::Voicemail { max_s: 120, .. })
         ));
-        // Re-encoded, the same bytes but for the forward settings added since, at their
-        // defaults.
-        let now = body.replace(
-            r#""present_virtual_number":false}"#,
-            r#""present_virtual_number":false,"strategy":null,"queue":null,"wrap_up_s":0,"operator_hint":null}"#,
-        );
+        // Re-encoded, the same bytes but for the forward settings and the scenario-level
+        // options added since, at their defaults.
+        let now = body
+            .replace(
+                r#""present_virtual_number":false}"#,
+                r#""present_virtual_number":false,"strategy":null,"queue":null,"wrap_up_s":0,"operator_hint":null}"#,
+            )
+            .replace(
+                r#""record":false}"#,
+                r#""record":false,"greeting":null,"ringback":null,"present_virtual_number":false}"#,
+            );
         let mut expected = vec![0xB6, 0, 1];
         expected.extend_from_slice(now.as_bytes());
         assert_eq!(

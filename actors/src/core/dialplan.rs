@@ -114,6 +114,9 @@ pub fn direct_scenario(name: String, target: ForwardTarget) -> Scenario {
             },
         )]),
         record: false,
+        greeting: None,
+        ringback: None,
+        present_virtual_number: false,
     }
 }
 

@@ -52,6 +52,15 @@ pub(super) fn scenarios(cfg: &CompanyConfig, s: &mut Sink) {
                 graph(format!("start operation '{}' does not exist", sc.start)),
             );
         }
+        for (field, id) in sc.option_files() {
+            if cfg.file(id).is_none() {
+                s.push(
+                    format!("{p}.{field}.id"),
+                    "ref.file",
+                    format!("file {id} does not exist"),
+                );
+            }
+        }
         for (name, op) in &sc.operations {
             let at = format!("{p}.operations.{name}");
             let exits = op.action.exits();

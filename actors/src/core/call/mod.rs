@@ -845,7 +845,12 @@ impl CallCore {
 
     // ---- ringing ----
 
-    fn forward(&mut self, now: Instant, op: u64, forward: Forward, transferor: Option<Party>) {
+    fn forward(&mut self, now: Instant, op: u64, mut forward: Forward, transferor: Option<Party>) {
+        // The scenario-level options apply where the operation sets nothing.
+        if forward.ringback.is_none() {
+            forward.ringback = self.run.ringback().cloned();
+        }
+        forward.present_virtual_number |= self.run.presents_virtual_number();
         let caller_line = self.info.caller_line.as_ref().map(|c| c.line);
         self.last_forward_target = Some(describe_targets(&self.snapshot, &forward.targets));
         if self.answered {

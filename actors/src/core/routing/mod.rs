@@ -342,6 +342,9 @@ mod tests {
                 },
             )]),
             record: false,
+            greeting: None,
+            ringback: None,
+            present_virtual_number: false,
         };
         let rule = |id, callers, scenario| Rule {
             id: RuleId(id),

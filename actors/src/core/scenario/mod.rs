@@ -175,6 +175,8 @@ pub enum Input {
 enum State {
     /// Not started.
     Idle,
+    /// The scenario's greeting plays (prompt `id`); the start operation follows.
+    Greeting { id: u64 },
     /// An operation is executing.
     Running { op: OpName, st: OpState },
     /// The run returned `Hangup`.
@@ -324,9 +326,27 @@ impl ScenarioRun {
         let mut out = vec![Command::Event(Event::ScenarioStarted {
             name: self.scenario.name.clone(),
         })];
+        if let Some(prompt) = self.scenario.greeting.clone() {
+            // The greeting melody: answered, played once, then the start operation.
+            self.ctx.answer(&mut out);
+            let id = self.ctx.id();
+            out.push(Command::Play { id, prompt });
+            self.state = State::Greeting { id };
+            return out;
+        }
         let start = self.scenario.start.clone();
         self.enter(start, &mut out);
         out
+    }
+
+    /// The ringback of the scenario running now, for forward operations that set none.
+    pub fn ringback(&self) -> Option<&Prompt> {
+        self.scenario.ringback.as_ref()
+    }
+
+    /// Whether the scenario running now presents the virtual number to employees.
+    pub fn presents_virtual_number(&self) -> bool {
+        self.scenario.present_virtual_number
     }
 
     /// Starts the walk at the operation `op` instead of the start operation, the caller
@@ -363,6 +383,22 @@ impl ScenarioRun {
                 self.escalate(&mut out);
                 return out;
             }
+        }
+        if let State::Greeting { id } = self.state {
+            match input {
+                Input::PlayDone { id: i } | Input::PlayFailed { id: i, .. } if i == id => {
+                    if let Input::PlayFailed { why, .. } = &input {
+                        out.push(Command::Event(Event::PromptFailed {
+                            why: format!("greeting: {why}, skipped"),
+                        }));
+                    }
+                    self.state = State::Idle;
+                    let start = self.scenario.start.clone();
+                    self.enter(start, &mut out);
+                }
+                _ => {}
+            }
+            return out;
         }
         let State::Running { op, st } = &mut self.state else {
             return out;
@@ -559,6 +595,9 @@ pub(crate) mod testkit {
                 .map(|(n, o)| (OpName(n.into()), o))
                 .collect(),
             record: false,
+            greeting: None,
+            ringback: None,
+            present_virtual_number: false,
         })
     }
 

@@ -35,6 +35,28 @@ pub struct Scenario {
     /// as a stereo WAV (caller left) and a mono mix.
     #[serde(default)]
     pub record: bool,
+    /// Greeting melody (scenario-level option): played to every caller, answered, before the
+    /// start operation (not when the scenario is inserted into another, nor on a callback).
+    #[serde(default)]
+    pub greeting: Option<Prompt>,
+    /// Ringback melody (scenario-level option): what the caller hears while employees ring in
+    /// every forward operation of this scenario that sets no ringback of its own.
+    #[serde(default)]
+    pub ringback: Option<Prompt>,
+    /// Present the virtual number instead of the caller's to employees' SIP phones in every
+    /// forward operation of this scenario (scenario-level option; an operation can set it too).
+    #[serde(default)]
+    pub present_virtual_number: bool,
+}
+
+impl Scenario {
+    /// The prompt files the scenario's own options use, with their field.
+    pub fn option_files(&self) -> Vec<(&'static str, FileId)> {
+        [("greeting", &self.greeting), ("ringback", &self.ringback)]
+            .into_iter()
+            .filter_map(|(f, p)| p.as_ref().and_then(Prompt::file).map(|id| (f, id)))
+            .collect()
+    }
 }
 
 /// One operation of a scenario with its named exits.

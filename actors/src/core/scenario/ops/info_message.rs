@@ -82,3 +82,32 @@ mod tests {
         assert_eq!(out, vec![Command::Echo { id: 2, max_s: 3 }]);
     }
 }
+
+#[cfg(test)]
+mod greeting_tests {
+    use crate::core::scenario::testkit::*;
+
+    #[test]
+    fn the_scenario_greeting_plays_once_answered_before_the_start_operation() {
+        let mut s = (*scenario(vec![("p", op(Action::Pause(Pause { ms: 5 }), None))])).clone();
+        s.greeting = Some(Prompt::Text {
+            text: "Welcome".into(),
+            voice: None,
+        });
+        let mut run = ScenarioRun::new(Arc::new(s), 10);
+        let out = without_traces(run.start());
+        assert_eq!(out[0], Command::Answer);
+        let Command::Play { id, .. } = out[1] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(run.current_op(), None);
+        // A failed greeting is skipped like any prompt: the start operation follows.
+        let out = run.handle(Input::PlayFailed {
+            id,
+            why: "no voice".into(),
+        });
+        assert!(out.contains(&Command::Silence { id: 2, ms: 5 }), "{out:?}");
+        assert_eq!(run.current_op(), Some("p"));
+    }
+}

@@ -31,6 +31,9 @@ mod tests {
             start: OpName(if inner.is_some() { "deeper" } else { "say" }.into()),
             operations: ops,
             record: false,
+            greeting: None,
+            ringback: None,
+            present_virtual_number: false,
         }
     }
 
