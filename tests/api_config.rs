@@ -239,13 +239,14 @@ async fn the_demo_company_configured_through_the_api_alone_exports_identically()
             assert_eq!(&r.json, e, "{kind}");
         }
     }
-    // Numbers first without rules, then their rules one by one.
+    // Numbers first with no rules (`rules: []`: not the default rule), then their rules one
+    // by one.
     for n in demo["numbers"].as_array().unwrap() {
         let number = n["number"].as_str().unwrap();
         let r = api
             .post(
                 "/api/v1/numbers",
-                json!({"number": number, "kind": n["kind"]}),
+                json!({"number": number, "kind": n["kind"], "rules": []}),
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);

@@ -222,9 +222,25 @@ async fn reorder(
     })))
 }
 
+/// `POST /numbers`: [`crud::create`], except that a PBX number posted without `rules` gets the
+/// default rule (SPEC §2; `vpbx_store::coverage`).
+async fn create(
+    state: web::Data<HttpState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    // Rules left out: the default rule; `"rules": []`: none, the admin adds their own.
+    let default_rule = body.get("rules").is_none();
+    let number: VirtualNumber = crud::with_id::<VirtualNumber>(body, None)?;
+    let stored = state
+        .write(move |s| s.connect_number(number, default_rule))
+        .await?;
+    Ok(HttpResponse::Created().json(stored))
+}
+
 routes! {
     GET "/numbers" => crud::list::<VirtualNumber>, "List virtual numbers (q = digits; offset, limit)";
-    POST "/numbers" => crud::create::<VirtualNumber>, "Add a virtual number (with its rules)";
+    POST "/numbers" => create, "Add a virtual number (with its rules; without rules a PBX number gets the default rule: all callers, always, to a queue)";
     GET "/numbers/{number}" => crud::get::<VirtualNumber>, "Get a virtual number with its rules";
     PUT "/numbers/{number}" => crud::update::<VirtualNumber>, "Replace a virtual number and its rules";
     DELETE "/numbers/{number}" => crud::delete::<VirtualNumber>, "Remove a virtual number (409 while a trunk's DID or a SIP line's caller id uses it)";

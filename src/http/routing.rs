@@ -262,6 +262,14 @@ fn trace_phone(
     }
 }
 
+/// `GET /routing/coverage`: the virtual numbers some callers or times reach with no rule (their
+/// calls are refused), with which calls, in words.
+async fn coverage(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
+    let cfg = state.snapshots.current();
+    Ok(HttpResponse::Ok().json(json!({ "items": vpbx_store::coverage::gaps(&cfg) })))
+}
+
 routes! {
     POST "/routing/trace" => trace, "Trace the routing of a call (caller, number, time)";
+    GET "/routing/coverage" => coverage, "Virtual numbers that some callers or times reach with no rule (those calls are refused)";
 }

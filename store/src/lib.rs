@@ -28,6 +28,7 @@
 
 pub mod admin;
 pub mod cdrs;
+pub mod coverage;
 pub mod credentials;
 pub mod dist;
 pub mod envelope;
