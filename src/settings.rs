@@ -117,6 +117,9 @@ pub struct Flags {
     /// `From` address of voicemail e-mail.
     #[arg(long, env = "VPBX_SMTP_FROM")]
     pub smtp_from: Option<String>,
+    /// Certificates (PEM) trusted for the SMTP relay besides the system's roots.
+    #[arg(long, env = "VPBX_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 /// Where the demo lines' passwords come from on first start.
@@ -252,6 +255,9 @@ pub struct SmtpSettings {
     pub password: Option<Secret>,
     /// `From` of the e-mail; default `vpbx@localhost`.
     pub from: String,
+    /// Certificates (PEM, relative to the settings file) trusted for the relay besides the
+    /// system's roots: a private CA or the relay's self-signed certificate.
+    pub ca_file: Option<PathBuf>,
     /// Limit of one SMTP command (connect, each reply), seconds; default 30.
     pub timeout_s: u64,
     /// Most messages waiting for the relay; a full queue drops its oldest; default 1000.
@@ -273,6 +279,7 @@ impl Default for SmtpSettings {
             username: None,
             password: None,
             from: "vpbx@localhost".into(),
+            ca_file: None,
             timeout_s: 30,
             queue_max: 1000,
             attempts: 5,
@@ -309,6 +316,7 @@ impl SmtpSettings {
                         .unwrap_or_default(),
                 )
             }),
+            ca_file: self.ca_file.clone(),
             from: self.from.clone(),
             timeout: std::time::Duration::from_secs(self.timeout_s),
             capacity: self.queue_max,
@@ -621,6 +629,11 @@ impl Settings {
                         .map(Secret)
                         .or(f.password),
                     from: flags.smtp_from.clone().unwrap_or(f.from),
+                    ca_file: flags
+                        .smtp_ca_file
+                        .clone()
+                        .or(f.ca_file)
+                        .map(|p| config_dir.join(p)),
                     ..f
                 }
             },
@@ -908,7 +921,8 @@ mod tests {
         std::fs::write(
             &path,
             "[smtp]\nhost = \"mail.example.com\"\ntls = \"tls\"\nusername = \"pbx\"\n\
-             password = \"s3cret\"\nfrom = \"pbx@example.com\"\nattempts = 3\n",
+             password = \"s3cret\"\nfrom = \"pbx@example.com\"\nattempts = 3\n\
+             ca_file = \"tls/relay.pem\"\n",
         )
         .unwrap();
         let s = Settings::load(&flags).unwrap();
@@ -918,6 +932,7 @@ mod tests {
         assert_eq!(m.credentials, Some(("pbx".into(), "s3cret".into())));
         assert_eq!(m.retry.attempts, 3);
         assert_eq!(m.capacity, 1000);
+        assert_eq!(m.ca_file, Some(dir.path().join("tls/relay.pem")));
         assert!(!format!("{m:?}").contains("s3cret"));
         assert!(!format!("{:?}", s.smtp).contains("s3cret"));
         // Flags win over the file; the default port follows the mode.

@@ -2,7 +2,8 @@
 //! speaks the few commands a client needs): a message left → one e-mail with the caller's
 //! number in the subject and the WAV attached; a caller gone before the beep → still an
 //! e-mail, without attachment; a dead relay → the call ends as usual and the failure is
-//! counted once the retries are used up.
+//! counted once the retries are used up; STARTTLS and implicit TLS to a relay whose
+//! self-signed certificate is trusted through `[smtp] ca_file`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -32,34 +33,88 @@ impl Mail {
     }
 }
 
+/// How the sink secures its connections.
+#[derive(Clone)]
+enum SinkTls {
+    Plain,
+    /// TLS from the first byte.
+    Implicit(tokio_rustls::TlsAcceptor),
+    /// Plain, offering STARTTLS.
+    StartTls(tokio_rustls::TlsAcceptor),
+}
+
 /// A minimal SMTP server on 127.0.0.1: 220 greeting, EHLO/HELO 250, MAIL/RCPT 250, DATA 354 …
-/// `.` 250, QUIT 221, anything else (RSET, NOOP) 250. Several messages per connection.
-async fn smtp_sink() -> (SocketAddr, mpsc::UnboundedReceiver<Mail>) {
+/// `.` 250, QUIT 221, STARTTLS 220 (when offered), anything else (RSET, NOOP) 250. Several
+/// messages per connection.
+async fn smtp_sink(tls: SinkTls) -> (SocketAddr, mpsc::UnboundedReceiver<Mail>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(session(stream, tx.clone()));
+            tokio::spawn(connection(stream, tx.clone(), tls.clone()));
         }
     });
     (addr, rx)
 }
 
-/// One SMTP connection of the sink; ends with the connection.
-async fn session(stream: tokio::net::TcpStream, tx: mpsc::UnboundedSender<Mail>) -> Option<()> {
-    let (r, mut w) = stream.into_split();
-    let mut r = BufReader::new(r);
-    w.write_all(b"220 sink ESMTP\r\n").await.ok()?;
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    tx: mpsc::UnboundedSender<Mail>,
+    tls: SinkTls,
+) -> Option<()> {
+    match tls {
+        SinkTls::Plain => {
+            session(tcp, &tx, true, false).await?;
+        }
+        SinkTls::Implicit(acceptor) => {
+            let stream = acceptor.accept(tcp).await.ok()?;
+            session(stream, &tx, true, false).await?;
+        }
+        SinkTls::StartTls(acceptor) => {
+            if let Ended::StartTls(tcp) = session(tcp, &tx, true, true).await? {
+                let stream = acceptor.accept(tcp).await.ok()?;
+                session(stream, &tx, false, false).await?;
+            }
+        }
+    }
+    Some(())
+}
+
+enum Ended<S> {
+    Quit,
+    StartTls(S),
+}
+
+/// One SMTP session on `stream` until QUIT, STARTTLS (the stream is handed back for the
+/// handshake) or the end of the connection (`None`).
+async fn session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: S,
+    tx: &mpsc::UnboundedSender<Mail>,
+    greet: bool,
+    offer_starttls: bool,
+) -> Option<Ended<S>> {
+    let mut io = BufReader::new(stream);
+    if greet {
+        io.write_all(b"220 sink ESMTP\r\n").await.ok()?;
+    }
     let mut rcpt = Vec::new();
     loop {
         let mut line = String::new();
-        if r.read_line(&mut line).await.ok()? == 0 {
+        if io.read_line(&mut line).await.ok()? == 0 {
             return None;
         }
         let cmd = line.trim_end().to_ascii_uppercase();
         let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
-            b"250 sink\r\n"
+            if offer_starttls {
+                b"250-sink\r\n250 STARTTLS\r\n"
+            } else {
+                b"250 sink\r\n"
+            }
+        } else if cmd == "STARTTLS" && offer_starttls {
+            io.write_all(b"220 ready for TLS\r\n").await.ok()?;
+            io.flush().await.ok()?;
+            return Some(Ended::StartTls(io.into_inner()));
         } else if cmd.starts_with("MAIL FROM") {
             rcpt.clear();
             b"250 OK\r\n"
@@ -68,11 +123,12 @@ async fn session(stream: tokio::net::TcpStream, tx: mpsc::UnboundedSender<Mail>)
             rcpt.push(to.trim_matches(['<', '>']).to_owned());
             b"250 OK\r\n"
         } else if cmd == "DATA" {
-            w.write_all(b"354 go ahead\r\n").await.ok()?;
+            io.write_all(b"354 go ahead\r\n").await.ok()?;
+            io.flush().await.ok()?;
             let mut text = String::new();
             loop {
                 let mut l = String::new();
-                if r.read_line(&mut l).await.ok()? == 0 {
+                if io.read_line(&mut l).await.ok()? == 0 {
                     return None;
                 }
                 if l == ".\r\n" {
@@ -88,13 +144,30 @@ async fn session(stream: tokio::net::TcpStream, tx: mpsc::UnboundedSender<Mail>)
             .ok()?;
             b"250 queued\r\n"
         } else if cmd == "QUIT" {
-            w.write_all(b"221 bye\r\n").await.ok()?;
-            return None;
+            io.write_all(b"221 bye\r\n").await.ok()?;
+            io.flush().await.ok()?;
+            return Some(Ended::Quit);
         } else {
             b"250 OK\r\n"
         };
-        w.write_all(reply).await.ok()?;
+        io.write_all(reply).await.ok()?;
+        io.flush().await.ok()?;
     }
+}
+
+/// A self-signed certificate for `localhost`: the sink's acceptor and the PEM file the
+/// switch trusts (`[smtp] ca_file`).
+fn localhost_tls(dir: &std::path::Path) -> (tokio_rustls::TlsAcceptor, std::path::PathBuf) {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = dir.join("relay.pem");
+    let key = dir.join("relay.key");
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
+    let config = vpbx::http::tls::server_config(&cert, &key).unwrap();
+    (
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+        cert,
+    )
 }
 
 /// Decodes the base64 body of a MIME part (line breaks ignored).
@@ -196,7 +269,7 @@ async fn call_and_hang_up_at_once(sw: &TestSwitch) {
 
 #[actix_rt::test]
 async fn a_message_left_is_mailed_with_the_recording_attached() {
-    let (sink, mut mails) = smtp_sink().await;
+    let (sink, mut mails) = smtp_sink(SinkTls::Plain).await;
     let mut sw = TestSwitch::builder()
         .company(&company())
         .settings(move |s| s.smtp = relay(sink.port()))
@@ -244,7 +317,7 @@ async fn a_message_left_is_mailed_with_the_recording_attached() {
 
 #[actix_rt::test]
 async fn a_caller_who_hangs_up_mid_message_gets_the_finished_recording_attached() {
-    let (sink, mut mails) = smtp_sink().await;
+    let (sink, mut mails) = smtp_sink(SinkTls::Plain).await;
     let mut sw = TestSwitch::builder()
         .company(&company())
         .settings(move |s| s.smtp = relay(sink.port()))
@@ -279,7 +352,7 @@ async fn a_caller_who_hangs_up_mid_message_gets_the_finished_recording_attached(
 
 #[actix_rt::test]
 async fn a_caller_gone_before_the_beep_still_means_an_email_without_attachment() {
-    let (sink, mut mails) = smtp_sink().await;
+    let (sink, mut mails) = smtp_sink(SinkTls::Plain).await;
     let mut sw = TestSwitch::builder()
         .company(&company())
         .settings(move |s| s.smtp = relay(sink.port()))
@@ -300,6 +373,36 @@ async fn a_caller_gone_before_the_beep_still_means_an_email_without_attachment()
         mail.text
     );
     sw.stop().await;
+}
+
+#[actix_rt::test]
+async fn the_relay_over_starttls_and_over_implicit_tls() {
+    let certs = tempfile::tempdir().unwrap();
+    let (acceptor, ca) = localhost_tls(certs.path());
+    for (sink_tls, mode) in [
+        (SinkTls::StartTls(acceptor.clone()), SmtpTlsMode::Starttls),
+        (SinkTls::Implicit(acceptor), SmtpTlsMode::Tls),
+    ] {
+        let (sink, mut mails) = smtp_sink(sink_tls).await;
+        let ca = ca.clone();
+        let mut sw = TestSwitch::builder()
+            .company(&company())
+            .settings(move |s| {
+                s.smtp = SmtpSettings {
+                    host: Some("localhost".into()),
+                    tls: mode,
+                    ca_file: Some(ca),
+                    ..relay(sink.port())
+                }
+            })
+            .start()
+            .await;
+        call_and_hang_up_at_once(&sw).await;
+        let mail = next_mail(&mut mails).await;
+        let subject = mail.header("Subject").unwrap();
+        assert!(subject.contains("79161234567"), "{mode:?}: {subject}");
+        sw.stop().await;
+    }
 }
 
 fn failed_count(metrics: &str) -> u64 {

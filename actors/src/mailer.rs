@@ -16,7 +16,7 @@ use crate::core::mail::{MailQueue, Notice, Outcome, RetryPolicy, Verdict};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::future::Future;
 use std::path::PathBuf;
@@ -60,6 +60,9 @@ pub struct MailerConfig {
     pub tls: SmtpTls,
     /// User name and password for SMTP AUTH, if the relay wants them.
     pub credentials: Option<(String, String)>,
+    /// Certificates (PEM) trusted for the relay besides the system's roots: a private CA or
+    /// the relay's own self-signed certificate.
+    pub ca_file: Option<PathBuf>,
     /// The `From` address (`vpbx@example.com` or `Voicemail <vpbx@example.com>`).
     pub from: String,
     /// Limit of one SMTP command.
@@ -77,6 +80,7 @@ impl std::fmt::Debug for MailerConfig {
             .field("port", &self.port)
             .field("tls", &self.tls)
             .field("user", &self.credentials.as_ref().map(|c| &c.0))
+            .field("ca_file", &self.ca_file)
             .field("from", &self.from)
             .field("timeout", &self.timeout)
             .field("capacity", &self.capacity)
@@ -94,6 +98,9 @@ pub enum MailError {
     /// The relay's TLS parameters could not be built.
     #[error("smtp.host: {0}")]
     Relay(String),
+    /// The extra certificates could not be read.
+    #[error("smtp.ca_file: {0}: {1}")]
+    CaFile(String, String),
 }
 
 /// What became of a notice handed to [`MailLink::submit`].
@@ -203,15 +210,26 @@ fn count(result: &'static str) {
     metrics::counter!("vpbx_voicemail_emails_total", "result" => result).increment(1);
 }
 
+/// TLS parameters of the relay: the system's roots, plus `ca_file`'s certificates.
+fn tls_parameters(config: &MailerConfig) -> Result<TlsParameters, MailError> {
+    let mut builder = TlsParameters::builder(config.host.clone());
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| MailError::CaFile(path.display().to_string(), e.to_string()))?;
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| MailError::CaFile(path.display().to_string(), e.to_string()))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+        .build_rustls()
+        .map_err(|e| MailError::Relay(e.to_string()))
+}
+
 fn transport(config: &MailerConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
     let tls = match config.tls {
         SmtpTls::None => Tls::None,
-        SmtpTls::Starttls => Tls::Required(
-            TlsParameters::new(config.host.clone()).map_err(|e| MailError::Relay(e.to_string()))?,
-        ),
-        SmtpTls::Tls => Tls::Wrapper(
-            TlsParameters::new(config.host.clone()).map_err(|e| MailError::Relay(e.to_string()))?,
-        ),
+        SmtpTls::Starttls => Tls::Required(tls_parameters(config)?),
+        SmtpTls::Tls => Tls::Wrapper(tls_parameters(config)?),
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
         .port(config.port)
@@ -567,6 +585,39 @@ mod tests {
         assert!(!wav_finished(&growing));
         assert!(!wav_finished(&done[..20]));
         assert!(!wav_finished(b""));
+    }
+
+    /// (Inside a runtime: the connection pool spawns its janitor task.)
+    #[actix_rt::test]
+    async fn every_tls_mode_builds_its_transport() {
+        for tls in [SmtpTls::None, SmtpTls::Starttls, SmtpTls::Tls] {
+            let config = MailerConfig {
+                host: "mail.demo.invalid".into(),
+                port: tls.default_port(),
+                tls,
+                credentials: Some(("pbx".into(), "secret".into())),
+                ca_file: None,
+                from: "vpbx@demo.invalid".into(),
+                timeout: Duration::from_secs(5),
+                capacity: 10,
+                retry: RetryPolicy {
+                    attempts: 2,
+                    first_retry: Duration::from_secs(1),
+                    max_retry: Duration::from_secs(2),
+                },
+            };
+            assert!(transport(&config).is_ok(), "{tls:?}");
+            assert!(!format!("{config:?}").contains("secret"));
+            let missing = MailerConfig {
+                ca_file: Some("/nonexistent/ca.pem".into()),
+                ..config
+            };
+            match (tls, transport(&missing)) {
+                (SmtpTls::None, r) => assert!(r.is_ok()),
+                (_, Err(e)) => assert!(e.to_string().contains("smtp.ca_file"), "{e}"),
+                (_, Ok(_)) => panic!("{tls:?}: a missing ca_file is an error"),
+            }
+        }
     }
 
     #[test]
