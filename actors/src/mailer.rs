@@ -253,10 +253,21 @@ pub fn build_message(
     recording: Option<Recording>,
     date: SystemTime,
 ) -> Result<Message, String> {
+    // One id per voicemail, the same on every attempt: a retry after a reply that was lost
+    // is recognisably the same message.
+    let message_id = format!(
+        "<voicemail.{}.{}@{}>",
+        notice
+            .call_id
+            .replace(|c: char| !c.is_ascii_alphanumeric(), ""),
+        notice.at_unix_ms,
+        from.email.domain()
+    );
     let mut builder = Message::builder()
         .from(from.clone())
         .subject(notice.subject())
-        .date(date);
+        .date(date)
+        .message_id(Some(message_id));
     for to in &notice.to {
         let mbox: Mailbox = to
             .parse()
@@ -533,6 +544,10 @@ mod tests {
         );
         assert!(t.contains("Content-Transfer-Encoding: base64\r\n"), "{t}");
         assert!(t.contains("Call id: 00ab"), "{t}");
+        assert!(
+            t.contains("Message-ID: <voicemail.00ab.1796616090000@demo.invalid>\r\n"),
+            "{t}"
+        );
         assert_eq!(m.envelope().to().len(), 2);
     }
 
@@ -587,25 +602,51 @@ mod tests {
         assert!(!wav_finished(b""));
     }
 
+    fn config(tls: SmtpTls) -> MailerConfig {
+        MailerConfig {
+            host: "mail.demo.invalid".into(),
+            port: tls.default_port(),
+            tls,
+            credentials: Some(("pbx".into(), "secret".into())),
+            ca_file: None,
+            from: "vpbx@demo.invalid".into(),
+            timeout: Duration::from_secs(5),
+            capacity: 10,
+            retry: RetryPolicy {
+                attempts: 2,
+                first_retry: Duration::from_secs(1),
+                max_retry: Duration::from_secs(2),
+            },
+        }
+    }
+
+    struct NoClock;
+    impl Clock for NoClock {
+        fn unix_ms(&self) -> u64 {
+            0
+        }
+        fn now(&self) -> std::time::Instant {
+            crate::clock::test_origin()
+        }
+    }
+
+    #[test]
+    fn a_from_that_does_not_parse_stops_the_start() {
+        let bad = MailerConfig {
+            from: "voicemail at the office".into(),
+            ..config(SmtpTls::None)
+        };
+        let e = MailLink::start(bad, PathBuf::from("."), Arc::new(NoClock))
+            .err()
+            .unwrap();
+        assert!(e.to_string().starts_with("smtp.from:"), "{e}");
+    }
+
     /// (Inside a runtime: the connection pool spawns its janitor task.)
     #[actix_rt::test]
     async fn every_tls_mode_builds_its_transport() {
         for tls in [SmtpTls::None, SmtpTls::Starttls, SmtpTls::Tls] {
-            let config = MailerConfig {
-                host: "mail.demo.invalid".into(),
-                port: tls.default_port(),
-                tls,
-                credentials: Some(("pbx".into(), "secret".into())),
-                ca_file: None,
-                from: "vpbx@demo.invalid".into(),
-                timeout: Duration::from_secs(5),
-                capacity: 10,
-                retry: RetryPolicy {
-                    attempts: 2,
-                    first_retry: Duration::from_secs(1),
-                    max_retry: Duration::from_secs(2),
-                },
-            };
+            let config = config(tls);
             assert!(transport(&config).is_ok(), "{tls:?}");
             assert!(!format!("{config:?}").contains("secret"));
             let missing = MailerConfig {
