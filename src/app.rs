@@ -42,6 +42,9 @@ pub enum StartError {
     /// The HTTP edge (bind, TLS).
     #[error(transparent)]
     Http(#[from] crate::http::StartError),
+    /// The voicemail mailer (`[smtp]`).
+    #[error(transparent)]
+    Mail(#[from] vpbx_actors::mailer::MailError),
 }
 
 /// The process-wide Prometheus recorder (installed once; tests start several switches).
@@ -111,7 +114,11 @@ fn register_metric_families() {
     for kind in sip::gate::SipViolation::LABELS {
         metrics::counter!("vpbx_sip_violations_total", "kind" => *kind).increment(0);
     }
+    for result in ["sent", "failed", "dropped", "disabled"] {
+        metrics::counter!("vpbx_voicemail_emails_total", "result" => result).increment(0);
+    }
     for gauge in [
+        "vpbx_voicemail_email_queue",
         "vpbx_active_calls",
         "vpbx_media_sessions_active",
         "vpbx_cdr_pending",
@@ -212,6 +219,7 @@ pub struct Running {
     /// The monitoring address bound (with `[http] monitoring_addr`).
     pub monitoring_addr: Option<std::net::SocketAddr>,
     cdrs: CdrSink,
+    mail: vpbx_actors::mailer::MailLink,
     sip: SipEdge,
     sip_runtime: SipRuntime,
     http: Vec<actix_web::dev::ServerHandle>,
@@ -241,6 +249,15 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
     register_metric_families();
     let clock = Arc::new(RealClock);
     let (dialer, dials) = vpbx_actors::leg::Dialer::new();
+    let mail = match settings.smtp.mailer() {
+        Some(config) => {
+            vpbx_actors::mailer::MailLink::start(config, settings.data_dir.clone(), clock.clone())?
+        }
+        None => {
+            tracing::info!("voicemail e-mail off: no SMTP relay configured ([smtp] host)");
+            vpbx_actors::mailer::MailLink::default()
+        }
+    };
     let trunks = Arc::new(sip::trunk::TrunkState::default());
     let deps = CallDeps {
         media: media.clone(),
@@ -253,6 +270,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         dialer,
         dialogs: Default::default(),
         dist: Default::default(),
+        mail: mail.clone(),
     };
     let cores = settings.call_threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -395,6 +413,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         https_addr,
         monitoring_addr,
         cdrs,
+        mail,
         sip,
         sip_runtime,
         http,
@@ -419,6 +438,12 @@ impl Running {
         }
         // Give the leg tasks a moment to put their BYEs on the wire.
         tokio::time::sleep(Duration::from_millis(200)).await;
+        // Voicemail e-mail in flight or due gets a bounded moment; retries waiting are lost.
+        match tokio::time::timeout(Duration::from_secs(5), self.mail.flush()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(messages = n, "shutdown: voicemail e-mails left unsent"),
+            Err(_) => tracing::warn!("shutdown: the mail relay did not answer in time"),
+        }
         for h in &self.http {
             h.stop(true).await;
         }

@@ -102,6 +102,24 @@ pub struct Flags {
     /// Plain-HTTP address serving only /health and /metrics.
     #[arg(long, env = "VPBX_MONITORING_ADDR")]
     pub monitoring_addr: Option<SocketAddr>,
+    /// SMTP relay for voicemail e-mail (unset: no e-mail).
+    #[arg(long, env = "VPBX_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// SMTP relay port (default by `--smtp-tls`: 25, 587 or 465).
+    #[arg(long, env = "VPBX_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// SMTP connection security: `none`, `starttls` or `tls`.
+    #[arg(long, env = "VPBX_SMTP_TLS")]
+    pub smtp_tls: Option<SmtpTlsMode>,
+    /// SMTP user name (the password comes from `VPBX_SMTP_PASSWORD` or the file).
+    #[arg(long, env = "VPBX_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// `From` address of voicemail e-mail.
+    #[arg(long, env = "VPBX_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// Certificates (PEM) trusted for the SMTP relay besides the system's roots.
+    #[arg(long, env = "VPBX_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 /// Where the demo lines' passwords come from on first start.
@@ -206,6 +224,111 @@ impl Default for SecuritySettings {
     }
 }
 
+/// How the connection to the SMTP relay is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTlsMode {
+    /// Plain SMTP: only for a relay on this host or a trusted network (port 25).
+    None,
+    /// STARTTLS required: a relay that does not offer it is an error, never a downgrade
+    /// (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte, "implicit TLS" (port 465).
+    Tls,
+}
+
+/// The SMTP relay of voicemail e-mail (`[smtp]` in the settings file). Without `host` no
+/// e-mail is sent: a voicemail that asks for one logs that no relay is configured.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSettings {
+    /// Relay host name (its certificate is checked against it); none: e-mail off.
+    pub host: Option<String>,
+    /// Relay port; 0: the usual port of `tls` (25, 587, 465).
+    pub port: u16,
+    /// Connection security; default `starttls`.
+    pub tls: SmtpTlsMode,
+    /// SMTP AUTH user name; none: no authentication.
+    pub username: Option<String>,
+    /// SMTP AUTH password (`VPBX_SMTP_PASSWORD` wins over the file).
+    pub password: Option<Secret>,
+    /// `From` of the e-mail; default `vpbx@localhost`.
+    pub from: String,
+    /// Certificates (PEM, relative to the settings file) trusted for the relay besides the
+    /// system's roots: a private CA or the relay's self-signed certificate.
+    pub ca_file: Option<PathBuf>,
+    /// Limit of one SMTP command (connect, each reply), seconds; default 30.
+    pub timeout_s: u64,
+    /// Most messages waiting for the relay; a full queue drops its oldest; default 1000.
+    pub queue_max: usize,
+    /// Attempts per message before it is given up; default 5.
+    pub attempts: u32,
+    /// Wait before the first retry, seconds, doubled for each further retry; default 30.
+    pub retry_s: u64,
+    /// Longest wait between two attempts, seconds; default 600.
+    pub retry_max_s: u64,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            host: None,
+            port: 0,
+            tls: SmtpTlsMode::Starttls,
+            username: None,
+            password: None,
+            from: "vpbx@localhost".into(),
+            ca_file: None,
+            timeout_s: 30,
+            queue_max: 1000,
+            attempts: 5,
+            retry_s: 30,
+            retry_max_s: 600,
+        }
+    }
+}
+
+impl SmtpSettings {
+    /// The mailer's configuration, or `None` when no relay is configured.
+    pub fn mailer(&self) -> Option<vpbx_actors::mailer::MailerConfig> {
+        use vpbx_actors::mailer::SmtpTls;
+        let host = self.host.clone()?;
+        let tls = match self.tls {
+            SmtpTlsMode::None => SmtpTls::None,
+            SmtpTlsMode::Starttls => SmtpTls::Starttls,
+            SmtpTlsMode::Tls => SmtpTls::Tls,
+        };
+        Some(vpbx_actors::mailer::MailerConfig {
+            host,
+            port: if self.port == 0 {
+                tls.default_port()
+            } else {
+                self.port
+            },
+            tls,
+            credentials: self.username.clone().map(|u| {
+                (
+                    u,
+                    self.password
+                        .as_ref()
+                        .map(|p| p.expose().to_owned())
+                        .unwrap_or_default(),
+                )
+            }),
+            ca_file: self.ca_file.clone(),
+            from: self.from.clone(),
+            timeout: std::time::Duration::from_secs(self.timeout_s),
+            capacity: self.queue_max,
+            retry: vpbx_actors::core::mail::RetryPolicy {
+                attempts: self.attempts,
+                first_retry: std::time::Duration::from_secs(self.retry_s),
+                max_retry: std::time::Duration::from_secs(self.retry_max_s.max(self.retry_s)),
+            },
+        })
+    }
+}
+
 /// What the plain-HTTP address does when the admin API is served over TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -284,6 +407,7 @@ struct File {
     sip_user_agent: Option<String>,
     sip_tcp: Option<SipTcpSettings>,
     demo_passwords: Option<DemoPasswords>,
+    smtp: Option<SmtpSettings>,
 }
 
 /// Effective settings.
@@ -334,10 +458,13 @@ pub struct Settings {
     pub sip_tcp: SipTcpSettings,
     /// Where the demo lines' passwords come from on first start; default random.
     pub demo_passwords: DemoPasswords,
+    /// The SMTP relay of voicemail e-mail (none by default: no e-mail).
+    pub smtp: SmtpSettings,
 }
 
 /// A secret setting: never printed by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -489,6 +616,27 @@ impl Settings {
                 .demo_passwords
                 .or(file.demo_passwords)
                 .unwrap_or_default(),
+            smtp: {
+                let f = file.smtp.unwrap_or_default();
+                SmtpSettings {
+                    host: flags.smtp_host.clone().or(f.host).filter(|h| !h.is_empty()),
+                    port: flags.smtp_port.unwrap_or(f.port),
+                    tls: flags.smtp_tls.unwrap_or(f.tls),
+                    username: flags.smtp_username.clone().or(f.username),
+                    password: std::env::var("VPBX_SMTP_PASSWORD")
+                        .ok()
+                        .filter(|p| !p.is_empty())
+                        .map(Secret)
+                        .or(f.password),
+                    from: flags.smtp_from.clone().unwrap_or(f.from),
+                    ca_file: flags
+                        .smtp_ca_file
+                        .clone()
+                        .or(f.ca_file)
+                        .map(|p| config_dir.join(p)),
+                    ..f
+                }
+            },
         };
         let ua = &s.sip_user_agent;
         if ua.is_empty() || ua.len() > 64 || !ua.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
@@ -549,6 +697,19 @@ impl Settings {
             return Err(SettingsError::Invalid {
                 field: "rtp_timeout_s",
                 reason: "must be at least 1 second".into(),
+            });
+        }
+        let m = &s.smtp;
+        if m.timeout_s == 0 || m.queue_max == 0 || m.attempts == 0 || m.retry_s == 0 {
+            return Err(SettingsError::Invalid {
+                field: "smtp.timeout_s/queue_max/attempts/retry_s",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if m.password.is_some() && m.username.is_none() {
+            return Err(SettingsError::Invalid {
+                field: "smtp.username",
+                reason: "a password needs a user name".into(),
             });
         }
         Ok(s)
@@ -734,6 +895,67 @@ mod tests {
             shipped.digest_md5_only_user_agents,
             s.digest_md5_only_user_agents
         );
+    }
+
+    #[test]
+    fn smtp_table_flags_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vpbx.toml");
+        let flags = Flags {
+            config: path.clone(),
+            ..Default::default()
+        };
+        std::fs::write(&path, "").unwrap();
+        let s = Settings::load(&flags).unwrap();
+        assert_eq!(s.smtp, SmtpSettings::default());
+        assert!(s.smtp.mailer().is_none(), "no host: no e-mail");
+        // The shipped file states the defaults.
+        let shipped = Flags {
+            config: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/vpbx.toml")),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::load(&shipped).unwrap().smtp,
+            SmtpSettings::default()
+        );
+        std::fs::write(
+            &path,
+            "[smtp]\nhost = \"mail.example.com\"\ntls = \"tls\"\nusername = \"pbx\"\n\
+             password = \"s3cret\"\nfrom = \"pbx@example.com\"\nattempts = 3\n\
+             ca_file = \"tls/relay.pem\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(&flags).unwrap();
+        let m = s.smtp.mailer().unwrap();
+        assert_eq!((m.host.as_str(), m.port), ("mail.example.com", 465));
+        assert_eq!(m.tls, vpbx_actors::mailer::SmtpTls::Tls);
+        assert_eq!(m.credentials, Some(("pbx".into(), "s3cret".into())));
+        assert_eq!(m.retry.attempts, 3);
+        assert_eq!(m.capacity, 1000);
+        assert_eq!(m.ca_file, Some(dir.path().join("tls/relay.pem")));
+        assert!(!format!("{m:?}").contains("s3cret"));
+        assert!(!format!("{:?}", s.smtp).contains("s3cret"));
+        // Flags win over the file; the default port follows the mode.
+        let flagged = Flags {
+            smtp_tls: Some(SmtpTlsMode::Starttls),
+            smtp_from: Some("other@example.com".into()),
+            ..flags.clone()
+        };
+        let m = Settings::load(&flagged).unwrap().smtp.mailer().unwrap();
+        assert_eq!((m.port, m.from.as_str()), (587, "other@example.com"));
+        for (text, field) in [
+            (
+                "[smtp]\nattempts = 0\n",
+                "smtp.timeout_s/queue_max/attempts/retry_s",
+            ),
+            ("[smtp]\npassword = \"x\"\n", "smtp.username"),
+            ("[smtp]\ntls = \"ssl\"\n", "ssl"),
+            ("[smtp]\nrelay = \"x\"\n", "relay"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = Settings::load(&flags).unwrap_err().to_string();
+            assert!(e.contains(field), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -80,6 +80,8 @@ pub struct CallDeps {
     pub dialogs: DialogIndex,
     /// The distributor (agent lines, queues).
     pub dist: crate::dist::DistLink,
+    /// Voicemail e-mail (the default has no relay: notices are logged as not sent).
+    pub mail: crate::mailer::MailLink,
 }
 
 /// Live calls by the SIP Call-IDs of their dialogs.

@@ -6,6 +6,7 @@
 //!  ├─ DistActor                        agent lines and queues (the pure `core::dist::Board`);
 //!  │                                    restarted from the snapshot, the store and the live calls
 //!  └─ ConfigHub                        validates, stores and publishes configuration snapshots
+//! Mailer (a tokio task beside the tree)   voicemail e-mail: bounded retry queue, SMTP relay
 //! ```
 //!
 //! `core/` holds the pure logic (routing, the scenario interpreter): no actix, no tokio, no
@@ -24,6 +25,7 @@ pub mod config_hub;
 pub mod core;
 pub mod dist;
 pub mod leg;
+pub mod mailer;
 pub mod pii;
 pub mod stats;
 pub mod supervision;

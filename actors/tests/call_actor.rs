@@ -167,6 +167,7 @@ impl Harness {
             dialer,
             dialogs: Default::default(),
             dist: Default::default(),
+            mail: Default::default(),
         };
         let cfg: CompanyConfig = serde_yaml::from_str(COMPANY).unwrap();
         Harness {

@@ -861,7 +861,7 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
         },
         OperationDoc {
             kind: "voicemail",
-            summary: "Answers the call, plays the prompt (if any) and a beep, then records the caller until silence after speech, hang-up or max_s. The message is kept with the call's recordings (under voicemail/); with email set, a notification with the caller's number and the time in the subject goes there.",
+            summary: "Answers the call, plays the prompt (if any) and a beep, then records the caller until silence after speech, hang-up or max_s. The message is kept with the call's recordings (under voicemail/); with email set, an e-mail goes to those addresses through the SMTP relay of the settings, after the call: the caller's number and the time in the subject, the message attached (audio/wav); also when the caller left no message (subject marked (no message), no attachment).",
             fields: |s| {
                 vec![
                     (
@@ -887,7 +887,7 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
                     ),
                     (
                         "email",
-                        defaulted(described(nullable(string()), "Where the notification goes; null: none"), Value::Null),
+                        defaulted(described(nullable(string()), "Where the e-mail goes: one or more addresses (name@domain) separated by commas (voicemail.email); null: no e-mail"), Value::Null),
                         Opt,
                     ),
                 ]

@@ -121,6 +121,8 @@ impl SwitchBuilder {
             sip_tcp: Default::default(),
             // The tests' phones use the demo document's passwords (`P101`, `P102`).
             demo_passwords: vpbx::settings::DemoPasswords::Document,
+            // No mail relay; the voicemail e-mail tests point one at their SMTP sink.
+            smtp: Default::default(),
         };
         (self.tune)(&mut settings);
         let running = vpbx::app::start(&settings).await.unwrap();

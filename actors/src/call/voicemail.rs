@@ -2,11 +2,15 @@
 //! the caller (mono WAV under `voicemail/`) until silence after speech, hang-up or the maximum;
 //! the recording is filed with the call's recordings and the scenario goes on at `next`.
 //!
-//! There is no mail relay on the box yet: the notification SPEC §3 asks for is recorded in the
-//! call detail (address, caller, time) so it can be sent once a relay is configured.
+//! When the voicemail ends — message recorded, caller gone during the greeting, or recording
+//! failed — and the operation names an `email`, a [`Notice`] goes to the mailer
+//! ([`crate::mailer`]), which sends it from a task of its own: the call never waits for the
+//! relay. The call detail notes what was handed over.
 
 use super::CallActor;
+use crate::core::mail::{Notice, NoticeOutcome};
 use crate::core::scenario::Input;
+use crate::mailer::Submitted;
 use actix::prelude::*;
 use std::sync::Arc;
 use tracing::warn;
@@ -138,7 +142,9 @@ impl CallActor {
             }
             MediaEvent::RecordingFailed { id, error } if id == vm.id => {
                 self.note(format!("voicemail: recording failed ({error})"));
-                self.media.voicemail = None;
+                if let Some(vm) = self.media.voicemail.take() {
+                    self.notify(&vm, NoticeOutcome::RecordingFailed(error));
+                }
                 self.feed(Input::VoicemailDone { id }.into(), ctx);
                 None
             }
@@ -156,12 +162,8 @@ impl CallActor {
             return;
         };
         let Some(start) = vm.started else {
-            // Hung up during the greeting: no message.
-            if let Some(to) = &vm.email {
-                self.note(format!(
-                    "voicemail: no message; notification for {to} pending (no mail relay configured)"
-                ));
-            }
+            // Hung up during the greeting: no message, but the e-mail still goes (SPEC §3).
+            self.notify(&vm, NoticeOutcome::NoMessage);
             return;
         };
         let duration_ms = duration_ms.unwrap_or_else(|| end.saturating_sub(start));
@@ -170,11 +172,39 @@ impl CallActor {
             duration_ms,
         });
         self.file_media(start, duration_ms, None, None, vm.path.clone());
-        if let Some(to) = &vm.email {
-            self.note(format!(
-                "voicemail: notification for {to} (caller {}, {duration_ms} ms) pending (no mail relay configured)",
-                self.caller.info.numa
-            ));
-        }
+        self.notify(
+            &vm,
+            NoticeOutcome::Recorded {
+                path: vm.path.clone(),
+                duration_ms,
+            },
+        );
+    }
+
+    /// Hands the e-mail of a finished voicemail to the mailer (when the operation asks for one)
+    /// and notes it in the call detail.
+    fn notify(&mut self, vm: &Voicemail, outcome: NoticeOutcome) {
+        let Some(email) = &vm.email else {
+            return;
+        };
+        let notice = Notice {
+            call_id: self.id.0.clone(),
+            to: Notice::recipients(email),
+            caller: self.caller.info.numa.clone(),
+            dialled: self.caller.info.numb.clone(),
+            at_unix_ms: self.record.start_unix_ms,
+            time_zone: self.deps_snapshot().time_zone.clone(),
+            outcome,
+        };
+        let to = notice.to.join(", ");
+        let note = match self.deps.mail.submit(notice) {
+            Submitted::Queued => format!("voicemail: e-mail to {to} queued"),
+            Submitted::Disabled => {
+                format!("voicemail: e-mail to {to} not sent: no SMTP relay configured")
+            }
+            Submitted::NoRecipient => format!("voicemail: no e-mail address in {email:?}"),
+            Submitted::Stopped => format!("voicemail: e-mail to {to} not sent: mailer stopped"),
+        };
+        self.note(note);
     }
 }

@@ -8,6 +8,7 @@ pub mod digits;
 pub mod dist;
 pub mod forward;
 pub mod leg;
+pub mod mail;
 pub mod routing;
 pub mod scenario;
 pub mod timer;
