@@ -7,7 +7,7 @@
 //! again with the time it fired at). The queue never reads a clock.
 //!
 //! - At most `capacity` messages are held, the one in flight included. A message pushed into a
-//!   full queue makes room by dropping the oldest waiting message (SPEC gives no rule; D-mail in
+//!   full queue makes room by dropping the oldest waiting message (SPEC gives no rule; D62 in
 //!   `docs/decisions.md`): the newest voicemails are the ones someone still acts on, and the
 //!   oldest has already been retried the longest.
 //! - A failed attempt is retried after `first_retry`, then twice as long each time up to
