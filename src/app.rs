@@ -271,6 +271,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         dialogs: Default::default(),
         dist: Default::default(),
         mail: mail.clone(),
+        store: Some(store.clone()),
     };
     let cores = settings.call_threads.unwrap_or_else(|| {
         std::thread::available_parallelism()

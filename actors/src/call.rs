@@ -82,6 +82,8 @@ pub struct CallDeps {
     pub dist: crate::dist::DistLink,
     /// Voicemail e-mail (the default has no relay: notices are logged as not sent).
     pub mail: crate::mailer::MailLink,
+    /// The store, for what a call looks up (the repeat-call branch's call records).
+    pub store: Option<vpbx_store::Store>,
 }
 
 /// Live calls by the SIP Call-IDs of their dialogs.

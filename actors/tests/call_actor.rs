@@ -168,6 +168,7 @@ impl Harness {
             dialogs: Default::default(),
             dist: Default::default(),
             mail: Default::default(),
+            store: Some(store.clone()),
         };
         let cfg: CompanyConfig = serde_yaml::from_str(COMPANY).unwrap();
         Harness {

@@ -1154,6 +1154,22 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
             exits: &[("next", "the sub-scenario's path ended without ending the call")],
             example: json!({"kind": "insert_scenario", "scenario": 2}),
         },
+        OperationDoc {
+            kind: "repeat_branch",
+            summary: "Goes on at repeat when the caller's number called the box before within within_h hours (any earlier call in the call records, answered or not; digits compared, a leading + ignored), else at first. Answers nothing and plays nothing; the call's events note how many earlier calls were found.",
+            fields: |_| {
+                vec![(
+                    "within_h",
+                    described(int(1, 87_600), "Hours to look back: one hour to ten years (rule repeat_branch.within_h)"),
+                    Req,
+                )]
+            },
+            exits: &[
+                ("first", "no earlier call from this number within within_h"),
+                ("repeat", "the number called before within within_h"),
+            ],
+            example: json!({"kind": "repeat_branch", "within_h": 24}),
+        },
     ];
     let kinds: Vec<&str> = docs.iter().map(|d| d.kind).collect();
     if kinds != Action::KINDS {

@@ -6,6 +6,74 @@
 
 use crate::model::{CallResult, Cdr, EmployeeId, Event};
 use crate::{envelope, Store, StoreError, TREE_CDR};
+
+/// A caller's number as the index keys it: digits only (a leading `+` and any punctuation
+/// dropped), so `+7 916 …` and `7916…` are one caller.
+fn caller_digits(number: &str) -> Vec<u8> {
+    number.bytes().filter(u8::is_ascii_digit).collect()
+}
+
+/// The index key of `cdr`: caller digits, 0, end time (ms, big-endian), call id.
+pub(crate) fn caller_key(cdr: &Cdr) -> Vec<u8> {
+    let mut key = caller_digits(&cdr.numa);
+    key.push(0);
+    key.extend_from_slice(&cdr.end_unix_ms.to_be_bytes());
+    key.extend_from_slice(cdr.call_id.as_bytes());
+    key
+}
+
+impl Store {
+    /// How many calls from `caller` ended at or after `since_unix_ms` (at most `cap` are
+    /// counted): the repeat-call branch's question. A caller with no digits has none.
+    pub fn calls_from_since(
+        &self,
+        caller: &str,
+        since_unix_ms: u64,
+        cap: usize,
+    ) -> Result<usize, StoreError> {
+        let digits = caller_digits(caller);
+        if digits.is_empty() {
+            return Ok(0);
+        }
+        let mut lo = digits.clone();
+        lo.push(0);
+        lo.extend_from_slice(&since_unix_ms.to_be_bytes());
+        let mut hi = digits;
+        hi.push(1);
+        let engine = self.engine()?;
+        let mut n = 0;
+        for item in engine.cdr_by_caller.range(lo..hi).take(cap) {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Builds the caller index from the records when it is empty (a store written before the
+    /// index existed); answers how many records were indexed.
+    pub fn index_callers(&self) -> Result<usize, StoreError> {
+        let engine = self.engine()?;
+        if !engine.cdr_by_caller.is_empty() || engine.cdr.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for item in engine.cdr.iter() {
+            let (k, v) = item?;
+            let cdr = envelope::decode::<Cdr>(&v).map_err(|reason| StoreError::Decode {
+                tree: TREE_CDR,
+                key: String::from_utf8_lossy(&k).into_owned(),
+                reason,
+            })?;
+            batch.insert(caller_key(&cdr), &[]);
+            n += 1;
+        }
+        let applied = engine.cdr_by_caller.apply_batch(batch);
+        self.noted(applied.map_err(StoreError::from))?;
+        self.flush()?;
+        Ok(n)
+    }
+}
 use serde::Serialize;
 
 /// Which call records, and which page of them.
@@ -252,5 +320,51 @@ mod tests {
             ..Default::default()
         };
         assert!(store.query_cdrs(&bad).unwrap().is_err());
+    }
+}
+
+#[cfg(test)]
+mod caller_index_tests {
+    use super::*;
+    use crate::model::HangupSide;
+
+    fn cdr(id: &str, numa: &str, end: u64) -> Cdr {
+        Cdr {
+            call_id: id.into(),
+            sip_call_id: id.into(),
+            numa: numa.into(),
+            numb: "74951234567".into(),
+            start_unix_ms: end - 1000,
+            answer_unix_ms: None,
+            end_unix_ms: end,
+            result: CallResult::NotAnswered,
+            hangup: HangupSide::Caller,
+            reason: String::new(),
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn calls_from_a_caller_are_counted_since_a_time_whatever_the_plus() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.put_cdrs(&[
+            cdr("a", "79161234567", 10_000),
+            cdr("b", "+79161234567", 20_000),
+            cdr("c", "791612345670", 30_000),
+            cdr("d", "79001112233", 40_000),
+        ])
+        .unwrap();
+        assert_eq!(s.calls_from_since("79161234567", 0, 10).unwrap(), 2);
+        assert_eq!(s.calls_from_since("+79161234567", 15_000, 10).unwrap(), 1);
+        assert_eq!(s.calls_from_since("79161234567", 20_001, 10).unwrap(), 0);
+        assert_eq!(s.calls_from_since("79161234567", 0, 1).unwrap(), 1);
+        assert_eq!(s.calls_from_since("anonymous", 0, 10).unwrap(), 0);
+        drop(s);
+        // An index lost (a store from before it) is rebuilt when the store opens.
+        let s = Store::open(dir.path()).unwrap();
+        s.engine().unwrap().cdr_by_caller.clear().unwrap();
+        assert_eq!(s.index_callers().unwrap(), 4);
+        assert_eq!(s.calls_from_since("79161234567", 0, 10).unwrap(), 2);
     }
 }

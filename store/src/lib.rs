@@ -125,6 +125,8 @@ impl From<sled::Error> for StoreError {
 
 const TREE_CONFIG: &str = "config";
 pub(crate) const TREE_CDR: &str = "cdr";
+/// Tree of the callers' calls: caller digits, 0, end time (ms, big-endian), call id → nothing.
+pub(crate) const TREE_CDR_BY_CALLER: &str = "cdr_by_caller";
 const TREE_REGISTRATIONS: &str = "registrations";
 const TREE_RECORDINGS: &str = "recordings";
 const KEY_COMPANY: &[u8] = b"company";
@@ -159,6 +161,8 @@ struct Engine {
     /// Legacy tree: held the whole document under `company` (migrated on open).
     config: sled::Tree,
     cdr: sled::Tree,
+    /// Index of `cdr` by caller number (the repeat-call branch's look-up).
+    cdr_by_caller: sled::Tree,
     registrations: sled::Tree,
     recordings: sled::Tree,
     admin: sled::Tree,
@@ -179,6 +183,7 @@ impl Engine {
         Ok(Engine {
             config: db.open_tree(TREE_CONFIG)?,
             cdr: db.open_tree(TREE_CDR)?,
+            cdr_by_caller: db.open_tree(TREE_CDR_BY_CALLER)?,
             registrations: db.open_tree(TREE_REGISTRATIONS)?,
             recordings: db.open_tree(TREE_RECORDINGS)?,
             admin: db.open_tree(admin::TREE_ADMIN)?,
@@ -205,6 +210,7 @@ impl Store {
             memory_tokens: Arc::default(),
         };
         store.migrate_legacy()?;
+        store.index_callers()?;
         Ok(store)
     }
 
@@ -475,13 +481,20 @@ impl Store {
     /// Appends several CDRs with one flush (group commit); durable when this returns.
     pub fn put_cdrs(&self, cdrs: &[Cdr]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
+        let mut index = sled::Batch::default();
         for cdr in cdrs {
             let mut key = cdr.end_unix_ms.to_be_bytes().to_vec();
             key.extend_from_slice(cdr.call_id.as_bytes());
             batch.insert(key, envelope::encode(envelope::CDR_VERSION, cdr)?);
+            index.insert(cdrs::caller_key(cdr), &[]);
         }
-        let applied = self.engine()?.cdr.apply_batch(batch);
+        let engine = self.engine()?;
+        let applied = engine.cdr.apply_batch(batch);
         self.noted(applied.map_err(StoreError::from))?;
+        // The index is written after the records: a crash between the two loses index entries
+        // only (an earlier call not seen as one), never a record.
+        let indexed = engine.cdr_by_caller.apply_batch(index);
+        self.noted(indexed.map_err(StoreError::from))?;
         self.flush()
     }
 

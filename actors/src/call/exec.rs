@@ -162,6 +162,11 @@ impl CallActor {
                 silence_s,
                 email,
             } => self.start_voicemail(id, prompt, max_s, silence_s, email, ctx),
+            Command::CountCalls {
+                id,
+                caller,
+                since_unix_ms,
+            } => self.count_calls(id, caller, since_unix_ms, ctx),
             // The core handles the rest itself.
             Command::Answer
             | Command::Ring { .. }
@@ -307,5 +312,43 @@ impl CallActor {
             })
             .wait(ctx);
         None
+    }
+}
+
+impl CallActor {
+    /// The repeat-call branch's question, answered from the call records off the call's thread;
+    /// without records (no store, a read error) the caller counts as calling for the first time.
+    fn count_calls(
+        &mut self,
+        id: u64,
+        caller: String,
+        since_unix_ms: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        use crate::core::scenario::Input as Scenario;
+        let Some(store) = self.deps.store.clone() else {
+            self.feed(
+                Input::Scenario(Scenario::CallsCounted { id, calls: 0 }),
+                ctx,
+            );
+            return;
+        };
+        let ask =
+            tokio::task::spawn_blocking(move || store.calls_from_since(&caller, since_unix_ms, 1));
+        ctx.spawn(async move { ask.await }.into_actor(self).map(move |res, act, ctx| {
+            let _g = act.span.clone().entered();
+            let calls = match res {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
+                    warn!(error = %e, "call records not read; counted as a first call");
+                    0
+                }
+                Err(e) => {
+                    warn!(error = %e, "call records look-up failed; counted as a first call");
+                    0
+                }
+            };
+            act.feed(Input::Scenario(Scenario::CallsCounted { id, calls }), ctx);
+        }));
     }
 }

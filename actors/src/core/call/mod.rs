@@ -815,6 +815,7 @@ impl CallCore {
                     self.end(by, reason.reason().to_string());
                 }
                 media @ (Command::Play { .. }
+                | Command::CountCalls { .. }
                 | Command::Silence { .. }
                 | Command::Echo { .. }
                 | Command::Voicemail { .. }) => self.out.push(Effect::Media(media)),

@@ -98,6 +98,16 @@ pub enum Command {
     },
     /// A step for the call detail.
     Event(Event),
+    /// Count the calls from `caller` that ended at or after `since_unix_ms` (the call records);
+    /// feed [`Input::CallsCounted`].
+    CountCalls {
+        /// Correlation id.
+        id: u64,
+        /// The caller's number.
+        caller: String,
+        /// The start of the look-back, ms since the Unix epoch.
+        since_unix_ms: u64,
+    },
     /// The escalation fired: whatever the call does for the running operation (prompts,
     /// ringing, the queue) stops; the commands that follow start the escalation's target.
     Interrupt,
@@ -129,6 +139,13 @@ impl Ending {
 /// A result fed back into the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
+    /// The answer to [`Command::CountCalls`] (0 when the records could not be read).
+    CallsCounted {
+        /// Correlation id.
+        id: u64,
+        /// Calls found.
+        calls: usize,
+    },
     /// The prompt or silence with this id finished playing.
     PlayDone {
         /// Correlation id.

@@ -13,7 +13,8 @@ pub mod ops;
 
 pub use ops::{
     Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, InsertScenario, ListBranch,
-    Menu, Op, Pause, PersonalManager, Pin, Ref, RefAt, Ring, RingMode, ScheduleBranch, Voicemail,
+    Menu, Op, Pause, PersonalManager, Pin, Ref, RefAt, RepeatBranch, Ring, RingMode,
+    ScheduleBranch, Voicemail,
 };
 
 use super::FileId;
@@ -168,6 +169,8 @@ actions! {
     Escalation(Escalation) = "escalation",
     /// Run another scenario here, then go on at `next`.
     InsertScenario(InsertScenario) = "insert_scenario",
+    /// Branch on whether the caller called before within a time.
+    RepeatBranch(RepeatBranch) = "repeat_branch",
 }
 
 impl Action {

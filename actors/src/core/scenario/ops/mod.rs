@@ -12,6 +12,7 @@ mod menu;
 mod pause;
 mod personal_manager;
 mod pin;
+mod repeat_branch;
 mod ring;
 mod schedule_branch;
 mod voicemail;
@@ -74,6 +75,7 @@ pub(crate) fn enter(
         }
         Action::ListBranch(a) => return Ok(Entered::Exit(list_branch::enter(ctx, name, a, out))),
         Action::InsertScenario(a) => return Ok(Entered::Insert(a.scenario)),
+        Action::RepeatBranch(a) => repeat_branch::enter(ctx, a, out),
         Action::Escalation(a) => return Ok(Entered::Exit(escalation::enter(ctx, name, a, out))),
         Action::PersonalManager(a) => match personal_manager::enter(ctx, name, a, out) {
             personal_manager::Entered::Ring(st) => st,
@@ -104,6 +106,9 @@ pub(crate) fn handle(
         (Action::Echo(_), OpState::Waiting(id)) => echo::handle(name, *id, input, out),
         (Action::Voicemail(_), OpState::Waiting(id)) => voicemail::handle(name, *id, input, out),
         (Action::Forward(_), OpState::Waiting(id)) => forward::handle(ctx, *id, input),
+        (Action::RepeatBranch(r), OpState::Waiting(id)) => {
+            repeat_branch::handle(name, r, *id, input, out)
+        }
         (Action::PersonalManager(_), OpState::Waiting(id)) => {
             personal_manager::handle(ctx, *id, input)
         }
