@@ -335,7 +335,7 @@ impl CallActor {
         };
         let ask =
             tokio::task::spawn_blocking(move || store.calls_from_since(&caller, since_unix_ms, 1));
-        ctx.spawn(async move { ask.await }.into_actor(self).map(move |res, act, ctx| {
+        ctx.spawn(ask.into_actor(self).map(move |res, act, ctx| {
             let _g = act.span.clone().entered();
             let calls = match res {
                 Ok(Ok(n)) => n,
