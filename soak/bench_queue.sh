@@ -479,7 +479,7 @@ echo "   switch log: $warn_lines WARN/ERROR lines"
 if [[ "$warn_lines" -gt 0 ]]; then
     # The first line of each kind (ids and numbers ignored), 12 kinds at most.
     { grep -E 'WARN|ERROR' "$SWITCH_LOG" | cut -c1-300 |
-        awk '{ k = $0; sub(/^[^ ]+ +/, "", k); gsub(/[0-9a-f]*[0-9][0-9a-f]*/, "N", k);
+        awk '{ k = $0; sub(/^[^ ]+ +/, "", k); gsub(/id=[^ ]+/, "id=X", k);
                if (!(k in seen)) { seen[k] = 1; print "   " $0; if (++n >= 12) exit } }'; } || true
 fi
 cp "$SWITCH_LOG" "$OUT/" 2>/dev/null || true
@@ -516,6 +516,7 @@ for r in load(os.path.join(out, "ceiling", "results.jsonl")):
     print(f"  ceiling {r['target_cps']:>6}/s -> {st.get('achieved_cps')}/s  ok {st.get('successful')}/{r['calls']}"
           f"  other {r['resources'].get('other_cpu_avg_pct')} %  {'PASS' if r['pass'] else 'FAIL'}")
 print("per run (queued calls): rate asked -> achieved, callers ok, agents answered, switch CPU")
+seen = {}
 for r in runs:
     st = r.get("stats") or {}
     agents = r["agents_answered"]
@@ -532,9 +533,14 @@ for r in runs:
           f"other {r['resources'].get('other_cpu_avg_pct')} %  {'PASS' if r['pass'] else 'FAIL'}")
     if agents is not None and st.get("successful") is not None and agents < st["successful"]:
         print(f"        ! {st['successful'] - agents} successful callers more than calls the agents answered")
-    probe = sorted(glob.glob(os.path.join(out, "*", f"{r['label']}_r{r['target_cps']}_m{r['calls']}_*_probe.txt")))
-    if probe:
-        print("        at 5 s: " + " ".join(open(probe[-1]).read().split()))
+    # the k-th run of a label at one rate has the k-th probe file of that rate (tags end in the
+    # run's start time)
+    key = f"{r['label']}_r{r['target_cps']}_m{r['calls']}"
+    seen[key] = seen.get(key, -1) + 1
+    probe = sorted(glob.glob(os.path.join(out, "*", f"{key}_*_probe.txt")),
+                   key=lambda p: int(p.rsplit("_", 2)[-2]))
+    if seen[key] < len(probe):
+        print("        at 5 s: " + " ".join(open(probe[seen[key]]).read().split()))
 
 best_runs = [r for r in runs if r["label"] == "queue" and r["target_cps"] == best and r["pass"]]
 half_runs = [r for r in runs if r["label"] == "half"]
