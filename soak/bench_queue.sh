@@ -12,7 +12,8 @@
 # at the rates measured (1 s talks: about rate x 1.0 s talks at once). All 50 lines register one
 # contact each (a small inline python3 REGISTER client, MD5 or SHA-256 digest, Expires 7200) on
 # the same 127.0.0.1 port, then one SIPp UAS there (soak/sipp/bench_queue_agent.xml) plays every
-# agent: 180, 200 with SDP at once, waits for the switch's BYE, 200. The caller gets the 200 when
+# agent: 180, 200 with SDP at once (a retransmitted INVITE is absorbed), waits for the switch's
+# BYE, 200. The caller gets the 200 when
 # an agent answered (or, past one full round of busy agents, from the queue, which with
 # announce: false then waits for an agent), ACKs, talks 1 s (-d 1000, no RTP sent; the switch's
 # RTP is ignored) and hangs up (BYE, 200). The path measured: SIP edge, routing, distributor
