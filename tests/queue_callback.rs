@@ -117,6 +117,8 @@ async fn a_caller_who_asks_for_a_callback_keeps_their_place_and_is_called_back_f
     assert_eq!(b.call(NUMBER, port).await.status(), Some(200));
     wait_for_queues(&sw, &[vec![false]]).await;
     press(&mut b, '1').await;
+    let r = b.recv(10).await.expect("the INFO is answered");
+    assert_eq!(r.status(), Some(200), "{}", r.start);
     b.bye_from_switch().await;
     wait_for_queues(&sw, &[vec![true]]).await;
 

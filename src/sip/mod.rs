@@ -28,7 +28,7 @@ pub use register::Registrar;
 
 use crate::clock::RealClock;
 use invite::{InviteView, Refusal, ReplyHeader};
-use rsipstack::dialog::dialog::{Dialog, DialogStateReceiver, DialogStateSender};
+use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::dialog::DialogId;
@@ -304,6 +304,34 @@ struct Router {
 }
 
 /// Answers a transaction with a status and an optional specific reason phrase.
+/// How long an in-dialog request waits for the SIP stack's side of its dialog (D55, D64): in
+/// steps of [`DIALOG_WAIT_STEP`].
+const DIALOG_WAIT_STEPS: u32 = 100;
+const DIALOG_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Requests the SIP stack only takes in a confirmed dialog (it drops the others, unanswered,
+/// while it waits for the ACK of its 2xx or handles another in-dialog request).
+fn needs_confirmed(m: &Method) -> bool {
+    !matches!(
+        m,
+        Method::Ack | Method::Bye | Method::Cancel | Method::Invite | Method::PRack
+    )
+}
+
+/// Waits (bounded) until the dialog is confirmed or over: every request reaches its handler in
+/// its own task, so an INFO sent right after the ACK can be looked at before the ACK confirmed
+/// the dialog, and the stack would drop it without an answer (a lost key press). Answers
+/// whether it is confirmed (or over: the stack answers that itself).
+async fn confirmed(d: &InviteDialog) -> bool {
+    for _ in 0..DIALOG_WAIT_STEPS {
+        match d.state() {
+            DialogState::Confirmed(..) | DialogState::Terminated(..) => return true,
+            _ => tokio::time::sleep(DIALOG_WAIT_STEP).await,
+        }
+    }
+    false
+}
+
 async fn reply(tx: &mut Transaction, code: u16, reason: Option<&str>, extra: Vec<Header>) {
     let mut headers = extra;
     if let Some(r) = reason {
@@ -384,7 +412,7 @@ impl Router {
                 .call_id_header()
                 .map(|c| c.value().to_string())
                 .unwrap_or_default();
-            for _ in 0..25 {
+            for _ in 0..DIALOG_WAIT_STEPS {
                 if self
                     .dialogs
                     .get_client_dialog_by_call_id(&call_id)
@@ -392,7 +420,7 @@ impl Router {
                 {
                     break;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tokio::time::sleep(DIALOG_WAIT_STEP).await;
                 matched = self.dialogs.match_dialog(&tx);
                 if matched.is_some() {
                     break;
@@ -407,6 +435,12 @@ impl Router {
         }
         match matched {
             Some(Dialog::Invite(mut d)) => {
+                if needs_confirmed(&tx.original.method) && !confirmed(&d).await {
+                    // Still not confirmed: the peer retries later (RFC 3261 §14.2 for INVITE;
+                    // the same meaning for the other requests).
+                    reply(&mut tx, 491, Some("the dialog is not confirmed yet"), vec![]).await;
+                    return;
+                }
                 if let Err(e) = d.handle(&mut tx).await {
                     debug!(error = %e, "in-dialog request failed");
                 }
