@@ -348,3 +348,54 @@ async fn a_crm_webhook_routes_by_code_and_never_loses_the_call() {
     }
     sw.stop().await;
 }
+
+/// HTTPS goes through rustls: a server that does not speak TLS fails the handshake, and the call goes on through `no_answer` with the error in its events.
+#[actix_rt::test]
+async fn a_failed_https_handshake_takes_no_answer() {
+    let (mut sw, api) = api(None).await;
+    // A plain HTTP server that answers at once, whatever it is sent.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let _ = sock
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    let r = api
+        .post(
+            "/api/v1/scenarios",
+            json!({"name": "CRM over TLS", "start": "greet", "operations": {
+                "greet": {"action": {"kind": "pause", "ms": 100}, "exits": {"next": "hook"}},
+                "hook": {"action": {"kind": "webhook", "url": format!("https://127.0.0.1:{port}/ok"), "timeout_s": 2},
+                         "exits": {"ok": "bye", "no_answer": "bye"}},
+                "bye": {"action": {"kind": "hang_up"}}
+            }}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let number = "74957000995";
+    let r = api
+        .post(
+            "/api/v1/numbers",
+            json!({"number": number, "rules": [{"name": "crm", "scenario": r.json["id"]}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut caller = Phone::new(sw.sip).await;
+    caller.call(number, free_port()).await;
+    caller.bye_from_switch().await;
+    let events = api.finished_call_events(number).await;
+    assert_eq!(
+        exits(&events),
+        ["greet->next", "hook->no_answer"],
+        "{events:#?}"
+    );
+    let reply = one(&events, "webhook_reply");
+    assert_eq!(reply["status"], Value::Null, "{reply}");
+    let outcome = reply["outcome"].as_str().unwrap();
+    assert!(outcome.starts_with("error: "), "{reply}");
+    sw.stop().await;
+}

@@ -355,6 +355,44 @@ mod tests {
         assert!(!ReplyError::NotAnObject.to_string().is_empty());
     }
 
+    /// Seeded random and mutated replies never panic the parser (CI without nightly; the fuzz
+    /// target `webhook_reply` does the same with coverage).
+    #[test]
+    fn random_replies_never_panic() {
+        let seeds: &[&[u8]] = &[
+            br#"{"phones": ["101", "+79161234567"], "text": "Hi", "returned_code": 7}"#,
+            br#"{"message_name": "a", "operator_media": "b", "operator_text": "c"}"#,
+            br#"{"returned_code": "x", "phones": [1, 2, 3]}"#,
+            b"[]",
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..20_000usize {
+            let mut data = seeds[i % seeds.len()].to_vec();
+            for _ in 0..(next() % 6) {
+                let at = usize::try_from(next()).unwrap_or(0) % (data.len() + 1);
+                let byte = u8::try_from(next() % 256).unwrap_or(0);
+                match next() % 3 {
+                    0 if at < data.len() => data[at] = byte,
+                    1 => data.insert(at, byte),
+                    _ if at < data.len() => {
+                        data.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            if let Ok(r) = parse_reply(&data) {
+                assert!(r.phones.len() <= MAX_PHONES);
+                assert!(r.phones.iter().all(|p| phone_ok(p)));
+            }
+        }
+    }
+
     #[test]
     fn parameters_are_form_encoded() {
         let p = |k: &str, v: &str| (k.to_owned(), v.to_owned());
