@@ -54,7 +54,7 @@ fn form(s: &str) -> BTreeMap<String, String> {
 const ERR_BODY: &str = r#"{"returned_code": 7}"#;
 
 /// A stub CRM on 127.0.0.1: `/ok` answers a bound code, `/bad` garbage, `/err` a 500, `/slow`
-/// only after three seconds. Returns its port and what it received.
+/// only after three seconds, `/phones` forwards to extension 101 with a message and a hint. Returns its port and what it received.
 async fn stub_crm() -> (u16, Arc<Mutex<Vec<Seen>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -109,6 +109,10 @@ async fn stub_crm() -> (u16, Arc<Mutex<Vec<Seen>>>) {
                         r#"{"returned_code": 7, "operator_text": "VIP client", "extra": [1]}"#,
                     ),
                     "/bad" => ("200 OK", "<html>not json</html>"),
+                    "/phones" => (
+                        "200 OK",
+                        r#"{"phones": ["101"], "text": "Connecting you.", "operator_text": "A client who owes us money"}"#,
+                    ),
                     "/slow" => {
                         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
                         ("200 OK", "{}")
@@ -397,5 +401,69 @@ async fn a_failed_https_handshake_takes_no_answer() {
     assert_eq!(reply["status"], Value::Null, "{reply}");
     let outcome = reply["outcome"].as_str().unwrap();
     assert!(outcome.starts_with("error: "), "{reply}");
+    sw.stop().await;
+}
+
+/// A reply with phones, a message and a hint: the caller hears the message, extension 101 rings,
+/// hears a hint and talks; the operation takes `answered` (that the reply's hint beats the
+/// operation's own is checked by the core's tests).
+#[actix_rt::test]
+async fn the_replys_phones_ring_with_its_hint() {
+    let (mut sw, api) = api(None).await;
+    let (port, _) = stub_crm().await;
+    let r = api
+        .post(
+            "/api/v1/scenarios",
+            json!({"name": "CRM forward", "start": "greet", "operations": {
+                "greet": {"action": {"kind": "pause", "ms": 100}, "exits": {"next": "hook"}},
+                "hook": {"action": {"kind": "webhook", "url": format!("http://127.0.0.1:{port}/phones"),
+                                    "operator_hint": {"kind": "text", "text": "not this one"}},
+                         "exits": {"answered": "bye", "not_answered": "bye", "ok": "bye", "no_answer": "bye"}},
+                "bye": {"action": {"kind": "hang_up"}}
+            }}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let number = "74957000996";
+    let r = api
+        .post(
+            "/api/v1/numbers",
+            json!({"number": number, "rules": [{"name": "crm", "scenario": r.json["id"]}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut agent = LinePhone::new(sw.sip, "101", P101).await;
+    agent.register().await;
+    let agent_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut caller = Phone::new(sw.sip).await;
+    caller.call(number, free_port()).await;
+    let inv = agent.expect_request("INVITE", 20).await.expect("101 rings");
+    agent
+        .answer(&inv, agent_rtp.local_addr().unwrap().port())
+        .await;
+    // The employee hears the hint (speech) before the caller is connected.
+    let heard = count_loud(&agent_rtp, 4000).await;
+    assert!(
+        heard >= 20,
+        "the employee heard {heard} loud packets of the hint"
+    );
+    agent.in_dialog("BYE", "", None).await;
+    caller.bye_from_switch().await;
+
+    let events = api.finished_call_events(number).await;
+    assert_eq!(
+        exits(&events),
+        ["greet->next", "hook->answered"],
+        "{events:#?}"
+    );
+    assert_eq!(one(&events, "webhook_reply")["outcome"], "ok");
+    one(&events, "hint_played");
+    one(&events, "talk");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["what"].get("prompt_failed").is_some()),
+        "{events:#?}"
+    );
     sw.stop().await;
 }
