@@ -35,6 +35,7 @@ mod exec;
 mod media;
 pub mod origin;
 mod voicemail;
+mod webhook;
 
 /// Our id of a call (unique per box, also used as the tracing span field `call_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -314,6 +315,7 @@ impl CallActor {
         } = setup.leg;
         let core = CallCore::new(
             CallInfo {
+                call_id: setup.call_id.0.clone(),
                 numa: info.numa.clone(),
                 numb: info.numb.clone(),
                 dialog: Dialog {

@@ -30,3 +30,4 @@ pub mod pii;
 pub mod stats;
 pub mod supervision;
 pub mod switch;
+pub mod webhook;

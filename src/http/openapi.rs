@@ -1170,6 +1170,112 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
             ],
             example: json!({"kind": "repeat_branch", "within_h": 24}),
         },
+        OperationDoc {
+            kind: "webhook",
+            summary: "Interactive processing (CRM webhook): optionally answers and collects up to digits digits (the prompt first, if any; # or digits_timeout_s without a digit ends the entry), then calls url with the chosen params (GET: in the query string; POST: an application/x-www-form-urlencoded body) and waits at most timeout_s for the whole reply. cdr_id is the call's id (its record's), start_time the call's start (RFC 3339, UTC), input_result the digits collected (empty if none), numa the caller, numb the dialled number. A 200 reply is a JSON object, every field optional: phones (numbers or extensions, digits with an optional +: an employee's or a group's extension rings them, anything else is dialled as a number), message_name (a file of the file base, by name) or text (spoken), operator_media (a file, by name) or operator_text (the operator hint: media wins over text; it replaces the operator_hint of this operation and of every later forward in the call), returned_code (an integer or a string). The message, if any, is played first (the caller is answered for it); then a returned_code bound in codes takes its exit, else phones are rung, else ok. Timeout, a connection error, a status other than 200, or a body that is not such an object take no_answer: the call is never lost because the CRM failed. The call's events get webhook_request (method, URL without its query, parameter names) and webhook_reply (status, time_ms, body_bytes, outcome, returned_code). Besides the exits below, every exit named in codes.",
+            fields: |s| {
+                vec![
+                    (
+                        "url",
+                        described(
+                            json!({"type": "string", "maxLength": 2000, "pattern": "^https?://[^/?#@\\s]+\\S*$"}),
+                            "http:// or https:// URL of the CRM, at most 2000 characters (rule webhook.url); a GET adds the parameters to its query",
+                        ),
+                        Req,
+                    ),
+                    (
+                        "method",
+                        defaulted(
+                            described(string_enum(&["GET", "POST"]), "GET (parameters in the query string) or POST (a form-encoded body) (rule webhook.method)"),
+                            json!("GET"),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "timeout_s",
+                        defaulted(
+                            described(int(1, 30), "Seconds to wait for the whole reply, then no_answer (rule webhook.timeout_s)"),
+                            json!(3),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "params",
+                        defaulted(
+                            described(
+                                array(string_enum(vpbx_store::model::ops::WEBHOOK_PARAMS)),
+                                "The parameters sent, each once (rule webhook.params)",
+                            ),
+                            json!(vpbx_store::model::ops::WEBHOOK_PARAMS),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "digits",
+                        defaulted(
+                            described(int(0, 20), "Digits to collect before calling, sent as input_result; 0: call at once (rule webhook.digits)"),
+                            json!(0),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "digits_timeout_s",
+                        defaulted(
+                            described(int(1, 60), "Seconds to wait for the first digit after the prompt, and between digits; the request then goes with what was typed (rule webhook.digits_timeout_s)"),
+                            json!(5),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "prompt",
+                        defaulted(
+                            described(nullable(prompt(s)), "Played before collecting the digits (with digits > 0); a digit typed meanwhile cuts it short and counts; null: none"),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "codes",
+                        defaulted(
+                            described(
+                                keyed_map("^[!-~]{1,64}$", "a returned_code", pattern("^[a-z0-9_]{1,32}$", "The exit taken")),
+                                "returned_code → the exit taken; several codes may share an exit; other codes go on as if there were none (rules webhook.code, webhook.code_exit, at most 50: webhook.codes)",
+                            ),
+                            json!({}),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "ring_mode",
+                        defaulted(
+                            described(string_enum(&["sequential", "simultaneous"]), "How the reply's phones are rung"),
+                            json!("sequential"),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "operator_hint",
+                        defaulted(
+                            described(nullable(prompt(s)), "Played to the employee who answers the reply's phones when the reply brings no hint of its own; null: none"),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                ]
+            },
+            exits: &[
+                ("ok", "a usable reply without phones whose returned_code is bound to no exit, after its message"),
+                ("no_answer", "no usable reply: timeout, connection error, a status other than 200, a body that is not the expected JSON object"),
+                ("answered", "the reply's phones rang and someone answered; the talk is over, the employee's side having hung up first"),
+                ("not_answered", "the reply's phones rang and nobody answered, or all were busy"),
+            ],
+            example: json!({
+                "kind": "webhook", "url": "https://crm.example/vpbx/incoming", "method": "POST",
+                "timeout_s": 3, "params": ["cdr_id", "numa", "numb", "input_result"], "digits": 6,
+                "prompt": {"kind": "text", "text": "Please enter your contract number.", "voice": "en"},
+                "codes": {"1": "vip", "2": "vip", "3": "debtor"}
+            }),
+        },
     ];
     let kinds: Vec<&str> = docs.iter().map(|d| d.kind).collect();
     if kinds != Action::KINDS {

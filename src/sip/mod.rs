@@ -438,7 +438,13 @@ impl Router {
                 if needs_confirmed(&tx.original.method) && !confirmed(&d).await {
                     // Still not confirmed: the peer retries later (RFC 3261 §14.2 for INVITE;
                     // the same meaning for the other requests).
-                    reply(&mut tx, 491, Some("the dialog is not confirmed yet"), vec![]).await;
+                    reply(
+                        &mut tx,
+                        491,
+                        Some("the dialog is not confirmed yet"),
+                        vec![],
+                    )
+                    .await;
                     return;
                 }
                 if let Err(e) = d.handle(&mut tx).await {

@@ -122,6 +122,7 @@ impl CallActor {
             Effect::StartRecording => self.start_recording(),
             Effect::StopRecording => self.stop_recording(),
             Effect::Event(e) => self.event(e),
+            Effect::Webhook { id, request } => self.webhook(id, request, ctx),
             Effect::End {
                 result,
                 side,
@@ -171,6 +172,7 @@ impl CallActor {
             Command::Answer
             | Command::Ring { .. }
             | Command::Forward { .. }
+            | Command::Webhook { .. }
             | Command::Timer { .. }
             | Command::StopPlay { .. }
             | Command::Interrupt

@@ -12,3 +12,4 @@ pub mod mail;
 pub mod routing;
 pub mod scenario;
 pub mod timer;
+pub mod webhook;

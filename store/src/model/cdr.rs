@@ -460,6 +460,33 @@ pub enum Event {
         /// What follows once they answer (`employee 3`, `number 7916...`, `scenario 2`).
         then: String,
     },
+    /// A webhook operation sent its request to the CRM (SPEC §3 op 13).
+    WebhookRequest {
+        /// The webhook operation.
+        op: String,
+        /// `GET` or `POST`.
+        method: String,
+        /// The URL without its query string (which may carry a token).
+        url: String,
+        /// The names of the parameters sent.
+        params: Vec<String>,
+    },
+    /// The CRM's reply to a webhook, or why there was none.
+    WebhookReply {
+        /// The webhook operation.
+        op: String,
+        /// The HTTP status, when a reply came.
+        status: Option<u16>,
+        /// Milliseconds from the request to the reply (or the failure).
+        time_ms: u64,
+        /// Bytes of the reply's body.
+        body_bytes: u64,
+        /// `ok`, `timeout`, `error: ...` (no connection), `status` (not 200) or `bad_reply:
+        /// ...` (not the expected JSON); the last four take `no_answer`.
+        outcome: String,
+        /// The reply's `returned_code`, when it had one.
+        returned_code: Option<String>,
+    },
 }
 
 /// Call detail record: one per finished call.

@@ -63,7 +63,7 @@ pub(super) fn scenarios(cfg: &CompanyConfig, s: &mut Sink) {
         }
         for (name, op) in &sc.operations {
             let at = format!("{p}.operations.{name}");
-            let exits = op.action.exits();
+            let exits = op.action.all_exits();
             for (exit, target) in &op.exits {
                 if !exits.contains(&exit.as_str()) {
                     s.push(
@@ -117,8 +117,8 @@ pub fn scenario_warnings(cfg: &CompanyConfig) -> Vec<ValidationError> {
 
 fn graph_warnings(p: &str, sc: &Scenario, s: &mut Sink) {
     for (name, op) in &sc.operations {
-        for exit in op.action.op().expected_exits() {
-            if !op.exits.contains_key(*exit) {
+        for exit in op.action.expected_exits() {
+            if !op.exits.contains_key(exit) {
                 s.push(
                     format!("{p}.operations.{name}.exits.{exit}"),
                     "scenario.exit_unset",
@@ -134,7 +134,7 @@ fn graph_warnings(p: &str, sc: &Scenario, s: &mut Sink) {
             .map(|op| {
                 op.exits
                     .iter()
-                    .filter(|(exit, _)| op.action.exits().contains(&exit.as_str()))
+                    .filter(|(exit, _)| op.action.all_exits().contains(&exit.as_str()))
                     .map(|(_, to)| to)
                     .filter(|to| sc.operations.contains_key(*to))
                     .collect()
@@ -165,7 +165,7 @@ fn graph_warnings(p: &str, sc: &Scenario, s: &mut Sink) {
     let mut callers: BTreeMap<&OpName, Vec<&OpName>> = BTreeMap::new();
     let mut ends: Vec<&OpName> = Vec::new();
     for (name, op) in &sc.operations {
-        let exits = op.action.exits();
+        let exits = op.action.all_exits();
         if exits.is_empty() || exits.iter().any(|e| !op.exits.contains_key(*e)) {
             ends.push(name);
         }

@@ -66,6 +66,8 @@ pub type Identity = (String, String);
 /// What the call is set up with (plain data from the edge and the routing).
 #[derive(Debug, Clone)]
 pub struct CallInfo {
+    /// Our id of the call (its CDR's id): a CRM webhook sends it as `cdr_id`.
+    pub call_id: String,
     /// Caller number.
     pub numa: String,
     /// Dialled number.
@@ -353,6 +355,15 @@ pub enum Effect {
     Say {
         /// The text.
         text: String,
+    },
+    /// Send a CRM webhook request and feed its result back as
+    /// [`scenario::Input::WebhookDone`] with this id, whatever happens (within the request's
+    /// timeout).
+    Webhook {
+        /// Correlation id.
+        id: u64,
+        /// What to send.
+        request: super::webhook::WebhookRequest,
     },
     /// The call is over: hang up the caller unless it hung up itself (`side`), release every
     /// party, write the record, stop.
@@ -807,6 +818,10 @@ impl CallCore {
                 }),
                 Command::Interrupt => self.interrupt(now),
                 Command::Forward { id, forward } => self.forward(now, id, forward, None),
+                Command::Webhook { id, call } => {
+                    let request = call.request(|p| self.webhook_param(p, &call.input));
+                    self.out.push(Effect::Webhook { id, request });
+                }
                 Command::Hangup { reason } => {
                     let by = match reason {
                         Ending::Finished(_) => EndedBy::Switch,
@@ -820,6 +835,22 @@ impl CallCore {
                 | Command::Echo { .. }
                 | Command::Voicemail { .. }) => self.out.push(Effect::Media(media)),
             }
+        }
+    }
+
+    /// The value of the webhook parameter `name` for this call (SPEC §3 op 13).
+    fn webhook_param(&self, name: &str, input: &str) -> String {
+        match name {
+            "cdr_id" => self.info.call_id.clone(),
+            "start_time" => i64::try_from(self.info.start_unix_ms)
+                .ok()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            "input_result" => input.to_owned(),
+            "numa" => self.info.numa.clone(),
+            "numb" => self.info.numb.clone(),
+            _ => String::new(),
         }
     }
 

@@ -63,6 +63,7 @@ impl Sim {
     fn with(scenario_yaml: &str, tweak: impl FnOnce(&mut CallInfo)) -> Sim {
         let (cfg, scenario) = company(scenario_yaml);
         let mut info = CallInfo {
+            call_id: "c1".into(),
             numa: "79001234567".into(),
             numb: "74951234567".into(),
             dialog: Dialog {
@@ -520,6 +521,7 @@ fn anna_dials_the_group() -> Sim {
     )
     .expect("group")];
     let info = CallInfo {
+        call_id: "c1".into(),
         numa: "101".into(),
         numb: "200".into(),
         dialog: Dialog {
@@ -675,6 +677,7 @@ fn a_schedule_branch_decides_on_the_time_it_is_entered_at() {
     );
     // Monday 2026-12-07 08:30 UTC: outside when the call starts, inside an hour later.
     let info = CallInfo {
+        call_id: "c1".into(),
         numa: "79001234567".into(),
         numb: "74951234567".into(),
         dialog: Dialog {

@@ -19,6 +19,7 @@
 mod ops;
 
 use super::forward::ForwardOutcome;
+pub use super::webhook::{WebhookCall, WebhookResult};
 use ops::{OpState, Step};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -95,6 +96,16 @@ pub enum Command {
     StopPlay {
         /// The prompt's correlation id.
         id: u64,
+    },
+    /// Call the CRM (a webhook operation): the call core fills in the parameters' values and
+    /// the shell sends the request; report [`Input::WebhookDone`] with this id. The run also
+    /// sets a guard [`Command::Timer`] a little after the timeout, so a result that never comes
+    /// cannot hold the call.
+    Webhook {
+        /// Correlation id.
+        id: u64,
+        /// What to send.
+        call: WebhookCall,
     },
     /// A step for the call detail.
     Event(Event),
@@ -180,6 +191,13 @@ pub enum Input {
         /// How.
         outcome: ForwardOutcome,
     },
+    /// The webhook request with this id ended: the CRM's reply, or why there was none.
+    WebhookDone {
+        /// Correlation id.
+        id: u64,
+        /// What came back.
+        result: WebhookResult,
+    },
     /// The caller pressed a key while the scenario runs (no talk in progress).
     Digit {
         /// `0-9`, `*`, `#`, `A-D`.
@@ -223,6 +241,9 @@ pub(crate) struct Ctx {
     depth: usize,
     /// The depth the armed escalation's operation runs at.
     escalation_depth: usize,
+    /// The operator hint the last CRM webhook reply asked for: it beats the operator hint of
+    /// the forwards that follow (SPEC §3 op 13, "the reply beats the panel setting").
+    crm_hint: Option<Prompt>,
 }
 
 impl Ctx {

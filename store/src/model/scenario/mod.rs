@@ -14,7 +14,7 @@ pub mod ops;
 pub use ops::{
     Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, InsertScenario, ListBranch,
     Menu, Op, Pause, PersonalManager, Pin, Ref, RefAt, RepeatBranch, Ring, RingMode,
-    ScheduleBranch, Voicemail,
+    ScheduleBranch, Voicemail, Webhook,
 };
 
 use super::FileId;
@@ -171,12 +171,30 @@ actions! {
     InsertScenario(InsertScenario) = "insert_scenario",
     /// Branch on whether the caller called before within a time.
     RepeatBranch(RepeatBranch) = "repeat_branch",
+    /// Call a CRM over HTTP and act on its JSON reply.
+    Webhook(Webhook) = "webhook",
 }
 
 impl Action {
-    /// The exit names this operation can take.
+    /// The exit names every operation of this kind has (see [`Action::all_exits`] for the
+    /// ones its settings add).
     pub fn exits(&self) -> &'static [&'static str] {
         self.op().exits()
+    }
+
+    /// Every exit name this operation can take: its kind's ([`Action::exits`]), then the ones
+    /// its settings bind ([`Op::bound_exits`]).
+    pub fn all_exits(&self) -> Vec<&str> {
+        let mut out = self.op().exits().to_vec();
+        out.extend(self.op().bound_exits());
+        out
+    }
+
+    /// The exits whose absence is warned about: the kind's expected ones and the bound ones.
+    pub fn expected_exits(&self) -> Vec<&str> {
+        let mut out = self.op().expected_exits().to_vec();
+        out.extend(self.op().bound_exits());
+        out
     }
 
     /// The entities and prompt files this operation uses.

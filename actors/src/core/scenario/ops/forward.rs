@@ -1,15 +1,18 @@
 //! Forward: ring the targets and connect the caller to whoever answers (the call core does the
-//! ringing); the exit is the outcome's (`answered`, `no_answer`, `busy`).
+//! ringing); the exit is the outcome's (`answered`, `no_answer`, `busy`). The operator hint of
+//! an earlier CRM webhook reply in the call replaces the operation's own.
 
 use super::{Command, Ctx, Input, OpState, Step};
 use vpbx_store::model::Forward;
 
 pub(super) fn enter(ctx: &mut Ctx, op: &Forward, out: &mut Vec<Command>) -> OpState {
     let id = ctx.id();
-    out.push(Command::Forward {
-        id,
-        forward: op.clone(),
-    });
+    let mut forward = op.clone();
+    // A CRM webhook's operator hint beats the operation's own (SPEC §3 op 13).
+    if let Some(hint) = &ctx.crm_hint {
+        forward.operator_hint = Some(hint.clone());
+    }
+    out.push(Command::Forward { id, forward });
     OpState::Waiting(id)
 }
 

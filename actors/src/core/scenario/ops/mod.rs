@@ -16,6 +16,7 @@ mod repeat_branch;
 mod ring;
 mod schedule_branch;
 mod voicemail;
+mod webhook;
 
 use super::{Command, Ctx, Ending, Input};
 use vpbx_store::model::{Action, Event, OpName, Operation};
@@ -29,6 +30,8 @@ pub(crate) enum OpState {
     Menu(menu::MenuState),
     /// A PIN operation.
     Pin(pin::PinState),
+    /// A CRM webhook.
+    Webhook(webhook::WebhookState),
 }
 
 /// What an operation decided on an input.
@@ -81,6 +84,7 @@ pub(crate) fn enter(
             personal_manager::Entered::Ring(st) => st,
             personal_manager::Entered::Failed => return Ok(Entered::Exit("forward_failed".into())),
         },
+        Action::Webhook(a) => webhook::enter(ctx, name, a, out),
     }))
 }
 
@@ -98,6 +102,7 @@ pub(crate) fn handle(
             menu::handle(ctx, name, m, &operation.exits, ms, input, out)
         }
         (Action::Pin(p), OpState::Pin(ps)) => pin::handle(ctx, name, p, ps, input, out),
+        (Action::Webhook(w), OpState::Webhook(ws)) => webhook::handle(ctx, name, w, ws, input, out),
         (Action::InfoMessage(_), OpState::Waiting(id)) => {
             info_message::handle(name, *id, input, out)
         }

@@ -23,6 +23,7 @@ mod repeat_branch;
 mod ring;
 mod schedule_branch;
 mod voicemail;
+mod webhook;
 
 pub use echo::Echo;
 pub use escalation::Escalation;
@@ -39,6 +40,7 @@ pub use repeat_branch::{RepeatBranch, REPEAT_MAX_H};
 pub use ring::Ring;
 pub use schedule_branch::ScheduleBranch;
 pub use voicemail::Voicemail;
+pub use webhook::{Webhook, WEBHOOK_PARAMS};
 
 /// Something outside its scenario that an operation uses: it must exist when the scenario is
 /// saved, and it cannot be deleted while the operation uses it.
@@ -111,6 +113,12 @@ pub struct RefAt {
 pub trait Op {
     /// The exit names the operation can take (an exit that is not set ends the call there).
     fn exits(&self) -> &'static [&'static str];
+
+    /// Exits named by the operation's own settings besides [`Op::exits`] (a webhook's bound
+    /// codes); none by default. Validation accepts them and warns when one is unset.
+    fn bound_exits(&self) -> Vec<&str> {
+        Vec::new()
+    }
 
     /// The entities and prompt files the operation uses.
     fn refs(&self) -> Vec<RefAt>;
