@@ -8,7 +8,6 @@ mod api_support;
 mod common;
 use api_support::*;
 use common::*;
-use serde_json::Value;
 
 const NUMBER: &str = "74957000310";
 
@@ -20,10 +19,6 @@ fn company() -> String {
     )
     // Anna asks her callers for a rating.
     .replacen("extension: \"101\"\n", "extension: \"101\"\n    rating: true\n", 1)
-}
-
-fn find<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter_map(|e| e["what"].get(kind)).collect()
 }
 
 #[actix_rt::test]

@@ -25,30 +25,6 @@ fn company(carrier_port: u16) -> String {
     .replacen("lines: 2", "lines: 1", 1)
 }
 
-/// The phone answers the next new INVITE; returns it.
-async fn answer_next(phone: &mut LinePhone, rtp_port: u16) -> Msg {
-    let answered = phone
-        .dialog
-        .as_ref()
-        .map(|d| d.call_id.clone())
-        .unwrap_or_default();
-    let inv = loop {
-        let inv = phone
-            .expect_request("INVITE", 30)
-            .await
-            .expect("the phone rings");
-        if inv.header("Call-ID") != Some(answered.as_str()) {
-            break inv;
-        }
-    };
-    phone.answer(&inv, rtp_port).await;
-    inv
-}
-
-fn find<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter_map(|e| e["what"].get(kind)).collect()
-}
-
 /// The record of the call `id`, once written.
 async fn record<S, B>(api: &Api<S>, id: &str) -> Value
 where
@@ -93,14 +69,14 @@ async fn click_to_call_rings_the_employee_then_the_customer() {
     assert_eq!(r.status, 202, "{}", r.text);
     let id = r.json["call_id"].as_str().unwrap().to_string();
     // Anna's phone rings first, showing the company's number; she answers.
-    let inv = answer_next(&mut anna, port).await;
+    let inv = anna.answer_next(port).await;
     assert!(
         inv.header("From").unwrap_or("").contains(MAIN),
         "{:?}",
         inv.header("From")
     );
     // Then the customer, through the trunk, with the virtual number presented.
-    let out = answer_next(&mut carrier, port).await;
+    let out = carrier.answer_next(port).await;
     assert!(
         out.start.contains(&format!("sip:{CUSTOMER}@")),
         "{}",
@@ -138,7 +114,7 @@ async fn a_call_placed_into_a_queue_scenario_waits_in_the_queue() {
 
     // Anna talks with an inbound caller.
     let mut a = Phone::new(sw.sip).await;
-    let (ok, _) = tokio::join!(a.call(QUEUE_NUMBER, port), answer_next(&mut anna, port));
+    let (ok, _) = tokio::join!(a.call(QUEUE_NUMBER, port), anna.answer_next(port));
     assert_eq!(ok.status(), Some(200));
 
     // The API calls a customer into the queue scenario: they answer and wait for Anna.
@@ -150,7 +126,7 @@ async fn a_call_placed_into_a_queue_scenario_waits_in_the_queue() {
         .await;
     assert_eq!(r.status, 202, "{}", r.text);
     let id = r.json["call_id"].as_str().unwrap().to_string();
-    let out = answer_next(&mut carrier, port).await;
+    let out = carrier.answer_next(port).await;
     assert!(out.header("From").unwrap_or("").contains(QUEUE_NUMBER));
     let mut waiting = Value::Null;
     for _ in 0..500 {
@@ -171,7 +147,7 @@ async fn a_call_placed_into_a_queue_scenario_waits_in_the_queue() {
         .await
         .expect("the inbound caller is hung up");
     a.ok_to(&bye).await;
-    let _ = answer_next(&mut anna, port).await;
+    let _ = anna.answer_next(port).await;
     anna.in_dialog("BYE", "", None).await;
     let bye = carrier
         .expect_request("BYE", 10)

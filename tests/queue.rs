@@ -23,27 +23,6 @@ fn company() -> String {
     .replacen("lines: 2", "lines: 1", 1)
 }
 
-/// The agent answers the next call the switch offers it (a retransmission of an INVITE it
-/// answered already is skipped); returns the INVITE.
-async fn answer_next(agent: &mut LinePhone, rtp_port: u16) -> Msg {
-    let answered = agent
-        .dialog
-        .as_ref()
-        .map(|d| d.call_id.clone())
-        .unwrap_or_default();
-    let inv = loop {
-        let inv = agent
-            .expect_request("INVITE", 30)
-            .await
-            .expect("the agent's phone rings");
-        if inv.header("Call-ID") != Some(answered.as_str()) {
-            break inv;
-        }
-    };
-    agent.answer(&inv, rtp_port).await;
-    inv
-}
-
 /// The agent hangs up its talk; the caller gets the switch's BYE.
 async fn agent_hangs_up(agent: &mut LinePhone, caller: &Phone) {
     agent.in_dialog("BYE", "", None).await;
@@ -56,10 +35,6 @@ async fn agent_hangs_up(agent: &mut LinePhone, caller: &Phone) {
     let bye = caller.recv_final(10).await.expect("the caller is hung up");
     assert_eq!(bye.method(), Some("BYE"), "{}", bye.start);
     caller.ok_to(&bye).await;
-}
-
-fn find<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter_map(|e| e["what"].get(kind)).collect()
 }
 
 #[actix_rt::test]
@@ -75,7 +50,7 @@ async fn callers_wait_in_order_hear_their_position_and_get_the_line_first_come_f
     let mut a = Phone::new(sw.sip).await;
     let (ok_a, _) = tokio::join!(
         a.call(NUMBER, rtp_a.local_addr().unwrap().port()),
-        answer_next(&mut agent, agent_port)
+        agent.answer_next(agent_port)
     );
     assert_eq!(ok_a.status(), Some(200));
 
@@ -96,11 +71,11 @@ async fn callers_wait_in_order_hear_their_position_and_get_the_line_first_come_f
 
     // The agent's talk with A ends: the line goes to B (the head), not C.
     agent_hangs_up(&mut agent, &a).await;
-    let inv_b = answer_next(&mut agent, agent_port).await;
+    let inv_b = agent.answer_next(agent_port).await;
     let _ = inv_b;
     // While B talks, C still waits: nothing else rings.
     agent_hangs_up(&mut agent, &b).await;
-    let _inv_c = answer_next(&mut agent, agent_port).await;
+    let _inv_c = agent.answer_next(agent_port).await;
     agent_hangs_up(&mut agent, &c).await;
 
     // Three finished calls: A never queued, B was first, C second with one caller ahead.
@@ -178,7 +153,7 @@ async fn a_distributor_that_fails_mid_traffic_comes_back_with_every_caller_in_th
     let port = rtp.local_addr().unwrap().port();
 
     let mut a = Phone::new(sw.sip).await;
-    let (ok_a, _) = tokio::join!(a.call(NUMBER, port), answer_next(&mut agent, agent_port));
+    let (ok_a, _) = tokio::join!(a.call(NUMBER, port), agent.answer_next(agent_port));
     assert_eq!(ok_a.status(), Some(200));
     let mut b = Phone::new(sw.sip).await;
     assert_eq!(b.call(NUMBER, port).await.status(), Some(200));
@@ -217,9 +192,9 @@ async fn a_distributor_that_fails_mid_traffic_comes_back_with_every_caller_in_th
 
     // The talk with A still holds the line: nothing rings until it ends; then B, then C.
     agent_hangs_up(&mut agent, &a).await;
-    let _ = answer_next(&mut agent, agent_port).await;
+    let _ = agent.answer_next(agent_port).await;
     agent_hangs_up(&mut agent, &b).await;
-    let _ = answer_next(&mut agent, agent_port).await;
+    let _ = agent.answer_next(agent_port).await;
     agent_hangs_up(&mut agent, &c).await;
 
     let mut results = Vec::new();

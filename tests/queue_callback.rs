@@ -26,27 +26,6 @@ fn company(carrier_port: u16) -> String {
     .replacen("lines: 2", "lines: 1", 1)
 }
 
-/// The phone answers the next INVITE the switch sends it (a retransmission of one it answered
-/// already is skipped); returns the INVITE.
-async fn answer_next(phone: &mut LinePhone, rtp_port: u16) -> Msg {
-    let answered = phone
-        .dialog
-        .as_ref()
-        .map(|d| d.call_id.clone())
-        .unwrap_or_default();
-    let inv = loop {
-        let inv = phone
-            .expect_request("INVITE", 30)
-            .await
-            .expect("the phone rings");
-        if inv.header("Call-ID") != Some(answered.as_str()) {
-            break inv;
-        }
-    };
-    phone.answer(&inv, rtp_port).await;
-    inv
-}
-
 /// The caller presses `digit` (SIP INFO, application/dtmf-relay).
 async fn press(p: &mut Phone, digit: char) {
     p.cseq += 1;
@@ -91,10 +70,6 @@ async fn wait_for_queues(sw: &TestSwitch, want: &[Vec<bool>]) {
     panic!("queues {now:?}, expected {want:?}");
 }
 
-fn find<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter_map(|e| e["what"].get(kind)).collect()
-}
-
 #[actix_rt::test]
 async fn a_caller_who_asks_for_a_callback_keeps_their_place_and_is_called_back_first() {
     let carrier_port = free_port();
@@ -109,7 +84,7 @@ async fn a_caller_who_asks_for_a_callback_keeps_their_place_and_is_called_back_f
 
     // A talks with the agent.
     let mut a = Phone::new(sw.sip).await;
-    let (ok_a, _) = tokio::join!(a.call(NUMBER, port), answer_next(&mut agent, agent_port));
+    let (ok_a, _) = tokio::join!(a.call(NUMBER, port), agent.answer_next(agent_port));
     assert_eq!(ok_a.status(), Some(200));
 
     // B waits, presses the callback key, is told so and hung up; the place stays.
@@ -144,7 +119,7 @@ async fn a_caller_who_asks_for_a_callback_keeps_their_place_and_is_called_back_f
     agent.in_dialog("BYE", "", None).await;
     let bye = a.recv_final(10).await.expect("A is hung up");
     a.ok_to(&bye).await;
-    let cb = answer_next(&mut carrier, port).await;
+    let cb = carrier.answer_next(port).await;
     assert!(
         cb.start.contains(&format!("sip:{CALLER}@")),
         "the callback dials the caller: {}",
@@ -155,7 +130,7 @@ async fn a_caller_who_asks_for_a_callback_keeps_their_place_and_is_called_back_f
         "the callback presents the virtual number: {:?}",
         cb.header("From")
     );
-    let _ = answer_next(&mut agent, agent_port).await;
+    let _ = agent.answer_next(agent_port).await;
     wait_for_queues(&sw, &[vec![false]]).await;
     // The agent hangs up: the called-back caller gets the BYE; then C's turn.
     agent.in_dialog("BYE", "", None).await;
@@ -164,7 +139,7 @@ async fn a_caller_who_asks_for_a_callback_keeps_their_place_and_is_called_back_f
         .await
         .expect("the callback's caller is hung up");
     carrier.respond(&bye, 200, "OK", None, None).await;
-    let _ = answer_next(&mut agent, agent_port).await;
+    let _ = agent.answer_next(agent_port).await;
     agent.in_dialog("BYE", "", None).await;
     let bye = c.recv_final(10).await.expect("C is hung up");
     c.ok_to(&bye).await;

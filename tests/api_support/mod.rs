@@ -238,3 +238,8 @@ pub fn assert_invalid(r: &Resp, field: &str, rule: &str) {
         r.text
     );
 }
+
+/// The `kind` events among a call's `events` (their payloads), in order.
+pub fn find<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter_map(|e| e["what"].get(kind)).collect()
+}

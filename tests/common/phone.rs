@@ -345,6 +345,27 @@ pub struct LineDialog {
 }
 
 impl LinePhone {
+    /// Answers the next new INVITE the switch sends this phone (a retransmission of the INVITE
+    /// it answered last is skipped); returns it.
+    pub async fn answer_next(&mut self, rtp_port: u16) -> Msg {
+        let answered = self
+            .dialog
+            .as_ref()
+            .map(|d| d.call_id.clone())
+            .unwrap_or_default();
+        let inv = loop {
+            let inv = self
+                .expect_request("INVITE", 30)
+                .await
+                .expect("the phone rings");
+            if inv.header("Call-ID") != Some(answered.as_str()) {
+                break inv;
+            }
+        };
+        self.answer(&inv, rtp_port).await;
+        inv
+    }
+
     pub async fn new(server: SocketAddr, login: &str, password: &str) -> LinePhone {
         Self::bind(server, login, password, 0).await
     }
