@@ -272,6 +272,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         dist: Default::default(),
         mail: mail.clone(),
         store: Some(store.clone()),
+        speech_url: settings.speech_url.clone(),
     };
     let cores = settings.call_threads.unwrap_or_else(|| {
         std::thread::available_parallelism()

@@ -120,6 +120,9 @@ pub struct Flags {
     /// Certificates (PEM) trusted for the SMTP relay besides the system's roots.
     #[arg(long, env = "VPBX_SMTP_CA_FILE")]
     pub smtp_ca_file: Option<PathBuf>,
+    /// Speech service of voice assistants, `http(s)://...` (unset: they take `not_recognised`).
+    #[arg(long, env = "VPBX_SPEECH_URL")]
+    pub speech_url: Option<String>,
 }
 
 /// Where the demo lines' passwords come from on first start.
@@ -408,6 +411,7 @@ struct File {
     sip_tcp: Option<SipTcpSettings>,
     demo_passwords: Option<DemoPasswords>,
     smtp: Option<SmtpSettings>,
+    speech_url: Option<String>,
 }
 
 /// Effective settings.
@@ -460,6 +464,9 @@ pub struct Settings {
     pub demo_passwords: DemoPasswords,
     /// The SMTP relay of voicemail e-mail (none by default: no e-mail).
     pub smtp: SmtpSettings,
+    /// The speech service voice assistants post the caller's answer to (none by default: they
+    /// take `not_recognised`).
+    pub speech_url: Option<String>,
 }
 
 /// A secret setting: never printed by `Debug`.
@@ -637,7 +644,25 @@ impl Settings {
                     ..f
                 }
             },
+            speech_url: flags
+                .speech_url
+                .clone()
+                .or(file.speech_url)
+                .filter(|u| !u.is_empty()),
         };
+        if let Some(url) = &s.speech_url {
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"))
+                .unwrap_or("");
+            if rest.is_empty() || rest.starts_with('/') || !url.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(SettingsError::Invalid {
+                    field: "speech_url",
+                    reason: format!("need an http:// or https:// URL with a host, got {url:?}"),
+                });
+            }
+        }
         let ua = &s.sip_user_agent;
         if ua.is_empty() || ua.len() > 64 || !ua.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
             return Err(SettingsError::Invalid {

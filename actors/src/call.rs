@@ -34,6 +34,7 @@ mod acd;
 mod exec;
 mod media;
 pub mod origin;
+mod speech;
 mod voicemail;
 mod webhook;
 
@@ -85,6 +86,9 @@ pub struct CallDeps {
     pub mail: crate::mailer::MailLink,
     /// The store, for what a call looks up (the repeat-call branch's call records).
     pub store: Option<vpbx_store::Store>,
+    /// The speech service of voice assistants (`http(s)://...`; none: they take
+    /// `not_recognised`).
+    pub speech_url: Option<String>,
 }
 
 /// Live calls by the SIP Call-IDs of their dialogs.
@@ -584,6 +588,7 @@ impl Actor for CallActor {
         let end = self.deps.clock.unix_ms();
         self.finish_recordings(end);
         self.finish_voicemail(end);
+        self.finish_listening();
         self.caller.media_leg = None;
         self.deps.cdrs.write(Cdr {
             call_id: self.id.0.clone(),
@@ -662,6 +667,9 @@ impl Handler<FromMedia> for CallActor {
     fn handle(&mut self, msg: FromMedia, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
         let Some(ev) = self.voicemail_event(msg.0, ctx) else {
+            return;
+        };
+        let Some(ev) = self.speech_event(ev, ctx) else {
             return;
         };
         use crate::core::scenario::Input as Scenario;

@@ -30,4 +30,5 @@ pub mod pii;
 pub mod stats;
 pub mod supervision;
 pub mod switch;
+pub mod speech;
 pub mod webhook;

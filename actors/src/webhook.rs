@@ -50,8 +50,8 @@ fn tls() -> Option<Arc<rustls::ClientConfig>> {
     .clone()
 }
 
-/// A client for one exchange (no connection is kept between calls).
-fn client(timeout: Duration) -> awc::Client {
+/// A client for one exchange (no connection is kept between calls), naming itself `agent`.
+pub(crate) fn client(timeout: Duration, agent: &'static str) -> awc::Client {
     let mut connector = awc::Connector::new().timeout(timeout);
     if let Some(tls) = tls() {
         connector = connector.rustls_0_23(tls);
@@ -60,7 +60,7 @@ fn client(timeout: Duration) -> awc::Client {
         .connector(connector)
         .timeout(timeout)
         .disable_redirects()
-        .add_default_header(("User-Agent", "vpbx-webhook"))
+        .add_default_header(("User-Agent", agent))
         .finish()
 }
 
@@ -68,7 +68,7 @@ fn client(timeout: Duration) -> awc::Client {
 pub async fn send(request: WebhookRequest) -> Sent {
     let timeout = Duration::from_millis(u64::from(request.timeout_ms));
     let exchange = async {
-        let client = client(timeout);
+        let client = client(timeout, "vpbx-webhook");
         let sent = match request.body {
             Some(body) => {
                 client

@@ -169,6 +169,7 @@ impl Harness {
             dist: Default::default(),
             mail: Default::default(),
             store: Some(store.clone()),
+            speech_url: None,
         };
         let cfg: CompanyConfig = serde_yaml::from_str(COMPANY).unwrap();
         Harness {

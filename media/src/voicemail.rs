@@ -20,6 +20,9 @@ pub struct VoicemailSpec {
     pub silence_ms: u32,
     /// A 20 ms frame whose RMS (16-bit units) is below this is silence.
     pub silence_threshold: u16,
+    /// Stop when no speech was heard in this many milliseconds from the start (0 = never): a
+    /// caller asked a question who says nothing.
+    pub no_speech_ms: u32,
 }
 
 impl Default for VoicemailSpec {
@@ -29,6 +32,7 @@ impl Default for VoicemailSpec {
             max_ms: 120_000,
             silence_ms: 5_000,
             silence_threshold: 500,
+            no_speech_ms: 0,
         }
     }
 }
@@ -38,6 +42,8 @@ impl Default for VoicemailSpec {
 pub enum VoicemailReason {
     /// `max_ms` reached.
     MaxLength,
+    /// `no_speech_ms` passed without speech.
+    NoSpeech,
     /// `silence_ms` of silence after speech.
     Silence,
     /// `stop_recording`, another `record_voicemail`, or the leg closed (hang-up).
@@ -82,6 +88,12 @@ impl VoicemailMeter {
             self.silent_samples = 0;
         } else {
             self.silent_samples += frame.len() as u64;
+        }
+        if self.spec.no_speech_ms > 0
+            && !self.heard_speech
+            && self.samples >= u64::from(self.spec.no_speech_ms) * 8
+        {
+            return Some(VoicemailReason::NoSpeech);
         }
         if self.spec.max_ms > 0 && self.samples >= u64::from(self.spec.max_ms) * 8 {
             return Some(VoicemailReason::MaxLength);
@@ -141,6 +153,7 @@ mod tests {
             max_ms: 10_000,
             silence_ms: 1000,
             silence_threshold: 500,
+            no_speech_ms: 0,
         };
         let mut m = VoicemailMeter::new(spec);
         let quiet = [100i16; 160];
@@ -165,6 +178,7 @@ mod tests {
             max_ms: 100,
             silence_ms: 0,
             silence_threshold: 500,
+            no_speech_ms: 0,
         });
         for _ in 0..4 {
             assert_eq!(m.push(&loud), None);
@@ -172,5 +186,36 @@ mod tests {
         assert_eq!(m.push(&quiet), Some(VoicemailReason::MaxLength));
         let d = VoicemailSpec::default();
         assert_eq!(d.max_ms, 120_000);
+    }
+
+    #[test]
+    fn a_caller_who_says_nothing_ends_it_early() {
+        let spec = VoicemailSpec {
+            max_ms: 10_000,
+            silence_ms: 800,
+            silence_threshold: 500,
+            no_speech_ms: 1000,
+        };
+        let quiet = [100i16; 160];
+        let loud: Vec<i16> = (0..160)
+            .map(|i| if i % 2 == 0 { 3000 } else { -3000 })
+            .collect();
+        let mut m = VoicemailMeter::new(spec);
+        for _ in 0..49 {
+            assert_eq!(m.push(&quiet), None);
+        }
+        assert_eq!(m.push(&quiet), Some(VoicemailReason::NoSpeech));
+        // Speech before the limit: the answer is heard out, ended by the silence after it.
+        let mut m = VoicemailMeter::new(spec);
+        for _ in 0..45 {
+            assert_eq!(m.push(&quiet), None);
+        }
+        for _ in 0..30 {
+            assert_eq!(m.push(&loud), None);
+        }
+        for _ in 0..39 {
+            assert_eq!(m.push(&quiet), None);
+        }
+        assert_eq!(m.push(&quiet), Some(VoicemailReason::Silence));
     }
 }

@@ -678,6 +678,7 @@ async fn voicemail_stops_on_silence_and_on_max_length() {
             max_ms: 20_000,
             silence_ms: 400,
             silence_threshold: 500,
+            no_speech_ms: 0,
         },
     );
     let mut audio = sine(700.0, 600, 6000.0);
@@ -709,6 +710,7 @@ async fn voicemail_stops_on_silence_and_on_max_length() {
             max_ms: 300,
             silence_ms: 100,
             silence_threshold: 500,
+            no_speech_ms: 0,
         },
     );
     assert_eq!(

@@ -41,7 +41,7 @@ pub use numbers::{CallerFilter, NumberKind, Rule, VirtualNumber};
 pub use scenario::{
     ops, Action, Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, InsertScenario,
     ListBranch, Menu, Op, Operation, Pause, PersonalManager, Pin, Prompt, Ref, RefAt, RepeatBranch,
-    Ring, RingMode, Scenario, ScheduleBranch, Voicemail, Webhook,
+    Phrase, Ring, RingMode, Scenario, ScheduleBranch, VoiceAssistant, Voicemail, Webhook,
 };
 pub use schedule::{DayType, Interval, ProductionCalendar, Schedule, ScheduleKind};
 pub use settings::{BoxSettings, CompanySettings};

@@ -123,6 +123,7 @@ impl SwitchBuilder {
             demo_passwords: vpbx::settings::DemoPasswords::Document,
             // No mail relay; the voicemail e-mail tests point one at their SMTP sink.
             smtp: Default::default(),
+            speech_url: None,
         };
         (self.tune)(&mut settings);
         let running = vpbx::app::start(&settings).await.unwrap();

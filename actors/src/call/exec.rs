@@ -168,6 +168,7 @@ impl CallActor {
                 caller,
                 since_unix_ms,
             } => self.count_calls(id, caller, since_unix_ms, ctx),
+            Command::Listen { id, ask } => self.listen(id, ask, ctx),
             // The core handles the rest itself.
             Command::Answer
             | Command::Ring { .. }

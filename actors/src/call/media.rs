@@ -37,6 +37,8 @@ pub(super) struct CallMedia {
     closing: VecDeque<(Part, u64)>,
     /// The voicemail in progress.
     pub(super) voicemail: Option<super::voicemail::Voicemail>,
+    /// The voice assistant's answer being recorded.
+    pub(super) listening: Option<super::speech::Listening>,
 }
 
 impl CallMedia {
@@ -47,6 +49,7 @@ impl CallMedia {
             recording: None,
             closing: VecDeque::new(),
             voicemail: None,
+            listening: None,
         }
     }
 }

@@ -51,6 +51,7 @@ impl CallActor {
                 max_ms: max_s.saturating_mul(1000),
                 silence_ms: silence_s.saturating_mul(1000),
                 silence_threshold: 500,
+                no_speech_ms: 0,
             },
             path: format!("voicemail/{}.wav", self.id),
             started: None,

@@ -11,5 +11,6 @@ pub mod leg;
 pub mod mail;
 pub mod routing;
 pub mod scenario;
+pub mod speech;
 pub mod timer;
 pub mod webhook;

@@ -487,6 +487,27 @@ pub enum Event {
         /// The reply's `returned_code`, when it had one.
         returned_code: Option<String>,
     },
+    /// A voice assistant heard the caller's answer and had it recognised, or why not
+    /// (SPEC §3 op 16).
+    SpeechRecognised {
+        /// The voice-assistant operation.
+        op: String,
+        /// `recognised`, `no_match` (no expected phrase), `low_confidence`, `no_speech`
+        /// (nothing said in time), `not_configured` (no speech service), `timeout`, `error:
+        /// ...`, `status` (not 200) or `bad_reply: ...`; all but the first take
+        /// `not_recognised`.
+        outcome: String,
+        /// What the service heard.
+        text: Option<String>,
+        /// The phrase it matched (its exit, when recognised).
+        phrase: Option<String>,
+        /// The service's confidence, 0.0-1.0.
+        confidence: Option<f32>,
+        /// Milliseconds of the caller's answer sent.
+        audio_ms: u64,
+        /// Milliseconds from the request to the reply (or the failure); 0 when none was sent.
+        time_ms: u64,
+    },
 }
 
 /// Call detail record: one per finished call.

@@ -833,6 +833,7 @@ impl CallCore {
                 | Command::CountCalls { .. }
                 | Command::Silence { .. }
                 | Command::Echo { .. }
+                | Command::Listen { .. }
                 | Command::Voicemail { .. }) => self.out.push(Effect::Media(media)),
             }
         }

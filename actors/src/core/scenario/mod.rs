@@ -19,6 +19,7 @@
 mod ops;
 
 use super::forward::ForwardOutcome;
+pub use super::speech::{SpeechAsk, SpeechResult};
 pub use super::webhook::{WebhookCall, WebhookResult};
 use ops::{OpState, Step};
 use std::collections::BTreeMap;
@@ -106,6 +107,15 @@ pub enum Command {
         id: u64,
         /// What to send.
         call: WebhookCall,
+    },
+    /// Voice assistant: record the caller's answer (until the silence after it, `listen_ms`
+    /// without a word, or `max_ms`) and post it to the speech service; report
+    /// [`Input::SpeechDone`] with this id. The run sets a guard [`Command::Timer`] beside it.
+    Listen {
+        /// Correlation id.
+        id: u64,
+        /// What to listen for and ask.
+        ask: SpeechAsk,
     },
     /// A step for the call detail.
     Event(Event),
@@ -197,6 +207,13 @@ pub enum Input {
         id: u64,
         /// What came back.
         result: WebhookResult,
+    },
+    /// The voice assistant's listening and request with this id ended.
+    SpeechDone {
+        /// Correlation id.
+        id: u64,
+        /// What came of it.
+        result: SpeechResult,
     },
     /// The caller pressed a key while the scenario runs (no talk in progress).
     Digit {

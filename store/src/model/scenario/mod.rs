@@ -14,7 +14,7 @@ pub mod ops;
 pub use ops::{
     Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, InsertScenario, ListBranch,
     Menu, Op, Pause, PersonalManager, Pin, Ref, RefAt, RepeatBranch, Ring, RingMode,
-    ScheduleBranch, Voicemail, Webhook,
+    Phrase, ScheduleBranch, VoiceAssistant, Voicemail, Webhook,
 };
 
 use super::FileId;
@@ -173,6 +173,8 @@ actions! {
     RepeatBranch(RepeatBranch) = "repeat_branch",
     /// Call a CRM over HTTP and act on its JSON reply.
     Webhook(Webhook) = "webhook",
+    /// Ask a question and branch on the caller's spoken answer.
+    VoiceAssistant(VoiceAssistant) = "voice_assistant",
 }
 
 impl Action {

@@ -15,6 +15,7 @@ mod pin;
 mod repeat_branch;
 mod ring;
 mod schedule_branch;
+mod voice_assistant;
 mod voicemail;
 mod webhook;
 
@@ -32,6 +33,8 @@ pub(crate) enum OpState {
     Pin(pin::PinState),
     /// A CRM webhook.
     Webhook(webhook::WebhookState),
+    /// A voice assistant.
+    Assistant(voice_assistant::AssistantState),
 }
 
 /// What an operation decided on an input.
@@ -85,6 +88,7 @@ pub(crate) fn enter(
             personal_manager::Entered::Failed => return Ok(Entered::Exit("forward_failed".into())),
         },
         Action::Webhook(a) => webhook::enter(ctx, name, a, out),
+        Action::VoiceAssistant(a) => voice_assistant::enter(ctx, a, out),
     }))
 }
 
@@ -103,6 +107,9 @@ pub(crate) fn handle(
         }
         (Action::Pin(p), OpState::Pin(ps)) => pin::handle(ctx, name, p, ps, input, out),
         (Action::Webhook(w), OpState::Webhook(ws)) => webhook::handle(ctx, name, w, ws, input, out),
+        (Action::VoiceAssistant(v), OpState::Assistant(vs)) => {
+            voice_assistant::handle(ctx, name, v, vs, input, out)
+        }
         (Action::InfoMessage(_), OpState::Waiting(id)) => {
             info_message::handle(name, *id, input, out)
         }

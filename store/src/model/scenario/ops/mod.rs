@@ -22,6 +22,7 @@ mod pin;
 mod repeat_branch;
 mod ring;
 mod schedule_branch;
+mod voice_assistant;
 mod voicemail;
 mod webhook;
 
@@ -39,6 +40,7 @@ pub use pin::{Pin, PIN_MAX_DIGITS};
 pub use repeat_branch::{RepeatBranch, REPEAT_MAX_H};
 pub use ring::Ring;
 pub use schedule_branch::ScheduleBranch;
+pub use voice_assistant::{Phrase, VoiceAssistant, ASSISTANT_MAX_PHRASES};
 pub use voicemail::Voicemail;
 pub use webhook::{Webhook, WEBHOOK_PARAMS};
 
