@@ -170,9 +170,10 @@ def recognize(url: str, wav: str, phrases=PHRASES, lang: str = "en-US") -> tuple
     return reply, (time.monotonic() - t0) * 1000.0
 
 
-def start_service(python: str, extra: list[str]) -> tuple[subprocess.Popen, str]:
+def start_service(python: str, extra: list[str], log_path: str) -> tuple[subprocess.Popen, str]:
     cmd = [python, os.path.join(HERE, "speech_service.py"), "--host", "127.0.0.1", "--port", "0"] + extra
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     first = proc.stdout.readline().strip()
     prefix = "listening on "
     if not first.startswith(prefix):
@@ -199,6 +200,8 @@ def main() -> None:
                     help="out-of-list words and noise samples, each (default 10)")
     ap.add_argument("--keep", help="write the samples to this folder and keep them")
     ap.add_argument("--json", help="write every result to this file")
+    ap.add_argument("--service-log", default=os.devnull,
+                    help="write the service's request log (stderr) to this file")
     ap.add_argument("--service-arg", action="append", default=[],
                     help="extra argument for speech_service.py (repeatable)")
     args = ap.parse_args()
@@ -226,7 +229,7 @@ def main() -> None:
     proc = None
     url = args.url
     if url is None:
-        proc, url = start_service(args.python, args.service_arg)
+        proc, url = start_service(args.python, args.service_arg, args.service_log)
     try:
         results = []
         for group, text, expected, path, how in samples:
