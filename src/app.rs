@@ -259,6 +259,14 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         }
     };
     let trunks = Arc::new(sip::trunk::TrunkState::default());
+    let numbering =
+        vpbx_actors::numbering::NumberingLink::new(vpbx_actors::core::numbering::Registries::new(
+            store
+                .numbering_files()?
+                .into_iter()
+                .map(|(name, f)| (name, f.table))
+                .collect(),
+        ));
     let deps = CallDeps {
         media: media.clone(),
         cdrs: cdrs.clone(),
@@ -273,6 +281,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         mail: mail.clone(),
         store: Some(store.clone()),
         speech_url: settings.speech_url.clone(),
+        numbering: numbering.clone(),
     };
     let cores = settings.call_threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -368,6 +377,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
             settings.http.tls,
         )),
         sip_security,
+        numbering,
         server_header: if settings.http.server_version {
             crate::http::SERVER_NAME_VERSION
         } else {

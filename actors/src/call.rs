@@ -89,6 +89,8 @@ pub struct CallDeps {
     /// The speech service of voice assistants (`http(s)://...`; none: they take
     /// `not_recognised`).
     pub speech_url: Option<String>,
+    /// The numbering-plan registry files region branches read.
+    pub numbering: crate::numbering::NumberingLink,
 }
 
 /// Live calls by the SIP Call-IDs of their dialogs.
@@ -336,7 +338,8 @@ impl CallActor {
             setup.scenario,
             setup.snapshot.clone(),
             deps.step_budget,
-        );
+        )
+        .with_registries(deps.numbering.current());
         CallActor {
             media: media::CallMedia::new(setup.snapshot),
             record: Record {

@@ -170,6 +170,7 @@ impl Harness {
             mail: Default::default(),
             store: Some(store.clone()),
             speech_url: None,
+            numbering: Default::default(),
         };
         let cfg: CompanyConfig = serde_yaml::from_str(COMPANY).unwrap();
         Harness {

@@ -95,6 +95,12 @@ pub(crate) fn country_of(digits: &str) -> Option<Country> {
     countries().longest_match(digits).map(|(_, c)| *c)
 }
 
+/// The English name of the country with ISO 3166-1 alpha-2 code `iso` (upper case), if the
+/// data knows it.
+pub fn country_name(iso: &str) -> Option<&'static str> {
+    rows(COUNTRIES_TSV).find_map(|row| (row.get(1) == Some(&iso)).then(|| row[2]))
+}
+
 /// The federal subject of international digits starting with 7, by the longest ABC prefix.
 pub(crate) fn ru_subject_of(digits: &str) -> Option<&'static Subject> {
     ru_abc().longest_match(digits).map(|(_, s)| *s)
@@ -127,6 +133,9 @@ mod tests {
         assert_eq!(iso("442079460000"), Some("GB"));
         assert_eq!(iso("2125"), Some("MA"));
         assert_eq!(iso("80012345678"), None);
+        assert_eq!(country_name("GB"), Some("United Kingdom"));
+        assert_eq!(country_name("gb"), None);
+        assert_eq!(country_name("XX"), None);
     }
 
     #[test]

@@ -46,6 +46,7 @@ mod subjects;
 
 use serde::{Deserialize, Serialize};
 
+pub use embedded::country_name;
 pub use normalise::normalise_number;
 pub use registry::{
     Allocation, ImportError, ImportReport, RangeTable, RegistryRegion, UnknownRegions, HEADER,

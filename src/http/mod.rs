@@ -69,6 +69,7 @@ mod groups;
 mod lines;
 mod monitoring;
 mod number_lists;
+mod numbering;
 mod numbers;
 pub mod openapi;
 pub mod reference;
@@ -97,7 +98,7 @@ pub struct RouteDoc {
 
 /// Every route of the API, in registration order (with the resource it belongs to).
 pub fn api_routes() -> Vec<(&'static str, RouteDoc)> {
-    let tables: [(&'static str, &[RouteDoc]); 22] = [
+    let tables: [(&'static str, &[RouteDoc]); 23] = [
         ("auth", auth::ROUTES),
         ("employees", employees::ROUTES),
         ("groups", groups::ROUTES),
@@ -118,6 +119,7 @@ pub fn api_routes() -> Vec<(&'static str, RouteDoc)> {
         ("agents and queues", agents::ROUTES),
         ("routing", routing::ROUTES),
         ("sip bans", sip_bans::ROUTES),
+        ("numbering plan", numbering::ROUTES),
         ("config", config::ROUTES),
         ("openapi", openapi::ROUTES),
     ];
@@ -150,6 +152,8 @@ pub struct HttpState {
     pub auth: Arc<auth::AuthState>,
     /// The SIP edge's per-source bans (listed and lifted by `/sip/bans`).
     pub sip_security: Arc<crate::sip::security::Security>,
+    /// The numbering-plan registry files new calls read (replaced by `/numbering/registry`).
+    pub numbering: vpbx_actors::numbering::NumberingLink,
     /// The `Server` header ([`SERVER_NAME`] or [`SERVER_NAME_VERSION`]).
     pub server_header: &'static str,
 }
@@ -234,6 +238,10 @@ pub const DOCUMENT_LIMIT: usize = vpbx_store::import::MAX_DOCUMENT_BYTES;
 pub fn body_limit(method: &actix_web::http::Method, path: &str) -> usize {
     if method == actix_web::http::Method::PUT && path == "/api/v1/config" {
         DOCUMENT_LIMIT
+    } else if method == actix_web::http::Method::PUT
+        && path.starts_with("/api/v1/numbering/registry/")
+    {
+        numbering::REGISTRY_LIMIT
     } else {
         JSON_LIMIT
     }
@@ -403,6 +411,7 @@ fn configure_api(cfg: &mut web::ServiceConfig) {
             .configure(agents::configure)
             .configure(routing::configure)
             .configure(sip_bans::configure)
+            .configure(numbering::configure)
             .configure(config::configure)
             .configure(openapi::configure)
             .default_service(web::to(error::unrouted)),

@@ -1276,6 +1276,124 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
                 "codes": {"1": "vip", "2": "vip", "3": "debtor"}
             }),
         },
+        OperationDoc {
+            kind: "voice_assistant",
+            summary: "Voice assistant: answers, plays the question (prompt, if any; keys pressed meanwhile are ignored), then listens: the caller's answer is recorded until silence_ms of silence after it (nothing said within listen_s: not recognised; at most max_s of answer) and posted to the speech service configured on the box (setting speech_url) as multipart/form-data with the parts lang, phrases (JSON: [{phrase, synonyms}]) and audio (WAV, mono, 16-bit, 8 kHz). The service answers {text, phrase, confidence}; the exit is the phrase it names (or, with no phrase, the first phrase or synonym its text contains as whole words) when its confidence is at least min_confidence. Anything else takes not_recognised: nothing said, no expected phrase, too low a confidence, no reply within timeout_s, a connection error, a status other than 200, a reply that is not such an object, or no speech service configured. The call's events get speech_recognised (outcome, text, phrase, confidence, audio_ms, time_ms). Besides not_recognised, every phrase is an exit of its own.",
+            fields: |s| {
+                vec![
+                    (
+                        "prompt",
+                        defaulted(
+                            described(nullable(prompt(s)), "The question; null: the caller is listened to at once"),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "phrases",
+                        described(
+                            json!({
+                                "type": "array", "minItems": 1, "maxItems": vpbx_store::model::ops::ASSISTANT_MAX_PHRASES,
+                                "items": {
+                                    "type": "object", "additionalProperties": false, "required": ["phrase"],
+                                    "properties": {
+                                        "phrase": pattern("^[a-z0-9_]{1,32}$", "What the caller is expected to say, and the name of its exit (an _ is spoken as a space); not not_recognised, each once (rule voice_assistant.phrase)"),
+                                        "synonyms": defaulted(
+                                            described(
+                                                json!({"type": "array", "maxItems": 20, "items": {"type": "string", "minLength": 1, "maxLength": 64}}),
+                                                "Other words or short phrases meaning the same, each 1-64 characters (rules voice_assistant.synonyms, voice_assistant.synonym)",
+                                            ),
+                                            json!([]),
+                                        ),
+                                    }
+                                }
+                            }),
+                            "The expected answers, 1-20 (rule voice_assistant.phrases)",
+                        ),
+                        Req,
+                    ),
+                    (
+                        "lang",
+                        defaulted(
+                            described(pattern("^[A-Za-z][A-Za-z0-9-]{1,34}$", "A language tag"), "The answers' language as sent to the speech service (BCP 47, rule voice_assistant.lang)"),
+                            json!("en-US"),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "listen_s",
+                        defaulted(described(int(1, 30), "Seconds the caller has to start answering (rule voice_assistant.listen_s)"), json!(5)),
+                        Opt,
+                    ),
+                    (
+                        "max_s",
+                        defaulted(described(int(1, 30), "The longest answer heard, seconds (rule voice_assistant.max_s)"), json!(6)),
+                        Opt,
+                    ),
+                    (
+                        "silence_ms",
+                        defaulted(described(int(300, 5000), "The silence that ends the answer, milliseconds (rule voice_assistant.silence_ms)"), json!(800)),
+                        Opt,
+                    ),
+                    (
+                        "min_confidence",
+                        defaulted(
+                            described(json!({"type": "number", "minimum": 0.0, "maximum": 1.0}), "The lowest confidence the service's answer needs (rule voice_assistant.min_confidence)"),
+                            json!(0.5),
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "timeout_s",
+                        defaulted(described(int(1, 30), "Seconds the speech service has to answer (rule voice_assistant.timeout_s)"), json!(5)),
+                        Opt,
+                    ),
+                ]
+            },
+            exits: &[(
+                "not_recognised",
+                "nothing said, no expected phrase, too low a confidence, the service's timeout or failure, or no speech service configured",
+            )],
+            example: json!({
+                "kind": "voice_assistant",
+                "prompt": {"kind": "text", "text": "Say technical support, billing or operator.", "voice": "en"},
+                "phrases": [
+                    {"phrase": "support", "synonyms": ["technical support", "help"]},
+                    {"phrase": "billing", "synonyms": ["invoice"]},
+                    {"phrase": "operator"}
+                ],
+                "lang": "en-US", "min_confidence": 0.5
+            }),
+        },
+        OperationDoc {
+            kind: "region_branch",
+            summary: "Goes on at the exit that lists the region of the caller's number: its Russian federal subject (ISO 3166-2, RU-MOW) first, then its country (ISO 3166-1 alpha-2, GB); other callers (an unknown number, a region no exit lists) go on at other_regions. The region comes from the numbering plan: the registry files loaded through /numbering/registry, then the shipped Russian ABC prefixes, then the country calling code (GET /numbering/lookup shows the answer for a number). Answers nothing and plays nothing; the call's events note the region found and where from. Besides other_regions, every exit named in regions.",
+            fields: |_| {
+                vec![(
+                    "regions",
+                    described(
+                        keyed_map(
+                            "^[a-z0-9_]{1,32}$",
+                            "an exit",
+                            described(
+                                json!({"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^[A-Z]{2}(-[A-Z0-9]{1,3})?$"}}),
+                                "The regions that take the exit: RU-MOW, RU-SPE, RU-TA ... or country codes (rule region_branch.code: known to the numbering plan, each under one exit)",
+                            ),
+                        ),
+                        "Exit → its regions; 1-50 exits, not other_regions (rules region_branch.regions, region_branch.exit, region_branch.codes)",
+                    ),
+                    Req,
+                )]
+            },
+            exits: &[(
+                "other_regions",
+                "the number's region is unknown, or no exit lists it (nor its country)",
+            )],
+            example: json!({
+                "kind": "region_branch",
+                "regions": {"moscow": ["RU-MOW", "RU-MOS"], "st_petersburg": ["RU-SPE", "RU-LEN"], "abroad": ["GB", "DE"]}
+            }),
+        },
     ];
     let kinds: Vec<&str> = docs.iter().map(|d| d.kind).collect();
     if kinds != Action::KINDS {
@@ -2090,6 +2208,13 @@ fn path_param(name: &str) -> Value {
             json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
             "The rule's id",
         ),
+        "name" => (
+            pattern(
+                "^[A-Za-z0-9._-]{1,32}$",
+                "1-32 letters, digits, -, _, . (422 naming `name` otherwise)",
+            ),
+            "The registry file's name, e.g. DEF-9xx",
+        ),
         _ => (
             json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
             "The id",
@@ -2101,6 +2226,7 @@ fn path_param(name: &str) -> Value {
         "year" => json!(2026),
         "entry" => json!("79160000000"),
         "address" => json!("192.0.2.10"),
+        "name" => json!("DEF-9xx"),
         _ => json!(1),
     };
     json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema, "example": example})
@@ -2240,6 +2366,14 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
             ),
         ]);
     }
+    if (r.method, r.path) == ("GET", "/numbering/lookup") {
+        params.push(json!({
+            "name": "number", "in": "query", "required": true,
+            "description": "The number, in any form a caller's number comes in (+7 495 ..., 8495..., 00 44 ...)",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 32},
+            "example": "+74951234567"
+        }));
+    }
     if (r.method, r.path) == ("PUT", "/config") {
         params.extend([
             query_param(
@@ -2307,6 +2441,16 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
         op.insert(
             "requestBody".into(),
             json!({"required": true, "content": json_content(b)}),
+        );
+    }
+    if (r.method, r.path) == ("PUT", "/numbering/registry/{name}") {
+        op.insert(
+            "requestBody".into(),
+            json!({"required": true, "content": {"text/csv": {"schema": {
+                "type": "string",
+                "description": "The regulator's registry CSV: the header Код;От;До;Емкость;Оператор;Регион (the files' own header, with АВС/ DEF and ИНН, is read too), one range per line; UTF-8 or Windows-1251; at most 64 MiB. A refused file is a 422 naming the line, the column and the rule",
+                "example": "Код;От;До;Емкость;Оператор;Регион\n916;0000000;9999999;10000000;МТС;г. Москва\n"
+            }}}}),
         );
     }
     if (r.method, r.path) == ("PUT", "/config") {
@@ -2413,6 +2557,27 @@ fn operation(tag: &str, r: &RouteDoc) -> Value {
         // Live agents and queues (src/http/agents.rs).
         ("GET", "/agents", _) => items(reference("Agent")),
         ("GET", "/queues", _) => items(reference("Queue")),
+        // The numbering plan (src/http/numbering.rs).
+        ("GET", "/numbering/registry", _) => items(registry_file()),
+        ("PUT", "/numbering/registry/{name}", _) => registry_file(),
+        ("GET", "/numbering/lookup", _) => json!({
+            "type": "object", "additionalProperties": false, "required": ["number", "normalised", "region"],
+            "properties": {
+                "number": described(string(), "The number asked about"),
+                "normalised": described(nullable(string()), "Its international digits (null: not a number)"),
+                "region": described(nullable(json!({
+                    "type": "object", "additionalProperties": false,
+                    "required": ["country", "code", "name", "name_ru", "source"],
+                    "properties": {
+                        "country": described(string(), "ISO 3166-1 alpha-2 code of the country"),
+                        "code": described(string(), "ISO 3166-2 code of the Russian federal subject (RU-MOW), or the country's code when only the country is known"),
+                        "name": described(string(), "English name (a registry range of an unknown region: the registry's text)"),
+                        "name_ru": described(nullable(string()), "Russian name of a federal subject"),
+                        "source": described(string_enum(&["registry", "abc_prefix", "country_code"]), "Where it was found"),
+                    }
+                })), "The region region branches see; null: unknown"),
+            }
+        }),
         // SIP bans (src/http/sip_bans.rs).
         ("GET", "/sip/bans", _) | ("DELETE", "/sip/bans", _) => items(sip_ban()),
         ("DELETE", "/sip/bans/{address}", _) => json!({
@@ -2516,6 +2681,40 @@ fn place_call() -> Value {
     );
     body["example"] = json!({"to": "101", "connect": {"kind": "number", "number": "79161234567"}});
     body
+}
+
+/// A loaded registry file as `/numbering/registry` answers it.
+fn registry_file() -> Value {
+    let count = |d: &str| described(json!({"type": "integer", "minimum": 0}), d);
+    json!({
+        "type": "object", "additionalProperties": false,
+        "required": ["name", "ranges", "loaded_unix_ms", "report"],
+        "properties": {
+            "name": described(string(), "The file's name"),
+            "ranges": count("Ranges after merging contiguous rows of the same operator and region"),
+            "loaded_unix_ms": count("When it was loaded (ms since the Unix epoch)"),
+            "report": {
+                "type": "object", "additionalProperties": false,
+                "required": ["encoding", "rows", "ranges", "per_region", "unknown_regions", "capacity_mismatches"],
+                "properties": {
+                    "encoding": described(string(), "utf-8 or windows-1251"),
+                    "rows": count("Rows read"),
+                    "ranges": count("Ranges after merging"),
+                    "per_region": described(map(json!({"type": "integer", "minimum": 0})), "Rows per federal subject (ISO 3166-2:RU code)"),
+                    "unknown_regions": {
+                        "type": "object", "additionalProperties": false,
+                        "required": ["rows", "distinct", "examples"],
+                        "properties": {
+                            "rows": count("Rows whose region names no known federal subject (kept with their text)"),
+                            "distinct": count("Distinct such texts"),
+                            "examples": array(string()),
+                        }
+                    },
+                    "capacity_mismatches": count("Rows whose Емкость is not the size of their range (kept)"),
+                }
+            },
+        }
+    })
 }
 
 /// A SIP ban as `/sip/bans` answers it.

@@ -36,6 +36,7 @@ pub mod files;
 pub mod import;
 pub mod integrity;
 pub mod model;
+pub mod numbering;
 pub mod recordings;
 pub mod registrations;
 pub mod repo;
@@ -169,6 +170,7 @@ struct Engine {
     dist_samples: sled::Tree,
     dist_turns: sled::Tree,
     queue_callbacks: sled::Tree,
+    numbering: sled::Tree,
     /// Configuration trees by name (see [`repo`]).
     trees: BTreeMap<&'static str, sled::Tree>,
 }
@@ -190,6 +192,7 @@ impl Engine {
             dist_samples: db.open_tree(dist::TREE_DIST_SAMPLES)?,
             dist_turns: db.open_tree(dist::TREE_DIST_TURNS)?,
             queue_callbacks: db.open_tree(dist::TREE_QUEUE_CALLBACKS)?,
+            numbering: db.open_tree(numbering::TREE_NUMBERING)?,
             trees,
             db,
         })

@@ -9,6 +9,7 @@ pub mod dist;
 pub mod forward;
 pub mod leg;
 pub mod mail;
+pub mod numbering;
 pub mod routing;
 pub mod scenario;
 pub mod speech;

@@ -528,6 +528,13 @@ pub struct CallCore {
 }
 
 impl CallCore {
+    /// The numbering-plan registry files the call's region branches read (the shipped data
+    /// only by default).
+    pub fn with_registries(mut self, registries: Arc<crate::core::numbering::Registries>) -> Self {
+        self.run = self.run.with_registries(registries);
+        self
+    }
+
     /// A call running `scenario` from `snapshot` (the configuration it keeps to its end).
     pub fn new(
         info: CallInfo,

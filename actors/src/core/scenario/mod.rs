@@ -19,6 +19,7 @@
 mod ops;
 
 use super::forward::ForwardOutcome;
+use super::numbering::Registries;
 pub use super::speech::{SpeechAsk, SpeechResult};
 pub use super::webhook::{WebhookCall, WebhookResult};
 use ops::{OpState, Step};
@@ -261,6 +262,8 @@ pub(crate) struct Ctx {
     /// The operator hint the last CRM webhook reply asked for: it beats the operator hint of
     /// the forwards that follow (SPEC §3 op 13, "the reply beats the panel setting").
     crm_hint: Option<Prompt>,
+    /// The numbering plan region branches look the caller up in.
+    registries: Arc<Registries>,
 }
 
 impl Ctx {
@@ -326,6 +329,13 @@ impl ScenarioRun {
     pub fn with_call(mut self, config: Arc<CompanyConfig>, caller: impl Into<String>) -> Self {
         self.ctx.config = config;
         self.ctx.caller = caller.into();
+        self
+    }
+
+    /// The admin-loaded numbering-plan registry files region branches read (none by default:
+    /// the shipped data only).
+    pub fn with_registries(mut self, registries: Arc<Registries>) -> Self {
+        self.ctx.registries = registries;
         self
     }
 

@@ -13,8 +13,8 @@ pub mod ops;
 
 pub use ops::{
     Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, InsertScenario, ListBranch,
-    Menu, Op, Pause, PersonalManager, Pin, Ref, RefAt, RepeatBranch, Ring, RingMode,
-    Phrase, ScheduleBranch, VoiceAssistant, Voicemail, Webhook,
+    Menu, Op, Pause, PersonalManager, Phrase, Pin, Ref, RefAt, RegionBranch, RepeatBranch, Ring,
+    RingMode, ScheduleBranch, VoiceAssistant, Voicemail, Webhook,
 };
 
 use super::FileId;
@@ -175,6 +175,8 @@ actions! {
     Webhook(Webhook) = "webhook",
     /// Ask a question and branch on the caller's spoken answer.
     VoiceAssistant(VoiceAssistant) = "voice_assistant",
+    /// Branch on the region of the caller's number.
+    RegionBranch(RegionBranch) = "region_branch",
 }
 
 impl Action {

@@ -12,6 +12,7 @@ mod menu;
 mod pause;
 mod personal_manager;
 mod pin;
+mod region_branch;
 mod repeat_branch;
 mod ring;
 mod schedule_branch;
@@ -80,6 +81,9 @@ pub(crate) fn enter(
             return Ok(Entered::Exit(schedule_branch::enter(ctx, name, a, out)))
         }
         Action::ListBranch(a) => return Ok(Entered::Exit(list_branch::enter(ctx, name, a, out))),
+        Action::RegionBranch(a) => {
+            return Ok(Entered::Exit(region_branch::enter(ctx, name, a, out)))
+        }
         Action::InsertScenario(a) => return Ok(Entered::Insert(a.scenario)),
         Action::RepeatBranch(a) => repeat_branch::enter(ctx, a, out),
         Action::Escalation(a) => return Ok(Entered::Exit(escalation::enter(ctx, name, a, out))),
