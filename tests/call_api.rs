@@ -117,11 +117,12 @@ async fn a_call_placed_into_a_queue_scenario_waits_in_the_queue() {
     let (ok, _) = tokio::join!(a.call(QUEUE_NUMBER, port), anna.answer_next(port));
     assert_eq!(ok.status(), Some(200));
 
-    // The API calls a customer into the queue scenario: they answer and wait for Anna.
+    // The API calls a customer into the queue scenario, run by its name: they answer and wait
+    // for Anna.
     let r = api
         .post(
             "/api/v1/calls",
-            json!({"to": CUSTOMER, "connect": {"kind": "scenario", "id": 32}, "caller_id": QUEUE_NUMBER}),
+            json!({"to": CUSTOMER, "connect": {"kind": "scenario", "name": "support QUEUE"}, "caller_id": QUEUE_NUMBER}),
         )
         .await;
     assert_eq!(r.status, 202, "{}", r.text);
@@ -185,6 +186,25 @@ async fn bad_requests_name_the_field_and_an_unanswered_call_is_recorded() {
         )
         .await;
     assert_invalid(&r, "connect.id", "call.connect.scenario");
+    let r = api
+        .post(
+            "/api/v1/calls",
+            json!({"to": CUSTOMER, "connect": {"kind": "scenario", "name": "Nonexistent"}}),
+        )
+        .await;
+    assert_invalid(&r, "connect.name", "call.connect.scenario");
+    for both_or_none in [
+        json!({"kind": "scenario", "id": 32, "name": "Support queue"}),
+        json!({"kind": "scenario"}),
+    ] {
+        let r = api
+            .post(
+                "/api/v1/calls",
+                json!({"to": CUSTOMER, "connect": both_or_none}),
+            )
+            .await;
+        assert_invalid(&r, "connect", "call.connect.scenario");
+    }
     let r = api
         .post(
             "/api/v1/calls",

@@ -2662,7 +2662,17 @@ fn place_call() -> Value {
                                 )],
                             ),
                             ("employee", vec![("id", id(), Req)]),
-                            ("scenario", vec![("id", id(), Req)]),
+                            (
+                                "scenario",
+                                vec![
+                                    ("id", described(id(), "The scenario's id (or give its name)"), Opt),
+                                    (
+                                        "name",
+                                        described(string(), "The scenario's name, run by name: exact, else the one name equal ignoring case (or give its id; one of the two)"),
+                                        Opt,
+                                    ),
+                                ],
+                            ),
                         ],
                     ),
                     "What `to` is connected to once they answer: a number (click-to-call), an employee, or a scenario from its start (a queue-enabled one makes the call wait in the queue)",

@@ -193,11 +193,45 @@ pub enum Connect {
         id: vpbx_store::model::EmployeeId,
     },
     /// A scenario, from its start: a greeting, a menu, a queue (the call waits in it like an
-    /// inbound caller, SPEC §4.3).
+    /// inbound caller, SPEC §4.3). Named by its id or by its name (run by name, SPEC §3).
     Scenario {
-        /// The scenario.
-        id: vpbx_store::model::ScenarioId,
+        /// The scenario's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<vpbx_store::model::ScenarioId>,
+        /// The scenario's name (exact; else the one name equal ignoring case).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
     },
+}
+
+/// The scenario called `name`: the one with exactly that name, else the only one whose name
+/// equals it ignoring case.
+fn scenario_named<'a>(
+    cfg: &'a vpbx_store::model::CompanyConfig,
+    name: &str,
+) -> Result<&'a vpbx_store::model::Scenario, PlaceError> {
+    if let Some(s) = cfg.scenarios.iter().find(|s| s.name == name) {
+        return Ok(s);
+    }
+    let mut like = cfg
+        .scenarios
+        .iter()
+        .filter(|s| s.name.to_lowercase() == name.to_lowercase());
+    match (like.next(), like.next()) {
+        (Some(s), None) => Ok(s),
+        (Some(_), Some(_)) => Err(refuse(
+            "connect.name",
+            "call.connect.scenario",
+            format!(
+                "several scenarios are named '{name}' ignoring case; give the exact name or the id"
+            ),
+        )),
+        _ => Err(refuse(
+            "connect.name",
+            "call.connect.scenario",
+            format!("no scenario is named '{name}'"),
+        )),
+    }
 }
 
 /// Why a call cannot be placed: the request's field and the rule it breaks.
@@ -303,15 +337,25 @@ pub fn api_call(
                 format!("employee {id}"),
             )
         }
-        Connect::Scenario { id } => {
-            let s = cfg.scenario(*id).ok_or_else(|| {
-                refuse(
-                    "connect.id",
-                    "call.connect.scenario",
-                    format!("no scenario has id {id}"),
-                )
-            })?;
-            (s.clone(), format!("scenario {id}"))
+        Connect::Scenario { id, name } => {
+            let s = match (id, name) {
+                (Some(id), None) => cfg.scenario(*id).ok_or_else(|| {
+                    refuse(
+                        "connect.id",
+                        "call.connect.scenario",
+                        format!("no scenario has id {id}"),
+                    )
+                })?,
+                (None, Some(name)) => scenario_named(&cfg, name)?,
+                _ => {
+                    return Err(refuse(
+                        "connect",
+                        "call.connect.scenario",
+                        "name the scenario by its id or by its name (one of them)".into(),
+                    ))
+                }
+            };
+            (s.clone(), format!("scenario {} ({})", s.id, s.name))
         }
     };
     Ok(CallSetup {
