@@ -90,6 +90,7 @@ fn default_scenario(id: ScenarioId, cfg: &CompanyConfig) -> Scenario {
                         strategy: Some(Strategy::LongestIdle),
                         queue: Some(QueueSettings::default()),
                         wrap_up_s: 0,
+                        not_answered: None,
                     }),
                     exits: BTreeMap::from([
                         ("no_answer".to_string(), bye.clone()),

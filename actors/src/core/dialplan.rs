@@ -109,6 +109,7 @@ pub fn direct_scenario(name: String, target: ForwardTarget) -> Scenario {
                     strategy: None,
                     queue: None,
                     wrap_up_s: 0,
+                    not_answered: None,
                 }),
                 exits: BTreeMap::new(),
             },

@@ -789,6 +789,7 @@ mod tests {
             max_wait_s: None,
             ringback: None,
             present_virtual_number: false,
+            not_answered: None,
         }
     }
 

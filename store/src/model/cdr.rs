@@ -508,6 +508,20 @@ pub enum Event {
         /// Milliseconds from the request to the reply (or the failure); 0 when none was sent.
         time_ms: u64,
     },
+    /// Nobody answered a forward operation whose no-answer action creates a call-back task
+    /// (SPEC §3 op 4). Until the task store comes (the callbacks issue), the event is the task.
+    TaskCreated {
+        /// The forward operation.
+        op: String,
+        /// The number to call back.
+        caller: String,
+        /// Who the task is for: `employee N`, `group N`, or the operation's employees.
+        assignee: String,
+        /// The operation's note for whoever calls back.
+        note: Option<String>,
+        /// Why: `no_answer` or `busy`.
+        why: String,
+    },
 }
 
 /// Call detail record: one per finished call.

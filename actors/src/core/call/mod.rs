@@ -1590,6 +1590,7 @@ impl CallCore {
             strategy: None,
             queue: joins_queue.then(vpbx_store::model::QueueSettings::default),
             wrap_up_s: 0,
+            not_answered: None,
         };
         self.forward(now, t.op, forward, Some(t.party));
     }

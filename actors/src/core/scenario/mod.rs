@@ -505,6 +505,13 @@ impl ScenarioRun {
             Step::Stay => {}
             Step::Exit(exit) => self.follow(from, &exit, out),
             Step::Enter(next) => self.enter(next, out),
+            Step::End(ending) => {
+                out.push(Command::Event(Event::ExitTaken {
+                    op: from.to_string(),
+                    exit: "end_call".into(),
+                }));
+                self.finish(ending, out);
+            }
         }
     }
 

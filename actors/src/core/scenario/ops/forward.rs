@@ -1,9 +1,13 @@
 //! Forward: ring the targets and connect the caller to whoever answers (the call core does the
 //! ringing); the exit is the outcome's (`answered`, `no_answer`, `busy`). The operator hint of
-//! an earlier CRM webhook reply in the call replaces the operation's own.
+//! an earlier CRM webhook reply in the call replaces the operation's own. When nobody answered,
+//! the operation's `not_answered` action runs first: `end_call` ends the call at once,
+//! `create_task` records a call-back task (the `task_created` event) and goes on at the exit.
 
-use super::{Command, Ctx, Input, OpState, Step};
-use vpbx_store::model::Forward;
+use super::{Command, Ctx, Ending, Input, OpState, Step};
+use crate::core::forward::ForwardOutcome;
+use vpbx_store::model::ops::NotAnswered;
+use vpbx_store::model::{Event, Forward, OpName};
 
 pub(super) fn enter(ctx: &mut Ctx, op: &Forward, out: &mut Vec<Command>) -> OpState {
     let id = ctx.id();
@@ -16,10 +20,47 @@ pub(super) fn enter(ctx: &mut Ctx, op: &Forward, out: &mut Vec<Command>) -> OpSt
     OpState::Waiting(id)
 }
 
-pub(super) fn handle(ctx: &mut Ctx, id: u64, input: Input) -> Step {
+pub(super) fn handle(
+    ctx: &mut Ctx,
+    name: &OpName,
+    op: &Forward,
+    id: u64,
+    input: Input,
+    out: &mut Vec<Command>,
+) -> Step {
     match input {
         Input::ForwardDone { id: i, outcome } if i == id => {
             forward_done(ctx, outcome);
+            match (&op.not_answered, outcome) {
+                (_, ForwardOutcome::Answered) | (None, _) => {}
+                (Some(NotAnswered::EndCall), _) => {
+                    return Step::End(Ending::Finished(format!(
+                        "{name}: nobody answered ({}), call ended",
+                        outcome.exit()
+                    )))
+                }
+                (
+                    Some(NotAnswered::CreateTask {
+                        employee,
+                        group,
+                        note,
+                    }),
+                    _,
+                ) => {
+                    let assignee = match (employee, group) {
+                        (Some(e), _) => format!("employee {e}"),
+                        (None, Some(g)) => format!("group {g}"),
+                        (None, None) => "the operation's employees".into(),
+                    };
+                    out.push(Command::Event(Event::TaskCreated {
+                        op: name.to_string(),
+                        caller: ctx.caller.clone(),
+                        assignee,
+                        note: note.clone(),
+                        why: outcome.exit().into(),
+                    }));
+                }
+            }
             Step::Exit(outcome.exit().into())
         }
         _ => Step::Stay,
@@ -49,6 +90,7 @@ mod tests {
             max_wait_s: None,
             ringback: None,
             present_virtual_number: false,
+            not_answered: None,
         };
         let mut ops = vec![
             (

@@ -240,6 +240,7 @@ impl At<'_> {
                     strategy: None,
                     queue: None,
                     wrap_up_s: 0,
+                    not_answered: None,
                 },
             });
             st.phase = Phase::Forwarding(id);

@@ -47,6 +47,8 @@ pub(crate) enum Step {
     Exit(String),
     /// Enter this operation without an exit of ours (a menu replayed, `#` back).
     Enter(OpName),
+    /// End the call now, whatever the exits say.
+    End(Ending),
 }
 
 /// What entering an operation started.
@@ -121,7 +123,9 @@ pub(crate) fn handle(
         (Action::Pause(_), OpState::Waiting(id)) => pause::handle(name, *id, input, out),
         (Action::Echo(_), OpState::Waiting(id)) => echo::handle(name, *id, input, out),
         (Action::Voicemail(_), OpState::Waiting(id)) => voicemail::handle(name, *id, input, out),
-        (Action::Forward(_), OpState::Waiting(id)) => forward::handle(ctx, *id, input),
+        (Action::Forward(f), OpState::Waiting(id)) => {
+            forward::handle(ctx, name, f, *id, input, out)
+        }
         (Action::RepeatBranch(r), OpState::Waiting(id)) => {
             repeat_branch::handle(name, r, *id, input, out)
         }

@@ -59,6 +59,7 @@ pub(super) fn enter(
             strategy: None,
             queue: None,
             wrap_up_s: 0,
+            not_answered: None,
         },
     });
     Entered::Ring(OpState::Waiting(id))

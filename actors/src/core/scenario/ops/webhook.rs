@@ -375,6 +375,7 @@ fn after_message(
                     queue: None,
                     wrap_up_s: 0,
                     operator_hint: ctx.crm_hint.clone().or_else(|| w.operator_hint.clone()),
+                    not_answered: None,
                 },
             });
             st.phase = Phase::Forwarding(id);
@@ -456,6 +457,7 @@ mod tests {
                     queue: None,
                     wrap_up_s: 0,
                     operator_hint: Some(Prompt::File { id: FileId(5) }),
+                    not_answered: None,
                 }),
                 None,
             ),

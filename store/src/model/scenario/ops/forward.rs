@@ -84,6 +84,32 @@ pub struct Forward {
     /// (SPEC §3: who calls and why).
     #[serde(default)]
     pub operator_hint: Option<Prompt>,
+    /// The simple action when nobody answered (outcome `no_answer` or `busy`); unset: just the
+    /// exit.
+    #[serde(default)]
+    pub not_answered: Option<NotAnswered>,
+}
+
+/// What a forward operation does when nobody answered (SPEC §3 op 4: "end the call, or create
+/// a task").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NotAnswered {
+    /// End the call at once, whatever the exits say.
+    EndCall,
+    /// Create a call-back task for the employees (the caller's number, the time, the
+    /// operation), then go on at the exit.
+    CreateTask {
+        /// The employee the task is for; unset (and no group): the operation's employees.
+        #[serde(default)]
+        employee: Option<EmployeeId>,
+        /// The group the task is for.
+        #[serde(default)]
+        group: Option<GroupId>,
+        /// A note for whoever calls back (at most 500 characters).
+        #[serde(default)]
+        note: Option<String>,
+    },
 }
 
 impl Op for Forward {
@@ -110,6 +136,19 @@ impl Op for Forward {
             .collect();
         out.extend(prompt_ref("ringback", self.ringback.as_ref()));
         out.extend(prompt_ref("operator_hint", self.operator_hint.as_ref()));
+        if let Some(NotAnswered::CreateTask {
+            employee, group, ..
+        }) = &self.not_answered
+        {
+            out.extend(employee.map(|id| RefAt {
+                field: "not_answered.employee".into(),
+                target: Ref::Employee(id),
+            }));
+            out.extend(group.map(|id| RefAt {
+                field: "not_answered.group".into(),
+                target: Ref::Group(id),
+            }));
+        }
         if let Some(st) = &self.strategy {
             out.extend(st.employees().into_iter().map(|(field, id)| RefAt {
                 field: format!("strategy.{field}"),
@@ -127,6 +166,27 @@ impl Op for Forward {
                 "forward.targets_required",
                 "a forward operation needs at least one target",
             ));
+        }
+        if let Some(NotAnswered::CreateTask {
+            employee,
+            group,
+            note,
+        }) = &self.not_answered
+        {
+            if employee.is_some() && group.is_some() {
+                out.push(broken(
+                    "not_answered",
+                    "forward.task_for",
+                    "a task is for an employee or a group, not both",
+                ));
+            }
+            if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+                out.push(broken(
+                    "not_answered.note",
+                    "forward.task_note",
+                    "a task's note is at most 500 characters",
+                ));
+            }
         }
         if self.max_wait_s == Some(0) {
             out.push(broken(

@@ -29,7 +29,7 @@ mod webhook;
 
 pub use echo::Echo;
 pub use escalation::Escalation;
-pub use forward::{Forward, ForwardTarget, RingMode};
+pub use forward::{Forward, ForwardTarget, NotAnswered, RingMode};
 pub use hang_up::HangUp;
 pub use info_message::InfoMessage;
 pub use insert_scenario::{InsertScenario, MAX_NESTING};
