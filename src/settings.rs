@@ -655,7 +655,9 @@ impl Settings {
                 .strip_prefix("http://")
                 .or_else(|| url.strip_prefix("https://"))
                 .unwrap_or("");
-            if rest.is_empty() || rest.starts_with('/') || !url.bytes().all(|b| b.is_ascii_graphic())
+            if rest.is_empty()
+                || rest.starts_with('/')
+                || !url.bytes().all(|b| b.is_ascii_graphic())
             {
                 return Err(SettingsError::Invalid {
                     field: "speech_url",

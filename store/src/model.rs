@@ -40,8 +40,8 @@ pub use number_list::{ListKind, NumberList};
 pub use numbers::{CallerFilter, NumberKind, Rule, VirtualNumber};
 pub use scenario::{
     ops, Action, Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, InsertScenario,
-    ListBranch, Menu, Op, Operation, Pause, PersonalManager, Pin, Prompt, Ref, RefAt, RepeatBranch,
-    Phrase, Ring, RingMode, Scenario, ScheduleBranch, VoiceAssistant, Voicemail, Webhook,
+    ListBranch, Menu, Op, Operation, Pause, PersonalManager, Phrase, Pin, Prompt, Ref, RefAt,
+    RepeatBranch, Ring, RingMode, Scenario, ScheduleBranch, VoiceAssistant, Voicemail, Webhook,
 };
 pub use schedule::{DayType, Interval, ProductionCalendar, Schedule, ScheduleKind};
 pub use settings::{BoxSettings, CompanySettings};

@@ -52,7 +52,12 @@ impl SpeechAsk {
             body.extend_from_slice(data);
             body.extend_from_slice(b"\r\n");
         };
-        part("lang", "", "text/plain; charset=utf-8", self.lang.as_bytes());
+        part(
+            "lang",
+            "",
+            "text/plain; charset=utf-8",
+            self.lang.as_bytes(),
+        );
         part(
             "phrases",
             "",
@@ -163,8 +168,7 @@ fn words(s: &str) -> String {
 pub fn matched<'a>(phrases: &'a [Phrase], heard: &Heard) -> Option<&'a Phrase> {
     let says = |p: &Phrase, s: &str| {
         let s = words(s);
-        !s.is_empty()
-            && (words(&p.spoken()) == s || p.synonyms.iter().any(|syn| words(syn) == s))
+        !s.is_empty() && (words(&p.spoken()) == s || p.synonyms.iter().any(|syn| words(syn) == s))
     };
     if let Some(named) = heard.phrase.as_deref().filter(|n| !n.trim().is_empty()) {
         return phrases.iter().find(|p| p.phrase == named || says(p, named));
@@ -249,7 +253,11 @@ mod tests {
             br#"{"confidence": 1.5}"#,
             br#"{"confidence": "high"}"#,
         ] {
-            assert!(parse_reply(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_reply(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let big = format!(r#"{{"text": "{}"}}"#, "a".repeat(MAX_SPEECH_REPLY_BYTES));
         assert!(parse_reply(big.as_bytes()).unwrap_err().contains("larger"));
@@ -259,7 +267,10 @@ mod tests {
     fn the_phrase_is_found_by_name_synonym_or_text() {
         let p = phrases();
         let name = |h: &Heard| matched(&p, h).map(|p| p.phrase.clone());
-        assert_eq!(name(&heard(None, Some("billing"))).as_deref(), Some("billing"));
+        assert_eq!(
+            name(&heard(None, Some("billing"))).as_deref(),
+            Some("billing")
+        );
         // A synonym or the spoken form returned as the phrase, in any case.
         assert_eq!(name(&heard(None, Some("Help"))).as_deref(), Some("support"));
         assert_eq!(

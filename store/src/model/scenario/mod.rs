@@ -13,8 +13,8 @@ pub mod ops;
 
 pub use ops::{
     Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, InsertScenario, ListBranch,
-    Menu, Op, Pause, PersonalManager, Pin, Ref, RefAt, RepeatBranch, Ring, RingMode,
-    Phrase, ScheduleBranch, VoiceAssistant, Voicemail, Webhook,
+    Menu, Op, Pause, PersonalManager, Phrase, Pin, Ref, RefAt, RepeatBranch, Ring, RingMode,
+    ScheduleBranch, VoiceAssistant, Voicemail, Webhook,
 };
 
 use super::FileId;

@@ -61,7 +61,10 @@ fn listen(ctx: &mut Ctx, v: &VoiceAssistant, out: &mut Vec<Command>) -> Assistan
         .saturating_add(ask.timeout_ms)
         .saturating_add(GUARD_MS);
     out.push(Command::Listen { id, ask });
-    out.push(Command::Timer { id: guard, ms: whole });
+    out.push(Command::Timer {
+        id: guard,
+        ms: whole,
+    });
     AssistantState::Listening { id, guard }
 }
 
@@ -126,7 +129,12 @@ fn judge(name: &OpName, v: &VoiceAssistant, result: SpeechResult) -> (Event, Str
             why,
             audio_ms,
             time_ms,
-        } => return (recognised(name, &format!("error: {why}"), audio_ms, time_ms), not()),
+        } => {
+            return (
+                recognised(name, &format!("error: {why}"), audio_ms, time_ms),
+                not(),
+            )
+        }
         SpeechResult::Replied {
             status,
             body,
@@ -302,11 +310,15 @@ mod tests {
     fn every_failure_takes_not_recognised() {
         let n = |r| outcome(r);
         assert_eq!(
-            n(reply(r#"{"text":"sales","phrase":"sales","confidence":0.9}"#)),
+            n(reply(
+                r#"{"text":"sales","phrase":"sales","confidence":0.9}"#
+            )),
             (3, "no_match".into())
         );
         assert_eq!(
-            n(reply(r#"{"text":"billing","phrase":"billing","confidence":0.3}"#)),
+            n(reply(
+                r#"{"text":"billing","phrase":"billing","confidence":0.3}"#
+            )),
             (3, "low_confidence".into())
         );
         assert_eq!(
@@ -354,7 +366,9 @@ mod tests {
             c,
             Command::Event(Event::SpeechRecognised { outcome, .. }) if outcome == "timeout"
         )));
-        assert!(out.iter().any(|c| matches!(c, Command::Silence { ms: 3, .. })));
+        assert!(out
+            .iter()
+            .any(|c| matches!(c, Command::Silence { ms: 3, .. })));
         // The late result is ignored.
         assert!(without_traces(run.handle(Input::SpeechDone {
             id,

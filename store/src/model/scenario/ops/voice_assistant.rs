@@ -117,8 +117,7 @@ impl Op for VoiceAssistant {
     fn bound_exits(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for p in &self.phrases {
-            if !ASSISTANT_EXITS.contains(&p.phrase.as_str()) && !out.contains(&p.phrase.as_str())
-            {
+            if !ASSISTANT_EXITS.contains(&p.phrase.as_str()) && !out.contains(&p.phrase.as_str()) {
                 out.push(&p.phrase);
             }
         }
@@ -232,7 +231,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v.lang, "en-US");
-        assert_eq!((v.listen_s, v.max_s, v.silence_ms, v.timeout_s), (5, 6, 800, 5));
+        assert_eq!(
+            (v.listen_s, v.max_s, v.silence_ms, v.timeout_s),
+            (5, 6, 800, 5)
+        );
         assert!((v.min_confidence - 0.5).abs() < f32::EPSILON);
         assert!(v.violations().is_empty(), "{:?}", v.violations());
         assert_eq!(v.exits(), ["not_recognised"]);
@@ -270,8 +272,14 @@ mod tests {
             rules(&v2),
             [
                 ("phrases[2].phrase".to_string(), "voice_assistant.phrase"),
-                ("phrases[2].synonyms[0]".to_string(), "voice_assistant.synonym"),
-                ("phrases[2].synonyms[1]".to_string(), "voice_assistant.synonym"),
+                (
+                    "phrases[2].synonyms[0]".to_string(),
+                    "voice_assistant.synonym"
+                ),
+                (
+                    "phrases[2].synonyms[1]".to_string(),
+                    "voice_assistant.synonym"
+                ),
                 ("phrases[3].phrase".to_string(), "voice_assistant.phrase"),
                 ("phrases[4].phrase".to_string(), "voice_assistant.phrase"),
             ]
@@ -291,7 +299,10 @@ mod tests {
                 ("max_s".to_string(), "voice_assistant.max_s"),
                 ("timeout_s".to_string(), "voice_assistant.timeout_s"),
                 ("silence_ms".to_string(), "voice_assistant.silence_ms"),
-                ("min_confidence".to_string(), "voice_assistant.min_confidence"),
+                (
+                    "min_confidence".to_string(),
+                    "voice_assistant.min_confidence"
+                ),
             ]
         );
         assert_eq!(
