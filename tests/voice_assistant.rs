@@ -729,7 +729,7 @@ async fn the_reference_service_recognises_spoken_phrases() {
     ] {
         let mut speech = espeak(dir.path(), text, "en-us");
         // ~1.5 s of silence after the words.
-        speech.extend(std::iter::repeat(0).take(12_000));
+        speech.extend(std::iter::repeat_n(0, 12_000));
         call_and_say(sw.sip, number, &speech).await;
         let events = api.finished_call_events(number).await;
         let why = || format!("{text}: {events:#?}\nservice log:\n{}", service.log());
