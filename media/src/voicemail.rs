@@ -9,7 +9,18 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use crate::goertzel::rms;
-use crate::recorder::{push_bounded, take_frame, DoneFn, WavWriter};
+use crate::recorder::{take_frame, DoneFn, WavWriter};
+
+/// Samples in one 20 ms frame.
+const FRAME: usize = 160;
+
+/// Ticks without a whole frame received before the missing audio counts as silence: a packet
+/// late by network jitter (or by a busy media task) is waited for rather than recorded as a
+/// gap of silence in the middle of a word.
+const JITTER_TICKS: u32 = 3;
+
+/// The most received audio held for the next ticks (2 s): beyond it the oldest is dropped.
+const MAX_QUEUE: usize = FRAME * 100;
 
 /// Parameters of [`MediaHandle::record_voicemail`](crate::MediaHandle::record_voicemail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +123,8 @@ impl VoicemailMeter {
 pub(crate) struct VoicemailRecording {
     pub id: u64,
     rx: VecDeque<i16>,
+    /// Ticks since the last whole frame (up to [`JITTER_TICKS`]).
+    late: u32,
     meter: VoicemailMeter,
     writer: WavWriter,
 }
@@ -121,18 +134,46 @@ impl VoicemailRecording {
         VoicemailRecording {
             id,
             rx: VecDeque::new(),
+            late: 0,
             meter: VoicemailMeter::new(spec),
             writer: WavWriter::spawn(None, Some(path)),
         }
     }
 
     pub(crate) fn push_rx(&mut self, s: &[i16]) {
-        push_bounded(&mut self.rx, s);
+        self.rx.extend(s.iter().copied());
+        if self.rx.len() > MAX_QUEUE {
+            let excess = self.rx.len() - MAX_QUEUE;
+            self.rx.drain(..excess);
+        }
     }
 
     /// One 20 ms tick; `Some(reason)` when the recording is complete.
+    ///
+    /// Every whole frame received is recorded, however many (ticks are skipped when the media
+    /// task runs late, and the audio must not be lost then); with none, the tick waits up to
+    /// [`JITTER_TICKS`] for a late packet before it records a frame of silence (what it has
+    /// of a frame, padded), so a caller who sends nothing is still heard as silent.
     pub(crate) fn on_tick(&mut self) -> Option<VoicemailReason> {
-        let f = take_frame(&mut self.rx);
+        let mut stop = None;
+        let mut wrote = false;
+        while stop.is_none() && self.rx.len() >= FRAME {
+            let f = take_frame(&mut self.rx);
+            stop = self.record(f);
+            wrote = true;
+        }
+        if wrote {
+            self.late = 0;
+        } else if self.late < JITTER_TICKS {
+            self.late += 1;
+        } else {
+            let f = take_frame(&mut self.rx);
+            stop = self.record(f);
+        }
+        stop
+    }
+
+    fn record(&mut self, f: Vec<i16>) -> Option<VoicemailReason> {
         let stop = self.meter.push(&f);
         self.writer.write(f, Vec::new());
         stop
@@ -217,5 +258,52 @@ mod tests {
             assert_eq!(m.push(&quiet), None);
         }
         assert_eq!(m.push(&quiet), Some(VoicemailReason::Silence));
+    }
+
+    /// The recording keeps every frame received: a packet a tick late is waited for (no gap of
+    /// silence inside the word), frames that piled up while ticks were skipped are all
+    /// recorded, and only a caller who sends nothing for longer is recorded as silence.
+    #[tokio::test]
+    async fn late_and_bunched_audio_is_recorded_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = VoicemailSpec {
+            max_ms: 0,
+            silence_ms: 0,
+            silence_threshold: 500,
+            no_speech_ms: 0,
+        };
+        let mut r = VoicemailRecording::start(1, dir.path().join("a.wav"), spec);
+        let loud = [3000i16; FRAME];
+        // A frame on time, one a tick late, then nothing for the waiting ticks: nothing counted.
+        r.push_rx(&loud);
+        assert_eq!(r.on_tick(), None);
+        assert_eq!(r.on_tick(), None);
+        assert_eq!(r.meter.elapsed_ms(), 20);
+        r.push_rx(&loud);
+        assert_eq!(r.on_tick(), None);
+        assert_eq!(r.meter.elapsed_ms(), 40);
+        // Five frames at once (the media task ran late): all of them at the next tick.
+        for _ in 0..5 {
+            r.push_rx(&loud);
+        }
+        assert_eq!(r.on_tick(), None);
+        assert_eq!(r.meter.elapsed_ms(), 140);
+        // Nothing more: after JITTER_TICKS ticks of waiting, each tick records silence, and a
+        // half frame is kept until the rest comes (or recorded padded once waiting is over).
+        r.push_rx(&loud[..80]);
+        for _ in 0..JITTER_TICKS {
+            assert_eq!(r.on_tick(), None);
+        }
+        assert_eq!(r.meter.elapsed_ms(), 140);
+        assert_eq!(r.on_tick(), None);
+        assert_eq!(r.on_tick(), None);
+        assert_eq!(r.meter.elapsed_ms(), 180);
+        // A huge burst keeps its newest 2 s.
+        for _ in 0..150 {
+            r.push_rx(&loud);
+        }
+        assert_eq!(r.rx.len(), MAX_QUEUE);
+        r.on_tick();
+        assert_eq!(r.meter.elapsed_ms(), 180 + 2000);
     }
 }

@@ -95,11 +95,17 @@ def need_tools() -> None:
                    stdout=subprocess.DEVNULL, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
 
 
-def telephone(src: str, dst: str, pad: float = 0.3) -> None:
+# Silence around each spoken sample, seconds (--pad-before/--pad-after). The switch's
+# recordings end with the operation's silence_ms of silence (default 0.8 s).
+PAD = [0.3, 0.3]
+
+
+def telephone(src: str, dst: str, pad: float | None = None) -> None:
     """src (any WAV) -> 8 kHz mu-law -> 16-bit PCM 8 kHz mono WAV, padded with silence."""
+    before, after = PAD if pad is None else (pad, pad)
     ulaw = dst + ".ul.wav"
     subprocess.run(["sox", "-q", src, "-r", "8000", "-c", "1", "-e", "u-law", "-b", "8", ulaw,
-                    "pad", str(pad), str(pad)], check=True)
+                    "pad", str(before), str(after)], check=True)
     subprocess.run(["sox", "-q", ulaw, "-e", "signed-integer", "-b", "16", dst], check=True)
     os.unlink(ulaw)
 
@@ -155,7 +161,8 @@ def multipart(fields: list[tuple[str, str, str | None, bytes]]) -> tuple[bytes, 
     return bytes(body), f"multipart/form-data; boundary={boundary}"
 
 
-def recognize(url: str, wav: str, phrases=PHRASES, lang: str = "en-US") -> tuple[dict, float]:
+def recognize(url: str, wav: str, phrases=None, lang: str = "en-US") -> tuple[dict, float]:
+    phrases = PHRASES if phrases is None else phrases
     with open(wav, "rb") as f:
         audio = f.read()
     body, ctype = multipart([
@@ -204,15 +211,37 @@ def main() -> None:
                     help="write the service's request log (stderr) to this file")
     ap.add_argument("--service-arg", action="append", default=[],
                     help="extra argument for speech_service.py (repeatable)")
+    ap.add_argument("--phrases", help="the phrase list sent with every request, as JSON "
+                    "(default: the 8-phrase list above)")
+    ap.add_argument("--words", help="the spoken test words, comma-separated, each TEXT or "
+                    "TEXT=PHRASE (default: the words above and three synonyms)")
+    ap.add_argument("--pad-before", type=float, default=0.3,
+                    help="seconds of silence before each spoken sample (default 0.3)")
+    ap.add_argument("--pad-after", type=float, default=0.3,
+                    help="seconds of silence after each spoken sample (default 0.3; the switch "
+                         "sends silence_ms, 0.8 s by default)")
     args = ap.parse_args()
+    PAD[:] = [args.pad_before, args.pad_after]
+    global PHRASES
+    if args.phrases:
+        PHRASES = json.loads(args.phrases)
+    words, synonym_words = WORDS, SYNONYM_WORDS
+    if args.words:
+        words, synonym_words = [], []
+        for item in args.words.split(","):
+            text, _, expected = item.strip().partition("=")
+            if expected and expected != text:
+                synonym_words.append((text, expected))
+            else:
+                words.append((text, text))
 
     need_tools()
     workdir = args.keep or tempfile.mkdtemp(prefix="vpbx-speech-")
     os.makedirs(workdir, exist_ok=True)
 
     samples = []  # (group, text, expected, file, how)
-    for text, expected in WORDS + SYNONYM_WORDS:
-        group = "word" if (text, expected) in WORDS else "synonym"
+    for text, expected in words + synonym_words:
+        group = "word" if (text, expected) in words else "synonym"
         for i in range(args.n):
             path = os.path.join(workdir, f"{text.replace(' ', '_')}-{i:02d}.wav")
             samples.append((group, text, expected, path, speak(text, i, path)))
