@@ -993,6 +993,31 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
                         ),
                         Opt,
                     ),
+                    (
+                        "not_answered",
+                        defaulted(
+                            described(
+                                nullable(tagged_with_units(
+                                    s,
+                                    &[
+                                        ("end_call", vec![]),
+                                        (
+                                            "create_task",
+                                            vec![
+                                                ("employee", described(nullable(id_ref("employee")), "The employee the task is for (rule ref.employee)"), Opt),
+                                                ("group", described(nullable(id_ref("group")), "The group the task is for (rule ref.group; not with employee: forward.task_for)"), Opt),
+                                                ("note", described(nullable(json!({"type": "string", "maxLength": 500})), "A note for whoever calls back (rule forward.task_note)"), Opt),
+                                            ],
+                                        ),
+                                    ],
+                                    true,
+                                )),
+                                "The simple action when nobody answered (no_answer or busy): end_call ends the call at once whatever the exits say; create_task records a call-back task for the employees (the task_created event: caller, assignee — the employee, the group, or the operation's employees —, note, why) and goes on at the exit; null: just the exit",
+                            ),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
                 ]
             },
             exits: &[

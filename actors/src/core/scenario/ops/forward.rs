@@ -76,7 +76,9 @@ pub(super) fn forward_done(ctx: &mut Ctx, outcome: crate::core::forward::Forward
 
 #[cfg(test)]
 mod tests {
+    use crate::core::forward::ForwardOutcome;
     use crate::core::scenario::testkit::*;
+    use vpbx_store::model::ops::NotAnswered;
 
     #[test]
     fn forward_follows_the_exit_of_its_outcome_and_counts_the_talk_as_answered() {
@@ -148,5 +150,99 @@ mod tests {
             outcome: crate::core::forward::ForwardOutcome::NoAnswer,
         });
         assert!(matches!(out.last(), Some(Command::Hangup { .. })));
+    }
+
+    /// A forward to employee 1 with `not_answered`, its `busy` and `no_answer` exits going on to
+    /// a pause; the commands after the forward ends with `outcome`.
+    fn after(not_answered: Option<NotAnswered>, outcome: ForwardOutcome) -> Vec<Command> {
+        let fwd = Forward {
+            operator_hint: None,
+            queue: None,
+            strategy: None,
+            wrap_up_s: 0,
+            targets: vec![vpbx_store::model::ForwardTarget::Employee {
+                id: vpbx_store::model::EmployeeId(1),
+            }],
+            mode: Default::default(),
+            max_wait_s: None,
+            ringback: None,
+            present_virtual_number: false,
+            not_answered,
+        };
+        let s = scenario(vec![
+            (
+                "f",
+                Operation {
+                    action: Action::Forward(fwd),
+                    exits: BTreeMap::from([
+                        ("no_answer".to_string(), OpName("p".into())),
+                        ("busy".to_string(), OpName("p".into())),
+                        ("answered".to_string(), OpName("p".into())),
+                    ]),
+                },
+            ),
+            ("p", op(Action::Pause(Pause { ms: 5 }), None)),
+        ]);
+        let mut run =
+            ScenarioRun::new(s, 10).with_call(Arc::new(Default::default()), "79161234567");
+        run.start();
+        run.handle(Input::ForwardDone { id: 1, outcome })
+    }
+
+    #[test]
+    fn nobody_answered_creates_a_task_then_takes_the_exit() {
+        let task = NotAnswered::CreateTask {
+            employee: None,
+            group: Some(vpbx_store::model::GroupId(2)),
+            note: Some("call back about the order".into()),
+        };
+        let out = after(Some(task.clone()), ForwardOutcome::NoAnswer);
+        assert!(out.contains(&Command::Event(Event::TaskCreated {
+            op: "f".into(),
+            caller: "79161234567".into(),
+            assignee: "group 2".into(),
+            note: Some("call back about the order".into()),
+            why: "no_answer".into(),
+        })));
+        assert!(out
+            .iter()
+            .any(|c| matches!(c, Command::Silence { ms: 5, .. })));
+        let out = after(
+            Some(NotAnswered::CreateTask {
+                employee: None,
+                group: None,
+                note: None,
+            }),
+            ForwardOutcome::Busy,
+        );
+        assert!(out.iter().any(|c| matches!(
+            c,
+            Command::Event(Event::TaskCreated { assignee, why, .. })
+                if assignee == "the operation's employees" && why == "busy"
+        )));
+        // A talk creates no task.
+        let out = after(Some(task), ForwardOutcome::Answered);
+        assert!(!out
+            .iter()
+            .any(|c| matches!(c, Command::Event(Event::TaskCreated { .. }))));
+    }
+
+    #[test]
+    fn end_call_ends_it_whatever_the_exits_say() {
+        let out = after(Some(NotAnswered::EndCall), ForwardOutcome::NoAnswer);
+        assert!(out.contains(&Command::Event(Event::ExitTaken {
+            op: "f".into(),
+            exit: "end_call".into()
+        })));
+        assert!(matches!(
+            out.last(),
+            Some(Command::Hangup { reason: Ending::Finished(r) }) if r.contains("nobody answered (no_answer)")
+        ));
+        assert!(!out.iter().any(|c| matches!(c, Command::Silence { .. })));
+        // After a talk the exit is taken as usual.
+        let out = after(Some(NotAnswered::EndCall), ForwardOutcome::Answered);
+        assert!(out
+            .iter()
+            .any(|c| matches!(c, Command::Silence { ms: 5, .. })));
     }
 }
