@@ -882,6 +882,7 @@ mod tests {
         let s = Settings::load(&shipped).unwrap();
         assert_eq!(s.sip_tcp, SipTcpSettings::default());
         assert_eq!(s.security, SecuritySettings::default());
+        assert_eq!(s.speech_url, None);
         for (text, field) in [
             ("sip_user_agent = \"\"\n", "sip_user_agent"),
             ("sip_user_agent = \"a\\nb\"\n", "sip_user_agent"),
@@ -893,6 +894,8 @@ mod tests {
                 "digest_md5_only_user_agents",
             ),
             ("digest_algorithms = [\"SHA-512\"]\n", "digest_algorithms"),
+            ("speech_url = \"ftp://x/\"\n", "speech_url"),
+            ("speech_url = \"http:///recognize\"\n", "speech_url"),
         ] {
             std::fs::write(&path, text).unwrap();
             let e = Settings::load(&flags).unwrap_err().to_string();

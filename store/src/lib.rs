@@ -761,7 +761,7 @@ mod tests {
         let now = body
             .replace(
                 r#""present_virtual_number":false}"#,
-                r#""present_virtual_number":false,"strategy":null,"queue":null,"wrap_up_s":0,"operator_hint":null}"#,
+                r#""present_virtual_number":false,"strategy":null,"queue":null,"wrap_up_s":0,"operator_hint":null,"not_answered":null}"#,
             )
             .replace(
                 r#""record":false}"#,
