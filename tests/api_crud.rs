@@ -379,6 +379,12 @@ async fn rules_groups_and_every_other_entity_round_trip() {
             json!("complained"),
         ),
         (
+            "segments",
+            json!({"name": "Russia", "regions": ["RU"]}),
+            "regions",
+            json!(["RU-MOW", "GB"]),
+        ),
+        (
             "contacts",
             json!({"last_name": "Smirnov", "phones": ["79161234567"]}),
             "organisation",

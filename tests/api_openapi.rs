@@ -626,7 +626,7 @@ async fn every_operation_kind_is_documented_with_an_example_the_api_accepts() {
         examples.push((format!("docs/api.md example of {kind}"), example));
     }
     // Each example is accepted by the switch as written, and read back with its kind (the
-    // schedule and the number list the branch examples name exist).
+    // schedule, the number list and the segments the branch examples name exist).
     let r = api
         .post(
             "/api/v1/schedules",
@@ -641,6 +641,19 @@ async fn every_operation_kind_is_documented_with_an_example_the_api_accepts() {
         )
         .await;
     assert_eq!((r.status, &r.json["id"]), (201, &json!(1)), "{}", r.text);
+    // The segments the segment branch examples name.
+    for (path, body) in [
+        ("contact-groups", json!({"name": "VIP"})),
+        ("tags", json!({"name": "wholesale"})),
+        (
+            "segments",
+            json!({"name": "VIP Moscow", "contact_groups": [1], "regions": ["RU-MOW"]}),
+        ),
+        ("segments", json!({"name": "Wholesale", "tags": [1]})),
+    ] {
+        let r = api.post(&format!("/api/v1/{path}"), body).await;
+        assert_eq!(r.status, 201, "{path}: {}", r.text);
+    }
     for (what, op) in examples {
         let r = api
             .post("/api/v1/scenarios", scenario_around(&what, &op))

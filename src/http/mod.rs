@@ -76,6 +76,7 @@ pub mod reference;
 mod routing;
 mod scenarios;
 mod schedules;
+mod segments;
 mod settings;
 mod sip_bans;
 mod tags;
@@ -98,13 +99,14 @@ pub struct RouteDoc {
 
 /// Every route of the API, in registration order (with the resource it belongs to).
 pub fn api_routes() -> Vec<(&'static str, RouteDoc)> {
-    let tables: [(&'static str, &[RouteDoc]); 23] = [
+    let tables: [(&'static str, &[RouteDoc]); 24] = [
         ("auth", auth::ROUTES),
         ("employees", employees::ROUTES),
         ("groups", groups::ROUTES),
         ("contacts", contacts::ROUTES),
         ("contact groups", contact_groups::ROUTES),
         ("tags", tags::ROUTES),
+        ("segments", segments::ROUTES),
         ("number lists", number_lists::ROUTES),
         ("schedules", schedules::ROUTES),
         ("calendars", calendars::ROUTES),
@@ -397,6 +399,7 @@ fn configure_api(cfg: &mut web::ServiceConfig) {
             .configure(contacts::configure)
             .configure(contact_groups::configure)
             .configure(tags::configure)
+            .configure(segments::configure)
             .configure(number_lists::configure)
             .configure(schedules::configure)
             .configure(calendars::configure)

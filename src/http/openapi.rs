@@ -381,6 +381,40 @@ fn named(shape: Shape) -> Value {
     )
 }
 
+fn segment(shape: Shape) -> Value {
+    obj(
+        shape,
+        &[
+            ("id", entity_id(), Id),
+            ("name", name_required("Name"), Req),
+            (
+                "contact_groups",
+                described(
+                    array(id_ref("contact group")),
+                    "The contact is in any of these contact groups (rule ref.contact_group); empty: no condition",
+                ),
+                Opt,
+            ),
+            (
+                "tags",
+                described(
+                    array(id_ref("tag")),
+                    "The contact has any of these tags (rule ref.tag); empty: no condition",
+                ),
+                Opt,
+            ),
+            (
+                "regions",
+                described(
+                    array(pattern("^[A-Z]{2}(-[A-Z0-9]{1,3})?$", "RU-MOW, RU-SPE ... or a country code: GB")),
+                    "The caller's number is in any of these regions: a Russian federal subject (ISO 3166-2, RU-MOW) or a country (ISO 3166-1 alpha-2, GB: every number of the country), known to the numbering plan (rule segment.region); empty: no condition. At least one of contact_groups, tags, regions must be set (rule segment.empty)",
+                ),
+                Opt,
+            ),
+        ],
+    )
+}
+
 fn number_list(shape: Shape) -> Value {
     obj(
         shape,
@@ -1419,6 +1453,39 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
                 "regions": {"moscow": ["RU-MOW", "RU-MOS"], "st_petersburg": ["RU-SPE", "RU-LEN"], "abroad": ["GB", "DE"]}
             }),
         },
+        OperationDoc {
+            kind: "segment_branch",
+            summary: "Goes on at the exit of the first listed segment (/segments: a saved filter over contacts) the caller falls in; segments are tried in order, several may share an exit. The caller is the address-book contact that has the caller's number among its phones (a leading + ignored, as the personal manager finds it); a contact is in a segment when each condition the segment sets holds: one of its contact groups, one of its tags, the caller's number in one of its regions (from the numbering plan, as region_branch reads it). A number no contact has goes on at no_segment; a known contact in none of the listed segments at others. Answers nothing and plays nothing; the call's events note the contact and segment found, and why. Besides no_segment and others, every exit named in segments.",
+            fields: |_| {
+                vec![(
+                    "segments",
+                    described(
+                        json!({
+                            "type": "array", "minItems": 1, "maxItems": vpbx_store::model::ops::SEGMENT_MAX_EXITS,
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "exit": pattern("^[a-z0-9_]{1,32}$", "The exit taken: not no_segment or others (rule segment_branch.exit); several segments may share one"),
+                                    "segment": described(id_ref("segment"), "The segment (rule ref.segment), listed once (rule segment_branch.segment)")
+                                },
+                                "required": ["exit", "segment"],
+                                "additionalProperties": false
+                            }
+                        }),
+                        "The segments in the order they are tried, each with its exit; 1-50 (rule segment_branch.segments)",
+                    ),
+                    Req,
+                )]
+            },
+            exits: &[
+                ("no_segment", "the caller's number is no contact's in the address book"),
+                ("others", "the caller is a known contact in none of the listed segments"),
+            ],
+            example: json!({
+                "kind": "segment_branch",
+                "segments": [{"exit": "vip_moscow", "segment": 1}, {"exit": "wholesale", "segment": 2}]
+            }),
+        },
     ];
     let kinds: Vec<&str> = docs.iter().map(|d| d.kind).collect();
     if kinds != Action::KINDS {
@@ -1745,6 +1812,7 @@ fn configuration(shape: Shape) -> Value {
         ("contacts", list(contact(shape)), Opt),
         ("contact_groups", list(named(shape)), Opt),
         ("tags", list(named(shape)), Opt),
+        ("segments", list(segment(shape)), Opt),
         ("number_lists", list(number_list(shape)), Opt),
         ("schedules", list(schedule(shape)), Opt),
         ("calendars", list(calendar(shape, Req)), Opt),
@@ -1824,6 +1892,15 @@ fn entities() -> Result<Vec<Entity>, String> {
             build: named,
             key: None,
             example: example::<Tag>(json!({"id": 1, "name": "wholesale"}))?,
+        },
+        Entity {
+            name: "Segment",
+            description: "A segment: a saved filter over contacts that segment branches name. A contact is in it when each condition set holds (AND), a condition holding when any of its entries matches; empty lists set no condition.",
+            build: segment,
+            key: None,
+            example: example::<Segment>(json!({
+                "id": 1, "name": "VIP Moscow", "contact_groups": [1], "tags": [], "regions": ["RU-MOW", "RU-MOS"]
+            }))?,
         },
         Entity {
             name: "NumberList",
@@ -2192,6 +2269,7 @@ fn schema_of(tag: &str, path: &str) -> Option<&'static str> {
         "contacts" => "Contact",
         "contact groups" => "ContactGroup",
         "tags" => "Tag",
+        "segments" => "Segment",
         "number lists" => "NumberList",
         "schedules" => "Schedule",
         "calendars" => "ProductionCalendar",

@@ -206,6 +206,7 @@ pub fn plan(current: &CompanyConfig, next: &CompanyConfig) -> ImportPlan {
     kind::<Contact>(&mut p, current, next);
     kind::<ContactGroup>(&mut p, current, next);
     kind::<Tag>(&mut p, current, next);
+    kind::<Segment>(&mut p, current, next);
     kind::<NumberList>(&mut p, current, next);
     kind::<Schedule>(&mut p, current, next);
     kind::<ProductionCalendar>(&mut p, current, next);

@@ -31,6 +31,8 @@ pub enum EntityRef {
     ContactGroup(ContactGroupId),
     /// A tag.
     Tag(TagId),
+    /// A segment.
+    Segment(SegmentId),
     /// A file.
     File(FileId),
     /// A virtual number (its digits).
@@ -46,6 +48,7 @@ impl From<Ref> for EntityRef {
             Ref::Schedule(id) => EntityRef::Schedule(id),
             Ref::NumberList(id) => EntityRef::NumberList(id),
             Ref::Scenario(id) => EntityRef::Scenario(id),
+            Ref::Segment(id) => EntityRef::Segment(id),
         }
     }
 }
@@ -110,6 +113,15 @@ pub enum UsedBy {
         /// Which field (`groups`, `tags`, `manager`).
         field: &'static str,
     },
+    /// A segment (its contact groups, its tags).
+    Segment {
+        /// The segment.
+        segment: SegmentId,
+        /// Its name.
+        name: String,
+        /// Which field (`contact_groups`, `tags`).
+        field: &'static str,
+    },
     /// A talk option.
     TalkOption {
         /// The option.
@@ -171,6 +183,11 @@ impl std::fmt::Display for UsedBy {
                 name,
                 field,
             } => write!(f, "contact {contact} '{name}' ({field})"),
+            UsedBy::Segment {
+                segment,
+                name,
+                field,
+            } => write!(f, "segment {segment} '{name}' ({field})"),
             UsedBy::TalkOption { option, keys } => write!(f, "talk option {option} '{keys}'"),
             UsedBy::Trunk {
                 trunk,
@@ -326,6 +343,20 @@ pub fn users_of(cfg: &CompanyConfig, what: &EntityRef) -> Vec<UsedBy> {
             _ => {}
         }
     }
+    for sg in &cfg.segments {
+        let hit = |field| UsedBy::Segment {
+            segment: sg.id,
+            name: sg.name.clone(),
+            field,
+        };
+        match what {
+            EntityRef::ContactGroup(g) if sg.contact_groups.contains(g) => {
+                out.push(hit("contact_groups"))
+            }
+            EntityRef::Tag(t) if sg.tags.contains(t) => out.push(hit("tags")),
+            _ => {}
+        }
+    }
     for t in &cfg.talk_options {
         let uses = match (&t.action, what) {
             (TalkAction::RunScenario { scenario }, EntityRef::Scenario(s)) => scenario == s,
@@ -432,6 +463,24 @@ mod tests {
             1
         );
         assert_eq!(users_of(&cfg, &EntityRef::Tag(TagId(5))).len(), 1);
+        // A segment names its contact groups and tags.
+        cfg.segments.push(Segment {
+            id: SegmentId(2),
+            name: "VIP Moscow".into(),
+            contact_groups: vec![ContactGroupId(4)],
+            tags: vec![TagId(5)],
+            regions: vec!["RU-MOW".into()],
+        });
+        let users = users_of(&cfg, &EntityRef::ContactGroup(ContactGroupId(4)));
+        assert_eq!(
+            users.last().map(ToString::to_string).as_deref(),
+            Some("segment 2 'VIP Moscow' (contact_groups)")
+        );
+        let users = users_of(&cfg, &EntityRef::Tag(TagId(5)));
+        assert_eq!(
+            users.last().map(ToString::to_string).as_deref(),
+            Some("segment 2 'VIP Moscow' (tags)")
+        );
         // Employee 1: group member and personal manager.
         assert_eq!(users_of(&cfg, &EntityRef::Employee(EmployeeId(1))).len(), 2);
     }

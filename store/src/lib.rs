@@ -420,6 +420,7 @@ impl Store {
             contacts: self.read_all()?,
             contact_groups: self.read_all()?,
             tags: self.read_all()?,
+            segments: self.read_all()?,
             number_lists: self.read_all()?,
             schedules: self.read_all()?,
             calendars: self.read_all()?,

@@ -28,21 +28,21 @@ pub(crate) use cdr::migrate_v1 as cdr_migrate_v1;
 pub use cdr::{
     CallEvent, CallResult, Cdr, Event, HangupSide, LegCause, RingOutcome, Side, TransferKind,
 };
-pub use contacts::{Contact, ContactGroup, Tag};
+pub use contacts::{Contact, ContactGroup, Segment, Tag};
 pub use directory::{Employee, FileKind, FileMeta, Group, Phone, PhoneType, SipLine};
 pub use dist::{QueueSettings, Strategy};
 pub use dist_state::{DistSample, QueueCallback};
 pub use ids::{
     ContactGroupId, ContactId, EmployeeId, FileId, GroupId, NumberListId, OpName, RuleId,
-    ScenarioId, ScheduleId, SipLineId, TagId, TalkOptionId, TrunkId,
+    ScenarioId, ScheduleId, SegmentId, SipLineId, TagId, TalkOptionId, TrunkId,
 };
 pub use number_list::{ListKind, NumberList};
 pub use numbers::{CallerFilter, NumberKind, Rule, VirtualNumber};
 pub use scenario::{
     ops, Action, Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, InsertScenario,
     ListBranch, Menu, Op, Operation, Pause, PersonalManager, Phrase, Pin, Prompt, Ref, RefAt,
-    RegionBranch, RepeatBranch, Ring, RingMode, Scenario, ScheduleBranch, VoiceAssistant,
-    Voicemail, Webhook,
+    RegionBranch, RepeatBranch, Ring, RingMode, Scenario, ScheduleBranch, SegmentBranch,
+    SegmentExit, VoiceAssistant, Voicemail, Webhook,
 };
 pub use schedule::{DayType, Interval, ProductionCalendar, Schedule, ScheduleKind};
 pub use settings::{BoxSettings, CompanySettings};
@@ -76,6 +76,8 @@ pub struct CompanyConfig {
     pub contact_groups: Vec<ContactGroup>,
     /// Tags.
     pub tags: Vec<Tag>,
+    /// Segments: saved filters over contacts (read by segment branches).
+    pub segments: Vec<Segment>,
     /// Number lists (one of them may be the blacklist).
     pub number_lists: Vec<NumberList>,
     /// Activity schedules.
@@ -127,6 +129,11 @@ impl CompanyConfig {
     /// The number list with this id.
     pub fn number_list(&self, id: NumberListId) -> Option<&NumberList> {
         self.number_lists.iter().find(|l| l.id == id)
+    }
+
+    /// The segment with this id.
+    pub fn segment(&self, id: SegmentId) -> Option<&Segment> {
+        self.segments.iter().find(|s| s.id == id)
     }
 
     /// The trunk with this id.

@@ -1,7 +1,7 @@
 //! Typed repositories over the configuration trees.
 //!
 //! Layout: one sled tree per entity kind (`employees`, `groups`, `contacts`, `contact_groups`,
-//! `tags`, `number_lists`, `schedules`, `calendars`, `numbers`, `scenarios`, `files`,
+//! `tags`, `segments`, `number_lists`, `schedules`, `calendars`, `numbers`, `scenarios`, `files`,
 //! `talk_options`, `trunks`, `settings`). Keys are big-endian ids (`u64`; calendars by year; virtual
 //! numbers by their digits, which are unique and are how the API addresses them; settings is the
 //! single key `company`). Values are JSON bodies in the version [`envelope`]
@@ -212,6 +212,15 @@ numeric_entity!(Tag, TagId, "tags", "tag", tags, |t| t.name.clone(), |id| {
     Some(EntityRef::Tag(id))
 });
 numeric_entity!(
+    Segment,
+    SegmentId,
+    "segments",
+    "segment",
+    segments,
+    |s| s.name.clone(),
+    |id| Some(EntityRef::Segment(id))
+);
+numeric_entity!(
     NumberList,
     NumberListId,
     "number_lists",
@@ -356,13 +365,14 @@ pub(crate) const TREE_SETTINGS: &str = "settings";
 pub(crate) const KEY_SETTINGS: &[u8] = b"company";
 
 /// Every configuration tree, in the order they are written.
-pub(crate) const CONFIG_TREES: [&str; 14] = [
+pub(crate) const CONFIG_TREES: [&str; 15] = [
     TREE_SETTINGS,
     <Employee as Entity>::TREE,
     <Group as Entity>::TREE,
     <Contact as Entity>::TREE,
     <ContactGroup as Entity>::TREE,
     <Tag as Entity>::TREE,
+    <Segment as Entity>::TREE,
     <NumberList as Entity>::TREE,
     <Schedule as Entity>::TREE,
     <ProductionCalendar as Entity>::TREE,
@@ -434,6 +444,7 @@ pub(crate) fn images(cfg: &CompanyConfig) -> Result<Vec<(&'static str, TreeImage
         image_of::<Contact>(cfg)?,
         image_of::<ContactGroup>(cfg)?,
         image_of::<Tag>(cfg)?,
+        image_of::<Segment>(cfg)?,
         image_of::<NumberList>(cfg)?,
         image_of::<Schedule>(cfg)?,
         image_of::<ProductionCalendar>(cfg)?,
@@ -550,6 +561,10 @@ impl Store {
     }
     /// Tags.
     pub fn tags(&self) -> Repo<'_, Tag> {
+        self.repo()
+    }
+    /// Segments (saved filters over contacts).
+    pub fn segments(&self) -> Repo<'_, Segment> {
         self.repo()
     }
     /// Number lists.

@@ -62,6 +62,10 @@ id_type!(
     NumberListId
 );
 id_type!(
+    /// A segment: a saved filter over contacts.
+    SegmentId
+);
+id_type!(
     /// A talk option.
     TalkOptionId
 );

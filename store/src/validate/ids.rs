@@ -45,6 +45,7 @@ pub(super) fn ids(cfg: &CompanyConfig, s: &mut Sink) {
         contacts,
         contact_groups,
         tags,
+        segments,
         number_lists,
         schedules,
         talk_options,

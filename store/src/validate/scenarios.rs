@@ -3,7 +3,7 @@
 //!
 //! Errors (the scenario cannot run as written): a missing start, an exit the operation does not
 //! have, an exit to a missing operation (rule `scenario.graph`), a dangling reference
-//! (`ref.employee`, `ref.group`, `ref.file`, `ref.schedule`, `ref.number_list`, `ref.scenario`). Warnings ([`scenario_warnings`]; they never refuse
+//! (`ref.employee`, `ref.group`, `ref.file`, `ref.schedule`, `ref.number_list`, `ref.scenario`, `ref.segment`). Warnings ([`scenario_warnings`]; they never refuse
 //! a configuration): an exit left unset (the call ends there), an operation no call can reach,
 //! an operation from which no call can ever end (a loop ended only by the step budget).
 
@@ -21,6 +21,7 @@ fn exists(cfg: &CompanyConfig, r: Ref) -> bool {
         Ref::Schedule(id) => cfg.schedule(id).is_some(),
         Ref::NumberList(id) => cfg.number_list(id).is_some(),
         Ref::Scenario(id) => cfg.scenario(id).is_some(),
+        Ref::Segment(id) => cfg.segment(id).is_some(),
     }
 }
 

@@ -14,7 +14,7 @@ pub mod ops;
 pub use ops::{
     Echo, Escalation, Forward, ForwardTarget, HangUp, InfoMessage, InsertScenario, ListBranch,
     Menu, Op, Pause, PersonalManager, Phrase, Pin, Ref, RefAt, RegionBranch, RepeatBranch, Ring,
-    RingMode, ScheduleBranch, VoiceAssistant, Voicemail, Webhook,
+    RingMode, ScheduleBranch, SegmentBranch, SegmentExit, VoiceAssistant, Voicemail, Webhook,
 };
 
 use super::FileId;
@@ -177,6 +177,8 @@ actions! {
     VoiceAssistant(VoiceAssistant) = "voice_assistant",
     /// Branch on the region of the caller's number.
     RegionBranch(RegionBranch) = "region_branch",
+    /// Branch on the caller's segment (a saved filter over contacts).
+    SegmentBranch(SegmentBranch) = "segment_branch",
 }
 
 impl Action {

@@ -16,6 +16,7 @@ mod region_branch;
 mod repeat_branch;
 mod ring;
 mod schedule_branch;
+mod segment_branch;
 mod voice_assistant;
 mod voicemail;
 mod webhook;
@@ -85,6 +86,9 @@ pub(crate) fn enter(
         Action::ListBranch(a) => return Ok(Entered::Exit(list_branch::enter(ctx, name, a, out))),
         Action::RegionBranch(a) => {
             return Ok(Entered::Exit(region_branch::enter(ctx, name, a, out)))
+        }
+        Action::SegmentBranch(a) => {
+            return Ok(Entered::Exit(segment_branch::enter(ctx, name, a, out)))
         }
         Action::InsertScenario(a) => return Ok(Entered::Insert(a.scenario)),
         Action::RepeatBranch(a) => repeat_branch::enter(ctx, a, out),

@@ -5,7 +5,7 @@
 //! rules live in its own file. Every struct refuses unknown fields: a typo in an operation's
 //! settings is a 400 naming the field, never a silently used default.
 
-use crate::model::{EmployeeId, FileId, GroupId, NumberListId, Prompt, ScheduleId};
+use crate::model::{EmployeeId, FileId, GroupId, NumberListId, Prompt, ScheduleId, SegmentId};
 use crate::validate::ValidationError;
 
 mod echo;
@@ -23,6 +23,7 @@ mod region_branch;
 mod repeat_branch;
 mod ring;
 mod schedule_branch;
+mod segment_branch;
 mod voice_assistant;
 mod voicemail;
 mod webhook;
@@ -42,6 +43,7 @@ pub use region_branch::{region_known, RegionBranch, OTHER_REGIONS};
 pub use repeat_branch::{RepeatBranch, REPEAT_MAX_H};
 pub use ring::Ring;
 pub use schedule_branch::ScheduleBranch;
+pub use segment_branch::{SegmentBranch, SegmentExit, NO_SEGMENT, OTHERS, SEGMENT_MAX_EXITS};
 pub use voice_assistant::{Phrase, VoiceAssistant, ASSISTANT_MAX_PHRASES};
 pub use voicemail::Voicemail;
 pub use webhook::{Webhook, WEBHOOK_PARAMS};
@@ -62,6 +64,8 @@ pub enum Ref {
     NumberList(NumberListId),
     /// A scenario (a sub-scenario).
     Scenario(crate::model::ScenarioId),
+    /// A segment of contacts.
+    Segment(SegmentId),
 }
 
 impl Ref {
@@ -74,6 +78,7 @@ impl Ref {
             Ref::Schedule(_) => "schedule",
             Ref::NumberList(_) => "number_list",
             Ref::Scenario(_) => "scenario",
+            Ref::Segment(_) => "segment",
         }
     }
 
@@ -86,6 +91,7 @@ impl Ref {
             Ref::Schedule(_) => "ref.schedule",
             Ref::NumberList(_) => "ref.number_list",
             Ref::Scenario(_) => "ref.scenario",
+            Ref::Segment(_) => "ref.segment",
         }
     }
 }
@@ -99,6 +105,7 @@ impl std::fmt::Display for Ref {
             Ref::Schedule(id) => write!(f, "schedule {id}"),
             Ref::NumberList(id) => write!(f, "number list {id}"),
             Ref::Scenario(id) => write!(f, "scenario {id}"),
+            Ref::Segment(id) => write!(f, "segment {id}"),
         }
     }
 }

@@ -45,7 +45,7 @@ pub fn region_known(code: &str) -> bool {
     vpbx_numplan::subject(code).is_some() || vpbx_numplan::country_name(code).is_some()
 }
 
-fn exit_name_ok(name: &str) -> bool {
+pub(super) fn exit_name_ok(name: &str) -> bool {
     (1..=32).contains(&name.len())
         && name
             .bytes()
