@@ -65,6 +65,17 @@ async fn schedule_and_list_branches_take_their_exits_on_a_live_call() {
             json!({"name": "Partners", "entries": ["7812*"]}),
         )
         .await);
+    // The caller is a contact of the group "Key clients".
+    let clients = id(api
+        .post("/api/v1/contact-groups", json!({"name": "Key clients"}))
+        .await);
+    let r = api
+        .post(
+            "/api/v1/contacts",
+            json!({"last_name": "Ivanov", "phones": ["79161234567"], "groups": [clients]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
     // A reference to a missing schedule or list is refused naming the field.
     let bad = api
         .post(
@@ -100,7 +111,9 @@ async fn schedule_and_list_branches_take_their_exits_on_a_live_call() {
                     "vip": {"action": {"kind": "list_branch", "list": vip},
                             "exits": {"in_list": "partners", "not_in_list": "wrong"}},
                     "partners": {"action": {"kind": "list_branch", "list": partners},
-                                 "exits": {"in_list": "wrong", "not_in_list": "done"}},
+                                 "exits": {"in_list": "wrong", "not_in_list": "clients"}},
+                    "clients": {"action": {"kind": "list_branch", "contact_group": clients},
+                                "exits": {"in_list": "done", "not_in_list": "wrong"}},
                     "done": {"action": {"kind": "pause", "ms": 300}, "exits": {"next": "bye"}},
                     "wrong": {"action": {"kind": "pause", "ms": 300}, "exits": {"next": "bye"}},
                     "bye": {"action": {"kind": "hang_up"}}
@@ -137,6 +150,7 @@ async fn schedule_and_list_branches_take_their_exits_on_a_live_call() {
             "closed->out",
             "vip->in_list",
             "partners->not_in_list",
+            "clients->in_list",
             "done->next"
         ],
         "{events:#?}"
@@ -156,5 +170,23 @@ async fn schedule_and_list_branches_take_their_exits_on_a_live_call() {
         has("partners: caller 79161234567: caller is not in number list 'Partners'"),
         "{notes:#?}"
     );
+    assert!(
+        has("clients: caller 79161234567 is contact 'Ivanov'"),
+        "{notes:#?}"
+    );
+    // Neither or two lists at once are refused; a contact group in use cannot be deleted.
+    let r = api
+        .post(
+            "/api/v1/scenarios",
+            json!({"name": "Two", "start": "a", "operations": {
+                "a": {"action": {"kind": "list_branch", "list": vip, "tag": 1}}}}),
+        )
+        .await;
+    assert_invalid(&r, "operations.a.action.list", "list_branch.one_list");
+    let r = api
+        .delete(&format!("/api/v1/contact-groups/{clients}"))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("clients"), "{}", r.text);
     sw.stop().await;
 }

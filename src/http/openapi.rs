@@ -1138,13 +1138,34 @@ pub fn operation_docs() -> Result<Vec<OperationDoc>, String> {
         },
         OperationDoc {
             kind: "list_branch",
-            summary: "Goes on at in_list when the caller's number is in the number list (its entries may be masks; a leading + is ignored on both sides, as routing rules match), else at not_in_list. Answers nothing and plays nothing; the call's events note the decision and why.",
+            summary: "Goes on at in_list when the caller's number is in the list, else at not_in_list. The list is one of: a number list (white or black; its entries may be masks; a leading + is ignored on both sides, as routing rules match), a contact group or a contact tag (the caller's number is a phone of a contact in the group, or with the tag). Exactly one of list, contact_group and tag (rule list_branch.one_list). Answers nothing and plays nothing; the call's events note the decision and why.",
             fields: |_| {
-                vec![(
-                    "list",
-                    described(id_ref("number list"), "The number list (rule ref.number_list)"),
-                    Req,
-                )]
+                vec![
+                    (
+                        "list",
+                        defaulted(
+                            described(nullable(id_ref("number list")), "A number list (rule ref.number_list)"),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "contact_group",
+                        defaulted(
+                            described(nullable(id_ref("contact group")), "A contact group (rule ref.contact_group)"),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                    (
+                        "tag",
+                        defaulted(
+                            described(nullable(id_ref("tag")), "A contact tag (rule ref.tag)"),
+                            Value::Null,
+                        ),
+                        Opt,
+                    ),
+                ]
             },
             exits: &[
                 ("in_list", "the caller's number is in the list"),

@@ -49,6 +49,8 @@ impl From<Ref> for EntityRef {
             Ref::NumberList(id) => EntityRef::NumberList(id),
             Ref::Scenario(id) => EntityRef::Scenario(id),
             Ref::Segment(id) => EntityRef::Segment(id),
+            Ref::ContactGroup(id) => EntityRef::ContactGroup(id),
+            Ref::Tag(id) => EntityRef::Tag(id),
         }
     }
 }

@@ -80,12 +80,12 @@ fn the_serialized_shape_is_the_one_stored_before() {
         r#"{"kind":"echo","max_s":300}"#,
         r#"{"kind":"voicemail","prompt":null,"max_s":120,"silence_s":5,"email":null}"#,
         r#"{"kind":"voicemail","prompt":{"kind":"file","id":2},"max_s":60,"silence_s":0,"email":"a@b.example"}"#,
-        r#"{"kind":"forward","targets":[{"kind":"employee","id":1},{"kind":"group","id":1},{"kind":"external","number":"79161234567","timeout_s":null},{"kind":"sip_uri","uri":"a@b.example","timeout_s":30}],"mode":"simultaneous","max_wait_s":40,"ringback":{"kind":"file","id":1},"present_virtual_number":true,"strategy":null,"queue":null,"wrap_up_s":0,"operator_hint":null}"#,
-        r##"{"kind":"forward","targets":[{"kind":"group","id":1}],"mode":"sequential","max_wait_s":null,"ringback":null,"present_virtual_number":false,"strategy":{"kind":"by_priority","priorities":{"1":1,"2":2},"attempts":2,"attempt_s":15},"queue":{"announce":true,"callback_key":"#"},"wrap_up_s":30,"operator_hint":null}"##,
-        r#"{"kind":"forward","targets":[{"kind":"group","id":1}],"mode":"sequential","max_wait_s":null,"ringback":null,"present_virtual_number":false,"strategy":{"kind":"strictly_in_turn"},"queue":{"announce":false,"callback_key":null},"wrap_up_s":0,"operator_hint":null}"#,
+        r#"{"kind":"forward","targets":[{"kind":"employee","id":1},{"kind":"group","id":1},{"kind":"external","number":"79161234567","timeout_s":null},{"kind":"sip_uri","uri":"a@b.example","timeout_s":30}],"mode":"simultaneous","max_wait_s":40,"ringback":{"kind":"file","id":1},"present_virtual_number":true,"strategy":null,"queue":null,"wrap_up_s":0,"operator_hint":null,"not_answered":null}"#,
+        r##"{"kind":"forward","targets":[{"kind":"group","id":1}],"mode":"sequential","max_wait_s":null,"ringback":null,"present_virtual_number":false,"strategy":{"kind":"by_priority","priorities":{"1":1,"2":2},"attempts":2,"attempt_s":15},"queue":{"announce":true,"callback_key":"#"},"wrap_up_s":30,"operator_hint":null,"not_answered":null}"##,
+        r#"{"kind":"forward","targets":[{"kind":"group","id":1}],"mode":"sequential","max_wait_s":null,"ringback":null,"present_virtual_number":false,"strategy":{"kind":"strictly_in_turn"},"queue":{"announce":false,"callback_key":null},"wrap_up_s":0,"operator_hint":null,"not_answered":null}"#,
         r#"{"kind":"hang_up"}"#,
         r#"{"kind":"schedule_branch","schedule":1}"#,
-        r#"{"kind":"list_branch","list":2}"#,
+        r#"{"kind":"list_branch","list":2,"contact_group":null,"tag":null}"#,
     ] {
         let a = action(json).unwrap();
         assert_eq!(serde_json::to_string(&a).unwrap(), json);

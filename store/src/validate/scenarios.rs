@@ -22,6 +22,8 @@ fn exists(cfg: &CompanyConfig, r: Ref) -> bool {
         Ref::NumberList(id) => cfg.number_list(id).is_some(),
         Ref::Scenario(id) => cfg.scenario(id).is_some(),
         Ref::Segment(id) => cfg.segment(id).is_some(),
+        Ref::ContactGroup(id) => cfg.contact_groups.iter().any(|g| g.id == id),
+        Ref::Tag(id) => cfg.tags.iter().any(|t| t.id == id),
     }
 }
 

@@ -5,7 +5,9 @@
 //! rules live in its own file. Every struct refuses unknown fields: a typo in an operation's
 //! settings is a 400 naming the field, never a silently used default.
 
-use crate::model::{EmployeeId, FileId, GroupId, NumberListId, Prompt, ScheduleId, SegmentId};
+use crate::model::{
+    ContactGroupId, EmployeeId, FileId, GroupId, NumberListId, Prompt, ScheduleId, SegmentId, TagId,
+};
 use crate::validate::ValidationError;
 
 mod echo;
@@ -66,6 +68,10 @@ pub enum Ref {
     Scenario(crate::model::ScenarioId),
     /// A segment of contacts.
     Segment(SegmentId),
+    /// A contact group.
+    ContactGroup(ContactGroupId),
+    /// A tag.
+    Tag(TagId),
 }
 
 impl Ref {
@@ -79,6 +85,8 @@ impl Ref {
             Ref::NumberList(_) => "number_list",
             Ref::Scenario(_) => "scenario",
             Ref::Segment(_) => "segment",
+            Ref::ContactGroup(_) => "contact_group",
+            Ref::Tag(_) => "tag",
         }
     }
 
@@ -92,6 +100,8 @@ impl Ref {
             Ref::NumberList(_) => "ref.number_list",
             Ref::Scenario(_) => "ref.scenario",
             Ref::Segment(_) => "ref.segment",
+            Ref::ContactGroup(_) => "ref.contact_group",
+            Ref::Tag(_) => "ref.tag",
         }
     }
 }
@@ -106,6 +116,8 @@ impl std::fmt::Display for Ref {
             Ref::NumberList(id) => write!(f, "number list {id}"),
             Ref::Scenario(id) => write!(f, "scenario {id}"),
             Ref::Segment(id) => write!(f, "segment {id}"),
+            Ref::ContactGroup(id) => write!(f, "contact group {id}"),
+            Ref::Tag(id) => write!(f, "tag {id}"),
         }
     }
 }
