@@ -1,7 +1,8 @@
 //! The schedule and list branches on a live switch, built only through the API: a call walks
 //! an always-open schedule (`in`), a never-open one (`out`), a number list that holds the caller
-//! (`in_list`) and one that does not (`not_in_list`); the call's events (call detail API) show
-//! each exit and why. The schedules do not depend on the wall clock.
+//! (`in_list`), one that does not (`not_in_list`) and a contact group the caller is a contact of
+//! (`in_list`); the call's events (call detail API) show each exit and why. The schedules do not
+//! depend on the wall clock.
 #![allow(clippy::unwrap_used)]
 
 mod api_support;
