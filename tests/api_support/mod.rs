@@ -228,6 +228,24 @@ where
         self.send(self.req("DELETE", path)).await
     }
 
+    /// The record of the finished call whose SIP Call-ID (the caller's INVITE) is
+    /// `sip_call_id`, once it is written (waits up to 60 s for it).
+    pub async fn finished_call(&self, sip_call_id: &str) -> Value {
+        for _ in 0..600 {
+            let r = self.get("/api/v1/calls/recent?limit=20").await;
+            if let Some(c) = r.json["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["sip_call_id"] == sip_call_id)
+            {
+                return c.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no call record for Call-ID {sip_call_id}");
+    }
+
     /// The events of the finished call to `number`, once its record is written (waits up to
     /// 60 s; empty if it never is).
     pub async fn finished_call_events(&self, number: &str) -> Vec<Value> {
