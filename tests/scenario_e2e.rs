@@ -178,7 +178,7 @@ impl Caller {
         let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut phone = Phone::new(sw.sip).await;
         let ok = phone.call(NUMBER, rtp.local_addr().unwrap().port()).await;
-        let mut caller = Caller {
+        let caller = Caller {
             phone,
             rtp,
             to: ok.sdp_media_addr().unwrap(),
@@ -198,20 +198,27 @@ impl Caller {
     }
 
     /// Reads the switch's RTP until the last packet of what it plays now or next — the texts
-    /// spoken one after the other, then `beep` when set — has arrived, so the switch has
-    /// finished playing it. The packet carrying its first loud frame is recognised by its
-    /// content, the packets after it are counted.
-    async fn hears_then(&mut self, texts: &[&str], beep: bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    /// spoken one after the other, then the voicemail beep when `beep` — has arrived, so the
+    /// switch has finished playing it (waits up to 30 s).
+    async fn hears_then(&self, texts: &[&str], beep: bool) {
+        let played = self.read_until_played(texts, beep);
+        let heard = tokio::time::timeout(Duration::from_secs(30), played).await;
+        assert!(
+            heard.is_ok(),
+            "the switch did not play {texts:?} to its end"
+        );
+    }
+
+    /// [`hears_then`](Self::hears_then) without a bound: the packet carrying the audio's first
+    /// loud frame is recognised by its content (the switch sends its frames from the start of
+    /// a playback, one a packet), the packets after it are counted.
+    async fn read_until_played(&self, texts: &[&str], beep: bool) {
         let mut buf = [0u8; 2048];
-        // The first loud frame and how many frames follow it.
+        // The first loud frame and how many frames follow it, once the switch spoke the texts.
         let mut wanted: Option<(Vec<i16>, usize)> = None;
         let mut left: Option<usize> = None;
         loop {
-            let (n, _) = tokio::time::timeout_at(deadline, self.rtp.recv_from(&mut buf))
-                .await
-                .unwrap_or_else(|_| panic!("the switch stopped before playing {texts:?}"))
-                .unwrap();
+            let (n, _) = self.rtp.recv_from(&mut buf).await.unwrap();
             let packet = rtp_rs::RtpReader::new(&buf[..n]).unwrap();
             let codec = match packet.payload_type() {
                 0 => vpbx_media::Codec::Pcmu,
@@ -232,11 +239,7 @@ impl Caller {
                     if beep {
                         audio.extend_from_slice(vpbx_media::tones::beep().samples());
                     }
-                    let frames: Vec<&[i16]> = audio.chunks(160).collect();
-                    let first = frames.iter().position(|f| rms(f) > 500.0).expect("audible");
-                    let mut frame = frames[first].to_vec();
-                    frame.resize(160, 0);
-                    (frame, frames.len() - 1 - first)
+                    first_loud_frame(&audio)
                 });
             }
             let Some((frame, after)) = &wanted else {
@@ -252,7 +255,7 @@ impl Caller {
     }
 
     /// [`hears_then`](Self::hears_then) the texts alone.
-    async fn hears(&mut self, texts: &[&str]) {
+    async fn hears(&self, texts: &[&str]) {
         self.hears_then(texts, false).await;
     }
 
@@ -278,8 +281,15 @@ impl Caller {
     }
 }
 
-fn rms(frame: &[i16]) -> f64 {
-    (frame.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / frame.len() as f64).sqrt()
+/// The first loud 20 ms frame of `audio` (padded to 160 samples) and how many frames follow it.
+fn first_loud_frame(audio: &[i16]) -> (Vec<i16>, usize) {
+    let rms =
+        |f: &[i16]| (f.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / f.len() as f64).sqrt();
+    let frames: Vec<&[i16]> = audio.chunks(160).collect();
+    let first = frames.iter().position(|f| rms(f) > 500.0).expect("audible");
+    let mut frame = frames[first].to_vec();
+    frame.resize(160, 0);
+    (frame, frames.len() - 1 - first)
 }
 
 /// `op:digits:outcome` of every `menu_input`.
