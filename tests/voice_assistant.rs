@@ -1,7 +1,7 @@
 //! The voice assistant (SPEC §3 op 16) on a live switch: scenarios built through the API, a
 //! caller that is a SIP UA speaking PCMU RTP, and the switch's speech service either
 //!
-//! - a stub speech service in this file (a TCP listener speaking enough HTTP/1.1) that checks
+//! - a stub speech service (the harness's stub HTTP server, `tests/common/http_stub.rs`) that checks
 //!   the request the switch sends — a `multipart/form-data` POST with `lang`, `phrases` (as the
 //!   scenario configured them) and `audio`, a mono 16-bit 8 kHz WAV holding what the caller
 //!   said — and answers as each case needs: a phrase, a 500, garbage, too late, a low
@@ -26,7 +26,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 
 // ---------------------------------------------------------------------------------------------
@@ -45,13 +44,7 @@ async fn switch_with(
         >,
     >,
 ) {
-    let sw = TestSwitch::builder()
-        .settings(move |s| s.speech_url = url)
-        .start()
-        .await;
-    vpbx::http::auth::set_admin_password(&sw.running().store, PASSWORD).unwrap();
-    let app = actix_web::test::init_service(vpbx::http::app(state(&sw))).await;
-    (sw, Api::login(app).await)
+    api_on(TestSwitch::builder().settings(move |s| s.speech_url = url)).await
 }
 
 /// The phrases every scenario here expects.
@@ -103,40 +96,11 @@ where
     }
 }
 
-/// `op->exit` of every `exit_taken`.
-fn exits(events: &[Value]) -> Vec<String> {
-    find(events, "exit_taken")
-        .iter()
-        .map(|x| {
-            format!(
-                "{}->{}",
-                x["op"].as_str().unwrap(),
-                x["exit"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 /// The one `speech_recognised` of a call.
 fn recognised(events: &[Value]) -> Value {
     let found = find(events, "speech_recognised");
     assert_eq!(found.len(), 1, "{events:#?}");
     found[0].clone()
-}
-
-/// 20 ms of PCM silence.
-const SILENT: [i16; 160] = [0; 160];
-
-/// `secs` of a loud 440 Hz + 1 kHz mix, 8 kHz (a stand-in for speech as the switch's level
-/// detector hears it).
-fn loud(secs: f64) -> Vec<i16> {
-    (0..(secs * 8000.0) as usize)
-        .map(|n| {
-            let t = n as f64 / 8000.0;
-            let pi2 = 2.0 * std::f64::consts::PI;
-            (((pi2 * 440.0 * t).sin() + (pi2 * 1000.0 * t).sin()) * 5000.0) as i16
-        })
-        .collect()
 }
 
 /// A caller on the line: calls `number`, says `pcm` (PCMU RTP, 20 ms a packet at real-time
@@ -146,35 +110,14 @@ async fn call_and_say(sip: SocketAddr, number: &str, pcm: &[i16]) {
     let mut caller = Phone::new(sip).await;
     let ok = caller.call(number, rtp.local_addr().unwrap().port()).await;
     let to = ok.sdp_media_addr().unwrap();
-    let talk = async {
-        let ssrc: u32 = rand::random();
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        let frames = pcm.chunks(160).chain(std::iter::repeat(&SILENT[..]));
-        for (i, frame) in frames.enumerate() {
-            tick.tick().await;
-            let mut f = frame.to_vec();
-            f.resize(160, 0);
-            let payload = vpbx_media::Codec::Pcmu.encode(&f);
-            let pkt = rtp_packet(i as u16, (i as u32).wrapping_mul(160), ssrc, &payload);
-            rtp.send_to(&pkt, to).await.unwrap();
-        }
-    };
     tokio::select! {
         () = caller.bye_from_switch() => {}
-        () = talk => unreachable!("the silence never ends"),
+        () = say_then_keep_quiet(&rtp, to, pcm) => unreachable!("the silence never ends"),
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The stub speech service
-
-/// One request the stub received.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    content_type: String,
-    body: Vec<u8>,
-}
 
 /// What the stub does with the next requests.
 #[derive(Debug, Clone)]
@@ -185,9 +128,10 @@ enum Reply {
     Late(Duration),
 }
 
+/// The stub speech service, answering every request as told by [`Stub::set`].
 struct Stub {
+    http: HttpStub,
     url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
     reply: Arc<Mutex<Reply>>,
 }
 
@@ -196,143 +140,31 @@ impl Stub {
         *self.reply.lock().unwrap() = reply;
     }
     fn requests(&self) -> usize {
-        self.seen.lock().unwrap().len()
+        self.http.count()
     }
-    fn last(&self) -> Seen {
-        self.seen
-            .lock()
-            .unwrap()
-            .last()
-            .cloned()
-            .expect("a request")
+    fn last(&self) -> HttpRequest {
+        self.http.last()
     }
 }
 
 /// A stub speech service on 127.0.0.1 answering every POST as told by [`Stub::set`].
 async fn stub_service() -> Stub {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://127.0.0.1:{}/recognise",
-        listener.local_addr().unwrap().port()
-    );
-    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let reply = Arc::new(Mutex::new(Reply::Now(500, "{}")));
-    let (log, how) = (Arc::clone(&seen), Arc::clone(&reply));
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let (log, how) = (Arc::clone(&log), Arc::clone(&how));
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let head_end = loop {
-                    let n = sock.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let header = |name: &str| {
-                    head.lines().find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-                    })
-                };
-                let length: usize = header("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + length {
-                    let n = sock.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                log.lock().unwrap().push(Seen {
-                    method: head.split(' ').next().unwrap_or("").to_owned(),
-                    content_type: header("content-type").unwrap_or_default(),
-                    body: buf[head_end..].to_vec(),
-                });
-                let what = how.lock().unwrap().clone();
-                let (status, body) = match what {
-                    Reply::Now(status, body) => (status, body),
-                    Reply::Late(wait) => {
-                        tokio::time::sleep(wait).await;
-                        (
-                            200,
-                            r#"{"text":"billing","phrase":"billing","confidence":0.9}"#,
-                        )
-                    }
-                };
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(reply.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            });
+    let how = Arc::clone(&reply);
+    let http = HttpStub::start(move |_| match how.lock().unwrap().clone() {
+        Reply::Now(status, body) => HttpReply::new(status, body),
+        Reply::Late(wait) => {
+            HttpReply::ok(r#"{"text":"billing","phrase":"billing","confidence":0.9}"#).after(wait)
         }
-    });
-    Stub { url, seen, reply }
-}
-
-/// The parts of a `multipart/form-data` body: (name, content type, data).
-fn multipart(content_type: &str, body: &[u8]) -> Vec<(String, String, Vec<u8>)> {
-    let boundary = content_type
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix("boundary="))
-        .unwrap_or_else(|| panic!("no boundary in {content_type}"))
-        .trim_matches('"');
-    let delim = format!("--{boundary}");
-    let find = |hay: &[u8], needle: &[u8], from: usize| {
-        hay[from..]
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .map(|i| i + from)
-    };
-    let mut parts = Vec::new();
-    let mut at = find(body, delim.as_bytes(), 0).expect("first boundary");
-    loop {
-        at += delim.len();
-        if body[at..].starts_with(b"--") {
-            break;
-        }
-        assert!(body[at..].starts_with(b"\r\n"), "a CRLF after the boundary");
-        at += 2;
-        let head_end = find(body, b"\r\n\r\n", at).expect("part headers");
-        let head = String::from_utf8_lossy(&body[at..head_end]).to_string();
-        let next = find(body, format!("\r\n{delim}").as_bytes(), head_end).expect("next boundary");
-        let field = |name: &str| {
-            head.lines().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-            })
-        };
-        let name = field("content-disposition")
-            .and_then(|d| {
-                d.split(';').find_map(|p| {
-                    p.trim()
-                        .strip_prefix("name=")
-                        .map(|n| n.trim_matches('"').to_owned())
-                })
-            })
-            .expect("a part name");
-        parts.push((
-            name,
-            field("content-type").unwrap_or_default(),
-            body[head_end + 4..next].to_vec(),
-        ));
-        at = next + 2;
-    }
-    parts
+    })
+    .await;
+    let url = http.url("/recognise");
+    Stub { http, url, reply }
 }
 
 /// Checks a request the switch sent: a multipart POST with `lang`, the scenario's `phrases`
 /// and the caller's answer as a mono 16-bit 8 kHz WAV; returns the WAV's samples.
-fn check_request(seen: &Seen) -> Vec<i16> {
+fn check_request(seen: &HttpRequest) -> Vec<i16> {
     assert_eq!(seen.method, "POST");
     assert!(
         seen.content_type
@@ -416,7 +248,7 @@ async fn a_stub_service_is_asked_and_its_answer_routes_the_call() {
         200,
         r#"{"text":"billing","phrase":"billing","confidence":0.9}"#,
     ));
-    call_and_say(sw.sip, "74957100001", &loud(1.0)).await;
+    call_and_say(sw.sip, "74957100001", &loud_pcm(1.0)).await;
     let events = api.finished_call_events("74957100001").await;
     assert_eq!(
         exits(&events),
@@ -489,7 +321,7 @@ async fn a_stub_service_is_asked_and_its_answer_routes_the_call() {
     for (number, reply, outcome) in cases {
         let before = stub.requests();
         stub.set(reply);
-        call_and_say(sw.sip, number, &loud(0.6)).await;
+        call_and_say(sw.sip, number, &loud_pcm(0.6)).await;
         let events = api.finished_call_events(number).await;
         assert_eq!(exits(&events), not, "{number}: {events:#?}");
         let heard = recognised(&events);
@@ -546,7 +378,7 @@ async fn without_a_service_the_call_goes_on_at_not_recognised() {
     drop(dead);
     let (mut sw, api) = switch_with(Some(url)).await;
     assistant_scenario(&api, "Assistant", json!({"timeout_s": 5}), &["74957100011"]).await;
-    call_and_say(sw.sip, "74957100011", &loud(0.6)).await;
+    call_and_say(sw.sip, "74957100011", &loud_pcm(0.6)).await;
     let events = api.finished_call_events("74957100011").await;
     assert_eq!(
         exits(&events),
@@ -564,7 +396,7 @@ async fn without_a_service_the_call_goes_on_at_not_recognised() {
     // No speech service configured: not_recognised at once, nothing recorded.
     let (mut sw, api) = switch_with(None).await;
     assistant_scenario(&api, "Assistant", json!({}), &["74957100012"]).await;
-    call_and_say(sw.sip, "74957100012", &loud(0.6)).await;
+    call_and_say(sw.sip, "74957100012", &loud_pcm(0.6)).await;
     let events = api.finished_call_events("74957100012").await;
     assert_eq!(
         exits(&events),

@@ -1,5 +1,5 @@
 //! The CRM webhook operation on a live switch: scenarios built through the API call a local stub
-//! CRM (a plain TCP listener speaking HTTP/1.1) — a POST after collecting two digits whose reply
+//! CRM (the harness's stub HTTP server, `tests/common/http_stub.rs`) — a POST after collecting two digits whose reply
 //! binds `returned_code` to an exit, and GETs answered with garbage, a 500 and nothing in time,
 //! which all take `no_answer` without losing the call. The stub checks the parameters each
 //! request carried; the call's events show the request and the reply (status, time, body size).
@@ -10,125 +10,26 @@ mod common;
 use api_support::*;
 use common::*;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// One request the stub CRM received.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    /// Path and query.
-    target: String,
-    body: String,
-}
-
-/// `a=1&b=x+y` → {a: 1, b: "x y"} (enough for the switch's encoding of our values).
-fn form(s: &str) -> BTreeMap<String, String> {
-    let decode = |v: &str| {
-        let v = v.replace('+', " ");
-        let mut out = Vec::new();
-        let b = v.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' && i + 2 < b.len() {
-                out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            } else {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8(out).unwrap()
-    };
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
+use tokio::io::AsyncWriteExt;
 
 /// The body of the stub's 500 (a code that must not count).
 const ERR_BODY: &str = r#"{"returned_code": 7}"#;
 
 /// A stub CRM on 127.0.0.1: `/ok` answers a bound code, `/bad` garbage, `/err` a 500, `/slow`
-/// only after three seconds, `/phones` forwards to extension 101 with a message and a hint. Returns its port and what it received.
-async fn stub_crm() -> (u16, Arc<Mutex<Vec<Seen>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let log = Arc::clone(&seen);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let log = Arc::clone(&log);
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let head_end = loop {
-                    let n = sock.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
-                    })
-                    .unwrap_or(0);
-                while buf.len() < head_end + length {
-                    let n = sock.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let mut first = head.lines().next().unwrap_or("").split(' ');
-                let seen = Seen {
-                    method: first.next().unwrap_or("").to_owned(),
-                    target: first.next().unwrap_or("").to_owned(),
-                    body: String::from_utf8_lossy(&buf[head_end..]).to_string(),
-                };
-                let path = seen.target.split('?').next().unwrap_or("").to_owned();
-                log.lock().unwrap().push(seen);
-                let (status, body) = match path.as_str() {
-                    "/ok" => (
-                        "200 OK",
-                        r#"{"returned_code": 7, "operator_text": "VIP client", "extra": [1]}"#,
-                    ),
-                    "/bad" => ("200 OK", "<html>not json</html>"),
-                    "/phones" => (
-                        "200 OK",
-                        r#"{"phones": ["101"], "text": "Connecting you.", "operator_text": "A client who owes us money"}"#,
-                    ),
-                    "/slow" => {
-                        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-                        ("200 OK", "{}")
-                    }
-                    _ => ("500 Internal Server Error", ERR_BODY),
-                };
-                let reply = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(reply.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    (port, seen)
+/// only after three seconds, `/phones` forwards to extension 101 with a message and a hint.
+async fn stub_crm() -> HttpStub {
+    HttpStub::start(|request| match request.path() {
+        "/ok" => HttpReply::ok(
+            r#"{"returned_code": 7, "operator_text": "VIP client", "extra": [1]}"#,
+        ),
+        "/bad" => HttpReply::ok("<html>not json</html>"),
+        "/phones" => HttpReply::ok(
+            r#"{"phones": ["101"], "text": "Connecting you.", "operator_text": "A client who owes us money"}"#,
+        ),
+        "/slow" => HttpReply::ok("{}").after(std::time::Duration::from_secs(3)),
+        _ => HttpReply::new(500, ERR_BODY),
+    })
+    .await
 }
 
 /// A call to make: number, the stub's path, method, timeout, digits typed, the exits taken,
@@ -144,33 +45,12 @@ type Case = (
     &'static str,
 );
 
-/// `op->exit` of every `exit_taken`.
-fn exits(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| e["what"].get("exit_taken"))
-        .map(|x| {
-            format!(
-                "{}->{}",
-                x["op"].as_str().unwrap(),
-                x["exit"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
-/// The one event of kind `kind`.
-fn one<'a>(events: &'a [Value], kind: &str) -> &'a Value {
-    let found: Vec<&Value> = events.iter().filter_map(|e| e["what"].get(kind)).collect();
-    assert_eq!(found.len(), 1, "{kind}: {events:#?}");
-    found[0]
-}
-
 #[actix_rt::test]
 async fn a_crm_webhook_routes_by_code_and_never_loses_the_call() {
     let (mut sw, api) = api(None).await;
-    let (port, seen) = stub_crm().await;
-    let url = |path: &str| format!("http://127.0.0.1:{port}{path}?token=secret");
+    let crm = stub_crm().await;
+    let port = crm.addr.port();
+    let url = |path: &str| format!("{}?token=secret", crm.url(path));
 
     // Invalid settings are refused naming each field and rule.
     let bad = api
@@ -322,19 +202,16 @@ async fn a_crm_webhook_routes_by_code_and_never_loses_the_call() {
             assert_eq!(reply["body_bytes"], ERR_BODY.len(), "{reply}");
         }
         // The stub saw the request with the parameters asked for.
-        let got = seen
-            .lock()
-            .unwrap()
-            .iter()
+        let got = crm
+            .requests()
+            .into_iter()
             .find(|s| s.target.starts_with(path))
-            .cloned()
             .unwrap_or_else(|| panic!("the CRM got no request for {path}"));
         assert_eq!(got.method, method);
-        let (_, query) = got.target.split_once('?').unwrap();
-        let query = form(query);
+        let query = got.query();
         assert_eq!(query["token"], "secret");
         if method == "POST" {
-            let body = form(&got.body);
+            let body = form(&got.text());
             assert_eq!(
                 body.keys().collect::<Vec<_>>(),
                 ["cdr_id", "input_result", "numa", "numb", "start_time"]
@@ -345,7 +222,7 @@ async fn a_crm_webhook_routes_by_code_and_never_loses_the_call() {
             assert!(body["start_time"].ends_with('Z'), "{body:?}");
             assert_eq!(query.len(), 1, "POST parameters go in the body: {query:?}");
         } else {
-            assert_eq!(got.body, "");
+            assert_eq!(got.text(), "");
             assert_eq!(query.keys().collect::<Vec<_>>(), ["numa", "numb", "token"]);
             assert_eq!(query["numb"], number);
         }
@@ -410,13 +287,13 @@ async fn a_failed_https_handshake_takes_no_answer() {
 #[actix_rt::test]
 async fn the_replys_phones_ring_with_its_hint() {
     let (mut sw, api) = api(None).await;
-    let (port, _) = stub_crm().await;
+    let crm = stub_crm().await;
     let r = api
         .post(
             "/api/v1/scenarios",
             json!({"name": "CRM forward", "start": "greet", "operations": {
                 "greet": {"action": {"kind": "pause", "ms": 100}, "exits": {"next": "hook"}},
-                "hook": {"action": {"kind": "webhook", "url": format!("http://127.0.0.1:{port}/phones"),
+                "hook": {"action": {"kind": "webhook", "url": crm.url("/phones"),
                                     "operator_hint": {"kind": "text", "text": "not this one"}},
                          "exits": {"answered": "bye", "not_answered": "bye", "ok": "bye", "no_answer": "bye"}},
                 "bye": {"action": {"kind": "hang_up"}}

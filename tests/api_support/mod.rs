@@ -8,7 +8,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::test::TestRequest;
 use serde_json::Value;
 
-pub use crate::common::TestSwitch;
+pub use crate::common::{SwitchBuilder, TestSwitch};
 
 /// The admin password the tests set.
 pub const PASSWORD: &str = "correct horse battery";
@@ -153,7 +153,29 @@ pub async fn api(
         >,
     >,
 ) {
-    let sw = switch(demo).await;
+    let mut builder = TestSwitch::builder();
+    if let Some(yaml) = demo {
+        builder = builder.company(yaml);
+    }
+    api_on(builder).await
+}
+
+/// The switch `builder` starts, whose admin password is [`PASSWORD`], and an [`Api`] on its
+/// production app, logged in as the admin.
+pub async fn api_on(
+    builder: SwitchBuilder,
+) -> (
+    TestSwitch,
+    Api<
+        impl Service<
+            actix_http::Request,
+            Response = ServiceResponse<impl MessageBody>,
+            Error = actix_web::Error,
+        >,
+    >,
+) {
+    let sw = builder.start().await;
+    vpbx::http::auth::set_admin_password(&sw.running().store, PASSWORD).unwrap();
     let app = actix_web::test::init_service(vpbx::http::app(state(&sw))).await;
     let api = Api::login(app).await;
     (sw, api)
@@ -206,6 +228,24 @@ where
         self.send(self.req("DELETE", path)).await
     }
 
+    /// The record of the finished call whose SIP Call-ID (the caller's INVITE) is
+    /// `sip_call_id`, once it is written (waits up to 60 s for it).
+    pub async fn finished_call(&self, sip_call_id: &str) -> Value {
+        for _ in 0..600 {
+            let r = self.get("/api/v1/calls/recent?limit=20").await;
+            if let Some(c) = r.json["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["sip_call_id"] == sip_call_id)
+            {
+                return c.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no call record for Call-ID {sip_call_id}");
+    }
+
     /// The events of the finished call to `number`, once its record is written (waits up to
     /// 60 s; empty if it never is).
     pub async fn finished_call_events(&self, number: &str) -> Vec<Value> {
@@ -242,4 +282,28 @@ pub fn assert_invalid(r: &Resp, field: &str, rule: &str) {
 /// The `kind` events among a call's `events` (their payloads), in order.
 pub fn find<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter_map(|e| e["what"].get(kind)).collect()
+}
+
+/// `op->exit` of every `exit_taken` among a call's `events`, in order: the call's path through
+/// its scenario.
+pub fn exits(events: &[Value]) -> Vec<String> {
+    find(events, "exit_taken")
+        .iter()
+        .map(|x| {
+            format!(
+                "{}->{}",
+                x["op"].as_str().unwrap(),
+                x["exit"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// The one `kind` event among a call's `events` (its payload); fails unless there is exactly
+/// one.
+#[track_caller]
+pub fn one<'a>(events: &'a [Value], kind: &str) -> &'a Value {
+    let found = find(events, kind);
+    assert_eq!(found.len(), 1, "{kind}: {events:#?}");
+    found[0]
 }

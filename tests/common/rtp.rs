@@ -132,3 +132,32 @@ pub async fn send_digit(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// `secs` of a loud 440 Hz + 1 kHz mix, 8 kHz (a stand-in for speech as the switch's level
+/// detector hears it).
+pub fn loud_pcm(secs: f64) -> Vec<i16> {
+    (0..(secs * 8000.0) as usize)
+        .map(|n| {
+            let t = n as f64 / 8000.0;
+            let pi2 = 2.0 * std::f64::consts::PI;
+            (((pi2 * 440.0 * t).sin() + (pi2 * 1000.0 * t).sin()) * 5000.0) as i16
+        })
+        .collect()
+}
+
+/// A caller who speaks, then listens: sends `pcm` from `sock` to `to` as PCMU RTP at real-time
+/// pace (20 ms a packet), then silence packets for ever. Race it against what ends the call.
+pub async fn say_then_keep_quiet(sock: &tokio::net::UdpSocket, to: SocketAddr, pcm: &[i16]) {
+    const SILENT: [i16; 160] = [0; 160];
+    let ssrc: u32 = rand::random();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let frames = pcm.chunks(160).chain(std::iter::repeat(&SILENT[..]));
+    for (i, frame) in frames.enumerate() {
+        tick.tick().await;
+        let mut f = frame.to_vec();
+        f.resize(160, 0);
+        let payload = vpbx_media::Codec::Pcmu.encode(&f);
+        let pkt = rtp_packet(i as u16, (i as u32).wrapping_mul(160), ssrc, &payload);
+        sock.send_to(&pkt, to).await.unwrap();
+    }
+}
