@@ -499,16 +499,22 @@ async fn every_branch_of_a_scenario_built_through_the_api_handles_real_calls() {
         guard.contains(&"guard: escalated: no employee answered within 3 s"),
         "{guard:?}"
     );
-    // Boris's phone rang, the escalation fired while it rang, then Olga's rang and she answered.
-    // (The switch records no `ring_ended` for the ring the escalation cancels: a gap in the
-    // call's record, reported with this test; so Boris's ring is not checked for one.)
+    // Boris's phone rang, the escalation cancelled it (his ring ends `cancelled`), then Olga's
+    // rang and she answered.
     let at = |what: &dyn Fn(&Value) -> bool| events.iter().position(|e| what(&e["what"]));
     let boris_rings = at(&|w| w["ring_started"]["employee"] == boris.id).expect("Boris rings");
+    let boris_ended = at(&|w| w["ring_ended"]["employee"] == boris.id).expect("Boris's ring ends");
     let escalated = at(&|w| w["note"].as_str().is_some_and(|n| n.contains("escalated:")));
     let olga_rings = at(&|w| w["ring_started"]["employee"] == olga.id).expect("Olga rings");
     assert!(
-        boris_rings < escalated.unwrap() && escalated.unwrap() < olga_rings,
+        boris_rings < boris_ended
+            && boris_ended < escalated.unwrap()
+            && escalated.unwrap() < olga_rings,
         "{events:#?}"
+    );
+    carries(
+        &events[boris_ended]["what"]["ring_ended"],
+        json!({"outcome": "cancelled", "cause": "cancelled"}),
     );
     let olga_ring = find(events, "ring_ended")
         .into_iter()

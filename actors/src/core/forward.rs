@@ -673,6 +673,24 @@ impl Ringer {
         out
     }
 
+    /// Something above the forward (an escalation) takes the call away: every leg still
+    /// ringing ends `cancelled` with the cause `cancelled` — the events of the call detail; the
+    /// call releases the legs itself.
+    pub fn interrupted(&mut self) -> Vec<Event> {
+        if self.done {
+            return Vec::new();
+        }
+        self.done = true;
+        self.legs
+            .values_mut()
+            .filter(|l| l.state == LegState::Ringing)
+            .map(|l| {
+                l.state = LegState::Failed;
+                l.ended(RingOutcome::Cancelled, Some(LegCause::Cancelled), None)
+            })
+            .collect()
+    }
+
     /// The operation's overall limit passed: everything ringing is cancelled.
     pub fn give_up(&mut self) -> Vec<RingAction> {
         let mut out = Vec::new();

@@ -1126,9 +1126,12 @@ impl CallCore {
         match std::mem::replace(&mut self.state, State::Scenario) {
             State::Scenario => {}
             State::Distributing(_) => self.timers.cancel(Timer::MaxWait),
-            State::Ringing(r) => {
+            State::Ringing(mut r) => {
                 self.timers.cancel(Timer::RingRound);
                 self.timers.cancel(Timer::MaxWait);
+                for e in r.ringer.interrupted() {
+                    self.event(e);
+                }
                 for id in r.parties.keys() {
                     self.out.push(Effect::Release {
                         party: *id,
