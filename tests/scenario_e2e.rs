@@ -332,9 +332,16 @@ fn starts_at_the_menu(events: &[Value], first_key: &str) {
     assert_eq!(one(events, "rule_matched")["name"], "All callers");
     assert_eq!(one(events, "scenario_started")["name"], "Front desk");
     assert_eq!(find(events, "operation_entered")[0]["op"], "menu");
-    let prompt = find(events, "prompt_played")[0];
-    assert_eq!(prompt["prompt"], format!("text: {MENU}"), "{events:#?}");
-    assert_eq!(prompt["interrupted_by"], first_key, "{events:#?}");
+    // The greeting played to its end, then the menu's prompt, cut short by the first key.
+    let prompts = find(events, "prompt_played");
+    assert_eq!(
+        prompts[0]["prompt"],
+        format!("text: {GREETING}"),
+        "{events:#?}"
+    );
+    assert_eq!(prompts[0]["interrupted_by"], Value::Null, "{events:#?}");
+    assert_eq!(prompts[1]["prompt"], format!("text: {MENU}"), "{events:#?}");
+    assert_eq!(prompts[1]["interrupted_by"], first_key, "{events:#?}");
 }
 
 #[actix_rt::test]

@@ -524,6 +524,9 @@ pub struct CallCore {
     resuming: bool,
     /// The call ends when the text being spoken ends (after a callback request).
     end_after_say: Option<String>,
+    /// The scenario's prompts playing now (id → words): played to the end, each becomes a
+    /// `prompt_played` event.
+    playing: BTreeMap<u64, String>,
     out: Vec<Effect>,
 }
 
@@ -565,6 +568,7 @@ impl CallCore {
             first_answered: None,
             resuming,
             end_after_say: None,
+            playing: Default::default(),
             out: Vec::new(),
         }
     }
@@ -663,6 +667,20 @@ impl CallCore {
             Input::Caller(s) => self.caller_signal(now, s),
             Input::Party(p, s) => self.party_signal(now, p, s),
             Input::Scenario(i) => {
+                match &i {
+                    scenario::Input::PlayDone { id } => {
+                        if let Some(prompt) = self.playing.remove(id) {
+                            self.event(Event::PromptPlayed {
+                                prompt,
+                                interrupted_by: None,
+                            });
+                        }
+                    }
+                    scenario::Input::PlayFailed { id, .. } => {
+                        self.playing.remove(id);
+                    }
+                    _ => {}
+                }
                 let cmds = self.run.handle_at(self.unix_ms(now), i);
                 self.scenario_commands(now, cmds);
             }
@@ -820,9 +838,12 @@ impl CallCore {
                     now,
                     Duration::from_millis(u64::from(ms)),
                 ),
-                Command::StopPlay { .. } => self.out.push(Effect::StopOutput {
-                    of: Listener::Caller,
-                }),
+                Command::StopPlay { id } => {
+                    self.playing.remove(&id);
+                    self.out.push(Effect::StopOutput {
+                        of: Listener::Caller,
+                    })
+                }
                 Command::Interrupt => self.interrupt(now),
                 Command::Forward { id, forward } => self.forward(now, id, forward, None),
                 Command::Webhook { id, call } => {
@@ -836,8 +857,11 @@ impl CallCore {
                     };
                     self.end(by, reason.reason().to_string());
                 }
-                media @ (Command::Play { .. }
-                | Command::CountCalls { .. }
+                Command::Play { id, prompt } => {
+                    self.playing.insert(id, prompt.label());
+                    self.out.push(Effect::Media(Command::Play { id, prompt }));
+                }
+                media @ (Command::CountCalls { .. }
                 | Command::Silence { .. }
                 | Command::Echo { .. }
                 | Command::Listen { .. }

@@ -91,6 +91,14 @@ pub enum Prompt {
 }
 
 impl Prompt {
+    /// The prompt in words, for the call's events (`file 3`, `text: Hello`).
+    pub fn label(&self) -> String {
+        match self {
+            Prompt::File { id } => format!("file {id}"),
+            Prompt::Text { text, .. } => format!("text: {text}"),
+        }
+    }
+
     /// The file this prompt plays, if it is a file.
     pub fn file(&self) -> Option<FileId> {
         match self {

@@ -143,11 +143,7 @@ pub(super) fn handle(
 }
 
 fn describe(prompt: Option<&Prompt>) -> String {
-    match prompt {
-        Some(Prompt::File { id }) => format!("file {id}"),
-        Some(Prompt::Text { text, .. }) => format!("text: {text}"),
-        None => String::new(),
-    }
+    prompt.map(Prompt::label).unwrap_or_default()
 }
 
 /// The menu at hand.
