@@ -9,30 +9,7 @@ mod api_support;
 mod common;
 use api_support::*;
 use common::*;
-use serde_json::{json, Value};
-
-/// `op->exit` of every `exit_taken`, in order.
-fn path(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| e["what"].get("exit_taken"))
-        .map(|x| {
-            format!(
-                "{}->{}",
-                x["op"].as_str().unwrap(),
-                x["exit"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
-fn notes(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| e["what"].get("note"))
-        .filter_map(|n| n.as_str().map(str::to_owned))
-        .collect()
-}
+use serde_json::json;
 
 #[actix_rt::test]
 async fn schedule_and_list_branches_take_their_exits_on_a_live_call() {
@@ -132,20 +109,11 @@ async fn schedule_and_list_branches_take_their_exits_on_a_live_call() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 
-    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut caller = Phone::new(sw.sip).await;
-    caller.call(number, rtp.local_addr().unwrap().port()).await;
-    let bye = loop {
-        let m = caller.recv(60).await.expect("BYE from the switch");
-        if m.method() == Some("BYE") {
-            break m;
-        }
-    };
-    caller.ok_to(&bye).await;
+    call_until_hung_up(sw.sip, number).await;
 
     let events = api.finished_call_events(number).await;
     assert_eq!(
-        path(&events),
+        exits(&events),
         [
             "open->in",
             "closed->out",

@@ -9,40 +9,12 @@ mod api_support;
 mod common;
 use api_support::*;
 use common::*;
-use serde_json::{json, Value};
-
-/// `op->exit` of every `exit_taken`, in order.
-fn path(events: &[Value]) -> Vec<String> {
-    find(events, "exit_taken")
-        .iter()
-        .map(|x| {
-            format!(
-                "{}->{}",
-                x["op"].as_str().unwrap(),
-                x["exit"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
+use serde_json::json;
 
 const REGISTRY: &str = "\u{feff}Код;От;До;Емкость;Оператор;Регион\n\
     916;0000000;4999999;5000000;ПАО \"Мобильные ТелеСистемы\";г. Москва и Московская область\n\
     916;5000000;9999999;5000000;ПАО \"Мобильные ТелеСистемы\";г. Москва и Московская область\n\
     917;2000000;2999999;1000000;ПАО \"Мобильные ТелеСистемы\";Республика Татарстан (Татарстан)\n";
-
-/// Calls `number` and answers the switch's BYE.
-async fn call(sw: &TestSwitch, number: &str) {
-    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut caller = Phone::new(sw.sip).await;
-    caller.call(number, rtp.local_addr().unwrap().port()).await;
-    loop {
-        let m = caller.recv(60).await.expect("BYE from the switch");
-        if m.method() == Some("BYE") {
-            caller.ok_to(&m).await;
-            break;
-        }
-    }
-}
 
 #[actix_rt::test]
 async fn the_region_branch_follows_the_loaded_registry() {
@@ -104,9 +76,9 @@ async fn the_region_branch_follows_the_loaded_registry() {
     }
 
     // The shipped plan alone: a mobile number is Russia.
-    call(&sw, "74957000901").await;
+    call_until_hung_up(sw.sip, "74957000901").await;
     let events = api.finished_call_events("74957000901").await;
-    assert_eq!(path(&events), ["where->russia", "r->next"], "{events:#?}");
+    assert_eq!(exits(&events), ["where->russia", "r->next"], "{events:#?}");
     let r = api
         .get("/api/v1/numbering/lookup?number=%2B79161234567")
         .await;
@@ -148,9 +120,9 @@ async fn the_region_branch_follows_the_loaded_registry() {
     assert_eq!(r.json["region"]["source"], "registry");
 
     // The next call takes the Moscow exit.
-    call(&sw, "74957000902").await;
+    call_until_hung_up(sw.sip, "74957000902").await;
     let events = api.finished_call_events("74957000902").await;
-    assert_eq!(path(&events), ["where->moscow", "m->next"], "{events:#?}");
+    assert_eq!(exits(&events), ["where->moscow", "m->next"], "{events:#?}");
     let notes: Vec<&str> = find(&events, "note")
         .iter()
         .filter_map(|n| n.as_str())

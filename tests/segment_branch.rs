@@ -13,43 +13,7 @@ mod api_support;
 mod common;
 use api_support::*;
 use common::*;
-use serde_json::{json, Value};
-
-/// `op->exit` of every `exit_taken`, in order.
-fn path(events: &[Value]) -> Vec<String> {
-    find(events, "exit_taken")
-        .iter()
-        .map(|x| {
-            format!(
-                "{}->{}",
-                x["op"].as_str().unwrap(),
-                x["exit"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
-/// The `note` events.
-fn notes(events: &[Value]) -> Vec<String> {
-    find(events, "note")
-        .iter()
-        .filter_map(|n| n.as_str().map(str::to_owned))
-        .collect()
-}
-
-/// Calls `number` and answers the switch's BYE.
-async fn call(sw: &TestSwitch, number: &str) {
-    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut caller = Phone::new(sw.sip).await;
-    caller.call(number, rtp.local_addr().unwrap().port()).await;
-    loop {
-        let m = caller.recv(60).await.expect("BYE from the switch");
-        if m.method() == Some("BYE") {
-            caller.ok_to(&m).await;
-            break;
-        }
-    }
-}
+use serde_json::json;
 
 #[actix_rt::test]
 async fn the_segment_branch_takes_every_exit_on_live_calls() {
@@ -177,9 +141,13 @@ async fn the_segment_branch_takes_every_exit_on_live_calls() {
     }
 
     // No contact has the number: no_segment.
-    call(&sw, numbers[0]).await;
+    call_until_hung_up(sw.sip, numbers[0]).await;
     let events = api.finished_call_events(numbers[0]).await;
-    assert_eq!(path(&events), ["seg->no_segment", "n->next"], "{events:#?}");
+    assert_eq!(
+        exits(&events),
+        ["seg->no_segment", "n->next"],
+        "{events:#?}"
+    );
     assert!(
         notes(&events)
             .iter()
@@ -195,9 +163,9 @@ async fn the_segment_branch_takes_every_exit_on_live_calls() {
                    "groups": [vip], "tags": [wholesale]}),
         )
         .await);
-    call(&sw, numbers[1]).await;
+    call_until_hung_up(sw.sip, numbers[1]).await;
     let events = api.finished_call_events(numbers[1]).await;
-    assert_eq!(path(&events), ["seg->vip", "v->next"], "{events:#?}");
+    assert_eq!(exits(&events), ["seg->vip", "v->next"], "{events:#?}");
     let expected = format!(
         "seg: caller 79161234567 is contact 'Ivanov Ivan' (id {contact}), in segment \
          'VIP Russia' (id {vip_russia}) (contact group VIP, region RU)"
@@ -214,9 +182,9 @@ async fn the_segment_branch_takes_every_exit_on_live_calls() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    call(&sw, numbers[2]).await;
+    call_until_hung_up(sw.sip, numbers[2]).await;
     let events = api.finished_call_events(numbers[2]).await;
-    assert_eq!(path(&events), ["seg->wholesale", "w->next"], "{events:#?}");
+    assert_eq!(exits(&events), ["seg->wholesale", "w->next"], "{events:#?}");
     assert!(
         notes(&events)
             .iter()
@@ -233,9 +201,9 @@ async fn the_segment_branch_takes_every_exit_on_live_calls() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    call(&sw, numbers[3]).await;
+    call_until_hung_up(sw.sip, numbers[3]).await;
     let events = api.finished_call_events(numbers[3]).await;
-    assert_eq!(path(&events), ["seg->others", "o->next"], "{events:#?}");
+    assert_eq!(exits(&events), ["seg->others", "o->next"], "{events:#?}");
     let expected = format!(
         "seg: caller 79161234567 is contact 'Ivanov Ivan' (id {contact}), region RU Russia, in \
          none of the listed segments"

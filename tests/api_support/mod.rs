@@ -299,6 +299,14 @@ pub fn exits(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// The texts of the `note` events, in order.
+pub fn notes(events: &[Value]) -> Vec<String> {
+    find(events, "note")
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// The one `kind` event among a call's `events` (its payload); fails unless there is exactly
 /// one.
 #[track_caller]

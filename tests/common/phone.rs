@@ -708,3 +708,18 @@ impl LinePhone {
         self.send(&t).await;
     }
 }
+
+/// Calls `number` from a fresh test phone and answers the BYE the switch ends the call with
+/// (a scenario that hangs up by itself).
+pub async fn call_until_hung_up(sip: SocketAddr, number: &str) {
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut caller = Phone::new(sip).await;
+    caller.call(number, rtp.local_addr().unwrap().port()).await;
+    loop {
+        let m = caller.recv(60).await.expect("BYE from the switch");
+        if m.method() == Some("BYE") {
+            caller.ok_to(&m).await;
+            break;
+        }
+    }
+}

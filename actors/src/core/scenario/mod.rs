@@ -657,6 +657,25 @@ pub(crate) mod testkit {
         }
     }
 
+    /// The first exit taken and the first note among `out` (a branch's decision and why).
+    pub(crate) fn exit_and_note(out: &[Command]) -> (String, String) {
+        let exit = out
+            .iter()
+            .find_map(|c| match c {
+                Command::Event(Event::ExitTaken { exit, .. }) => Some(exit.clone()),
+                _ => None,
+            })
+            .expect("an exit taken");
+        let note = out
+            .iter()
+            .find_map(|c| match c {
+                Command::Event(Event::Note(n)) => Some(n.clone()),
+                _ => None,
+            })
+            .expect("a note");
+        (exit, note)
+    }
+
     pub(crate) fn scenario(ops: Vec<(&str, Operation)>) -> Arc<Scenario> {
         Arc::new(Scenario {
             id: vpbx_store::model::ScenarioId(1),

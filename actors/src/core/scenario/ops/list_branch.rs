@@ -149,20 +149,7 @@ mod tests {
         ]);
         let mut run = ScenarioRun::new(s, 10).with_call(cfg(), caller);
         let out = run.start();
-        let exit = out
-            .iter()
-            .find_map(|c| match c {
-                Command::Event(Event::ExitTaken { exit, .. }) => Some(exit.clone()),
-                _ => None,
-            })
-            .unwrap();
-        let note = out
-            .iter()
-            .find_map(|c| match c {
-                Command::Event(Event::Note(n)) => Some(n.clone()),
-                _ => None,
-            })
-            .unwrap();
+        let (exit, note) = exit_and_note(&out);
         (exit, note, run.is_done())
     }
 

@@ -66,20 +66,7 @@ mod tests {
             .with_call(Arc::new(Default::default()), caller)
             .with_registries(Arc::new(registries));
         let out = run.start();
-        let exit = out
-            .iter()
-            .find_map(|c| match c {
-                Command::Event(Event::ExitTaken { exit, .. }) => Some(exit.clone()),
-                _ => None,
-            })
-            .unwrap();
-        let note = out
-            .iter()
-            .find_map(|c| match c {
-                Command::Event(Event::Note(n)) => Some(n.clone()),
-                _ => None,
-            })
-            .unwrap();
+        let (exit, note) = exit_and_note(&out);
         (exit, note)
     }
 

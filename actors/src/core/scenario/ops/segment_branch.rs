@@ -232,20 +232,7 @@ mod tests {
             .with_call(cfg, caller)
             .with_registries(Arc::new(registries));
         let out = run.start();
-        let exit = out
-            .iter()
-            .find_map(|c| match c {
-                Command::Event(Event::ExitTaken { exit, .. }) => Some(exit.clone()),
-                _ => None,
-            })
-            .unwrap();
-        let note = out
-            .iter()
-            .find_map(|c| match c {
-                Command::Event(Event::Note(n)) => Some(n.clone()),
-                _ => None,
-            })
-            .unwrap();
+        let (exit, note) = exit_and_note(&out);
         // Nothing answered or played before the exit: the next operation's answer (a pause) or
         // hang-up comes first.
         let first = without_traces(out).into_iter().next();
