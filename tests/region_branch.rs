@@ -92,6 +92,16 @@ async fn the_region_branch_follows_the_loaded_registry() {
     assert_eq!(r.json["region"]["source"], "abc_prefix");
     let r = api.get("/api/v1/numbering/lookup?numbr=1").await;
     assert_eq!(r.status, 400, "{}", r.text);
+    // The length limit counts characters, as the published schema does: 32 of
+    // them in any script is a (regionless) number, 33 is refused.
+    let wide = "%D0%AF".repeat(32);
+    let r = api.get(&format!("/api/v1/numbering/lookup?number={wide}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json["region"].is_null(), "{}", r.text);
+    let r = api
+        .get(&format!("/api/v1/numbering/lookup?number={wide}1"))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
 
     // A broken file is refused whole, naming the line and the column.
     let broken = format!("{REGISTRY}918;0500000;0400000;1;X;г. Москва\n");

@@ -145,7 +145,7 @@ async fn lookup(
         });
     }
     let number = query.remove("number").unwrap_or_default();
-    if number.is_empty() || number.len() > 32 {
+    if number.is_empty() || number.chars().count() > 32 {
         return Err(ApiError::BadRequest {
             field: Some("number".into()),
             message: "number must be 1-32 characters".into(),
