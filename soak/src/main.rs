@@ -8,15 +8,20 @@
 //! `--mode bridged` calls a number whose scenario forwards to a SIP URI served by this tool's own
 //! agent ([`agent`]), which answers and echoes RTP: two media legs and a bridge per call.
 //!
+//! `vpbx-soak soak --minutes N` runs contact-center traffic through the switch and checks that
+//! no call was lost and nothing leaked ([`soak`]).
+//!
 //! It is a measuring tool, not a library: unwraps on impossible states and clock reads are fine.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 #![recursion_limit = "256"]
 
 mod agent;
 mod metrics;
+mod mix;
 mod proc;
 mod rtp;
 mod run;
+mod soak;
 mod switch;
 mod uac;
 
@@ -36,7 +41,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Concurrent calls with PCMU flowing both ways (echo test, or bridged to an echoing agent).
-    Media(MediaArgs),
+    Media(Box<MediaArgs>),
+    /// Contact-center traffic for N minutes (greeting, menu, queue of SIPp agents, voicemail,
+    /// abandons, callbacks, transfers, blacklisted callers), then checks that no call was lost
+    /// and nothing leaked.
+    Soak(soak::SoakArgs),
 }
 
 /// What each call exercises in the switch.
@@ -166,7 +175,7 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .unwrap();
-            match rt.block_on(media(args)) {
+            match rt.block_on(media(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("vpbx-soak: error: {e}");
@@ -174,5 +183,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Soak(args) => match soak::soak(args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("vpbx-soak: error: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }

@@ -86,64 +86,101 @@ pub(crate) struct Switch {
     pub(crate) log: Option<PathBuf>,
 }
 
+/// How to start a switch: everything but the ports is the caller's choice.
+pub(crate) struct Launch<'a> {
+    pub(crate) bin: &'a std::path::Path,
+    /// The work directory (data dir and log go under it).
+    pub(crate) dir: PathBuf,
+    pub(crate) config: PathBuf,
+    pub(crate) sip: SocketAddr,
+    pub(crate) http: SocketAddr,
+    pub(crate) rtp: (u16, u16),
+    /// Extra arguments, after the tool's own.
+    pub(crate) args: &'a [String],
+    pub(crate) env: &'a [(&'a str, &'a str)],
+    /// Start it in its own session (`setsid`).
+    pub(crate) setsid: bool,
+}
+
+/// A fresh work directory in the temp dir.
+pub(crate) fn work_dir(what: &str) -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!(
+        "vpbx-{what}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
 impl Switch {
     pub(crate) fn start(a: &MediaArgs) -> Result<Switch, String> {
-        let dir = std::env::temp_dir().join(format!(
-            "vpbx-soak-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let dir = work_dir("soak")?;
         let sip = a
             .sip
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
         let http = a
             .http
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
-        let log = dir.join("switch.log");
-        let logf = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let config = match (&a.switch_config, a.mode) {
             (Some(c), _) => c.clone(),
             (None, Mode::Echo) => PathBuf::from("/nonexistent.toml"),
             (None, Mode::Bridged) => write_bridge_config(&dir, a.agent_addr, &a.number())?,
         };
-        let mut cmd = if a.setsid {
+        Switch::launch(Launch {
+            bin: &a.switch_bin,
+            dir,
+            config,
+            sip,
+            http,
+            rtp: (a.switch_rtp_min, a.switch_rtp_max),
+            args: &a.switch_arg,
+            env: &[],
+            setsid: a.setsid,
+        })
+    }
+
+    /// Starts the switch (log level warn, the per-source flood ban and the auth-failure ban off:
+    /// every call of a load comes from 127.0.0.1; `args` can override).
+    pub(crate) fn launch(l: Launch<'_>) -> Result<Switch, String> {
+        let log = l.dir.join("switch.log");
+        let logf = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let mut cmd = if l.setsid {
             let mut c = Command::new("setsid");
-            c.arg(&a.switch_bin);
+            c.arg(l.bin);
             c
         } else {
-            Command::new(&a.switch_bin)
+            Command::new(l.bin)
         };
         let child = cmd
             .arg("--config")
-            .arg(&config)
+            .arg(&l.config)
             .arg("--data-dir")
-            .arg(dir.join("data"))
+            .arg(l.dir.join("data"))
             .arg("--sip-addr")
-            .arg(sip.to_string())
+            .arg(l.sip.to_string())
             .arg("--http-addr")
-            .arg(http.to_string())
+            .arg(l.http.to_string())
             .arg("--rtp-port-min")
-            .arg(a.switch_rtp_min.to_string())
+            .arg(l.rtp.0.to_string())
             .arg("--rtp-port-max")
-            .arg(a.switch_rtp_max.to_string())
-            // Every call of this load comes from 127.0.0.1: the per-source flood ban would
-            // (rightly) ban it. `--switch-arg` can override.
+            .arg(l.rtp.1.to_string())
             .args(["--pike-requests", "0", "--auth-fail-max", "0"])
-            .args(&a.switch_arg)
+            .args(l.args)
+            .envs(l.env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(logf.try_clone().map_err(|e| e.to_string())?)
             .stderr(logf)
             .spawn()
-            .map_err(|e| format!("starting {}: {e}", a.switch_bin.display()))?;
+            .map_err(|e| format!("starting {}: {e}", l.bin.display()))?;
         let pid = child.id();
         Ok(Switch {
             child: Some(child),
             pid: Some(pid),
-            sip,
-            http,
-            dir: Some(dir),
+            sip: l.sip,
+            http: l.http,
+            dir: Some(l.dir),
             log: Some(log),
         })
     }
