@@ -67,12 +67,19 @@ pub(crate) fn write_bridge_config(
     Ok(toml)
 }
 
+/// A loopback port free for UDP and TCP now, never one this process handed out before (the
+/// kernel may offer a port again once the probe sockets are closed).
 pub(crate) fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let udp = StdUdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+            let mut given = GIVEN.lock().unwrap();
+            if !given.contains(&port) {
+                given.push(port);
+                return port;
+            }
         }
     }
 }
