@@ -13,10 +13,14 @@
 #![recursion_limit = "256"]
 
 mod agent;
+mod bench;
+mod compare;
 mod metrics;
 mod proc;
+mod register;
 mod rtp;
 mod run;
+mod sipp;
 mod switch;
 mod uac;
 
@@ -37,6 +41,11 @@ struct Cli {
 enum Cmd {
     /// Concurrent calls with PCMU flowing both ways (echo test, or bridged to an echoing agent).
     Media(MediaArgs),
+    /// Call rates, setup latency, media capacity and memory of a release switch, with the
+    /// SIPp-against-SIPp ceiling (see soak/src/bench.rs).
+    Bench(bench::BenchArgs),
+    /// The bench for two switch binaries (or a git revision) in one run, with new/old ratios.
+    Compare(compare::CompareArgs),
 }
 
 /// What each call exercises in the switch.
@@ -161,6 +170,8 @@ struct MediaArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Bench(a) => done(bench::bench(a)),
+        Cmd::Compare(a) => done(compare::compare(a)),
         Cmd::Media(args) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -173,6 +184,16 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+    }
+}
+
+fn done(r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vpbx-soak: error: {e}");
+            ExitCode::from(2)
         }
     }
 }
