@@ -26,14 +26,23 @@ fn build_rev(rev: &str, dir: &Path) -> Result<PathBuf, String> {
     let wt = dir.join("worktree");
     let run = |c: &mut Command, what: &str| -> Result<(), String> {
         let st = c.status().map_err(|e| format!("{what}: {e}"))?;
-        st.success().then_some(()).ok_or_else(|| format!("{what}: {st}"))
+        st.success()
+            .then_some(())
+            .ok_or_else(|| format!("{what}: {st}"))
     };
     run(
-        Command::new("git").args(["worktree", "add", "--detach"]).arg(&wt).arg(rev),
+        Command::new("git")
+            .args(["worktree", "add", "--detach"])
+            .arg(&wt)
+            .arg(rev),
         "git worktree add",
     )?;
     let target = dir.join("target");
-    eprintln!("compare: building {rev} in {} (target {})", wt.display(), target.display());
+    eprintln!(
+        "compare: building {rev} in {} (target {})",
+        wt.display(),
+        target.display()
+    );
     let built = run(
         Command::new("nice")
             .args(["-n", "19", "cargo", "build", "--release", "-p", "vpbx"])
@@ -58,7 +67,10 @@ fn build_rev(rev: &str, dir: &Path) -> Result<PathBuf, String> {
 
 pub(crate) fn ratio_table(new: &Figures, old: &Figures) -> String {
     let (rn, ro) = (rows(new), rows(old));
-    let mut s = format!("{:<68} {:>10} {:>10} {:>9}\n", "figure", "new", "old", "new/old");
+    let mut s = format!(
+        "{:<52} {:>10} {:>10} {:>9}\n",
+        "figure", "new", "old", "new/old"
+    );
     let f = |v: Option<f64>| match v {
         None => "-".to_string(),
         Some(x) if x.abs() >= 100.0 || x.fract() == 0.0 => format!("{x:.0}"),
@@ -70,7 +82,13 @@ pub(crate) fn ratio_table(new: &Figures, old: &Figures) -> String {
             (Some(a), Some(b)) if b != 0.0 => format!("{:.3}", a / b),
             _ => "-".into(),
         };
-        s += &format!("{:<68} {:>10} {:>10} {:>9}\n", r.name, f(r.value), f(o), ratio);
+        s += &format!(
+            "{:<52} {:>10} {:>10} {:>9}\n",
+            r.name,
+            f(r.value),
+            f(o),
+            ratio
+        );
     }
     s
 }
@@ -99,7 +117,12 @@ pub(crate) fn compare(a: CompareArgs) -> Result<(), String> {
             }
         }
     };
-    println!("new: {}\nold: {} ({})", args.switch_bin.display(), old_bin.display(), a.against);
+    println!(
+        "new: {}\nold: {} ({})",
+        args.switch_bin.display(),
+        old_bin.display(),
+        a.against
+    );
     let new_bin = args.switch_bin.clone();
     let mut ctx = Ctx::new(args)?;
     let (mut fnew, mut fold) = (Figures::default(), Figures::default());
@@ -118,10 +141,17 @@ pub(crate) fn compare(a: CompareArgs) -> Result<(), String> {
     ctx.finish();
     let _ = std::fs::remove_dir_all(&tmp);
     println!();
-    println!("vpbx-soak compare: new {} vs old {}", new_bin.display(), a.against);
+    println!(
+        "vpbx-soak compare: new {} vs old {}",
+        new_bin.display(),
+        a.against
+    );
     let t = ratio_table(&fnew, &fold);
     print!("{t}");
-    println!("\nnew, with ratios to the ceiling:\n{}", bench::table(&fnew));
+    println!(
+        "\nnew, with ratios to the ceiling:\n{}",
+        bench::table(&fnew)
+    );
     println!("old, with ratios to the ceiling:\n{}", bench::table(&fold));
     if let Some(p) = &ctx.args.append {
         let mut md = format!("\n### vpbx-soak compare, {}\n\n", bench::now_utc());
@@ -164,6 +194,8 @@ mod tests {
         let t = ratio_table(&new, &old);
         let l = t.lines().find(|l| l.contains("highest passing")).unwrap();
         assert!(l.trim_end().ends_with("2200       2000     1.100"), "{l}");
-        assert!(t.lines().any(|l| l.starts_with("ceiling") && l.trim_end().ends_with("1.000")));
+        assert!(t
+            .lines()
+            .any(|l| l.starts_with("ceiling") && l.trim_end().ends_with("1.000")));
     }
 }

@@ -68,7 +68,10 @@ pub(crate) fn authorization(
             format!(", qop=auth, nc={nc}, cnonce=\"{cnonce}\""),
         )
     } else {
-        (digest_hash(&alg, &format!("{ha1}:{nonce}:{ha2}"))?, String::new())
+        (
+            digest_hash(&alg, &format!("{ha1}:{nonce}:{ha2}"))?,
+            String::new(),
+        )
     };
     let opaque = get("opaque").map_or(String::new(), |o| format!(", opaque=\"{o}\""));
     Some(format!(
@@ -120,18 +123,25 @@ pub(crate) fn register_lines(
             // Send, retransmitting every 0.5 s (8 times); the final response to this CSeq.
             let mut resp: Option<(u16, String)> = None;
             'tx: for _ in 0..8 {
-                sock.send_to(req.as_bytes(), server).map_err(|e| e.to_string())?;
+                sock.send_to(req.as_bytes(), server)
+                    .map_err(|e| e.to_string())?;
                 let end = Instant::now() + Duration::from_millis(500);
                 while let Some(left) = end.checked_duration_since(Instant::now()) {
                     sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
                         .map_err(|e| e.to_string())?;
-                    let Ok((n, _)) = sock.recv_from(&mut buf) else { break };
+                    let Ok((n, _)) = sock.recv_from(&mut buf) else {
+                        break;
+                    };
                     let m = String::from_utf8_lossy(&buf[..n]).to_string();
                     let same_call = header(&m, "Call-ID").first() == Some(&call_id.as_str());
                     let same_cseq = header(&m, "CSeq")
                         .first()
                         .is_some_and(|c| c.split_whitespace().next() == Some(&cseq.to_string()));
-                    let code: u16 = m.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+                    let code: u16 = m
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(0);
                     if same_call && same_cseq && code >= 200 {
                         resp = Some((code, m));
                         break 'tx;
@@ -147,10 +157,16 @@ pub(crate) fn register_lines(
                     break;
                 }
                 401 | 407 if auth.is_none() => {
-                    let name = if code == 401 { "WWW-Authenticate" } else { "Proxy-Authenticate" };
+                    let name = if code == 401 {
+                        "WWW-Authenticate"
+                    } else {
+                        "Proxy-Authenticate"
+                    };
                     let cnonce = format!("{:016x}", rand::random::<u64>());
                     auth = header(&m, name).iter().find_map(|c| {
-                        let c = c.strip_prefix("Digest").or_else(|| c.strip_prefix("digest"))?;
+                        let c = c
+                            .strip_prefix("Digest")
+                            .or_else(|| c.strip_prefix("digest"))?;
                         authorization(c, &login.to_string(), &password, "REGISTER", &uri, &cnonce)
                     });
                     if auth.is_none() {
@@ -175,8 +191,19 @@ mod tests {
     fn rfc2617_example() {
         // RFC 2617 section 3.5 (GET /dir/index.html, Mufasa / "Circle Of Life").
         let c = r#"realm="testrealm@host.com", qop="auth,auth-int", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41""#;
-        let a = authorization(c, "Mufasa", "Circle Of Life", "GET", "/dir/index.html", "0a4f113b").unwrap();
-        assert!(a.contains(r#"response="6629fae49393a05397450978507c4ef1""#), "{a}");
+        let a = authorization(
+            c,
+            "Mufasa",
+            "Circle Of Life",
+            "GET",
+            "/dir/index.html",
+            "0a4f113b",
+        )
+        .unwrap();
+        assert!(
+            a.contains(r#"response="6629fae49393a05397450978507c4ef1""#),
+            "{a}"
+        );
         assert!(a.contains(r#"opaque="5ccc069c403ebaf9f0171e9517f40e41""#));
         let p = challenge_params(r#"realm="r", nonce="n,1", algorithm=SHA-256"#);
         assert_eq!(p[1], ("nonce".into(), "n,1".into()));

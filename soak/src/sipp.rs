@@ -216,7 +216,8 @@ pub(crate) fn parse_stats(text: &str, n_calls: u64) -> Option<Stats> {
         if c >= n_calls {
             t_created = Some(
                 prev_t
-                    + (t - prev_t) * ((n_calls - prev_c) as f64 / (c.saturating_sub(prev_c)).max(1) as f64),
+                    + (t - prev_t)
+                        * ((n_calls - prev_c) as f64 / (c.saturating_sub(prev_c)).max(1) as f64),
             );
             break;
         }
@@ -261,9 +262,16 @@ pub(crate) fn success_pct(stats: Option<&Stats>, calls: u64) -> Option<f64> {
 
 /// The ruler's PASS RULE: >= 99.9 % of the calls asked succeeded, SIPp achieved >= 97 % of the
 /// asked rate, and the run was not killed at its deadline.
-pub(crate) fn passes(ok_pct: Option<f64>, achieved_cps: Option<f64>, rate: u32, killed: bool) -> bool {
+pub(crate) fn passes(
+    ok_pct: Option<f64>,
+    achieved_cps: Option<f64>,
+    rate: u32,
+    killed: bool,
+) -> bool {
     match (ok_pct, achieved_cps) {
-        (Some(ok), Some(ach)) => ok >= SUCCESS_PCT && ach >= MIN_RATE_RATIO * rate as f64 && !killed,
+        (Some(ok), Some(ach)) => {
+            ok >= SUCCESS_PCT && ach >= MIN_RATE_RATIO * rate as f64 && !killed
+        }
         _ => false,
     }
 }
@@ -325,7 +333,8 @@ pub(crate) fn search(cfg: &SearchCfg, mut run: impl FnMut(u32) -> bool) -> Searc
             continue;
         };
         let b = bad.unwrap_or(g);
-        if b.saturating_sub(g) as f64 <= (cfg.resolution_abs as f64).max(g as f64 * cfg.resolution) {
+        if b.saturating_sub(g) as f64 <= (cfg.resolution_abs as f64).max(g as f64 * cfg.resolution)
+        {
             break;
         }
         rate = (g + b) / 2;
@@ -426,7 +435,9 @@ pub(crate) fn run(spec: &Spec, watch: Option<u32>, tick: &mut dyn FnMut()) -> Ru
     };
     let log = std::fs::File::create(spec.out.join(format!("{}_stdout.log", spec.tag)));
     let mut c = Command::new(&cmd[0]);
-    c.args(&cmd[1..]).current_dir(&spec.out).stdin(Stdio::null());
+    c.args(&cmd[1..])
+        .current_dir(&spec.out)
+        .stdin(Stdio::null());
     match log {
         Ok(f) => {
             if let Ok(f2) = f.try_clone() {
@@ -497,8 +508,14 @@ pub(crate) struct Background {
 }
 
 impl Background {
-    pub(crate) fn start(name: &str, args: &[String], dir: &Path, port: u16) -> Result<Background, String> {
-        let log = std::fs::File::create(dir.join(format!("{name}.out"))).map_err(|e| e.to_string())?;
+    pub(crate) fn start(
+        name: &str,
+        args: &[String],
+        dir: &Path,
+        port: u16,
+    ) -> Result<Background, String> {
+        let log =
+            std::fs::File::create(dir.join(format!("{name}.out"))).map_err(|e| e.to_string())?;
         let child = Command::new("sipp")
             .args(args)
             .current_dir(dir)
@@ -521,7 +538,9 @@ impl Background {
                 return Err(format!("sipp ({name}) exited at start: {st}"));
             }
             if Instant::now() > deadline {
-                return Err(format!("sipp ({name}) did not bind 127.0.0.1:{port} within 5 s"));
+                return Err(format!(
+                    "sipp ({name}) did not bind 127.0.0.1:{port} within 5 s"
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -535,7 +554,11 @@ impl Drop for Background {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        eprintln!("bench: stopped sipp {} (pid {})", self.name, self.child.id());
+        eprintln!(
+            "bench: stopped sipp {} (pid {})",
+            self.name,
+            self.child.id()
+        );
     }
 }
 
@@ -582,7 +605,10 @@ mod tests {
         let o = search(&cfg(200, 20000, 14, 1), |r| r <= 1500);
         let rates: Vec<u32> = o.sequence.iter().map(|x| x.0).collect();
         assert_eq!(rates, [200, 400, 800, 1600, 1200, 1400, 1500, 1550, 1500]);
-        assert_eq!((o.good, o.bad, o.runs, o.confirmed), (Some(1500), Some(1550), 8, true));
+        assert_eq!(
+            (o.good, o.bad, o.runs, o.confirmed),
+            (Some(1500), Some(1550), 8, true)
+        );
     }
 
     #[test]
@@ -615,8 +641,18 @@ mod tests {
         assert!(s.fail_reasons.is_empty());
         let a = s.achieved_cps.unwrap();
         assert!((190.0..=205.0).contains(&a), "{a}");
-        assert!(passes(success_pct(Some(&s), 500), s.achieved_cps, 200, false));
-        assert!(!passes(success_pct(Some(&s), 500), s.achieved_cps, 220, false));
+        assert!(passes(
+            success_pct(Some(&s), 500),
+            s.achieved_cps,
+            200,
+            false
+        ));
+        assert!(!passes(
+            success_pct(Some(&s), 500),
+            s.achieved_cps,
+            220,
+            false
+        ));
         assert!(s.duration_s > 2.0 && s.duration_s < 4.0, "{}", s.duration_s);
         assert_eq!(parse_hms_ms("00:00:01:500000"), Some(1500.0));
         assert_eq!(parse_hms_ms("x"), None);
@@ -627,7 +663,10 @@ mod tests {
     fn rtt_and_quantiles() {
         let v = parse_rtt(include_str!("../testdata/sipp_rtt_sample.csv"));
         assert_eq!(v.len(), 19);
-        assert_eq!(parse_rtt("Date_ms;response_time_ms;rtd_no\n1.0;3;1\n2.0;7;2\n"), [3.0]);
+        assert_eq!(
+            parse_rtt("Date_ms;response_time_ms;rtd_no\n1.0;3;1\n2.0;7;2\n"),
+            [3.0]
+        );
         let v: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(quantile(&v, 0.5), Some(51.0));
         assert_eq!(quantile(&v, 0.99), Some(100.0));
