@@ -133,6 +133,7 @@ pub(crate) fn compare(a: CompareArgs) -> Result<(), String> {
         if s == Section::Ceiling {
             bench::run_section(&mut ctx, s, &new_bin, &mut fnew);
             fold.ceiling = fnew.ceiling;
+            fold.ceiling_open = fnew.ceiling_open;
             continue;
         }
         bench::run_section(&mut ctx, s, &new_bin, &mut fnew);
