@@ -155,7 +155,11 @@ pub(crate) struct MediaStep {
     pub(crate) calls: usize,
     pub(crate) legs: usize,
     pub(crate) lost_late_pct: Option<f64>,
+    /// Receive drops on the media run's own sockets (the tool's and the switch's), from
+    /// `/proc/net/udp`, sampled every second.
     pub(crate) rcvbuf_errors: Option<u64>,
+    /// The machine's `RcvbufErrors` delta over the step (every process's sockets).
+    pub(crate) machine_rcvbuf_errors: Option<u64>,
     pub(crate) rss_kb_per_leg: Option<f64>,
     pub(crate) cpu_pct: Option<f64>,
     pub(crate) pass: bool,
@@ -326,11 +330,12 @@ pub(crate) fn media_steps_text(m: &MediaFig) -> String {
     let mut s = String::new();
     for st in &m.steps {
         s += &format!(
-            "  media step {} calls / {} legs: lost+late {} %, rcvbuf drops {}, RSS {} KB/leg, CPU {} % => {}\n",
+            "  media step {} calls / {} legs: lost+late {} %, receive drops {} (machine-wide {}), RSS {} KB/leg, CPU {} % => {}\n",
             st.calls,
             st.legs,
             st.lost_late_pct.map_or("-".into(), |v| format!("{v:.4}")),
             st.rcvbuf_errors.map_or("-".into(), |v| v.to_string()),
+            st.machine_rcvbuf_errors.map_or("-".into(), |v| v.to_string()),
             fmt_num(st.rss_kb_per_leg),
             fmt_num(st.cpu_pct),
             if st.pass { "PASS" } else { "FAIL" }
@@ -342,12 +347,13 @@ pub(crate) fn media_steps_text(m: &MediaFig) -> String {
 pub(crate) const METHOD_NOTES: &str = "number: 74950000000, the switch answers and hangs up after \
 0.5 s. ivr: a short greeting, key 1 by RFC 4733 (SIPp dtmf_2833_1.pcap), the switch hangs up. queue: \
 74957000900, 50 registered lines answered by a SIPp UAS, 1 s talk, the caller hangs up. media: \
-bridged calls (2 legs each), passing with < 0.1 % lost+late and 0 rcvbuf drops. Rates: the shared ruler's pass rule (>= 99.9 % of the calls \
+bridged calls (2 legs each), passing with < 0.1 % lost+late and 0 receive drops. Rates: the shared ruler's pass rule (>= 99.9 % of the calls \
 succeed and SIPp achieves >= 97 % of the asked rate), doubling then bisecting. Setup: SIPp -trace_rtt \
 (INVITE -> 200, whole ms) at half the highest rate. RSS per call: (peak RSS sampled during the best \
 passing benchmark-number run - RSS before it) / peak active_calls from /health in that run. Media: \
-`vpbx-soak media --mode bridged` steps; lost+late by the switch's counters, rcvbuf drops = the \
-machine's RcvbufErrors delta in /proc/net/snmp; RSS growth per leg from baseline to the hold's end.";
+`vpbx-soak media --mode bridged` steps; lost+late by the switch's counters, receive drops = the drops of \
+the run's own UDP sockets (/proc/net/udp, the tool's and its switch's, sampled every second; the \
+machine's RcvbufErrors delta of /proc/net/snmp is shown beside, it counts every process); RSS growth per leg from baseline to the hold's end.";
 
 // ------------------------------------------------------------------------------------- machine
 
@@ -413,6 +419,77 @@ pub(crate) fn rcvbuf_errors(snmp: &str) -> Option<u64> {
 
 fn machine_rcvbuf_errors() -> Option<u64> {
     rcvbuf_errors(&std::fs::read_to_string("/proc/net/snmp").ok()?)
+}
+
+/// Per-socket receive drops of `/proc/net/udp` (and udp6): inode -> drops (last column).
+pub(crate) fn udp_drops(table: &str) -> Vec<(u64, u64)> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((f.get(9)?.parse().ok()?, f.last()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The socket inodes of process `pid` and of its children (the media run's switch).
+fn socket_inodes(pid: u32) -> std::collections::HashSet<u64> {
+    let mut pids = vec![pid];
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Ok(p) = name.parse::<u32>() else { continue };
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            pids.push(p);
+        }
+    }
+    let mut out = std::collections::HashSet::new();
+    for p in pids {
+        for e in std::fs::read_dir(format!("/proc/{p}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(t) = std::fs::read_link(e.path()) {
+                let t = t.to_string_lossy().to_string();
+                if let Some(i) = t.strip_prefix("socket:[").and_then(|x| x.strip_suffix(']')) {
+                    if let Ok(i) = i.parse() {
+                        out.insert(i);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Highest drop count seen per socket of the media run (the tool's and its switch's sockets).
+#[derive(Default)]
+struct DropWatch {
+    max: std::collections::HashMap<u64, u64>,
+}
+
+impl DropWatch {
+    fn sample(&mut self, pid: u32) {
+        let mine = socket_inodes(pid);
+        for f in ["/proc/net/udp", "/proc/net/udp6"] {
+            let t = std::fs::read_to_string(f).unwrap_or_default();
+            for (inode, drops) in udp_drops(&t) {
+                if mine.contains(&inode) {
+                    let e = self.max.entry(inode).or_default();
+                    *e = (*e).max(drops);
+                }
+            }
+        }
+    }
+    fn total(&self) -> u64 {
+        self.max.values().sum()
+    }
 }
 
 // ------------------------------------------------------------------------------------- switch
@@ -1153,9 +1230,15 @@ impl Ctx {
                 }
                 s
             });
+            let mut drops = DropWatch::default();
+            let mut last_sample = Instant::now();
             loop {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
+                }
+                if last_sample.elapsed() >= Duration::from_secs(1) {
+                    last_sample = Instant::now();
+                    drops.sample(child.id());
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill(); // the media run started here
@@ -1187,15 +1270,17 @@ impl Ctx {
             let received = j["switch"]["counters_run"]["received"]
                 .as_f64()
                 .unwrap_or(0.0);
-            let drops = match (snmp0, snmp1) {
+            let machine_drops = match (snmp0, snmp1) {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a)),
                 _ => None,
             };
+            let drops = Some(drops.total());
             let step = MediaStep {
                 calls,
                 legs,
                 lost_late_pct: lost_late,
                 rcvbuf_errors: drops,
+                machine_rcvbuf_errors: machine_drops,
                 rss_kb_per_leg: j["switch"]["rss_growth_kb_per_leg"].as_f64(),
                 cpu_pct: j["switch"]["cpu_pct_hold"].as_f64(),
                 pass: legs == calls * 2
@@ -1350,6 +1435,7 @@ mod tests {
                         legs: 500,
                         lost_late_pct: Some(0.0),
                         rcvbuf_errors: Some(0),
+                        machine_rcvbuf_errors: Some(3),
                         rss_kb_per_leg: Some(20.0),
                         cpu_pct: Some(30.0),
                         pass: true,
@@ -1382,6 +1468,13 @@ mod tests {
         assert!(md.starts_with("| figure | value | ratio to the ceiling |\n|---|---|---|\n"));
         assert!(md.contains("| number: highest passing rate, calls/s | 2000 | 0.125 |"));
         assert!(media_steps_text(figs().media.as_ref().unwrap()).contains("500 calls / 1000 legs"));
+    }
+
+    #[test]
+    fn proc_net_udp_drops() {
+        let t = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+                 \x20 1: 0100007F:8CA0 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 123456 2 0000000000000000 42\n";
+        assert_eq!(udp_drops(t), [(123456, 42)]);
     }
 
     #[test]
