@@ -1274,6 +1274,10 @@ impl Ctx {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a)),
                 _ => None,
             };
+            eprintln!(
+                "bench: [media] receive drops watched on {} UDP sockets of the run",
+                drops.max.len()
+            );
             let drops = Some(drops.total());
             let step = MediaStep {
                 calls,
