@@ -16,11 +16,15 @@
 #![recursion_limit = "256"]
 
 mod agent;
+mod bench;
+mod compare;
 mod metrics;
 mod mix;
 mod proc;
+mod register;
 mod rtp;
 mod run;
+mod sipp;
 mod soak;
 mod switch;
 mod uac;
@@ -46,6 +50,11 @@ enum Cmd {
     /// abandons, callbacks, transfers, blacklisted callers), then checks that no call was lost
     /// and nothing leaked.
     Soak(soak::SoakArgs),
+    /// Call rates, setup latency, media capacity and memory of a release switch, with the
+    /// SIPp-against-SIPp ceiling (see soak/src/bench.rs).
+    Bench(bench::BenchArgs),
+    /// The bench for two switch binaries (or a git revision) in one run, with new/old ratios.
+    Compare(compare::CompareArgs),
 }
 
 /// What each call exercises in the switch.
@@ -170,6 +179,8 @@ struct MediaArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Bench(a) => done(bench::bench(a)),
+        Cmd::Compare(a) => done(compare::compare(a)),
         Cmd::Media(args) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -191,5 +202,15 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn done(r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vpbx-soak: error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
