@@ -53,7 +53,7 @@ pub(crate) struct SoakArgs {
     #[arg(long, default_value_t = 2000)]
     talk_ms: u64,
     /// Seconds after the start of the traffic at which the reference RSS is taken (default: a
-    /// fifth of the run, at least 20 s).
+    /// quarter of the run, at least 60 s and at most half of it).
     #[arg(long)]
     warmup_secs: Option<f64>,
     /// Longest wait, seconds, for the switch to drain after the traffic.
@@ -176,9 +176,18 @@ impl Sipp {
         mix::sipp_stats(&std::fs::read_to_string(&self.stat).unwrap_or_default())
     }
 
+    /// The start of the error file, without SIPp's notes of expected detours (a receive
+    /// timeout that jumps to a label, an INFO or NOTIFY answered automatically).
     fn first_errors(&self, n: usize) -> String {
         let t = std::fs::read_to_string(&self.errors).unwrap_or_default();
-        t.lines().take(n).collect::<Vec<_>>().join("\n")
+        let t = t.replace("127.0.0.12026-", "127.0.0.1\n2026-");
+        t.lines()
+            .filter(|l| !l.contains("jumping to label") && !l.contains("Automatic response mode"))
+            .filter(|l| !l.starts_with("The following events occurred"))
+            .take(n)
+            .map(|l| l.chars().take(400).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -340,7 +349,7 @@ pub(crate) fn soak(a: SoakArgs) -> Result<bool, String> {
     let seconds = a.minutes * 60.0;
     let warmup = a
         .warmup_secs
-        .unwrap_or((seconds / 5.0).max(20.0))
+        .unwrap_or((seconds / 4.0).max(60.0).min(seconds / 2.0))
         .min(seconds);
     let dir = work_dir("soak")?;
     let result = run(&a, &dir, seconds, warmup);
