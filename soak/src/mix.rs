@@ -215,23 +215,6 @@ pub(crate) fn register_csv(logins: &[u32]) -> String {
     s
 }
 
-/// The last row of a SIPp statistics file (`-trace_stat`), by column name.
-pub(crate) fn sipp_stats(csv: &str) -> BTreeMap<String, String> {
-    let lines: Vec<&str> = csv.lines().filter(|l| !l.trim().is_empty()).collect();
-    let (Some(head), Some(last)) = (lines.first(), lines.get(1..).and_then(<[&str]>::last)) else {
-        return BTreeMap::new();
-    };
-    head.split(';')
-        .zip(last.split(';'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
-
-/// A counter of a SIPp statistics row (0 when absent).
-pub(crate) fn stat(row: &BTreeMap<String, String>, name: &str) -> u64 {
-    row.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
 /// UDP sockets among `inodes` bound to a port in `lo..=hi`, from `/proc/net/udp` text.
 pub(crate) fn udp_ports_in_range(
     proc_net_udp: &str,
@@ -390,19 +373,6 @@ mod tests {
             "SEQUENTIAL\n301;[authentication username=301 password=soak-301-pw];\n\
              302;[authentication username=302 password=soak-302-pw];\n"
         );
-    }
-
-    #[test]
-    fn sipp_statistics_rows() {
-        let csv =
-            "StartTime;TotalCallCreated;SuccessfulCall(C);FailedCall(C);Retransmissions(C);\n\
-                   x;10;9;1;0;\n\
-                   y;20;19;1;3;\n";
-        let row = sipp_stats(csv);
-        assert_eq!(stat(&row, "TotalCallCreated"), 20);
-        assert_eq!(stat(&row, "Retransmissions(C)"), 3);
-        assert_eq!(stat(&row, "Nothing"), 0);
-        assert!(sipp_stats("only a header\n").is_empty());
     }
 
     #[test]

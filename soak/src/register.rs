@@ -1,5 +1,5 @@
 //! REGISTER with digest authentication (MD5 or SHA-256, qop=auth) over UDP: the bench's queue
-//! agent lines register one contact each, as soak/bench_queue.sh does with its inline client.
+//! agent lines register one contact each (the bench used to do it with an inline Python client).
 
 use md5::{Digest as _, Md5};
 use sha2::Sha256;

@@ -21,6 +21,7 @@
 
 use crate::mix::{self, KindReport, MIX};
 use crate::proc::proc_sample;
+use crate::sipp::Stats;
 use crate::switch::{free_port, work_dir, Launch, Switch};
 use clap::Args;
 use serde_json::{json, Value};
@@ -172,8 +173,10 @@ impl Sipp {
         let _ = c.wait();
     }
 
-    fn stats(&self) -> BTreeMap<String, String> {
-        mix::sipp_stats(&std::fs::read_to_string(&self.stat).unwrap_or_default())
+    /// Its last statistics (all zero when it wrote none).
+    fn stats(&self) -> Stats {
+        let text = std::fs::read_to_string(&self.stat).unwrap_or_default();
+        crate::sipp::parse_stats(&text, u64::MAX).unwrap_or_default()
     }
 
     /// The start of the error file, without SIPp's notes of expected detours (a receive
@@ -684,18 +687,17 @@ fn run(a: &SoakArgs, dir: &Path, seconds: f64, warmup: f64) -> Result<bool, Stri
     let mut sipp_failed: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut retrans = 0;
     for (k, s) in &callers {
-        let row = s.stats();
-        placed.insert(k.name, mix::stat(&row, "TotalCallCreated"));
-        sipp_failed.insert(k.name, mix::stat(&row, "FailedCall(C)"));
-        retrans += mix::stat(&row, "Retransmissions(C)");
+        let st = s.stats();
+        placed.insert(k.name, st.created);
+        sipp_failed.insert(k.name, st.failed);
+        retrans += st.retransmissions;
     }
     let mut phones_failed = Vec::new();
     for p in &phones {
-        let row = p.stats();
-        retrans += mix::stat(&row, "Retransmissions(C)");
-        let failed = mix::stat(&row, "FailedCall(C)");
-        if failed > 0 {
-            phones_failed.push(format!("{} {failed}", p.name));
+        let st = p.stats();
+        retrans += st.retransmissions;
+        if st.failed > 0 {
+            phones_failed.push(format!("{} {}", p.name, st.failed));
         }
     }
     let (reports, others) = mix::judge(&placed, &cdrs);
