@@ -53,10 +53,11 @@ pub(crate) struct SoakArgs {
     /// How long an agent talks before hanging up, ms.
     #[arg(long, default_value_t = 2000)]
     talk_ms: u64,
-    /// Seconds after the start of the traffic at which the reference RSS is taken (default: a
-    /// quarter of the run, at least 60 s and at most half of it).
-    #[arg(long)]
-    warmup_secs: Option<f64>,
+    /// Seconds of the same traffic before the minutes measured: the reference RSS is taken at
+    /// their end (at a constant load the allocator's heaps and the caches grow for about a
+    /// minute and a half, then stay).
+    #[arg(long, default_value_t = 90.0)]
+    warmup_secs: f64,
     /// Longest wait, seconds, for the switch to drain after the traffic.
     #[arg(long, default_value_t = 120)]
     drain_secs: u64,
@@ -349,11 +350,12 @@ pub(crate) fn soak(a: SoakArgs) -> Result<bool, String> {
             ));
         }
     }
-    let seconds = a.minutes * 60.0;
-    let warmup = a
-        .warmup_secs
-        .unwrap_or((seconds / 4.0).max(60.0).min(seconds / 2.0))
-        .min(seconds);
+    if !(0.0..=3600.0).contains(&a.warmup_secs) {
+        return Err("--warmup-secs must be 0-3600".into());
+    }
+    // The callers run through the warm-up and the minutes measured.
+    let warmup = a.warmup_secs;
+    let seconds = warmup + a.minutes * 60.0;
     let dir = work_dir("soak")?;
     let result = run(&a, &dir, seconds, warmup);
     let keep = a.keep || !matches!(result, Ok(true));
@@ -444,7 +446,7 @@ fn run(a: &SoakArgs, dir: &Path, seconds: f64, warmup: f64) -> Result<bool, Stri
         .and_then(|v| v["token"].as_str().map(str::to_string))
         .ok_or("login: no token")?;
     println!(
-        "soak: switch {} (pid {pid}) SIP {sip} HTTP {http_at}, {} min at {} calls/s",
+        "soak: switch {} (pid {pid}) SIP {sip} HTTP {http_at}, {warmup:.0} s of warm-up + {} min at {} calls/s",
         a.switch_bin.display(),
         a.minutes,
         a.rate
@@ -728,7 +730,7 @@ fn run(a: &SoakArgs, dir: &Path, seconds: f64, warmup: f64) -> Result<bool, Stri
 
     println!();
     println!(
-        "== soak: {:.1} min, {} calls/s asked ({:.0} s of traffic, drain {:.0} s)",
+        "== soak: {warmup:.0} s of warm-up + {:.1} min, {} calls/s asked ({:.0} s of traffic, drain {:.0} s)",
         a.minutes, a.rate, traffic_secs, drain_secs
     );
     println!(
