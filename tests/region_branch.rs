@@ -95,7 +95,9 @@ async fn the_region_branch_follows_the_loaded_registry() {
     // The length limit counts characters, as the published schema does: 32 of
     // them in any script is a (regionless) number, 33 is refused.
     let wide = "%D0%AF".repeat(32);
-    let r = api.get(&format!("/api/v1/numbering/lookup?number={wide}")).await;
+    let r = api
+        .get(&format!("/api/v1/numbering/lookup?number={wide}"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.json["region"].is_null(), "{}", r.text);
     let r = api

@@ -49,12 +49,12 @@ impl Playlist {
     }
 
     /// The next frame of exactly `len` samples, or `None` when finished.
-    /// The second value is true when this was the last frame.
-    pub fn next_frame(&mut self, len: usize) -> Option<(Vec<i16>, bool)> {
+    pub fn next_frame(&mut self, len: usize) -> Option<Frame> {
         if self.is_finished() {
             return None;
         }
         let mut frame = Vec::with_capacity(len);
+        let mut silence = true;
         while frame.len() < len {
             let Some(item) = self.items.get(self.index) else {
                 if self.looped {
@@ -65,6 +65,7 @@ impl Playlist {
                 break;
             };
             let s = item.samples();
+            silence &= item.is_silence() || s.len() <= self.pos;
             let want = len - frame.len();
             let end = (self.pos + want).min(s.len());
             frame.extend_from_slice(s.get(self.pos..end).unwrap_or_default());
@@ -75,8 +76,23 @@ impl Playlist {
             }
         }
         frame.resize(len, 0);
-        Some((frame, self.is_finished()))
+        Some(Frame {
+            pcm: frame,
+            last: self.is_finished(),
+            silence,
+        })
     }
+}
+
+/// One frame of a [`Playlist`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The samples (8 kHz mono), exactly the length asked.
+    pub pcm: Vec<i16>,
+    /// The playlist's last frame.
+    pub last: bool,
+    /// Every sample is from [`Prompt::silence`] prompts (or the padding after them).
+    pub silence: bool,
 }
 
 #[cfg(test)]
@@ -90,11 +106,19 @@ mod tests {
     #[test]
     fn sequence_is_contiguous_and_padded_at_the_end() {
         let mut pl = Playlist::new(vec![p(1, 100), p(0, 0), p(2, 100)], false);
-        let (f1, last1) = pl.next_frame(160).unwrap();
+        let Frame {
+            pcm: f1,
+            last: last1,
+            ..
+        } = pl.next_frame(160).unwrap();
         assert!(!last1);
         assert!(f1[..100].iter().all(|&x| x == 1));
         assert!(f1[100..].iter().all(|&x| x == 2));
-        let (f2, last2) = pl.next_frame(160).unwrap();
+        let Frame {
+            pcm: f2,
+            last: last2,
+            ..
+        } = pl.next_frame(160).unwrap();
         assert!(last2);
         assert!(f2[..40].iter().all(|&x| x == 2));
         assert!(f2[40..].iter().all(|&x| x == 0));
@@ -106,7 +130,7 @@ mod tests {
         let mut pl = Playlist::new(vec![p(1, 100), p(2, 100)], true);
         let mut ones = 0;
         for _ in 0..50 {
-            let (f, last) = pl.next_frame(160).unwrap();
+            let Frame { pcm: f, last, .. } = pl.next_frame(160).unwrap();
             assert!(!last);
             ones += f.iter().filter(|&&x| x == 1).count();
             assert!(f.iter().all(|&x| x == 1 || x == 2));
@@ -117,7 +141,22 @@ mod tests {
         assert!(empty.next_frame(160).is_none());
         assert!(Playlist::new(vec![], false).is_finished());
         let mut exact = Playlist::new(vec![p(3, 320)], false);
-        assert!(!exact.next_frame(160).unwrap().1);
-        assert!(exact.next_frame(160).unwrap().1);
+        assert!(!exact.next_frame(160).unwrap().last);
+        assert!(exact.next_frame(160).unwrap().last);
+    }
+
+    #[test]
+    fn frames_of_the_switchs_silence_say_so() {
+        let quiet = || Arc::new(Prompt::silence(30)); // 240 samples
+        let mut pl = Playlist::new(vec![quiet(), p(0, 160), quiet()], false);
+        let f = pl.next_frame(160).unwrap();
+        assert!(f.silence && f.pcm.iter().all(|&x| x == 0));
+        // The rest of the first silence, then the start of a prompt (zeros, but a prompt's).
+        assert!(!pl.next_frame(160).unwrap().silence);
+        let f = pl.next_frame(160).unwrap();
+        assert!(!f.silence);
+        // The last silence, padded: still silence, and the last frame.
+        let f = pl.next_frame(160).unwrap();
+        assert!(f.silence && f.last, "{f:?}");
     }
 }

@@ -19,12 +19,17 @@ pub const SAMPLE_RATE: u32 = 8000;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Prompt {
     samples: Vec<i16>,
+    /// The switch's own silence (a pause): sent as DTX, see [`Prompt::is_silence`].
+    silence: bool,
 }
 
 impl Prompt {
     /// Wrap samples that are already 8 kHz mono.
     pub fn from_samples_8k(samples: Vec<i16>) -> Self {
-        Prompt { samples }
+        Prompt {
+            samples,
+            silence: false,
+        }
     }
 
     /// `ms` milliseconds of digital silence.
@@ -32,7 +37,14 @@ impl Prompt {
         let n = (u64::from(ms) * u64::from(SAMPLE_RATE) / 1000) as usize;
         Prompt {
             samples: vec![0; n],
+            silence: true,
         }
+    }
+
+    /// True for [`Prompt::silence`]: the session sends such frames as discontinuous
+    /// transmission (the first frame, then one a second), not as 50 packets a second.
+    pub fn is_silence(&self) -> bool {
+        self.silence
     }
 
     /// Duration in milliseconds (rounded down).

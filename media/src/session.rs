@@ -23,7 +23,7 @@ use crate::g711::Codec;
 use crate::latch::{Latch, LatchVerdict};
 use crate::link::{AudioLink, PcmFrame};
 use crate::packetizer::RtpSender;
-use crate::playlist::{PlayOptions, Playlist};
+use crate::playlist::{Frame, PlayOptions, Playlist};
 use crate::prompt::{Prompt, PromptCache};
 use crate::recorder::{RecordSpec, Recording};
 use crate::rtp_stats::{Arrival, RxStats};
@@ -37,6 +37,8 @@ const FRAME_SAMPLES: usize = 160;
 const FRAME: Duration = Duration::from_millis(20);
 /// A pause in sending longer than this starts a new talkspurt (timestamp jump + marker).
 const GAP_THRESHOLD: Duration = Duration::from_millis(60);
+/// During the switch's own silence one frame goes out a second (decision D72).
+const DTX_KEEPALIVE: Duration = Duration::from_secs(1);
 /// Receive buffer size; larger datagrams are truncated (and are not G.711 anyway).
 const RECV_BUF: usize = 2048;
 
@@ -314,6 +316,7 @@ impl MediaLeg {
             sender,
             output: Output::Idle,
             last_sent: None,
+            in_silence: false,
             resume_pending: false,
             sending: true,
             expect_rx: true,
@@ -699,6 +702,8 @@ struct SessionTask {
     output: Output,
     /// When the last packet was sent and how many samples it carried.
     last_sent: Option<(Instant, u32)>,
+    /// The last frame played was the switch's own silence (see `dtx_skips`).
+    in_silence: bool,
     /// Output just (re)started from idle: the next send checks for a gap.
     resume_pending: bool,
     /// RTP may be sent to the peer (our direction is sendrecv or sendonly).
@@ -1251,8 +1256,15 @@ impl SessionTask {
         {
             let id = *id;
             match pl.next_frame(FRAME_SAMPLES) {
-                Some((frame, last)) => {
-                    self.send_pcm(&frame, socket, now);
+                Some(Frame {
+                    pcm, last, silence, ..
+                }) => {
+                    if silence && self.dtx_skips(now) {
+                        self.skip_pcm(&pcm);
+                    } else {
+                        self.in_silence = silence;
+                        self.send_pcm(&pcm, socket, now);
+                    }
                     if last {
                         self.set_idle();
                         let _ = self.events.send(MediaEvent::PlayDone { id });
@@ -1278,6 +1290,27 @@ impl SessionTask {
             self.set_idle();
             let _ = self.events.send(MediaEvent::EchoDone { id });
         }
+    }
+
+    /// Whether a frame of the switch's own silence is left out (discontinuous transmission,
+    /// RFC 3551 §4.1, decision D72): the first frame of a silence goes out (the far end learns
+    /// our address and that the call is up), then one frame a second (NAT bindings and RTP
+    /// inactivity timers stay alive); the frames between are not sent. The timestamp still
+    /// advances, and the next packet sent starts a talkspurt (marker bit).
+    fn dtx_skips(&self, now: Instant) -> bool {
+        self.in_silence
+            && self
+                .last_sent
+                .is_some_and(|(at, _)| now.saturating_duration_since(at) < DTX_KEEPALIVE)
+    }
+
+    /// A frame of our own audio that is not sent: recorded; the next packet sent carries the
+    /// timestamp of its time and starts a talkspurt (`sync_ts`).
+    fn skip_pcm(&mut self, pcm: &[i16]) {
+        if let Some(rec) = self.recording.as_mut() {
+            rec.push_tx(pcm);
+        }
+        self.resume_pending = true;
     }
 
     /// Encode and send one frame of our own audio (recorded as the leg's output).

@@ -926,3 +926,44 @@ async fn sequences_play_in_order_and_loop_until_stopped() {
     assert_eq!(next_event(&mut ev).await, MediaEvent::PlayDone { id: 3 });
     h.close();
 }
+
+#[tokio::test]
+async fn the_switchs_silence_goes_out_as_dtx() {
+    let eng = engine(48300, 48319);
+    let peer = Peer::new(Codec::Pcmu).await;
+    let (h, mut ev) = start(&eng, peer.addr(), Codec::Pcmu, None).await;
+    // 2.5 s of the switch's own silence (a pause), then 100 ms of sound.
+    h.play(1, Arc::new(Prompt::silence(2500)));
+    assert_eq!(next_event(&mut ev).await, MediaEvent::PlayDone { id: 1 });
+    h.play(
+        2,
+        Arc::new(Prompt::from_samples_8k(sine(440.0, 100, 8000.0))),
+    );
+    assert_eq!(next_event(&mut ev).await, MediaEvent::PlayDone { id: 2 });
+    let pkts = peer.collect(Duration::from_millis(300)).await;
+    let rtp: Vec<RtpReader> = pkts.iter().map(|p| RtpReader::new(&p.2).unwrap()).collect();
+    // The silence: its first frame, then about one a second (not 125 packets).
+    let quiet = rtp
+        .iter()
+        .take_while(|r| r.payload().iter().all(|&b| b == 0xFF))
+        .count();
+    assert!((1..=5).contains(&quiet), "{quiet} silence packets");
+    // The sound: all five frames, the first one starting a talkspurt whose timestamp counts
+    // the time the silence took (at least the 2.5 s minus a second of keepalive spacing).
+    let sound = &rtp[quiet..];
+    assert_eq!(sound.len(), 5, "{} packets of sound", sound.len());
+    assert!(sound[0].mark());
+    assert!(sound[1..].iter().all(|r| !r.mark()));
+    let first = &rtp[0];
+    let ts_gap = sound[0].timestamp().wrapping_sub(first.timestamp());
+    assert!(
+        (2500 * 8 - 160..60 * 8000).contains(&ts_gap),
+        "timestamp gap {ts_gap}"
+    );
+    let seqs: Vec<u16> = rtp.iter().map(|r| u16::from(r.sequence_number())).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "{seqs:?}"
+    );
+    h.close();
+}
