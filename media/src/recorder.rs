@@ -4,7 +4,9 @@
 //! `spawn_blocking`, fed by a std channel) owns the `hound` writers, so disk
 //! I/O never blocks the leg. Every 20 ms tick the leg moves one frame from each
 //! direction's queue to the writer (a direction with nothing queued is written
-//! as silence), which keeps both channels aligned on the leg's clock.
+//! as silence), which keeps both channels aligned on the leg's clock; when ticks
+//! came late (a starved media task) and whole frames wait, they are all written
+//! at once, so a busy machine delays a recording but does not cut audio out of it.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -16,8 +18,11 @@ use crate::prompt::SAMPLE_RATE;
 
 /// Samples per tick.
 const FRAME: usize = 160;
-/// Most samples a direction may queue before the oldest are dropped (120 ms).
-const MAX_QUEUE: usize = FRAME * 6;
+/// Most samples a direction may queue before the oldest are dropped (2 s: only a leg whose
+/// ticks stopped for that long loses audio).
+const MAX_QUEUE: usize = FRAME * 100;
+/// Whole frames waiting beyond which a tick writes them all (60 ms: more than packet jitter).
+const CATCH_UP_FRAMES: usize = 3;
 
 /// Where [`MediaHandle::start_recording`](crate::MediaHandle::start_recording) writes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -187,11 +192,22 @@ impl Recording {
         push_bounded(&mut self.tx, s);
     }
 
-    /// One 20 ms tick: hand one aligned stereo frame to the writer.
+    /// One 20 ms tick: hand one aligned stereo frame to the writer. When more than
+    /// [`CATCH_UP_FRAMES`] whole frames wait in a direction (ticks came late), the frames beyond
+    /// one go too, so the backlog never grows into the drop limit; the jitter of packets around
+    /// a tick stays under that and keeps its one frame a tick.
     pub(crate) fn on_tick(&mut self) {
-        let l = take_frame(&mut self.rx);
-        let r = take_frame(&mut self.tx);
-        self.writer.write(l, r);
+        let waiting = self.rx.len().max(self.tx.len()) / FRAME;
+        let frames = if waiting > CATCH_UP_FRAMES {
+            waiting
+        } else {
+            1
+        };
+        for _ in 0..frames {
+            let l = take_frame(&mut self.rx);
+            let r = take_frame(&mut self.tx);
+            self.writer.write(l, r);
+        }
     }
 
     pub(crate) fn finish(self, done: DoneFn) -> tokio::task::JoinHandle<()> {
@@ -211,6 +227,47 @@ mod tests {
         push_bounded(&mut q, &vec![2; MAX_QUEUE + 50]);
         assert_eq!(q.len(), MAX_QUEUE);
         assert_eq!(take_frame(&mut q), vec![2; FRAME]);
+    }
+
+    #[tokio::test]
+    async fn late_ticks_write_the_backlog_instead_of_dropping_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = dir.path().join("s.wav");
+        let mut rec = Recording::start(
+            1,
+            RecordSpec {
+                stereo_path: Some(st.clone()),
+                mono_path: None,
+            },
+        );
+        // One packet's jitter: one frame a tick, the early frame waits.
+        rec.push_rx(&[7; FRAME * 2]);
+        rec.on_tick();
+        assert_eq!(rec.rx.len(), FRAME);
+        rec.on_tick();
+        // A second of audio arrives while no tick ran: nothing is dropped, and the next tick
+        // writes it all.
+        for _ in 0..50 {
+            rec.push_rx(&[9; FRAME]);
+        }
+        assert_eq!(rec.rx.len(), FRAME * 50);
+        rec.on_tick();
+        assert!(rec.rx.is_empty());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        rec.finish(Box::new(move |r| {
+            let _ = tx.send(r);
+        }))
+        .await
+        .unwrap();
+        rx.await.unwrap().unwrap();
+        let r = hound::WavReader::open(&st).unwrap();
+        let left: Vec<i16> = r
+            .into_samples::<i16>()
+            .map(|s| s.unwrap())
+            .step_by(2)
+            .collect();
+        assert_eq!(left.len(), FRAME * 52);
+        assert_eq!(left.iter().filter(|&&x| x == 9).count(), FRAME * 50);
     }
 
     #[tokio::test]
