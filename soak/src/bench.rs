@@ -12,7 +12,7 @@ use crate::sipp::{self, Background, RunOutcome, Scenario, SearchCfg, Spec};
 use crate::switch::Switch;
 use clap::{Args, Parser as _, ValueEnum};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -496,16 +496,10 @@ impl DropWatch {
 
 /// Plain blocking HTTP/1.0 GET (3 s bound); the body of a 200.
 fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut t = String::new();
-    s.read_to_string(&mut t).ok()?;
-    if t.split_whitespace().nth(1) != Some("200") {
-        return None;
+    match crate::metrics::request(addr, "GET", path, None, None, Duration::from_secs(3)) {
+        Ok((200, body)) => Some(body),
+        _ => None,
     }
-    t.split_once("\r\n\r\n").map(|x| x.1.to_string())
 }
 
 fn active_calls(http: SocketAddr) -> Option<i64> {

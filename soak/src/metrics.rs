@@ -2,7 +2,8 @@
 //! counters of `/metrics`.
 
 use serde_json::{json, Value};
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -101,4 +102,41 @@ pub(crate) async fn rtp_counters(http: SocketAddr) -> Result<RtpCounters, String
         late: prom_value(&t, "vpbx_rtp_packets_late_total"),
         invalid: prom_value(&t, "vpbx_rtp_packets_invalid_total"),
     })
+}
+
+/// A blocking HTTP/1.0 request (connect bound 5 s, read bound `read`): the status and the body.
+pub(crate) fn request(
+    at: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+    read: Duration,
+) -> Result<(u16, String), String> {
+    let mut s =
+        TcpStream::connect_timeout(&at, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(read)).map_err(|e| e.to_string())?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: soak\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
 }

@@ -26,8 +26,7 @@ use crate::switch::{free_port, work_dir, Launch, Switch};
 use clap::Args;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -207,44 +206,20 @@ impl Drop for Sipp {
 // ---------------------------------------------------------------------------------------------
 // HTTP (blocking, every call bounded)
 
-fn http(
+/// A blocking request to the switch's HTTP side (30 s read bound: the call records of a long
+/// soak are large).
+fn http_call(
     at: SocketAddr,
     method: &str,
     path: &str,
     token: Option<&str>,
     body: Option<&Value>,
 ) -> Result<(u16, String), String> {
-    let mut s =
-        TcpStream::connect_timeout(&at, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: soak\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
+    crate::metrics::request(at, method, path, token, body, Duration::from_secs(30))
 }
 
 fn metrics(at: SocketAddr) -> String {
-    http(at, "GET", "/metrics", None, None)
+    http_call(at, "GET", "/metrics", None, None)
         .map(|r| r.1)
         .unwrap_or_default()
 }
@@ -262,7 +237,7 @@ fn all_records(at: SocketAddr, token: &str) -> Result<Vec<Value>, String> {
             Some(c) => format!("/api/v1/calls?limit=1000&cursor={c}"),
             None => "/api/v1/calls?limit=1000".to_string(),
         };
-        let (code, body) = http(at, "GET", &path, Some(token), None)?;
+        let (code, body) = http_call(at, "GET", &path, Some(token), None)?;
         if code != 200 {
             return Err(format!("GET {path}: HTTP {code}: {body}"));
         }
@@ -415,7 +390,10 @@ fn run(a: &SoakArgs, dir: &Path, seconds: f64, warmup: f64) -> Result<bool, Stri
     let pid = switch.pid.ok_or("no switch pid")?;
     let until = Instant::now() + Duration::from_secs(30);
     loop {
-        if matches!(http(http_at, "GET", "/health", None, None), Ok((200, _))) {
+        if matches!(
+            http_call(http_at, "GET", "/health", None, None),
+            Ok((200, _))
+        ) {
             break;
         }
         if let Some(c) = switch.child.as_mut() {
@@ -431,7 +409,7 @@ fn run(a: &SoakArgs, dir: &Path, seconds: f64, warmup: f64) -> Result<bool, Stri
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let (code, body) = http(
+    let (code, body) = http_call(
         http_at,
         "POST",
         "/api/v1/auth/token",
