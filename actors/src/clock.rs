@@ -9,9 +9,12 @@ pub trait Clock: Send + Sync + 'static {
 }
 
 /// An arbitrary origin for virtual time in the cores' tests (a core never reads the clock; its
-/// tests start their fake clock here and move it by hand).
+/// tests start their fake clock here and move it by hand). The same instant for every call in
+/// the process, so a test that takes its origin before building a core and compares against the
+/// core's own start measures virtual time only — never how long a busy machine took in between.
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // the tests' one read of the OS clock: an origin, not a time
 pub(crate) fn test_origin() -> std::time::Instant {
-    std::time::Instant::now()
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(std::time::Instant::now)
 }
