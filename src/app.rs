@@ -114,6 +114,7 @@ fn register_metric_families() {
     for kind in sip::gate::SipViolation::LABELS {
         metrics::counter!("vpbx_sip_violations_total", "kind" => *kind).increment(0);
     }
+    metrics::counter!("vpbx_sip_overload_refusals_total").increment(0);
     for result in ["sent", "failed", "dropped", "disabled"] {
         metrics::counter!("vpbx_voicemail_emails_total", "result" => result).increment(0);
     }
@@ -123,6 +124,7 @@ fn register_metric_families() {
         "vpbx_media_sessions_active",
         "vpbx_cdr_pending",
         "vpbx_queued_callers",
+        "vpbx_sip_calls_in_setup",
     ] {
         metrics::gauge!(gauge).increment(0.0);
     }
@@ -339,6 +341,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         tcp: settings.sip_tcp.clone(),
         security: settings.security.clone(),
         min_session_expires_s: settings.min_session_expires_s,
+        max_calls_in_setup: settings.max_calls_in_setup,
         qualify_interval_s: settings.qualify_interval_s,
     };
     let sip_security = Arc::new(sip::security::Security::new(settings.security.clone()));

@@ -385,6 +385,10 @@ impl Default for HttpSettings {
     }
 }
 
+/// The default bound of calls in setup (D73): a few hundred milliseconds of this machine's
+/// capacity, far above what normal running ever has in setup.
+pub const DEFAULT_MAX_CALLS_IN_SETUP: usize = 500;
+
 /// The settings file.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -406,6 +410,7 @@ struct File {
     http: Option<HttpSettings>,
     admin_password: Option<String>,
     min_session_expires_s: Option<u32>,
+    max_calls_in_setup: Option<usize>,
     qualify_interval_s: Option<u64>,
     sip_user_agent: Option<String>,
     sip_tcp: Option<SipTcpSettings>,
@@ -454,6 +459,9 @@ pub struct Settings {
     pub admin_password: Option<Secret>,
     /// Smallest session interval (RFC 4028 `Min-SE`) accepted from callers; default 90 s.
     pub min_session_expires_s: u32,
+    /// Calls in setup at once (an INVITE taken whose call has not answered it yet) before new
+    /// INVITEs get 503 with `Retry-After` (0: no bound); default [`DEFAULT_MAX_CALLS_IN_SETUP`].
+    pub max_calls_in_setup: usize,
     /// Seconds between OPTIONS probes of registered contacts (0: no probing); default 30.
     pub qualify_interval_s: u64,
     /// `User-Agent`/`Server` of SIP messages; default `vpbx` (no version: it helps attackers).
@@ -563,6 +571,9 @@ impl Settings {
             call_threads: file.call_threads.filter(|n| *n > 0),
             sip_threads: file.sip_threads.filter(|n| *n > 0),
             min_session_expires_s: file.min_session_expires_s.unwrap_or(90).max(1),
+            max_calls_in_setup: file
+                .max_calls_in_setup
+                .unwrap_or(DEFAULT_MAX_CALLS_IN_SETUP),
             qualify_interval_s: file.qualify_interval_s.unwrap_or(30),
             digest_algorithms: flags
                 .digest_algorithms

@@ -8,7 +8,8 @@
 //! so every branch is unit-tested here (quinn's `Endpoint::handle` shape).
 //!
 //! Order of the checks (each one's answer is the wire behaviour the tests pin down):
-//! 1. the switch is shutting down: 503;
+//! 1. the switch is shutting down: 503; it is overloaded (too many calls in setup, D73): 503 with
+//!    `Retry-After`;
 //! 2. the SDP offer: none 488, no common codec 488, malformed 400;
 //! 3. a DID the carrier delivers becomes its virtual number (Request-URI, else To);
 //! 4. a virtual number is routed by its rules (blacklist 403, no rule 480, broken rule 500);
@@ -62,6 +63,8 @@ pub struct InviteView {
     pub phone: Option<PhoneAuth>,
     /// The switch takes new calls (it is not shutting down).
     pub accepting: bool,
+    /// The calls in setup are at their bound ([`super::overload`]): shed this one.
+    pub overloaded: bool,
     /// The actor tree is up.
     pub started: bool,
     /// Our smallest session interval (RFC 4028 `Min-SE`), seconds.
@@ -94,6 +97,8 @@ pub struct Admitted {
 pub enum Refusal {
     /// The switch is shutting down.
     ShuttingDown,
+    /// Too many calls are in setup: come back later (D73).
+    Overloaded,
     /// The INVITE has no SDP offer (late offer is not supported).
     NoOffer,
     /// The offer has neither PCMU nor PCMA.
@@ -137,6 +142,8 @@ pub enum ReplyHeader {
     ProxyAuthenticate(String),
     /// `Min-SE` with this many seconds.
     MinSe(u32),
+    /// `Retry-After` with this many seconds.
+    RetryAfter(u32),
 }
 
 /// The final response for a refusal.
@@ -155,6 +162,11 @@ impl Refusal {
     pub fn reply(&self) -> Reply {
         let (code, warning, headers) = match self {
             Refusal::ShuttingDown => (503, Some("switch shutting down".into()), vec![]),
+            Refusal::Overloaded => (
+                503,
+                Some("overloaded: too many calls in setup".into()),
+                vec![ReplyHeader::RetryAfter(super::overload::RETRY_AFTER_S)],
+            ),
             Refusal::NoOffer => (
                 488,
                 Some("an SDP offer is required in the INVITE".into()),
@@ -225,7 +237,7 @@ pub fn called(view: &InviteView, cfg: &CompanyConfig) -> String {
 /// the checks before it. Credentials are checked no earlier than before, so a refused offer never
 /// counts as an authentication failure (the registrar's bans).
 pub fn needs_phone_auth(view: &InviteView, cfg: &CompanyConfig) -> bool {
-    view.accepting && !routes_by_rules(cfg, &called(view, cfg)) && offer(&view.body).is_ok()
+    view.accepting && !view.overloaded && !routes_by_rules(cfg, &called(view, cfg)) && offer(&view.body).is_ok()
 }
 
 /// Decides one INVITE against one configuration snapshot at `unix_ms` (wall time, for the
@@ -233,6 +245,9 @@ pub fn needs_phone_auth(view: &InviteView, cfg: &CompanyConfig) -> bool {
 pub fn admit(view: &InviteView, cfg: &CompanyConfig, unix_ms: u64) -> Result<Admitted, Refusal> {
     if !view.accepting {
         return Err(Refusal::ShuttingDown);
+    }
+    if view.overloaded {
+        return Err(Refusal::Overloaded);
     }
     let offer = offer(&view.body)?;
     let numb = called(view, cfg);
@@ -381,6 +396,18 @@ mod tests {
             ..invite("74951234567")
         };
         assert_eq!(refused(admit(&shutting, &cfg, NOW)), Refusal::ShuttingDown);
+        // Overload is decided before the offer, the routing and the phone's credentials (none
+        // of that work is done for a call that is shed), and it says when to come back.
+        let shed = InviteView {
+            overloaded: true,
+            body: String::new(),
+            ..invite("74951234567")
+        };
+        assert!(!needs_phone_auth(&shed, &cfg));
+        let r = refused(admit(&shed, &cfg, NOW)).reply();
+        assert_eq!(r.code, 503);
+        assert_eq!(r.headers, vec![ReplyHeader::RetryAfter(2)]);
+        assert!(r.warning.unwrap().contains("overloaded"));
         let no_offer = InviteView {
             body: " \r\n".into(),
             ..invite("74951234567")
@@ -616,6 +643,7 @@ mod tests {
         };
         let table = [
             (Refusal::ShuttingDown, 503),
+            (Refusal::Overloaded, 503),
             (Refusal::NoOffer, 488),
             (Refusal::NoCommonCodec, 488),
             (Refusal::BadSdp("x".into()), 400),

@@ -29,6 +29,8 @@ pub(super) struct LegTask {
     pub session_timer: Option<super::timer::SessionTimer>,
     /// Headers for the messages the stack builds (the `Warning` of our rejection).
     pub annotations: std::sync::Arc<super::inspector::Annotations>,
+    /// The call's place among the calls in setup: left at the call actor's first command.
+    pub setup: Option<super::overload::SetupSlot>,
 }
 
 pub(super) async fn run(task: LegTask) {
@@ -48,6 +50,7 @@ async fn drive(task: LegTask) {
         events,
         session_timer,
         annotations,
+        mut setup,
     } = task;
     let sip_call_id = dialog.id().call_id;
     // Session timer: when the caller refreshes, the session ends if no refresh arrives in time
@@ -83,7 +86,7 @@ async fn drive(task: LegTask) {
         tokio::select! {
             biased;
             () = &mut invite, if !invite_done => invite_done = true,
-            cmd = commands.recv() => match cmd {
+            cmd = next_command(&mut commands, &mut setup) => match cmd {
                 Some(LegCommand::Ring) => {
                     dialog.ringing(None, None).ok();
                 }
@@ -282,6 +285,8 @@ async fn drive(task: LegTask) {
             }
         }
     }
+    // A call that ended before its first answer is no longer in setup.
+    drop(setup);
     // Let the INVITE transaction finish (ACK, CANCEL or its timers) so its final messages are
     // handled; bounded by the transaction layer's own timeouts.
     if !invite_done {
@@ -308,6 +313,17 @@ fn reject_reason(code: u16, text: &str) -> String {
         _ => 16,
     };
     reason_header(text).replacen("cause=16", &format!("cause={cause}"), 1)
+}
+
+/// The call actor's next command; the first one ends the call's setup (its place among the
+/// calls in setup is given back, [`super::overload`]).
+async fn next_command(
+    commands: &mut UnboundedReceiver<LegCommand>,
+    setup: &mut Option<super::overload::SetupSlot>,
+) -> Option<LegCommand> {
+    let cmd = commands.recv().await;
+    *setup = None;
+    cmd
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {

@@ -15,6 +15,7 @@ pub mod invite;
 mod leg;
 pub mod nat;
 mod outleg;
+pub mod overload;
 mod qualify;
 pub mod refer;
 mod register;
@@ -85,6 +86,8 @@ pub struct SipConfig {
     pub min_session_expires_s: u32,
     /// Seconds between OPTIONS probes of registered contacts (0: none).
     pub qualify_interval_s: u64,
+    /// Calls in setup at once before new INVITEs get 503 (0: no bound; D73).
+    pub max_calls_in_setup: usize,
 }
 
 /// What the edge needs from the rest of the switch.
@@ -277,6 +280,7 @@ pub async fn start(
         security,
         min_se: cfg.min_session_expires_s,
         annotations,
+        setup: overload::SetupGauge::new(cfg.max_calls_in_setup),
     };
     tokio::spawn(router.run(incoming));
     tokio::spawn(expire_registrations(
@@ -301,6 +305,8 @@ struct Router {
     security: Arc<Security>,
     min_se: u32,
     annotations: Arc<inspector::Annotations>,
+    /// The calls in setup and their bound (early shedding).
+    setup: Arc<overload::SetupGauge>,
 }
 
 /// Answers a transaction with a status and an optional specific reason phrase.
@@ -463,7 +469,8 @@ impl Router {
     async fn invite(&self, mut tx: Transaction) {
         let now = self.ctx.clock.unix_ms();
         let snapshot = self.ctx.snapshots.current();
-        let view = self.read_invite(&tx, &snapshot, now);
+        let slot = self.setup.try_enter();
+        let view = self.read_invite(&tx, &snapshot, now, slot.is_none());
         let admitted = match invite::admit(&view, &snapshot, now) {
             Ok(a) => a,
             Err(refusal) => return self.refuse(&mut tx, &view, refusal, now).await,
@@ -519,6 +526,7 @@ impl Router {
             events: ev_tx,
             session_timer: admitted.session_timer,
             annotations: self.annotations.clone(),
+            setup: slot,
         })
         .await;
         self.dialogs.remove_dialog(&dialog_id);
@@ -542,7 +550,13 @@ impl Router {
 
     /// Reads an INVITE into plain data for [`invite::admit`]; a phone's own call is checked
     /// against the lines' credentials here (the registrar's nonces and bans are state).
-    fn read_invite(&self, tx: &Transaction, snapshot: &CompanyConfig, now: u64) -> InviteView {
+    fn read_invite(
+        &self,
+        tx: &Transaction,
+        snapshot: &CompanyConfig,
+        now: u64,
+        overloaded: bool,
+    ) -> InviteView {
         let req = &tx.original;
         let user_of = |uri: Option<rsipstack::sip::Uri>| {
             uri.and_then(|u| u.user().map(str::to_string))
@@ -571,6 +585,7 @@ impl Router {
             }),
             phone: None,
             accepting: self.accepting.load(Ordering::SeqCst),
+            overloaded,
             started: self.ctx.registry.children().is_some(),
             min_se: self.min_se,
         };
@@ -623,6 +638,7 @@ impl Router {
             .map(|h| match h {
                 ReplyHeader::ProxyAuthenticate(v) => Header::ProxyAuthenticate(v.into()),
                 ReplyHeader::MinSe(s) => Header::Other("Min-SE".into(), s.to_string()),
+                ReplyHeader::RetryAfter(s) => Header::RetryAfter(s.to_string().into()),
             })
             .collect();
         reply(tx, answer.code, answer.warning.as_deref(), headers).await;

@@ -116,6 +116,7 @@ impl SwitchBuilder {
             http: Default::default(),
             admin_password: None,
             min_session_expires_s: 2,
+            max_calls_in_setup: vpbx::settings::DEFAULT_MAX_CALLS_IN_SETUP,
             qualify_interval_s: 0,
             sip_user_agent: "vpbx".into(),
             sip_tcp: Default::default(),
