@@ -49,7 +49,10 @@ async fn past_its_bound_of_calls_in_setup_the_switch_sheds_new_calls_with_503() 
 
     let mut second = Phone::new(sw.sip).await;
     second.invite(NUMBER, &sdp).await;
-    let shed = second.recv_final(10).await.expect("an answer to the second");
+    let shed = second
+        .recv_final(10)
+        .await
+        .expect("an answer to the second");
     assert_eq!(shed.status(), Some(503), "{}", shed.start);
     assert_eq!(shed.header("Retry-After"), Some("2"));
     let warning = shed.header("Warning").unwrap_or_default();
@@ -62,7 +65,10 @@ async fn past_its_bound_of_calls_in_setup_the_switch_sheds_new_calls_with_503() 
     first.cancel().await;
     let mut finals = Vec::new();
     while finals.len() < 2 {
-        let m = first.recv_final(10).await.expect("the CANCEL's and the INVITE's answers");
+        let m = first
+            .recv_final(10)
+            .await
+            .expect("the CANCEL's and the INVITE's answers");
         finals.push(m.status());
     }
     assert!(finals.contains(&Some(487)), "{finals:?}");

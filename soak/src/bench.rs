@@ -26,6 +26,7 @@ const PBX_BYE_XML: &str = include_str!("../sipp/bench_pbx_bye.xml");
 const IVR_XML: &str = include_str!("../sipp/bench_ivr_caller.xml");
 const QUEUE_CALLER_XML: &str = include_str!("../sipp/bench_queue_caller.xml");
 const QUEUE_AGENT_XML: &str = include_str!("../sipp/bench_queue_agent.xml");
+const PBX_BYE_SHED_XML: &str = include_str!("../sipp/bench_pbx_bye_shed.xml");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Section {
@@ -39,6 +40,9 @@ pub(crate) enum Section {
     Queue,
     /// Concurrent bridged calls with RTP both ways (`media --mode bridged`).
     Media,
+    /// A moderate rate, then twice the sustainable rate for 10 s, RSS for 60 s after, the
+    /// moderate rate again (issue 14's recovery, [`crate::overload`]).
+    Overload,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -87,6 +91,15 @@ pub(crate) struct BenchArgs {
     /// Seconds each media step holds its calls [20; quick 5].
     #[arg(long)]
     pub(crate) media_hold_secs: Option<u64>,
+    /// The overload section's moderate rate, calls/s (before and after the overload).
+    #[arg(long, default_value_t = 1250)]
+    pub(crate) moderate_rate: u32,
+    /// The overload section's rate, calls/s (twice what the switch sustains).
+    #[arg(long, default_value_t = 5000)]
+    pub(crate) overload_rate: u32,
+    /// Seconds of calls at the overload rate.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) overload_secs: u64,
     /// Base of the local ports of SIPp (base+2..base+31, media base+400..base+459) and of the
     /// media agent (base+98).
     #[arg(long, default_value_t = 36000)]
@@ -185,6 +198,7 @@ pub(crate) struct Figures {
     pub(crate) ivr: Option<RateFig>,
     pub(crate) queue: Option<RateFig>,
     pub(crate) media: Option<MediaFig>,
+    pub(crate) overload: Option<crate::overload::OverloadFig>,
 }
 
 /// One line of the final table.
@@ -196,7 +210,7 @@ pub(crate) struct Row {
     pub(crate) rate: bool,
 }
 
-fn row(name: impl Into<String>, value: Option<f64>, rate: bool) -> Row {
+pub(crate) fn row(name: impl Into<String>, value: Option<f64>, rate: bool) -> Row {
     Row {
         name: name.into(),
         value,
@@ -272,6 +286,9 @@ pub(crate) fn rows(f: &Figures) -> Vec<Row> {
             b.and_then(|s| s.cpu_pct),
             false,
         ));
+    }
+    if let Some(o) = &f.overload {
+        crate::overload::rows(o, &mut r);
     }
     r
 }
@@ -495,7 +512,7 @@ impl DropWatch {
 // ------------------------------------------------------------------------------------- switch
 
 /// Plain blocking HTTP/1.0 GET (3 s bound); the body of a 200.
-fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     match crate::metrics::request(addr, "GET", path, None, None, Duration::from_secs(3)) {
         Ok((200, body)) => Some(body),
         _ => None,
@@ -508,7 +525,7 @@ fn active_calls(http: SocketAddr) -> Option<i64> {
 }
 
 /// Waits (at most `secs`) until the switch has no call up.
-fn wait_idle(http: SocketAddr, secs: u64) -> bool {
+pub(crate) fn wait_idle(http: SocketAddr, secs: u64) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if active_calls(http) == Some(0) {
@@ -519,6 +536,37 @@ fn wait_idle(http: SocketAddr, secs: u64) -> bool {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Setup p50 and p99 (INVITE -> 200, ms) of a run made with `-trace_rtt`.
+pub(crate) fn latency(o: &RunOutcome) -> (Option<f64>, Option<f64>) {
+    let dir = PathBuf::from(
+        o.command
+            .split(" -stf ")
+            .nth(1)
+            .unwrap_or("")
+            .split(' ')
+            .next()
+            .unwrap_or(""),
+    );
+    let mut vals = Vec::new();
+    if let Some(d) = dir.parent() {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let n = e.file_name().to_string_lossy().to_string();
+            if n.ends_with("_rtt.csv") {
+                vals.extend(sipp::parse_rtt(
+                    &std::fs::read_to_string(e.path()).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    let (p50, p99) = (sipp::quantile(&vals, 0.5), sipp::quantile(&vals, 0.99));
+    eprintln!(
+        "bench: setup at {}/s over {} calls: p50 {p50:?} ms, p99 {p99:?} ms",
+        o.rate,
+        vals.len()
+    );
+    (p50, p99)
 }
 
 /// The bench company: the benchmark number, the IVR number and the queue of 50 agent lines.
@@ -615,7 +663,7 @@ fn tts_available() -> bool {
 }
 
 /// Starts `bin` on free loopback ports with the bench company; waits for /health.
-fn start_switch(bin: &Path, work: &Path, tts: bool) -> Result<Switch, String> {
+pub(crate) fn start_switch(bin: &Path, work: &Path, tts: bool) -> Result<Switch, String> {
     let cdir = work.join("company");
     std::fs::create_dir_all(&cdir).map_err(|e| e.to_string())?;
     let toml = cdir.join("vpbx.toml");
@@ -672,7 +720,7 @@ fn start_switch(bin: &Path, work: &Path, tts: bool) -> Result<Switch, String> {
     Ok(sw)
 }
 
-fn stop_switch(mut sw: Switch, keep: bool, label: &str) {
+pub(crate) fn stop_switch(mut sw: Switch, keep: bool, label: &str) {
     let warn = std::fs::read_to_string(sw.log.clone().unwrap_or_default())
         .map(|t| {
             t.lines()
@@ -691,15 +739,15 @@ fn stop_switch(mut sw: Switch, keep: bool, label: &str) {
 // ------------------------------------------------------------------------------------- runs
 
 /// What a rate section needs to run SIPp against the switch.
-struct Load<'a> {
-    label: &'a str,
-    scenario: PathBuf,
-    service: &'a str,
-    local_port: u16,
-    mp: u16,
-    hold_ms: u64,
+pub(crate) struct Load<'a> {
+    pub(crate) label: &'a str,
+    pub(crate) scenario: PathBuf,
+    pub(crate) service: &'a str,
+    pub(crate) local_port: u16,
+    pub(crate) mp: u16,
+    pub(crate) hold_ms: u64,
     /// `-l` when the ruler's default would throttle a long call.
-    limit_secs: Option<f64>,
+    pub(crate) limit_secs: Option<f64>,
 }
 
 pub(crate) struct Ctx {
@@ -722,6 +770,7 @@ impl Ctx {
             ("bench_ivr_caller.xml", IVR_XML),
             ("bench_queue_caller.xml", QUEUE_CALLER_XML),
             ("bench_queue_agent.xml", QUEUE_AGENT_XML),
+            ("bench_pbx_bye_shed.xml", PBX_BYE_SHED_XML),
         ] {
             std::fs::write(work.join(name), text).map_err(|e| e.to_string())?;
         }
@@ -793,7 +842,7 @@ impl Ctx {
 
     /// One run against a started switch: waits for it to be idle first (<= 30 s), samples its
     /// active calls.
-    fn run_one(
+    pub(crate) fn run_one(
         &mut self,
         l: &Load,
         sw: &Switch,
@@ -835,7 +884,7 @@ impl Ctx {
     }
 
     /// One traced call; an error with SIPp's messages when it fails.
-    fn smoke(&mut self, l: &Load, sw: &Switch) -> Result<(), String> {
+    pub(crate) fn smoke(&mut self, l: &Load, sw: &Switch) -> Result<(), String> {
         let msg = self.work.join(format!("{}_smoke_msg.log", l.label));
         wait_idle(sw.http, 30);
         let spec = self.spec(
@@ -908,35 +957,7 @@ impl Ctx {
                 vec!["-trace_rtt".into(), "-rtt_freq".into(), "100".into()],
             );
             fig.half_pass = Some(o.pass);
-            let dir = PathBuf::from(
-                o.command
-                    .split(" -stf ")
-                    .nth(1)
-                    .unwrap_or("")
-                    .split(' ')
-                    .next()
-                    .unwrap_or(""),
-            );
-            let mut vals = Vec::new();
-            if let Some(d) = dir.parent() {
-                for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-                    let n = e.file_name().to_string_lossy().to_string();
-                    if n.ends_with("_rtt.csv") {
-                        vals.extend(sipp::parse_rtt(
-                            &std::fs::read_to_string(e.path()).unwrap_or_default(),
-                        ));
-                    }
-                }
-            }
-            fig.setup_p50_ms = sipp::quantile(&vals, 0.5);
-            fig.setup_p99_ms = sipp::quantile(&vals, 0.99);
-            eprintln!(
-                "bench: [{}] setup at {half}/s over {} calls: p50 {:?} ms, p99 {:?} ms",
-                l.label,
-                vals.len(),
-                fig.setup_p50_ms,
-                fig.setup_p99_ms
-            );
+            (fig.setup_p50_ms, fig.setup_p99_ms) = latency(&o);
         }
         fig
     }
@@ -1324,6 +1345,7 @@ pub(crate) fn run_section(ctx: &mut Ctx, s: Section, bin: &Path, f: &mut Figures
         Section::Ivr => ctx.ivr(bin).map(|x| f.ivr = Some(x)),
         Section::Queue => ctx.queue(bin).map(|x| f.queue = Some(x)),
         Section::Media => ctx.media(bin).map(|x| f.media = Some(x)),
+        Section::Overload => ctx.overload(bin).map(|x| f.overload = Some(x)),
     };
     if let Err(e) = res {
         eprintln!("bench: {s:?}: {e}");
@@ -1334,12 +1356,13 @@ pub(crate) fn run_section(ctx: &mut Ctx, s: Section, bin: &Path, f: &mut Figures
     );
 }
 
-pub(crate) const SECTIONS: [Section; 5] = [
+pub(crate) const SECTIONS: [Section; 6] = [
     Section::Ceiling,
     Section::Number,
     Section::Ivr,
     Section::Queue,
     Section::Media,
+    Section::Overload,
 ];
 
 pub(crate) fn header() -> String {
@@ -1446,7 +1469,35 @@ mod tests {
                     },
                 ],
             }),
+            overload: Some(crate::overload::OverloadFig {
+                moderate_rate: 1250,
+                overload_rate: 5000,
+                before: crate::overload::Moderate {
+                    pass: true,
+                    cpu_pct: Some(50.0),
+                    ..Default::default()
+                },
+                after: crate::overload::Moderate {
+                    pass: true,
+                    cpu_pct: Some(55.0),
+                    ..Default::default()
+                },
+                rss_before_kb: Some(102_400),
+                rss_after_kb: vec![204_800, 112_640],
+                goodput: Some(2400.0),
+                ..Default::default()
+            }),
         }
+    }
+
+    #[test]
+    fn the_overload_rows_give_the_recovery_ratios_and_goodput_against_the_ceiling() {
+        let t = table(&figs());
+        let line = |k: &str| t.lines().find(|l| l.starts_with(k)).unwrap().to_string();
+        assert!(line("overload: RSS 60 s after / before").contains("1.10"));
+        assert!(line("overload: moderate CPU after / before").contains("1.10"));
+        assert!(line("overload: goodput").trim_end().ends_with("0.150"));
+        assert!(line("overload: RSS 60 s after the last call, MB").contains("110"));
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod bench;
 mod compare;
 mod metrics;
 mod mix;
+mod overload;
 mod proc;
 mod register;
 mod rtp;

@@ -237,7 +237,10 @@ pub fn called(view: &InviteView, cfg: &CompanyConfig) -> String {
 /// the checks before it. Credentials are checked no earlier than before, so a refused offer never
 /// counts as an authentication failure (the registrar's bans).
 pub fn needs_phone_auth(view: &InviteView, cfg: &CompanyConfig) -> bool {
-    view.accepting && !view.overloaded && !routes_by_rules(cfg, &called(view, cfg)) && offer(&view.body).is_ok()
+    view.accepting
+        && !view.overloaded
+        && !routes_by_rules(cfg, &called(view, cfg))
+        && offer(&view.body).is_ok()
 }
 
 /// Decides one INVITE against one configuration snapshot at `unix_ms` (wall time, for the
