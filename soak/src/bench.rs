@@ -43,6 +43,8 @@ pub(crate) enum Section {
     /// A moderate rate, then twice the sustainable rate for 10 s, RSS for 60 s after, the
     /// moderate rate again (issue 14's recovery, [`crate::overload`]).
     Overload,
+    /// Idle RSS after 1,000 calls and after 100,000 (issue 14 item 4, [`crate::overload`]).
+    Memory,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -100,6 +102,9 @@ pub(crate) struct BenchArgs {
     /// Seconds of calls at the overload rate.
     #[arg(long, default_value_t = 10)]
     pub(crate) overload_secs: u64,
+    /// Calls of the memory section in all (the first 1,000 give the reference).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) memory_calls: u64,
     /// Base of the local ports of SIPp (base+2..base+31, media base+400..base+459) and of the
     /// media agent (base+98).
     #[arg(long, default_value_t = 36000)]
@@ -199,6 +204,7 @@ pub(crate) struct Figures {
     pub(crate) queue: Option<RateFig>,
     pub(crate) media: Option<MediaFig>,
     pub(crate) overload: Option<crate::overload::OverloadFig>,
+    pub(crate) memory: Option<crate::overload::MemoryFig>,
 }
 
 /// One line of the final table.
@@ -289,6 +295,9 @@ pub(crate) fn rows(f: &Figures) -> Vec<Row> {
     }
     if let Some(o) = &f.overload {
         crate::overload::rows(o, &mut r);
+    }
+    if let Some(m) = &f.memory {
+        crate::overload::memory_rows(m, &mut r);
     }
     r
 }
@@ -1346,6 +1355,7 @@ pub(crate) fn run_section(ctx: &mut Ctx, s: Section, bin: &Path, f: &mut Figures
         Section::Queue => ctx.queue(bin).map(|x| f.queue = Some(x)),
         Section::Media => ctx.media(bin).map(|x| f.media = Some(x)),
         Section::Overload => ctx.overload(bin).map(|x| f.overload = Some(x)),
+        Section::Memory => ctx.memory(bin).map(|x| f.memory = Some(x)),
     };
     if let Err(e) = res {
         eprintln!("bench: {s:?}: {e}");
@@ -1356,13 +1366,14 @@ pub(crate) fn run_section(ctx: &mut Ctx, s: Section, bin: &Path, f: &mut Figures
     );
 }
 
-pub(crate) const SECTIONS: [Section; 6] = [
+pub(crate) const SECTIONS: [Section; 7] = [
     Section::Ceiling,
     Section::Number,
     Section::Ivr,
     Section::Queue,
     Section::Media,
     Section::Overload,
+    Section::Memory,
 ];
 
 pub(crate) fn header() -> String {
@@ -1487,6 +1498,7 @@ mod tests {
                 goodput: Some(2400.0),
                 ..Default::default()
             }),
+            memory: None,
         }
     }
 

@@ -11,6 +11,9 @@
 //!
 //! The issue's bars (reported, never asserted): RSS 60 s after within 20 % of step 1's, CPU of
 //! step 4 within ±10 % of step 1's, the same latency, goodput near capacity.
+//!
+//! `--only memory` (issue 14 item 4): on a fresh switch, 1,000 benchmark-number calls, idle RSS;
+//! then 99,000 more at the moderate rate, idle RSS again (bar: within 20 MB of the first).
 
 use crate::bench::{self, Ctx, Load};
 use crate::sipp::RunOutcome;
@@ -145,6 +148,104 @@ impl Ctx {
         eprintln!("bench: [overload] {fig:?}");
         Ok(fig)
     }
+}
+
+/// The memory section's figures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct MemoryFig {
+    /// Idle RSS after the first calls, and after all of them, KB.
+    pub(crate) rss_first_kb: Option<u64>,
+    pub(crate) rss_last_kb: Option<u64>,
+    pub(crate) first_calls: u64,
+    pub(crate) calls: u64,
+    /// Calls SIPp saw succeed in all.
+    pub(crate) successful: u64,
+}
+
+/// How long the switch is left idle before its RSS is read (the CDR writer's linger, the
+/// allocator's purge delay and the transactions' timers K/J all end well within it).
+const SETTLE: Duration = Duration::from_secs(40);
+
+impl Ctx {
+    pub(crate) fn memory(&mut self, bin: &std::path::Path) -> Result<MemoryFig, String> {
+        let b = self.args.port_base;
+        let sw = bench::start_switch(bin, &self.work, false)?;
+        let pid = sw.pid.map(|p| p.to_string());
+        let rss = || {
+            pid.as_deref()
+                .and_then(crate::proc::proc_sample)
+                .map(|s| s.rss_kb)
+        };
+        let l = Load {
+            label: "memory",
+            scenario: self.work.join("bench_pbx_bye.xml"),
+            service: bench::NUMBER,
+            local_port: b + 14,
+            mp: b + 457,
+            hold_ms: 0,
+            limit_secs: None,
+        };
+        let mut fig = MemoryFig {
+            first_calls: 1_000,
+            calls: self.args.memory_calls,
+            ..Default::default()
+        };
+        let rate = self.args.moderate_rate;
+        let r = self.smoke(&l, &sw).map(|()| {
+            let (o, _) = self.run_one(&l, &sw, rate, Some(fig.first_calls - 1), vec![]);
+            fig.successful = 1 + o.stats.map_or(0, |s| s.successful);
+            bench::wait_idle(sw.http, 60);
+            std::thread::sleep(SETTLE);
+            fig.rss_first_kb = rss();
+            eprintln!(
+                "bench: [memory] idle RSS after {} calls: {:?} kB",
+                fig.first_calls, fig.rss_first_kb
+            );
+            let rest = fig.calls.saturating_sub(fig.first_calls);
+            let (o, _) = self.run_one(&l, &sw, rate, Some(rest), vec![]);
+            fig.successful += o.stats.map_or(0, |s| s.successful);
+            bench::wait_idle(sw.http, 60);
+            std::thread::sleep(SETTLE);
+            fig.rss_last_kb = rss();
+            eprintln!(
+                "bench: [memory] idle RSS after {} calls: {:?} kB",
+                fig.calls, fig.rss_last_kb
+            );
+            fig
+        });
+        bench::stop_switch(sw, self.args.keep, "memory");
+        r
+    }
+}
+
+/// The memory section's rows.
+pub(crate) fn memory_rows(f: &MemoryFig, out: &mut Vec<bench::Row>) {
+    use bench::row;
+    let mb = |v: Option<u64>| v.map(|k| k as f64 / 1024.0);
+    out.extend([
+        row(
+            format!("memory: idle RSS after {} calls, MB", f.first_calls),
+            mb(f.rss_first_kb),
+            false,
+        ),
+        row(
+            format!("memory: idle RSS after {} calls, MB", f.calls),
+            mb(f.rss_last_kb),
+            false,
+        ),
+        row(
+            "memory: kept per finished call, bytes",
+            f.rss_last_kb.zip(f.rss_first_kb).map(|(l, r)| {
+                (l as f64 - r as f64) * 1024.0 / (f.calls - f.first_calls).max(1) as f64
+            }),
+            false,
+        ),
+        row(
+            "memory: calls that succeeded",
+            Some(f.successful as f64),
+            false,
+        ),
+    ]);
 }
 
 fn shed_count(sw: &crate::switch::Switch) -> Option<u64> {
