@@ -105,6 +105,10 @@ pub(crate) struct BenchArgs {
     /// Calls of the memory section in all (the first 1,000 give the reference).
     #[arg(long, default_value_t = 100_000)]
     pub(crate) memory_calls: u64,
+    /// A line added to the started switch's settings file, e.g. `call_threads = 1` (repeatable;
+    /// for A/B runs of a setting).
+    #[arg(long = "switch-setting")]
+    pub(crate) switch_settings: Vec<String>,
     /// Base of the local ports of SIPp (base+2..base+31, media base+400..base+459) and of the
     /// media agent (base+98).
     #[arg(long, default_value_t = 36000)]
@@ -672,16 +676,24 @@ fn tts_available() -> bool {
 }
 
 /// Starts `bin` on free loopback ports with the bench company; waits for /health.
-pub(crate) fn start_switch(bin: &Path, work: &Path, tts: bool) -> Result<Switch, String> {
+pub(crate) fn start_switch(
+    bin: &Path,
+    work: &Path,
+    tts: bool,
+    settings: &[String],
+) -> Result<Switch, String> {
     let cdir = work.join("company");
     std::fs::create_dir_all(&cdir).map_err(|e| e.to_string())?;
     let toml = cdir.join("vpbx.toml");
-    std::fs::write(
-        &toml,
+    let mut text = String::from(
         "# vpbx-soak bench: the company below is loaded into the empty data dir.\n\
          demo = \"company.yaml\"\n# No OPTIONS probes of the SIPp agents.\nqualify_interval_s = 0\n",
-    )
-    .map_err(|e| e.to_string())?;
+    );
+    for line in settings {
+        text += line;
+        text.push('\n');
+    }
+    std::fs::write(&toml, text).map_err(|e| e.to_string())?;
     std::fs::write(cdir.join("company.yaml"), company(tts)).map_err(|e| e.to_string())?;
     let cli = crate::Cli::try_parse_from([
         "vpbx-soak".to_string(),
@@ -1060,7 +1072,7 @@ impl Ctx {
 
     pub(crate) fn number(&mut self, bin: &Path) -> Result<RateFig, String> {
         let b = self.args.port_base;
-        let sw = start_switch(bin, &self.work, false)?;
+        let sw = start_switch(bin, &self.work, false, &self.args.switch_settings)?;
         let l = Load {
             label: "number",
             scenario: self.work.join("bench_pbx_bye.xml"),
@@ -1087,7 +1099,7 @@ impl Ctx {
     pub(crate) fn ivr(&mut self, bin: &Path) -> Result<RateFig, String> {
         let b = self.args.port_base;
         let tts = tts_available();
-        let sw = start_switch(bin, &self.work, tts)?;
+        let sw = start_switch(bin, &self.work, tts, &self.args.switch_settings)?;
         // The greeting: "Hello." by espeak-ng (well under 1 s) or the built-in 2.5 s greeting.
         let hold_ms = if tts { 1500 } else { 3500 };
         eprintln!(
@@ -1117,7 +1129,7 @@ impl Ctx {
     pub(crate) fn queue(&mut self, bin: &Path) -> Result<RateFig, String> {
         let b = self.args.port_base;
         let (agent_port, caller_port) = (b + 30, b + 31);
-        let sw = start_switch(bin, &self.work, false)?;
+        let sw = start_switch(bin, &self.work, false, &self.args.switch_settings)?;
         let r = (|| {
             crate::register::register_lines(sw.sip, agent_port, 301..=300 + AGENT_LINES)?;
             eprintln!(

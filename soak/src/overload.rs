@@ -76,7 +76,7 @@ fn moderate(o: &RunOutcome, lat: (Option<f64>, Option<f64>)) -> Moderate {
 impl Ctx {
     pub(crate) fn overload(&mut self, bin: &std::path::Path) -> Result<OverloadFig, String> {
         let b = self.args.port_base;
-        let sw = bench::start_switch(bin, &self.work, false)?;
+        let sw = bench::start_switch(bin, &self.work, false, &self.args.switch_settings)?;
         let pid = sw.pid.map(|p| p.to_string());
         let rss = || {
             pid.as_deref()
@@ -169,7 +169,7 @@ const SETTLE: Duration = Duration::from_secs(40);
 impl Ctx {
     pub(crate) fn memory(&mut self, bin: &std::path::Path) -> Result<MemoryFig, String> {
         let b = self.args.port_base;
-        let sw = bench::start_switch(bin, &self.work, false)?;
+        let sw = bench::start_switch(bin, &self.work, false, &self.args.switch_settings)?;
         let pid = sw.pid.map(|p| p.to_string());
         let rss = || {
             pid.as_deref()
