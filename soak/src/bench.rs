@@ -182,6 +182,8 @@ pub(crate) struct MediaStep {
     pub(crate) rcvbuf_errors: Option<u64>,
     /// The machine's `RcvbufErrors` delta over the step (every process's sockets).
     pub(crate) machine_rcvbuf_errors: Option<u64>,
+    /// The machine's `SndbufErrors` delta over the step (sends the kernel refused).
+    pub(crate) machine_sndbuf_errors: Option<u64>,
     pub(crate) rss_kb_per_leg: Option<f64>,
     pub(crate) cpu_pct: Option<f64>,
     pub(crate) pass: bool,
@@ -360,12 +362,13 @@ pub(crate) fn media_steps_text(m: &MediaFig) -> String {
     let mut s = String::new();
     for st in &m.steps {
         s += &format!(
-            "  media step {} calls / {} legs: lost+late {} %, receive drops {} (machine-wide {}), RSS {} KB/leg, CPU {} % => {}\n",
+            "  media step {} calls / {} legs: lost+late {} %, receive drops {} (machine-wide {}, send errors {}), RSS {} KB/leg, CPU {} % => {}\n",
             st.calls,
             st.legs,
             st.lost_late_pct.map_or("-".into(), |v| format!("{v:.4}")),
             st.rcvbuf_errors.map_or("-".into(), |v| v.to_string()),
             st.machine_rcvbuf_errors.map_or("-".into(), |v| v.to_string()),
+            st.machine_sndbuf_errors.map_or("-".into(), |v| v.to_string()),
             fmt_num(st.rss_kb_per_leg),
             fmt_num(st.cpu_pct),
             if st.pass { "PASS" } else { "FAIL" }
@@ -438,17 +441,22 @@ fn loadavg() -> String {
     crate::proc::loadavg()
 }
 
-/// `RcvbufErrors` of the `Udp:` lines of /proc/net/snmp.
-pub(crate) fn rcvbuf_errors(snmp: &str) -> Option<u64> {
+/// A counter (`RcvbufErrors`, `SndbufErrors`) of the `Udp:` lines of /proc/net/snmp.
+pub(crate) fn udp_counter(snmp: &str, name: &str) -> Option<u64> {
     let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
     let hdr: Vec<&str> = udp.next()?.split_whitespace().collect();
     let val: Vec<&str> = udp.next()?.split_whitespace().collect();
-    let i = hdr.iter().position(|h| *h == "RcvbufErrors")?;
+    let i = hdr.iter().position(|h| *h == name)?;
     val.get(i)?.parse().ok()
 }
 
-fn machine_rcvbuf_errors() -> Option<u64> {
-    rcvbuf_errors(&std::fs::read_to_string("/proc/net/snmp").ok()?)
+/// The machine's UDP `RcvbufErrors` and `SndbufErrors`.
+pub(crate) fn machine_buf_errors() -> Option<(u64, u64)> {
+    let t = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    Some((
+        udp_counter(&t, "RcvbufErrors")?,
+        udp_counter(&t, "SndbufErrors")?,
+    ))
 }
 
 /// Per-socket receive drops of `/proc/net/udp` (and udp6): inode -> drops (last column).
@@ -1215,7 +1223,7 @@ impl Ctx {
             let ramp = 200.0;
             let hold = self.plan.media_hold;
             let log = self.dir(&format!("media_{calls}")).join("media.out");
-            let snmp0 = machine_rcvbuf_errors();
+            let snmp0 = machine_buf_errors();
             let args: Vec<String> = [
                 "media",
                 "--mode",
@@ -1285,7 +1293,7 @@ impl Ctx {
                 std::thread::sleep(Duration::from_millis(200));
             }
             let out = reader.join().unwrap_or_default();
-            let snmp1 = machine_rcvbuf_errors();
+            let snmp1 = machine_buf_errors();
             let summary: Option<serde_json::Value> = out
                 .lines()
                 .find_map(|l| l.strip_prefix("SUMMARY "))
@@ -1306,10 +1314,9 @@ impl Ctx {
             let received = j["switch"]["counters_run"]["received"]
                 .as_f64()
                 .unwrap_or(0.0);
-            let machine_drops = match (snmp0, snmp1) {
-                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-                _ => None,
-            };
+            let delta = snmp0
+                .zip(snmp1)
+                .map(|((r0, s0), (r1, s1))| (r1.saturating_sub(r0), s1.saturating_sub(s0)));
             eprintln!(
                 "bench: [media] receive drops watched on {} UDP sockets of the run",
                 drops.max.len()
@@ -1320,7 +1327,8 @@ impl Ctx {
                 legs,
                 lost_late_pct: lost_late,
                 rcvbuf_errors: drops,
-                machine_rcvbuf_errors: machine_drops,
+                machine_rcvbuf_errors: delta.map(|d| d.0),
+                machine_sndbuf_errors: delta.map(|d| d.1),
                 rss_kb_per_leg: j["switch"]["rss_growth_kb_per_leg"].as_f64(),
                 cpu_pct: j["switch"]["cpu_pct_hold"].as_f64(),
                 pass: legs == calls * 2
@@ -1480,6 +1488,7 @@ mod tests {
                         lost_late_pct: Some(0.0),
                         rcvbuf_errors: Some(0),
                         machine_rcvbuf_errors: Some(3),
+                        machine_sndbuf_errors: Some(0),
                         rss_kb_per_leg: Some(20.0),
                         cpu_pct: Some(30.0),
                         pass: true,
@@ -1553,9 +1562,10 @@ mod tests {
     #[test]
     fn snmp_rcvbuf() {
         let s = "Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n\
-                 Udp: 10 2 3 4 17 0\nUdpLite: InDatagrams\nUdpLite: 0\n";
-        assert_eq!(rcvbuf_errors(s), Some(17));
-        assert_eq!(rcvbuf_errors("Tcp: x\n"), None);
+                 Udp: 10 2 3 4 17 5\nUdpLite: InDatagrams\nUdpLite: 0\n";
+        assert_eq!(udp_counter(s, "RcvbufErrors"), Some(17));
+        assert_eq!(udp_counter(s, "SndbufErrors"), Some(5));
+        assert_eq!(udp_counter("Tcp: x\n", "RcvbufErrors"), None);
     }
 
     #[test]

@@ -213,6 +213,7 @@ pub(crate) async fn media(a: MediaArgs) -> Result<(), String> {
     let agent_path = agent.as_ref().and_then(|ag| ag.stats.proc_path());
     let agent_p0 = agent_path.as_deref().and_then(proc_sample);
     let mach0 = machine_jiffies();
+    let snmp0 = crate::bench::machine_buf_errors();
     let load0 = loadavg();
     let gen0 = sip.media.collect(false).unwrap_or_default();
     eprintln!(
@@ -229,6 +230,7 @@ pub(crate) async fn media(a: MediaArgs) -> Result<(), String> {
     let self_p1 = proc_sample("self");
     let agent_p1 = agent_path.as_deref().and_then(proc_sample);
     let mach1 = machine_jiffies();
+    let snmp1 = crate::bench::machine_buf_errors();
     let load1 = loadavg();
     let hold_ctr1 = rtp_counters(switch.http).await?;
     let gen1 = sip.media.collect(false).unwrap_or_default();
@@ -349,6 +351,11 @@ pub(crate) async fn media(a: MediaArgs) -> Result<(), String> {
         (Some(a0), Some(a1)) => a1.at.duration_since(a0.at).as_secs_f64(),
         _ => a.hold_secs as f64,
     };
+    // The kernel's UDP buffer errors over the hold, machine-wide: packets the switch cannot see
+    // (its counters start where the kernel's end).
+    let kernel = snmp0
+        .zip(snmp1)
+        .map(|((r0, s0), (r1, s1))| (r1.saturating_sub(r0), s1.saturating_sub(s0)));
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Machine busy over the hold, in percent of one core (so it adds up with the processes').
     let machine_cpu = match (mach0, mach1) {
@@ -480,6 +487,8 @@ pub(crate) async fn media(a: MediaArgs) -> Result<(), String> {
             "other_processes_cpu_pct_hold": other_cpu,
             "loadavg_hold_start": load0,
             "loadavg_hold_end": load1,
+            "udp_rcvbuf_errors_hold": kernel.map(|k| k.0),
+            "udp_sndbuf_errors_hold": kernel.map(|k| k.1),
         },
         "total_secs": total_secs,
     });
@@ -512,6 +521,12 @@ pub(crate) async fn media(a: MediaArgs) -> Result<(), String> {
         health_hold.map_or("?".into(), |v| v.to_string())
     );
     println!("  {:<40} {}", "switch CPU % (one core), hold", f1(sw_cpu));
+    println!(
+        "  {:<40} {} / {}",
+        "kernel UDP RcvbufErrors / SndbufErrors, hold",
+        kernel.map_or("n/a".into(), |k| k.0.to_string()),
+        kernel.map_or("n/a".into(), |k| k.1.to_string())
+    );
     println!(
         "  {:<40} {}",
         "switch CPU % per leg",
