@@ -115,6 +115,8 @@ fn register_metric_families() {
         metrics::counter!("vpbx_sip_violations_total", "kind" => *kind).increment(0);
     }
     metrics::counter!("vpbx_sip_overload_refusals_total").increment(0);
+    metrics::counter!("vpbx_sip_backlog_refusals_total").increment(0);
+    metrics::counter!("vpbx_sip_dropped_total", "reason" => "backlog").increment(0);
     for result in ["sent", "failed", "dropped", "disabled"] {
         metrics::counter!("vpbx_voicemail_emails_total", "result" => result).increment(0);
     }
@@ -125,6 +127,7 @@ fn register_metric_families() {
         "vpbx_cdr_pending",
         "vpbx_queued_callers",
         "vpbx_sip_calls_in_setup",
+        "vpbx_sip_backlog",
     ] {
         metrics::gauge!(gauge).increment(0.0);
     }
@@ -342,6 +345,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         security: settings.security.clone(),
         min_session_expires_s: settings.min_session_expires_s,
         max_calls_in_setup: settings.max_calls_in_setup,
+        max_sip_backlog: settings.max_sip_backlog,
         qualify_interval_s: settings.qualify_interval_s,
     };
     let sip_security = Arc::new(sip::security::Security::new(settings.security.clone()));

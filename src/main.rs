@@ -13,10 +13,12 @@ use vpbx_store::import::{
 };
 use vpbx_store::Store;
 
-/// mimalloc instead of glibc's allocator: on the shared ruler it costs less CPU per call and
-/// gives memory back after an overload (docs/decisions.md D59, docs/benchmarks.md).
+/// jemalloc instead of glibc's allocator (docs/decisions.md D74): on the shared ruler it costs
+/// less CPU per call than glibc and mimalloc, and with its decay tuned (compiled in from
+/// `.cargo/config.toml`: freed pages go back to the system after a second, purged by its own
+/// background thread) it gives the memory of an overload back within a minute.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Debug, Parser)]
 #[command(

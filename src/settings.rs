@@ -389,6 +389,10 @@ impl Default for HttpSettings {
 /// capacity, far above what normal running ever has in setup.
 pub const DEFAULT_MAX_CALLS_IN_SETUP: usize = 500;
 
+/// The default bound of the SIP stack's backlog (D73): a few tenths of a second of this
+/// machine's message rate, where normal running has a handful queued.
+pub const DEFAULT_MAX_SIP_BACKLOG: usize = 2_000;
+
 /// The settings file.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -411,6 +415,7 @@ struct File {
     admin_password: Option<String>,
     min_session_expires_s: Option<u32>,
     max_calls_in_setup: Option<usize>,
+    max_sip_backlog: Option<usize>,
     qualify_interval_s: Option<u64>,
     sip_user_agent: Option<String>,
     sip_tcp: Option<SipTcpSettings>,
@@ -462,6 +467,10 @@ pub struct Settings {
     /// Calls in setup at once (an INVITE taken whose call has not answered it yet) before new
     /// INVITEs get 503 with `Retry-After` (0: no bound); default [`DEFAULT_MAX_CALLS_IN_SETUP`].
     pub max_calls_in_setup: usize,
+    /// SIP messages received over UDP that the SIP stack has not taken up yet before new
+    /// INVITEs get 503 at the gate and retransmissions are dropped (0: no bound); default
+    /// [`DEFAULT_MAX_SIP_BACKLOG`].
+    pub max_sip_backlog: usize,
     /// Seconds between OPTIONS probes of registered contacts (0: no probing); default 30.
     pub qualify_interval_s: u64,
     /// `User-Agent`/`Server` of SIP messages; default `vpbx` (no version: it helps attackers).
@@ -574,6 +583,7 @@ impl Settings {
             max_calls_in_setup: file
                 .max_calls_in_setup
                 .unwrap_or(DEFAULT_MAX_CALLS_IN_SETUP),
+            max_sip_backlog: file.max_sip_backlog.unwrap_or(DEFAULT_MAX_SIP_BACKLOG),
             qualify_interval_s: file.qualify_interval_s.unwrap_or(30),
             digest_algorithms: flags
                 .digest_algorithms

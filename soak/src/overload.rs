@@ -4,7 +4,8 @@
 //!    sustains on the project machine): its CPU, setup p50/p99, RSS when drained;
 //! 2. twice the sustainable rate (default 5,000/s) for 10 s with the ruler's command, whose
 //!    scenario ACKs a 503 as a real phone does (`bench_pbx_bye_shed.xml`): calls completed,
-//!    shed with 503 (the switch's `vpbx_sip_overload_refusals_total`), failed otherwise,
+//!    shed with 503 (the switch's `vpbx_sip_overload_refusals_total` and
+//!    `vpbx_sip_backlog_refusals_total`), failed otherwise,
 //!    goodput, peak RSS;
 //! 3. after the last call ended, RSS every 20 s for 60 s;
 //! 4. the moderate rate again: CPU and latency against step 1.
@@ -250,7 +251,8 @@ pub(crate) fn memory_rows(f: &MemoryFig, out: &mut Vec<bench::Row>) {
 
 fn shed_count(sw: &crate::switch::Switch) -> Option<u64> {
     let text = bench::http_get(sw.http, "/metrics")?;
-    Some(crate::metrics::prom_value(&text, "vpbx_sip_overload_refusals_total") as u64)
+    let n = |name| crate::metrics::prom_value(&text, name) as u64;
+    Some(n("vpbx_sip_overload_refusals_total") + n("vpbx_sip_backlog_refusals_total"))
 }
 
 /// The section's rows of the final table.

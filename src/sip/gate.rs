@@ -967,46 +967,72 @@ fn check_request(msg: &[u8], head: &Head, framing: Framing) -> Result<usize, Sip
 /// `Warning: 399` naming the problem, `Server` and `Content-Length: 0`. None if the request has
 /// no Via (nothing can route an answer).
 pub fn error_response(raw: &[u8], v: &SipViolation, to_tag: &str, server: &str) -> Option<Vec<u8>> {
-    let skip = leading_crlf(raw);
-    let head = parse_head(&raw[skip..]);
-    if head.count("via") == 0 {
-        return None;
-    }
-    let mut out = format!("SIP/2.0 {} {}\r\n", v.status(), v.phrase());
-    for via in head.all("via") {
-        out.push_str(&format!("Via: {via}\r\n"));
-    }
-    if let Some(f) = head.first("from") {
-        out.push_str(&format!("From: {f}\r\n"));
-    }
-    if let Some(t) = head.first("to") {
-        let tagged = addr_params(t)
-            .map(|ps| ps.iter().any(|(k, _)| k == "tag"))
-            .unwrap_or(true);
-        if tagged {
-            out.push_str(&format!("To: {t}\r\n"));
-        } else {
-            out.push_str(&format!("To: {t};tag={to_tag}\r\n"));
+    let answer = Stateless {
+        status: v.status(),
+        phrase: v.phrase(),
+        extra: v.extra_headers(),
+        warning: v.reason(),
+    };
+    answer.to(raw, to_tag, server)
+}
+
+/// A final response the gate sends without a transaction.
+pub struct Stateless<'a> {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase.
+    pub phrase: &'a str,
+    /// Extra header lines, without CRLF.
+    pub extra: Vec<String>,
+    /// Text of the `Warning: 399 vpbx "…"` header.
+    pub warning: String,
+}
+
+impl Stateless<'_> {
+    /// The response to the request `raw` (its Via, From, To with our tag, Call-ID and CSeq);
+    /// `None` when it has no Via to send it along.
+    pub fn to(&self, raw: &[u8], to_tag: &str, server: &str) -> Option<Vec<u8>> {
+        let skip = leading_crlf(raw);
+        let head = parse_head(&raw[skip..]);
+        if head.count("via") == 0 {
+            return None;
         }
+        let mut out = format!("SIP/2.0 {} {}\r\n", self.status, self.phrase);
+        for via in head.all("via") {
+            out.push_str(&format!("Via: {via}\r\n"));
+        }
+        if let Some(f) = head.first("from") {
+            out.push_str(&format!("From: {f}\r\n"));
+        }
+        if let Some(t) = head.first("to") {
+            let tagged = addr_params(t)
+                .map(|ps| ps.iter().any(|(k, _)| k == "tag"))
+                .unwrap_or(true);
+            if tagged {
+                out.push_str(&format!("To: {t}\r\n"));
+            } else {
+                out.push_str(&format!("To: {t};tag={to_tag}\r\n"));
+            }
+        }
+        if let Some(c) = head.first("call-id") {
+            out.push_str(&format!("Call-ID: {c}\r\n"));
+        }
+        if let Some(c) = head.first("cseq") {
+            out.push_str(&format!("CSeq: {c}\r\n"));
+        }
+        for h in &self.extra {
+            out.push_str(h);
+            out.push_str("\r\n");
+        }
+        let warning: String = self
+            .warning
+            .chars()
+            .map(|c| if c == '"' || c.is_control() { '\'' } else { c })
+            .collect();
+        out.push_str(&format!("Warning: 399 vpbx \"{warning}\"\r\n"));
+        out.push_str(&format!("Server: {server}\r\nContent-Length: 0\r\n\r\n"));
+        Some(out.into_bytes())
     }
-    if let Some(c) = head.first("call-id") {
-        out.push_str(&format!("Call-ID: {c}\r\n"));
-    }
-    if let Some(c) = head.first("cseq") {
-        out.push_str(&format!("CSeq: {c}\r\n"));
-    }
-    for h in v.extra_headers() {
-        out.push_str(&h);
-        out.push_str("\r\n");
-    }
-    let warning: String = v
-        .reason()
-        .chars()
-        .map(|c| if c == '"' || c.is_control() { '\'' } else { c })
-        .collect();
-    out.push_str(&format!("Warning: 399 vpbx \"{warning}\"\r\n"));
-    out.push_str(&format!("Server: {server}\r\nContent-Length: 0\r\n\r\n"));
-    Some(out.into_bytes())
 }
 
 /// Rewrites a message that passed [`check`] into the plain form the stack parses reliably:

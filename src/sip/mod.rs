@@ -88,6 +88,9 @@ pub struct SipConfig {
     pub qualify_interval_s: u64,
     /// Calls in setup at once before new INVITEs get 503 (0: no bound; D73).
     pub max_calls_in_setup: usize,
+    /// SIP messages over UDP the stack has not taken up yet before new INVITEs get 503 at the
+    /// gate (0: no bound; D73).
+    pub max_sip_backlog: usize,
 }
 
 /// What the edge needs from the rest of the switch.
@@ -182,9 +185,14 @@ pub async fn start(
     let udp_socket = tokio::net::UdpSocket::bind(cfg.addr)
         .await
         .map_err(io_err)?;
-    let gate_socket: Arc<dyn rsipstack::platform::net::UdpSocket> = Arc::new(
-        transport::GateSocket::new(udp_socket, security.clone(), cfg.user_agent.clone()),
-    );
+    let backlog = overload::Backlog::new(cfg.max_sip_backlog);
+    let gate_socket: Arc<dyn rsipstack::platform::net::UdpSocket> =
+        Arc::new(transport::GateSocket::new(
+            udp_socket,
+            security.clone(),
+            cfg.user_agent.clone(),
+            backlog.clone(),
+        ));
     let udp = UdpConnection::from_socket(gate_socket, None, Some(cancel.child_token()))
         .await
         .map_err(|e| SipError::Bind {
@@ -204,6 +212,7 @@ pub async fn start(
         .with_inspector(Box::new(inspector::Metrics {
             annotations: annotations.clone(),
         }))
+        .with_transport_inspector(Box::new(transport::BacklogTaken(backlog)))
         .build();
     let incoming = endpoint
         .incoming_transactions()

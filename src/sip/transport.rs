@@ -18,9 +18,11 @@
 //! keep-alives (a CRLFCRLF ping, answered with a CRLF pong) arrive within `idle_timeout`.
 
 use super::gate::{self, Framing, Verdict};
+use super::overload::{Admission, Backlog};
 use super::security::Security;
 use crate::cidr::Cidr;
 use crate::settings::SipTcpSettings;
+use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::SipMessage;
 use rsipstack::transaction::endpoint::EndpointInner;
 use rsipstack::transport::channel::ChannelConnection;
@@ -319,6 +321,8 @@ pub(super) struct GateSocket {
     buf: tokio::sync::Mutex<Vec<u8>>,
     security: Arc<Security>,
     server: String,
+    /// What passed up and the stack has not taken yet (early shedding, D73).
+    backlog: Arc<Backlog>,
 }
 
 impl GateSocket {
@@ -326,13 +330,54 @@ impl GateSocket {
         sock: tokio::net::UdpSocket,
         security: Arc<Security>,
         server: String,
+        backlog: Arc<Backlog>,
     ) -> GateSocket {
         GateSocket {
             sock,
             buf: tokio::sync::Mutex::new(vec![0u8; 65536]),
             security,
             server,
+            backlog,
         }
+    }
+
+    /// Answers a new INVITE 503 with `Retry-After` while the stack is behind.
+    async fn shed(&self, raw: &[u8], from: SocketAddr) {
+        let answer = gate::Stateless {
+            status: 503,
+            phrase: "Service Unavailable",
+            extra: vec![format!("Retry-After: {}", super::overload::RETRY_AFTER_S)],
+            warning: "overloaded: the SIP stack is behind".into(),
+        };
+        if let Some(bytes) = answer.to(raw, &to_tag(), &self.server) {
+            if let Err(e) = self.sock.send_to(&bytes, from).await {
+                debug!(error = %e, dest = %from, "overload answer not sent");
+            }
+        }
+    }
+}
+
+/// The stack's side of the [`Backlog`]: every UDP message it takes up from the transport.
+pub(super) struct BacklogTaken(pub Arc<Backlog>);
+
+#[async_trait::async_trait]
+impl rsipstack::transaction::endpoint::TransportEventInspector for BacklogTaken {
+    async fn handle(&self, event: TransportEvent) -> Option<TransportEvent> {
+        if let TransportEvent::Incoming(msg, _, from) = &event {
+            if matches!(from.r#type, Some(rsipstack::sip::Transport::Udp)) {
+                let start = match msg {
+                    SipMessage::Request(r) => r.method.to_string(),
+                    SipMessage::Response(r) => r.status_code.code().to_string(),
+                };
+                let call_id = msg.call_id_header().map(|h| h.value().to_string());
+                let cseq = msg.cseq_header().map(|h| h.value().to_string());
+                if let (Ok(call_id), Ok(cseq)) = (call_id, cseq) {
+                    self.0
+                        .taken(super::overload::message_key(&start, &call_id, &cseq));
+                }
+            }
+        }
+        Some(event)
     }
 }
 
@@ -350,8 +395,17 @@ impl rsipstack::platform::net::UdpSocket for GateSocket {
             if let Verdict::Pass(range) = &verdict {
                 let clean = gate::normalize(&data[range.clone()]);
                 if clean.len() <= out.len() {
-                    out[..clean.len()].copy_from_slice(&clean);
-                    return Ok((clean.len(), from));
+                    match self.backlog.admit(&clean) {
+                        Admission::Pass => {
+                            out[..clean.len()].copy_from_slice(&clean);
+                            return Ok((clean.len(), from));
+                        }
+                        Admission::DropRetransmission => continue,
+                        Admission::Refuse => {
+                            self.shed(&clean, from).await;
+                            continue;
+                        }
+                    }
                 }
                 let v = gate::SipViolation::TooLarge(clean.len());
                 if let Some(answer) = refuse(data, &Verdict::Reject(v), &self.server, from) {

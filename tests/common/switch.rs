@@ -117,6 +117,7 @@ impl SwitchBuilder {
             admin_password: None,
             min_session_expires_s: 2,
             max_calls_in_setup: vpbx::settings::DEFAULT_MAX_CALLS_IN_SETUP,
+            max_sip_backlog: vpbx::settings::DEFAULT_MAX_SIP_BACKLOG,
             qualify_interval_s: 0,
             sip_user_agent: "vpbx".into(),
             sip_tcp: Default::default(),
