@@ -546,13 +546,22 @@ impl Store {
     }
 }
 
+/// sled's page cache (D75): the configuration and the recent call records fit; older records
+/// are read from disk. sled's default is 1 GiB, which a busy switch filled with call records
+/// and never gave back (idle RSS +105 MB after 100,000 calls; +41 MB with 16 MiB).
+const CACHE_BYTES: u64 = 32 << 20;
+
 /// Opens the sled database, waiting up to 2 s for its file lock: a process that is exiting (a
 /// restart) or a handle just dropped in this process releases it after sled's last flush.
 /// A lock still held after that is reported as the engine error it is ("store in use").
 fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
     let mut attempt = 0;
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
             Ok(db) => return Ok(db),
             // sled reports a held lock as an I/O error whose kind is `WouldBlock`, or (as its
             // own message) "could not acquire lock": a previous handle's flusher thread may
