@@ -18,15 +18,6 @@ fn company(crm: &str) -> String {
     )
 }
 
-/// A value of `name` in the switch's `/metrics`, 0 when absent.
-async fn metric(sw: &TestSwitch, name: &str) -> f64 {
-    let (code, body) = sw.get("/metrics").await;
-    assert_eq!(code, 200);
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[actix_rt::test]
 async fn past_its_bound_of_calls_in_setup_the_switch_sheds_new_calls_with_503() {
     // The CRM never answers in the test's time: the first call stays in setup.
@@ -36,7 +27,7 @@ async fn past_its_bound_of_calls_in_setup_the_switch_sheds_new_calls_with_503() 
         .settings(|s| s.max_calls_in_setup = 1)
         .start()
         .await;
-    assert_eq!(metric(&sw, "vpbx_sip_overload_refusals_total").await, 0.0);
+    assert_eq!(sw.metric("vpbx_sip_overload_refusals_total").await, 0.0);
     let sdp = Phone::sdp(40_000, &[0, 8]);
 
     let mut first = Phone::new(sw.sip).await;
@@ -45,7 +36,7 @@ async fn past_its_bound_of_calls_in_setup_the_switch_sheds_new_calls_with_503() 
         eventually(20, || crm.count() == 1).await,
         "the first call asks the CRM"
     );
-    assert_eq!(metric(&sw, "vpbx_sip_calls_in_setup").await, 1.0);
+    assert_eq!(sw.metric("vpbx_sip_calls_in_setup").await, 1.0);
 
     let mut second = Phone::new(sw.sip).await;
     second.invite(NUMBER, &sdp).await;
@@ -58,7 +49,7 @@ async fn past_its_bound_of_calls_in_setup_the_switch_sheds_new_calls_with_503() 
     let warning = shed.header("Warning").unwrap_or_default();
     assert!(warning.contains("overloaded"), "{warning}");
     second.ack(false).await;
-    assert_eq!(metric(&sw, "vpbx_sip_overload_refusals_total").await, 1.0);
+    assert_eq!(sw.metric("vpbx_sip_overload_refusals_total").await, 1.0);
     assert_eq!(crm.count(), 1, "a shed call runs no scenario");
 
     // The first caller gives up: its place is free, and the next call is taken.
@@ -80,6 +71,6 @@ async fn past_its_bound_of_calls_in_setup_the_switch_sheds_new_calls_with_503() 
         "a call after the first ended is taken"
     );
     third.cancel().await;
-    assert_eq!(metric(&sw, "vpbx_sip_overload_refusals_total").await, 1.0);
+    assert_eq!(sw.metric("vpbx_sip_overload_refusals_total").await, 1.0);
     sw.stop().await;
 }

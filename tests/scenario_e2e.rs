@@ -133,9 +133,20 @@ impl Employee {
         self.phone.answer_next(port).await;
     }
 
-    /// The employee hangs up the talk.
+    /// The employee hangs up the talk, as a phone does over UDP: the BYE is sent again until
+    /// a final answer comes (RFC 3261 §17.1.2.2), and the answer to the first must be 200.
     async fn hangs_up(&mut self) {
-        self.phone.in_dialog("BYE", "", None).await;
+        for attempt in 0..4 {
+            self.phone.in_dialog("BYE", "", None).await;
+            if let Some(answer) = self.phone.expect_response("BYE", 200, 3).await {
+                // A BYE sent again after a late first one may find the call already gone.
+                let fine =
+                    answer.status() == Some(200) || (attempt > 0 && answer.status() == Some(481));
+                assert!(fine, "the switch's answer to the BYE: {}", answer.start);
+                return;
+            }
+        }
+        panic!("no answer to four BYEs");
     }
 
     /// The phone rings (180) and nobody answers until the switch cancels the ring.

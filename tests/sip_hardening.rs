@@ -145,15 +145,6 @@ async fn register_udp(server: SocketAddr, ip: &str, login: &str, password: &str)
     ask(register_text(local, "UDP", login, 2, Some(&auth))).await
 }
 
-/// A value of `name` in the switch's `/metrics`, 0 when absent.
-async fn metric(sw: &TestSwitch, name: &str) -> f64 {
-    let (code, body) = sw.get("/metrics").await;
-    assert_eq!(code, 200);
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[actix_rt::test]
 async fn a_connection_flood_from_one_address_is_capped_and_others_are_served() {
     let mut sw = TestSwitch::builder()
@@ -211,7 +202,9 @@ async fn a_connection_flood_from_one_address_is_capped_and_others_are_served() {
     let (code, _) = sw.get("/health").await;
     assert_eq!(code, 200);
     assert_eq!(options_tcp(&mut held[0], 100).await, Some(200));
-    let refused = metric(&sw, "vpbx_sip_tcp_refused_total{reason=\"per_source\"}").await;
+    let refused = sw
+        .metric("vpbx_sip_tcp_refused_total{reason=\"per_source\"}")
+        .await;
     assert!(refused >= 20.0, "{refused}");
     sw.stop().await;
 }
@@ -302,7 +295,7 @@ async fn new_connections_count_in_the_flood_limit() {
         let mut c = connect_from("127.0.0.4", sw.sip).await;
         assert!(closed_within(&mut c, PROMPT).await, "connection {n} kept");
     }
-    let bans = metric(&sw, "vpbx_sip_bans_total{reason=\"flood\"}").await;
+    let bans = sw.metric("vpbx_sip_bans_total{reason=\"flood\"}").await;
     assert_eq!(bans, 1.0);
     // Another address is served.
     let mut other = connect_from("127.0.0.5", sw.sip).await;
@@ -341,7 +334,7 @@ async fn failed_guesses_from_many_addresses_block_the_account_but_not_trusted_on
     assert_eq!(r.status(), Some(403), "{}", r.start);
     let warning = r.header("Warning").unwrap_or_default().to_string();
     assert!(warning.contains("blocked"), "{warning}");
-    assert_eq!(metric(&sw, "vpbx_sip_account_blocks_total").await, 1.0);
+    assert_eq!(sw.metric("vpbx_sip_account_blocks_total").await, 1.0);
     sw.stop().await;
 }
 

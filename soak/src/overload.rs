@@ -74,25 +74,37 @@ fn moderate(o: &RunOutcome, lat: (Option<f64>, Option<f64>)) -> Moderate {
     }
 }
 
+/// The switch's RSS now, KB.
+fn rss_kb(sw: &crate::switch::Switch) -> Option<u64> {
+    crate::proc::proc_sample(&sw.pid?.to_string()).map(|s| s.rss_kb)
+}
+
 impl Ctx {
-    pub(crate) fn overload(&mut self, bin: &std::path::Path) -> Result<OverloadFig, String> {
+    /// A fresh switch and the benchmark-number load of a section, on local port
+    /// `port_base + port` and SIPp media port `port_base + mp`.
+    fn number_switch(
+        &self,
+        bin: &std::path::Path,
+        label: &'static str,
+        (port, mp): (u16, u16),
+    ) -> Result<(crate::switch::Switch, Load<'static>), String> {
         let b = self.args.port_base;
         let sw = bench::start_switch(bin, &self.work, false, &self.args.switch_settings)?;
-        let pid = sw.pid.map(|p| p.to_string());
-        let rss = || {
-            pid.as_deref()
-                .and_then(crate::proc::proc_sample)
-                .map(|s| s.rss_kb)
-        };
-        let steady = Load {
-            label: "overload_moderate",
+        let load = Load {
+            label,
             scenario: self.work.join("bench_pbx_bye.xml"),
             service: bench::NUMBER,
-            local_port: b + 12,
-            mp: b + 456,
+            local_port: b + port,
+            mp: b + mp,
             hold_ms: 0,
             limit_secs: None,
         };
+        Ok((sw, load))
+    }
+
+    pub(crate) fn overload(&mut self, bin: &std::path::Path) -> Result<OverloadFig, String> {
+        let (sw, steady) = self.number_switch(bin, "overload_moderate", (12, 456))?;
+        let rss = || rss_kb(&sw);
         let shed = Load {
             label: "overload",
             scenario: self.work.join("bench_pbx_bye_shed.xml"),
@@ -169,23 +181,8 @@ const SETTLE: Duration = Duration::from_secs(40);
 
 impl Ctx {
     pub(crate) fn memory(&mut self, bin: &std::path::Path) -> Result<MemoryFig, String> {
-        let b = self.args.port_base;
-        let sw = bench::start_switch(bin, &self.work, false, &self.args.switch_settings)?;
-        let pid = sw.pid.map(|p| p.to_string());
-        let rss = || {
-            pid.as_deref()
-                .and_then(crate::proc::proc_sample)
-                .map(|s| s.rss_kb)
-        };
-        let l = Load {
-            label: "memory",
-            scenario: self.work.join("bench_pbx_bye.xml"),
-            service: bench::NUMBER,
-            local_port: b + 14,
-            mp: b + 457,
-            hold_ms: 0,
-            limit_secs: None,
-        };
+        let (sw, l) = self.number_switch(bin, "memory", (14, 457))?;
+        let rss = || rss_kb(&sw);
         let mut fig = MemoryFig {
             first_calls: 1_000,
             calls: self.args.memory_calls,

@@ -820,3 +820,32 @@ mod tests {
         assert_eq!(source_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
     }
 }
+
+#[cfg(test)]
+mod backlog_key_tests {
+    use super::*;
+
+    /// The stack's side computes, from its own parse, the key the gate computed from the bytes.
+    #[test]
+    fn the_gate_and_the_stack_agree_on_every_messages_key() {
+        let messages: [&[u8]; 4] = [
+            b"INVITE sip:74950000000@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK-1\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:74950000000@127.0.0.1>\r\nCall-ID: c1@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5071>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-2;received=127.0.0.1\r\nFrom: <sip:vpbx@127.0.0.1>;tag=us\r\nTo: <sip:101@127.0.0.1>;tag=them\r\nCall-ID: out-7\r\nCSeq: 2 INVITE\r\nContent-Length: 0\r\n\r\n",
+            b"BYE sip:vpbx@127.0.0.1:5060 SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK-3\r\nf: <sip:a@127.0.0.1>;tag=1\r\nt: <sip:74950000000@127.0.0.1>;tag=us\r\ni: c1@127.0.0.1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            b"INFO sip:vpbx@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK-4\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:74950000000@127.0.0.1>;tag=us\r\nCall-ID: c1@127.0.0.1\r\nCSeq: 3 INFO\r\nMax-Forwards: 70\r\nContent-Type: application/dtmf-relay\r\nContent-Length: 10\r\n\r\nSignal=1\r\n",
+        ];
+        for raw in messages {
+            let clean = gate::normalize(raw);
+            let gate_key = super::super::overload::message_id(&clean).unwrap().key();
+            let msg = SipMessage::try_from(clean.as_slice()).unwrap();
+            let start = match &msg {
+                SipMessage::Request(r) => r.method.to_string(),
+                SipMessage::Response(r) => r.status_code.code().to_string(),
+            };
+            let call_id = msg.call_id_header().unwrap().value().to_string();
+            let cseq = msg.cseq_header().unwrap().value().to_string();
+            let stack_key = super::super::overload::message_key(&start, &call_id, &cseq);
+            assert_eq!(gate_key, stack_key, "{}", String::from_utf8_lossy(&clean));
+        }
+    }
+}

@@ -162,6 +162,16 @@ impl TestSwitch {
         }
     }
 
+    /// The value of `name` (with its labels, as printed) in the switch's `/metrics`, 0 when
+    /// absent.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let (code, body) = self.get("/metrics").await;
+        assert_eq!(code, 200);
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.http, path).await
     }
