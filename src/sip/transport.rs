@@ -369,11 +369,12 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for BacklogTaken 
                     SipMessage::Request(r) => r.method.to_string(),
                     SipMessage::Response(r) => r.status_code.code().to_string(),
                 };
-                let call_id = msg.call_id_header().map(|h| h.value().to_string());
-                let cseq = msg.cseq_header().map(|h| h.value().to_string());
-                if let (Ok(call_id), Ok(cseq)) = (call_id, cseq) {
-                    self.0
-                        .taken(super::overload::message_key(&start, &call_id, &cseq));
+                if let (Ok(call_id), Ok(cseq)) = (msg.call_id_header(), msg.cseq_header()) {
+                    self.0.taken(super::overload::message_key(
+                        &start,
+                        call_id.value(),
+                        cseq.value(),
+                    ));
                 }
             }
         }
