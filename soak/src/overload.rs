@@ -169,6 +169,10 @@ pub(crate) struct MemoryFig {
     /// Idle RSS after the first calls, and after all of them, KB.
     pub(crate) rss_first_kb: Option<u64>,
     pub(crate) rss_last_kb: Option<u64>,
+    /// What the switch's live objects held at the same two moments (the allocator's
+    /// `allocated` bytes from `/metrics`): the part of RSS the switch itself keeps.
+    pub(crate) live_first: Option<f64>,
+    pub(crate) live_last: Option<f64>,
     pub(crate) first_calls: u64,
     pub(crate) calls: u64,
     /// Calls SIPp saw succeed in all.
@@ -195,9 +199,10 @@ impl Ctx {
             bench::wait_idle(sw.http, 60);
             std::thread::sleep(SETTLE);
             fig.rss_first_kb = rss();
+            fig.live_first = allocated(&sw);
             eprintln!(
-                "bench: [memory] idle RSS after {} calls: {:?} kB",
-                fig.first_calls, fig.rss_first_kb
+                "bench: [memory] idle RSS after {} calls: {:?} kB, live {:?} B",
+                fig.first_calls, fig.rss_first_kb, fig.live_first
             );
             let rest = fig.calls.saturating_sub(fig.first_calls);
             let (o, _) = self.run_one(&l, &sw, rate, Some(rest), vec![]);
@@ -205,9 +210,10 @@ impl Ctx {
             bench::wait_idle(sw.http, 60);
             std::thread::sleep(SETTLE);
             fig.rss_last_kb = rss();
+            fig.live_last = allocated(&sw);
             eprintln!(
-                "bench: [memory] idle RSS after {} calls: {:?} kB",
-                fig.calls, fig.rss_last_kb
+                "bench: [memory] idle RSS after {} calls: {:?} kB, live {:?} B",
+                fig.calls, fig.rss_last_kb, fig.live_last
             );
             fig
         });
@@ -232,6 +238,19 @@ pub(crate) fn memory_rows(f: &MemoryFig, out: &mut Vec<bench::Row>) {
             false,
         ),
         row(
+            format!(
+                "memory: held by live objects after {} calls, MB",
+                f.first_calls
+            ),
+            f.live_first.map(|b| b / 1048576.0),
+            false,
+        ),
+        row(
+            format!("memory: held by live objects after {} calls, MB", f.calls),
+            f.live_last.map(|b| b / 1048576.0),
+            false,
+        ),
+        row(
             "memory: kept per finished call, bytes",
             f.rss_last_kb.zip(f.rss_first_kb).map(|(l, r)| {
                 (l as f64 - r as f64) * 1024.0 / (f.calls - f.first_calls).max(1) as f64
@@ -244,6 +263,14 @@ pub(crate) fn memory_rows(f: &MemoryFig, out: &mut Vec<bench::Row>) {
             false,
         ),
     ]);
+}
+
+/// The allocator's live bytes (`vpbx_allocator_bytes{kind="allocated"}`), if the switch says.
+fn allocated(sw: &crate::switch::Switch) -> Option<f64> {
+    let text = bench::http_get(sw.http, "/metrics")?;
+    let name = "vpbx_allocator_bytes{kind=\"allocated\"}";
+    text.contains(name)
+        .then(|| crate::metrics::prom_value(&text, name))
 }
 
 fn shed_count(sw: &crate::switch::Switch) -> Option<u64> {
