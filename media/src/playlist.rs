@@ -48,6 +48,26 @@ impl Playlist {
                 .all(|(k, p)| p.samples().len() <= if k == 0 { self.pos } else { 0 })
     }
 
+    /// How many whole frames of `len` samples from here are the switch's own silence that a
+    /// player may leave out at once: inside the current [`Prompt::silence`], never its last
+    /// frame (that one is played by [`Playlist::next_frame`], which says when the playlist ends
+    /// or the next prompt starts).
+    pub fn silent_frames_ahead(&self, len: usize) -> usize {
+        match self.items.get(self.index) {
+            Some(item) if item.is_silence() && len > 0 => {
+                (item.samples().len().saturating_sub(self.pos) / len).saturating_sub(1)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Moves past `frames` frames of silence (at most [`Playlist::silent_frames_ahead`])
+    /// without producing them.
+    pub fn skip_silent_frames(&mut self, frames: usize, len: usize) {
+        let frames = frames.min(self.silent_frames_ahead(len));
+        self.pos += frames * len;
+    }
+
     /// The next frame of exactly `len` samples, or `None` when finished.
     pub fn next_frame(&mut self, len: usize) -> Option<Frame> {
         if self.is_finished() {
@@ -158,5 +178,27 @@ mod tests {
         // The last silence, padded: still silence, and the last frame.
         let f = pl.next_frame(160).unwrap();
         assert!(f.silence && f.last, "{f:?}");
+    }
+
+    #[test]
+    fn silence_is_skipped_up_to_its_last_frame() {
+        // 500 ms of silence = 25 frames, then a prompt.
+        let mut pl = Playlist::new(vec![Arc::new(Prompt::silence(500)), p(7, 160)], false);
+        assert_eq!(pl.silent_frames_ahead(160), 24);
+        assert!(pl.next_frame(160).unwrap().silence);
+        assert_eq!(pl.silent_frames_ahead(160), 23);
+        pl.skip_silent_frames(100, 160); // bounded to what is there
+        assert_eq!(pl.silent_frames_ahead(160), 0);
+        let f = pl.next_frame(160).unwrap();
+        assert!(f.silence && !f.last, "the pause's last frame is played");
+        let f = pl.next_frame(160).unwrap();
+        assert!(!f.silence && f.last && f.pcm.iter().all(|&x| x == 7));
+        // A prompt is never skipped, and a trailing silence keeps its last frame.
+        let mut pl = Playlist::new(vec![p(1, 1600)], false);
+        assert_eq!(pl.silent_frames_ahead(160), 0);
+        let mut pl = Playlist::new(vec![Arc::new(Prompt::silence(100))], false);
+        pl.skip_silent_frames(4, 160);
+        let f = pl.next_frame(160).unwrap();
+        assert!(f.silence && f.last);
     }
 }

@@ -317,6 +317,7 @@ impl MediaLeg {
             output: Output::Idle,
             last_sent: None,
             in_silence: false,
+            dormant: None,
             resume_pending: false,
             sending: true,
             expect_rx: true,
@@ -692,6 +693,16 @@ impl Drop for ActiveGauge {
     }
 }
 
+/// A run of the switch's own silence that is not sent (DTX) waited out with one timer instead
+/// of a tick every 20 ms: from the tick at `since`, the next `frames` frames are due to be left
+/// out. They are taken from the playlist when the ticker fires again, or as many as have come
+/// due when a command arrives first, so a pause lasts what it says whatever happens in it.
+#[derive(Debug, Clone, Copy)]
+struct Dormant {
+    since: Instant,
+    frames: usize,
+}
+
 struct SessionTask {
     latch: Latch,
     codec: Codec,
@@ -704,6 +715,8 @@ struct SessionTask {
     last_sent: Option<(Instant, u32)>,
     /// The last frame played was the switch's own silence (see `dtx_skips`).
     in_silence: bool,
+    /// Frames of our own silence being waited out without a tick each (see `on_tick`).
+    dormant: Option<Dormant>,
     /// Output just (re)started from idle: the next send checks for a gap.
     resume_pending: bool,
     /// RTP may be sent to the peer (our direction is sendrecv or sendonly).
@@ -788,6 +801,9 @@ async fn run(
                 None | Some(Command::Close) => break,
                 Some(cmd) => {
                     let now = Instant::now();
+                    if let Some(resume) = task.wake(now) {
+                        ticker.reset_at(resume);
+                    }
                     let expected = task.expect_rx;
                     task.command(cmd, &mut ticker, now);
                     if task.expect_rx && !expected {
@@ -798,7 +814,14 @@ async fn run(
                     }
                 }
             },
-            _ = ticker.tick(), if ticking => task.on_tick(&socket, Instant::now()),
+            _ = ticker.tick(), if ticking => {
+                let now = Instant::now();
+                // The ticker fired when the run ended: its next tick is already one frame on.
+                let _ = task.wake(now);
+                if let Some(next) = task.on_tick(&socket, now) {
+                    ticker.reset_at(next);
+                }
+            }
             _ = tokio::time::sleep_until(echo_until.unwrap_or_else(Instant::now)), if echo_until.is_some() => {
                 task.finish_echo();
             }
@@ -1247,7 +1270,25 @@ impl SessionTask {
         }
     }
 
-    fn on_tick(&mut self, socket: &UdpSocket, now: Instant) {
+    /// Ends a dormant run of silence (see [`Dormant`]): the frames that have come due by `now`
+    /// are left out of the playlist; returns when the next frame is due, for the ticker to
+    /// resume then (a command came before the run's end).
+    fn wake(&mut self, now: Instant) -> Option<Instant> {
+        let d = self.dormant.take()?;
+        let due = (now.saturating_duration_since(d.since).as_nanos() / FRAME.as_nanos()) as usize;
+        let frames = due.min(d.frames);
+        if let Output::Play { playlist, .. } = &mut self.output {
+            playlist.skip_silent_frames(frames, FRAME_SAMPLES);
+        }
+        Some(d.since + FRAME * (frames as u32 + 1))
+    }
+
+    /// Plays one frame; returns when the next tick is due if that is not one frame from now:
+    /// after a frame of silence left out (DTX), the rest of that silence up to the next
+    /// keep-alive is waited out with one timer (`Dormant`), unless a recording or voicemail
+    /// needs every frame.
+    fn on_tick(&mut self, socket: &UdpSocket, now: Instant) -> Option<Instant> {
+        let mut next = None;
         if self.dtmf_tx.is_some() {
             self.dtmf_tick(socket, now);
         } else if let Output::Play {
@@ -1255,12 +1296,24 @@ impl SessionTask {
         } = &mut self.output
         {
             let id = *id;
-            match pl.next_frame(FRAME_SAMPLES) {
+            let frame = pl.next_frame(FRAME_SAMPLES);
+            let ahead = pl.silent_frames_ahead(FRAME_SAMPLES);
+            match frame {
                 Some(Frame {
                     pcm, last, silence, ..
                 }) => {
                     if silence && self.dtx_skips(now) {
                         self.skip_pcm(&pcm);
+                        let every_frame = self.recording.is_some() || self.voicemail.is_some();
+                        let until_keepalive = self.last_sent.map_or(0, |(at, _)| {
+                            let left = (at + DTX_KEEPALIVE).saturating_duration_since(now);
+                            ((left.as_nanos() / FRAME.as_nanos()) as usize).saturating_sub(1)
+                        });
+                        let frames = ahead.min(until_keepalive);
+                        if !every_frame && !last && frames > 0 {
+                            self.dormant = Some(Dormant { since: now, frames });
+                            next = Some(now + FRAME * (frames as u32 + 1));
+                        }
                     } else {
                         self.in_silence = silence;
                         self.send_pcm(&pcm, socket, now);
@@ -1283,6 +1336,7 @@ impl SessionTask {
         if let Some(reason) = vm_done {
             self.finish_voicemail(None, reason);
         }
+        next
     }
 
     fn finish_echo(&mut self) {

@@ -117,6 +117,17 @@ impl Peer {
         }
         out
     }
+
+    /// The next datagram (bounded wait of 10 s).
+    async fn collect_one(&self) -> Vec<u8> {
+        let mut buf = vec![0u8; 2048];
+        let (n, _) = timeout(Duration::from_secs(10), self.sock.recv_from(&mut buf))
+            .await
+            .expect("a packet within 10 s")
+            .unwrap();
+        buf.truncate(n);
+        buf
+    }
 }
 
 /// Spawn a task sending a continuous tone from a peer socket until the returned sender drops.
@@ -966,5 +977,46 @@ async fn the_switchs_silence_goes_out_as_dtx() {
         seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
         "{seqs:?}"
     );
+    h.close();
+}
+
+/// A pause inside a playlist is waited out without a tick per frame (DTX), and still lasts what
+/// it says, also when commands arrive during it. Only lower bounds are asserted: a busy machine
+/// makes the pause longer, never shorter.
+#[tokio::test]
+async fn a_pause_lasts_its_length_while_its_silence_is_not_sent() {
+    let eng = engine(48320, 48339);
+    let peer = Peer::new(Codec::Pcmu).await;
+    let (h, mut ev) = start(&eng, peer.addr(), Codec::Pcmu, None).await;
+    let started = tokio::time::Instant::now();
+    h.play_sequence(
+        1,
+        vec![
+            Arc::new(Prompt::silence(1500)),
+            Arc::new(Prompt::from_samples_8k(sine(440.0, 100, 8000.0))),
+        ],
+        PlayOptions::default(),
+    );
+    // The pause's first frame goes out; commands in the middle of the pause wake the session.
+    let first = peer.collect_one().await;
+    assert!(RtpReader::new(&first)
+        .unwrap()
+        .payload()
+        .iter()
+        .all(|&b| b == 0xFF));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.set_remote(peer.addr());
+    h.set_direction(vpbx_media::Direction::SendRecv);
+    assert_eq!(next_event(&mut ev).await, MediaEvent::PlayDone { id: 1 });
+    let done = started.elapsed();
+    assert!(done >= Duration::from_millis(1570), "played in {done:?}");
+    let pkts = peer.collect(Duration::from_millis(300)).await;
+    let rtp: Vec<RtpReader> = pkts.iter().map(|p| RtpReader::new(&p.2).unwrap()).collect();
+    let sound: Vec<_> = rtp
+        .iter()
+        .filter(|r| !r.payload().iter().all(|&b| b == 0xFF))
+        .collect();
+    assert_eq!(sound.len(), 5, "{} packets of sound", sound.len());
+    assert!(sound[0].mark());
     h.close();
 }
