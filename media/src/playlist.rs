@@ -194,7 +194,7 @@ mod tests {
         let f = pl.next_frame(160).unwrap();
         assert!(!f.silence && f.last && f.pcm.iter().all(|&x| x == 7));
         // A prompt is never skipped, and a trailing silence keeps its last frame.
-        let mut pl = Playlist::new(vec![p(1, 1600)], false);
+        let pl = Playlist::new(vec![p(1, 1600)], false);
         assert_eq!(pl.silent_frames_ahead(160), 0);
         let mut pl = Playlist::new(vec![Arc::new(Prompt::silence(100))], false);
         pl.skip_silent_frames(4, 160);
