@@ -1,8 +1,9 @@
 //! In-band DTMF detection over 8 kHz PCM (pure code).
 //!
 //! Used only when the peer did not negotiate telephone-event. The detector
-//! measures the eight DTMF frequencies with [`tone_power`] over 20 ms
-//! windows advanced every 10 ms and classifies each window:
+//! measures the eight DTMF frequencies in one pass
+//! ([`tone_powers`](crate::goertzel::tone_powers)) over 20 ms windows advanced
+//! every 10 ms and classifies each window:
 //!
 //! * enough energy, and each of the two tones above an absolute floor;
 //! * the strongest row and column tones clearly above the other tones of
@@ -16,7 +17,9 @@
 //! repeats only after such a gap.
 
 use crate::dtmf::DtmfDigit;
-use crate::goertzel::{energy, tone_power};
+use std::sync::LazyLock;
+
+use crate::goertzel::{coefficient, energy, tone_powers};
 
 /// Row (low-group) frequencies.
 pub const ROWS: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
@@ -61,14 +64,26 @@ const MIN_HITS: u32 = 3;
 /// Consecutive windows without the digit that end a press.
 const END_MISSES: u32 = 2;
 
+/// The Goertzel coefficients of the eight frequencies, rows then columns (computed once: the
+/// detector runs on every frame a leg without telephone-event receives).
+static COEFFS: LazyLock<[f64; 8]> = LazyLock::new(|| {
+    let mut c = [0.0; 8];
+    for (c, f) in c.iter_mut().zip(ROWS.iter().chain(&COLS)) {
+        *c = coefficient(*f);
+    }
+    c
+});
+
 /// Classify one window: the DTMF digit it contains, if any.
 pub fn classify(window: &[i16]) -> Option<char> {
     let total = energy(window);
     if total < MIN_TONE_POWER {
         return None;
     }
-    let rows = ROWS.map(|f| tone_power(window, f));
-    let cols = COLS.map(|f| tone_power(window, f));
+    // All eight tones in one pass over the window.
+    let p = tone_powers(window, &COEFFS);
+    let rows = [p[0], p[1], p[2], p[3]];
+    let cols = [p[4], p[5], p[6], p[7]];
     let (r, pr) = strongest(&rows)?;
     let (c, pc) = strongest(&cols)?;
     if pr < MIN_TONE_POWER || pc < MIN_TONE_POWER {
