@@ -2,7 +2,7 @@
 //!
 //! Used only when the peer did not negotiate telephone-event. The detector
 //! measures the eight DTMF frequencies in one pass
-//! ([`tone_powers`](crate::goertzel::tone_powers)) over 20 ms windows advanced
+//! ([`tone_powers`]) over 20 ms windows advanced
 //! every 10 ms and classifies each window:
 //!
 //! * enough energy, and each of the two tones above an absolute floor;
