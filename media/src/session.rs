@@ -318,6 +318,8 @@ impl MediaLeg {
             last_sent: None,
             in_silence: false,
             dormant: None,
+            received_total: metrics::counter!("vpbx_rtp_packets_received_total"),
+            sent_total: metrics::counter!("vpbx_rtp_packets_sent_total"),
             resume_pending: false,
             sending: true,
             expect_rx: true,
@@ -717,6 +719,9 @@ struct SessionTask {
     in_silence: bool,
     /// Frames of our own silence being waited out without a tick each (see `on_tick`).
     dormant: Option<Dormant>,
+    /// The process-wide packet counters, looked up once per leg rather than per packet.
+    received_total: metrics::Counter,
+    sent_total: metrics::Counter,
     /// Output just (re)started from idle: the next send checks for a gap.
     resume_pending: bool,
     /// RTP may be sent to the peer (our direction is sendrecv or sendonly).
@@ -1153,7 +1158,7 @@ impl SessionTask {
         self.stats
             .bytes_received
             .fetch_add(data.len() as u64, Ordering::Relaxed);
-        metrics::counter!("vpbx_rtp_packets_received_total").increment(1);
+        self.received_total.increment(1);
         if self.latch.on_packet(from) == LatchVerdict::Ignore {
             return false;
         }
@@ -1412,7 +1417,7 @@ impl SessionTask {
             Ok(n) => {
                 self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
                 self.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
-                metrics::counter!("vpbx_rtp_packets_sent_total").increment(1);
+                self.sent_total.increment(1);
             }
             Err(e) => {
                 tracing::debug!(error = %e, %remote, "RTP send failed");
