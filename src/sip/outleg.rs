@@ -478,21 +478,13 @@ impl Outbound {
                 }
             }
         }
-        // Let the branches' transactions settle (CANCEL answered, 487 ACKed), then clean up. A
-        // branch whose 200 crossed our CANCEL (the device answered as the call ended) has a
-        // confirmed dialog there: the stack ACKed it, and it is ended with a BYE (RFC 3261 §9.1).
-        while let Ok(Some((i, res))) =
-            tokio::time::timeout(std::time::Duration::from_secs(5), pending.next()).await
-        {
-            if let Ok(Ok((id, Some(resp)))) = res {
-                if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful {
-                    if let Err(e) = branches[i].0.bye().await {
-                        debug!(error = %e, "BYE after CANCEL failed");
-                    }
-                    self.dialogs.remove_dialog(&id);
-                }
-            }
-        }
+        // Let the branches' transactions settle (CANCEL answered, 487 ACKed), then clean up.
+        while tokio::time::timeout(std::time::Duration::from_secs(5), pending.next())
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {}
         for id in confirmed_ids {
             self.dialogs.remove_dialog(&id);
         }
