@@ -617,7 +617,7 @@ async fn a_blind_transfer_to_an_employee_who_queues_transfers_waits_for_him() {
     boris
         .answer(&inv, boris_rtp.local_addr().unwrap().port())
         .await;
-    caller.bye().await;
+    caller.hang_up().await;
     let bye = boris.expect_request("BYE", 5).await.expect("BYE to Boris");
     boris.respond(&bye, 200, "OK", None, None).await;
     sw.stop().await;

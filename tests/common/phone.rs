@@ -286,6 +286,34 @@ impl Phone {
         self.send(&t).await;
     }
 
+    /// Hangs up as a UDP phone does: the same BYE is sent again until a final answer comes
+    /// (bounded: five sends, two seconds apart), and that answer must be 200. Requests the
+    /// switch sends meanwhile (an identity re-INVITE) are left unanswered.
+    #[allow(dead_code)] // not every test binary that includes this module hangs up this way
+    pub async fn hang_up(&mut self) {
+        self.cseq += 1;
+        let br = self.branch();
+        let to = self.to_header(&self.target.clone());
+        let t = self.bodyless("BYE", &br, &to);
+        for _ in 0..5 {
+            self.send(&t).await;
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                let Some(m) = self.recv(1).await else {
+                    continue;
+                };
+                let to_bye = m.header("CSeq").is_some_and(|c| c.ends_with("BYE"));
+                if let (Some(status), true) = (m.status(), to_bye) {
+                    if status >= 200 {
+                        assert_eq!(status, 200, "the switch's answer to the BYE: {}", m.start);
+                        return;
+                    }
+                }
+            }
+        }
+        panic!("no final answer to five BYEs");
+    }
+
     /// Answers an incoming request (e.g. the switch's BYE) with 200 OK.
     pub async fn ok_to(&self, req: &Msg) {
         let mut t = String::from("SIP/2.0 200 OK\r\n");
