@@ -7,20 +7,7 @@ const RATE: f64 = 8000.0;
 /// that component: a full-block sine of amplitude `A` (in i16 units) gives about
 /// `A² / 2`, which is what [`energy`] returns for the same block.
 pub fn tone_power(samples: &[i16], freq: f64) -> f64 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    let w = 2.0 * std::f64::consts::PI * freq / RATE;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in samples {
-        let s0 = f64::from(x) + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let power = (s1 * s1 + s2 * s2 - coeff * s1 * s2).max(0.0);
-    let n = samples.len() as f64;
-    2.0 * power / (n * n)
+    tone_powers(samples, &[coefficient(freq)])[0]
 }
 
 /// The Goertzel coefficient of `freq` (Hz) at 8 kHz, for [`tone_powers`].

@@ -710,10 +710,12 @@ pub(crate) fn start_switch(
         bin.display().to_string(),
         "--switch-config".into(),
         toml.display().to_string(),
+        // 10,000 ports, as many as the switch's own default range (20000-29999): with 3,000
+        // the benchmark number ran out of ports at ~1,500 calls up (3,000 calls/s of 0.5 s).
         "--switch-rtp-min".into(),
         "41000".into(),
         "--switch-rtp-max".into(),
-        "43999".into(),
+        "50999".into(),
     ])
     .map_err(|e| e.to_string())?;
     let crate::Cmd::Media(a) = cli.cmd else {
@@ -777,6 +779,15 @@ pub(crate) struct Load<'a> {
     pub(crate) hold_ms: u64,
     /// `-l` when the ruler's default would throttle a long call.
     pub(crate) limit_secs: Option<f64>,
+}
+
+/// The switch a rate section's runs go to. As the ruler measured Asterisk (restarted before each
+/// run), the benchmark number and the IVR get a fresh switch per run, so that no run inherits the
+/// overload of the search's failed run before it; the queue keeps one switch, where its SIPp
+/// agents are registered.
+pub(crate) enum Target<'a> {
+    Shared(&'a Switch),
+    Fresh(&'a dyn Fn() -> Result<Switch, String>),
 }
 
 pub(crate) struct Ctx {
@@ -943,13 +954,40 @@ impl Ctx {
         ))
     }
 
+    /// One run against the switch `target` gives for it: the shared one, or a fresh one started
+    /// for this run and stopped after it. `None` when a fresh switch did not start.
+    fn run_on(
+        &mut self,
+        l: &Load,
+        target: &Target,
+        rate: u32,
+        extra: Vec<String>,
+    ) -> Option<(RunOutcome, i64)> {
+        match target {
+            Target::Shared(sw) => Some(self.run_one(l, sw, rate, None, extra)),
+            Target::Fresh(start) => match start() {
+                Ok(sw) => {
+                    let r = self.run_one(l, &sw, rate, None, extra);
+                    stop_switch(sw, self.args.keep, l.label);
+                    Some(r)
+                }
+                Err(e) => {
+                    eprintln!("bench: [{}] a fresh switch did not start: {e}", l.label);
+                    None
+                }
+            },
+        }
+    }
+
     /// Search, then the latency run at half the best rate.
-    fn rate_section(&mut self, l: &Load, sw: &Switch, start: u32, max_rate: u32) -> RateFig {
+    fn rate_section(&mut self, l: &Load, target: &Target, start: u32, max_rate: u32) -> RateFig {
         let cfg = self.search_cfg(start, max_rate);
         let mut outcomes: Vec<(RunOutcome, i64)> = Vec::new();
         let cooldown = self.plan.cooldown;
         let s = sipp::search(&cfg, |rate| {
-            let r = self.run_one(l, sw, rate, None, vec![]);
+            let Some(r) = self.run_on(l, target, rate, vec![]) else {
+                return false;
+            };
             let pass = r.0.pass;
             outcomes.push(r);
             std::thread::sleep(cooldown);
@@ -978,15 +1016,11 @@ impl Ctx {
             });
             let half = (best / 2).max(1);
             fig.half_rate = Some(half);
-            let (o, _) = self.run_one(
-                l,
-                sw,
-                half,
-                None,
-                vec!["-trace_rtt".into(), "-rtt_freq".into(), "100".into()],
-            );
-            fig.half_pass = Some(o.pass);
-            (fig.setup_p50_ms, fig.setup_p99_ms) = latency(&o);
+            let traced = vec!["-trace_rtt".into(), "-rtt_freq".into(), "100".into()];
+            if let Some((o, _)) = self.run_on(l, target, half, traced) {
+                fig.half_pass = Some(o.pass);
+                (fig.setup_p50_ms, fig.setup_p99_ms) = latency(&o);
+            }
         }
         fig
     }
@@ -1090,18 +1124,16 @@ impl Ctx {
             hold_ms: 0,
             limit_secs: None,
         };
-        let r = self.smoke(&l, &sw).map(|()| {
-            self.rate_section(
-                &l,
-                &sw,
-                self.args
-                    .number_start
-                    .unwrap_or(if self.args.quick { 500 } else { 250 }),
-                20_000,
-            )
-        });
+        let smoke = self.smoke(&l, &sw);
         stop_switch(sw, self.args.keep, "number");
-        r
+        smoke?;
+        let (work, settings) = (self.work.clone(), self.args.switch_settings.clone());
+        let fresh = || start_switch(bin, &work, false, &settings);
+        let start = self
+            .args
+            .number_start
+            .unwrap_or(if self.args.quick { 500 } else { 250 });
+        Ok(self.rate_section(&l, &Target::Fresh(&fresh), start, 20_000))
     }
 
     pub(crate) fn ivr(&mut self, bin: &Path) -> Result<RateFig, String> {
@@ -1127,11 +1159,12 @@ impl Ctx {
             hold_ms,
             limit_secs: Some(hold_ms as f64 / 1000.0 + 2.0),
         };
-        let r = self
-            .smoke(&l, &sw)
-            .map(|()| self.rate_section(&l, &sw, self.args.ivr_start, 5_000));
+        let smoke = self.smoke(&l, &sw);
         stop_switch(sw, self.args.keep, "ivr");
-        r
+        smoke?;
+        let (work, settings) = (self.work.clone(), self.args.switch_settings.clone());
+        let fresh = || start_switch(bin, &work, tts, &settings);
+        Ok(self.rate_section(&l, &Target::Fresh(&fresh), self.args.ivr_start, 5_000))
     }
 
     pub(crate) fn queue(&mut self, bin: &Path) -> Result<RateFig, String> {
@@ -1194,7 +1227,7 @@ impl Ctx {
                 limit_secs: None,
             };
             self.smoke(&l, &sw)?;
-            let fig = self.rate_section(&l, &sw, self.args.queue_start, 3_000);
+            let fig = self.rate_section(&l, &Target::Shared(&sw), self.args.queue_start, 3_000);
             wait_idle(sw.http, 30);
             std::thread::sleep(Duration::from_millis(1500));
             let answered = std::fs::read_to_string(&agent_stat)
