@@ -114,6 +114,12 @@ fn register_metric_families() {
     for kind in sip::gate::SipViolation::LABELS {
         metrics::counter!("vpbx_sip_violations_total", "kind" => *kind).increment(0);
     }
+    for reason in [
+        vpbx_media::session::DROPPED_SEND_FAILED,
+        vpbx_media::session::DROPPED_LINK_FULL,
+    ] {
+        metrics::counter!("vpbx_rtp_packets_dropped_total", "reason" => reason).increment(0);
+    }
     metrics::counter!("vpbx_sip_overload_refusals_total").increment(0);
     metrics::counter!("vpbx_sip_backlog_refusals_total").increment(0);
     metrics::counter!("vpbx_sip_dropped_total", "reason" => "backlog").increment(0);

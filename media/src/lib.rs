@@ -84,7 +84,10 @@
 //! Metrics (via the `metrics` facade; the binary installs the recorder):
 //! `vpbx_rtp_packets_sent_total`, `vpbx_rtp_packets_received_total`,
 //! `vpbx_rtp_packets_invalid_total`, `vpbx_rtp_packets_lost_total`,
-//! `vpbx_rtp_packets_late_total`, `vpbx_mixer_frames_late_total`, the histogram
+//! `vpbx_rtp_packets_late_total`, `vpbx_rtp_packets_dropped_total{reason}` (packets the
+//! switch received or made but did not send: `send_failed` when the socket refused one,
+//! `link_full` when a bridged or mixed peer was a second behind),
+//! `vpbx_mixer_frames_late_total`, the histogram
 //! `vpbx_rtp_jitter_ms` (one sample per leg, at close) and the gauge
 //! `vpbx_media_sessions_active`.
 #![forbid(unsafe_code)]

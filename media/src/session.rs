@@ -32,6 +32,12 @@ use crate::tones;
 use crate::voicemail::{VoicemailReason, VoicemailRecording, VoicemailSpec};
 
 /// Samples per 20 ms frame at 8 kHz.
+/// `vpbx_rtp_packets_dropped_total{reason}`: a packet the socket would not take.
+pub const DROPPED_SEND_FAILED: &str = "send_failed";
+/// `vpbx_rtp_packets_dropped_total{reason}`: a frame the bridged or mixed peer had no room for
+/// (its link holds a second of audio).
+pub const DROPPED_LINK_FULL: &str = "link_full";
+
 const FRAME_SAMPLES: usize = 160;
 /// Packetisation interval.
 const FRAME: Duration = Duration::from_millis(20);
@@ -320,6 +326,9 @@ impl MediaLeg {
             dormant: None,
             received_total: metrics::counter!("vpbx_rtp_packets_received_total"),
             sent_total: metrics::counter!("vpbx_rtp_packets_sent_total"),
+            send_failed_total: metrics::counter!(
+                "vpbx_rtp_packets_dropped_total", "reason" => DROPPED_SEND_FAILED
+            ),
             resume_pending: false,
             sending: true,
             expect_rx: true,
@@ -722,6 +731,8 @@ struct SessionTask {
     /// The process-wide packet counters, looked up once per leg rather than per packet.
     received_total: metrics::Counter,
     sent_total: metrics::Counter,
+    /// Packets the socket refused (its send buffer full, or an error): dropped, and counted.
+    send_failed_total: metrics::Counter,
     /// Output just (re)started from idle: the next send checks for a gap.
     resume_pending: bool,
     /// RTP may be sent to the peer (our direction is sendrecv or sendonly).
@@ -1219,9 +1230,19 @@ impl SessionTask {
                 };
                 used += FRAME_SAMPLES;
                 *carry_ts = carry_ts.wrapping_add(FRAME_SAMPLES as u32);
-                if let Err(mpsc::error::TrySendError::Closed(_)) = link.to_peer.try_send(frame) {
-                    closed = true;
-                    break;
+                match link.to_peer.try_send(frame) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        // The other side is a second of audio behind: this frame is lost.
+                        metrics::counter!(
+                            "vpbx_rtp_packets_dropped_total", "reason" => DROPPED_LINK_FULL
+                        )
+                        .increment(1);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        closed = true;
+                        break;
+                    }
                 }
             }
             carry.drain(..used);
@@ -1420,6 +1441,7 @@ impl SessionTask {
                 self.sent_total.increment(1);
             }
             Err(e) => {
+                self.send_failed_total.increment(1);
                 tracing::debug!(error = %e, %remote, "RTP send failed");
             }
         }

@@ -49,6 +49,10 @@ pub(crate) struct RtpCounters {
     pub(crate) lost: f64,
     pub(crate) late: f64,
     pub(crate) invalid: f64,
+    /// Received or made but not sent (`vpbx_rtp_packets_dropped_total`): the socket refused
+    /// them, or a bridged or mixed peer had no room.
+    pub(crate) dropped_send: f64,
+    pub(crate) dropped_link: f64,
 }
 
 impl RtpCounters {
@@ -59,6 +63,8 @@ impl RtpCounters {
             lost: self.lost - before.lost,
             late: self.late - before.late,
             invalid: self.invalid - before.invalid,
+            dropped_send: self.dropped_send - before.dropped_send,
+            dropped_link: self.dropped_link - before.dropped_link,
         }
     }
     /// (lost %, late %) of the packets the switch should have received.
@@ -101,6 +107,11 @@ pub(crate) async fn rtp_counters(http: SocketAddr) -> Result<RtpCounters, String
         lost: prom_value(&t, "vpbx_rtp_packets_lost_total"),
         late: prom_value(&t, "vpbx_rtp_packets_late_total"),
         invalid: prom_value(&t, "vpbx_rtp_packets_invalid_total"),
+        dropped_send: prom_value(
+            &t,
+            r#"vpbx_rtp_packets_dropped_total{reason="send_failed"}"#,
+        ),
+        dropped_link: prom_value(&t, r#"vpbx_rtp_packets_dropped_total{reason="link_full"}"#),
     })
 }
 

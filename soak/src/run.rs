@@ -552,20 +552,24 @@ pub(crate) async fn media(a: MediaArgs) -> Result<(), String> {
         f1(per_leg_kb)
     );
     println!(
-        "  {:<40} rx {} tx {} lost {} late {} → lost {:.4} % late {:.4} %",
+        "  {:<40} rx {} tx {} dropped (socket refused {}, peer full {}) lost {} late {} → lost {:.4} % late {:.4} %",
         "switch counters, whole run",
         media_ctr.received,
         media_ctr.sent,
+        media_ctr.dropped_send,
+        media_ctr.dropped_link,
         media_ctr.lost,
         media_ctr.late,
         sw_lost_pct,
         sw_late_pct
     );
     println!(
-        "  {:<40} rx {} tx {} lost {} late {} → lost {:.4} % late {:.4} %",
+        "  {:<40} rx {} tx {} dropped (socket refused {}, peer full {}) lost {} late {} → lost {:.4} % late {:.4} %",
         "switch counters, hold window",
         hold_ctr.received,
         hold_ctr.sent,
+        hold_ctr.dropped_send,
+        hold_ctr.dropped_link,
         hold_ctr.lost,
         hold_ctr.late,
         hold_lost_pct,
