@@ -739,33 +739,59 @@ fn body_range(
 
 /// Decides what to do with one message (`raw` is one datagram, or one framed stream message).
 pub fn check(raw: &[u8], framing: Framing) -> Verdict {
+    check_head(raw, framing).0
+}
+
+/// [`check`], and for a message that passes, its [`normalize`]d form (the part of `raw` in the
+/// verdict's range) built from the same parse of its head: the receive path's one call per
+/// message, where `check` then `normalize` parsed each head twice.
+pub fn screen(raw: &[u8], framing: Framing) -> (Verdict, Option<Vec<u8>>) {
+    let (verdict, head) = check_head(raw, framing);
+    let Verdict::Pass(range) = &verdict else {
+        return (verdict, None);
+    };
+    let msg = &raw[range.clone()];
+    let clean = match head {
+        // The head parsed by `check` ends inside the range, so it is the range's own head.
+        Some(head) if head.body_at.is_some_and(|b| b <= msg.len()) => normalize_head(msg, &head),
+        _ => normalize(msg),
+    };
+    (verdict, Some(clean))
+}
+
+/// [`check`], with the head it parsed (none for a blank message). The head is that of
+/// `raw` after its leading CRLFs, which a passing message's range also starts after.
+fn check_head(raw: &[u8], framing: Framing) -> (Verdict, Option<Head>) {
     let skip = leading_crlf(raw);
     let msg = &raw[skip..];
     if msg.iter().all(|b| b.is_ascii_whitespace()) {
         // `\r\n\r\n` is a keepalive the stack answers; anything else blank is noise.
-        return if raw == b"\r\n\r\n" {
+        let verdict = if raw == b"\r\n\r\n" {
             Verdict::Pass(0..raw.len())
         } else {
             Verdict::Drop(Drop::Empty)
         };
+        return (verdict, None);
     }
     let head = parse_head(msg);
     if is_scanner(&head) {
-        return Verdict::Drop(Drop::Scanner);
+        return (Verdict::Drop(Drop::Scanner), Some(head));
     }
     if head.start.starts_with("SIP/") {
-        return match check_response(msg, &head, framing) {
+        let verdict = match check_response(msg, &head, framing) {
             Ok(end) => Verdict::Pass(skip..skip + end),
             Err(why) => Verdict::Drop(Drop::BadResponse(why)),
         };
+        return (verdict, Some(head));
     }
     let method = head.start.split(' ').next().unwrap_or_default();
     let answerable = head.count("via") > 0 && method != "ACK";
-    match check_request(msg, &head, framing) {
+    let verdict = match check_request(msg, &head, framing) {
         Ok(end) => Verdict::Pass(skip..skip + end),
         Err(v) if answerable => Verdict::Reject(v),
         Err(v) => Verdict::Drop(Drop::Unanswerable(v)),
-    }
+    };
+    (verdict, Some(head))
 }
 
 fn check_response(msg: &[u8], head: &Head, framing: Framing) -> Result<usize, String> {
@@ -1046,7 +1072,11 @@ pub fn normalize(msg: &[u8]) -> Vec<u8> {
     }
     let skip = leading_crlf(msg);
     let msg = &msg[skip..];
-    let head = parse_head(msg);
+    normalize_head(msg, &parse_head(msg))
+}
+
+/// [`normalize`] of `msg` (no leading CRLFs) whose head is `head`.
+fn normalize_head(msg: &[u8], head: &Head) -> Vec<u8> {
     let body = head
         .body_at
         .map(|b| &msg[b.min(msg.len())..])
@@ -1403,8 +1433,44 @@ mod tests {
                 }
                 Verdict::Drop(_) => {}
             }
-            let _ = check(&m, Framing::Stream);
+            assert_screen_is_check_then_normalize(&m, UDP);
+            assert_screen_is_check_then_normalize(&m, Framing::Stream);
             let _ = frame(&m);
         }
+    }
+
+    /// `screen` reuses `check`'s parse of the head: it must give what `check` then
+    /// `normalize` give.
+    fn assert_screen_is_check_then_normalize(m: &[u8], framing: Framing) {
+        let verdict = check(m, framing);
+        let clean = match &verdict {
+            Verdict::Pass(r) => Some(normalize(&m[r.clone()])),
+            _ => None,
+        };
+        assert_eq!(
+            screen(m, framing),
+            (verdict, clean),
+            "{}",
+            String::from_utf8_lossy(m)
+        );
+    }
+
+    #[test]
+    fn screen_is_check_then_normalize_on_the_torture_messages() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+        let mut n = 0;
+        for sub in ["rfc4475", "rfc5118"] {
+            for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if name != "README.md" && name != "SHA256SUMS" {
+                    let m = std::fs::read(&path).unwrap();
+                    assert_screen_is_check_then_normalize(&m, UDP);
+                    assert_screen_is_check_then_normalize(&m, Framing::Stream);
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 55, "only {n} torture messages found");
     }
 }

@@ -392,9 +392,8 @@ impl rsipstack::platform::net::UdpSocket for GateSocket {
             if !self.security.admit(from.ip(), !data.starts_with(b"SIP/")) {
                 continue;
             }
-            let verdict = gate::check(data, Framing::Datagram { limit: out.len() });
-            if let Verdict::Pass(range) = &verdict {
-                let clean = gate::normalize(&data[range.clone()]);
+            let (verdict, clean) = gate::screen(data, Framing::Datagram { limit: out.len() });
+            if let Some(clean) = clean {
                 if clean.len() <= out.len() {
                     match self.backlog.admit(&clean) {
                         Admission::Pass => {
@@ -652,14 +651,13 @@ impl TcpConn {
                 if !self.security.admit(peer.ip(), !msg.starts_with(b"SIP/")) {
                     continue;
                 }
-                let verdict = gate::check(&msg, Framing::Stream);
-                let Verdict::Pass(r) = &verdict else {
+                let (verdict, clean) = gate::screen(&msg, Framing::Stream);
+                let Some(clean) = clean else {
                     if let Some(answer) = refuse(&msg, &verdict, &self.server, peer) {
                         let _ = raw_tx.send(answer);
                     }
                     continue;
                 };
-                let clean = gate::normalize(&msg[r.clone()]);
                 let parsed = SipMessage::try_from(&clean[..])
                     .map_err(|e| e.to_string())
                     .and_then(|m| {
