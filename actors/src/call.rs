@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::{info, warn};
+use tracing::{debug, warn};
 use vpbx_media::{
     BridgeHandle, Direction, MediaEngine, MediaEvent, MediaHandle, MediaLeg, Negotiated,
 };
@@ -498,12 +498,12 @@ impl Actor for CallActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
         if let Some(origin) = self.caller.origin.take() {
-            info!(numa = %Pii(&self.caller.info.numa), to = %origin.target, "call placed");
+            debug!(numa = %Pii(&self.caller.info.numa), to = %origin.target, "call placed");
             self.place_caller(origin, ctx);
             return;
         }
         self.register_dialog(self.caller.info.sip_call_id.clone(), ctx);
-        info!(
+        debug!(
             numa = %Pii(&self.caller.info.numa),
             numb = %self.caller.info.numb,
             "call started"
@@ -606,7 +606,7 @@ impl Actor for CallActor {
             reason: reason.clone(),
             events: std::mem::take(&mut self.record.events),
         });
-        info!(result = result.as_str(), %reason, "call finished");
+        debug!(result = result.as_str(), %reason, "call finished");
         self.supervisor.do_send(CallExited {
             call_id: self.id.clone(),
             result,

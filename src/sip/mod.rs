@@ -624,7 +624,7 @@ impl Router {
             if answer.code >= 500 {
                 warn!(numb = %numb, reason = %refused, "broken routing");
             } else {
-                info!(numa = %Pii(&numa), numb = %numb, code = answer.code, reason = %refused, "call refused");
+                debug!(numa = %Pii(&numa), numb = %numb, code = answer.code, reason = %refused, "call refused");
             }
             match self.ctx.registry.children() {
                 Some(c) => c.calls.do_send(RecordRefusal {

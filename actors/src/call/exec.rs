@@ -7,7 +7,7 @@ use crate::core::scenario::Command;
 use crate::leg::{DialRequest, LegCommand};
 use actix::prelude::*;
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::{debug, warn};
 use vpbx_media::Prompt as MediaPrompt;
 use vpbx_store::model::{HangupSide, LegCause};
 
@@ -128,7 +128,7 @@ impl CallActor {
                 side,
                 reason,
             } => {
-                info!(result = result.as_str(), %reason, "call ending");
+                debug!(result = result.as_str(), %reason, "call ending");
                 if side != HangupSide::Caller {
                     self.send_leg(LegCommand::Hangup {
                         reason: reason.clone(),
