@@ -201,13 +201,7 @@ fn tick(kind: MixKind, parts: &mut Vec<Participant>, stats: &StatsInner, ts: u32
         out.resize(FRAME, 0);
         match p.output.try_send(PcmFrame { ts, samples: out }) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!(
-                    "vpbx_rtp_packets_dropped_total",
-                    "reason" => crate::session::DROPPED_LINK_FULL
-                )
-                .increment(1);
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => crate::link::count_full(),
             Err(mpsc::error::TrySendError::Closed(_)) => gone.push(p.leg_id),
         }
     }

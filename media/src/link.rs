@@ -41,6 +41,16 @@ pub(crate) fn next_link_id() -> u64 {
     NEXT_LINK.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Counts a frame dropped because the link toward its receiver was full (the receiver is a
+/// second behind): `vpbx_rtp_packets_dropped_total{reason="link_full"}`.
+pub(crate) fn count_full() {
+    metrics::counter!(
+        "vpbx_rtp_packets_dropped_total",
+        "reason" => crate::session::DROPPED_LINK_FULL
+    )
+    .increment(1);
+}
+
 /// Two crossed link ends with the same id.
 pub(crate) fn link_pair() -> (AudioLink, AudioLink) {
     let id = next_link_id();

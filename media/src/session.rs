@@ -31,13 +31,13 @@ use crate::sdp::Direction;
 use crate::tones;
 use crate::voicemail::{VoicemailReason, VoicemailRecording, VoicemailSpec};
 
-/// Samples per 20 ms frame at 8 kHz.
 /// `vpbx_rtp_packets_dropped_total{reason}`: a packet the socket would not take.
 pub const DROPPED_SEND_FAILED: &str = "send_failed";
 /// `vpbx_rtp_packets_dropped_total{reason}`: a frame the bridged or mixed peer had no room for
 /// (its link holds a second of audio).
 pub const DROPPED_LINK_FULL: &str = "link_full";
 
+/// Samples per 20 ms frame at 8 kHz.
 const FRAME_SAMPLES: usize = 160;
 /// Packetisation interval.
 const FRAME: Duration = Duration::from_millis(20);
@@ -1232,13 +1232,8 @@ impl SessionTask {
                 *carry_ts = carry_ts.wrapping_add(FRAME_SAMPLES as u32);
                 match link.to_peer.try_send(frame) {
                     Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        // The other side is a second of audio behind: this frame is lost.
-                        metrics::counter!(
-                            "vpbx_rtp_packets_dropped_total", "reason" => DROPPED_LINK_FULL
-                        )
-                        .increment(1);
-                    }
+                    // The other side is a second of audio behind: this frame is lost.
+                    Err(mpsc::error::TrySendError::Full(_)) => crate::link::count_full(),
                     Err(mpsc::error::TrySendError::Closed(_)) => {
                         closed = true;
                         break;
