@@ -179,6 +179,26 @@ impl Outbound {
         }
     }
 
+    /// Cancels every branch but the winner `won`, each on its own task: a device that never
+    /// answers its CANCEL must not hold up the winner's talk. Their CANCEL says the call was
+    /// answered elsewhere (RFC 3326), so phones do not log a missed call.
+    fn cancel_losers(&self, branches: &[(InviteDialog, String)], won: usize) {
+        for (j, (d, _)) in branches.iter().enumerate() {
+            if j != won {
+                self.annotations.set(
+                    &d.id().call_id,
+                    Annotated::Cancel,
+                    "Reason",
+                    COMPLETED_ELSEWHERE.into(),
+                );
+                let d = d.clone();
+                tokio::spawn(async move {
+                    let _ = d.cancel().await;
+                });
+            }
+        }
+    }
+
     async fn run(self: Arc<Self>, dial: Dial) {
         let Dial {
             request,
@@ -287,6 +307,10 @@ impl Outbound {
         let mut ringing_sent = false;
         let mut refer_pending = false;
         let mut confirmed_ids = Vec::new();
+        // A branch's dialog can end (the phone's BYE right after its ACK) before its 200 has come
+        // out of `pending`: the select may take the state first. Its end is kept here and
+        // reported once the branch has been declared the winner.
+        let mut ended_before_won: Vec<(String, TerminatedReason)> = Vec::new();
         loop {
             tokio::select! {
                 () = &mut carrier_silence, if !heard_from_peer && winner.is_none() => {
@@ -365,23 +389,10 @@ impl Outbound {
                                         by: branches[i].1.clone(),
                                         dialog: Dialog { call_id: id.call_id.clone(), local_tag: id.local_tag.clone(), remote_tag: id.remote_tag.clone() },
                                     });
-                                    // The losers are cancelled on their own tasks: a device that
-                                    // never answers its CANCEL must not hold up the winner's talk.
-                                    // Their CANCEL says the call was answered elsewhere (RFC 3326),
-                                    // so phones do not log a missed call.
-                                    for (j, (d, _)) in branches.iter().enumerate() {
-                                        if j != i {
-                                            self.annotations.set(
-                                                &d.id().call_id,
-                                                Annotated::Cancel,
-                                                "Reason",
-                                                COMPLETED_ELSEWHERE.into(),
-                                            );
-                                            let d = d.clone();
-                                            tokio::spawn(async move {
-                                                let _ = d.cancel().await;
-                                            });
-                                        }
+                                    self.cancel_losers(&branches, i);
+                                    if let Some(at) = ended_before_won.iter().position(|(c, _)| *c == id.call_id) {
+                                        let _ = events.send(ended(ended_before_won.swap_remove(at).1));
+                                        break;
                                     }
                                 }
                                 Err(e) => {
@@ -432,12 +443,11 @@ impl Outbound {
                             }
                         }
                         DialogState::Terminated(id, why) if is_winner(&id.call_id) => {
-                            let ev = match why {
-                                TerminatedReason::UasBye | TerminatedReason::UacBye => LegEvent::RemoteHangup,
-                                other => LegEvent::Failed(format!("dialog terminated: {other:?}")),
-                            };
-                            let _ = events.send(ev);
+                            let _ = events.send(ended(why));
                             break;
+                        }
+                        DialogState::Terminated(id, why) if winner.is_none() => {
+                            ended_before_won.push((id.call_id, why));
                         }
                         DialogState::Info(id, req, handle) if is_winner(&id.call_id) => {
                             match sip_info_dtmf(&req) {
@@ -492,6 +502,14 @@ impl Outbound {
             self.annotations.forget(&d.id().call_id);
         }
         drop(trunk_guard);
+    }
+}
+
+/// What the call hears when the answered branch's dialog ends.
+fn ended(why: TerminatedReason) -> LegEvent {
+    match why {
+        TerminatedReason::UasBye | TerminatedReason::UacBye => LegEvent::RemoteHangup,
+        other => LegEvent::Failed(format!("dialog terminated: {other:?}")),
     }
 }
 
