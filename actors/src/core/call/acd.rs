@@ -102,6 +102,11 @@ pub(super) struct Queued {
     pub(super) outcome: ForwardOutcome,
     /// The caller pressed the callback key; the distributor has not answered yet.
     pub(super) callback_asked: bool,
+    /// The join is sent and its answer ([`Input::QueueJoined`]) not yet in.
+    pub(super) joining: bool,
+    /// An offer that came in before the join's answer (the distributor's news and its reply
+    /// travel apart): taken up once the caller's place is known.
+    pub(super) early_offer: Option<(Vec<Candidate>, u32)>,
 }
 
 /// The distributor kept a waiting caller's place as a callback.
@@ -193,7 +198,8 @@ impl CallCore {
             return false;
         }
         let prompt = heard.ringback.clone();
-        if acd.joined_at.is_some() {
+        let joining = acd.joined_at.is_none();
+        if !joining {
             self.out.push(Effect::OfferEnded);
             self.out.push(Effect::QueuePass {
                 announce: None,
@@ -211,6 +217,8 @@ impl CallCore {
             acd,
             outcome,
             callback_asked: false,
+            joining,
+            early_offer: None,
         }));
         true
     }
@@ -234,12 +242,14 @@ impl CallCore {
             return;
         };
         q.acd.joined_at = Some(now);
+        q.joining = false;
         let Some(place) = place else {
             // Nobody keeps a queue: the operation ends as the round did.
             let outcome = q.outcome;
             self.queue_done(now, outcome, "no queue");
             return;
         };
+        let early_offer = q.early_offer.take();
         let (announce, prompt) = (q.acd.announce, q.heard.ringback.clone());
         self.event(Event::QueueJoined {
             queue: place.queue.clone(),
@@ -247,7 +257,9 @@ impl CallCore {
             ahead: place.ahead.clone(),
             eta_s: place.eta_s,
         });
-        if announce {
+        if let Some((round, timeout_s)) = early_offer {
+            self.queue_offer(now, round, timeout_s);
+        } else if announce {
             self.out.push(Effect::QueuePass {
                 announce: Some(announcement(&place)),
                 prompt,
@@ -289,6 +301,12 @@ impl CallCore {
 
     /// The queue offers phones to the waiting caller: they ring (already claimed).
     pub(super) fn queue_offer(&mut self, now: Instant, round: Vec<Candidate>, timeout_s: u32) {
+        if let State::Queued(q) = &mut self.state {
+            if q.joining && q.early_offer.is_none() {
+                q.early_offer = Some((round, timeout_s));
+                return;
+            }
+        }
         if !matches!(self.state, State::Queued(_)) {
             self.out.push(Effect::DeclineOffer {
                 lines: round.iter().filter_map(|c| c.line).collect(),
@@ -341,6 +359,11 @@ impl CallCore {
         let State::Queued(q) = std::mem::replace(&mut self.state, State::Scenario) else {
             return;
         };
+        if let Some((round, _)) = q.early_offer {
+            self.out.push(Effect::DeclineOffer {
+                lines: round.iter().filter_map(|c| c.line).collect(),
+            });
+        }
         self.left_queue(now, &q.acd, why);
         self.out.push(Effect::StopOutput {
             of: super::Listener::Caller,

@@ -799,6 +799,68 @@ fn a_waiting_caller_who_presses_the_callback_key_is_told_and_hung_up() {
     );
 }
 
+/// The caller's queue operation up to its join: returns the join's request.
+fn joining_the_queue(sim: &mut Sim) -> crate::core::dist::board::Request {
+    let op = sim
+        .log
+        .iter()
+        .find_map(|e| match e {
+            Effect::Distribute { op, .. } => Some(*op),
+            _ => None,
+        })
+        .unwrap();
+    let out = sim.feed(Input::Planned {
+        op,
+        rounds: Vec::new(),
+    });
+    out.iter()
+        .find_map(|e| match e {
+            Effect::JoinQueue { request } => Some(request.clone()),
+            _ => None,
+        })
+        .expect("the caller joins the queue")
+}
+
+#[test]
+fn an_offer_that_overtakes_the_join_answer_rings_once_the_place_is_known() {
+    let mut sim = Sim::new(QUEUE_WITH_CALLBACK);
+    let request = joining_the_queue(&mut sim);
+    // The distributor's offer arrives before its answer to the join: nothing rings yet.
+    let out = sim.feed(Input::QueueOffer {
+        round: request.candidates.clone(),
+        timeout_s: 15,
+    });
+    assert!(dials(&out).is_empty(), "{out:?}");
+    // The answer: the place is recorded first, then the offered phone rings.
+    let out = sim.feed(Input::QueueJoined(Some(place(1))));
+    assert_eq!(dials(&out).len(), 1, "{out:?}");
+    let joined = out
+        .iter()
+        .position(|e| matches!(e, Effect::Event(Event::QueueJoined { position: 1, .. })))
+        .expect("the join is recorded");
+    let dialled = out
+        .iter()
+        .position(|e| matches!(e, Effect::Dial { .. }))
+        .unwrap();
+    assert!(joined < dialled, "{out:?}");
+}
+
+#[test]
+fn an_offer_held_for_the_join_answer_is_given_back_when_the_caller_leaves_first() {
+    let mut sim = Sim::new(QUEUE_WITH_CALLBACK);
+    let request = joining_the_queue(&mut sim);
+    sim.feed(Input::QueueOffer {
+        round: request.candidates.clone(),
+        timeout_s: 15,
+    });
+    // No distributor keeps the queue after all: the operation ends and the phones go back.
+    let out = sim.feed(Input::QueueJoined(None));
+    let lines: Vec<_> = request.candidates.iter().filter_map(|c| c.line).collect();
+    assert!(!lines.is_empty());
+    assert!(out.contains(&Effect::DeclineOffer { lines }), "{out:?}");
+    assert!(dials(&out).is_empty(), "{out:?}");
+}
+
 #[test]
 fn a_refused_callback_request_keeps_the_caller_waiting() {
     let mut sim = Sim::new(QUEUE_WITH_CALLBACK);
