@@ -187,6 +187,7 @@ impl SipRuntime {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("sip")
+            .on_thread_park(crate::alloc::give_back_cache)
             .enable_all()
             .build()?;
         Ok(SipRuntime(Some(rt)))
@@ -256,7 +257,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         inactivity_timeout: Duration::from_secs(settings.rtp_timeout_s),
     });
     warm_prompts(&media, &snapshots, &settings.data_dir).await;
-    let (cdrs, _writer) = CdrSink::start(store.clone())?;
+    let (cdrs, _writer) = CdrSink::start(store.clone(), crate::alloc::give_back_cache)?;
     register_metric_families();
     let clock = Arc::new(RealClock);
     let (dialer, dials) = vpbx_actors::leg::Dialer::new();
@@ -299,7 +300,9 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
+    let arbiters: Vec<Arbiter> = (0..cores)
+        .map(|_| Arbiter::with_tokio_rt(crate::alloc::actor_runtime))
+        .collect();
     let handles = arbiters.iter().map(|a| a.handle()).collect();
     let stats = Arc::new(LiveStats::default());
     let registry = Registry::default();

@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod admin_client;
+pub mod alloc;
 pub mod app;
 pub mod cidr;
 pub mod clock;

@@ -181,7 +181,7 @@ fn run_switch(settings: Settings, config: &Path) -> ExitCode {
         );
     }
     raise_open_file_limit();
-    let system = actix_rt::System::new();
+    let system = actix_rt::System::with_tokio_rt(vpbx::alloc::actor_runtime);
     let result = system.block_on(async move {
         let running = vpbx::app::start(&settings).await?;
         wait_for_signal().await;

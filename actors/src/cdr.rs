@@ -21,11 +21,16 @@ enum Item {
 
 impl CdrSink {
     /// Starts the writer thread. It ends when every sink is dropped, after writing what is queued.
-    pub fn start(store: Store) -> std::io::Result<(CdrSink, std::thread::JoinHandle<()>)> {
+    /// `on_idle` runs on the thread each time it has waited [`RETRY_EVERY`] for nothing (the
+    /// switch gives the thread's allocator cache back there).
+    pub fn start(
+        store: Store,
+        on_idle: fn(),
+    ) -> std::io::Result<(CdrSink, std::thread::JoinHandle<()>)> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let handle = std::thread::Builder::new()
             .name("cdr-writer".into())
-            .spawn(move || run(store, rx))?;
+            .spawn(move || run(store, rx, on_idle))?;
         Ok((CdrSink { tx }, handle))
     }
 
@@ -156,13 +161,16 @@ fn linger_deadline() -> std::time::Instant {
 /// (bounded) and are retried every [`RETRY_EVERY`] and whenever more arrive, after asking the
 /// store to recover. While the store is faulted (any write failed, an API write included) this
 /// thread is also what brings it back ([`CdrStore::recover`] every [`RETRY_EVERY`]).
-fn run(store: impl CdrStore, rx: Receiver<Item>) {
+fn run(store: impl CdrStore, rx: Receiver<Item>, on_idle: fn()) {
     let mut pending = Pending::default();
     loop {
         // Wakes every RETRY_EVERY even when idle: a fault may come from another writer.
         let first = match rx.recv_timeout(RETRY_EVERY) {
             Ok(item) => Some(item),
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                on_idle();
+                None
+            }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         };
         // Linger: the records of the next few milliseconds share this one flush.
@@ -263,7 +271,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer = {
             let store = store.clone();
-            std::thread::spawn(move || run(store, rx))
+            std::thread::spawn(move || run(store, rx, || {}))
         };
         let sink = CdrSink { tx };
         sink.write(cdr("a"));

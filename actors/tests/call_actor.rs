@@ -146,7 +146,7 @@ impl Harness {
     fn new(ports: u16) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (cdrs, _writer) = CdrSink::start(store.clone()).unwrap();
+        let (cdrs, _writer) = CdrSink::start(store.clone(), || {}).unwrap();
         let (dialer, dials) = Dialer::new();
         let exits = Arc::new(Mutex::new(Vec::new()));
         let exits_addr = Exits(exits.clone()).start().recipient();
