@@ -550,7 +550,7 @@ impl Store {
 /// are read from disk (the kernel's page cache serves them). sled's default is 1 GiB, which a
 /// busy switch filled with call records and never gave back (idle RSS +105 MB after 100,000
 /// calls; +59–65 MB with 32 MiB; a heap profile at idle put 30 of those 32 MiB in sled's cache).
-const CACHE_BYTES: u64 = 8 << 20;
+const CACHE_BYTES: u64 = 4 << 20;
 
 /// Opens the sled database, waiting up to 2 s for its file lock: a process that is exiting (a
 /// restart) or a handle just dropped in this process releases it after sled's last flush.
