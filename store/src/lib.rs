@@ -549,7 +549,9 @@ impl Store {
 /// sled's page cache (D75): the configuration and the recent call records fit; older records
 /// are read from disk (the kernel's page cache serves them). sled's default is 1 GiB, which a
 /// busy switch filled with call records and never gave back (idle RSS +105 MB after 100,000
-/// calls; +59–65 MB with 32 MiB; a heap profile at idle put 30 of those 32 MiB in sled's cache).
+/// calls; +59–65 MB with 32 MiB; a heap profile at idle put 30 of those 32 MiB in sled's cache;
+/// 4 MiB since the switch's threads give their allocator caches back, which left the cache the
+/// largest part of what stays).
 const CACHE_BYTES: u64 = 4 << 20;
 
 /// Opens the sled database, waiting up to 2 s for its file lock: a process that is exiting (a
