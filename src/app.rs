@@ -47,6 +47,9 @@ pub enum StartError {
     Mail(#[from] vpbx_actors::mailer::MailError),
 }
 
+/// How often the recorder folds histogram samples into their summaries.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder (installed once; tests start several switches).
 pub fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -54,6 +57,16 @@ pub fn prometheus() -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
             let handle = recorder.handle();
+            // The recorder keeps a histogram's samples until they are folded into its summary:
+            // at a scrape, or here every few seconds, so a switch nobody scrapes does not keep
+            // one sample per call ever made.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(METRICS_UPKEEP);
+                    upkeep.run_upkeep();
+                });
             // Another recorder may already be installed (tests); then ours just renders nothing.
             let _ = metrics::set_global_recorder(recorder);
             handle
