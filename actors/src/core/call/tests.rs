@@ -864,18 +864,7 @@ fn an_offer_held_for_the_join_answer_is_given_back_when_the_caller_leaves_first(
 #[test]
 fn a_refused_callback_request_keeps_the_caller_waiting() {
     let mut sim = Sim::new(QUEUE_WITH_CALLBACK);
-    let op = sim
-        .log
-        .iter()
-        .find_map(|e| match e {
-            Effect::Distribute { op, .. } => Some(*op),
-            _ => None,
-        })
-        .unwrap();
-    sim.feed(Input::Planned {
-        op,
-        rounds: Vec::new(),
-    });
+    joining_the_queue(&mut sim);
     sim.feed(Input::QueueJoined(Some(place(1))));
     sim.feed(dtmf('1'));
     let out = sim.feed(Input::CallbackRegistered(Err(
