@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// How often one thread's cache may be emptied.
 const EVERY: Duration = Duration::from_secs(1);
 
-/// Empties the calling thread's allocator cache unless it did so less than [`EVERY`] ago.
+/// Empties the calling thread's allocator cache unless it did so less than a second ago.
 pub fn give_back_cache() {
     thread_local!(static LAST: Cell<Option<Instant>> = const { Cell::new(None) });
     LAST.with(|last| {
