@@ -489,12 +489,23 @@ impl Outbound {
             }
         }
         // Let the branches' transactions settle (CANCEL answered, 487 ACKed), then clean up.
-        while tokio::time::timeout(std::time::Duration::from_secs(5), pending.next())
-            .await
-            .ok()
-            .flatten()
-            .is_some()
-        {}
+        // A branch whose 200 was taken in by the stack before the leg ended (its dialog was
+        // already confirmed, so the CANCEL was a no-op) is in a call nobody will bridge: it gets
+        // a BYE (RFC 3261 §9.1: a 2xx that crosses a CANCEL is ACKed, then ended with BYE). A
+        // branch the stack itself ended after its CANCEL is terminated, and `bye` is a no-op.
+        while let Ok(Some((i, res))) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), pending.next()).await
+        {
+            let Ok(Ok((id, Some(resp)))) = res else {
+                continue;
+            };
+            if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful
+                && winner != Some(i)
+            {
+                let _ = branches[i].0.bye().await;
+                self.dialogs.remove_dialog(&id);
+            }
+        }
         for id in confirmed_ids {
             self.dialogs.remove_dialog(&id);
         }
