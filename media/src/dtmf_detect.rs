@@ -1,9 +1,12 @@
 //! In-band DTMF detection over 8 kHz PCM (pure code).
 //!
 //! Used only when the peer did not negotiate telephone-event. The detector
-//! measures the eight DTMF frequencies in one pass
-//! ([`tone_powers`]) over 20 ms windows advanced
-//! every 10 ms and classifies each window:
+//! measures the eight DTMF frequencies over 20 ms windows advanced every 10 ms
+//! and classifies each window. Each 10 ms hop is filtered once (Goertzel, the
+//! eight recurrences side by side) into its complex value per frequency; a
+//! window's power is the sum of its two hops' values, the earlier one shifted
+//! by a hop, which is the whole window's DFT value exactly (up to rounding).
+//! A window is a digit when it has:
 //!
 //! * enough energy, and each of the two tones above an absolute floor;
 //! * the strongest row and column tones clearly above the other tones of
@@ -64,24 +67,110 @@ const MIN_HITS: u32 = 3;
 /// Consecutive windows without the digit that end a press.
 const END_MISSES: u32 = 2;
 
-/// The Goertzel coefficients of the eight frequencies, rows then columns (computed once: the
-/// detector runs on every frame a leg without telephone-event receives).
-static COEFFS: LazyLock<[f64; 8]> = LazyLock::new(|| {
-    let mut c = [0.0; 8];
-    for (c, f) in c.iter_mut().zip(ROWS.iter().chain(&COLS)) {
-        *c = coefficient(*f);
+/// Per frequency (rows then columns): the Goertzel coefficient `2 cos ω`, `cos ω` and `sin ω`
+/// (to turn a block's two last states into its complex value), and `cos`/`sin` of `ω·HOP` (to
+/// shift a block's value by one hop). Computed once: the detector runs on every frame a leg
+/// without telephone-event receives.
+struct Tables {
+    coeff: [f64; 8],
+    cos: [f64; 8],
+    sin: [f64; 8],
+    hop_cos: [f64; 8],
+    hop_sin: [f64; 8],
+}
+
+static TABLES: LazyLock<Tables> = LazyLock::new(|| {
+    let mut t = Tables {
+        coeff: [0.0; 8],
+        cos: [0.0; 8],
+        sin: [0.0; 8],
+        hop_cos: [0.0; 8],
+        hop_sin: [0.0; 8],
+    };
+    for (i, f) in ROWS.iter().chain(&COLS).enumerate() {
+        let w = 2.0 * std::f64::consts::PI * f / 8000.0;
+        t.coeff[i] = coefficient(*f);
+        t.cos[i] = w.cos();
+        t.sin[i] = w.sin();
+        t.hop_cos[i] = (w * HOP as f64).cos();
+        t.hop_sin[i] = (w * HOP as f64).sin();
     }
-    c
+    t
 });
+
+/// What one hop of samples (a half window) contributes to a window: the complex DFT value of
+/// each of the eight frequencies, referred to the block's last sample, and the sum of squares.
+/// A window is two consecutive blocks, so each sample is filtered once, not twice (windows
+/// overlap by half).
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    re: [f64; 8],
+    im: [f64; 8],
+    energy: i64,
+}
+
+impl Block {
+    fn of(samples: &[i16]) -> Block {
+        let t = &*TABLES;
+        let mut s1 = [0.0f64; 8];
+        let mut s2 = [0.0f64; 8];
+        for &x in samples {
+            let x = f64::from(x);
+            for ((a, b), &c) in s1.iter_mut().zip(s2.iter_mut()).zip(&t.coeff) {
+                let s0 = x + c * *a - *b;
+                *b = *a;
+                *a = s0;
+            }
+        }
+        // y = s1 − e^{−jω}·s2: the filter's output at the block's last sample.
+        let mut re = [0.0f64; 8];
+        let mut im = [0.0f64; 8];
+        for i in 0..8 {
+            re[i] = s1[i] - t.cos[i] * s2[i];
+            im[i] = t.sin[i] * s2[i];
+        }
+        let energy = samples.iter().map(|&x| i64::from(x) * i64::from(x)).sum();
+        Block { re, im, energy }
+    }
+
+    /// The window `earlier` then `self` (each [`HOP`] samples): the mean-square power of each
+    /// frequency (as [`crate::goertzel::tone_powers`] gives for the whole window) and of the
+    /// whole window. The earlier block's value is shifted by one hop to the window's end.
+    fn window_after(&self, earlier: &Block) -> ([f64; 8], f64) {
+        let t = &*TABLES;
+        let n = (2 * HOP) as f64;
+        let mut p = [0.0f64; 8];
+        for (i, p) in p.iter_mut().enumerate() {
+            let re = self.re[i] + earlier.re[i] * t.hop_cos[i] - earlier.im[i] * t.hop_sin[i];
+            let im = self.im[i] + earlier.re[i] * t.hop_sin[i] + earlier.im[i] * t.hop_cos[i];
+            *p = 2.0 * (re * re + im * im) / (n * n);
+        }
+        (p, (earlier.energy + self.energy) as f64 / n)
+    }
+}
 
 /// Classify one window: the DTMF digit it contains, if any.
 pub fn classify(window: &[i16]) -> Option<char> {
-    let total = energy(window);
+    if window.len() != WINDOW {
+        // Not the detector's window: measured whole, the same rule.
+        let total = energy(window);
+        if total < MIN_TONE_POWER {
+            return None;
+        }
+        let t = &*TABLES;
+        return decide(&tone_powers(window, &t.coeff), total);
+    }
+    let (a, b) = window.split_at(HOP);
+    let (p, total) = Block::of(b).window_after(&Block::of(a));
+    decide(&p, total)
+}
+
+/// The digit the eight tone powers `p` (rows then columns) show in a window of mean-square
+/// power `total`, if any.
+fn decide(p: &[f64; 8], total: f64) -> Option<char> {
     if total < MIN_TONE_POWER {
         return None;
     }
-    // All eight tones in one pass over the window.
-    let p = tone_powers(window, &COEFFS);
     let rows = [p[0], p[1], p[2], p[3]];
     let cols = [p[4], p[5], p[6], p[7]];
     let (r, pr) = strongest(&rows)?;
@@ -130,7 +219,10 @@ impl Press {
 /// Streaming in-band DTMF detector.
 #[derive(Debug, Clone, Default)]
 pub struct DtmfDetector {
+    /// Samples of the hop being filled (fewer than [`HOP`]).
     buf: Vec<i16>,
+    /// The last complete hop: the first half of the next window.
+    last: Option<Block>,
     press: Option<Press>,
 }
 
@@ -143,14 +235,30 @@ impl DtmfDetector {
     /// Feed samples (any chunk size); returns the presses that ended.
     pub fn push(&mut self, samples: &[i16]) -> Vec<DtmfDigit> {
         let mut out = Vec::new();
-        self.buf.extend_from_slice(samples);
-        let mut start = 0;
-        while let Some(window) = self.buf.get(start..start + WINDOW) {
-            let d = classify(window);
-            out.extend(self.step(d));
-            start += HOP;
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let block = if self.buf.is_empty() && rest.len() >= HOP {
+                // A whole hop straight from the input (the usual 20 ms frame is two).
+                let (hop, tail) = rest.split_at(HOP);
+                rest = tail;
+                Block::of(hop)
+            } else {
+                let take = (HOP - self.buf.len()).min(rest.len());
+                let (part, tail) = rest.split_at(take);
+                self.buf.extend_from_slice(part);
+                rest = tail;
+                if self.buf.len() < HOP {
+                    break;
+                }
+                let b = Block::of(&self.buf);
+                self.buf.clear();
+                b
+            };
+            if let Some(earlier) = self.last.replace(block) {
+                let (p, total) = block.window_after(&earlier);
+                out.extend(self.step(decide(&p, total)));
+            }
         }
-        self.buf.drain(..start.min(self.buf.len()));
         out
     }
 
@@ -198,6 +306,29 @@ mod tests {
 
     fn sil(ms: usize) -> Vec<i16> {
         vec![0; ms * 8]
+    }
+
+    #[test]
+    fn two_hops_measure_what_the_whole_window_does() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut windows: Vec<Vec<i16>> = (0..20)
+            .map(|_| (0..WINDOW).map(|_| rng.gen_range(-9000..9000)).collect())
+            .collect();
+        windows.push(dtmf_tone('7', 20).unwrap().samples().to_vec());
+        let t = &*TABLES;
+        for w in &windows {
+            let (a, b) = w.split_at(HOP);
+            let (p, total) = Block::of(b).window_after(&Block::of(a));
+            let whole = tone_powers(w, &t.coeff);
+            for (got, want) in p.iter().zip(whole) {
+                assert!(
+                    (got - want).abs() <= 1e-9 * want.max(1.0),
+                    "{got} vs {want}"
+                );
+            }
+            assert!((total - energy(w)).abs() <= 1e-9 * total);
+        }
+        assert_eq!(classify(&windows[20]), Some('7'));
     }
 
     #[test]
