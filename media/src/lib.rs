@@ -111,6 +111,7 @@ pub mod playlist;
 pub mod prompt;
 pub mod recorder;
 pub mod rtp_stats;
+mod rx;
 pub mod sdp;
 pub mod session;
 pub mod tones;

@@ -45,8 +45,6 @@ const FRAME: Duration = Duration::from_millis(20);
 const GAP_THRESHOLD: Duration = Duration::from_millis(60);
 /// During the switch's own silence one frame goes out a second (decision D72).
 const DTX_KEEPALIVE: Duration = Duration::from_secs(1);
-/// Receive buffer size; larger datagrams are truncated (and are not G.711 anyway).
-const RECV_BUF: usize = 2048;
 
 /// `base + d`, saturating to a far-future instant instead of overflowing.
 fn deadline(base: Instant, d: Duration) -> Instant {
@@ -791,7 +789,6 @@ async fn run(
 
     let mut ticker = tokio::time::interval(FRAME);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut buf = vec![0u8; RECV_BUF];
 
     let timeout_configured = !task.inactivity_timeout.is_zero();
     let mut last_rx = Instant::now();
@@ -854,10 +851,14 @@ async fn run(
                 Some(f) => task.on_link_frame(f, &socket, Instant::now()),
                 None => task.link = None,
             },
-            res = socket.recv_from(&mut buf) => match res {
-                Ok((n, from)) => {
+            res = crate::rx::recv_batch(&socket) => match res {
+                Ok(batch) => {
                     let now = Instant::now();
-                    if task.on_datagram(buf.get(..n).unwrap_or_default(), from, &socket, now) {
+                    let mut heard = false;
+                    crate::rx::with_datagrams(&batch, |data, from| {
+                        heard |= task.on_datagram(data, from, &socket, now);
+                    });
+                    if heard {
                         last_rx = now;
                         if timed_out {
                             timed_out = false;
