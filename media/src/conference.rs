@@ -100,6 +100,8 @@ impl MixerHandle {
             id: next_link_id(),
             to_peer: leg_tx,
             from_peer: leg_rx,
+            own: None,
+            peer: None,
         }));
         Ok(())
     }

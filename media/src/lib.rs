@@ -115,6 +115,7 @@ mod rx;
 pub mod sdp;
 pub mod session;
 pub mod tones;
+mod transmit;
 pub mod tts;
 pub mod voicemail;
 

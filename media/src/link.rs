@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
+use crate::transmit::TxSlot;
+
 /// Frames a link buffers before dropping (1 s).
 pub(crate) const LINK_CAPACITY: usize = 50;
 
@@ -32,6 +34,12 @@ pub(crate) struct AudioLink {
     pub id: u64,
     pub to_peer: mpsc::Sender<PcmFrame>,
     pub from_peer: mpsc::Receiver<PcmFrame>,
+    /// Where this leg lends its stream for the peer to send its frames on directly (a bridge
+    /// of two legs; `None` toward a mixer, which takes frames only by the channel).
+    pub own: Option<TxSlot>,
+    /// Where the peer lends its stream: a frame goes straight out of the peer's socket while
+    /// the slot holds it, by the channel otherwise.
+    pub peer: Option<TxSlot>,
 }
 
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
@@ -56,16 +64,21 @@ pub(crate) fn link_pair() -> (AudioLink, AudioLink) {
     let id = next_link_id();
     let (a_tx, b_rx) = mpsc::channel(LINK_CAPACITY);
     let (b_tx, a_rx) = mpsc::channel(LINK_CAPACITY);
+    let (a_slot, b_slot) = (crate::transmit::slot(), crate::transmit::slot());
     (
         AudioLink {
             id,
             to_peer: a_tx,
             from_peer: a_rx,
+            own: Some(a_slot.clone()),
+            peer: Some(b_slot.clone()),
         },
         AudioLink {
             id,
             to_peer: b_tx,
             from_peer: b_rx,
+            own: Some(b_slot),
+            peer: Some(a_slot),
         },
     )
 }

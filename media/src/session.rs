@@ -29,6 +29,7 @@ use crate::recorder::{RecordSpec, Recording};
 use crate::rtp_stats::{Arrival, RxStats};
 use crate::sdp::Direction;
 use crate::tones;
+use crate::transmit::{self, Lent, Tx};
 use crate::voicemail::{VoicemailReason, VoicemailRecording, VoicemailSpec};
 
 /// `vpbx_rtp_packets_dropped_total{reason}`: a packet the socket would not take.
@@ -41,8 +42,6 @@ pub const DROPPED_LINK_FULL: &str = "link_full";
 const FRAME_SAMPLES: usize = 160;
 /// Packetisation interval.
 const FRAME: Duration = Duration::from_millis(20);
-/// A pause in sending longer than this starts a new talkspurt (timestamp jump + marker).
-const GAP_THRESHOLD: Duration = Duration::from_millis(60);
 /// During the switch's own silence one frame goes out a second (decision D72).
 const DTX_KEEPALIVE: Duration = Duration::from_secs(1);
 
@@ -313,21 +312,25 @@ impl MediaLeg {
         let sender = RtpSender::new(rand::random(), rand::random(), rand::random());
         let task = SessionTask {
             latch: Latch::new(remote),
-            codec,
             telephone_event,
             events: events.clone(),
             stats: stats.clone(),
-            sender,
+            tx: Tx {
+                sender,
+                codec,
+                last_sent: None,
+                resume_pending: false,
+                stats: stats.clone(),
+                sent_total: metrics::counter!("vpbx_rtp_packets_sent_total"),
+                send_failed_total: metrics::counter!(
+                    "vpbx_rtp_packets_dropped_total", "reason" => DROPPED_SEND_FAILED
+                ),
+            },
+            lent: false,
             output: Output::Idle,
-            last_sent: None,
             in_silence: false,
             dormant: None,
             received_total: metrics::counter!("vpbx_rtp_packets_received_total"),
-            sent_total: metrics::counter!("vpbx_rtp_packets_sent_total"),
-            send_failed_total: metrics::counter!(
-                "vpbx_rtp_packets_dropped_total", "reason" => DROPPED_SEND_FAILED
-            ),
-            resume_pending: false,
             sending: true,
             expect_rx: true,
             inactivity_timeout: self.inactivity_timeout,
@@ -457,10 +460,10 @@ impl SessionStats {
 }
 
 #[derive(Debug, Default)]
-struct StatsInner {
-    packets_sent: AtomicU64,
+pub(crate) struct StatsInner {
+    pub(crate) packets_sent: AtomicU64,
     packets_received: AtomicU64,
-    bytes_sent: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
     started: AtomicBool,
     packets_lost: AtomicU64,
@@ -714,25 +717,20 @@ struct Dormant {
 
 struct SessionTask {
     latch: Latch,
-    codec: Codec,
     telephone_event: Option<u8>,
     events: UnboundedSender<MediaEvent>,
     stats: Arc<StatsInner>,
-    sender: RtpSender,
+    /// The outgoing stream (lent to the bridge while `lent`).
+    tx: Tx,
+    /// `tx` is lent to the bridge (the link's `own` slot holds the live copy).
+    lent: bool,
     output: Output,
-    /// When the last packet was sent and how many samples it carried.
-    last_sent: Option<(Instant, u32)>,
     /// The last frame played was the switch's own silence (see `dtx_skips`).
     in_silence: bool,
     /// Frames of our own silence being waited out without a tick each (see `on_tick`).
     dormant: Option<Dormant>,
     /// The process-wide packet counters, looked up once per leg rather than per packet.
     received_total: metrics::Counter,
-    sent_total: metrics::Counter,
-    /// Packets the socket refused (its send buffer full, or an error): dropped, and counted.
-    send_failed_total: metrics::Counter,
-    /// Output just (re)started from idle: the next send checks for a gap.
-    resume_pending: bool,
     /// RTP may be sent to the peer (our direction is sendrecv or sendonly).
     sending: bool,
     /// RTP is expected from the peer (our direction is sendrecv or recvonly).
@@ -779,7 +777,7 @@ async fn run(
     // socket closes before `exit` releases the port and reports `Closed`.
     let gauge = ActiveGauge::new();
     let socket = match UdpSocket::from_std(std_socket) {
-        Ok(s) => s,
+        Ok(s) => Arc::new(s),
         Err(e) => {
             tracing::warn!(error = %e, "cannot register RTP socket with the runtime");
             return;
@@ -813,6 +811,7 @@ async fn run(
             cmd = rx.recv() => match cmd {
                 None | Some(Command::Close) => break,
                 Some(cmd) => {
+                    task.take_back();
                     let now = Instant::now();
                     if let Some(resume) = task.wake(now) {
                         ticker.reset_at(resume);
@@ -828,6 +827,7 @@ async fn run(
                 }
             },
             _ = ticker.tick(), if ticking => {
+                task.take_back();
                 let now = Instant::now();
                 // The ticker fired when the run ended: its next tick is already one frame on.
                 let _ = task.wake(now);
@@ -848,16 +848,25 @@ async fn run(
                 }
             }
             frame = link_recv(&mut task.link), if linked => match frame {
-                Some(f) => task.on_link_frame(f, &socket, Instant::now()),
-                None => task.link = None,
+                Some(f) => {
+                    // A frame sent before the stream was lent, or while it was not.
+                    task.take_back();
+                    task.on_link_frame(f, &socket, Instant::now());
+                }
+                None => task.unlink(),
             },
             res = crate::rx::recv_batch(&socket) => match res {
                 Ok(batch) => {
                     let now = Instant::now();
                     let mut heard = false;
+                    let target = task.latch.target();
                     crate::rx::with_datagrams(&batch, |data, from| {
                         heard |= task.on_datagram(data, from, &socket, now);
                     });
+                    if task.latch.target() != target {
+                        // The peer moved: the lent stream's address is out of date.
+                        task.take_back();
+                    }
                     if heard {
                         last_rx = now;
                         if timed_out {
@@ -878,9 +887,11 @@ async fn run(
                 },
             },
         }
+        task.lend_if_relaying(&socket);
     }
+    // The bridge gives the socket back before it closes.
+    task.unlink();
     drop(socket);
-    task.link = None;
     // A hang-up ends recordings; wait (bounded) for the files so that their
     // Done events precede `Closed`.
     task.finish_recording(None);
@@ -916,11 +927,11 @@ impl SessionTask {
                 }
                 let was_ticking = self.needs_tick();
                 if !matches!(self.output, Output::Play { .. }) {
-                    self.resume_pending = true;
+                    self.tx.resume_pending = true;
                 }
                 if !was_ticking {
                     // First frame now, but never closer than one frame after the last packet.
-                    let next = match self.last_sent {
+                    let next = match self.tx.last_sent {
                         Some((at, _)) if now < at + FRAME => at + FRAME,
                         _ => now,
                     };
@@ -939,7 +950,7 @@ impl SessionTask {
                     return;
                 }
                 if matches!(self.output, Output::Idle) {
-                    self.resume_pending = true;
+                    self.tx.resume_pending = true;
                 }
                 self.output = Output::Echo {
                     id,
@@ -952,7 +963,7 @@ impl SessionTask {
                 let sending = matches!(d, Direction::SendRecv | Direction::SendOnly);
                 if sending && !self.sending {
                     // The first packet after the hold starts a new talkspurt.
-                    self.resume_pending = true;
+                    self.tx.resume_pending = true;
                 }
                 self.sending = sending;
                 self.expect_rx = matches!(d, Direction::SendRecv | Direction::RecvOnly);
@@ -972,7 +983,7 @@ impl SessionTask {
             }
             Command::Connect(link) => {
                 if matches!(self.output, Output::Idle) {
-                    self.resume_pending = true;
+                    self.tx.resume_pending = true;
                 }
                 self.link = Some(link);
                 self.link_carry.0.clear();
@@ -1009,7 +1020,7 @@ impl SessionTask {
     fn set_idle(&mut self) {
         self.output = Output::Idle;
         // A link resumes after a prompt/echo: check for a timestamp gap then.
-        self.resume_pending = self.link.is_some();
+        self.tx.resume_pending = self.link.is_some();
     }
 
     /// Finish the running recording (only if its id matches, when given).
@@ -1072,11 +1083,11 @@ impl SessionTask {
         };
         self.dtmf_tx = match self.telephone_event {
             Some(pt) => DtmfSendPlan::new(digit, duration_ms).map(|plan| {
-                self.sync_ts(now);
+                self.tx.sync_ts(now);
                 DtmfTx::Rfc4733 {
                     pt,
                     plan,
-                    ts: self.sender.ts(),
+                    ts: self.tx.sender.ts(),
                 }
             }),
             None => tones::dtmf_tone(digit, duration_ms.clamp(40, dtmf::MAX_SEND_MS)).map(|p| {
@@ -1100,15 +1111,15 @@ impl SessionTask {
             DtmfTx::Rfc4733 { pt, plan, ts } => {
                 let (pt, ts) = (*pt, *ts);
                 if let Some(p) = plan.next() {
-                    let pkt = self.sender.next_packet_at(pt, &p.payload, ts, p.marker);
+                    let pkt = self.tx.sender.next_packet_at(pt, &p.payload, ts, p.marker);
                     self.transmit_on(&pkt, socket);
-                    self.last_sent = Some((now, 0));
+                    self.tx.last_sent = Some((now, 0));
                     return;
                 }
                 // The event occupied `packets × 20 ms` of the timeline.
                 let span = plan.packets_sent() as u32 * FRAME_SAMPLES as u32;
-                let elapsed = self.sender.ts().wrapping_sub(ts);
-                self.sender.skip(span.saturating_sub(elapsed));
+                let elapsed = self.tx.sender.ts().wrapping_sub(ts);
+                self.tx.sender.skip(span.saturating_sub(elapsed));
                 self.dtmf_tx = Some(DtmfTx::Pause(INTER_DIGIT_TICKS));
             }
             DtmfTx::Inband { samples, pos } => {
@@ -1206,10 +1217,10 @@ impl SessionTask {
         let pcm = their_codec.decode(payload);
 
         if matches!(self.output, Output::Echo { .. }) && self.dtmf_tx.is_none() {
-            let out = if their_codec == self.codec {
+            let out = if their_codec == self.tx.codec {
                 payload.to_vec()
             } else {
-                self.codec.encode(&pcm)
+                self.tx.codec.encode(&pcm)
             };
             if let Some(rec) = self.recording.as_mut() {
                 rec.push_tx(&pcm);
@@ -1224,13 +1235,21 @@ impl SessionTask {
             carry.extend_from_slice(&pcm);
             let mut closed = false;
             let mut used = 0;
+            // The peer's stream, when it is lent: the frame goes out of the peer's socket now.
+            let mut direct = link.peer.as_ref().map(transmit::lock);
             while carry.len() - used >= FRAME_SAMPLES {
-                let frame = PcmFrame {
-                    ts: *carry_ts,
-                    samples: carry[used..used + FRAME_SAMPLES].to_vec(),
-                };
+                let samples = &carry[used..used + FRAME_SAMPLES];
+                let frame_ts = *carry_ts;
                 used += FRAME_SAMPLES;
                 *carry_ts = carry_ts.wrapping_add(FRAME_SAMPLES as u32);
+                if let Some(lent) = direct.as_mut().and_then(|g| g.as_mut()) {
+                    lent.send_pcm(samples, now);
+                    continue;
+                }
+                let frame = PcmFrame {
+                    ts: frame_ts,
+                    samples: samples.to_vec(),
+                };
                 match link.to_peer.try_send(frame) {
                     Ok(()) => {}
                     // The other side is a second of audio behind: this frame is lost.
@@ -1241,10 +1260,11 @@ impl SessionTask {
                     }
                 }
             }
+            drop(direct);
             carry.drain(..used);
             if closed {
-                self.link = None;
                 carry.clear();
+                self.unlink();
             }
         }
         if let Some(rec) = self.recording.as_mut() {
@@ -1327,7 +1347,7 @@ impl SessionTask {
                     if silence && self.dtx_skips(now) {
                         self.skip_pcm(&pcm);
                         let every_frame = self.recording.is_some() || self.voicemail.is_some();
-                        let until_keepalive = self.last_sent.map_or(0, |(at, _)| {
+                        let until_keepalive = self.tx.last_sent.map_or(0, |(at, _)| {
                             let left = (at + DTX_KEEPALIVE).saturating_duration_since(now);
                             ((left.as_nanos() / FRAME.as_nanos()) as usize).saturating_sub(1)
                         });
@@ -1376,6 +1396,7 @@ impl SessionTask {
     fn dtx_skips(&self, now: Instant) -> bool {
         self.in_silence
             && self
+                .tx
                 .last_sent
                 .is_some_and(|(at, _)| now.saturating_duration_since(at) < DTX_KEEPALIVE)
     }
@@ -1386,7 +1407,7 @@ impl SessionTask {
         if let Some(rec) = self.recording.as_mut() {
             rec.push_tx(pcm);
         }
-        self.resume_pending = true;
+        self.tx.resume_pending = true;
     }
 
     /// Encode and send one frame of our own audio (recorded as the leg's output).
@@ -1397,50 +1418,71 @@ impl SessionTask {
         if let Some(rec) = self.recording.as_mut() {
             rec.push_tx(pcm);
         }
-        let payload = self.codec.encode(pcm);
+        let payload = self.tx.codec.encode(pcm);
         self.send_payload(&payload, socket, now);
-    }
-
-    /// After a pause in sending, advance the timestamp by the pause and mark a new talkspurt.
-    fn sync_ts(&mut self, now: Instant) {
-        if let Some((at, last_len)) = self.last_sent {
-            let gap = now.saturating_duration_since(at);
-            if gap > GAP_THRESHOLD {
-                let gap_samples = gap.as_micros() * 8 / 1000;
-                let extra = gap_samples.saturating_sub(u128::from(last_len));
-                self.sender.skip(u32::try_from(extra).unwrap_or(u32::MAX));
-            }
-        }
     }
 
     /// Packetise and send one payload, starting a new talkspurt after a gap.
     fn send_payload(&mut self, payload: &[u8], socket: &UdpSocket, now: Instant) {
-        let check_gap = self.resume_pending || !matches!(self.output, Output::Play { .. });
-        if check_gap {
-            self.sync_ts(now);
+        if !self.sending {
+            return;
         }
-        self.resume_pending = false;
-        let pkt = self.sender.next_packet(self.codec.payload_type(), payload);
-        self.last_sent = Some((now, payload.len() as u32));
-        self.transmit_on(&pkt, socket);
+        let check_gap = !matches!(self.output, Output::Play { .. });
+        let remote = self.latch.target();
+        self.tx
+            .send_payload(payload, socket, remote, now, check_gap);
     }
 
     fn transmit_on(&self, pkt: &[u8], socket: &UdpSocket) {
         if !self.sending {
             return;
         }
-        let remote = self.latch.target();
-        match socket.try_send_to(pkt, remote) {
-            Ok(n) => {
-                self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
-                self.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
-                self.sent_total.increment(1);
-            }
-            Err(e) => {
-                self.send_failed_total.increment(1);
-                tracing::debug!(error = %e, %remote, "RTP send failed");
-            }
+        self.tx.transmit(pkt, socket, self.latch.target());
+    }
+
+    /// Whether the leg only relays its bridge, so the other leg may send for it (see
+    /// [`crate::transmit`]).
+    fn may_lend(&self) -> bool {
+        self.link.as_ref().is_some_and(|l| l.own.is_some())
+            && matches!(self.output, Output::Idle)
+            && self.dtmf_tx.is_none()
+            && self.recording.is_none()
+            && self.voicemail.is_none()
+            && self.dormant.is_none()
+            && self.sending
+    }
+
+    /// Lends the stream to the bridge when the leg only relays and has not lent it yet.
+    fn lend_if_relaying(&mut self, socket: &Arc<UdpSocket>) {
+        if self.lent || !self.may_lend() {
+            return;
         }
+        let Some(own) = self.link.as_ref().and_then(|l| l.own.as_ref()) else {
+            return;
+        };
+        *transmit::lock(own) = Some(Lent {
+            tx: self.tx.clone(),
+            socket: socket.clone(),
+            remote: self.latch.target(),
+        });
+        self.lent = true;
+    }
+
+    /// Takes the stream back from the bridge before the leg sends or changes it itself.
+    fn take_back(&mut self) {
+        if !self.lent {
+            return;
+        }
+        self.lent = false;
+        if let Some(own) = self.link.as_ref().and_then(|l| l.own.as_ref()) {
+            transmit::take_back(own, &mut self.tx);
+        }
+    }
+
+    /// Leaves the bridge (the stream taken back first).
+    fn unlink(&mut self) {
+        self.take_back();
+        self.link = None;
     }
 }
 

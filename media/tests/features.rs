@@ -489,6 +489,64 @@ async fn bridge_transcodes_latches_and_unbridges() {
 }
 
 #[tokio::test]
+async fn a_bridged_leg_plays_a_prompt_and_relays_again_on_one_stream() {
+    // While B only relays, A's task sends B's frames out of B's socket with B's stream; a
+    // prompt on B takes the stream back and the relay resumes after it. What B's phone gets
+    // is one RTP stream throughout: one SSRC, sequence numbers with no gap and no repeat.
+    let eng = engine(48340, 48359);
+    let pa = Peer::new(Codec::Pcmu).await;
+    let pb = Peer::new(Codec::Pcma).await;
+    let (a, _ea) = start(&eng, pa.addr(), Codec::Pcmu, Some(101)).await;
+    let (b, mut eb) = start(&eng, pb.addr(), Codec::Pcma, Some(101)).await;
+    let _br = eng.bridge(&a, &b).unwrap();
+    let stop_a = spawn_tone(pa.sock.clone(), a.local_addr(), Codec::Pcmu, 1000.0);
+    // The relay runs: A's 1 kHz reaches B's phone.
+    let first = pb.collect_one().await;
+    let mut got = vec![first];
+    while got.len() < 10 {
+        got.push(pb.collect_one().await);
+    }
+    b.play(
+        1,
+        Arc::new(Prompt::from_samples_8k(sine(1500.0, 300, 6000.0))),
+    );
+    assert_eq!(next_event(&mut eb).await, MediaEvent::PlayDone { id: 1 });
+    // After the prompt: 10 more relayed packets.
+    let mut after = 0;
+    let mut seen_prompt = false;
+    while after < 10 {
+        let pkt = pb.collect_one().await;
+        let r = RtpReader::new(&pkt).unwrap();
+        let s = shares(&Codec::Pcma.decode(r.payload()), &[1000.0, 1500.0]);
+        if s[1] > 0.8 {
+            seen_prompt = true;
+        } else if seen_prompt && s[0] > 0.8 {
+            after += 1;
+        }
+        got.push(pkt);
+    }
+    assert!(seen_prompt, "the prompt was heard");
+    let readers: Vec<RtpReader<'_>> = got.iter().map(|p| RtpReader::new(p).unwrap()).collect();
+    assert!(readers
+        .iter()
+        .all(|r| r.ssrc() == readers[0].ssrc() && r.payload_type() == 8));
+    for w in readers.windows(2) {
+        let (x, y) = (
+            u16::from(w[0].sequence_number()),
+            u16::from(w[1].sequence_number()),
+        );
+        assert_eq!(
+            y,
+            x.wrapping_add(1),
+            "one sequence across lending and taking back"
+        );
+    }
+    drop(stop_a);
+    a.close();
+    b.close();
+}
+
+#[tokio::test]
 async fn bridge_reframes_30_ms_packets_into_whole_20_ms_frames() {
     let eng = engine(48180, 48199);
     let mut pa = Peer::new(Codec::Pcma).await;
