@@ -8,6 +8,12 @@
 //! implicit). While the leg plays a prompt, echoes or sends DTMF, frames from
 //! the link are dropped; the link resumes afterwards.
 //!
+//! Between two legs (a bridge), a leg that only relays lends its outgoing
+//! stream to the link ([`crate::transmit`]): the other leg then encodes and
+//! sends its frames straight out of the relaying leg's socket instead of
+//! queueing them, and the channel carries only what comes while the stream is
+//! not lent.
+//!
 //! A link ends when either side drops its end: `BridgeHandle::unbridge`, a
 //! leg closing, a new bridge/mixer join on one of the legs, or a mixer
 //! removing the participant. The surviving leg then simply stops relaying.
