@@ -9,7 +9,7 @@
 //! the link are dropped; the link resumes afterwards.
 //!
 //! Between two legs (a bridge), a leg that only relays lends its outgoing
-//! stream to the link ([`crate::transmit`]): the other leg then encodes and
+//! stream to the link (the `transmit` module): the other leg then encodes and
 //! sends its frames straight out of the relaying leg's socket instead of
 //! queueing them, and the channel carries only what comes while the stream is
 //! not lent.
