@@ -321,7 +321,9 @@ impl MediaLeg {
                 last_sent: None,
                 resume_pending: false,
                 stats: stats.clone(),
-                sent_total: metrics::counter!("vpbx_rtp_packets_sent_total"),
+                sent_total: transmit::Batched::new(metrics::counter!(
+                    "vpbx_rtp_packets_sent_total"
+                )),
                 send_failed_total: metrics::counter!(
                     "vpbx_rtp_packets_dropped_total", "reason" => DROPPED_SEND_FAILED
                 ),
@@ -330,7 +332,9 @@ impl MediaLeg {
             output: Output::Idle,
             in_silence: false,
             dormant: None,
-            received_total: metrics::counter!("vpbx_rtp_packets_received_total"),
+            received_total: transmit::Batched::new(metrics::counter!(
+                "vpbx_rtp_packets_received_total"
+            )),
             sending: true,
             expect_rx: true,
             inactivity_timeout: self.inactivity_timeout,
@@ -730,7 +734,7 @@ struct SessionTask {
     /// Frames of our own silence being waited out without a tick each (see `on_tick`).
     dormant: Option<Dormant>,
     /// The process-wide packet counters, looked up once per leg rather than per packet.
-    received_total: metrics::Counter,
+    received_total: transmit::Batched,
     /// RTP may be sent to the peer (our direction is sendrecv or sendonly).
     sending: bool,
     /// RTP is expected from the peer (our direction is sendrecv or recvonly).
@@ -800,7 +804,9 @@ async fn run(
             Output::Echo { until, .. } => Some(until),
             _ => None,
         };
-        let linked = task.link.is_some();
+        // While the stream is lent the peer sends our frames itself and queues none (the
+        // channel was emptied when it was lent): the link is not polled.
+        let linked = task.link.is_some() && !task.lent;
         // A peer that holds with `sendonly`/`inactive` toward us sends nothing: no timeout then.
         let timeout_enabled = timeout_configured && task.expect_rx;
         // Biased: commands first, then the (rarely ready) timers, then link
@@ -887,10 +893,14 @@ async fn run(
                 },
             },
         }
-        task.lend_if_relaying(&socket);
+        if !task.lent && task.may_lend() {
+            task.lend_if_relaying(&socket, Instant::now());
+        }
     }
     // The bridge gives the socket back before it closes.
     task.unlink();
+    task.tx.sent_total.flush();
+    task.received_total.flush();
     drop(socket);
     // A hang-up ends recordings; wait (bounded) for the files so that their
     // Done events precede `Closed`.
@@ -1181,7 +1191,7 @@ impl SessionTask {
         self.stats
             .bytes_received
             .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.received_total.increment(1);
+        self.received_total.add_one();
         if self.latch.on_packet(from) == LatchVerdict::Ignore {
             return false;
         }
@@ -1433,7 +1443,7 @@ impl SessionTask {
             .send_payload(payload, socket, remote, now, check_gap);
     }
 
-    fn transmit_on(&self, pkt: &[u8], socket: &UdpSocket) {
+    fn transmit_on(&mut self, pkt: &[u8], socket: &UdpSocket) {
         if !self.sending {
             return;
         }
@@ -1452,15 +1462,27 @@ impl SessionTask {
             && self.sending
     }
 
-    /// Lends the stream to the bridge when the leg only relays and has not lent it yet.
-    fn lend_if_relaying(&mut self, socket: &Arc<UdpSocket>) {
+    /// Lends the stream to the bridge when the leg only relays and has not lent it yet. The
+    /// frames the peer queued before are sent first, under the slot's lock: the peer queues
+    /// only while holding that lock and finding the slot empty, so once the stream is lent
+    /// nothing is left in the channel and the link need not be polled.
+    fn lend_if_relaying(&mut self, socket: &Arc<UdpSocket>, now: Instant) {
         if self.lent || !self.may_lend() {
             return;
         }
-        let Some(own) = self.link.as_ref().and_then(|l| l.own.as_ref()) else {
+        let Some(link) = self.link.as_mut() else {
             return;
         };
-        *transmit::lock(own) = Some(Lent {
+        let Some(own) = link.own.clone() else {
+            return;
+        };
+        let mut slot = transmit::lock(&own);
+        while let Ok(frame) = link.from_peer.try_recv() {
+            let remote = self.latch.target();
+            let payload = self.tx.codec.encode(&frame.samples);
+            self.tx.send_payload(&payload, socket, remote, now, true);
+        }
+        *slot = Some(Lent {
             tx: self.tx.clone(),
             socket: socket.clone(),
             remote: self.latch.target(),

@@ -38,8 +38,8 @@ pub(crate) struct Tx {
     /// Output just (re)started from idle: the next send checks for a gap.
     pub resume_pending: bool,
     pub stats: Arc<StatsInner>,
-    /// The process-wide packet counters, looked up once per leg rather than per packet.
-    pub sent_total: metrics::Counter,
+    /// The process-wide count of packets sent, added to in batches.
+    pub sent_total: Batched,
     /// Packets the socket refused (its send buffer full, or an error): dropped, and counted.
     pub send_failed_total: metrics::Counter,
 }
@@ -77,17 +77,53 @@ impl Tx {
     }
 
     /// Sends one finished packet to `remote`, counting it.
-    pub fn transmit(&self, pkt: &[u8], socket: &UdpSocket, remote: SocketAddr) {
+    pub fn transmit(&mut self, pkt: &[u8], socket: &UdpSocket, remote: SocketAddr) {
         match socket.try_send_to(pkt, remote) {
             Ok(n) => {
                 self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
                 self.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
-                self.sent_total.increment(1);
+                self.sent_total.add_one();
             }
             Err(e) => {
                 self.send_failed_total.increment(1);
                 tracing::debug!(error = %e, %remote, "RTP send failed");
             }
+        }
+    }
+}
+
+/// Packets counted by a leg and added to a process-wide counter every [`Batched::EVERY`]: the
+/// counter is one atomic shared by every leg on every thread, and adding to it per packet made
+/// the two cores fight over its cache line (3 % of the switch's CPU at 1,000 bridged legs).
+/// `/metrics` lags by fewer than `EVERY` packets per leg; the rest is added when the leg ends
+/// ([`Batched::flush`]). A copy (a lent [`Tx`]) carries the count; only the copy in use flushes.
+#[derive(Debug, Clone)]
+pub(crate) struct Batched {
+    counter: metrics::Counter,
+    pending: u64,
+}
+
+impl Batched {
+    const EVERY: u64 = 16;
+
+    pub fn new(counter: metrics::Counter) -> Batched {
+        Batched {
+            counter,
+            pending: 0,
+        }
+    }
+
+    pub fn add_one(&mut self) {
+        self.pending += 1;
+        if self.pending >= Self::EVERY {
+            self.flush();
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if self.pending > 0 {
+            self.counter.increment(self.pending);
+            self.pending = 0;
         }
     }
 }
