@@ -733,7 +733,7 @@ struct SessionTask {
     in_silence: bool,
     /// Frames of our own silence being waited out without a tick each (see `on_tick`).
     dormant: Option<Dormant>,
-    /// The process-wide packet counters, looked up once per leg rather than per packet.
+    /// The process-wide count of packets received, added to in batches.
     received_total: transmit::Batched,
     /// RTP may be sent to the peer (our direction is sendrecv or sendonly).
     sending: bool,
