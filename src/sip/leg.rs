@@ -9,7 +9,7 @@ use super::in_dialog::{
     reason_header, reinvite, sip_info_dtmf, update_identity, FINAL_WAIT, TRYING_WAIT,
 };
 use super::inspector::Annotated;
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
@@ -22,7 +22,7 @@ pub(super) struct LegTask {
     pub call_id: CallId,
     pub dialog: InviteDialog,
     pub tx: Transaction,
-    pub states: DialogStateReceiver,
+    pub states: super::states::StateStream,
     pub commands: UnboundedReceiver<LegCommand>,
     pub events: UnboundedSender<LegEvent>,
     /// RFC 4028 session timer negotiated from the INVITE.

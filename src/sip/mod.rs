@@ -21,6 +21,7 @@ pub mod refer;
 mod register;
 pub mod registrar;
 pub mod security;
+mod states;
 pub mod timer;
 mod transport;
 pub mod trunk;
@@ -29,7 +30,7 @@ pub use register::Registrar;
 
 use crate::clock::RealClock;
 use invite::{InviteView, Refusal, ReplyHeader};
-use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, DialogStateSender};
+use rsipstack::dialog::dialog::{Dialog, DialogState};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::dialog::DialogId;
@@ -264,6 +265,7 @@ pub async fn start(
             ctx: ctx.clone(),
             local: cfg.addr,
             annotations: annotations.clone(),
+            states: states::StateRouter::start(states::KeyBy::CallId),
         }),
     ));
     if cfg.qualify_interval_s > 0 {
@@ -290,6 +292,7 @@ pub async fn start(
         min_se: cfg.min_session_expires_s,
         annotations,
         setup: overload::SetupGauge::new(cfg.max_calls_in_setup),
+        states: states::StateRouter::start(states::KeyBy::CallIdAndRemoteTag),
     };
     tokio::spawn(router.run(incoming));
     tokio::spawn(expire_registrations(
@@ -316,6 +319,8 @@ struct Router {
     annotations: Arc<inspector::Annotations>,
     /// The calls in setup and their bound (early shedding).
     setup: Arc<overload::SetupGauge>,
+    /// The states of the dialogs of the calls we receive, routed to their legs.
+    states: Arc<states::StateRouter>,
 }
 
 /// Answers a transaction with a status and an optional specific reason phrase.
@@ -542,12 +547,19 @@ impl Router {
     }
 
     /// The dialog of an admitted INVITE and the channel of its state changes.
-    fn server_dialog(&self, tx: &Transaction) -> Option<(InviteDialog, DialogStateReceiver)> {
-        let (state_tx, state_rx): (DialogStateSender, _) = self.dialogs.new_dialog_state_channel();
+    fn server_dialog(&self, tx: &Transaction) -> Option<(InviteDialog, states::StateStream)> {
+        let mut state_rx = self.states.stream();
+        match rsipstack::dialog::DialogId::try_from(tx) {
+            Ok(id) => state_rx.add(&id.call_id, &id.remote_tag),
+            Err(e) => {
+                warn!(error = %e, "cannot create dialog");
+                return None;
+            }
+        }
         let contact = rsipstack::sip::Uri::try_from(self.contact.as_str()).ok();
         match self
             .dialogs
-            .get_or_create_server_invite(tx, state_tx, None, contact)
+            .get_or_create_server_invite(tx, self.states.sender(), None, contact)
         {
             Ok(d) => Some((d, state_rx)),
             Err(e) => {

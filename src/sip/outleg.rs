@@ -52,6 +52,8 @@ pub(super) struct Outbound {
     pub local: SocketAddr,
     /// Headers for the messages the stack builds (the `Reason` of a CANCEL).
     pub annotations: Arc<super::inspector::Annotations>,
+    /// The states of the dialogs we start, routed to their legs (by our own Call-IDs).
+    pub states: Arc<super::states::StateRouter>,
 }
 
 /// Serves dial requests until the channel closes.
@@ -240,7 +242,8 @@ impl Outbound {
         };
         tokio::pin!(carrier_silence);
         let mut heard_from_peer = false;
-        let (state_tx, mut states) = self.dialogs.new_dialog_state_channel();
+        let state_tx = self.states.sender();
+        let mut states = self.states.stream();
         let contact = Uri::try_from(format!("sip:vpbx@{}", self.local).as_str()).ok();
         let mut branches: Vec<(InviteDialog, String)> = Vec::new();
         let mut pending = FuturesUnordered::new();
@@ -260,6 +263,12 @@ impl Outbound {
                     format!("{};to-tag={};from-tag={}", r.call_id, r.to_tag, r.from_tag),
                 ));
             }
+            let call_id = format!(
+                "{:016x}{:016x}@{}",
+                rand::random::<u64>(),
+                rand::random::<u64>(),
+                self.local.ip()
+            );
             let opt = InviteOption {
                 caller_display_name: request.caller_name.clone(),
                 caller,
@@ -270,15 +279,12 @@ impl Outbound {
                 contact: contact.clone().unwrap_or_default(),
                 credential: d.credential,
                 headers: Some(headers),
-                // Our own Call-ID (the stack's default names its vendor's domain).
-                call_id: Some(format!(
-                    "{:016x}{:08x}@{}",
-                    rand::random::<u64>(),
-                    rand::random::<u32>(),
-                    self.local.ip()
-                )),
+                // Our own Call-ID (the stack's default names its vendor's domain), unique: the
+                // branch's states are routed to this leg by it.
+                call_id: Some(call_id.clone()),
                 ..Default::default()
             };
+            states.add(&call_id, "");
             match self.dialogs.do_invite_async(opt, state_tx.clone()) {
                 Ok((dialog, handle)) => {
                     let i = branches.len();
