@@ -741,7 +741,7 @@ impl Handler<FromParty> for CallActor {
                     if let Some(m) = &party.media {
                         m.set_remote(answer.remote);
                     }
-                    party.remote = Some(answer);
+                    party.remote = Some(*answer);
                     let employee = party.employee;
                     self.register_dialog(dialog.call_id.clone(), ctx);
                     if let Some(e) = employee {
@@ -749,7 +749,10 @@ impl Handler<FromParty> for CallActor {
                             self.record.employees.push(e);
                         }
                     }
-                    Signal::Answered { by, dialog }
+                    Signal::Answered {
+                        by,
+                        dialog: *dialog,
+                    }
                 }
                 LegEvent::Rejected {
                     code,

@@ -102,14 +102,15 @@ pub enum LegEvent {
         /// The callee's early media description, when it sent one.
         early: Option<Negotiated>,
     },
-    /// Outbound legs: the callee answered (2xx, ACK already sent).
+    /// Outbound legs: the callee answered (2xx, ACK already sent). Its large parts are boxed:
+    /// every slot of a leg's event channel is as large as the largest event.
     Answered {
         /// The callee's media description.
-        answer: Negotiated,
+        answer: Box<Negotiated>,
         /// Who answered, for the call detail (contact or URI).
         by: String,
         /// The answered dialog.
-        dialog: Dialog,
+        dialog: Box<Dialog>,
     },
     /// Outbound legs: every destination refused or could not be reached; the leg is over.
     Rejected {

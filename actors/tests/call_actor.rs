@@ -125,13 +125,13 @@ impl OutParty {
     }
     fn answer(&self, port: u16, call_id: &str) {
         self.send(LegEvent::Answered {
-            answer: sdp(port, "sendrecv"),
+            answer: Box::new(sdp(port, "sendrecv")),
             by: self.dial.request.target.to_string(),
-            dialog: Dialog {
+            dialog: Box::new(Dialog {
                 call_id: call_id.into(),
                 local_tag: "sw".into(),
                 remote_tag: "phone".into(),
-            },
+            }),
         });
     }
     async fn command(&mut self) -> LegCommand {

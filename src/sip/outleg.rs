@@ -391,9 +391,9 @@ impl Outbound {
                                     allow_update = allows(resp.headers.iter(), "UPDATE");
                                     confirmed_ids.push(id.clone());
                                     let _ = events.send(LegEvent::Answered {
-                                        answer,
+                                        answer: Box::new(answer),
                                         by: branches[i].1.clone(),
-                                        dialog: Dialog { call_id: id.call_id.clone(), local_tag: id.local_tag.clone(), remote_tag: id.remote_tag.clone() },
+                                        dialog: Box::new(Dialog { call_id: id.call_id.clone(), local_tag: id.local_tag.clone(), remote_tag: id.remote_tag.clone() }),
                                     });
                                     self.cancel_losers(&branches, i);
                                     if let Some(at) = ended_before_won.iter().position(|(c, _)| *c == id.call_id) {

@@ -117,7 +117,7 @@ impl CallActor {
             LegEvent::Ringing { .. } => {}
             LegEvent::Answered { answer, by, dialog } => {
                 self.caller.placing = None;
-                self.caller_answered(*answer, by, dialog.clone(), ctx);
+                self.caller_answered(**answer, by, Dialog::clone(dialog), ctx);
             }
             LegEvent::Rejected {
                 code,
