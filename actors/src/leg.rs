@@ -62,9 +62,9 @@ pub enum LegCommand {
     /// `P-Asserted-Identity: "display" <sip:number@…>`.
     UpdateIdentity {
         /// Display name (may be empty).
-        display: String,
+        display: Box<str>,
         /// Number or extension.
-        number: String,
+        number: Box<str>,
     },
     /// End the leg: BYE when answered, a final error response when not (CANCEL for an
     /// outbound leg that has not answered).

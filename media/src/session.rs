@@ -499,7 +499,7 @@ pub(crate) enum Command {
     },
     StartRecording {
         id: u64,
-        spec: RecordSpec,
+        spec: Box<RecordSpec>,
     },
     StopRecording {
         id: u64,
@@ -595,7 +595,10 @@ impl MediaHandle {
     /// `RecordingDone { id, .. }` follows [`stop_recording`](Self::stop_recording)
     /// or the leg closing.
     pub fn start_recording(&self, id: u64, spec: RecordSpec) {
-        self.command(Command::StartRecording { id, spec });
+        self.command(Command::StartRecording {
+            id,
+            spec: Box::new(spec),
+        });
     }
 
     /// Stop the recording or voicemail recording with this id.
@@ -1006,7 +1009,7 @@ impl SessionTask {
             Command::StartRecording { id, spec } => {
                 let was_ticking = self.needs_tick();
                 self.finish_recording(None);
-                self.recording = Some(Recording::start(id, spec));
+                self.recording = Some(Recording::start(id, *spec));
                 if !was_ticking {
                     ticker.reset_at(now + FRAME);
                 }

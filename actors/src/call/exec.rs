@@ -73,7 +73,10 @@ impl CallActor {
                 display,
                 number,
             } => {
-                let cmd = LegCommand::UpdateIdentity { display, number };
+                let cmd = LegCommand::UpdateIdentity {
+                    display: display.into(),
+                    number: number.into(),
+                };
                 match to {
                     Listener::Caller => self.send_leg(cmd),
                     Listener::Party(id) => {
