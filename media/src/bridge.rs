@@ -43,8 +43,8 @@ impl MediaEngine {
         }
         let (la, lb) = link_pair();
         let id = la.id;
-        a.command(Command::Connect(la));
-        b.command(Command::Connect(lb));
+        a.command(Command::Connect(Box::new(la)));
+        b.command(Command::Connect(Box::new(lb)));
         Ok(BridgeHandle {
             id,
             a: a.clone(),

@@ -96,13 +96,13 @@ impl MixerHandle {
             input: mixer_rx,
             output: mixer_tx,
         });
-        leg.command(Command::Connect(AudioLink {
+        leg.command(Command::Connect(Box::new(AudioLink {
             id: next_link_id(),
             to_peer: leg_tx,
             from_peer: leg_rx,
             own: None,
             peer: None,
-        }));
+        })));
         Ok(())
     }
 

@@ -104,7 +104,7 @@ pub(crate) async fn run(
             Command::SendDtmf { digit, .. } => (Logged::SendDtmf(digit), None),
             Command::Connect(l) => {
                 let id = l.id;
-                link = Some(l);
+                link = Some(*l);
                 (Logged::Connect { link: id }, None)
             }
             Command::Disconnect { link_id } => {

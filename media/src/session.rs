@@ -493,7 +493,7 @@ pub(crate) enum Command {
         digit: char,
         duration_ms: u32,
     },
-    Connect(AudioLink),
+    Connect(Box<AudioLink>),
     Disconnect {
         link_id: u64,
     },
@@ -506,7 +506,7 @@ pub(crate) enum Command {
     },
     RecordVoicemail {
         id: u64,
-        path: PathBuf,
+        path: Box<std::path::Path>,
         spec: VoicemailSpec,
     },
     Close,
@@ -610,7 +610,11 @@ impl MediaHandle {
     /// silence after speech, `stop_recording(id)` or the leg closing;
     /// `VoicemailDone { id, duration_ms, reason }` follows once the file is complete.
     pub fn record_voicemail(&self, id: u64, path: PathBuf, spec: VoicemailSpec) {
-        self.command(Command::RecordVoicemail { id, path, spec });
+        self.command(Command::RecordVoicemail {
+            id,
+            path: path.into_boxed_path(),
+            spec,
+        });
     }
 
     /// End the task and release the port; `Closed` follows.
@@ -998,7 +1002,7 @@ impl SessionTask {
                 if matches!(self.output, Output::Idle) {
                     self.tx.resume_pending = true;
                 }
-                self.link = Some(link);
+                self.link = Some(*link);
                 self.link_carry.0.clear();
             }
             Command::Disconnect { link_id } => {
@@ -1021,7 +1025,7 @@ impl SessionTask {
             Command::RecordVoicemail { id, path, spec } => {
                 let was_ticking = self.needs_tick();
                 self.finish_voicemail(None, VoicemailReason::Stopped);
-                self.voicemail = Some(VoicemailRecording::start(id, path, spec));
+                self.voicemail = Some(VoicemailRecording::start(id, path.into_path_buf(), spec));
                 if !was_ticking {
                     ticker.reset_at(now + FRAME);
                 }
