@@ -64,9 +64,11 @@ for lb in "$@"; do
     label=${lb%%=*}
     bin=${lb#*=}
     rm -rf "$WORK/data" && mkdir -p "$WORK/data"
-    VPBX_DEMO_PASSWORDS=document setsid "$bin" --data-dir "$WORK/data" \
+    # From the work directory: a switch reads ./vpbx.toml, and the repository's is for this build.
+    bin=$(realpath "$bin")
+    (cd "$WORK" && VPBX_DEMO_PASSWORDS=document exec "$bin" --data-dir "$WORK/data" \
         --sip-addr "127.0.0.1:$SIP_PORT" --http-addr "127.0.0.1:$HTTP_PORT" \
-        --pike-requests 0 --auth-fail-max 0 --log-level warn > "$WORK/switch.log" 2>&1 < /dev/null &
+        --pike-requests 0 --auth-fail-max 0 --log-level warn > "$WORK/switch.log" 2>&1 < /dev/null) &
     PID=$!
     for _ in $(seq 150); do
         curl -sf "http://127.0.0.1:$HTTP_PORT/health" > /dev/null && break
