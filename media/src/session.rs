@@ -1484,16 +1484,15 @@ impl SessionTask {
             return;
         };
         let mut slot = transmit::lock(&own);
-        while let Ok(frame) = link.from_peer.try_recv() {
-            let remote = self.latch.target();
-            let payload = self.tx.codec.encode(&frame.samples);
-            self.tx.send_payload(&payload, socket, remote, now, true);
-        }
-        *slot = Some(Lent {
+        let mut lent = Lent {
             tx: self.tx.clone(),
             socket: socket.clone(),
             remote: self.latch.target(),
-        });
+        };
+        while let Ok(frame) = link.from_peer.try_recv() {
+            lent.send_pcm(&frame.samples, now);
+        }
+        *slot = Some(lent);
         self.lent = true;
     }
 
